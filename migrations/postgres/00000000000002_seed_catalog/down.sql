@@ -1,0 +1,3 @@
+DELETE FROM flavors;
+DELETE FROM datastore_versions;
+DELETE FROM datastores;

@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# The project's ONE test command:   ./scripts/test.sh [cargo-test-args...]
+#
+#   1. installs system dependencies     (scripts/install-deps.sh)
+#   2. builds everything                (cargo build --all-targets, dev profile)
+#   3. starts a private PostgreSQL      (scripts/pg-test-server.sh) and exports
+#      COFFER_TEST_PG_URL for the tests; it is stopped again on exit
+#   4. runs the tests                   (cargo test --all-targets)
+#
+# Extra arguments go to `cargo test` after --all-targets, e.g.
+#   ./scripts/test.sh instances                 # only tests matching "instances"
+#   ./scripts/test.sh instances -- --nocapture  # args after -- go to the test binary
+# Environment:
+#   COFFER_TEST_THREADS  test threads (default 2)
+#   COFFER_TEST_DIR      where test servers live (default: a per-run dir
+#                        /tmp/coffer-test/run-<pid>, so parallel runs don't clash)
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+REPO_ROOT="$PWD"
+
+# cargo is installed by rustup under ~/.cargo/bin, which may not be on PATH.
+if ! command -v cargo >/dev/null 2>&1 && [[ -x "$HOME/.cargo/bin/cargo" ]]; then
+    export PATH="$HOME/.cargo/bin:$PATH"
+fi
+
+TOTAL_START=$SECONDS
+
+# phase NAME CMD... — run CMD, print "== phase NAME: Ns", return CMD's status.
+phase() {
+    local name="$1"; shift
+    local start=$SECONDS rc=0
+    echo ">> phase $name ..."
+    "$@" || rc=$?
+    echo "== phase $name: $((SECONDS - start))s$( ((rc == 0)) || echo " (FAILED, exit $rc)")"
+    return "$rc"
+}
+
+finish() {
+    local rc=$?
+    trap - EXIT
+    # Stop the services we started (harmless if they never started).
+    if [[ -n "${PG_STARTED:-}" ]]; then
+        bash "$REPO_ROOT/scripts/pg-test-server.sh" stop || true
+    fi
+    if command -v epmd >/dev/null 2>&1; then
+        epmd -kill >/dev/null 2>&1 || true
+    fi
+    # Remove our per-run dir (only if we chose it).
+    if [[ -n "${OWN_TEST_DIR:-}" ]]; then
+        rm -rf "$COFFER_TEST_DIR"
+    fi
+    echo "== total: $((SECONDS - TOTAL_START))s, exit $rc"
+    exit "$rc"
+}
+trap finish EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+# Per-run directory for test servers unless the caller chose one.
+if [[ -z "${COFFER_TEST_DIR:-}" ]]; then
+    mkdir -p -m 755 /tmp/coffer-test
+    # Clean up after earlier runs that were killed before their trap ran.
+    for d in /tmp/coffer-test/run-*; do
+        [[ -d "$d" ]] || continue
+        pid="${d##*/run-}"
+        if [[ "$pid" =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+            echo "test.sh: cleaning up stale $d"
+            COFFER_TEST_DIR="$d" bash scripts/pg-test-server.sh stop || true
+            rm -rf "$d"
+        fi
+    done
+    export COFFER_TEST_DIR="/tmp/coffer-test/run-$$"
+    OWN_TEST_DIR=1
+fi
+mkdir -p -m 755 "$COFFER_TEST_DIR"
+
+# Split our arguments: before "--" -> cargo test, after "--" -> test binary.
+CARGO_ARGS=()
+TEST_BIN_ARGS=()
+seen_dashes=""
+for a in "$@"; do
+    if [[ -z "$seen_dashes" && "$a" == "--" ]]; then seen_dashes=1; continue; fi
+    if [[ -n "$seen_dashes" ]]; then TEST_BIN_ARGS+=("$a"); else CARGO_ARGS+=("$a"); fi
+done
+THREADS_SET=""
+for a in "${TEST_BIN_ARGS[@]+"${TEST_BIN_ARGS[@]}"}"; do
+    [[ "$a" == --test-threads* ]] && THREADS_SET=1
+done
+[[ -n "$THREADS_SET" ]] || TEST_BIN_ARGS+=("--test-threads=${COFFER_TEST_THREADS:-2}")
+
+phase install bash scripts/install-deps.sh
+
+phase build cargo build --all-targets
+
+start_pg() {
+    local url
+    url="$(bash scripts/pg-test-server.sh start)" || return 1
+    export COFFER_TEST_PG_URL="$url"
+    echo "test.sh: COFFER_TEST_PG_URL=$COFFER_TEST_PG_URL"
+}
+PG_STARTED=1   # set early so the EXIT trap also cleans up a half-started server
+phase pg start_pg
+
+phase tests cargo test --all-targets "${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}" -- "${TEST_BIN_ARGS[@]}"

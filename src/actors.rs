@@ -1,0 +1,55 @@
+//! The supervised actors of the control plane, one per file with its messages beside it:
+//!
+//! - [`task_manager::TaskManager`] consumes `taskmanager`, claims flows and owns one
+//!   [`instance::InstanceActor`] per instance with work in flight;
+//! - [`instance::InstanceActor`] runs that instance's flows step by step from the database;
+//! - [`compute::Compute`] provisions servers and owns one [`guest_session::GuestSession`] each;
+//! - [`guest_session::GuestSession`] is the guest agent: consumes `guestagent.<id>`, drives a
+//!   datastore driver, heartbeats;
+//! - [`conductor::Conductor`] consumes `trove-conductor` and applies heartbeats to the database;
+//! - [`supervision::SupervisionLog`] records every actor's lifecycle for operators.
+
+pub mod compute;
+pub mod conductor;
+pub mod guest_session;
+pub mod instance;
+pub mod supervision;
+pub mod task_manager;
+
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::db::Db;
+use crate::testing::FaultInjector;
+use std::sync::atomic::AtomicI64;
+use std::sync::Arc;
+
+/// What every actor is built from: configuration, the pool, the bus and the shared records.
+#[derive(Clone)]
+pub struct Services {
+    pub config: Arc<Config>,
+    pub db: Db,
+    pub bus: Bus,
+    pub supervision: Arc<supervision::SupervisionLog>,
+    pub faults: Arc<FaultInjector>,
+    pub metrics: Arc<Metrics>,
+    /// This node's id, the owner written on the flows it runs.
+    pub node_id: String,
+}
+
+/// Counters the actors keep for `/metrics`.
+#[derive(Default)]
+pub struct Metrics {
+    pub heartbeats_applied: AtomicI64,
+    pub heartbeats_stale: AtomicI64,
+    /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.
+    pub heartbeat_lag_ms: AtomicI64,
+}
+
+/// Back-off before retrying after `failures` consecutive failures: doubling, at most 30 s.
+pub fn backoff(base_ms: u64, failures: u32) -> std::time::Duration {
+    if failures == 0 {
+        return std::time::Duration::ZERO;
+    }
+    let ms = base_ms.saturating_mul(1u64 << failures.min(16).saturating_sub(1));
+    std::time::Duration::from_millis(ms.min(30_000))
+}

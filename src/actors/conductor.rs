@@ -1,0 +1,179 @@
+//! The conductor: consumes `trove-conductor` and applies what guests report to the database, so
+//! guests never touch it.
+//!
+//! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
+//! messages) and acknowledged only after the commit. Each is first put through the stale check
+//! — one conditional write on `conductor_lastseen` — so a message whose `sent` is older than or
+//! equal to the last applied one for that instance and method changes nothing. A periodic sweep
+//! stores heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT.
+
+use super::Services;
+use crate::bus::{self, Delivery, Subscription};
+use crate::db::models::lastseen::LastSeen;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::{now_ms, write_tx, DbConn, DbError};
+use crate::status::ServiceStatus;
+use actix::prelude::*;
+use futures::{FutureExt, StreamExt};
+use serde::Deserialize;
+use std::sync::atomic::Ordering;
+
+const KIND: &str = "conductor";
+
+pub struct Conductor {
+    services: Services,
+    failures: u32,
+}
+
+/// Trove's heartbeat arguments.
+#[derive(Debug, Deserialize)]
+struct Heartbeat {
+    instance_id: String,
+    #[serde(default)]
+    payload: HeartbeatPayload,
+    sent: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct HeartbeatPayload {
+    service_status: Option<String>,
+}
+
+impl Conductor {
+    pub fn new(services: Services) -> Conductor {
+        Conductor { services, failures: 0 }
+    }
+}
+
+impl Actor for Conductor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.services.supervision.started(KIND, &self.services.node_id);
+        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        let services = self.services.clone();
+        let consume = async move {
+            tokio::time::sleep(delay).await;
+            consume(services, bus::CONDUCTOR).await
+        };
+        ctx.spawn(consume.into_actor(self).map(|reason, act, ctx| {
+            act.failures += 1;
+            act.services.supervision.failed(KIND, &act.services.node_id, &reason);
+            ctx.stop();
+        }));
+        let every = crate::config::secs(self.services.config.conductor.expiry_sweep_interval_s);
+        ctx.run_interval(every, |act, ctx| {
+            let expiry_ms = (act.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
+            let db = act.services.db.clone();
+            let sweep = async move { db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms)).await };
+            ctx.spawn(sweep.into_actor(act).map(|swept, _, _| match swept {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(heartbeats.expired = n, "{n} guests stopped heartbeating"),
+                Err(e) => tracing::warn!("heartbeat expiry sweep failed: {e}"),
+            }));
+        });
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.services.supervision.stopped(KIND, &self.services.node_id, "system stopping");
+    }
+}
+
+impl Supervised for Conductor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.services.supervision.restarting(KIND, &self.services.node_id, "consumer failed");
+    }
+}
+
+/// Consumes `topic` until the bus closes or a batch cannot be committed; returns why it stopped.
+pub async fn consume(services: Services, topic: &str) -> String {
+    let mut subscription: Subscription = services.bus.subscribe(topic);
+    let batch_max = services.config.conductor.batch_max.max(1);
+    loop {
+        let Some(first) = subscription.next().await else {
+            return "the bus closed".into();
+        };
+        let mut batch = vec![first];
+        while batch.len() < batch_max {
+            match subscription.next().now_or_never() {
+                Some(Some(d)) => batch.push(d),
+                _ => break,
+            }
+        }
+        if let Err(e) = apply_batch(&services, batch).await {
+            return format!("applying heartbeats: {e}");
+        }
+    }
+}
+
+/// Applies one batch; the deliveries are acknowledged only after the commit.
+async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), DbError> {
+    let mut heartbeats = Vec::with_capacity(batch.len());
+    let mut keep = Vec::with_capacity(batch.len());
+    for delivery in batch {
+        let method = delivery.envelope.method.clone();
+        match method.as_str() {
+            "heartbeat" => match delivery.envelope.args::<Heartbeat>() {
+                Ok(hb) => {
+                    heartbeats.push(hb);
+                    keep.push(delivery);
+                }
+                Err(e) => {
+                    tracing::warn!("conductor: {e}");
+                    delivery.reply(Err(e));
+                }
+            },
+            other => {
+                // update_backup and the rest arrive with the backup issue.
+                tracing::warn!(method = other, "conductor: unknown method {other}");
+                delivery.reply(Err(format!("unknown method {other}")));
+            }
+        }
+    }
+    if heartbeats.is_empty() {
+        return Ok(());
+    }
+    // Sorted by instance (stable: each instance's messages keep their order), so concurrent
+    // conductors on PostgreSQL take row locks in one order.
+    heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let (applied, stale, lag) = services.db.run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats))).await?;
+    for d in keep {
+        d.ack();
+    }
+    let m = &services.metrics;
+    m.heartbeats_applied.fetch_add(applied, Ordering::Relaxed);
+    m.heartbeats_stale.fetch_add(stale, Ordering::Relaxed);
+    m.heartbeat_lag_ms.store(lag, Ordering::Relaxed);
+    Ok(())
+}
+
+/// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms).
+fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64), DbError> {
+    let now = now_ms();
+    let (mut applied, mut stale, mut lag) = (0, 0, 0);
+    for hb in heartbeats {
+        let fresh = match hb.sent {
+            Some(sent) => LastSeen::accept(conn, &hb.instance_id, "heartbeat", sent)?,
+            None => {
+                tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied");
+                true
+            }
+        };
+        if !fresh {
+            stale += 1;
+            continue;
+        }
+        let status = hb.payload.service_status.as_deref().and_then(ServiceStatus::from_description);
+        let Some(status) = status else {
+            tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status");
+            continue;
+        };
+        if ServiceStatusRow::apply_heartbeat(conn, &hb.instance_id, status, now)? {
+            applied += 1;
+        }
+        if let Some(sent) = hb.sent {
+            lag = lag.max(now - (sent * 1000.0) as i64);
+        }
+    }
+    Ok((applied, stale, lag))
+}

@@ -1,0 +1,220 @@
+//! One instance's work in flight: runs its flows, oldest first, one step at a time.
+//!
+//! The flow row is the truth and this actor a cache of it. Before each step the row is read
+//! again (so a cancellation or a takeover is seen at the step boundary); after it, the step
+//! reached is written conditionally on the step we ran, so a flow never goes back. A step's
+//! error or panic (caught here, at the boundary) stops the actor; its supervisor restarts it,
+//! `started()` waits out a back-off and the flow resumes from the database. When no flow is
+//! left, the actor tells its task manager, which drops it.
+
+use super::compute::Compute;
+use super::Services;
+use crate::db::models::flow::{self, Flow};
+use crate::flows::{self, FlowCtx, StepOutcome};
+use crate::testing::Fault;
+use actix::prelude::*;
+use futures::FutureExt;
+use std::panic::AssertUnwindSafe;
+use std::time::Duration;
+
+pub const KIND: &str = "instance";
+
+/// Runs the current step of the instance's oldest running flow.
+#[derive(Message)]
+#[rtype(result = "()")]
+struct RunStep;
+
+/// Sent to the task manager when the instance has no flow left.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct FlowsDrained {
+    pub instance_id: String,
+}
+
+/// What one pass of the runner found.
+enum Tick {
+    /// No running flow of ours is left.
+    Idle,
+    /// Run again now (a step advanced, or a flow ended and the next may start).
+    Again,
+    /// Run again after this pause.
+    After(Duration),
+    /// The step failed; the supervisor restarts this actor.
+    Failed(String),
+}
+
+pub struct InstanceActor {
+    instance_id: String,
+    services: Services,
+    compute: Addr<Compute>,
+    manager: Recipient<FlowsDrained>,
+    /// Consecutive failures, for the back-off after a restart.
+    failures: u32,
+    /// True until the first step after a (re)start has run.
+    resumed: bool,
+}
+
+impl InstanceActor {
+    pub fn new(instance_id: String, services: Services, compute: Addr<Compute>, manager: Recipient<FlowsDrained>) -> Self {
+        InstanceActor {
+            instance_id,
+            services,
+            compute,
+            manager,
+            failures: 0,
+            resumed: true,
+        }
+    }
+}
+
+impl Actor for InstanceActor {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.services.supervision.started(KIND, &self.instance_id);
+        self.resumed = true;
+        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        ctx.notify_later(RunStep, delay);
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.services.supervision.stopped(KIND, &self.instance_id, "no flow left");
+    }
+}
+
+impl Supervised for InstanceActor {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.services
+            .supervision
+            .restarting(KIND, &self.instance_id, &format!("failure {} in a row", self.failures));
+    }
+}
+
+impl Handler<RunStep> for InstanceActor {
+    type Result = ResponseActFuture<Self, ()>;
+
+    fn handle(&mut self, _: RunStep, _ctx: &mut Context<Self>) -> Self::Result {
+        let pass = run_once(self.services.clone(), self.compute.clone(), self.instance_id.clone(), self.resumed);
+        self.resumed = false;
+        let guarded = AssertUnwindSafe(pass).catch_unwind().map(|result| match result {
+            Ok(tick) => tick,
+            Err(panic) => Tick::Failed(format!("panic: {}", panic_message(&panic))),
+        });
+        Box::pin(guarded.into_actor(self).map(|tick, act, ctx| match tick {
+            Tick::Idle => act.manager.do_send(FlowsDrained {
+                instance_id: act.instance_id.clone(),
+            }),
+            Tick::Again => {
+                act.failures = 0;
+                ctx.notify(RunStep);
+            }
+            Tick::After(pause) => {
+                act.failures = 0;
+                ctx.notify_later(RunStep, pause);
+            }
+            Tick::Failed(reason) => {
+                act.failures += 1;
+                act.services.supervision.failed(KIND, &act.instance_id, &reason);
+                ctx.stop();
+            }
+        }))
+    }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
+    panic
+        .downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "unknown panic".into())
+}
+
+/// One pass: load the flow, check its deadline, inject a test fault if asked, run the step,
+/// record the result.
+async fn run_once(services: Services, compute: Addr<Compute>, instance_id: String, resumed: bool) -> Tick {
+    let node = services.node_id.clone();
+    let target = instance_id.clone();
+    let flow = match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {
+        Ok(Some(flow)) => flow,
+        Ok(None) => return Tick::Idle,
+        Err(e) => return Tick::Failed(format!("loading flow: {e}")),
+    };
+    let state = serde_json::from_str(&flow.state).unwrap_or(serde_json::json!({}));
+    let ctx = FlowCtx {
+        services: services.clone(),
+        compute,
+        flow: flow.clone(),
+        state,
+        resumed,
+    };
+    if crate::db::now_ms() > flow.deadline {
+        return finish_past_deadline(ctx).await;
+    }
+    match services.faults.take(&flow.kind, &flow.id, flow.step, &[Fault::Panic, Fault::Error]) {
+        Some(Fault::Panic) => panic!("injected panic in {} step {}", flow.kind, flow.step),
+        Some(_) => return record_failure(&services, &flow, "injected error".into()).await,
+        None => {}
+    }
+    let outcome = match flows::run_step(ctx).await {
+        Ok(outcome) => outcome,
+        Err(e) => return record_failure(&services, &flow, e).await,
+    };
+    apply_outcome(&services, &flow, outcome).await
+}
+
+async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -> Tick {
+    let node = services.node_id.clone();
+    let (id, step) = (flow.id.clone(), flow.step);
+    let written = match outcome {
+        StepOutcome::Wait(pause) => return Tick::After(pause),
+        StepOutcome::Next(state) => {
+            tracing::info!(
+                instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind,
+                flow.step = flows::step_name(&flow.kind, step), "{} {}: step {} done", flow.kind, flow.target_id, flows::step_name(&flow.kind, step)
+            );
+            let state = state.to_string();
+            services.db.run(move |c| Flow::advance(c, &id, &node, step, step + 1, &state)).await
+        }
+        StepOutcome::Done => {
+            tracing::info!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, "{} {} finished", flow.kind, flow.target_id);
+            services.db.run(move |c| Flow::finish(c, &id, &node, flow::DONE, None)).await
+        }
+        StepOutcome::Fail(reason) => {
+            tracing::warn!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, reason = %reason, "{} {} failed: {reason}", flow.kind, flow.target_id);
+            services.db.run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some(&reason))).await
+        }
+    };
+    match written {
+        // Written, or the row moved on without us (cancelled, taken over): either way, re-read.
+        Ok(_) => Tick::Again,
+        Err(e) => Tick::Failed(format!("recording step: {e}")),
+    }
+}
+
+async fn record_failure(services: &Services, flow: &Flow, error: String) -> Tick {
+    let id = flow.id.clone();
+    let message = error.clone();
+    if let Err(e) = services.db.run(move |c| Flow::record_failure(c, &id, &message)).await {
+        tracing::warn!(flow.id = %flow.id, "cannot record failure: {e}");
+    }
+    Tick::Failed(format!("{} step {}: {error}", flow.kind, flows::step_name(&flow.kind, flow.step)))
+}
+
+async fn finish_past_deadline(ctx: FlowCtx) -> Tick {
+    let flow = ctx.flow.clone();
+    let services = ctx.services.clone();
+    tracing::warn!(instance.id = %flow.target_id, flow.id = %flow.id, flow.kind = %flow.kind, "{} {} passed its deadline", flow.kind, flow.target_id);
+    if let Err(e) = flows::on_deadline(ctx).await {
+        return record_failure(&services, &flow, format!("deadline handling: {e}")).await;
+    }
+    let node = services.node_id.clone();
+    let id = flow.id.clone();
+    match services
+        .db
+        .run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some("deadline passed")))
+        .await
+    {
+        Ok(_) => Tick::Again,
+        Err(e) => Tick::Failed(format!("recording deadline: {e}")),
+    }
+}

@@ -1,0 +1,158 @@
+//! The supervision log: which actors are alive, how often each was restarted, and every start,
+//! stop, restart and failure — each also one structured `tracing` event with `actor.kind` and
+//! `actor.id`. Operators read it through `GET /mgmt/actors` and `GET /mgmt/supervision-events`.
+//!
+//! It is a shared, lock-protected record rather than an actor: every actor writes to it from its
+//! own lifecycle hooks, and a write must never wait on a mailbox.
+
+use parking_lot::Mutex;
+use serde::Serialize;
+use std::collections::{HashMap, VecDeque};
+
+/// How many events are kept (oldest dropped first).
+const EVENTS_KEPT: usize = 20_000;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ActorEntry {
+    pub kind: String,
+    pub id: String,
+    pub started_at: String,
+    pub restarts: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SupervisionEvent {
+    /// Monotonic sequence number; the pagination marker.
+    pub id: u64,
+    pub at: String,
+    pub kind: String,
+    pub actor_id: String,
+    /// started | stopped | restarting | failed
+    pub event: String,
+    pub reason: String,
+}
+
+#[derive(Default)]
+struct Inner {
+    alive: HashMap<(String, String), ActorEntry>,
+    events: VecDeque<SupervisionEvent>,
+    next_id: u64,
+    restarts_total: u64,
+    failures_total: u64,
+}
+
+#[derive(Default)]
+pub struct SupervisionLog {
+    inner: Mutex<Inner>,
+}
+
+fn now_iso() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl SupervisionLog {
+    fn push(inner: &mut Inner, kind: &str, id: &str, event: &str, reason: &str) {
+        inner.next_id += 1;
+        let entry = SupervisionEvent {
+            id: inner.next_id,
+            at: now_iso(),
+            kind: kind.to_string(),
+            actor_id: id.to_string(),
+            event: event.to_string(),
+            reason: reason.to_string(),
+        };
+        if inner.events.len() == EVENTS_KEPT {
+            inner.events.pop_front();
+        }
+        inner.events.push_back(entry);
+    }
+
+    /// An actor started (first time) — or started again after a restart, which keeps its count.
+    pub fn started(&self, kind: &str, id: &str) {
+        tracing::debug!(actor.kind = kind, actor.id = id, event = "started", "{kind} {id} started");
+        let mut inner = self.inner.lock();
+        inner
+            .alive
+            .entry((kind.to_string(), id.to_string()))
+            .or_insert_with(|| ActorEntry {
+                kind: kind.to_string(),
+                id: id.to_string(),
+                started_at: now_iso(),
+                restarts: 0,
+            });
+        Self::push(&mut inner, kind, id, "started", "");
+    }
+
+    /// An actor failed (error, panic, timeout) and will be restarted by its supervisor.
+    pub fn failed(&self, kind: &str, id: &str, reason: &str) {
+        tracing::warn!(actor.kind = kind, actor.id = id, event = "failed", reason, "{kind} {id} failed: {reason}");
+        let mut inner = self.inner.lock();
+        inner.failures_total += 1;
+        Self::push(&mut inner, kind, id, "failed", reason);
+    }
+
+    /// The supervisor is restarting the actor.
+    pub fn restarting(&self, kind: &str, id: &str, reason: &str) {
+        tracing::info!(actor.kind = kind, actor.id = id, event = "restarting", reason, "{kind} {id} restarting");
+        let mut inner = self.inner.lock();
+        inner.restarts_total += 1;
+        if let Some(entry) = inner.alive.get_mut(&(kind.to_string(), id.to_string())) {
+            entry.restarts += 1;
+        }
+        Self::push(&mut inner, kind, id, "restarting", reason);
+    }
+
+    /// The actor stopped for good.
+    pub fn stopped(&self, kind: &str, id: &str, reason: &str) {
+        tracing::debug!(actor.kind = kind, actor.id = id, event = "stopped", reason, "{kind} {id} stopped");
+        let mut inner = self.inner.lock();
+        inner.alive.remove(&(kind.to_string(), id.to_string()));
+        Self::push(&mut inner, kind, id, "stopped", reason);
+    }
+
+    /// Live actors, optionally of one kind, ordered by kind and id.
+    pub fn actors(&self, kind: Option<&str>) -> Vec<ActorEntry> {
+        let inner = self.inner.lock();
+        let mut list: Vec<ActorEntry> = inner
+            .alive
+            .values()
+            .filter(|a| kind.is_none_or(|k| a.kind == k))
+            .cloned()
+            .collect();
+        list.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
+        list
+    }
+
+    /// The restart count of one live actor.
+    pub fn restarts_of(&self, kind: &str, id: &str) -> Option<u64> {
+        self.inner.lock().alive.get(&(kind.to_string(), id.to_string())).map(|a| a.restarts)
+    }
+
+    /// Events after `marker` (oldest first), at most `limit`; and whether more follow.
+    pub fn events(&self, limit: usize, marker: Option<u64>) -> (Vec<SupervisionEvent>, bool) {
+        let inner = self.inner.lock();
+        let after = marker.unwrap_or(0);
+        let mut page: Vec<SupervisionEvent> = inner
+            .events
+            .iter()
+            .filter(|e| e.id > after)
+            .take(limit + 1)
+            .cloned()
+            .collect();
+        let more = page.len() > limit;
+        page.truncate(limit);
+        (page, more)
+    }
+
+    /// (alive per kind, restarts total, failures total) for `/metrics`.
+    pub fn counters(&self) -> (Vec<(String, usize)>, u64, u64) {
+        let inner = self.inner.lock();
+        let mut per_kind: HashMap<String, usize> = HashMap::new();
+        for entry in inner.alive.values() {
+            *per_kind.entry(entry.kind.clone()).or_default() += 1;
+        }
+        let mut per_kind: Vec<_> = per_kind.into_iter().collect();
+        per_kind.sort();
+        (per_kind, inner.restarts_total, inner.failures_total)
+    }
+}

@@ -1,0 +1,164 @@
+//! The task manager: consumes `taskmanager`, claims flows and owns one supervised
+//! [`InstanceActor`] per instance with work in flight.
+//!
+//! A cast only wakes it up: the flow row written by the API is the work. At start, and every
+//! `scan_interval_s`, it claims every running flow that is unowned, ours (after a restart), or
+//! whose owner's lease expired, which also renews its own leases — so a lost cast delays work
+//! and never loses it.
+
+use super::compute::Compute;
+use super::instance::{FlowsDrained, InstanceActor};
+use super::Services;
+use crate::bus::{self, Delivery};
+use crate::db::models::flow::Flow;
+use actix::prelude::*;
+use std::collections::HashMap;
+
+const KIND: &str = "task_manager";
+
+/// Flow-carrying methods the API casts (Trove's names); each names the instance in `instance_id`.
+const FLOW_METHODS: &[&str] = &["create_instance", "delete_instance", "restart"];
+
+pub struct TaskManager {
+    services: Services,
+    compute: Addr<Compute>,
+    children: HashMap<String, Addr<InstanceActor>>,
+}
+
+/// Claims and runs every flow this node may own now.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Scan;
+
+/// Number of instance actors alive (for tests and metrics).
+#[derive(Message)]
+#[rtype(result = "usize")]
+pub struct CountChildren;
+
+impl TaskManager {
+    pub fn new(services: Services, compute: Addr<Compute>) -> TaskManager {
+        TaskManager {
+            services,
+            compute,
+            children: HashMap::new(),
+        }
+    }
+
+    fn lease_ms(&self) -> i64 {
+        (self.services.config.taskmanager.lease_s * 1000.0) as i64
+    }
+
+    /// Starts the instance's actor unless it runs already.
+    fn ensure_child(&mut self, instance_id: &str, ctx: &mut Context<Self>) {
+        if self.children.contains_key(instance_id) {
+            return;
+        }
+        let (services, compute) = (self.services.clone(), self.compute.clone());
+        let manager = ctx.address().recipient();
+        let id = instance_id.to_string();
+        let addr = Supervisor::start(move |_| InstanceActor::new(id, services, compute, manager));
+        self.children.insert(instance_id.to_string(), addr);
+    }
+
+    /// Claims the instance's flows and runs them here if they are now ours.
+    fn claim_and_run(&mut self, instance_id: String, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
+        let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
+        let target = instance_id.clone();
+        let claim = async move { db.run(move |c| Flow::claim_target(c, &target, &node, lease)).await };
+        ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
+            match claimed {
+                Ok(true) => act.ensure_child(&instance_id, ctx),
+                Ok(false) => {}
+                Err(e) => {
+                    // Not acknowledged: the message comes back, and the scan finds the flow anyway.
+                    tracing::warn!(instance.id = %instance_id, "cannot claim flows: {e}");
+                    return;
+                }
+            }
+            if let Some(d) = delivery {
+                d.ack();
+            }
+        }));
+    }
+}
+
+impl Actor for TaskManager {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.services.supervision.started(KIND, &self.services.node_id);
+        ctx.add_stream(self.services.bus.subscribe(bus::TASKMANAGER));
+        ctx.notify(Scan);
+        let every = crate::config::secs(self.services.config.taskmanager.scan_interval_s);
+        ctx.run_interval(every, |_, ctx| ctx.notify(Scan));
+    }
+
+    fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        self.services.supervision.stopped(KIND, &self.services.node_id, "system stopping");
+    }
+}
+
+impl Supervised for TaskManager {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.services.supervision.restarting(KIND, &self.services.node_id, "task manager stopped");
+    }
+}
+
+impl Handler<Scan> for TaskManager {
+    type Result = ();
+
+    fn handle(&mut self, _: Scan, ctx: &mut Context<Self>) {
+        let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
+        let claim = async move { db.run(move |c| Flow::claim_all(c, &node, lease)).await };
+        ctx.spawn(claim.into_actor(self).map(|targets, act, ctx| match targets {
+            Ok(targets) => {
+                for target in targets {
+                    act.ensure_child(&target, ctx);
+                }
+            }
+            Err(e) => tracing::warn!("flow scan failed: {e}"),
+        }));
+    }
+}
+
+impl StreamHandler<Delivery> for TaskManager {
+    fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        let method = delivery.envelope.method.clone();
+        if !FLOW_METHODS.contains(&method.as_str()) {
+            tracing::warn!(method = %method, "task manager: unknown method {method}");
+            delivery.reply(Err(format!("unknown method {method}")));
+            return;
+        }
+        let instance_id = delivery
+            .envelope
+            .args
+            .get("instance_id")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        match instance_id {
+            Some(id) => self.claim_and_run(id, Some(delivery), ctx),
+            None => {
+                tracing::warn!(method = %method, "task manager: {method} without instance_id");
+                delivery.reply(Err("malformed message: instance_id missing".into()));
+            }
+        }
+    }
+}
+
+impl Handler<FlowsDrained> for TaskManager {
+    type Result = ();
+
+    fn handle(&mut self, msg: FlowsDrained, ctx: &mut Context<Self>) {
+        // Dropping the address ends the idle actor; a flow that arrived meanwhile is picked up.
+        self.children.remove(&msg.instance_id);
+        self.claim_and_run(msg.instance_id, None, ctx);
+    }
+}
+
+impl Handler<CountChildren> for TaskManager {
+    type Result = usize;
+
+    fn handle(&mut self, _: CountChildren, _ctx: &mut Context<Self>) -> usize {
+        self.children.len()
+    }
+}

@@ -1,0 +1,137 @@
+//! Starting a coffer node: the pool, the bus, the supervised actors of the chosen role and the
+//! HTTP server, all in the current actix System. `main` and the tests both start coffer here.
+
+use crate::actors::compute::{AdoptServers, Compute};
+use crate::actors::conductor::Conductor;
+use crate::actors::supervision::SupervisionLog;
+use crate::actors::task_manager::TaskManager;
+use crate::actors::{Metrics, Services};
+use crate::bus::Bus;
+use crate::config::Config;
+use crate::db::Db;
+use crate::testing::FaultInjector;
+use crate::web::{self, AppState};
+use actix::prelude::*;
+use anyhow::Context as _;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Which components this process runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    All,
+    Api,
+    TaskManager,
+    Conductor,
+}
+
+/// A started node: its shared services, actors and (if it serves the API) the HTTP server.
+pub struct Node {
+    pub services: Services,
+    pub compute: Option<Addr<Compute>>,
+    pub task_manager: Option<Addr<TaskManager>>,
+    pub conductor: Option<Addr<Conductor>>,
+    pub http: Option<actix_web::dev::ServerHandle>,
+    pub http_addr: Option<SocketAddr>,
+}
+
+impl Node {
+    /// Graceful stop: in-flight HTTP requests finish, actors stop at a step boundary (flows are
+    /// already persisted and resume on the next start).
+    pub async fn stop(&self) {
+        if let Some(http) = &self.http {
+            http.stop(true).await;
+        }
+    }
+}
+
+fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
+    let faults = if config.testing.enabled {
+        FaultInjector::parse(&config.testing.fail_at).map_err(anyhow::Error::msg)?
+    } else {
+        FaultInjector::default()
+    };
+    let node_id = config.node_id();
+    let bus = Bus::memory(config.bus.queue_capacity);
+    Ok(Services {
+        config: Arc::new(config),
+        db,
+        bus,
+        supervision: Arc::new(SupervisionLog::default()),
+        faults: Arc::new(faults),
+        metrics: Arc::new(Metrics::default()),
+        node_id,
+    })
+}
+
+/// Starts `role` inside the current actix System.
+pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
+    if role != Role::All && config.bus.transport == "memory" {
+        anyhow::bail!(
+            "coffer {role:?} runs one role of a distributed deployment, which needs [bus] transport = \"amqp\"; \
+             with the in-process bus run `coffer` (all roles in one process)"
+        );
+    }
+    if config.bus.transport == "amqp" {
+        anyhow::bail!("[bus] transport = \"amqp\" is not available yet; use \"memory\"");
+    }
+    let (url, size) = (config.database.url.clone(), config.database.pool_size);
+    let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
+    let db = tokio::task::spawn_blocking(move || Db::connect(&url, size, acquire))
+        .await
+        .context("database start")??;
+    let services = build_services(config, db)?;
+    tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
+
+    let compute = Compute::new(services.clone()).start();
+    compute
+        .send(AdoptServers)
+        .await
+        .context("compute")?
+        .map_err(anyhow::Error::msg)
+        .context("re-adopting servers")?;
+    let conductor_services = services.clone();
+    let conductor = Supervisor::start(move |_| Conductor::new(conductor_services));
+    let (tm_services, tm_compute) = (services.clone(), compute.clone());
+    let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
+
+    let (http, http_addr) = start_http(&services)?;
+    Ok(Node {
+        services,
+        compute: Some(compute),
+        task_manager: Some(task_manager),
+        conductor: Some(conductor),
+        http: Some(http),
+        http_addr: Some(http_addr),
+    })
+}
+
+fn start_http(services: &Services) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
+    let state = actix_web::web::Data::new(AppState {
+        services: services.clone(),
+    });
+    let api = &services.config.api;
+    let server = actix_web::HttpServer::new(move || {
+        actix_web::App::new()
+            .app_data(state.clone())
+            .wrap(tracing_actix())
+            .configure(web::configure)
+    })
+    .workers(api.workers.max(1))
+    .shutdown_timeout(api.shutdown_timeout_s)
+    .disable_signals()
+    .bind(&api.bind)
+    .with_context(|| format!("binding the API to {}", api.bind))?;
+    let addr = *server.addrs().first().context("the API bound no address")?;
+    tracing::info!(api.bind = %addr, "Trove v1.0 API listening on http://{addr}");
+    let server = server.run();
+    let handle = server.handle();
+    actix_web::rt::spawn(server);
+    Ok((handle, addr))
+}
+
+/// Access log as structured events.
+fn tracing_actix() -> actix_web::middleware::Logger {
+    actix_web::middleware::Logger::new("%r %s %Dms").log_target("coffer::http")
+}

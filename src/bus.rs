@@ -1,0 +1,124 @@
+//! The message bus: `cast` (fire and forget) and `call` (request/reply with a timeout) on named
+//! topics, behind one type whatever the transport.
+//!
+//! Topics are Trove's: `taskmanager`, `trove-conductor`, `guestagent.<instance id>`. Delivery is
+//! at-least-once: a consumer acknowledges a [`Delivery`] only after its effect is committed; one
+//! dropped unacknowledged is delivered again, so every handler must be idempotent.
+
+mod envelope;
+mod memory;
+
+pub use envelope::{Envelope, RequestContext};
+pub use memory::MemoryBus;
+
+use futures::Stream;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The task manager's topic.
+pub const TASKMANAGER: &str = "taskmanager";
+/// The conductor's topic (Trove's default `conductor_queue`).
+pub const CONDUCTOR: &str = "trove-conductor";
+
+/// The topic a guest agent consumes.
+pub fn guest_topic(instance_id: &str) -> String {
+    format!("guestagent.{instance_id}")
+}
+
+/// Why a bus operation failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum BusError {
+    #[error("no reply to {method} on {topic} within {timeout:?}")]
+    Timeout {
+        topic: String,
+        method: String,
+        timeout: Duration,
+    },
+    #[error("the bus is closed")]
+    Closed,
+    /// The consumer answered with an error (Trove's RemoteError / GuestError).
+    #[error("{0}")]
+    Remote(String),
+}
+
+/// A message handed to a consumer; acknowledge it once its effect is durable.
+pub struct Delivery {
+    pub envelope: Envelope,
+    /// True when this message was handed out before and not acknowledged.
+    pub redelivered: bool,
+    ack: Option<memory::AckHandle>,
+}
+
+impl Delivery {
+    /// Marks the message as handled; it will not be delivered again.
+    pub fn ack(mut self) {
+        self.ack.take();
+    }
+
+    /// Acknowledges and answers a `call` (a cast's reply goes nowhere).
+    pub fn reply(mut self, result: Result<serde_json::Value, String>) {
+        if let Some(handle) = self.ack.take() {
+            handle.reply(&self.envelope, result);
+        }
+    }
+}
+
+impl Drop for Delivery {
+    fn drop(&mut self) {
+        if let Some(handle) = self.ack.take() {
+            handle.requeue(self.envelope.clone());
+        }
+    }
+}
+
+/// A consumer's stream of deliveries on one topic (competing with other consumers of it).
+pub type Subscription = Pin<Box<dyn Stream<Item = Delivery> + Send>>;
+
+/// The bus; cheap to clone.
+#[derive(Clone)]
+pub enum Bus {
+    Memory(Arc<MemoryBus>),
+}
+
+impl Bus {
+    /// An in-process bus whose topic queues hold at most `capacity` messages each.
+    pub fn memory(capacity: usize) -> Bus {
+        Bus::Memory(Arc::new(MemoryBus::new(capacity)))
+    }
+
+    /// Sends and returns once the transport has accepted the message.
+    pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
+        match self {
+            Bus::Memory(m) => m.cast(topic, envelope).await,
+        }
+    }
+
+    /// Sends and waits for the consumer's reply, or `BusError::Timeout`.
+    pub async fn call(&self, topic: &str, envelope: Envelope, timeout: Duration) -> Result<serde_json::Value, BusError> {
+        match self {
+            Bus::Memory(m) => m.call(topic, envelope, timeout).await,
+        }
+    }
+
+    /// Starts consuming `topic`.
+    pub fn subscribe(&self, topic: &str) -> Subscription {
+        match self {
+            Bus::Memory(m) => m.subscribe(topic),
+        }
+    }
+
+    /// Removes a topic and what is queued on it (a deleted guest's queue).
+    pub fn delete_topic(&self, topic: &str) {
+        match self {
+            Bus::Memory(m) => m.delete_topic(topic),
+        }
+    }
+
+    /// Messages waiting on `topic` (for metrics and tests).
+    pub fn depth(&self, topic: &str) -> usize {
+        match self {
+            Bus::Memory(m) => m.depth(topic),
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! The message envelope: `{"method", "args", "context", "version"}`, plus a reply address and
+//! correlation id on calls. As in Trove, `sent` is an argument of `heartbeat` and
+//! `update_backup`, not an envelope field.
+
+use serde::{Deserialize, Serialize};
+
+/// Who asked for the work, carried with every message.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RequestContext {
+    #[serde(default)]
+    pub request_id: String,
+    #[serde(default)]
+    pub project_id: Option<String>,
+    #[serde(default)]
+    pub user_id: Option<String>,
+    #[serde(default)]
+    pub roles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Envelope {
+    pub method: String,
+    pub args: serde_json::Value,
+    #[serde(default)]
+    pub context: RequestContext,
+    #[serde(default = "default_version")]
+    pub version: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_to: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
+}
+
+fn default_version() -> String {
+    "1.0".into()
+}
+
+impl Envelope {
+    pub fn new(method: &str, args: serde_json::Value) -> Envelope {
+        Envelope {
+            method: method.to_string(),
+            args,
+            context: RequestContext::default(),
+            version: default_version(),
+            reply_to: None,
+            correlation_id: None,
+        }
+    }
+
+    pub fn with_context(mut self, context: RequestContext) -> Envelope {
+        self.context = context;
+        self
+    }
+
+    /// Decodes `args` into the method's typed arguments.
+    pub fn args<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        serde_json::from_value(self.args.clone()).map_err(|e| format!("malformed arguments for {}: {e}", self.method))
+    }
+}

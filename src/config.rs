@@ -1,0 +1,401 @@
+//! Typed configuration, built once at start and injected everywhere.
+//!
+//! Layers, later ones win: built-in defaults → `./config.toml` (or `--config PATH`) →
+//! environment variables `COFFER_<SECTION>_<KEY>`. Section names contain no `_`, so the first
+//! `_` after the section ends it (`COFFER_DATABASE_POOL_SIZE` → `[database] pool_size`). An
+//! environment value is parsed as the type of the key it overrides, so `COFFER_TASKMANAGER_NODE_ID=7`
+//! stays a string while `COFFER_GUEST_HEARTBEAT_INTERVAL_S=2` is a number.
+
+use serde::{Deserialize, Serialize};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Everything coffer can be told; the shipped `config.toml` documents each key.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    pub api: ApiConfig,
+    pub database: DatabaseConfig,
+    pub bus: BusConfig,
+    pub guest: GuestConfig,
+    pub taskmanager: TaskManagerConfig,
+    pub conductor: ConductorConfig,
+    pub compute: ComputeConfig,
+    pub auth: AuthConfig,
+    pub log: LogConfig,
+    pub testing: TestingConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address the REST API listens on.
+    pub bind: String,
+    /// actix-web worker threads.
+    pub workers: usize,
+    /// Default page size of every list (Trove's `*_page_size`).
+    pub page_size: i64,
+    /// How long `GET /instances/{id}` waits for the guest's filesystem stats before it answers
+    /// without them; a slow guest must not hold an API worker for Trove's full 15 s.
+    pub show_guest_timeout_ms: u64,
+    /// Seconds an in-flight request may take to finish after SIGTERM.
+    pub shutdown_timeout_s: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `sqlite://<path>` (embedded default) or `postgres://user@host:port/db`.
+    pub url: String,
+    /// Connections in the pool; requests beyond it wait up to `acquire_timeout_ms`, then get 503.
+    pub pool_size: u32,
+    pub acquire_timeout_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BusConfig {
+    /// "memory" (in-process, embedded default) or "amqp" (RabbitMQ).
+    pub transport: String,
+    pub amqp_url: String,
+    pub control_exchange: String,
+    pub sign_guest_messages: bool,
+    /// Capacity of each in-process topic queue; a full queue makes `cast` wait (back-pressure).
+    pub queue_capacity: usize,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GuestConfig {
+    pub heartbeat_interval_s: f64,
+    /// A healthy service whose last heartbeat is older than this is reported (and stored) as
+    /// FAILED_TIMEOUT_GUESTAGENT, i.e. `operating_status` ERROR.
+    pub heartbeat_expiry_s: f64,
+    /// Trove's `agent_call_low_timeout` and `agent_call_high_timeout`.
+    pub call_low_timeout_s: f64,
+    pub call_high_timeout_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TaskManagerConfig {
+    /// Owner written on the flows this node runs; stable across restarts. Empty = host name.
+    pub node_id: String,
+    /// How long a claimed flow stays ours without renewal; another node may take it after.
+    pub lease_s: f64,
+    /// How often unowned or expired flows are looked for (a lost cast is found by this scan).
+    pub scan_interval_s: f64,
+    /// Trove's `usage_timeout`: how long a create waits for the guest to report healthy.
+    pub usage_timeout_s: f64,
+    /// How long a delete waits for the server to go away.
+    pub delete_timeout_s: f64,
+    /// How long a restart waits for the guest.
+    pub restart_timeout_s: f64,
+    /// How often a waiting step checks again.
+    pub poll_interval_ms: u64,
+    /// First back-off after a failed step; doubles per consecutive failure, capped at 30 s.
+    pub retry_backoff_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ConductorConfig {
+    /// Most heartbeats applied in one database transaction.
+    pub batch_max: usize,
+    /// How often stale heartbeats are swept into FAILED_TIMEOUT_GUESTAGENT.
+    pub expiry_sweep_interval_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ComputeConfig {
+    /// Where instance volumes (data directories) live.
+    pub data_dir: String,
+    /// Addresses handed to `process` instances.
+    pub address_pool: String,
+    /// How long the simulated datastore takes to prepare.
+    pub simulated_prepare_ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AuthConfig {
+    /// "noauth": any token, project taken from the URL. "keystone": tokens from coffer's identity.
+    pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogConfig {
+    /// "text" or "json"; `--log-format` overrides it.
+    pub format: String,
+    /// tracing filter directive, e.g. "info" or "coffer=debug".
+    pub filter: String,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TestingConfig {
+    /// Fault injection is refused unless this is true.
+    pub enabled: bool,
+    /// Comma-separated `<flow>:<step>:panic|error|drop_cast`, e.g. `create:2:panic`.
+    pub fail_at: String,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8779".into(),
+            workers: 2,
+            page_size: 20,
+            show_guest_timeout_ms: 2000,
+            shutdown_timeout_s: 5,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://coffer-data/coffer.db".into(),
+            pool_size: 8,
+            acquire_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            transport: "memory".into(),
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            control_exchange: "trove".into(),
+            sign_guest_messages: true,
+            queue_capacity: 65536,
+        }
+    }
+}
+
+impl Default for GuestConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_s: 30.0,
+            heartbeat_expiry_s: 90.0,
+            call_low_timeout_s: 15.0,
+            call_high_timeout_s: 180.0,
+        }
+    }
+}
+
+impl Default for TaskManagerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            lease_s: 30.0,
+            scan_interval_s: 5.0,
+            usage_timeout_s: 1800.0,
+            delete_timeout_s: 60.0,
+            restart_timeout_s: 180.0,
+            poll_interval_ms: 200,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
+impl Default for ConductorConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 2048,
+            expiry_sweep_interval_s: 5.0,
+        }
+    }
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: "coffer-data/instances".into(),
+            address_pool: "127.77.0.0/16".into(),
+            simulated_prepare_ms: 500,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: "noauth".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
+
+/// Why a configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("invalid config: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `path` (or `./config.toml` when it exists), then the environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let file = match path {
+            Some(p) => Some(p.to_path_buf()),
+            None => Some(PathBuf::from("config.toml")).filter(|p| p.exists()),
+        };
+        let text = match &file {
+            Some(p) => std::fs::read_to_string(p).map_err(|source| ConfigError::Read {
+                path: p.clone(),
+                source,
+            })?,
+            None => String::new(),
+        };
+        Self::from_toml_and_env(&text, std::env::vars())
+    }
+
+    /// Builds a config from TOML text plus `COFFER_*` variables (the testable core of `load`).
+    pub fn from_toml_and_env(
+        text: &str,
+        vars: impl Iterator<Item = (String, String)>,
+    ) -> Result<Config, ConfigError> {
+        let from_file: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut tree = toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        for (name, value) in vars {
+            if let Some(rest) = name.strip_prefix("COFFER_") {
+                apply_env_override(&mut tree, rest, &value)?;
+            }
+        }
+        let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if !matches!(self.bus.transport.as_str(), "memory" | "amqp") {
+            return Err(ConfigError::Invalid(format!(
+                "[bus] transport must be \"memory\" or \"amqp\", not {:?}",
+                self.bus.transport
+            )));
+        }
+        if !self.testing.enabled && !self.testing.fail_at.trim().is_empty() {
+            return Err(ConfigError::Invalid(
+                "[testing] fail_at is set but [testing] enabled is false; fault injection is for tests only".into(),
+            ));
+        }
+        if self.guest.heartbeat_interval_s <= 0.0 || self.guest.heartbeat_expiry_s <= 0.0 {
+            return Err(ConfigError::Invalid("[guest] heartbeat interval and expiry must be positive".into()));
+        }
+        Ok(())
+    }
+
+    /// The node id written as the owner of flows: `[taskmanager] node_id` or the host name.
+    pub fn node_id(&self) -> String {
+        if !self.taskmanager.node_id.is_empty() {
+            return self.taskmanager.node_id.clone();
+        }
+        hostname::get()
+            .ok()
+            .and_then(|h| h.into_string().ok())
+            .unwrap_or_else(|| "coffer".into())
+    }
+}
+
+/// Seconds (as configured) to a `Duration`, never negative.
+pub fn secs(s: f64) -> Duration {
+    Duration::from_secs_f64(s.max(0.0))
+}
+
+fn apply_env_override(tree: &mut toml::Value, rest: &str, value: &str) -> Result<(), ConfigError> {
+    let Some((section, key)) = rest.split_once('_') else {
+        return Err(ConfigError::Invalid(format!("COFFER_{rest}: expected COFFER_<SECTION>_<KEY>")));
+    };
+    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
+    let slot = tree
+        .get_mut(&section)
+        .and_then(|s| s.get_mut(&key))
+        .ok_or_else(|| ConfigError::Invalid(format!("COFFER_{rest}: no key [{section}] {key}")))?;
+    let bad = |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
+    *slot = match slot {
+        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?),
+        _ => toml::Value::String(value.to_string()),
+    };
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shipped_config_parses_and_every_section_takes_an_env_override() {
+        let shipped = include_str!("../config.toml");
+        let vars = [
+            ("COFFER_API_BIND", "127.0.0.1:9999"),
+            ("COFFER_DATABASE_POOL_SIZE", "3"),
+            ("COFFER_BUS_CONTROL_EXCHANGE", "other"),
+            ("COFFER_GUEST_HEARTBEAT_INTERVAL_S", "2"),
+            ("COFFER_TASKMANAGER_NODE_ID", "7"),
+            ("COFFER_CONDUCTOR_BATCH_MAX", "10"),
+            ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5"),
+            ("COFFER_AUTH_MODE", "keystone"),
+            ("COFFER_LOG_FORMAT", "json"),
+            ("COFFER_TESTING_ENABLED", "true"),
+            ("UNRELATED", "x"),
+        ];
+        let config = Config::from_toml_and_env(
+            shipped,
+            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+        .expect("shipped config.toml with overrides");
+        assert_eq!(config.api.bind, "127.0.0.1:9999");
+        assert_eq!(config.database.pool_size, 3);
+        assert_eq!(config.bus.control_exchange, "other");
+        assert_eq!(config.guest.heartbeat_interval_s, 2.0);
+        assert_eq!(config.taskmanager.node_id, "7");
+        assert_eq!(config.conductor.batch_max, 10);
+        assert_eq!(config.compute.simulated_prepare_ms, 5);
+        assert_eq!(config.auth.mode, "keystone");
+        assert_eq!(config.log.format, "json");
+        assert!(config.testing.enabled);
+    }
+
+    #[test]
+    fn shipped_config_documents_the_defaults() {
+        let shipped: Config = toml::from_str(include_str!("../config.toml")).expect("parse");
+        let defaults = Config::default();
+        assert_eq!(
+            toml::Value::try_from(&shipped).expect("ser"),
+            toml::Value::try_from(&defaults).expect("ser"),
+            "config.toml must state every default as it is"
+        );
+    }
+
+    #[test]
+    fn bad_overrides_are_refused_with_a_clear_message() {
+        let err = Config::from_toml_and_env("", [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter())
+            .expect_err("must refuse");
+        assert!(err.to_string().contains("integer"), "{err}");
+        let err = Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
+            .expect_err("must refuse");
+        assert!(err.to_string().contains("no key"), "{err}");
+        let err = Config::from_toml_and_env("[testing]\nfail_at = \"create:1:panic\"\n", std::iter::empty())
+            .expect_err("fault injection without testing.enabled");
+        assert!(err.to_string().contains("enabled"), "{err}");
+    }
+}

@@ -1,0 +1,163 @@
+//! The database: one connection type over SQLite (embedded default) and PostgreSQL (many hosts),
+//! a pool of them, migrations per backend, and the only door to diesel from async code.
+//!
+//! diesel is synchronous: [`Db::run`] moves the work to tokio's blocking pool, so no async
+//! thread ever waits on the database. Backend-specific SQL lives only in this module.
+
+pub mod models;
+pub mod schema;
+mod tx;
+
+pub use tx::write_tx;
+
+use diesel::connection::SimpleConnection;
+use diesel::r2d2::{self, ManageConnection};
+use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::time::Duration;
+
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+const POSTGRES_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+
+/// One connection, whichever backend the URL names.
+#[derive(diesel::MultiConnection)]
+pub enum DbConn {
+    Sqlite(SqliteConnection),
+    Pg(PgConnection),
+}
+
+/// A database failure, as seen by the rest of coffer.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error("{0}")]
+    Query(#[from] diesel::result::Error),
+    #[error("cannot connect: {0}")]
+    Connect(String),
+    #[error("no database connection free: {0}")]
+    PoolExhausted(String),
+    #[error("migration failed: {0}")]
+    Migration(String),
+    #[error("database task failed: {0}")]
+    Task(String),
+}
+
+/// Which backend a `[database] url` names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DbUrl {
+    Sqlite(String),
+    Postgres(String),
+}
+
+impl DbUrl {
+    pub fn parse(url: &str) -> Result<DbUrl, DbError> {
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            Ok(DbUrl::Sqlite(path.to_string()))
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Ok(DbUrl::Postgres(url.to_string()))
+        } else {
+            Err(DbError::Connect(format!(
+                "[database] url must start with sqlite:// or postgres://, got {url:?}"
+            )))
+        }
+    }
+
+    fn establish(&self) -> Result<DbConn, DbError> {
+        match self {
+            DbUrl::Sqlite(path) => {
+                if let Some(dir) = std::path::Path::new(path).parent().filter(|d| !d.as_os_str().is_empty()) {
+                    std::fs::create_dir_all(dir).map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
+                }
+                let mut conn = SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
+                conn.batch_execute(
+                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
+                     PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
+                )?;
+                Ok(DbConn::Sqlite(conn))
+            }
+            DbUrl::Postgres(url) => PgConnection::establish(url)
+                .map(DbConn::Pg)
+                .map_err(|e| DbError::Connect(e.to_string())),
+        }
+    }
+}
+
+/// r2d2 manager that dispatches on the URL's scheme (never "try Postgres, fall back to a file").
+struct Manager {
+    url: DbUrl,
+}
+
+impl ManageConnection for Manager {
+    type Connection = DbConn;
+    type Error = DbError;
+
+    fn connect(&self) -> Result<DbConn, DbError> {
+        self.url.establish()
+    }
+
+    fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        conn.batch_execute("SELECT 1").map_err(DbError::from)
+    }
+
+    fn has_broken(&self, conn: &mut DbConn) -> bool {
+        use diesel::connection::TransactionManager;
+        <DbConn as Connection>::TransactionManager::is_broken_transaction_manager(conn)
+    }
+}
+
+/// The shared pool; cheap to clone.
+#[derive(Clone)]
+pub struct Db {
+    pool: r2d2::Pool<Manager>,
+    pub backend: &'static str,
+}
+
+impl Db {
+    /// Runs the backend's migrations on a fresh connection, then builds the pool.
+    pub fn connect(url: &str, pool_size: u32, acquire_timeout: Duration) -> Result<Db, DbError> {
+        let url = DbUrl::parse(url)?;
+        migrate(&url)?;
+        let backend = match url {
+            DbUrl::Sqlite(_) => "sqlite",
+            DbUrl::Postgres(_) => "postgres",
+        };
+        let pool = r2d2::Pool::builder()
+            .max_size(pool_size.max(1))
+            .connection_timeout(acquire_timeout)
+            .build(Manager { url })
+            .map_err(|e| DbError::Connect(e.to_string()))?;
+        Ok(Db { pool, backend })
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool.
+    pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = pool.get().map_err(|e| DbError::PoolExhausted(e.to_string()))?;
+            f(&mut conn)
+        })
+        .await
+        .map_err(|e| DbError::Task(e.to_string()))?
+    }
+}
+
+/// Applies pending migrations (`coffer migrate`, and every start).
+pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
+    let applied = match url.establish()? {
+        DbConn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+    }
+    .map_err(|e| DbError::Migration(e.to_string()))?;
+    if applied > 0 {
+        tracing::info!(migrations.applied = applied, "applied {applied} database migrations");
+    }
+    Ok(())
+}
+
+/// Milliseconds since the Unix epoch: the unit of every timestamp column.
+pub fn now_ms() -> i64 {
+    chrono::Utc::now().timestamp_millis()
+}

@@ -1,0 +1,8 @@
+//! Rows and the queries on them, one file per table (or per small family of tables).
+
+pub mod catalog;
+pub mod fault;
+pub mod flow;
+pub mod instance;
+pub mod lastseen;
+pub mod service_status;

@@ -1,0 +1,106 @@
+//! The read-mostly catalog: datastores, their versions, and flavors.
+
+use crate::db::schema::{datastore_versions, datastores, flavors};
+use crate::db::{DbConn, DbError};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = datastores)]
+pub struct Datastore {
+    pub id: String,
+    pub name: String,
+    pub manager: String,
+    pub default_version_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = datastore_versions)]
+pub struct DatastoreVersion {
+    pub id: String,
+    pub datastore_id: String,
+    pub name: String,
+    pub manager: String,
+    pub version: String,
+    pub active: bool,
+    pub packages: String,
+    pub image_id: Option<String>,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = flavors)]
+pub struct Flavor {
+    pub id: String,
+    pub name: String,
+    pub ram: i32,
+    pub vcpus: i32,
+    pub disk: i32,
+    pub ephemeral: i32,
+}
+
+impl Datastore {
+    /// Every datastore with its versions, in two queries.
+    pub fn all_with_versions(conn: &mut DbConn) -> Result<Vec<(Datastore, Vec<DatastoreVersion>)>, DbError> {
+        let stores = datastores::table
+            .order(datastores::name)
+            .select(Datastore::as_select())
+            .load(conn)?;
+        let versions = datastore_versions::table
+            .order(datastore_versions::name)
+            .select(DatastoreVersion::as_select())
+            .load(conn)?;
+        Ok(stores
+            .into_iter()
+            .map(|ds| {
+                let own = versions.iter().filter(|v| v.datastore_id == ds.id).cloned().collect();
+                (ds, own)
+            })
+            .collect())
+    }
+
+    /// Looks a datastore up by id or by name, as Trove does.
+    pub fn find_by_id_or_name(conn: &mut DbConn, key: &str) -> Result<Option<Datastore>, DbError> {
+        Ok(datastores::table
+            .filter(datastores::id.eq(key).or(datastores::name.eq(key)))
+            .select(Datastore::as_select())
+            .first(conn)
+            .optional()?)
+    }
+}
+
+impl DatastoreVersion {
+    pub fn for_datastore(conn: &mut DbConn, datastore_id: &str) -> Result<Vec<DatastoreVersion>, DbError> {
+        Ok(datastore_versions::table
+            .filter(datastore_versions::datastore_id.eq(datastore_id))
+            .order(datastore_versions::name)
+            .select(DatastoreVersion::as_select())
+            .load(conn)?)
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<DatastoreVersion>, DbError> {
+        Ok(datastore_versions::table
+            .find(id)
+            .select(DatastoreVersion::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// A version of `datastore_id` by id or name.
+    pub fn find_in(conn: &mut DbConn, datastore_id: &str, key: &str) -> Result<Option<DatastoreVersion>, DbError> {
+        Ok(datastore_versions::table
+            .filter(datastore_versions::datastore_id.eq(datastore_id))
+            .filter(datastore_versions::id.eq(key).or(datastore_versions::name.eq(key)))
+            .select(DatastoreVersion::as_select())
+            .first(conn)
+            .optional()?)
+    }
+}
+
+impl Flavor {
+    pub fn all(conn: &mut DbConn) -> Result<Vec<Flavor>, DbError> {
+        Ok(flavors::table.order(flavors::ram).select(Flavor::as_select()).load(conn)?)
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Flavor>, DbError> {
+        Ok(flavors::table.find(id).select(Flavor::as_select()).first(conn).optional()?)
+    }
+}

@@ -1,0 +1,206 @@
+//! `flows`: each long operation (create, delete, restart…) as a persisted state machine.
+//!
+//! The row records the step reached before the next begins, who runs it (`owner`) and until when
+//! (`lease_until`), and the operation's deadline. Every write that moves a flow is conditional on
+//! the step and owner it expects, so a stale actor or another node can never move it backwards.
+
+use crate::db::schema::flows;
+use crate::db::{now_ms, DbConn, DbError};
+use diesel::prelude::*;
+
+pub const RUNNING: &str = "running";
+pub const DONE: &str = "done";
+pub const FAILED: &str = "failed";
+pub const CANCELLED: &str = "cancelled";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = flows)]
+pub struct Flow {
+    pub id: String,
+    pub kind: String,
+    pub target_id: String,
+    pub step: i32,
+    /// JSON: what the flow needs to resume (never passwords).
+    pub state: String,
+    pub status: String,
+    pub owner: Option<String>,
+    pub lease_until: i64,
+    pub deadline: i64,
+    pub attempts: i32,
+    pub last_error: Option<String>,
+    pub created: i64,
+    pub updated: i64,
+}
+
+impl Flow {
+    /// A new, unowned flow at step 0; any task manager may claim it.
+    pub fn new(kind: &str, target_id: &str, state: serde_json::Value, deadline_ms: i64) -> Flow {
+        let now = now_ms();
+        Flow {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.to_string(),
+            target_id: target_id.to_string(),
+            step: 0,
+            state: state.to_string(),
+            status: RUNNING.to_string(),
+            owner: None,
+            lease_until: 0,
+            deadline: now + deadline_ms,
+            attempts: 0,
+            last_error: None,
+            created: now,
+            updated: now,
+        }
+    }
+
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(flows::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Flow>, DbError> {
+        Ok(flows::table.find(id).select(Flow::as_select()).first(conn).optional()?)
+    }
+
+    /// Claims every running flow that is unowned, ours, or whose lease expired (this also renews
+    /// our leases); returns the targets we now own.
+    pub fn claim_all(conn: &mut DbConn, node: &str, lease_ms: i64) -> Result<Vec<String>, DbError> {
+        let now = now_ms();
+        diesel::update(
+            flows::table.filter(flows::status.eq(RUNNING)).filter(
+                flows::owner
+                    .is_null()
+                    .or(flows::owner.eq(node))
+                    .or(flows::lease_until.lt(now)),
+            ),
+        )
+        .set((flows::owner.eq(node), flows::lease_until.eq(now + lease_ms)))
+        .execute(conn)?;
+        Ok(flows::table
+            .filter(flows::status.eq(RUNNING))
+            .filter(flows::owner.eq(node))
+            .select(flows::target_id)
+            .distinct()
+            .load(conn)?)
+    }
+
+    /// Claims the running flows of one target (on a cast); false when another node holds them.
+    pub fn claim_target(conn: &mut DbConn, target: &str, node: &str, lease_ms: i64) -> Result<bool, DbError> {
+        let now = now_ms();
+        diesel::update(
+            flows::table
+                .filter(flows::target_id.eq(target))
+                .filter(flows::status.eq(RUNNING))
+                .filter(
+                    flows::owner
+                        .is_null()
+                        .or(flows::owner.eq(node))
+                        .or(flows::lease_until.lt(now)),
+                ),
+        )
+        .set((flows::owner.eq(node), flows::lease_until.eq(now + lease_ms)))
+        .execute(conn)?;
+        let ours: i64 = flows::table
+            .filter(flows::target_id.eq(target))
+            .filter(flows::status.eq(RUNNING))
+            .filter(flows::owner.eq(node))
+            .count()
+            .get_result(conn)?;
+        Ok(ours > 0)
+    }
+
+    /// The oldest running flow of `target` that `node` owns.
+    pub fn next_for_target(conn: &mut DbConn, target: &str, node: &str) -> Result<Option<Flow>, DbError> {
+        Ok(flows::table
+            .filter(flows::target_id.eq(target))
+            .filter(flows::status.eq(RUNNING))
+            .filter(flows::owner.eq(node))
+            .order((flows::created.asc(), flows::id.asc()))
+            .select(Flow::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// The running flow of `kind` for `target`, if any.
+    pub fn running_of_kind(conn: &mut DbConn, target: &str, kind: &str) -> Result<Option<Flow>, DbError> {
+        Ok(flows::table
+            .filter(flows::target_id.eq(target))
+            .filter(flows::kind.eq(kind))
+            .filter(flows::status.eq(RUNNING))
+            .select(Flow::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Moves the flow from `from` to `to` with its new state; false if the row moved on without
+    /// us (cancelled, finished, or taken over), in which case the caller must stop.
+    pub fn advance(conn: &mut DbConn, id: &str, node: &str, from: i32, to: i32, state: &str) -> Result<bool, DbError> {
+        let n = diesel::update(
+            flows::table
+                .find(id)
+                .filter(flows::step.eq(from))
+                .filter(flows::status.eq(RUNNING))
+                .filter(flows::owner.eq(node)),
+        )
+        .set((
+            flows::step.eq(to),
+            flows::state.eq(state),
+            flows::attempts.eq(0),
+            flows::last_error.eq(None::<String>),
+            flows::updated.eq(now_ms()),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Ends the flow with `status` (done, failed); false if it was no longer ours to end.
+    pub fn finish(conn: &mut DbConn, id: &str, node: &str, status: &str, error: Option<&str>) -> Result<bool, DbError> {
+        let n = diesel::update(
+            flows::table
+                .find(id)
+                .filter(flows::status.eq(RUNNING))
+                .filter(flows::owner.eq(node)),
+        )
+        .set((
+            flows::status.eq(status),
+            flows::last_error.eq(error),
+            flows::updated.eq(now_ms()),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Counts a failed attempt at the current step; returns the attempts so far.
+    pub fn record_failure(conn: &mut DbConn, id: &str, error: &str) -> Result<i32, DbError> {
+        diesel::update(flows::table.find(id))
+            .set((
+                flows::attempts.eq(flows::attempts + 1),
+                flows::last_error.eq(Some(error)),
+                flows::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(flows::table.find(id).select(flows::attempts).first(conn)?)
+    }
+
+    /// Cancels the running flows of `kind` for `target` (e.g. a create, when a delete arrives);
+    /// the flow's actor notices at its next step boundary.
+    pub fn cancel(conn: &mut DbConn, target: &str, kind: &str) -> Result<usize, DbError> {
+        Ok(diesel::update(
+            flows::table
+                .filter(flows::target_id.eq(target))
+                .filter(flows::kind.eq(kind))
+                .filter(flows::status.eq(RUNNING)),
+        )
+        .set((flows::status.eq(CANCELLED), flows::updated.eq(now_ms())))
+        .execute(conn)?)
+    }
+
+    /// (status, count) over all flows, for `/metrics`.
+    pub fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, DbError> {
+        use diesel::dsl::count_star;
+        Ok(flows::table
+            .group_by(flows::status)
+            .select((flows::status, count_star()))
+            .load(conn)?)
+    }
+}

@@ -1,0 +1,196 @@
+//! `instances`: one row per database instance, with Trove's task code and description and the
+//! compute server's status. Listing joins what the views need in one query per page.
+
+use super::catalog::{Datastore, DatastoreVersion};
+use super::service_status::ServiceStatusRow;
+use crate::db::schema::{datastore_versions, datastores, instances, service_statuses};
+use crate::db::{now_ms, DbConn, DbError};
+use crate::status::Task;
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = instances)]
+pub struct Instance {
+    pub id: String,
+    pub created: i64,
+    pub updated: i64,
+    pub name: String,
+    pub tenant_id: String,
+    pub flavor_id: String,
+    pub volume_size: Option<i32>,
+    pub datastore_version_id: String,
+    pub task_id: i32,
+    pub task_description: String,
+    pub task_start_time: Option<i64>,
+    /// The compute driver's server status (BUILD, ACTIVE, SHUTDOWN, ERROR), Nova's role in Trove.
+    pub server_status: Option<String>,
+    pub compute_instance_id: Option<String>,
+    pub address: Option<String>,
+    pub access: Option<String>,
+    pub deleted: bool,
+    pub deleted_at: Option<i64>,
+}
+
+/// An instance with everything its API view shows.
+#[derive(Debug, Clone)]
+pub struct InstanceRecord {
+    pub instance: Instance,
+    pub service: ServiceStatusRow,
+    pub datastore: Datastore,
+    pub version: DatastoreVersion,
+}
+
+type RecordRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore);
+
+impl From<RecordRow> for InstanceRecord {
+    fn from((instance, service, version, datastore): RecordRow) -> Self {
+        InstanceRecord {
+            instance,
+            service,
+            datastore,
+            version,
+        }
+    }
+}
+
+/// A page of a listing, and whether another page follows.
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub more: bool,
+}
+
+macro_rules! record_query {
+    () => {
+        instances::table
+            .inner_join(service_statuses::table)
+            .inner_join(datastore_versions::table.inner_join(datastores::table))
+            .select((
+                Instance::as_select(),
+                ServiceStatusRow::as_select(),
+                DatastoreVersion::as_select(),
+                Datastore::as_select(),
+            ))
+    };
+}
+
+impl Instance {
+    pub fn task(&self) -> Option<Task> {
+        Task::from_code(self.task_id)
+    }
+
+    /// A live (not deleted) instance by id, whoever owns it.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Instance>, DbError> {
+        Ok(instances::table
+            .find(id)
+            .filter(instances::deleted.eq(false))
+            .select(Instance::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// A live instance of `tenant`; another project's instance is "not found".
+    pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
+        let row: Option<RecordRow> = record_query!()
+            .filter(instances::id.eq(id))
+            .filter(instances::tenant_id.eq(tenant))
+            .filter(instances::deleted.eq(false))
+            .first(conn)
+            .optional()?;
+        Ok(row.map(InstanceRecord::from))
+    }
+
+    /// One page of `tenant`'s instances, newest first; `marker` is the last id of the previous page.
+    pub fn list_page(
+        conn: &mut DbConn,
+        tenant: &str,
+        limit: i64,
+        marker: Option<&str>,
+    ) -> Result<Page<InstanceRecord>, DbError> {
+        let mut query = record_query!()
+            .filter(instances::tenant_id.eq(tenant))
+            .filter(instances::deleted.eq(false))
+            .order((instances::created.desc(), instances::id.desc()))
+            .limit(limit + 1)
+            .into_boxed();
+        if let Some(marker) = marker {
+            let created: Option<i64> = instances::table
+                .find(marker)
+                .filter(instances::tenant_id.eq(tenant))
+                .select(instances::created)
+                .first(conn)
+                .optional()?;
+            let Some(created) = created else {
+                return Err(DbError::Query(diesel::result::Error::NotFound));
+            };
+            query = query.filter(
+                instances::created
+                    .lt(created)
+                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
+            );
+        }
+        let mut rows: Vec<RecordRow> = query.load(conn)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok(Page {
+            items: rows.into_iter().map(InstanceRecord::from).collect(),
+            more,
+        })
+    }
+
+    pub fn set_task(conn: &mut DbConn, id: &str, task: Task) -> Result<(), DbError> {
+        let now = now_ms();
+        diesel::update(instances::table.find(id))
+            .set((
+                instances::task_id.eq(task.code()),
+                instances::task_description.eq(task.description()),
+                instances::task_start_time.eq(Some(now)),
+                instances::updated.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Records what compute reports about the instance's server.
+    pub fn set_server(
+        conn: &mut DbConn,
+        id: &str,
+        server_status: Option<&str>,
+        compute_instance_id: Option<&str>,
+        address: Option<&str>,
+    ) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set((
+                instances::server_status.eq(server_status),
+                instances::compute_instance_id.eq(compute_instance_id),
+                instances::address.eq(address),
+                instances::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Soft-deletes the row (Trove keeps deleted instances with `deleted = 1`).
+    pub fn mark_deleted(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+        let now = now_ms();
+        diesel::update(instances::table.find(id))
+            .set((
+                instances::deleted.eq(true),
+                instances::deleted_at.eq(Some(now)),
+                instances::task_id.eq(Task::None.code()),
+                instances::task_description.eq(Task::None.description()),
+                instances::server_status.eq(None::<String>),
+                instances::updated.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Live instances that have a server (re-adopted by compute at start).
+    pub fn with_servers(conn: &mut DbConn) -> Result<Vec<Instance>, DbError> {
+        Ok(instances::table
+            .filter(instances::deleted.eq(false))
+            .filter(instances::compute_instance_id.is_not_null())
+            .select(Instance::as_select())
+            .load(conn)?)
+    }
+}

@@ -1,0 +1,104 @@
+//! `service_statuses`: the datastore service's status per instance and the time of its last
+//! heartbeat. Unlike Trove, heartbeat expiry is also written here by a sweep, so the stored
+//! status never claims a dead guest is healthy.
+
+use crate::db::schema::{instances, service_statuses};
+use crate::db::{now_ms, DbConn, DbError};
+use crate::status::{ServiceStatus, Task};
+use diesel::prelude::*;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = service_statuses)]
+pub struct ServiceStatusRow {
+    pub id: String,
+    pub instance_id: String,
+    pub status_id: i32,
+    pub status_description: String,
+    pub updated_at: i64,
+}
+
+impl ServiceStatusRow {
+    pub fn new(instance_id: &str, status: ServiceStatus) -> ServiceStatusRow {
+        ServiceStatusRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            instance_id: instance_id.to_string(),
+            status_id: status.code(),
+            status_description: status.description().to_string(),
+            updated_at: now_ms(),
+        }
+    }
+
+    pub fn status(&self) -> Option<ServiceStatus> {
+        ServiceStatus::from_code(self.status_id)
+    }
+
+    pub fn find(conn: &mut DbConn, instance_id: &str) -> Result<Option<ServiceStatusRow>, DbError> {
+        Ok(service_statuses::table
+            .filter(service_statuses::instance_id.eq(instance_id))
+            .select(ServiceStatusRow::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Sets the status (a control-plane decision, e.g. RESTARTING); like Trove's `save()` it
+    /// also moves `updated_at`.
+    pub fn set(conn: &mut DbConn, instance_id: &str, status: ServiceStatus) -> Result<(), DbError> {
+        diesel::update(service_statuses::table.filter(service_statuses::instance_id.eq(instance_id)))
+            .set((
+                service_statuses::status_id.eq(status.code()),
+                service_statuses::status_description.eq(status.description()),
+                service_statuses::updated_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Applies a heartbeat; RESTART_REQUIRED is sticky until a restart clears it (as in Trove).
+    /// Returns false when no row took it (unknown instance, or RESTART_REQUIRED).
+    pub fn apply_heartbeat(
+        conn: &mut DbConn,
+        instance_id: &str,
+        status: ServiceStatus,
+        at_ms: i64,
+    ) -> Result<bool, DbError> {
+        let n = diesel::update(
+            service_statuses::table
+                .filter(service_statuses::instance_id.eq(instance_id))
+                .filter(service_statuses::status_id.ne(ServiceStatus::RestartRequired.code())),
+        )
+        .set((
+            service_statuses::status_id.eq(status.code()),
+            service_statuses::status_description.eq(status.description()),
+            service_statuses::updated_at.eq(at_ms),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Stores expiry: services of idle instances whose last heartbeat is older than `expiry_ms`
+    /// become FAILED_TIMEOUT_GUESTAGENT. `updated_at` keeps the last heartbeat's time.
+    pub fn sweep_expired(conn: &mut DbConn, expiry_ms: i64) -> Result<usize, DbError> {
+        let cutoff = now_ms() - expiry_ms;
+        let idle = instances::table
+            .filter(instances::task_id.eq(Task::None.code()))
+            .filter(instances::deleted.eq(false))
+            .select(instances::id);
+        let keep = [
+            ServiceStatus::RestartRequired.code(),
+            ServiceStatus::FailedTimeoutGuestagent.code(),
+            ServiceStatus::Deleted.code(),
+        ];
+        let n = diesel::update(
+            service_statuses::table
+                .filter(service_statuses::updated_at.lt(cutoff))
+                .filter(service_statuses::status_id.ne_all(keep))
+                .filter(service_statuses::instance_id.eq_any(idle)),
+        )
+        .set((
+            service_statuses::status_id.eq(ServiceStatus::FailedTimeoutGuestagent.code()),
+            service_statuses::status_description.eq(ServiceStatus::FailedTimeoutGuestagent.description()),
+        ))
+        .execute(conn)?;
+        Ok(n)
+    }
+}

@@ -1,0 +1,118 @@
+//! The API's error enum and its one mapping to Trove's fault bodies.
+//!
+//! Policy: every failure a client can cause is a variant with Trove's status code and fault name
+//! (`{"badRequest": {"code": 400, "message": "…"}}`). Anything else is `Internal`: the cause is
+//! logged once, here, and the client gets a generic 500. A missing pool connection, a closed
+//! mailbox or an unreachable bus is `Unavailable` (503): the request can be retried.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+/// An error as the REST API reports it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    Unauthorized(String),
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("{0}")]
+    OverLimit(String),
+    #[error("{0}")]
+    Unprocessable(String),
+    #[error("{0}")]
+    NotImplemented(String),
+    #[error("{0}")]
+    Unavailable(String),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// Trove's fault name for this error (the body's only key).
+    pub fn fault_name(&self) -> &'static str {
+        match self {
+            ApiError::BadRequest(_) => "badRequest",
+            ApiError::Unauthorized(_) => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotFound(_) => "itemNotFound",
+            ApiError::Conflict(_) => "conflictingRequest",
+            ApiError::OverLimit(_) => "overLimit",
+            ApiError::Unprocessable(_) => "unprocessableEntity",
+            ApiError::NotImplemented(_) => "notImplemented",
+            ApiError::Unavailable(_) => "serviceUnavailable",
+            ApiError::Internal(_) => "instanceFault",
+        }
+    }
+
+    fn client_message(&self) -> String {
+        match self {
+            ApiError::Internal(_) => "The server has either erred or is incapable of performing the requested operation.".into(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        match self {
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::OverLimit(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        if let ApiError::Internal(cause) = self {
+            tracing::error!(error.cause = %cause, "internal error: {cause}");
+        }
+        let status = self.status_code();
+        HttpResponse::build(status).json(json!({
+            self.fault_name(): {"code": status.as_u16(), "message": self.client_message()}
+        }))
+    }
+}
+
+impl From<crate::db::DbError> for ApiError {
+    fn from(e: crate::db::DbError) -> Self {
+        match e {
+            crate::db::DbError::PoolExhausted(m) => ApiError::Unavailable(format!("database busy: {m}")),
+            crate::db::DbError::Query(diesel::result::Error::NotFound) => ApiError::NotFound("not found".into()),
+            other => ApiError::Internal(other.to_string()),
+        }
+    }
+}
+
+impl From<crate::bus::BusError> for ApiError {
+    fn from(e: crate::bus::BusError) -> Self {
+        match e {
+            crate::bus::BusError::Remote(m) => ApiError::BadRequest(m),
+            other => ApiError::Unavailable(other.to_string()),
+        }
+    }
+}
+
+impl From<actix_web::error::BlockingError> for ApiError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        ApiError::Unavailable("the blocking thread pool is shutting down".into())
+    }
+}
+
+impl From<diesel::result::Error> for ApiError {
+    fn from(e: diesel::result::Error) -> Self {
+        ApiError::from(crate::db::DbError::Query(e))
+    }
+}

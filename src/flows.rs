@@ -1,0 +1,124 @@
+//! The long operations as persisted state machines. A flow is a row in `flows` (kind, target,
+//! step, state JSON, deadline); each kind is a list of idempotent steps that check before they
+//! act. [`InstanceActor`](crate::actors::instance::InstanceActor) runs them one step at a time
+//! and records the step reached before the next begins, so any restart resumes where it was.
+//!
+//! Each step answers with a [`StepOutcome`]; an `Err` is a transient failure that the actor's
+//! supervisor retries with back-off until the flow's deadline, after which the kind's
+//! `on_deadline` puts the instance into Trove's error state and releases what was allocated.
+
+pub mod create;
+pub mod delete;
+pub mod restart;
+
+use crate::actors::compute::Compute;
+use crate::actors::Services;
+use crate::bus::{self, BusError, Envelope};
+use crate::db::models::flow::Flow;
+use crate::db::{DbConn, DbError};
+use actix::Addr;
+use std::time::Duration;
+
+pub const CREATE: &str = "create";
+pub const DELETE: &str = "delete";
+pub const RESTART: &str = "restart";
+
+/// What a step decided.
+#[derive(Debug)]
+pub enum StepOutcome {
+    /// Go on to the next step with this state.
+    Next(serde_json::Value),
+    /// Not yet: run this step again after the pause.
+    Wait(Duration),
+    /// The flow is complete.
+    Done,
+    /// The flow cannot succeed; the kind's failure handling has run.
+    Fail(String),
+}
+
+/// Everything a step may use; cheap to clone into the step's future.
+#[derive(Clone)]
+pub struct FlowCtx {
+    pub services: Services,
+    pub compute: Addr<Compute>,
+    pub flow: Flow,
+    pub state: serde_json::Value,
+    /// True on the first step this actor runs after it (re)started: a step that waits on
+    /// something it sent earlier sends it again, since that may have been lost with a crash.
+    pub resumed: bool,
+}
+
+impl FlowCtx {
+    pub fn instance_id(&self) -> &str {
+        &self.flow.target_id
+    }
+
+    pub fn poll(&self) -> StepOutcome {
+        StepOutcome::Wait(Duration::from_millis(self.services.config.taskmanager.poll_interval_ms))
+    }
+
+    /// Runs blocking database work for this flow.
+    pub async fn db<T, F>(&self, f: F) -> Result<T, String>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        self.services.db.run(f).await.map_err(|e| format!("database: {e}"))
+    }
+
+    /// Casts `method` to this instance's guest.
+    pub async fn cast_guest(&self, method: &str, args: serde_json::Value) -> Result<(), String> {
+        let topic = bus::guest_topic(self.instance_id());
+        self.services
+            .bus
+            .cast(&topic, Envelope::new(method, args))
+            .await
+            .map_err(|e| format!("cast {method}: {e}"))
+    }
+
+    /// Calls `method` on this instance's guest.
+    pub async fn call_guest(&self, method: &str, args: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, BusError> {
+        let topic = bus::guest_topic(self.instance_id());
+        self.services.bus.call(&topic, Envelope::new(method, args), timeout).await
+    }
+
+    pub async fn ask_compute<M>(&self, msg: M) -> Result<M::Result, String>
+    where
+        M: actix::Message + Send + 'static,
+        M::Result: Send,
+        Compute: actix::Handler<M>,
+    {
+        self.compute.send(msg).await.map_err(|e| format!("compute unavailable: {e}"))
+    }
+}
+
+/// Runs the flow's current step.
+pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    match ctx.flow.kind.as_str() {
+        CREATE => create::step(ctx).await,
+        DELETE => delete::step(ctx).await,
+        RESTART => restart::step(ctx).await,
+        other => Ok(StepOutcome::Fail(format!("unknown flow kind {other}"))),
+    }
+}
+
+/// The flow missed its deadline: record the error state and release what it holds.
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    match ctx.flow.kind.as_str() {
+        CREATE => create::on_deadline(ctx).await,
+        DELETE => delete::on_deadline(ctx).await,
+        RESTART => restart::on_deadline(ctx).await,
+        _ => Ok(()),
+    }
+}
+
+/// Human name of a step, for logs and `/mgmt/flows`.
+pub fn step_name(kind: &str, step: i32) -> &'static str {
+    let names: &[&'static str] = match kind {
+        CREATE => create::STEPS,
+        DELETE => delete::STEPS,
+        RESTART => restart::STEPS,
+        _ => &[],
+    };
+    names.get(step as usize).copied().unwrap_or("finished")
+}

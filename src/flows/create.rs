@@ -1,0 +1,133 @@
+//! Create: server → guest reachable → prepare → healthy heartbeat → task NONE.
+//!
+//! Past the deadline (Trove's usage_timeout) the instance gets task BUILDING_ERROR_TIMEOUT_GA,
+//! service FAILED_TIMEOUT_GUESTAGENT and a fault, and its server is released (unlike Trove,
+//! which leaves it behind).
+
+use super::{FlowCtx, StepOutcome};
+use crate::actors::compute::{CreateServer, DeleteServer};
+use crate::db::models::catalog::{DatastoreVersion, Flavor};
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::instance::Instance;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::write_tx;
+use crate::status::{ServiceStatus, Task};
+use serde_json::json;
+use std::time::Duration;
+
+pub const STEPS: &[&str] = &["create_server", "wait_for_guest", "prepare", "wait_until_healthy", "clear_task"];
+
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    match ctx.flow.step {
+        0 => create_server(ctx).await,
+        1 => wait_for_guest(ctx).await,
+        2 => prepare(ctx).await,
+        3 => wait_until_healthy(ctx).await,
+        4 => {
+            let id = ctx.instance_id().to_string();
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            Ok(StepOutcome::Done)
+        }
+        n => Err(format!("create has no step {n}")),
+    }
+}
+
+async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let id = ctx.instance_id().to_string();
+    let lookup = id.clone();
+    let (manager, ram) = ctx
+        .db(move |c| {
+            let inst = Instance::find(c, &lookup)?.ok_or(diesel::result::Error::NotFound)?;
+            let version = DatastoreVersion::find(c, &inst.datastore_version_id)?.ok_or(diesel::result::Error::NotFound)?;
+            let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
+            Ok((version.manager, ram))
+        })
+        .await?;
+    let server = ctx
+        .ask_compute(CreateServer {
+            instance_id: id.clone(),
+            manager,
+        })
+        .await?;
+    let server = match server {
+        Ok(s) => s,
+        Err(e) => return Ok(StepOutcome::Fail(format!("server could not be created: {e}"))),
+    };
+    ctx.db(move |c| {
+        Instance::set_server(c, &id, Some("BUILD"), Some(&server.compute_instance_id), server.address.as_deref())
+    })
+    .await?;
+    let mut state = ctx.state.clone();
+    state["memory_mb"] = json!(ram);
+    Ok(StepOutcome::Next(state))
+}
+
+async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
+        Ok(_) => {
+            let id = ctx.instance_id().to_string();
+            ctx.db(move |c| {
+                let inst = Instance::find(c, &id)?.ok_or(diesel::result::Error::NotFound)?;
+                Instance::set_server(c, &id, Some("ACTIVE"), inst.compute_instance_id.as_deref(), inst.address.as_deref())
+            })
+            .await?;
+            Ok(StepOutcome::Next(ctx.state.clone()))
+        }
+        Err(crate::bus::BusError::Timeout { .. }) => Ok(ctx.poll()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+fn prepare_args(ctx: &FlowCtx) -> serde_json::Value {
+    json!({
+        "memory_mb": ctx.state.get("memory_mb").cloned().unwrap_or(json!(0)),
+        "volume_size_gb": ctx.state.get("volume_size").cloned().unwrap_or(json!(null)),
+        "databases": ctx.state.get("databases").cloned().unwrap_or(json!([])),
+        "users": ctx.state.get("users").cloned().unwrap_or(json!([])),
+    })
+}
+
+async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    ctx.cast_guest("prepare", prepare_args(&ctx)).await?;
+    Ok(StepOutcome::Next(ctx.state.clone()))
+}
+
+async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    if ctx.resumed {
+        // The prepare cast may have been lost with a crash; prepare is idempotent.
+        ctx.cast_guest("prepare", prepare_args(&ctx)).await?;
+    }
+    let id = ctx.instance_id().to_string();
+    let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
+    match status.and_then(|s| s.status()) {
+        Some(s) if s.is_ready() => Ok(StepOutcome::Next(ctx.state.clone())),
+        Some(ServiceStatus::Failed) => {
+            fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, "The guest failed to prepare the datastore.").await?;
+            Ok(StepOutcome::Fail("guest reported FAILED".into()))
+        }
+        _ => Ok(ctx.poll()),
+    }
+}
+
+/// Puts the instance into an error task with a fault and releases its server.
+async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &'static str) -> Result<(), String> {
+    let id = ctx.instance_id().to_string();
+    let _ = ctx.ask_compute(DeleteServer { instance_id: id.clone() }).await;
+    ctx.db(move |c| {
+        write_tx(c, |c| {
+            Instance::set_task(c, &id, task)?;
+            Instance::set_server(c, &id, None, None, None)?;
+            ServiceStatusRow::set(c, &id, service)?;
+            InstanceFault::record(c, &id, message, "")
+        })
+    })
+    .await
+}
+
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    fail(
+        &ctx,
+        Task::BuildingErrorTimeoutGa,
+        ServiceStatus::FailedTimeoutGuestagent,
+        "Build timed out waiting for the guest agent to report healthy.").await
+}

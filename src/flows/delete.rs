@@ -1,0 +1,70 @@
+//! Delete: stop the datastore (best effort) → delete the server → soft-delete the rows.
+//!
+//! A delete may arrive while the create flow still runs: the API cancels the create flow in the
+//! same transaction that records this one, the create stops at its next step boundary, and this
+//! flow releases whatever the create had allocated.
+
+use super::{FlowCtx, StepOutcome};
+use crate::actors::compute::{DeleteServer, ServerExists};
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::instance::Instance;
+use crate::db::models::lastseen::LastSeen;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::write_tx;
+use crate::status::ServiceStatus;
+use serde_json::json;
+
+pub const STEPS: &[&str] = &["stop_datastore", "delete_server", "forget_instance"];
+
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    match ctx.flow.step {
+        0 => stop_datastore(ctx).await,
+        1 => {
+            let id = ctx.instance_id().to_string();
+            ctx.ask_compute(DeleteServer { instance_id: id.clone() }).await?;
+            ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
+            Ok(StepOutcome::Next(ctx.state.clone()))
+        }
+        2 => {
+            forget(&ctx).await?;
+            Ok(StepOutcome::Done)
+        }
+        n => Err(format!("delete has no step {n}")),
+    }
+}
+
+async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let exists = ctx
+        .ask_compute(ServerExists {
+            instance_id: ctx.instance_id().to_string(),
+        })
+        .await?;
+    if exists {
+        let timeout = crate::config::secs(ctx.services.config.guest.call_low_timeout_s.min(5.0));
+        if let Err(e) = ctx.call_guest("stop_db", json!({}), timeout).await {
+            // As in Trove, a guest that cannot stop does not keep its server alive.
+            tracing::warn!(instance.id = %ctx.instance_id(), error = %e, "stop_db before delete failed: {e}");
+        }
+    }
+    Ok(StepOutcome::Next(ctx.state.clone()))
+}
+
+async fn forget(ctx: &FlowCtx) -> Result<(), String> {
+    let id = ctx.instance_id().to_string();
+    ctx.db(move |c| {
+        write_tx(c, |c| {
+            Instance::mark_deleted(c, &id)?;
+            ServiceStatusRow::set(c, &id, ServiceStatus::Deleted)?;
+            LastSeen::delete_for(c, &id)?;
+            InstanceFault::soft_delete_all(c, &id)
+        })
+    })
+    .await
+}
+
+/// A delete past its deadline still completes: the server is released and the rows forgotten.
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    let id = ctx.instance_id().to_string();
+    ctx.ask_compute(DeleteServer { instance_id: id }).await?;
+    forget(&ctx).await
+}

@@ -1,0 +1,57 @@
+//! Restart: the guest restarts its datastore → a healthy heartbeat newer than the restart
+//! arrives → task NONE. Unlike Trove, a failed restart is not only logged: it leaves a fault.
+
+use super::{FlowCtx, StepOutcome};
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::instance::Instance;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::{now_ms, write_tx};
+use crate::status::Task;
+use serde_json::json;
+
+pub const STEPS: &[&str] = &["restart_datastore", "wait_until_healthy", "clear_task"];
+
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    match ctx.flow.step {
+        0 => {
+            let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+            let started = now_ms();
+            ctx.call_guest("restart", json!({}), timeout)
+                .await
+                .map_err(|e| format!("guest restart: {e}"))?;
+            let mut state = ctx.state.clone();
+            state["restarted_at"] = json!(started);
+            Ok(StepOutcome::Next(state))
+        }
+        1 => {
+            let since = ctx.state.get("restarted_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let id = ctx.instance_id().to_string();
+            let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
+            match status {
+                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => {
+                    Ok(StepOutcome::Next(ctx.state.clone()))
+                }
+                _ => Ok(ctx.poll()),
+            }
+        }
+        2 => {
+            let id = ctx.instance_id().to_string();
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            Ok(StepOutcome::Done)
+        }
+        n => Err(format!("restart has no step {n}")),
+    }
+}
+
+/// The datastore did not come back in time: the task is cleared (the service status shows
+/// what is wrong) and a fault says so.
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    let id = ctx.instance_id().to_string();
+    ctx.db(move |c| {
+        write_tx(c, |c| {
+            Instance::set_task(c, &id, Task::None)?;
+            InstanceFault::record(c, &id, "Restart timed out waiting for the datastore to report healthy.", "")
+        })
+    })
+    .await
+}

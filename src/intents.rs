@@ -1,0 +1,149 @@
+//! What the API writes, in one transaction, before it casts to the task manager: the intent of
+//! each long operation as rows (instance, service status, flow). A lost cast then delays the
+//! work but never loses it, and a refused request changes nothing.
+
+use crate::db::models::catalog::{Datastore, DatastoreVersion, Flavor};
+use crate::db::models::flow::Flow;
+use crate::db::models::instance::{Instance, InstanceRecord};
+use crate::db::models::lastseen::LastSeen;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::{now_ms, write_tx, DbConn};
+use crate::error::ApiError;
+use crate::flows;
+use crate::status::{ServiceStatus, Task};
+use crate::web::validate::CreateInstance;
+use diesel::RunQueryDsl;
+use serde_json::json;
+
+/// Trove's `max_accepted_volume_size` (GB).
+pub const MAX_VOLUME_GB: i32 = 10;
+/// The datastore used when a create names none (Trove's `default_datastore`).
+pub const DEFAULT_DATASTORE: &str = "simulated";
+
+/// Resolves the datastore version a create asks for.
+fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore, DatastoreVersion), ApiError> {
+    let ds_key = req.datastore_type.as_deref().unwrap_or(DEFAULT_DATASTORE);
+    let ds = Datastore::find_by_id_or_name(conn, ds_key)?
+        .ok_or_else(|| ApiError::NotFound(format!("Datastore '{ds_key}' cannot be found.")))?;
+    let version = match req.datastore_version.as_deref() {
+        Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?
+            .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{v}' cannot be found.")))?,
+        None => {
+            let default = ds.default_version_id.clone().unwrap_or_default();
+            DatastoreVersion::find(conn, &default)?
+                .ok_or_else(|| ApiError::NotFound(format!("Default version for datastore '{ds_key}' not found.")))?
+        }
+    };
+    if !version.active {
+        return Err(ApiError::BadRequest(format!("Datastore version '{}' is not active.", version.name)));
+    }
+    Ok((ds, version))
+}
+
+/// Records a create: instance (BUILDING), service status (NEW), stale-check row, create flow.
+pub fn create_instance(
+    conn: &mut DbConn,
+    tenant: &str,
+    req: &CreateInstance,
+    usage_timeout_ms: i64,
+) -> Result<(InstanceRecord, Flow), ApiError> {
+    write_tx(conn, |conn| {
+        let flavor = Flavor::find(conn, &req.flavor_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
+        if let Some(size) = req.volume_size.filter(|s| *s > MAX_VOLUME_GB) {
+            return Err(ApiError::OverLimit(format!(
+                "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
+            )));
+        }
+        let (datastore, version) = resolve_version(conn, req)?;
+        let now = now_ms();
+        let instance = Instance {
+            id: uuid::Uuid::new_v4().to_string(),
+            created: now,
+            updated: now,
+            name: req.name.clone(),
+            tenant_id: tenant.to_string(),
+            flavor_id: flavor.id.clone(),
+            volume_size: req.volume_size,
+            datastore_version_id: version.id.clone(),
+            task_id: Task::Building.code(),
+            task_description: Task::Building.description().to_string(),
+            task_start_time: Some(now),
+            server_status: None,
+            compute_instance_id: None,
+            address: None,
+            access: req.access.as_ref().map(|a| a.to_string()),
+            deleted: false,
+            deleted_at: None,
+        };
+        diesel::insert_into(crate::db::schema::instances::table)
+            .values(&instance)
+            .execute(conn)?;
+        let service = ServiceStatusRow::new(&instance.id, ServiceStatus::New);
+        diesel::insert_into(crate::db::schema::service_statuses::table)
+            .values(&service)
+            .execute(conn)?;
+        LastSeen::start(conn, &instance.id, "heartbeat")?;
+        let state = json!({
+            "volume_size": req.volume_size,
+            "databases": req.databases,
+            "users": req.users,
+        });
+        let flow = Flow::new(flows::CREATE, &instance.id, state, usage_timeout_ms);
+        flow.insert(conn)?;
+        let record = InstanceRecord {
+            instance,
+            service,
+            datastore,
+            version,
+        };
+        Ok((record, flow))
+    })
+}
+
+/// Records a delete: task DELETING, the create and restart flows cancelled, a delete flow.
+/// A second delete of an instance already being deleted records nothing new.
+pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i64) -> Result<Option<Flow>, ApiError> {
+    write_tx(conn, |conn| {
+        let record = Instance::find_record(conn, tenant, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+        if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
+            return Ok(None);
+        }
+        Flow::cancel(conn, id, flows::CREATE)?;
+        Flow::cancel(conn, id, flows::RESTART)?;
+        Instance::set_task(conn, &record.instance.id, Task::Deleting)?;
+        let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
+        flow.insert(conn)?;
+        Ok(Some(flow))
+    })
+}
+
+/// Records a restart after Trove's action gate: task REBOOTING, service RESTARTING, a flow.
+pub fn restart_instance(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    heartbeat_expiry_ms: i64,
+    deadline_ms: i64,
+) -> Result<Flow, ApiError> {
+    write_tx(conn, |conn| {
+        let record = Instance::find_record(conn, tenant, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+        let status = crate::web::views::status_of(&record, heartbeat_expiry_ms);
+        let task_ok = matches!(status.task, Some(Task::None));
+        let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
+        let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
+        if !(task_ok && server_ok && service_ok) {
+            return Err(ApiError::Unprocessable(format!(
+                "Instance {id} is not currently available for an action to be performed (status was {}).",
+                status.api_status()
+            )));
+        }
+        Instance::set_task(conn, id, Task::Rebooting)?;
+        ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
+        let flow = Flow::new(flows::RESTART, id, json!({}), deadline_ms);
+        flow.insert(conn)?;
+        Ok(flow)
+    })
+}

@@ -1,0 +1,100 @@
+//! The `coffer` binary: one program, roles as subcommands.
+
+use clap::{Parser, Subcommand};
+use coffer::app::{self, Role};
+use coffer::config::Config;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser)]
+#[command(name = "coffer", version, about = "Database-as-a-Service control plane speaking Trove's v1.0 API")]
+struct Cli {
+    /// Configuration file (default: ./config.toml when it exists, else built-in defaults).
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    /// Log format: text or json (overrides [log] format).
+    #[arg(long, global = true)]
+    log_format: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Every component in one process (the default).
+    All,
+    /// The REST API only (distributed mode).
+    Api,
+    /// The task manager only (distributed mode).
+    Taskmanager,
+    /// The conductor only (distributed mode).
+    Conductor,
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Run a benchmark scenario against an in-process coffer and print figures.
+    Bench {
+        /// create: N simulated instances created concurrently until all are ACTIVE.
+        scenario: String,
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        #[arg(long, default_value_t = 64)]
+        concurrency: usize,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match Config::load(cli.config.as_deref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("coffer: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    if let Some(format) = cli.log_format {
+        config.log.format = format;
+    }
+    coffer::telemetry::init(&config.log.format, &config.log.filter);
+    let role = match cli.command.unwrap_or(Command::All) {
+        Command::All => Role::All,
+        Command::Api => Role::Api,
+        Command::Taskmanager => Role::TaskManager,
+        Command::Conductor => Role::Conductor,
+        Command::Migrate => return migrate(&config),
+        Command::Bench {
+            scenario,
+            count,
+            concurrency,
+        } => return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, count, concurrency))),
+    };
+    report(actix_web::rt::System::new().block_on(serve(config, role)))
+}
+
+fn report(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("coffer: {e:#}");
+            eprintln!("coffer: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn migrate(config: &Config) -> ExitCode {
+    let result = coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
+    report(result.map_err(anyhow::Error::from))
+}
+
+/// Runs until SIGTERM or SIGINT, then drains HTTP and stops.
+async fn serve(config: Config, role: Role) -> anyhow::Result<()> {
+    let node = app::start(config, role).await?;
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: draining and stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: draining and stopping"),
+    }
+    node.stop().await;
+    tracing::info!("coffer stopped; unfinished flows resume at the next start");
+    Ok(())
+}

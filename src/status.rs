@@ -1,0 +1,275 @@
+//! Trove's status model: the stored task and service statuses, and the rules that derive the
+//! API's `status` and `operating_status` from them and from the compute server's status
+//! (which plays the role of Nova's).
+//!
+//! One deliberate fix: Trove gives UPGRADING and RESTARTING the same code 0x22, so a stored
+//! UPGRADING reads back as RESTARTING. Here UPGRADING keeps 0x22 and RESTARTING is 0x23.
+
+/// The task an instance is in (`instances.task_id` / `task_description`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Task {
+    None,
+    Deleting,
+    Rebooting,
+    Resizing,
+    Building,
+    BuildingErrorServer,
+    BuildingErrorTimeoutGa,
+}
+
+impl Task {
+    pub fn code(self) -> i32 {
+        match self {
+            Task::None => 0x01,
+            Task::Deleting => 0x02,
+            Task::Rebooting => 0x03,
+            Task::Resizing => 0x04,
+            Task::Building => 0x05,
+            Task::BuildingErrorServer => 0x51,
+            Task::BuildingErrorTimeoutGa => 0x5b,
+        }
+    }
+
+    pub fn description(self) -> &'static str {
+        match self {
+            Task::None => "No tasks for the instance.",
+            Task::Deleting => "Deleting the instance.",
+            Task::Rebooting => "Rebooting the instance.",
+            Task::Resizing => "Resizing the instance.",
+            Task::Building => "The instance is building.",
+            Task::BuildingErrorServer => "Build error: Server.",
+            Task::BuildingErrorTimeoutGa => "Build error: guestagent timeout.",
+        }
+    }
+
+    /// Reads a stored code; codes coffer never writes read as `None`'s neighbour `Building`
+    /// errors would be wrong, so they are reported as unknown by the caller.
+    pub fn from_code(code: i32) -> Option<Task> {
+        [
+            Task::None,
+            Task::Deleting,
+            Task::Rebooting,
+            Task::Resizing,
+            Task::Building,
+            Task::BuildingErrorServer,
+            Task::BuildingErrorTimeoutGa,
+        ]
+        .into_iter()
+        .find(|t| t.code() == code)
+    }
+
+    pub fn is_error(self) -> bool {
+        matches!(self, Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa)
+    }
+}
+
+/// The datastore service's status (`service_statuses.status_id` / `status_description`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ServiceStatus {
+    Running,
+    Blocked,
+    Paused,
+    Shutdown,
+    Deleted,
+    Crashed,
+    Failed,
+    Building,
+    Unknown,
+    New,
+    FailedTimeoutGuestagent,
+    InstanceReady,
+    RestartRequired,
+    Healthy,
+    Upgrading,
+    Restarting,
+}
+
+const ALL_SERVICE_STATUSES: [ServiceStatus; 16] = [
+    ServiceStatus::Running,
+    ServiceStatus::Blocked,
+    ServiceStatus::Paused,
+    ServiceStatus::Shutdown,
+    ServiceStatus::Deleted,
+    ServiceStatus::Crashed,
+    ServiceStatus::Failed,
+    ServiceStatus::Building,
+    ServiceStatus::Unknown,
+    ServiceStatus::New,
+    ServiceStatus::FailedTimeoutGuestagent,
+    ServiceStatus::InstanceReady,
+    ServiceStatus::RestartRequired,
+    ServiceStatus::Healthy,
+    ServiceStatus::Upgrading,
+    ServiceStatus::Restarting,
+];
+
+impl ServiceStatus {
+    /// (code, description as sent in heartbeats, API status).
+    fn row(self) -> (i32, &'static str, &'static str) {
+        match self {
+            ServiceStatus::Running => (0x01, "running", "ACTIVE"),
+            ServiceStatus::Blocked => (0x02, "blocked", "BLOCKED"),
+            ServiceStatus::Paused => (0x03, "paused", "SHUTDOWN"),
+            ServiceStatus::Shutdown => (0x04, "shutdown", "SHUTDOWN"),
+            ServiceStatus::Deleted => (0x05, "deleted", "DELETED"),
+            ServiceStatus::Crashed => (0x06, "crashed", "SHUTDOWN"),
+            ServiceStatus::Failed => (0x08, "failed to spawn", "FAILED"),
+            ServiceStatus::Building => (0x09, "building", "BUILD"),
+            ServiceStatus::Unknown => (0x16, "unknown", "ERROR"),
+            ServiceStatus::New => (0x17, "new", "NEW"),
+            ServiceStatus::FailedTimeoutGuestagent => (0x18, "guestagent error", "ERROR"),
+            ServiceStatus::InstanceReady => (0x19, "instance ready", "BUILD"),
+            ServiceStatus::RestartRequired => (0x20, "restart required", "RESTART_REQUIRED"),
+            ServiceStatus::Healthy => (0x21, "healthy", "HEALTHY"),
+            ServiceStatus::Upgrading => (0x22, "upgrading", "UPGRADING"),
+            ServiceStatus::Restarting => (0x23, "restarting", "RESTARTING"),
+        }
+    }
+
+    pub fn code(self) -> i32 {
+        self.row().0
+    }
+    pub fn description(self) -> &'static str {
+        self.row().1
+    }
+    pub fn api_status(self) -> &'static str {
+        self.row().2
+    }
+
+    pub fn from_code(code: i32) -> Option<ServiceStatus> {
+        ALL_SERVICE_STATUSES.into_iter().find(|s| s.code() == code)
+    }
+
+    /// Parses a heartbeat's `service_status` (Trove's `from_description`).
+    pub fn from_description(text: &str) -> Option<ServiceStatus> {
+        ALL_SERVICE_STATUSES.into_iter().find(|s| s.description() == text)
+    }
+
+    /// Trove's `_service_is_active`: the create flow is done when the guest reports one of these.
+    pub fn is_ready(self) -> bool {
+        matches!(self, ServiceStatus::Running | ServiceStatus::InstanceReady | ServiceStatus::Healthy)
+    }
+
+    /// Trove's `action_is_allowed`.
+    pub fn allows_actions(self) -> bool {
+        matches!(
+            self,
+            ServiceStatus::Running
+                | ServiceStatus::Shutdown
+                | ServiceStatus::Crashed
+                | ServiceStatus::Blocked
+                | ServiceStatus::Healthy
+                | ServiceStatus::RestartRequired
+        )
+    }
+}
+
+/// What the status rules read about one instance.
+#[derive(Debug, Clone)]
+pub struct StatusInputs<'a> {
+    pub task: Option<Task>,
+    pub server_status: Option<&'a str>,
+    pub service: Option<ServiceStatus>,
+    /// Milliseconds since the last heartbeat.
+    pub heartbeat_age_ms: i64,
+    pub heartbeat_expiry_ms: i64,
+}
+
+impl StatusInputs<'_> {
+    /// The service status after Trove's read-time heartbeat expiry.
+    pub fn effective_service(&self) -> Option<ServiceStatus> {
+        let expired = self.task == Some(Task::None)
+            && self.service != Some(ServiceStatus::RestartRequired)
+            && self.heartbeat_age_ms >= self.heartbeat_expiry_ms;
+        if expired {
+            Some(ServiceStatus::FailedTimeoutGuestagent)
+        } else {
+            self.service
+        }
+    }
+
+    /// The API's `status` (Trove's `SimpleInstance.status`; backups join in a later issue).
+    pub fn api_status(&self) -> &'static str {
+        let server = self.server_status.unwrap_or("SHUTDOWN");
+        match self.task {
+            None => "ERROR",
+            Some(t) if t.is_error() => "ERROR",
+            Some(Task::Building) => {
+                if server == "ERROR" {
+                    "ERROR"
+                } else {
+                    "BUILD"
+                }
+            }
+            Some(Task::Rebooting) => "REBOOT",
+            Some(Task::Resizing) => "RESIZE",
+            Some(Task::Deleting) => match server {
+                "ACTIVE" | "SHUTDOWN" | "DELETED" => "SHUTDOWN",
+                _ => "ERROR",
+            },
+            Some(_) => match server {
+                "BUILD" => "BUILD",
+                "ERROR" => "ERROR",
+                "REBOOT" => "REBOOT",
+                "RESIZE" | "VERIFY_RESIZE" => "RESIZE",
+                "ACTIVE" => "ACTIVE",
+                "SHUTDOWN" => "SHUTDOWN",
+                _ => "UNKNOWN",
+            },
+        }
+    }
+
+    /// The API's `operating_status`: blank unless the task is NONE and the server is ACTIVE.
+    pub fn operating_status(&self) -> &'static str {
+        if self.task != Some(Task::None) || self.server_status != Some("ACTIVE") {
+            return "";
+        }
+        self.effective_service().map(|s| s.api_status()).unwrap_or("ERROR")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn inputs(task: Task, server: &str, service: ServiceStatus, age: i64) -> StatusInputs<'_> {
+        StatusInputs {
+            task: Some(task),
+            server_status: Some(server),
+            service: Some(service),
+            heartbeat_age_ms: age,
+            heartbeat_expiry_ms: 90_000,
+        }
+    }
+
+    #[test]
+    fn trove_status_rules() {
+        assert_eq!(inputs(Task::Building, "BUILD", ServiceStatus::New, 0).api_status(), "BUILD");
+        assert_eq!(inputs(Task::Building, "ERROR", ServiceStatus::New, 0).api_status(), "ERROR");
+        assert_eq!(inputs(Task::BuildingErrorTimeoutGa, "ACTIVE", ServiceStatus::New, 0).api_status(), "ERROR");
+        assert_eq!(inputs(Task::Rebooting, "ACTIVE", ServiceStatus::Restarting, 0).api_status(), "REBOOT");
+        assert_eq!(inputs(Task::Deleting, "ACTIVE", ServiceStatus::Healthy, 0).api_status(), "SHUTDOWN");
+        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).api_status(), "ACTIVE");
+        assert_eq!(inputs(Task::None, "SHUTOFF", ServiceStatus::Healthy, 0).api_status(), "UNKNOWN");
+        assert_eq!(inputs(Task::Building, "BUILD", ServiceStatus::New, 0).operating_status(), "");
+        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).operating_status(), "HEALTHY");
+    }
+
+    #[test]
+    fn expired_heartbeat_reads_as_error_but_restart_required_is_sticky() {
+        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).operating_status(), "ERROR");
+        assert_eq!(
+            inputs(Task::None, "ACTIVE", ServiceStatus::RestartRequired, 900_000).operating_status(),
+            "RESTART_REQUIRED"
+        );
+        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).api_status(), "ACTIVE");
+    }
+
+    #[test]
+    fn codes_round_trip_and_are_unique() {
+        for s in ALL_SERVICE_STATUSES {
+            assert_eq!(ServiceStatus::from_code(s.code()), Some(s));
+            assert_eq!(ServiceStatus::from_description(s.description()), Some(s));
+        }
+    }
+}

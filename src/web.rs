@@ -1,0 +1,83 @@
+//! The REST API (Trove v1.0), one resource per file; handlers are thin: validate, call the
+//! model through [`Db::run`](crate::db::Db::run), cast to the task manager, render a view.
+//!
+//! Until the identity issue lands the project is the `{tenant_id}` in the URL (`[auth] mode =
+//! "noauth"`, which is also how `openstack --os-auth-type none` talks to coffer).
+
+mod datastores;
+mod flavors;
+mod instances;
+mod links;
+mod mgmt;
+mod metrics;
+pub(crate) mod validate;
+mod versions;
+pub(crate) mod views;
+
+use crate::actors::Services;
+use crate::error::ApiError;
+use actix_web::{web, HttpRequest};
+
+/// What every handler is given.
+#[derive(Clone)]
+pub struct AppState {
+    pub services: Services,
+}
+
+/// Registers every route on an actix-web app.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.app_data(json_config())
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+        .route("/", web::get().to(versions::list_versions))
+        .route("/metrics", web::get().to(metrics::get_metrics))
+        .service(
+            web::scope("/v1.0/{tenant_id}")
+                .route("/flavors", web::get().to(flavors::list_flavors))
+                .route("/flavors/{flavor_id}", web::get().to(flavors::show_flavor))
+                .route("/datastores", web::get().to(datastores::list_datastores))
+                .route("/datastores/{ds}", web::get().to(datastores::show_datastore))
+                .route("/datastores/{ds}/versions", web::get().to(datastores::list_versions))
+                .route("/datastores/{ds}/versions/{version}", web::get().to(datastores::show_version))
+                .route("/instances", web::get().to(instances::list_instances))
+                .route("/instances/detail", web::get().to(instances::list_instances))
+                .route("/instances", web::post().to(instances::create_instance))
+                .route("/instances/{id}", web::get().to(instances::show_instance))
+                .route("/instances/{id}", web::delete().to(instances::delete_instance))
+                .route("/instances/{id}/action", web::post().to(instances::act_on_instance))
+                .route("/mgmt/actors", web::get().to(mgmt::list_actors))
+                .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
+                .route("/mgmt/flows", web::get().to(mgmt::list_flows)),
+        )
+        .default_service(web::to(not_found));
+}
+
+fn json_config() -> web::JsonConfig {
+    web::JsonConfig::default()
+        .limit(1 << 20)
+        .error_handler(|e, _| ApiError::BadRequest(format!("Malformed request body: {e}")).into())
+}
+
+async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!("The resource could not be found: {}", req.path())))
+}
+
+/// `limit` and `marker` query parameters of a list.
+#[derive(Debug, serde::Deserialize)]
+pub struct PageQuery {
+    pub limit: Option<String>,
+    pub marker: Option<String>,
+}
+
+impl PageQuery {
+    /// The page size: `limit` if it is a positive number (capped at the default), else the default.
+    pub fn limit(&self, default: i64) -> Result<i64, ApiError> {
+        match &self.limit {
+            None => Ok(default),
+            Some(s) => match s.parse::<i64>() {
+                Ok(n) if n > 0 => Ok(n.min(default.max(1) * 50)),
+                _ => Err(ApiError::BadRequest(format!("limit must be a positive integer, not {s:?}"))),
+            },
+        }
+    }
+}

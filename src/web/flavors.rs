@@ -1,0 +1,41 @@
+//! `/flavors`: the sizes an instance can have (Nova's flavors in Trove).
+
+use super::{links, AppState};
+use crate::db::models::catalog::Flavor;
+use crate::error::ApiError;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+/// Trove's flavor view: `id` is the integer id or null, `str_id` always the id as a string.
+fn flavor_view(base: &str, tenant: &str, f: &Flavor) -> Value {
+    json!({
+        "id": f.id.parse::<i64>().ok(),
+        "str_id": f.id,
+        "name": f.name,
+        "ram": f.ram,
+        "vcpus": f.vcpus,
+        "disk": f.disk,
+        "ephemeral": f.ephemeral,
+        "links": links::resource(base, tenant, "flavors", &f.id),
+    })
+}
+
+pub async fn list_flavors(state: web::Data<AppState>, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let tenant = path.into_inner();
+    let flavors = state.services.db.run(Flavor::all).await?;
+    let base = links::base(&req);
+    let list: Vec<Value> = flavors.iter().map(|f| flavor_view(&base, &tenant, f)).collect();
+    Ok(HttpResponse::Ok().json(json!({ "flavors": list })))
+}
+
+pub async fn show_flavor(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let lookup = id.clone();
+    let flavor = state.services.db.run(move |c| Flavor::find(c, &lookup)).await?;
+    let flavor = flavor.ok_or_else(|| ApiError::NotFound(format!("Flavor {id} could not be found.")))?;
+    Ok(HttpResponse::Ok().json(json!({ "flavor": flavor_view(&links::base(&req), &tenant, &flavor) })))
+}

@@ -1,0 +1,169 @@
+//! `/instances`: create, list, show, delete, and actions (restart).
+//!
+//! Writes record their intent in one transaction (see [`crate::intents`]) and then cast to the
+//! task manager; `show` asks the guest for its volume usage with a short timeout.
+
+use super::{links, validate, views, AppState, PageQuery};
+use crate::bus::{self, Envelope};
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::flow::Flow;
+use crate::db::models::instance::Instance;
+use crate::error::ApiError;
+use crate::intents;
+use crate::testing::Fault;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+use std::time::Duration;
+
+fn ms(seconds: f64) -> i64 {
+    (seconds * 1000.0) as i64
+}
+
+fn expiry_ms(state: &AppState) -> i64 {
+    ms(state.services.config.guest.heartbeat_expiry_s)
+}
+
+/// Wakes the task manager for a recorded flow. A failed (or test-dropped) cast only delays the
+/// work: the task manager's scan finds the flow.
+async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
+    let services = &state.services;
+    if services.faults.take(&flow.kind, &flow.id, 0, &[Fault::DropCast]).is_some() {
+        tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
+        return;
+    }
+    let envelope = Envelope::new(method, json!({ "instance_id": flow.target_id }));
+    if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
+        tracing::warn!(flow.id = %flow.id, "cast {method} failed, the scan will find the flow: {e}");
+    }
+}
+
+pub async fn create_instance(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    body: web::Json<Value>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = path.into_inner();
+    let request = validate::create_instance(&body)?;
+    let timeout = ms(state.services.config.taskmanager.usage_timeout_s);
+    let owner = tenant.clone();
+    let (record, flow) = state
+        .services
+        .db
+        .run(move |c| Ok(intents::create_instance(c, &owner, &request, timeout)))
+        .await??;
+    tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
+    cast_flow(&state, "create_instance", &flow).await;
+    let view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    Ok(HttpResponse::Ok().json(json!({ "instance": view })))
+}
+
+pub async fn list_instances(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let tenant = path.into_inner();
+    let limit = query.limit(state.services.config.api.page_size)?;
+    let marker = query.marker.clone();
+    let page = state
+        .services
+        .db
+        .run(move |c| Instance::list_page(c, &tenant, limit, marker.as_deref()))
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance of this project.".into()),
+            other => other,
+        })?;
+    let base = links::base(&req);
+    let expiry = expiry_ms(&state);
+    let items: Vec<Value> = page.items.iter().map(|r| views::instance(&base, r, expiry, false)).collect();
+    let mut body = json!({ "instances": items });
+    if let (true, Some(last)) = (page.more, page.items.last()) {
+        body["links"] = links::next_page(&req, limit, &last.instance.id);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn show_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let lookup = id.clone();
+    let found = state
+        .services
+        .db
+        .run(move |c| {
+            let Some(record) = Instance::find_record(c, &tenant, &lookup)? else {
+                return Ok(None);
+            };
+            let fault = InstanceFault::latest(c, &lookup)?;
+            Ok(Some((record, fault)))
+        })
+        .await?;
+    let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    view = views::with_fault(view, fault.as_ref());
+    if view["status"] == "ACTIVE" && view.get("volume").is_some() {
+        let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
+        let call = Envelope::new("get_filesystem_stats", json!({"fs_path": null}));
+        match state.services.bus.call(&bus::guest_topic(&id), call, timeout).await {
+            Ok(stats) => view["volume"]["used"] = stats.get("used").cloned().unwrap_or(json!(null)),
+            Err(e) => tracing::debug!(instance.id = %id, "volume usage unavailable: {e}"),
+        }
+    }
+    Ok(HttpResponse::Ok().json(json!({ "instance": view })))
+}
+
+pub async fn delete_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let deadline = ms(state.services.config.taskmanager.delete_timeout_s);
+    let flow = state
+        .services
+        .db
+        .run(move |c| Ok(intents::delete_instance(c, &tenant, &id, deadline)))
+        .await??;
+    if let Some(flow) = flow {
+        tracing::info!(instance.id = %flow.target_id, "instance {} delete requested", flow.target_id);
+        cast_flow(&state, "delete_instance", &flow).await;
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn act_on_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let action = body
+        .as_object()
+        .and_then(|o| o.keys().next().cloned())
+        .ok_or_else(|| ApiError::BadRequest("Invalid instance action: the body names no action.".into()))?;
+    match action.as_str() {
+        "restart" => {
+            let expiry = expiry_ms(&state);
+            let deadline = ms(state.services.config.taskmanager.restart_timeout_s);
+            let flow = state
+                .services
+                .db
+                .run(move |c| Ok(intents::restart_instance(c, &tenant, &id, expiry, deadline)))
+                .await??;
+            cast_flow(&state, "restart", &flow).await;
+            Ok(HttpResponse::Accepted().finish())
+        }
+        "resize" | "reset_status" | "promote_to_replica_source" | "eject_replica_source" => {
+            // Verify the instance exists first, so an unknown id is still a 404.
+            let found = state.services.db.run(move |c| Instance::find_record(c, &tenant, &id)).await?;
+            found.ok_or_else(|| ApiError::NotFound("Instance could not be found.".into()))?;
+            Err(ApiError::NotImplemented(format!("The {action} action is not supported yet.")))
+        }
+        other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
+    }
+}

@@ -1,0 +1,184 @@
+//! Request bodies checked as Trove's JSON schemas check them (`trove/common/apischema.py`),
+//! with messages in the schema validator's words. Semantic checks (does the flavor exist?)
+//! happen later, against the database.
+
+use crate::error::ApiError;
+use serde_json::{Map, Value};
+
+/// A create request that passed the schema.
+#[derive(Debug, Clone)]
+pub struct CreateInstance {
+    pub name: String,
+    pub flavor_id: String,
+    pub volume_size: Option<i32>,
+    pub datastore_type: Option<String>,
+    pub datastore_version: Option<String>,
+    pub databases: Vec<Value>,
+    /// Users without their passwords (which never go into flow state).
+    pub users: Vec<Value>,
+    pub access: Option<Value>,
+}
+
+fn bad(message: impl Into<String>) -> ApiError {
+    ApiError::BadRequest(message.into())
+}
+
+fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
+    value.as_object().ok_or_else(|| bad(format!("{value} is not of type 'object' ({what})")))
+}
+
+fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(other) => Err(bad(format!("{other} is not of type 'string' ({key})"))),
+    }
+}
+
+fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
+    let name = string_field(obj, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
+    if name.is_empty() || name.chars().count() > 255 {
+        return Err(bad(format!("'{name}' is not a valid name: 1 to 255 characters")));
+    }
+    if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
+        return Err(bad(format!("'{name}' does not match '^.*[0-9a-zA-Z]+.*$'")));
+    }
+    Ok(name)
+}
+
+fn flavor_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
+    // openstacksdk sends `flavor` (a string or {"id"}) instead of `flavorRef`.
+    let raw = obj.get("flavorRef").or_else(|| obj.get("flavor"));
+    let raw = match raw {
+        Some(Value::Object(o)) => o.get("id"),
+        other => other,
+    };
+    let id = match raw {
+        None | Some(Value::Null) => return Err(bad("'flavorRef' is a required property")),
+        Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
+        Some(Value::Number(n)) if n.is_u64() => n.to_string(),
+        Some(other) => return Err(bad(format!("{other} is not valid under any of the given schemas (flavorRef)"))),
+    };
+    // A flavor href ends with the id.
+    Ok(id.rsplit('/').next().unwrap_or(&id).to_string())
+}
+
+/// `volume.size`: an integer ≥ 1 or a positive integer string, as Trove's schema allows.
+fn volume_field(obj: &Map<String, Value>) -> Result<Option<i32>, ApiError> {
+    let Some(volume) = obj.get("volume").filter(|v| !v.is_null()) else {
+        return Ok(None);
+    };
+    let volume = object(volume, "volume")?;
+    let size = volume.get("size").ok_or_else(|| bad("'size' is a required property"))?;
+    let n = match size {
+        Value::Number(n) => n.as_i64().ok_or_else(|| bad(format!("{size} is not of type 'integer'")))?,
+        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => {
+            s.parse::<i64>().map_err(|_| bad(format!("'{s}' is too large")))?
+        }
+        other => return Err(bad(format!("{other} is not valid under any of the given schemas (volume size)"))),
+    };
+    if n < 1 {
+        return Err(bad(format!("{n} is less than the minimum of 1")));
+    }
+    i32::try_from(n).map(Some).map_err(|_| bad(format!("{n} is too large")))
+}
+
+fn named_list(obj: &Map<String, Value>, key: &str, needs_password: bool) -> Result<Vec<Value>, ApiError> {
+    let Some(list) = obj.get(key).filter(|v| !v.is_null()) else {
+        return Ok(Vec::new());
+    };
+    let items = list.as_array().ok_or_else(|| bad(format!("{list} is not of type 'array' ({key})")))?;
+    let mut out = Vec::with_capacity(items.len());
+    let mut seen = std::collections::HashSet::new();
+    for item in items {
+        let item = object(item, key)?;
+        let name = string_field(item, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
+        if name.is_empty() || name.len() > 64 {
+            return Err(bad(format!("'{name}' is not a valid name in {key}")));
+        }
+        if !seen.insert(name.clone()) {
+            return Err(bad(format!("The {key} name '{name}' is given more than once.")));
+        }
+        if needs_password && string_field(item, "password")?.is_none() {
+            return Err(bad("'password' is a required property"));
+        }
+        let mut kept = item.clone();
+        kept.remove("password");
+        out.push(Value::Object(kept));
+    }
+    Ok(out)
+}
+
+/// Checks `POST /instances`.
+pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
+    let top = object(body, "request body")?;
+    let instance = top.get("instance").ok_or_else(|| bad("'instance' is a required property"))?;
+    let obj = object(instance, "instance")?;
+    for unsupported in ["replica_of", "restorePoint", "cluster_config"] {
+        if obj.get(unsupported).is_some_and(|v| !v.is_null()) {
+            return Err(ApiError::NotImplemented(format!("{unsupported} is not supported yet.")));
+        }
+    }
+    let (datastore_type, datastore_version) = match obj.get("datastore").filter(|v| !v.is_null()) {
+        Some(ds) => {
+            let ds = object(ds, "datastore")?;
+            (string_field(ds, "type")?, string_field(ds, "version")?)
+        }
+        None => (None, None),
+    };
+    let access = match obj.get("access").filter(|v| !v.is_null()) {
+        Some(a) => Some(Value::Object(object(a, "access")?.clone())),
+        None => None,
+    };
+    Ok(CreateInstance {
+        name: name_field(obj)?,
+        flavor_id: flavor_field(obj)?,
+        volume_size: volume_field(obj)?,
+        datastore_type,
+        datastore_version,
+        databases: named_list(obj, "databases", false)?,
+        users: named_list(obj, "users", true)?,
+        access,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn create(instance: Value) -> Result<CreateInstance, ApiError> {
+        create_instance(&json!({ "instance": instance }))
+    }
+
+    #[test]
+    fn accepts_what_openstack_sends() {
+        let ok = create(json!({"name": "i1", "flavorRef": "2", "volume": {"size": 1, "type": null},
+            "datastore": {"type": "simulated", "version": "1"}, "nics": [{"network_id": "n"}],
+            "users": [{"name": "u", "password": "p", "databases": [{"name": "d"}]}], "databases": [{"name": "d"}]}))
+        .expect("valid");
+        assert_eq!(ok.volume_size, Some(1));
+        assert!(ok.users[0].get("password").is_none(), "passwords are not kept");
+        assert_eq!(create(json!({"name": "i", "flavor": {"id": "2"}})).expect("sdk form").flavor_id, "2");
+        assert_eq!(create(json!({"name": "i", "flavorRef": 2, "volume": {"size": "3"}})).expect("int").volume_size, Some(3));
+    }
+
+    #[test]
+    fn rejects_what_trove_rejects() {
+        for bad_instance in [
+            json!({"flavorRef": "2"}),
+            json!({"name": "", "flavorRef": "2"}),
+            json!({"name": "---", "flavorRef": "2"}),
+            json!({"name": "i"}),
+            json!({"name": "i", "flavorRef": "2", "volume": {"size": 0}}),
+            json!({"name": "i", "flavorRef": "2", "volume": {"size": -1}}),
+            json!({"name": "i", "flavorRef": "2", "volume": {"size": "abc"}}),
+            json!({"name": "i", "flavorRef": "2", "volume": {}}),
+            json!({"name": 5, "flavorRef": "2"}),
+            json!({"name": "i", "flavorRef": "2", "users": [{"name": "u"}]}),
+        ] {
+            assert!(matches!(create(bad_instance.clone()), Err(ApiError::BadRequest(_))), "{bad_instance}");
+        }
+        assert!(matches!(create_instance(&json!([1])), Err(ApiError::BadRequest(_))));
+    }
+}

@@ -1,0 +1,69 @@
+//! The instance view (Trove's `InstanceView` / `InstanceDetailView`): what list, show and create
+//! return, with `status` and `operating_status` derived by Trove's rules.
+
+use super::links;
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::instance::InstanceRecord;
+use crate::db::now_ms;
+use crate::status::{StatusInputs, Task};
+use serde_json::{json, Value};
+
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
+        .unwrap_or_default()
+}
+
+/// The status inputs of a record, with the configured heartbeat expiry.
+pub fn status_of(record: &InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInputs<'_> {
+    StatusInputs {
+        task: Task::from_code(record.instance.task_id),
+        server_status: record.instance.server_status.as_deref(),
+        service: record.service.status(),
+        heartbeat_age_ms: now_ms() - record.service.updated_at,
+        heartbeat_expiry_ms,
+    }
+}
+
+/// The list view; `detail` adds the show-only keys.
+pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool) -> Value {
+    let inst = &record.instance;
+    let status = status_of(record, expiry_ms);
+    let mut view = json!({
+        "id": inst.id,
+        "name": inst.name,
+        "status": status.api_status(),
+        "operating_status": status.operating_status(),
+        "links": links::resource(base, &inst.tenant_id, "instances", &inst.id),
+        "flavor": {"id": inst.flavor_id, "links": links::resource(base, &inst.tenant_id, "flavors", &inst.flavor_id)},
+        "datastore": {"type": record.datastore.name, "version": record.version.name},
+        "region": "RegionOne",
+        "tenant_id": inst.tenant_id,
+        "ip": inst.address.iter().collect::<Vec<_>>(),
+        "addresses": inst.address.iter().map(|a| json!({"address": a, "type": "private"})).collect::<Vec<_>>(),
+    });
+    if let Some(size) = inst.volume_size {
+        view["volume"] = json!({ "size": size });
+    }
+    let access = inst
+        .access
+        .as_deref()
+        .and_then(|a| serde_json::from_str::<Value>(a).ok())
+        .unwrap_or_else(|| json!({"is_public": false, "allowed_cidrs": []}));
+    view["access"] = access;
+    if detail {
+        view["created"] = json!(iso(inst.created));
+        view["updated"] = json!(iso(inst.updated));
+        view["service_status_updated"] = json!(iso(record.service.updated_at));
+        view["datastore"]["version_number"] = json!(record.version.version);
+    }
+    view
+}
+
+/// Adds `fault` to a detail view.
+pub fn with_fault(mut view: Value, fault: Option<&InstanceFault>) -> Value {
+    if let Some(f) = fault {
+        view["fault"] = json!({"message": f.message, "created": iso(f.created), "details": Value::Null});
+    }
+    view
+}
