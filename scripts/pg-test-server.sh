@@ -11,7 +11,7 @@
 #           directory; exit 0 also when nothing is running
 #   status  print the URL and exit 0 if running, exit 1 otherwise
 #
-# Layout, base = ${COFFER_TEST_DIR:-/tmp/coffer-test}/pg:
+# Layout, base = ${COFFERTEST_DIR:-/tmp/coffer-test}/pg:
 #   $base/data  data directory      $base/sock  unix socket directory
 #   $base/log   server log          $base/port  chosen TCP port
 #
@@ -19,7 +19,7 @@
 set -euo pipefail
 
 PGBIN=/usr/lib/postgresql/15/bin
-BASE="${COFFER_TEST_DIR:-/tmp/coffer-test}/pg"
+BASE="${COFFERTEST_DIR:-/tmp/coffer-test}/pg"
 [[ "$BASE" == /* ]] || BASE="$PWD/$BASE"   # make it absolute (we cd / below)
 DATA="$BASE/data"
 SOCK="$BASE/sock"
@@ -132,7 +132,7 @@ cmd_start() {
         chown -R "$PG_USER:" "$BASE"
         chmod 700 "$SOCK"
         as_owner test -w "$BASE" \
-            || die "user $PG_USER cannot write $BASE (is a parent dir not traversable? set COFFER_TEST_DIR to a dir under /tmp)"
+            || die "user $PG_USER cannot write $BASE (is a parent dir not traversable? set COFFERTEST_DIR to a dir under /tmp)"
     fi
 
     # Locale: C.UTF-8 if the system has it, else plain C with UTF8 encoding.

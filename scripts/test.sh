@@ -4,15 +4,15 @@
 #   1. installs system dependencies     (scripts/install-deps.sh)
 #   2. builds everything                (cargo build --all-targets, dev profile)
 #   3. starts a private PostgreSQL      (scripts/pg-test-server.sh) and exports
-#      COFFER_TEST_PG_URL for the tests; it is stopped again on exit
+#      COFFERTEST_PG_URL for the tests; it is stopped again on exit
 #   4. runs the tests                   (cargo test --all-targets)
 #
 # Extra arguments go to `cargo test` after --all-targets, e.g.
 #   ./scripts/test.sh instances                 # only tests matching "instances"
 #   ./scripts/test.sh instances -- --nocapture  # args after -- go to the test binary
 # Environment:
-#   COFFER_TEST_THREADS  test threads (default 2)
-#   COFFER_TEST_DIR      where test servers live (default: a per-run dir
+#   COFFERTEST_THREADS  test threads (default 2)
+#   COFFERTEST_DIR      where test servers live (default: a per-run dir
 #                        /tmp/coffer-test/run-<pid>, so parallel runs don't clash)
 set -euo pipefail
 
@@ -48,7 +48,7 @@ finish() {
     fi
     # Remove our per-run dir (only if we chose it).
     if [[ -n "${OWN_TEST_DIR:-}" ]]; then
-        rm -rf "$COFFER_TEST_DIR"
+        rm -rf "$COFFERTEST_DIR"
     fi
     echo "== total: $((SECONDS - TOTAL_START))s, exit $rc"
     exit "$rc"
@@ -58,22 +58,24 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 # Per-run directory for test servers unless the caller chose one.
-if [[ -z "${COFFER_TEST_DIR:-}" ]]; then
+if [[ -z "${COFFERTEST_DIR:-}" ]]; then
     mkdir -p -m 755 /tmp/coffer-test
     # Clean up after earlier runs that were killed before their trap ran.
     for d in /tmp/coffer-test/run-*; do
         [[ -d "$d" ]] || continue
         pid="${d##*/run-}"
-        if [[ "$pid" =~ ^[0-9]+$ ]] && ! kill -0 "$pid" 2>/dev/null; then
+        # Dead = no such process, or a zombie (kill -0 succeeds on those).
+        state="$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1 || true)"
+        if [[ "$pid" =~ ^[0-9]+$ ]] && [[ -z "$state" || "$state" == Z ]]; then
             echo "test.sh: cleaning up stale $d"
-            COFFER_TEST_DIR="$d" bash scripts/pg-test-server.sh stop || true
+            COFFERTEST_DIR="$d" bash scripts/pg-test-server.sh stop || true
             rm -rf "$d"
         fi
     done
-    export COFFER_TEST_DIR="/tmp/coffer-test/run-$$"
+    export COFFERTEST_DIR="/tmp/coffer-test/run-$$"
     OWN_TEST_DIR=1
 fi
-mkdir -p -m 755 "$COFFER_TEST_DIR"
+mkdir -p -m 755 "$COFFERTEST_DIR"
 
 # Split our arguments: before "--" -> cargo test, after "--" -> test binary.
 CARGO_ARGS=()
@@ -87,7 +89,7 @@ THREADS_SET=""
 for a in "${TEST_BIN_ARGS[@]+"${TEST_BIN_ARGS[@]}"}"; do
     [[ "$a" == --test-threads* ]] && THREADS_SET=1
 done
-[[ -n "$THREADS_SET" ]] || TEST_BIN_ARGS+=("--test-threads=${COFFER_TEST_THREADS:-2}")
+[[ -n "$THREADS_SET" ]] || TEST_BIN_ARGS+=("--test-threads=${COFFERTEST_THREADS:-2}")
 
 phase install bash scripts/install-deps.sh
 
@@ -96,8 +98,8 @@ phase build cargo build --all-targets
 start_pg() {
     local url
     url="$(bash scripts/pg-test-server.sh start)" || return 1
-    export COFFER_TEST_PG_URL="$url"
-    echo "test.sh: COFFER_TEST_PG_URL=$COFFER_TEST_PG_URL"
+    export COFFERTEST_PG_URL="$url"
+    echo "test.sh: COFFERTEST_PG_URL=$COFFERTEST_PG_URL"
 }
 PG_STARTED=1   # set early so the EXIT trap also cleans up a half-started server
 phase pg start_pg

@@ -95,7 +95,12 @@ impl Bus {
     }
 
     /// Sends and waits for the consumer's reply, or `BusError::Timeout`.
-    pub async fn call(&self, topic: &str, envelope: Envelope, timeout: Duration) -> Result<serde_json::Value, BusError> {
+    pub async fn call(
+        &self,
+        topic: &str,
+        envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError> {
         match self {
             Bus::Memory(m) => m.call(topic, envelope, timeout).await,
         }

@@ -272,14 +272,18 @@ impl Config {
         text: &str,
         vars: impl Iterator<Item = (String, String)>,
     ) -> Result<Config, ConfigError> {
-        let from_file: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let mut tree = toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let from_file: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut tree =
+            toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for (name, value) in vars {
             if let Some(rest) = name.strip_prefix("COFFER_") {
                 apply_env_override(&mut tree, rest, &value)?;
             }
         }
-        let config: Config = tree.try_into().map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = tree
+            .try_into()
+            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
     }
@@ -297,7 +301,9 @@ impl Config {
             ));
         }
         if self.guest.heartbeat_interval_s <= 0.0 || self.guest.heartbeat_expiry_s <= 0.0 {
-            return Err(ConfigError::Invalid("[guest] heartbeat interval and expiry must be positive".into()));
+            return Err(ConfigError::Invalid(
+                "[guest] heartbeat interval and expiry must be positive".into(),
+            ));
         }
         Ok(())
     }
@@ -321,18 +327,27 @@ pub fn secs(s: f64) -> Duration {
 
 fn apply_env_override(tree: &mut toml::Value, rest: &str, value: &str) -> Result<(), ConfigError> {
     let Some((section, key)) = rest.split_once('_') else {
-        return Err(ConfigError::Invalid(format!("COFFER_{rest}: expected COFFER_<SECTION>_<KEY>")));
+        return Err(ConfigError::Invalid(format!(
+            "COFFER_{rest}: expected COFFER_<SECTION>_<KEY>"
+        )));
     };
     let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
     let slot = tree
         .get_mut(&section)
         .and_then(|s| s.get_mut(&key))
         .ok_or_else(|| ConfigError::Invalid(format!("COFFER_{rest}: no key [{section}] {key}")))?;
-    let bad = |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
+    let bad =
+        |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
     *slot = match slot {
-        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
-        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?),
+        toml::Value::Integer(_) => {
+            toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?)
+        }
+        toml::Value::Float(_) => {
+            toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?)
+        }
+        toml::Value::Boolean(_) => {
+            toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?)
+        }
         _ => toml::Value::String(value.to_string()),
     };
     Ok(())
@@ -388,14 +403,21 @@ mod tests {
 
     #[test]
     fn bad_overrides_are_refused_with_a_clear_message() {
-        let err = Config::from_toml_and_env("", [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter())
-            .expect_err("must refuse");
+        let err = Config::from_toml_and_env(
+            "",
+            [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter(),
+        )
+        .expect_err("must refuse");
         assert!(err.to_string().contains("integer"), "{err}");
-        let err = Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
-            .expect_err("must refuse");
+        let err =
+            Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
+                .expect_err("must refuse");
         assert!(err.to_string().contains("no key"), "{err}");
-        let err = Config::from_toml_and_env("[testing]\nfail_at = \"create:1:panic\"\n", std::iter::empty())
-            .expect_err("fault injection without testing.enabled");
+        let err = Config::from_toml_and_env(
+            "[testing]\nfail_at = \"create:1:panic\"\n",
+            std::iter::empty(),
+        )
+        .expect_err("fault injection without testing.enabled");
         assert!(err.to_string().contains("enabled"), "{err}");
     }
 }

@@ -54,7 +54,9 @@ impl FlowCtx {
     }
 
     pub fn poll(&self) -> StepOutcome {
-        StepOutcome::Wait(Duration::from_millis(self.services.config.taskmanager.poll_interval_ms))
+        StepOutcome::Wait(Duration::from_millis(
+            self.services.config.taskmanager.poll_interval_ms,
+        ))
     }
 
     /// Runs blocking database work for this flow.
@@ -63,7 +65,11 @@ impl FlowCtx {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        self.services.db.run(f).await.map_err(|e| format!("database: {e}"))
+        self.services
+            .db
+            .run(f)
+            .await
+            .map_err(|e| format!("database: {e}"))
     }
 
     /// Casts `method` to this instance's guest.
@@ -77,9 +83,17 @@ impl FlowCtx {
     }
 
     /// Calls `method` on this instance's guest.
-    pub async fn call_guest(&self, method: &str, args: serde_json::Value, timeout: Duration) -> Result<serde_json::Value, BusError> {
+    pub async fn call_guest(
+        &self,
+        method: &str,
+        args: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError> {
         let topic = bus::guest_topic(self.instance_id());
-        self.services.bus.call(&topic, Envelope::new(method, args), timeout).await
+        self.services
+            .bus
+            .call(&topic, Envelope::new(method, args), timeout)
+            .await
     }
 
     pub async fn ask_compute<M>(&self, msg: M) -> Result<M::Result, String>
@@ -88,7 +102,10 @@ impl FlowCtx {
         M::Result: Send,
         Compute: actix::Handler<M>,
     {
-        self.compute.send(msg).await.map_err(|e| format!("compute unavailable: {e}"))
+        self.compute
+            .send(msg)
+            .await
+            .map_err(|e| format!("compute unavailable: {e}"))
     }
 }
 

@@ -21,21 +21,31 @@ pub const MAX_VOLUME_GB: i32 = 10;
 pub const DEFAULT_DATASTORE: &str = "simulated";
 
 /// Resolves the datastore version a create asks for.
-fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore, DatastoreVersion), ApiError> {
+fn resolve_version(
+    conn: &mut DbConn,
+    req: &CreateInstance,
+) -> Result<(Datastore, DatastoreVersion), ApiError> {
     let ds_key = req.datastore_type.as_deref().unwrap_or(DEFAULT_DATASTORE);
     let ds = Datastore::find_by_id_or_name(conn, ds_key)?
         .ok_or_else(|| ApiError::NotFound(format!("Datastore '{ds_key}' cannot be found.")))?;
     let version = match req.datastore_version.as_deref() {
-        Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?
-            .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{v}' cannot be found.")))?,
+        Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?.ok_or_else(|| {
+            ApiError::NotFound(format!("Datastore version '{v}' cannot be found."))
+        })?,
         None => {
             let default = ds.default_version_id.clone().unwrap_or_default();
-            DatastoreVersion::find(conn, &default)?
-                .ok_or_else(|| ApiError::NotFound(format!("Default version for datastore '{ds_key}' not found.")))?
+            DatastoreVersion::find(conn, &default)?.ok_or_else(|| {
+                ApiError::NotFound(format!(
+                    "Default version for datastore '{ds_key}' not found."
+                ))
+            })?
         }
     };
     if !version.active {
-        return Err(ApiError::BadRequest(format!("Datastore version '{}' is not active.", version.name)));
+        return Err(ApiError::BadRequest(format!(
+            "Datastore version '{}' is not active.",
+            version.name
+        )));
     }
     Ok((ds, version))
 }
@@ -48,8 +58,9 @@ pub fn create_instance(
     usage_timeout_ms: i64,
 ) -> Result<(InstanceRecord, Flow), ApiError> {
     write_tx(conn, |conn| {
-        let flavor = Flavor::find(conn, &req.flavor_id)?
-            .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
+        let flavor = Flavor::find(conn, &req.flavor_id)?.ok_or_else(|| {
+            ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id))
+        })?;
         if let Some(size) = req.volume_size.filter(|s| *s > MAX_VOLUME_GB) {
             return Err(ApiError::OverLimit(format!(
                 "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
@@ -103,7 +114,12 @@ pub fn create_instance(
 
 /// Records a delete: task DELETING, the create and restart flows cancelled, a delete flow.
 /// A second delete of an instance already being deleted records nothing new.
-pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i64) -> Result<Option<Flow>, ApiError> {
+pub fn delete_instance(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    deadline_ms: i64,
+) -> Result<Option<Flow>, ApiError> {
     write_tx(conn, |conn| {
         let record = Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
@@ -133,7 +149,9 @@ pub fn restart_instance(
         let status = crate::web::views::status_of(&record, heartbeat_expiry_ms);
         let task_ok = matches!(status.task, Some(Task::None));
         let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
-        let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
+        let service_ok = status
+            .effective_service()
+            .is_some_and(|s| s.allows_actions());
         if !(task_ok && server_ok && service_ok) {
             return Err(ApiError::Unprocessable(format!(
                 "Instance {id} is not currently available for an action to be performed (status was {}).",

@@ -7,7 +7,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 #[derive(Parser)]
-#[command(name = "coffer", version, about = "Database-as-a-Service control plane speaking Trove's v1.0 API")]
+#[command(
+    name = "coffer",
+    version,
+    about = "Database-as-a-Service control plane speaking Trove's v1.0 API"
+)]
 struct Cli {
     /// Configuration file (default: ./config.toml when it exists, else built-in defaults).
     #[arg(long, global = true)]
@@ -65,7 +69,13 @@ fn main() -> ExitCode {
             scenario,
             count,
             concurrency,
-        } => return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, count, concurrency))),
+        } => {
+            return report(actix_web::rt::System::new().block_on(coffer::bench::run(
+                &scenario,
+                count,
+                concurrency,
+            )))
+        }
     };
     report(actix_web::rt::System::new().block_on(serve(config, role)))
 }
@@ -82,7 +92,8 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn migrate(config: &Config) -> ExitCode {
-    let result = coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
+    let result =
+        coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
     report(result.map_err(anyhow::Error::from))
 }
 

@@ -59,7 +59,10 @@ impl Task {
     }
 
     pub fn is_error(self) -> bool {
-        matches!(self, Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa)
+        matches!(
+            self,
+            Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa
+        )
     }
 }
 
@@ -142,12 +145,17 @@ impl ServiceStatus {
 
     /// Parses a heartbeat's `service_status` (Trove's `from_description`).
     pub fn from_description(text: &str) -> Option<ServiceStatus> {
-        ALL_SERVICE_STATUSES.into_iter().find(|s| s.description() == text)
+        ALL_SERVICE_STATUSES
+            .into_iter()
+            .find(|s| s.description() == text)
     }
 
     /// Trove's `_service_is_active`: the create flow is done when the guest reports one of these.
     pub fn is_ready(self) -> bool {
-        matches!(self, ServiceStatus::Running | ServiceStatus::InstanceReady | ServiceStatus::Healthy)
+        matches!(
+            self,
+            ServiceStatus::Running | ServiceStatus::InstanceReady | ServiceStatus::Healthy
+        )
     }
 
     /// Trove's `action_is_allowed`.
@@ -224,7 +232,9 @@ impl StatusInputs<'_> {
         if self.task != Some(Task::None) || self.server_status != Some("ACTIVE") {
             return "";
         }
-        self.effective_service().map(|s| s.api_status()).unwrap_or("ERROR")
+        self.effective_service()
+            .map(|s| s.api_status())
+            .unwrap_or("ERROR")
     }
 }
 
@@ -244,25 +254,70 @@ mod tests {
 
     #[test]
     fn trove_status_rules() {
-        assert_eq!(inputs(Task::Building, "BUILD", ServiceStatus::New, 0).api_status(), "BUILD");
-        assert_eq!(inputs(Task::Building, "ERROR", ServiceStatus::New, 0).api_status(), "ERROR");
-        assert_eq!(inputs(Task::BuildingErrorTimeoutGa, "ACTIVE", ServiceStatus::New, 0).api_status(), "ERROR");
-        assert_eq!(inputs(Task::Rebooting, "ACTIVE", ServiceStatus::Restarting, 0).api_status(), "REBOOT");
-        assert_eq!(inputs(Task::Deleting, "ACTIVE", ServiceStatus::Healthy, 0).api_status(), "SHUTDOWN");
-        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).api_status(), "ACTIVE");
-        assert_eq!(inputs(Task::None, "SHUTOFF", ServiceStatus::Healthy, 0).api_status(), "UNKNOWN");
-        assert_eq!(inputs(Task::Building, "BUILD", ServiceStatus::New, 0).operating_status(), "");
-        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).operating_status(), "HEALTHY");
+        assert_eq!(
+            inputs(Task::Building, "BUILD", ServiceStatus::New, 0).api_status(),
+            "BUILD"
+        );
+        assert_eq!(
+            inputs(Task::Building, "ERROR", ServiceStatus::New, 0).api_status(),
+            "ERROR"
+        );
+        assert_eq!(
+            inputs(
+                Task::BuildingErrorTimeoutGa,
+                "ACTIVE",
+                ServiceStatus::New,
+                0
+            )
+            .api_status(),
+            "ERROR"
+        );
+        assert_eq!(
+            inputs(Task::Rebooting, "ACTIVE", ServiceStatus::Restarting, 0).api_status(),
+            "REBOOT"
+        );
+        assert_eq!(
+            inputs(Task::Deleting, "ACTIVE", ServiceStatus::Healthy, 0).api_status(),
+            "SHUTDOWN"
+        );
+        assert_eq!(
+            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).api_status(),
+            "ACTIVE"
+        );
+        assert_eq!(
+            inputs(Task::None, "SHUTOFF", ServiceStatus::Healthy, 0).api_status(),
+            "UNKNOWN"
+        );
+        assert_eq!(
+            inputs(Task::Building, "BUILD", ServiceStatus::New, 0).operating_status(),
+            ""
+        );
+        assert_eq!(
+            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).operating_status(),
+            "HEALTHY"
+        );
     }
 
     #[test]
     fn expired_heartbeat_reads_as_error_but_restart_required_is_sticky() {
-        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).operating_status(), "ERROR");
         assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::RestartRequired, 900_000).operating_status(),
+            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).operating_status(),
+            "ERROR"
+        );
+        assert_eq!(
+            inputs(
+                Task::None,
+                "ACTIVE",
+                ServiceStatus::RestartRequired,
+                900_000
+            )
+            .operating_status(),
             "RESTART_REQUIRED"
         );
-        assert_eq!(inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).api_status(), "ACTIVE");
+        assert_eq!(
+            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).api_status(),
+            "ACTIVE"
+        );
     }
 
     #[test]

@@ -8,8 +8,8 @@ mod datastores;
 mod flavors;
 mod instances;
 mod links;
-mod mgmt;
 mod metrics;
+mod mgmt;
 pub(crate) mod validate;
 mod versions;
 pub(crate) mod views;
@@ -27,8 +27,14 @@ pub struct AppState {
 /// Registers every route on an actix-web app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
-        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
-        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+        .app_data(
+            web::QueryConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+        )
+        .app_data(
+            web::PathConfig::default()
+                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
+        )
         .route("/", web::get().to(versions::list_versions))
         .route("/metrics", web::get().to(metrics::get_metrics))
         .service(
@@ -36,17 +42,38 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/flavors", web::get().to(flavors::list_flavors))
                 .route("/flavors/{flavor_id}", web::get().to(flavors::show_flavor))
                 .route("/datastores", web::get().to(datastores::list_datastores))
-                .route("/datastores/{ds}", web::get().to(datastores::show_datastore))
-                .route("/datastores/{ds}/versions", web::get().to(datastores::list_versions))
-                .route("/datastores/{ds}/versions/{version}", web::get().to(datastores::show_version))
+                .route(
+                    "/datastores/{ds}",
+                    web::get().to(datastores::show_datastore),
+                )
+                .route(
+                    "/datastores/{ds}/versions",
+                    web::get().to(datastores::list_versions),
+                )
+                .route(
+                    "/datastores/{ds}/versions/{version}",
+                    web::get().to(datastores::show_version),
+                )
                 .route("/instances", web::get().to(instances::list_instances))
-                .route("/instances/detail", web::get().to(instances::list_instances))
+                .route(
+                    "/instances/detail",
+                    web::get().to(instances::list_instances),
+                )
                 .route("/instances", web::post().to(instances::create_instance))
                 .route("/instances/{id}", web::get().to(instances::show_instance))
-                .route("/instances/{id}", web::delete().to(instances::delete_instance))
-                .route("/instances/{id}/action", web::post().to(instances::act_on_instance))
+                .route(
+                    "/instances/{id}",
+                    web::delete().to(instances::delete_instance),
+                )
+                .route(
+                    "/instances/{id}/action",
+                    web::post().to(instances::act_on_instance),
+                )
                 .route("/mgmt/actors", web::get().to(mgmt::list_actors))
-                .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
+                .route(
+                    "/mgmt/supervision-events",
+                    web::get().to(mgmt::list_supervision_events),
+                )
                 .route("/mgmt/flows", web::get().to(mgmt::list_flows)),
         )
         .default_service(web::to(not_found));
@@ -59,7 +86,10 @@ fn json_config() -> web::JsonConfig {
 }
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!("The resource could not be found: {}", req.path())))
+    Err(ApiError::NotFound(format!(
+        "The resource could not be found: {}",
+        req.path()
+    )))
 }
 
 /// `limit` and `marker` query parameters of a list.
@@ -76,7 +106,9 @@ impl PageQuery {
             None => Ok(default),
             Some(s) => match s.parse::<i64>() {
                 Ok(n) if n > 0 => Ok(n.min(default.max(1) * 50)),
-                _ => Err(ApiError::BadRequest(format!("limit must be a positive integer, not {s:?}"))),
+                _ => Err(ApiError::BadRequest(format!(
+                    "limit must be a positive integer, not {s:?}"
+                ))),
             },
         }
     }

@@ -61,9 +61,15 @@ impl Compute {
         }
     }
 
-    fn boot(&mut self, instance_id: &str, manager: &str, prepared: bool) -> Result<ServerInfo, String> {
+    fn boot(
+        &mut self,
+        instance_id: &str,
+        manager: &str,
+        prepared: bool,
+    ) -> Result<ServerInfo, String> {
         if !self.guests.contains_key(instance_id) {
-            let prepare_time = Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
+            let prepare_time =
+                Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
             let datastore = simulated::datastore_for(manager, prepare_time, prepared)?;
             let services = self.services.clone();
             let id = instance_id.to_string();
@@ -81,11 +87,15 @@ impl Actor for Compute {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.stopped(KIND, &self.services.node_id, "system stopping");
+        self.services
+            .supervision
+            .stopped(KIND, &self.services.node_id, "system stopping", false);
     }
 }
 
@@ -103,7 +113,9 @@ impl Handler<DeleteServer> for Compute {
     fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) {
         // Dropping our address first lets the session end for good when its queue closes.
         self.guests.remove(&msg.instance_id);
-        self.services.bus.delete_topic(&bus::guest_topic(&msg.instance_id));
+        self.services
+            .bus
+            .delete_topic(&bus::guest_topic(&msg.instance_id));
     }
 }
 
@@ -133,9 +145,16 @@ impl Handler<AdoptServers> for Compute {
                 let servers = Instance::with_servers(conn)?;
                 let mut out = Vec::with_capacity(servers.len());
                 for inst in servers {
-                    let version = crate::db::models::catalog::DatastoreVersion::find(conn, &inst.datastore_version_id)?;
+                    let version = crate::db::models::catalog::DatastoreVersion::find(
+                        conn,
+                        &inst.datastore_version_id,
+                    )?;
                     let manager = version.map(|v| v.manager).unwrap_or_default();
-                    out.push((inst.id.clone(), manager, inst.task() != Some(Task::Building)));
+                    out.push((
+                        inst.id.clone(),
+                        manager,
+                        inst.task() != Some(Task::Building),
+                    ));
                 }
                 Ok(out)
             })
@@ -150,7 +169,10 @@ impl Handler<AdoptServers> for Compute {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }
-            tracing::info!(servers.adopted = count, "compute re-adopted {count} servers");
+            tracing::info!(
+                servers.adopted = count,
+                "compute re-adopted {count} servers"
+            );
             Ok(count)
         }))
     }

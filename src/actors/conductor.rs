@@ -23,6 +23,8 @@ const KIND: &str = "conductor";
 pub struct Conductor {
     services: Services,
     failures: u32,
+    /// Set when the consumer failed and the supervisor is about to restart this actor.
+    restart_pending: bool,
 }
 
 /// Trove's heartbeat arguments.
@@ -41,7 +43,11 @@ struct HeartbeatPayload {
 
 impl Conductor {
     pub fn new(services: Services) -> Conductor {
-        Conductor { services, failures: 0 }
+        Conductor {
+            services,
+            failures: 0,
+            restart_pending: false,
+        }
     }
 }
 
@@ -49,8 +55,13 @@ impl Actor for Conductor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
-        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id);
+        let delay = super::backoff(
+            self.services.config.taskmanager.retry_backoff_ms,
+            self.failures,
+        );
         let services = self.services.clone();
         let consume = async move {
             tokio::time::sleep(delay).await;
@@ -58,14 +69,20 @@ impl Actor for Conductor {
         };
         ctx.spawn(consume.into_actor(self).map(|reason, act, ctx| {
             act.failures += 1;
-            act.services.supervision.failed(KIND, &act.services.node_id, &reason);
+            act.restart_pending = true;
+            act.services
+                .supervision
+                .failed(KIND, &act.services.node_id, &reason);
             ctx.stop();
         }));
         let every = crate::config::secs(self.services.config.conductor.expiry_sweep_interval_s);
         ctx.run_interval(every, |act, ctx| {
             let expiry_ms = (act.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
             let db = act.services.db.clone();
-            let sweep = async move { db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms)).await };
+            let sweep = async move {
+                db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms))
+                    .await
+            };
             ctx.spawn(sweep.into_actor(act).map(|swept, _, _| match swept {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(heartbeats.expired = n, "{n} guests stopped heartbeating"),
@@ -75,13 +92,19 @@ impl Actor for Conductor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.stopped(KIND, &self.services.node_id, "system stopping");
+        let pending = self.restart_pending;
+        self.services
+            .supervision
+            .stopped(KIND, &self.services.node_id, "stopping", pending);
     }
 }
 
 impl Supervised for Conductor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.restarting(KIND, &self.services.node_id, "consumer failed");
+        self.restart_pending = false;
+        self.services
+            .supervision
+            .restarting(KIND, &self.services.node_id, "consumer failed");
     }
 }
 
@@ -136,7 +159,10 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     // Sorted by instance (stable: each instance's messages keep their order), so concurrent
     // conductors on PostgreSQL take row locks in one order.
     heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let (applied, stale, lag) = services.db.run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats))).await?;
+    let (applied, stale, lag) = services
+        .db
+        .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
+        .await?;
     for d in keep {
         d.ack();
     }
@@ -148,7 +174,10 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
 }
 
 /// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms).
-fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64), DbError> {
+fn apply_heartbeats(
+    conn: &mut DbConn,
+    heartbeats: &[Heartbeat],
+) -> Result<(i64, i64, i64), DbError> {
     let now = now_ms();
     let (mut applied, mut stale, mut lag) = (0, 0, 0);
     for hb in heartbeats {
@@ -163,7 +192,11 @@ fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64,
             stale += 1;
             continue;
         }
-        let status = hb.payload.service_status.as_deref().and_then(ServiceStatus::from_description);
+        let status = hb
+            .payload
+            .service_status
+            .as_deref()
+            .and_then(ServiceStatus::from_description);
         let Some(status) = status else {
             tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status");
             continue;

@@ -21,7 +21,11 @@ pub struct GuestSession {
 }
 
 impl GuestSession {
-    pub fn new(instance_id: String, services: Services, datastore: Box<dyn Datastore>) -> GuestSession {
+    pub fn new(
+        instance_id: String,
+        services: Services,
+        datastore: Box<dyn Datastore>,
+    ) -> GuestSession {
         GuestSession {
             instance_id,
             services,
@@ -94,7 +98,11 @@ impl Actor for GuestSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.instance_id);
-        ctx.add_stream(self.services.bus.subscribe(&bus::guest_topic(&self.instance_id)));
+        ctx.add_stream(
+            self.services
+                .bus
+                .subscribe(&bus::guest_topic(&self.instance_id)),
+        );
         let interval = crate::config::secs(self.services.config.guest.heartbeat_interval_s);
         ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx, None));
         // A re-adopted, already prepared guest reports at once rather than an interval later.
@@ -102,13 +110,17 @@ impl Actor for GuestSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.stopped(KIND, &self.instance_id, "server deleted");
+        self.services
+            .supervision
+            .stopped(KIND, &self.instance_id, "server deleted", false);
     }
 }
 
 impl Supervised for GuestSession {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.restarting(KIND, &self.instance_id, "guest session stopped");
+        self.services
+            .supervision
+            .restarting(KIND, &self.instance_id, "guest session stopped");
     }
 }
 
@@ -122,7 +134,9 @@ impl StreamHandler<Delivery> for GuestSession {
                 let op = self.datastore.restart().map(|r| r.map(|()| json!(null)));
                 self.reply_with(delivery, ctx, op);
                 // The restarted datastore reports its health at once.
-                ctx.run_later(std::time::Duration::from_millis(10), |act, ctx| act.heartbeat(ctx, None));
+                ctx.run_later(std::time::Duration::from_millis(10), |act, ctx| {
+                    act.heartbeat(ctx, None)
+                });
             }
             "stop_db" => {
                 let op = self.datastore.stop().map(|r| r.map(|()| json!(null)));
@@ -130,7 +144,9 @@ impl StreamHandler<Delivery> for GuestSession {
             }
             "get_filesystem_stats" => {
                 let op = self.datastore.filesystem_stats().map(|r| {
-                    r.and_then(|s| serde_json::to_value(s).map_err(|e| GuestError::Failed(e.to_string())))
+                    r.and_then(|s| {
+                        serde_json::to_value(s).map_err(|e| GuestError::Failed(e.to_string()))
+                    })
                 });
                 self.reply_with(delivery, ctx, op);
             }

@@ -52,10 +52,17 @@ pub struct InstanceActor {
     failures: u32,
     /// True until the first step after a (re)start has run.
     resumed: bool,
+    /// Set when a failure stops the actor, which its supervisor then restarts.
+    restart_pending: bool,
 }
 
 impl InstanceActor {
-    pub fn new(instance_id: String, services: Services, compute: Addr<Compute>, manager: Recipient<FlowsDrained>) -> Self {
+    pub fn new(
+        instance_id: String,
+        services: Services,
+        compute: Addr<Compute>,
+        manager: Recipient<FlowsDrained>,
+    ) -> Self {
         InstanceActor {
             instance_id,
             services,
@@ -63,6 +70,7 @@ impl InstanceActor {
             manager,
             failures: 0,
             resumed: true,
+            restart_pending: false,
         }
     }
 }
@@ -73,20 +81,33 @@ impl Actor for InstanceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.instance_id);
         self.resumed = true;
-        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        let delay = super::backoff(
+            self.services.config.taskmanager.retry_backoff_ms,
+            self.failures,
+        );
         ctx.notify_later(RunStep, delay);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.stopped(KIND, &self.instance_id, "no flow left");
+        let (reason, again) = if self.restart_pending {
+            ("failed", true)
+        } else {
+            ("no flow left", false)
+        };
+        self.services
+            .supervision
+            .stopped(KIND, &self.instance_id, reason, again);
     }
 }
 
 impl Supervised for InstanceActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.services
-            .supervision
-            .restarting(KIND, &self.instance_id, &format!("failure {} in a row", self.failures));
+        self.restart_pending = false;
+        self.services.supervision.restarting(
+            KIND,
+            &self.instance_id,
+            &format!("failure {} in a row", self.failures),
+        );
     }
 }
 
@@ -94,12 +115,19 @@ impl Handler<RunStep> for InstanceActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: RunStep, _ctx: &mut Context<Self>) -> Self::Result {
-        let pass = run_once(self.services.clone(), self.compute.clone(), self.instance_id.clone(), self.resumed);
+        let pass = run_once(
+            self.services.clone(),
+            self.compute.clone(),
+            self.instance_id.clone(),
+            self.resumed,
+        );
         self.resumed = false;
-        let guarded = AssertUnwindSafe(pass).catch_unwind().map(|result| match result {
-            Ok(tick) => tick,
-            Err(panic) => Tick::Failed(format!("panic: {}", panic_message(&panic))),
-        });
+        let guarded = AssertUnwindSafe(pass)
+            .catch_unwind()
+            .map(|result| match result {
+                Ok(tick) => tick,
+                Err(panic) => Tick::Failed(format!("panic: {}", panic_message(&panic))),
+            });
         Box::pin(guarded.into_actor(self).map(|tick, act, ctx| match tick {
             Tick::Idle => act.manager.do_send(FlowsDrained {
                 instance_id: act.instance_id.clone(),
@@ -114,7 +142,10 @@ impl Handler<RunStep> for InstanceActor {
             }
             Tick::Failed(reason) => {
                 act.failures += 1;
-                act.services.supervision.failed(KIND, &act.instance_id, &reason);
+                act.restart_pending = true;
+                act.services
+                    .supervision
+                    .failed(KIND, &act.instance_id, &reason);
                 ctx.stop();
             }
         }))
@@ -131,10 +162,19 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// One pass: load the flow, check its deadline, inject a test fault if asked, run the step,
 /// record the result.
-async fn run_once(services: Services, compute: Addr<Compute>, instance_id: String, resumed: bool) -> Tick {
+async fn run_once(
+    services: Services,
+    compute: Addr<Compute>,
+    instance_id: String,
+    resumed: bool,
+) -> Tick {
     let node = services.node_id.clone();
     let target = instance_id.clone();
-    let flow = match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {
+    let flow = match services
+        .db
+        .run(move |c| Flow::next_for_target(c, &target, &node))
+        .await
+    {
         Ok(Some(flow)) => flow,
         Ok(None) => return Tick::Idle,
         Err(e) => return Tick::Failed(format!("loading flow: {e}")),
@@ -150,7 +190,12 @@ async fn run_once(services: Services, compute: Addr<Compute>, instance_id: Strin
     if crate::db::now_ms() > flow.deadline {
         return finish_past_deadline(ctx).await;
     }
-    match services.faults.take(&flow.kind, &flow.id, flow.step, &[Fault::Panic, Fault::Error]) {
+    match services.faults.take(
+        &flow.kind,
+        &flow.id,
+        flow.step,
+        &[Fault::Panic, Fault::Error],
+    ) {
         Some(Fault::Panic) => panic!("injected panic in {} step {}", flow.kind, flow.step),
         Some(_) => return record_failure(&services, &flow, "injected error".into()).await,
         None => {}
@@ -173,15 +218,24 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
                 flow.step = flows::step_name(&flow.kind, step), "{} {}: step {} done", flow.kind, flow.target_id, flows::step_name(&flow.kind, step)
             );
             let state = state.to_string();
-            services.db.run(move |c| Flow::advance(c, &id, &node, step, step + 1, &state)).await
+            services
+                .db
+                .run(move |c| Flow::advance(c, &id, &node, step, step + 1, &state))
+                .await
         }
         StepOutcome::Done => {
             tracing::info!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, "{} {} finished", flow.kind, flow.target_id);
-            services.db.run(move |c| Flow::finish(c, &id, &node, flow::DONE, None)).await
+            services
+                .db
+                .run(move |c| Flow::finish(c, &id, &node, flow::DONE, None))
+                .await
         }
         StepOutcome::Fail(reason) => {
             tracing::warn!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, reason = %reason, "{} {} failed: {reason}", flow.kind, flow.target_id);
-            services.db.run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some(&reason))).await
+            services
+                .db
+                .run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some(&reason)))
+                .await
         }
     };
     match written {
@@ -194,10 +248,18 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
 async fn record_failure(services: &Services, flow: &Flow, error: String) -> Tick {
     let id = flow.id.clone();
     let message = error.clone();
-    if let Err(e) = services.db.run(move |c| Flow::record_failure(c, &id, &message)).await {
+    if let Err(e) = services
+        .db
+        .run(move |c| Flow::record_failure(c, &id, &message))
+        .await
+    {
         tracing::warn!(flow.id = %flow.id, "cannot record failure: {e}");
     }
-    Tick::Failed(format!("{} step {}: {error}", flow.kind, flows::step_name(&flow.kind, flow.step)))
+    Tick::Failed(format!(
+        "{} step {}: {error}",
+        flow.kind,
+        flows::step_name(&flow.kind, flow.step)
+    ))
 }
 
 async fn finish_past_deadline(ctx: FlowCtx) -> Tick {

@@ -69,7 +69,12 @@ impl SupervisionLog {
 
     /// An actor started (first time) — or started again after a restart, which keeps its count.
     pub fn started(&self, kind: &str, id: &str) {
-        tracing::debug!(actor.kind = kind, actor.id = id, event = "started", "{kind} {id} started");
+        tracing::debug!(
+            actor.kind = kind,
+            actor.id = id,
+            event = "started",
+            "{kind} {id} started"
+        );
         let mut inner = self.inner.lock();
         inner
             .alive
@@ -85,7 +90,13 @@ impl SupervisionLog {
 
     /// An actor failed (error, panic, timeout) and will be restarted by its supervisor.
     pub fn failed(&self, kind: &str, id: &str, reason: &str) {
-        tracing::warn!(actor.kind = kind, actor.id = id, event = "failed", reason, "{kind} {id} failed: {reason}");
+        tracing::warn!(
+            actor.kind = kind,
+            actor.id = id,
+            event = "failed",
+            reason,
+            "{kind} {id} failed: {reason}"
+        );
         let mut inner = self.inner.lock();
         inner.failures_total += 1;
         Self::push(&mut inner, kind, id, "failed", reason);
@@ -93,7 +104,13 @@ impl SupervisionLog {
 
     /// The supervisor is restarting the actor.
     pub fn restarting(&self, kind: &str, id: &str, reason: &str) {
-        tracing::info!(actor.kind = kind, actor.id = id, event = "restarting", reason, "{kind} {id} restarting");
+        tracing::info!(
+            actor.kind = kind,
+            actor.id = id,
+            event = "restarting",
+            reason,
+            "{kind} {id} restarting"
+        );
         let mut inner = self.inner.lock();
         inner.restarts_total += 1;
         if let Some(entry) = inner.alive.get_mut(&(kind.to_string(), id.to_string())) {
@@ -102,11 +119,20 @@ impl SupervisionLog {
         Self::push(&mut inner, kind, id, "restarting", reason);
     }
 
-    /// The actor stopped for good.
-    pub fn stopped(&self, kind: &str, id: &str, reason: &str) {
-        tracing::debug!(actor.kind = kind, actor.id = id, event = "stopped", reason, "{kind} {id} stopped");
+    /// The actor stopped: for good, or (`will_restart`) to be restarted by its supervisor, in
+    /// which case it stays listed and keeps its restart count.
+    pub fn stopped(&self, kind: &str, id: &str, reason: &str, will_restart: bool) {
+        tracing::debug!(
+            actor.kind = kind,
+            actor.id = id,
+            event = "stopped",
+            reason,
+            "{kind} {id} stopped"
+        );
         let mut inner = self.inner.lock();
-        inner.alive.remove(&(kind.to_string(), id.to_string()));
+        if !will_restart {
+            inner.alive.remove(&(kind.to_string(), id.to_string()));
+        }
         Self::push(&mut inner, kind, id, "stopped", reason);
     }
 
@@ -125,7 +151,11 @@ impl SupervisionLog {
 
     /// The restart count of one live actor.
     pub fn restarts_of(&self, kind: &str, id: &str) -> Option<u64> {
-        self.inner.lock().alive.get(&(kind.to_string(), id.to_string())).map(|a| a.restarts)
+        self.inner
+            .lock()
+            .alive
+            .get(&(kind.to_string(), id.to_string()))
+            .map(|a| a.restarts)
     }
 
     /// Events after `marker` (oldest first), at most `limit`; and whether more follow.

@@ -55,7 +55,13 @@ impl MemoryBus {
 
     /// The topic's queue ends, created on first use (so a guest's queue holds messages sent
     /// before the guest subscribed, as Trove pre-creates it).
-    fn queue(&self, topic: &str) -> (async_channel::Sender<(Envelope, bool)>, async_channel::Receiver<(Envelope, bool)>) {
+    fn queue(
+        &self,
+        topic: &str,
+    ) -> (
+        async_channel::Sender<(Envelope, bool)>,
+        async_channel::Receiver<(Envelope, bool)>,
+    ) {
         let mut queues = self.queues.lock();
         let queue = queues.entry(topic.to_string()).or_insert_with(|| {
             let (tx, rx) = async_channel::bounded(self.capacity);
@@ -65,10 +71,19 @@ impl MemoryBus {
     }
 
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
-        self.queue(topic).0.send((envelope, false)).await.map_err(|_| BusError::Closed)
+        self.queue(topic)
+            .0
+            .send((envelope, false))
+            .await
+            .map_err(|_| BusError::Closed)
     }
 
-    pub async fn call(&self, topic: &str, mut envelope: Envelope, timeout: Duration) -> Result<serde_json::Value, BusError> {
+    pub async fn call(
+        &self,
+        topic: &str,
+        mut envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError> {
         let id = uuid::Uuid::new_v4().to_string();
         let (tx, rx) = oneshot::channel();
         self.replies.lock().insert(id.clone(), tx);
@@ -114,6 +129,10 @@ impl MemoryBus {
     }
 
     pub fn depth(&self, topic: &str) -> usize {
-        self.queues.lock().get(topic).map(|q| q.rx.len()).unwrap_or(0)
+        self.queues
+            .lock()
+            .get(topic)
+            .map(|q| q.rx.len())
+            .unwrap_or(0)
     }
 }

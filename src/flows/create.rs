@@ -15,7 +15,13 @@ use crate::status::{ServiceStatus, Task};
 use serde_json::json;
 use std::time::Duration;
 
-pub const STEPS: &[&str] = &["create_server", "wait_for_guest", "prepare", "wait_until_healthy", "clear_task"];
+pub const STEPS: &[&str] = &[
+    "create_server",
+    "wait_for_guest",
+    "prepare",
+    "wait_until_healthy",
+    "clear_task",
+];
 
 pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match ctx.flow.step {
@@ -25,7 +31,8 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         3 => wait_until_healthy(ctx).await,
         4 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None))
+                .await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("create has no step {n}")),
@@ -38,8 +45,11 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
     let (manager, ram) = ctx
         .db(move |c| {
             let inst = Instance::find(c, &lookup)?.ok_or(diesel::result::Error::NotFound)?;
-            let version = DatastoreVersion::find(c, &inst.datastore_version_id)?.ok_or(diesel::result::Error::NotFound)?;
-            let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
+            let version = DatastoreVersion::find(c, &inst.datastore_version_id)?
+                .ok_or(diesel::result::Error::NotFound)?;
+            let ram = Flavor::find(c, &inst.flavor_id)?
+                .map(|f| f.ram)
+                .unwrap_or(0);
             Ok((version.manager, ram))
         })
         .await?;
@@ -51,10 +61,20 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
         .await?;
     let server = match server {
         Ok(s) => s,
-        Err(e) => return Ok(StepOutcome::Fail(format!("server could not be created: {e}"))),
+        Err(e) => {
+            return Ok(StepOutcome::Fail(format!(
+                "server could not be created: {e}"
+            )))
+        }
     };
     ctx.db(move |c| {
-        Instance::set_server(c, &id, Some("BUILD"), Some(&server.compute_instance_id), server.address.as_deref())
+        Instance::set_server(
+            c,
+            &id,
+            Some("BUILD"),
+            Some(&server.compute_instance_id),
+            server.address.as_deref(),
+        )
     })
     .await?;
     let mut state = ctx.state.clone();
@@ -63,12 +83,21 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
-    match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
+    match ctx
+        .call_guest("rpc_ping", json!({}), Duration::from_secs(1))
+        .await
+    {
         Ok(_) => {
             let id = ctx.instance_id().to_string();
             ctx.db(move |c| {
                 let inst = Instance::find(c, &id)?.ok_or(diesel::result::Error::NotFound)?;
-                Instance::set_server(c, &id, Some("ACTIVE"), inst.compute_instance_id.as_deref(), inst.address.as_deref())
+                Instance::set_server(
+                    c,
+                    &id,
+                    Some("ACTIVE"),
+                    inst.compute_instance_id.as_deref(),
+                    inst.address.as_deref(),
+                )
             })
             .await?;
             Ok(StepOutcome::Next(ctx.state.clone()))
@@ -102,7 +131,13 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match status.and_then(|s| s.status()) {
         Some(s) if s.is_ready() => Ok(StepOutcome::Next(ctx.state.clone())),
         Some(ServiceStatus::Failed) => {
-            fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, "The guest failed to prepare the datastore.").await?;
+            fail(
+                &ctx,
+                Task::BuildingErrorServer,
+                ServiceStatus::Failed,
+                "The guest failed to prepare the datastore.",
+            )
+            .await?;
             Ok(StepOutcome::Fail("guest reported FAILED".into()))
         }
         _ => Ok(ctx.poll()),
@@ -110,9 +145,18 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// Puts the instance into an error task with a fault and releases its server.
-async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &'static str) -> Result<(), String> {
+async fn fail(
+    ctx: &FlowCtx,
+    task: Task,
+    service: ServiceStatus,
+    message: &'static str,
+) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
-    let _ = ctx.ask_compute(DeleteServer { instance_id: id.clone() }).await;
+    let _ = ctx
+        .ask_compute(DeleteServer {
+            instance_id: id.clone(),
+        })
+        .await;
     ctx.db(move |c| {
         write_tx(c, |c| {
             Instance::set_task(c, &id, task)?;
@@ -129,5 +173,7 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
         &ctx,
         Task::BuildingErrorTimeoutGa,
         ServiceStatus::FailedTimeoutGuestagent,
-        "Build timed out waiting for the guest agent to report healthy.").await
+        "Build timed out waiting for the guest agent to report healthy.",
+    )
+    .await
 }

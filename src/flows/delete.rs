@@ -21,8 +21,12 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         0 => stop_datastore(ctx).await,
         1 => {
             let id = ctx.instance_id().to_string();
-            ctx.ask_compute(DeleteServer { instance_id: id.clone() }).await?;
-            ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
+            ctx.ask_compute(DeleteServer {
+                instance_id: id.clone(),
+            })
+            .await?;
+            ctx.db(move |c| Instance::set_server(c, &id, None, None, None))
+                .await?;
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
         2 => {

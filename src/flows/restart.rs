@@ -24,11 +24,17 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok(StepOutcome::Next(state))
         }
         1 => {
-            let since = ctx.state.get("restarted_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let since = ctx
+                .state
+                .get("restarted_at")
+                .and_then(|v| v.as_i64())
+                .unwrap_or(0);
             let id = ctx.instance_id().to_string();
             let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
             match status {
-                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => {
+                Some(row)
+                    if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) =>
+                {
                     Ok(StepOutcome::Next(ctx.state.clone()))
                 }
                 _ => Ok(ctx.poll()),
@@ -36,7 +42,8 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         }
         2 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None))
+                .await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("restart has no step {n}")),
@@ -50,7 +57,12 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
     ctx.db(move |c| {
         write_tx(c, |c| {
             Instance::set_task(c, &id, Task::None)?;
-            InstanceFault::record(c, &id, "Restart timed out waiting for the datastore to report healthy.", "")
+            InstanceFault::record(
+                c,
+                &id,
+                "Restart timed out waiting for the datastore to report healthy.",
+                "",
+            )
         })
     })
     .await

@@ -69,7 +69,9 @@ impl Datastore for SimulatedDatastore {
         async move {
             let mut s = state.lock();
             if !s.prepared {
-                return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
+                return Err(GuestError::Unprocessable(
+                    "the datastore is not prepared yet".into(),
+                ));
             }
             s.running = true;
             Ok(())

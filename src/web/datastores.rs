@@ -17,7 +17,12 @@ fn version_view(base: &str, tenant: &str, v: &DatastoreVersion) -> Value {
     })
 }
 
-fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[DatastoreVersion]) -> Value {
+fn datastore_view(
+    base: &str,
+    tenant: &str,
+    ds: &Datastore,
+    versions: &[DatastoreVersion],
+) -> Value {
     let mut view = json!({
         "id": ds.id,
         "name": ds.name,
@@ -25,7 +30,11 @@ fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[Datastor
         "versions": versions.iter().map(|v| version_view(base, tenant, v)).collect::<Vec<_>>(),
     });
     // default_version must name one of the listed versions, or troveclient fails.
-    if let Some(default) = ds.default_version_id.as_ref().filter(|d| versions.iter().any(|v| &v.id == *d)) {
+    if let Some(default) = ds
+        .default_version_id
+        .as_ref()
+        .filter(|d| versions.iter().any(|v| &v.id == *d))
+    {
         view["default_version"] = json!(default);
     }
     view
@@ -41,11 +50,18 @@ async fn find_datastore(state: &AppState, key: String) -> Result<Datastore, ApiE
         .ok_or_else(|| ApiError::NotFound(format!("Datastore '{key}' cannot be found.")))
 }
 
-pub async fn list_datastores(state: web::Data<AppState>, path: web::Path<String>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+pub async fn list_datastores(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
     let all = state.services.db.run(Datastore::all_with_versions).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = all.iter().map(|(ds, vs)| datastore_view(&base, &tenant, ds, vs)).collect();
+    let list: Vec<Value> = all
+        .iter()
+        .map(|(ds, vs)| datastore_view(&base, &tenant, ds, vs))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "datastores": list })))
 }
 
@@ -57,7 +73,11 @@ pub async fn show_datastore(
     let (tenant, key) = path.into_inner();
     let ds = find_datastore(&state, key).await?;
     let ds_id = ds.id.clone();
-    let versions = state.services.db.run(move |c| DatastoreVersion::for_datastore(c, &ds_id)).await?;
+    let versions = state
+        .services
+        .db
+        .run(move |c| DatastoreVersion::for_datastore(c, &ds_id))
+        .await?;
     let view = datastore_view(&links::base(&req), &tenant, &ds, &versions);
     Ok(HttpResponse::Ok().json(json!({ "datastore": view })))
 }
@@ -69,9 +89,16 @@ pub async fn list_versions(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = path.into_inner();
     let ds = find_datastore(&state, key).await?;
-    let versions = state.services.db.run(move |c| DatastoreVersion::for_datastore(c, &ds.id)).await?;
+    let versions = state
+        .services
+        .db
+        .run(move |c| DatastoreVersion::for_datastore(c, &ds.id))
+        .await?;
     let base = links::base(&req);
-    let list: Vec<Value> = versions.iter().map(|v| version_view(&base, &tenant, v)).collect();
+    let list: Vec<Value> = versions
+        .iter()
+        .map(|v| version_view(&base, &tenant, v))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "versions": list })))
 }
 
@@ -83,7 +110,16 @@ pub async fn show_version(
     let (tenant, key, version) = path.into_inner();
     let ds = find_datastore(&state, key).await?;
     let lookup = version.clone();
-    let found = state.services.db.run(move |c| DatastoreVersion::find_in(c, &ds.id, &lookup)).await?;
-    let v = found.ok_or_else(|| ApiError::NotFound(format!("Datastore version '{version}' cannot be found.")))?;
-    Ok(HttpResponse::Ok().json(json!({ "version": version_view(&links::base(&req), &tenant, &v) })))
+    let found = state
+        .services
+        .db
+        .run(move |c| DatastoreVersion::find_in(c, &ds.id, &lookup))
+        .await?;
+    let v = found.ok_or_else(|| {
+        ApiError::NotFound(format!("Datastore version '{version}' cannot be found."))
+    })?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({ "version": version_view(&links::base(&req), &tenant, &v) })),
+    )
 }

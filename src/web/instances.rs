@@ -27,7 +27,11 @@ fn expiry_ms(state: &AppState) -> i64 {
 /// work: the task manager's scan finds the flow.
 async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
     let services = &state.services;
-    if services.faults.take(&flow.kind, &flow.id, 0, &[Fault::DropCast]).is_some() {
+    if services
+        .faults
+        .take(&flow.kind, &flow.id, 0, &[Fault::DropCast])
+        .is_some()
+    {
         tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
         return;
     }
@@ -73,12 +77,18 @@ pub async fn list_instances(
         .run(move |c| Instance::list_page(c, &tenant, limit, marker.as_deref()))
         .await
         .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance of this project.".into()),
+            ApiError::NotFound(_) => {
+                ApiError::BadRequest("The marker is not an instance of this project.".into())
+            }
             other => other,
         })?;
     let base = links::base(&req);
     let expiry = expiry_ms(&state);
-    let items: Vec<Value> = page.items.iter().map(|r| views::instance(&base, r, expiry, false)).collect();
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| views::instance(&base, r, expiry, false))
+        .collect();
     let mut body = json!({ "instances": items });
     if let (true, Some(last)) = (page.more, page.items.last()) {
         body["links"] = links::next_page(&req, limit, &last.instance.id);
@@ -104,13 +114,19 @@ pub async fn show_instance(
             Ok(Some((record, fault)))
         })
         .await?;
-    let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let (record, fault) =
+        found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
         let call = Envelope::new("get_filesystem_stats", json!({"fs_path": null}));
-        match state.services.bus.call(&bus::guest_topic(&id), call, timeout).await {
+        match state
+            .services
+            .bus
+            .call(&bus::guest_topic(&id), call, timeout)
+            .await
+        {
             Ok(stats) => view["volume"]["used"] = stats.get("used").cloned().unwrap_or(json!(null)),
             Err(e) => tracing::debug!(instance.id = %id, "volume usage unavailable: {e}"),
         }
@@ -145,7 +161,9 @@ pub async fn act_on_instance(
     let action = body
         .as_object()
         .and_then(|o| o.keys().next().cloned())
-        .ok_or_else(|| ApiError::BadRequest("Invalid instance action: the body names no action.".into()))?;
+        .ok_or_else(|| {
+            ApiError::BadRequest("Invalid instance action: the body names no action.".into())
+        })?;
     match action.as_str() {
         "restart" => {
             let expiry = expiry_ms(&state);
@@ -160,10 +178,18 @@ pub async fn act_on_instance(
         }
         "resize" | "reset_status" | "promote_to_replica_source" | "eject_replica_source" => {
             // Verify the instance exists first, so an unknown id is still a 404.
-            let found = state.services.db.run(move |c| Instance::find_record(c, &tenant, &id)).await?;
+            let found = state
+                .services
+                .db
+                .run(move |c| Instance::find_record(c, &tenant, &id))
+                .await?;
             found.ok_or_else(|| ApiError::NotFound("Instance could not be found.".into()))?;
-            Err(ApiError::NotImplemented(format!("The {action} action is not supported yet.")))
+            Err(ApiError::NotImplemented(format!(
+                "The {action} action is not supported yet."
+            )))
         }
-        other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
+        other => Err(ApiError::BadRequest(format!(
+            "Invalid instance action: {other}"
+        ))),
     }
 }

@@ -22,15 +22,32 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
     let _ = writeln!(out, "coffer_actor_restarts_total {restarts}");
     let _ = writeln!(out, "# HELP coffer_actor_failures_total Actor failures (errors, panics).\n# TYPE coffer_actor_failures_total counter");
     let _ = writeln!(out, "coffer_actor_failures_total {failures}");
-    let _ = writeln!(out, "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge");
+    let _ = writeln!(
+        out,
+        "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge"
+    );
     for (status, n) in flows {
         let _ = writeln!(out, "coffer_flows{{state=\"{status}\"}} {n}");
     }
     let _ = writeln!(out, "# HELP coffer_heartbeats_applied_total Heartbeats applied.\n# TYPE coffer_heartbeats_applied_total counter");
-    let _ = writeln!(out, "coffer_heartbeats_applied_total {}", m.heartbeats_applied.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "coffer_heartbeats_applied_total {}",
+        m.heartbeats_applied.load(Ordering::Relaxed)
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeats_stale_total Heartbeats dropped as stale.\n# TYPE coffer_heartbeats_stale_total counter");
-    let _ = writeln!(out, "coffer_heartbeats_stale_total {}", m.heartbeats_stale.load(Ordering::Relaxed));
+    let _ = writeln!(
+        out,
+        "coffer_heartbeats_stale_total {}",
+        m.heartbeats_stale.load(Ordering::Relaxed)
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
-    let _ = writeln!(out, "coffer_heartbeat_lag_seconds {}", m.heartbeat_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0);
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
+    let _ = writeln!(
+        out,
+        "coffer_heartbeat_lag_seconds {}",
+        m.heartbeat_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0
+    );
+    Ok(HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out))
 }

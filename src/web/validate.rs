@@ -24,7 +24,9 @@ fn bad(message: impl Into<String>) -> ApiError {
 }
 
 fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
-    value.as_object().ok_or_else(|| bad(format!("{value} is not of type 'object' ({what})")))
+    value
+        .as_object()
+        .ok_or_else(|| bad(format!("{value} is not of type 'object' ({what})")))
 }
 
 fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
@@ -38,7 +40,9 @@ fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, A
 fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
     let name = string_field(obj, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
     if name.is_empty() || name.chars().count() > 255 {
-        return Err(bad(format!("'{name}' is not a valid name: 1 to 255 characters")));
+        return Err(bad(format!(
+            "'{name}' is not a valid name: 1 to 255 characters"
+        )));
     }
     if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
         return Err(bad(format!("'{name}' does not match '^.*[0-9a-zA-Z]+.*$'")));
@@ -57,7 +61,11 @@ fn flavor_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
         None | Some(Value::Null) => return Err(bad("'flavorRef' is a required property")),
         Some(Value::String(s)) if !s.trim().is_empty() => s.trim().to_string(),
         Some(Value::Number(n)) if n.is_u64() => n.to_string(),
-        Some(other) => return Err(bad(format!("{other} is not valid under any of the given schemas (flavorRef)"))),
+        Some(other) => {
+            return Err(bad(format!(
+                "{other} is not valid under any of the given schemas (flavorRef)"
+            )))
+        }
     };
     // A flavor href ends with the id.
     Ok(id.rsplit('/').next().unwrap_or(&id).to_string())
@@ -69,35 +77,54 @@ fn volume_field(obj: &Map<String, Value>) -> Result<Option<i32>, ApiError> {
         return Ok(None);
     };
     let volume = object(volume, "volume")?;
-    let size = volume.get("size").ok_or_else(|| bad("'size' is a required property"))?;
+    let size = volume
+        .get("size")
+        .ok_or_else(|| bad("'size' is a required property"))?;
     let n = match size {
-        Value::Number(n) => n.as_i64().ok_or_else(|| bad(format!("{size} is not of type 'integer'")))?,
-        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => {
-            s.parse::<i64>().map_err(|_| bad(format!("'{s}' is too large")))?
+        Value::Number(n) => n
+            .as_i64()
+            .ok_or_else(|| bad(format!("{size} is not of type 'integer'")))?,
+        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => s
+            .parse::<i64>()
+            .map_err(|_| bad(format!("'{s}' is too large")))?,
+        other => {
+            return Err(bad(format!(
+                "{other} is not valid under any of the given schemas (volume size)"
+            )))
         }
-        other => return Err(bad(format!("{other} is not valid under any of the given schemas (volume size)"))),
     };
     if n < 1 {
         return Err(bad(format!("{n} is less than the minimum of 1")));
     }
-    i32::try_from(n).map(Some).map_err(|_| bad(format!("{n} is too large")))
+    i32::try_from(n)
+        .map(Some)
+        .map_err(|_| bad(format!("{n} is too large")))
 }
 
-fn named_list(obj: &Map<String, Value>, key: &str, needs_password: bool) -> Result<Vec<Value>, ApiError> {
+fn named_list(
+    obj: &Map<String, Value>,
+    key: &str,
+    needs_password: bool,
+) -> Result<Vec<Value>, ApiError> {
     let Some(list) = obj.get(key).filter(|v| !v.is_null()) else {
         return Ok(Vec::new());
     };
-    let items = list.as_array().ok_or_else(|| bad(format!("{list} is not of type 'array' ({key})")))?;
+    let items = list
+        .as_array()
+        .ok_or_else(|| bad(format!("{list} is not of type 'array' ({key})")))?;
     let mut out = Vec::with_capacity(items.len());
     let mut seen = std::collections::HashSet::new();
     for item in items {
         let item = object(item, key)?;
-        let name = string_field(item, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
+        let name =
+            string_field(item, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
         if name.is_empty() || name.len() > 64 {
             return Err(bad(format!("'{name}' is not a valid name in {key}")));
         }
         if !seen.insert(name.clone()) {
-            return Err(bad(format!("The {key} name '{name}' is given more than once.")));
+            return Err(bad(format!(
+                "The {key} name '{name}' is given more than once."
+            )));
         }
         if needs_password && string_field(item, "password")?.is_none() {
             return Err(bad("'password' is a required property"));
@@ -112,11 +139,15 @@ fn named_list(obj: &Map<String, Value>, key: &str, needs_password: bool) -> Resu
 /// Checks `POST /instances`.
 pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
     let top = object(body, "request body")?;
-    let instance = top.get("instance").ok_or_else(|| bad("'instance' is a required property"))?;
+    let instance = top
+        .get("instance")
+        .ok_or_else(|| bad("'instance' is a required property"))?;
     let obj = object(instance, "instance")?;
     for unsupported in ["replica_of", "restorePoint", "cluster_config"] {
         if obj.get(unsupported).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::NotImplemented(format!("{unsupported} is not supported yet.")));
+            return Err(ApiError::NotImplemented(format!(
+                "{unsupported} is not supported yet."
+            )));
         }
     }
     let (datastore_type, datastore_version) = match obj.get("datastore").filter(|v| !v.is_null()) {
@@ -158,9 +189,22 @@ mod tests {
             "users": [{"name": "u", "password": "p", "databases": [{"name": "d"}]}], "databases": [{"name": "d"}]}))
         .expect("valid");
         assert_eq!(ok.volume_size, Some(1));
-        assert!(ok.users[0].get("password").is_none(), "passwords are not kept");
-        assert_eq!(create(json!({"name": "i", "flavor": {"id": "2"}})).expect("sdk form").flavor_id, "2");
-        assert_eq!(create(json!({"name": "i", "flavorRef": 2, "volume": {"size": "3"}})).expect("int").volume_size, Some(3));
+        assert!(
+            ok.users[0].get("password").is_none(),
+            "passwords are not kept"
+        );
+        assert_eq!(
+            create(json!({"name": "i", "flavor": {"id": "2"}}))
+                .expect("sdk form")
+                .flavor_id,
+            "2"
+        );
+        assert_eq!(
+            create(json!({"name": "i", "flavorRef": 2, "volume": {"size": "3"}}))
+                .expect("int")
+                .volume_size,
+            Some(3)
+        );
     }
 
     #[test]
@@ -177,8 +221,14 @@ mod tests {
             json!({"name": 5, "flavorRef": "2"}),
             json!({"name": "i", "flavorRef": "2", "users": [{"name": "u"}]}),
         ] {
-            assert!(matches!(create(bad_instance.clone()), Err(ApiError::BadRequest(_))), "{bad_instance}");
+            assert!(
+                matches!(create(bad_instance.clone()), Err(ApiError::BadRequest(_))),
+                "{bad_instance}"
+            );
         }
-        assert!(matches!(create_instance(&json!([1])), Err(ApiError::BadRequest(_))));
+        assert!(matches!(
+            create_instance(&json!([1])),
+            Err(ApiError::BadRequest(_))
+        ));
     }
 }

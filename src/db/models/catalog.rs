@@ -39,7 +39,9 @@ pub struct Flavor {
 
 impl Datastore {
     /// Every datastore with its versions, in two queries.
-    pub fn all_with_versions(conn: &mut DbConn) -> Result<Vec<(Datastore, Vec<DatastoreVersion>)>, DbError> {
+    pub fn all_with_versions(
+        conn: &mut DbConn,
+    ) -> Result<Vec<(Datastore, Vec<DatastoreVersion>)>, DbError> {
         let stores = datastores::table
             .order(datastores::name)
             .select(Datastore::as_select())
@@ -51,7 +53,11 @@ impl Datastore {
         Ok(stores
             .into_iter()
             .map(|ds| {
-                let own = versions.iter().filter(|v| v.datastore_id == ds.id).cloned().collect();
+                let own = versions
+                    .iter()
+                    .filter(|v| v.datastore_id == ds.id)
+                    .cloned()
+                    .collect();
                 (ds, own)
             })
             .collect())
@@ -68,7 +74,10 @@ impl Datastore {
 }
 
 impl DatastoreVersion {
-    pub fn for_datastore(conn: &mut DbConn, datastore_id: &str) -> Result<Vec<DatastoreVersion>, DbError> {
+    pub fn for_datastore(
+        conn: &mut DbConn,
+        datastore_id: &str,
+    ) -> Result<Vec<DatastoreVersion>, DbError> {
         Ok(datastore_versions::table
             .filter(datastore_versions::datastore_id.eq(datastore_id))
             .order(datastore_versions::name)
@@ -85,10 +94,18 @@ impl DatastoreVersion {
     }
 
     /// A version of `datastore_id` by id or name.
-    pub fn find_in(conn: &mut DbConn, datastore_id: &str, key: &str) -> Result<Option<DatastoreVersion>, DbError> {
+    pub fn find_in(
+        conn: &mut DbConn,
+        datastore_id: &str,
+        key: &str,
+    ) -> Result<Option<DatastoreVersion>, DbError> {
         Ok(datastore_versions::table
             .filter(datastore_versions::datastore_id.eq(datastore_id))
-            .filter(datastore_versions::id.eq(key).or(datastore_versions::name.eq(key)))
+            .filter(
+                datastore_versions::id
+                    .eq(key)
+                    .or(datastore_versions::name.eq(key)),
+            )
             .select(DatastoreVersion::as_select())
             .first(conn)
             .optional()?)
@@ -97,10 +114,17 @@ impl DatastoreVersion {
 
 impl Flavor {
     pub fn all(conn: &mut DbConn) -> Result<Vec<Flavor>, DbError> {
-        Ok(flavors::table.order(flavors::ram).select(Flavor::as_select()).load(conn)?)
+        Ok(flavors::table
+            .order(flavors::ram)
+            .select(Flavor::as_select())
+            .load(conn)?)
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Flavor>, DbError> {
-        Ok(flavors::table.find(id).select(Flavor::as_select()).first(conn).optional()?)
+        Ok(flavors::table
+            .find(id)
+            .select(Flavor::as_select())
+            .first(conn)
+            .optional()?)
     }
 }

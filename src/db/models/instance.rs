@@ -89,7 +89,11 @@ impl Instance {
     }
 
     /// A live instance of `tenant`; another project's instance is "not found".
-    pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
+    pub fn find_record(
+        conn: &mut DbConn,
+        tenant: &str,
+        id: &str,
+    ) -> Result<Option<InstanceRecord>, DbError> {
         let row: Option<RecordRow> = record_query!()
             .filter(instances::id.eq(id))
             .filter(instances::tenant_id.eq(tenant))
@@ -123,9 +127,9 @@ impl Instance {
                 return Err(DbError::Query(diesel::result::Error::NotFound));
             };
             query = query.filter(
-                instances::created
-                    .lt(created)
-                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
+                instances::created.lt(created).or(instances::created
+                    .eq(created)
+                    .and(instances::id.lt(marker.to_string()))),
             );
         }
         let mut rows: Vec<RecordRow> = query.load(conn)?;

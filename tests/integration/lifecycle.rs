@@ -1,0 +1,169 @@
+//! The end-to-end path through every component: API → bus → task manager → compute → guest →
+//! conductor → database, and back out through the API.
+
+use crate::both_backends;
+use crate::support::{Backend, TestApp};
+use std::time::Duration;
+
+async fn create_restart_delete(backend: Backend) {
+    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 400).await;
+    let api = &app.api;
+    let id = api.create("lifecycle").await;
+
+    let building = api.instance(&id).await.expect("listed right after create");
+    assert_eq!(building["status"], "BUILD");
+    assert_eq!(building["operating_status"], "");
+
+    let active = api.wait_active(&id).await;
+    assert_eq!(active["datastore"]["type"], "simulated");
+    assert_eq!(active["volume"]["size"], 1);
+    assert!(
+        active["volume"]["used"].is_number(),
+        "show asks the guest for volume usage: {active}"
+    );
+    assert_eq!(
+        api.actors("guest_session").await,
+        vec![id.clone()],
+        "one guest session while the instance lives"
+    );
+
+    let (list_status, list) = api.get("/instances").await;
+    assert_eq!(list_status, 200);
+    assert_eq!(list["instances"][0]["id"], id.as_str());
+    assert_eq!(list["instances"][0]["status"], "ACTIVE");
+
+    let (status, _) = api
+        .send(
+            "POST",
+            &format!("/instances/{id}/action"),
+            Some(r#"{"restart": {}}"#),
+        )
+        .await;
+    assert_eq!(status, 202);
+    let rebooting = api.instance(&id).await.expect("exists");
+    assert!(
+        rebooting["status"] == "REBOOT" || rebooting["status"] == "ACTIVE",
+        "restart shows REBOOT until the guest is back: {rebooting}"
+    );
+    api.wait_active(&id).await;
+    let restart_flow = api
+        .flows(&id)
+        .await
+        .into_iter()
+        .find(|f| f.0 == "restart")
+        .expect("a restart flow");
+    assert_eq!(restart_flow.2, "done");
+
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !api.actors("guest_session").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the guest session outlived its instance"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        api.flows(&id).await.iter().all(|f| f.2 == "done"),
+        "every flow finished"
+    );
+    let (_, list) = api.get("/instances").await;
+    assert_eq!(list["instances"].as_array().map(Vec::len), Some(0));
+}
+both_backends!(create_restart_delete);
+
+async fn delete_during_build(backend: Backend) {
+    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 3_000).await;
+    let api = &app.api;
+    let id = api.create("doomed").await;
+    // Wait until the build has allocated its server, then delete mid-build.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while api.actors("guest_session").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no guest session was started"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(api.instance(&id).await.expect("exists")["status"], "BUILD");
+    let (status, body) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202, "DELETE during BUILD is accepted: {body}");
+    api.wait_gone(&id).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !(api.actors("guest_session").await.is_empty() && api.actors("instance").await.is_empty())
+    {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "something the build allocated remains"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flows = api.flows(&id).await;
+    assert!(
+        flows.iter().any(|f| f.0 == "create" && f.2 == "cancelled"),
+        "{flows:?}"
+    );
+    assert!(
+        flows.iter().any(|f| f.0 == "delete" && f.2 == "done"),
+        "{flows:?}"
+    );
+}
+both_backends!(delete_during_build);
+
+async fn catalog_and_pagination(backend: Backend) {
+    let app = TestApp::start(backend, |_| {}).await;
+    let api = &app.api;
+    let (status, versions) = api.get("").await; // the root, not the tenant scope
+    assert_eq!(status, 200);
+    assert_eq!(versions["versions"][0]["status"], "CURRENT");
+    let (_, flavors) = api.get("/flavors").await;
+    assert!(flavors["flavors"].as_array().is_some_and(|f| f.len() >= 4));
+    let (status, small) = api.get("/flavors/small").await;
+    assert_eq!(status, 200);
+    assert_eq!(small["flavor"]["id"], serde_json::Value::Null);
+    assert_eq!(small["flavor"]["str_id"], "small");
+    let (status, ds) = api.get("/datastores/simulated").await;
+    assert_eq!(status, 200);
+    let default = ds["datastore"]["default_version"]
+        .as_str()
+        .expect("default version");
+    assert!(ds["datastore"]["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .any(|v| v["id"] == default));
+    let (status, _) = api.get("/datastores/simulated/versions").await;
+    assert_eq!(status, 200);
+
+    let mut ids = Vec::new();
+    for i in 0..5 {
+        ids.push(api.create(&format!("page-{i}")).await);
+    }
+    let (_, first) = api.get("/instances?limit=2").await;
+    let page: Vec<_> = first["instances"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .map(|i| i["id"].clone())
+        .collect();
+    assert_eq!(page.len(), 2);
+    assert_eq!(page[0], ids[4].as_str(), "newest first");
+    let next = first["links"][0]["href"].as_str().expect("a next link");
+    assert!(next.contains("marker="), "{next}");
+    let mut seen = page;
+    let mut marker = seen.last().and_then(|v| v.as_str()).map(str::to_string);
+    while let Some(m) = marker {
+        let (_, body) = api.get(&format!("/instances?limit=2&marker={m}")).await;
+        let items = body["instances"].as_array().expect("list").clone();
+        seen.extend(items.iter().map(|i| i["id"].clone()));
+        marker = body
+            .get("links")
+            .and(items.last())
+            .and_then(|i| i["id"].as_str())
+            .map(str::to_string);
+    }
+    assert_eq!(seen.len(), 5, "every instance exactly once across pages");
+}
+both_backends!(catalog_and_pagination);

@@ -1,0 +1,10 @@
+//! coffer's integration tests: one binary, real HTTP on free ports, the real bus and actors,
+//! each test on SQLite and on PostgreSQL (a private server started by scripts/test.sh).
+
+mod support;
+
+mod bad_input;
+mod crash_safety;
+mod heartbeats;
+mod lifecycle;
+mod process;

@@ -1,0 +1,125 @@
+//! Crash safety of the whole process: SIGKILL during BUILD and during DELETING, and SIGTERM,
+//! each followed by a start on the same database.
+
+use crate::both_backends;
+use crate::support::{Backend, CofferProcess, TestDb};
+use std::time::{Duration, Instant};
+
+async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !check().await {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn sigkill_during_build_then_restart(backend: Backend) {
+    let db = TestDb::new(backend);
+    let slow_prepare = [("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "4000".to_string())];
+    let first = CofferProcess::start(&db, &slow_prepare).await;
+    let id = first.api.create("survivor").await;
+    let api = first.api.clone();
+    wait_until(
+        "the guest session of the build",
+        Duration::from_secs(10),
+        async || api.actors("guest_session").await.contains(&id),
+    )
+    .await;
+    assert_eq!(
+        first.api.instance(&id).await.expect("exists")["status"],
+        "BUILD"
+    );
+    first.kill9();
+
+    let second = CofferProcess::start(
+        &db,
+        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())],
+    )
+    .await;
+    second.api.wait_active(&id).await;
+    assert_eq!(
+        second.api.actors("guest_session").await,
+        vec![id.clone()],
+        "exactly one guest session"
+    );
+    let flows = second.api.flows(&id).await;
+    assert_eq!(flows.len(), 1, "{flows:?}");
+    assert_eq!(flows[0].2, "done");
+}
+both_backends!(sigkill_during_build_then_restart);
+
+async fn sigkill_during_delete_then_restart(backend: Backend) {
+    let db = TestDb::new(backend);
+    // Every delete step fails once and backs off for 3 s, which holds the instance in DELETING.
+    let faulty = [
+        ("COFFER_TESTING_ENABLED", "true".to_string()),
+        ("COFFER_TESTING_FAIL_AT", "delete:1:error".to_string()),
+        ("COFFER_TASKMANAGER_RETRY_BACKOFF_MS", "3000".to_string()),
+    ];
+    let first = CofferProcess::start(&db, &faulty).await;
+    let id = first.api.create("doomed").await;
+    first.api.wait_active(&id).await;
+    let (status, _) = first
+        .api
+        .send("DELETE", &format!("/instances/{id}"), None)
+        .await;
+    assert_eq!(status, 202);
+    let api = first.api.clone();
+    wait_until(
+        "the delete flow to fail once at step 1",
+        Duration::from_secs(10),
+        async || {
+            api.flows(&id)
+                .await
+                .iter()
+                .any(|f| f.0 == "delete" && f.1 == 1)
+        },
+    )
+    .await;
+    let deleting = first
+        .api
+        .instance(&id)
+        .await
+        .expect("still there while DELETING");
+    assert_eq!(
+        deleting["status"], "SHUTDOWN",
+        "task DELETING with an ACTIVE server shows SHUTDOWN: {deleting}"
+    );
+    first.kill9();
+
+    let second = CofferProcess::start(&db, &[]).await;
+    second.api.wait_gone(&id).await;
+    let api = second.api.clone();
+    wait_until(
+        "the guest session to go",
+        Duration::from_secs(10),
+        async || api.actors("guest_session").await.is_empty(),
+    )
+    .await;
+    let flows = second.api.flows(&id).await;
+    assert!(
+        flows.iter().any(|f| f.0 == "delete" && f.2 == "done"),
+        "{flows:?}"
+    );
+}
+both_backends!(sigkill_during_delete_then_restart);
+
+async fn sigterm_drains_and_loses_no_flow(backend: Backend) {
+    let db = TestDb::new(backend);
+    let mut first = CofferProcess::start(
+        &db,
+        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5000".to_string())],
+    )
+    .await;
+    let id = first.api.create("interrupted").await;
+    first.signal(libc::SIGTERM);
+    let code = first.wait_exit(Duration::from_secs(10)).await;
+    assert_eq!(code, Some(0), "coffer stops cleanly within 10 s of SIGTERM");
+    let second = CofferProcess::start(
+        &db,
+        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())],
+    )
+    .await;
+    second.api.wait_active(&id).await;
+}
+both_backends!(sigterm_drains_and_loses_no_flow);

@@ -1,0 +1,344 @@
+//! Test fixtures: a coffer started in this process (`TestApp`) or as a child process
+//! (`CofferProcess`), on a fresh SQLite file or a fresh PostgreSQL database, reached over real HTTP.
+
+use coffer::app::{self, Node, Role};
+use coffer::config::Config;
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+/// Which database a test runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A fresh, empty database for one test; dropped with the test's temp dir (SQLite) or left in
+/// the private test server (PostgreSQL, which the test script removes as a whole).
+pub struct TestDb {
+    pub url: String,
+    pub dir: tempfile::TempDir,
+}
+
+impl TestDb {
+    pub fn new(backend: Backend) -> TestDb {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("coffer.db").display()),
+            Backend::Postgres => fresh_pg_database(),
+        };
+        TestDb { url, dir }
+    }
+}
+
+fn fresh_pg_database() -> String {
+    use diesel::{Connection, PgConnection, RunQueryDsl};
+    let admin = std::env::var("COFFERTEST_PG_URL").expect(
+        "COFFERTEST_PG_URL is not set: PostgreSQL tests need the private test server; run ./scripts/test.sh",
+    );
+    let name = format!("coffer_test_{}", uuid::Uuid::new_v4().simple());
+    let mut conn = PgConnection::establish(&admin).expect("connect to the test PostgreSQL");
+    diesel::sql_query(format!("CREATE DATABASE {name}"))
+        .execute(&mut conn)
+        .expect("create database");
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .expect("URL has a database part");
+    format!("{base}/{name}")
+}
+
+/// Settings every test starts from: fast heartbeats and polls, a free port.
+pub fn test_config(db: &TestDb) -> Config {
+    let mut c = Config::default();
+    c.api.bind = "127.0.0.1:0".into();
+    c.api.workers = 1;
+    c.database.url = db.url.clone();
+    c.database.pool_size = 4;
+    c.compute.data_dir = db.dir.path().join("instances").display().to_string();
+    c.compute.simulated_prepare_ms = 200;
+    c.guest.heartbeat_interval_s = 1.0;
+    c.guest.heartbeat_expiry_s = 30.0;
+    c.conductor.expiry_sweep_interval_s = 0.5;
+    c.taskmanager.scan_interval_s = 1.0;
+    c.taskmanager.poll_interval_ms = 50;
+    c.taskmanager.retry_backoff_ms = 50;
+    c.taskmanager.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
+    c
+}
+
+/// A coffer in this process, with its HTTP address and handles on its internals.
+pub struct TestApp {
+    pub node: Node,
+    pub api: Api,
+    /// Kept alive for the test: dropping it removes the SQLite file and instance dirs.
+    pub _db: TestDb,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
+        let db = TestDb::new(backend);
+        let mut config = test_config(&db);
+        tweak(&mut config);
+        let node = app::start(config, Role::All).await.expect("coffer starts");
+        let api = Api::new(&format!("http://{}", node.http_addr.expect("http address")));
+        TestApp { node, api, _db: db }
+    }
+}
+
+/// A thin HTTP client for the Trove API of one coffer, tenant `t1`.
+#[derive(Clone)]
+pub struct Api {
+    pub root: String,
+    pub base: String,
+    client: awc::Client,
+}
+
+impl Api {
+    pub fn new(root: &str) -> Api {
+        Api {
+            root: root.to_string(),
+            base: format!("{root}/v1.0/t1"),
+            client: awc::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .finish(),
+        }
+    }
+
+    /// Sends a request; returns the status and the body as JSON (Null when empty).
+    pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        let url = if path.starts_with('/') {
+            format!("{}{path}", self.base)
+        } else {
+            format!("{}/{path}", self.root)
+        };
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let req = self
+            .client
+            .request(method, url)
+            .insert_header(("Content-Type", "application/json"));
+        let mut resp = match body {
+            Some(b) => req.send_body(b.to_string()).await,
+            None => req.send().await,
+        }
+        .expect("HTTP request");
+        let bytes = resp.body().limit(16 << 20).await.expect("body");
+        let value = if bytes.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+        };
+        (resp.status().as_u16(), value)
+    }
+
+    pub async fn get(&self, path: &str) -> (u16, Value) {
+        self.send("GET", path, None).await
+    }
+
+    pub async fn create(&self, name: &str) -> String {
+        let body = json!({"instance": {"name": name, "flavorRef": "1", "volume": {"size": 1},
+            "datastore": {"type": "simulated", "version": "1"}}});
+        let (status, resp) = self
+            .send("POST", "/instances", Some(&body.to_string()))
+            .await;
+        assert_eq!(status, 200, "create: {resp}");
+        assert_eq!(resp["instance"]["status"], "BUILD", "{resp}");
+        resp["instance"]["id"].as_str().expect("id").to_string()
+    }
+
+    /// The instance view, or None when it is 404.
+    pub async fn instance(&self, id: &str) -> Option<Value> {
+        let (status, body) = self.get(&format!("/instances/{id}")).await;
+        match status {
+            200 => Some(body["instance"].clone()),
+            404 => None,
+            other => panic!("GET instance answered {other}: {body}"),
+        }
+    }
+
+    /// Polls until `check` holds for the instance (None = 404), or panics after `within`.
+    pub async fn wait_for(
+        &self,
+        id: &str,
+        within: Duration,
+        what: &str,
+        check: impl Fn(Option<&Value>) -> bool,
+    ) -> Option<Value> {
+        let deadline = Instant::now() + within;
+        loop {
+            let view = self.instance(id).await;
+            if check(view.as_ref()) {
+                return view;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "instance {id} never became {what}; last view: {view:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub async fn wait_active(&self, id: &str) -> Value {
+        self.wait_for(id, Duration::from_secs(30), "ACTIVE/HEALTHY", |v| {
+            v.is_some_and(|v| v["status"] == "ACTIVE" && v["operating_status"] == "HEALTHY")
+        })
+        .await
+        .expect("instance exists")
+    }
+
+    pub async fn wait_gone(&self, id: &str) {
+        self.wait_for(id, Duration::from_secs(30), "gone (404)", |v| v.is_none())
+            .await;
+    }
+
+    /// Ids of live actors of `kind`.
+    pub async fn actors(&self, kind: &str) -> Vec<String> {
+        let (status, body) = self.get(&format!("/mgmt/actors?kind={kind}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["actors"]
+            .as_array()
+            .expect("actors")
+            .iter()
+            .map(|a| a["id"].as_str().unwrap_or("").to_string())
+            .collect()
+    }
+
+    /// Every supervision event (all pages).
+    pub async fn events(&self) -> Vec<Value> {
+        let mut all = Vec::new();
+        let mut marker: Option<u64> = None;
+        loop {
+            let path = match marker {
+                Some(m) => format!("/mgmt/supervision-events?limit=500&marker={m}"),
+                None => "/mgmt/supervision-events?limit=500".to_string(),
+            };
+            let (status, body) = self.get(&path).await;
+            assert_eq!(status, 200, "{body}");
+            let page = body["events"].as_array().cloned().unwrap_or_default();
+            marker = page.last().and_then(|e| e["id"].as_u64());
+            all.extend(page);
+            if body.get("links").is_none() {
+                return all;
+            }
+        }
+    }
+
+    /// The flows of an instance as (kind, step, status).
+    pub async fn flows(&self, id: &str) -> Vec<(String, i64, String)> {
+        let (status, body) = self.get(&format!("/mgmt/flows?instance_id={id}")).await;
+        assert_eq!(status, 200, "{body}");
+        body["flows"]
+            .as_array()
+            .expect("flows")
+            .iter()
+            .map(|f| {
+                (
+                    f["kind"].as_str().unwrap_or("").into(),
+                    f["step"].as_i64().unwrap_or(-1),
+                    f["status"].as_str().unwrap_or("").into(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// coffer as a child process (for SIGKILL and SIGTERM), killed by PID when dropped.
+pub struct CofferProcess {
+    child: std::process::Child,
+    pub api: Api,
+}
+
+impl CofferProcess {
+    /// Starts `coffer` with `env` (COFFER_* overrides) on `db`, and waits until it answers.
+    pub async fn start(db: &TestDb, env: &[(&str, String)]) -> CofferProcess {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+        cmd.current_dir(db.dir.path())
+            .env("COFFER_API_BIND", format!("127.0.0.1:{port}"))
+            .env("COFFER_DATABASE_URL", &db.url)
+            .env("COFFER_COMPUTE_DATA_DIR", db.dir.path().join("instances"))
+            .env("COFFER_GUEST_HEARTBEAT_INTERVAL_S", "1")
+            .env("COFFER_TASKMANAGER_SCAN_INTERVAL_S", "1")
+            .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
+            .env("COFFER_TASKMANAGER_NODE_ID", "test-node")
+            .env("COFFER_LOG_FILTER", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null());
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn coffer");
+        let api = Api::new(&format!("http://127.0.0.1:{port}"));
+        let process = CofferProcess { child, api };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while awc::Client::default()
+            .get(format!("{}/", process.api.root))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "coffer did not start listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `within` for the process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for CofferProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs a test body once per backend: `both_backends!(name);` over `async fn name(b: Backend)`.
+#[macro_export]
+macro_rules! both_backends {
+    ($name:ident) => {
+        mod $name {
+            #[actix_web::test]
+            async fn sqlite() {
+                super::$name($crate::support::Backend::Sqlite).await
+            }
+            #[actix_web::test]
+            async fn postgres() {
+                super::$name($crate::support::Backend::Postgres).await
+            }
+        }
+    };
+}
