@@ -104,4 +104,18 @@ start_pg() {
 PG_STARTED=1   # set early so the EXIT trap also cleans up a half-started server
 phase pg start_pg
 
-phase tests cargo test --all-targets "${CARGO_ARGS[@]+"${CARGO_ARGS[@]}"}" -- "${TEST_BIN_ARGS[@]}"
+if ((${#CARGO_ARGS[@]} > 0)); then
+    # A filtered run: one phase.
+    phase tests cargo test --all-targets "${CARGO_ARGS[@]}" -- "${TEST_BIN_ARGS[@]}"
+else
+    # The whole suite, one timed phase per group; every group runs even if one fails.
+    rc=0
+    phase "tests:unit" cargo test --lib --bins -- "${TEST_BIN_ARGS[@]}" || rc=1
+    # Each module of tests/integration/ (but main and support) is one group.
+    for file in tests/integration/*.rs; do
+        group="$(basename "$file" .rs)"
+        [[ "$group" == main || "$group" == support ]] && continue
+        phase "tests:$group" cargo test --test integration -- "$group::" "${TEST_BIN_ARGS[@]}" || rc=1
+    done
+    exit "$rc"
+fi

@@ -15,6 +15,7 @@ pub mod guest_session;
 pub mod instance;
 pub mod supervision;
 pub mod task_manager;
+pub mod wakeups;
 
 use crate::bus::Bus;
 use crate::config::Config;
@@ -32,6 +33,7 @@ pub struct Services {
     pub supervision: Arc<supervision::SupervisionLog>,
     pub faults: Arc<FaultInjector>,
     pub metrics: Arc<Metrics>,
+    pub wakeups: Arc<wakeups::Wakeups>,
     /// This node's id, the owner written on the flows it runs.
     pub node_id: String,
 }

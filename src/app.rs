@@ -61,6 +61,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         supervision: Arc::new(SupervisionLog::default()),
         faults: Arc::new(faults),
         metrics: Arc::new(Metrics::default()),
+        wakeups: Arc::default(),
         node_id,
     })
 }

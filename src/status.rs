@@ -42,8 +42,7 @@ impl Task {
         }
     }
 
-    /// Reads a stored code; codes coffer never writes read as `None`'s neighbour `Building`
-    /// errors would be wrong, so they are reported as unknown by the caller.
+    /// Reads a stored code; `None` for a code coffer does not know (the API then shows ERROR).
     pub fn from_code(code: i32) -> Option<Task> {
         [
             Task::None,

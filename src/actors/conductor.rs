@@ -159,12 +159,15 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     // Sorted by instance (stable: each instance's messages keep their order), so concurrent
     // conductors on PostgreSQL take row locks in one order.
     heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let (applied, stale, lag) = services
+    let (applied, stale, lag, changed) = services
         .db
         .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
         .await?;
     for d in keep {
         d.ack();
+    }
+    for instance_id in &changed {
+        services.wakeups.wake(instance_id);
     }
     let m = &services.metrics;
     m.heartbeats_applied.fetch_add(applied, Ordering::Relaxed);
@@ -173,13 +176,15 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     Ok(())
 }
 
-/// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms).
+/// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances
+/// whose status was written).
 fn apply_heartbeats(
     conn: &mut DbConn,
     heartbeats: &[Heartbeat],
-) -> Result<(i64, i64, i64), DbError> {
+) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
     let (mut applied, mut stale, mut lag) = (0, 0, 0);
+    let mut changed = Vec::new();
     for hb in heartbeats {
         let fresh = match hb.sent {
             Some(sent) => LastSeen::accept(conn, &hb.instance_id, "heartbeat", sent)?,
@@ -203,10 +208,11 @@ fn apply_heartbeats(
         };
         if ServiceStatusRow::apply_heartbeat(conn, &hb.instance_id, status, now)? {
             applied += 1;
+            changed.push(hb.instance_id.clone());
         }
         if let Some(sent) = hb.sent {
             lag = lag.max(now - (sent * 1000.0) as i64);
         }
     }
-    Ok((applied, stale, lag))
+    Ok((applied, stale, lag, changed))
 }

@@ -89,6 +89,9 @@ impl Actor for InstanceActor {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
+        if !self.restart_pending {
+            self.services.wakeups.forget(&self.instance_id);
+        }
         let (reason, again) = if self.restart_pending {
             ("failed", true)
         } else {
@@ -138,7 +141,11 @@ impl Handler<RunStep> for InstanceActor {
             }
             Tick::After(pause) => {
                 act.failures = 0;
-                ctx.notify_later(RunStep, pause);
+                let woken = act.services.wakeups.listen(&act.instance_id);
+                let wait = async move {
+                    let _ = tokio::time::timeout(pause, woken.notified()).await;
+                };
+                ctx.spawn(wait.into_actor(act).map(|(), _, ctx| ctx.notify(RunStep)));
             }
             Tick::Failed(reason) => {
                 act.failures += 1;

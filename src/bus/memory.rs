@@ -1,6 +1,10 @@
-//! The in-process transport: one bounded MPMC queue per topic (consumers compete for messages),
-//! replies routed by correlation id. A delivery dropped without an acknowledgement is queued
-//! again, which gives the same at-least-once contract as RabbitMQ with manual acks.
+//! The in-process transport: one MPMC queue per topic (consumers compete for messages), replies
+//! routed by correlation id. A delivery dropped without an acknowledgement is queued again,
+//! which gives the same at-least-once contract as RabbitMQ with manual acks.
+//!
+//! Queues allocate as they fill (an idle guest's queue costs a few hundred bytes, so thousands
+//! of guests fit); the bound is a semaphore of `capacity` permits: a cast takes one, a consumer
+//! taking the message gives it back, and a cast to a full queue waits (back-pressure).
 
 use super::{BusError, Delivery, Envelope, Subscription};
 use futures::StreamExt;
@@ -8,13 +12,16 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, Semaphore};
 
 type Reply = Result<serde_json::Value, String>;
+type Item = (Envelope, bool);
 
+#[derive(Clone)]
 struct Queue {
-    tx: async_channel::Sender<(Envelope, bool)>,
-    rx: async_channel::Receiver<(Envelope, bool)>,
+    tx: async_channel::Sender<Item>,
+    rx: async_channel::Receiver<Item>,
+    space: Arc<Semaphore>,
 }
 
 pub struct MemoryBus {
@@ -26,7 +33,7 @@ pub struct MemoryBus {
 /// Lets a delivery acknowledge, reply, or put itself back.
 pub(super) struct AckHandle {
     bus: Arc<MemoryBus>,
-    requeue: async_channel::Sender<(Envelope, bool)>,
+    requeue: async_channel::Sender<Item>,
 }
 
 impl AckHandle {
@@ -39,7 +46,7 @@ impl AckHandle {
     }
 
     pub(super) fn requeue(self, envelope: Envelope) {
-        // A closed queue means the topic was deleted: nothing is left to deliver to.
+        // A redelivery may briefly exceed the bound; a closed queue means the topic was deleted.
         let _ = self.requeue.try_send((envelope, true));
     }
 }
@@ -53,26 +60,29 @@ impl MemoryBus {
         }
     }
 
-    /// The topic's queue ends, created on first use (so a guest's queue holds messages sent
-    /// before the guest subscribed, as Trove pre-creates it).
-    fn queue(
-        &self,
-        topic: &str,
-    ) -> (
-        async_channel::Sender<(Envelope, bool)>,
-        async_channel::Receiver<(Envelope, bool)>,
-    ) {
+    /// The topic's queue, created on first use (so a guest's queue holds messages sent before
+    /// the guest subscribed, as Trove pre-creates it).
+    fn queue(&self, topic: &str) -> Queue {
         let mut queues = self.queues.lock();
-        let queue = queues.entry(topic.to_string()).or_insert_with(|| {
-            let (tx, rx) = async_channel::bounded(self.capacity);
-            Queue { tx, rx }
-        });
-        (queue.tx.clone(), queue.rx.clone())
+        queues
+            .entry(topic.to_string())
+            .or_insert_with(|| {
+                let (tx, rx) = async_channel::unbounded();
+                Queue {
+                    tx,
+                    rx,
+                    space: Arc::new(Semaphore::new(self.capacity)),
+                }
+            })
+            .clone()
     }
 
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
-        self.queue(topic)
-            .0
+        let queue = self.queue(topic);
+        let permit = queue.space.acquire().await.map_err(|_| BusError::Closed)?;
+        permit.forget();
+        queue
+            .tx
             .send((envelope, false))
             .await
             .map_err(|_| BusError::Closed)
@@ -90,14 +100,18 @@ impl MemoryBus {
         envelope.reply_to = Some("memory".into());
         envelope.correlation_id = Some(id.clone());
         let method = envelope.method.clone();
-        if let Err(e) = self.cast(topic, envelope).await {
-            self.replies.lock().remove(&id);
-            return Err(e);
-        }
-        match tokio::time::timeout(timeout, rx).await {
+        let outcome = tokio::time::timeout(timeout, async {
+            self.cast(topic, envelope).await?;
+            rx.await.map_err(|_| BusError::Closed)
+        })
+        .await;
+        match outcome {
             Ok(Ok(Ok(value))) => Ok(value),
             Ok(Ok(Err(message))) => Err(BusError::Remote(message)),
-            Ok(Err(_)) => Err(BusError::Closed),
+            Ok(Err(e)) => {
+                self.replies.lock().remove(&id);
+                Err(e)
+            }
             Err(_) => {
                 self.replies.lock().remove(&id);
                 Err(BusError::Timeout {
@@ -110,21 +124,29 @@ impl MemoryBus {
     }
 
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
-        let (requeue, rx) = self.queue(topic);
+        let queue = self.queue(topic);
         let bus = Arc::clone(self);
-        Box::pin(rx.map(move |(envelope, redelivered)| Delivery {
-            envelope,
-            redelivered,
-            ack: Some(AckHandle {
-                bus: Arc::clone(&bus),
-                requeue: requeue.clone(),
-            }),
+        let requeue = queue.tx.clone();
+        let space = queue.space.clone();
+        Box::pin(queue.rx.map(move |(envelope, redelivered)| {
+            if !redelivered {
+                space.add_permits(1);
+            }
+            Delivery {
+                envelope,
+                redelivered,
+                ack: Some(AckHandle {
+                    bus: Arc::clone(&bus),
+                    requeue: requeue.clone(),
+                }),
+            }
         }))
     }
 
     pub fn delete_topic(&self, topic: &str) {
         if let Some(queue) = self.queues.lock().remove(topic) {
             queue.tx.close();
+            queue.space.close();
         }
     }
 

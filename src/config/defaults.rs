@@ -1,0 +1,100 @@
+//! The built-in defaults: what coffer does with no configuration file (the shipped
+//! `config.toml` states the same values, which a test checks).
+
+use super::*;
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8779".into(),
+            workers: 2,
+            page_size: 20,
+            show_guest_timeout_ms: 2000,
+            shutdown_timeout_s: 5,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://coffer-data/coffer.db".into(),
+            pool_size: 8,
+            acquire_timeout_ms: 5000,
+        }
+    }
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        Self {
+            transport: "memory".into(),
+            amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
+            control_exchange: "trove".into(),
+            sign_guest_messages: true,
+            queue_capacity: 65536,
+        }
+    }
+}
+
+impl Default for GuestConfig {
+    fn default() -> Self {
+        Self {
+            heartbeat_interval_s: 30.0,
+            heartbeat_expiry_s: 90.0,
+            call_low_timeout_s: 15.0,
+            call_high_timeout_s: 180.0,
+        }
+    }
+}
+
+impl Default for TaskManagerConfig {
+    fn default() -> Self {
+        Self {
+            node_id: String::new(),
+            lease_s: 30.0,
+            scan_interval_s: 5.0,
+            usage_timeout_s: 1800.0,
+            delete_timeout_s: 60.0,
+            restart_timeout_s: 180.0,
+            poll_interval_ms: 2000,
+            retry_backoff_ms: 200,
+        }
+    }
+}
+
+impl Default for ConductorConfig {
+    fn default() -> Self {
+        Self {
+            batch_max: 2048,
+            expiry_sweep_interval_s: 5.0,
+        }
+    }
+}
+
+impl Default for ComputeConfig {
+    fn default() -> Self {
+        Self {
+            data_dir: "coffer-data/instances".into(),
+            address_pool: "127.77.0.0/16".into(),
+            simulated_prepare_ms: 500,
+        }
+    }
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            mode: "noauth".into(),
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: "text".into(),
+            filter: "info".into(),
+        }
+    }
+}
