@@ -61,6 +61,7 @@ pub struct BusConfig {
     pub transport: String,
     pub amqp_url: String,
     pub control_exchange: String,
+    /// Applies to messages that leave the process (the amqp transport).
     pub sign_guest_messages: bool,
     /// Capacity of each in-process topic queue; a full queue makes `cast` wait (back-pressure).
     pub queue_capacity: usize,

@@ -167,3 +167,73 @@ async fn catalog_and_pagination(backend: Backend) {
     assert_eq!(seen.len(), 5, "every instance exactly once across pages");
 }
 both_backends!(catalog_and_pagination);
+
+async fn build_past_its_deadline_fails_and_releases(backend: Backend) {
+    let app = TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = 120_000;
+        c.taskmanager.usage_timeout_s = 1.5;
+    })
+    .await;
+    let api = &app.api;
+    let id = api.create("too-slow").await;
+    let failed = api
+        .wait_for(&id, Duration::from_secs(20), "ERROR", |v| {
+            v.is_some_and(|v| v["status"] == "ERROR")
+        })
+        .await
+        .expect("still listed");
+    assert!(
+        failed["fault"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("timed out")),
+        "a fault says why: {failed}"
+    );
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !api.actors("guest_session").await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the failed build kept its server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let flows = api.flows(&id).await;
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].2, "failed", "{flows:?}");
+    // An instance in error can still be deleted.
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+}
+both_backends!(build_past_its_deadline_fails_and_releases);
+
+async fn metrics_describe_the_node(backend: Backend) {
+    let app = TestApp::start(backend, |_| {}).await;
+    let id = app.api.create("measured").await;
+    app.api.wait_active(&id).await;
+    let mut resp = awc::Client::default()
+        .get(format!("{}/metrics", app.api.root))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = String::from_utf8(resp.body().await.expect("body").to_vec()).expect("utf-8");
+    for line in [
+        "coffer_actors_alive{kind=\"guest_session\"} 1",
+        "coffer_actors_alive{kind=\"conductor\"} 1",
+        "coffer_flows{state=\"done\"} 1",
+        "coffer_actor_restarts_total 0",
+    ] {
+        assert!(
+            text.lines().any(|l| l == line),
+            "missing {line:?} in:\n{text}"
+        );
+    }
+    let applied = text
+        .lines()
+        .find_map(|l| l.strip_prefix("coffer_heartbeats_applied_total "))
+        .and_then(|v| v.parse::<i64>().ok())
+        .expect("heartbeat counter");
+    assert!(applied >= 1, "{text}");
+    assert!(text.contains("coffer_heartbeat_lag_seconds "), "{text}");
+}
+both_backends!(metrics_describe_the_node);

@@ -4,6 +4,7 @@
 mod support;
 
 mod bad_input;
+mod bus;
 mod crash_safety;
 mod heartbeats;
 mod lifecycle;

@@ -123,3 +123,56 @@ async fn sigterm_drains_and_loses_no_flow(backend: Backend) {
     second.api.wait_active(&id).await;
 }
 both_backends!(sigterm_drains_and_loses_no_flow);
+
+#[test]
+fn json_logs_are_one_object_per_line() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+        .args(["--log-format", "json", "migrate"])
+        .current_dir(dir.path())
+        .env(
+            "COFFER_DATABASE_URL",
+            format!("sqlite://{}", dir.path().join("c.db").display()),
+        )
+        .env("COFFER_LOG_FILTER", "info")
+        .output()
+        .expect("run coffer migrate");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stderr = String::from_utf8(out.stderr).expect("utf-8");
+    let lines: Vec<serde_json::Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["migrations.applied"].as_i64().is_some_and(|n| n >= 1)),
+        "the migration event carries its fields: {stderr}"
+    );
+}
+
+#[test]
+fn role_subcommands_refuse_without_a_shared_bus() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    for role in ["api", "taskmanager", "conductor"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"))
+            .arg(role)
+            .current_dir(dir.path())
+            .env(
+                "COFFER_DATABASE_URL",
+                format!("sqlite://{}", dir.path().join("c.db").display()),
+            )
+            .output()
+            .expect("run coffer");
+        assert!(
+            !out.status.success(),
+            "coffer {role} must refuse on the in-process bus"
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.contains("amqp"), "coffer {role} says why: {stderr}");
+    }
+}
