@@ -8,7 +8,9 @@ use crate::actors::task_manager::TaskManager;
 use crate::actors::{Metrics, Services};
 use crate::bus::Bus;
 use crate::config::Config;
+use crate::db::models::catalog::DatastoreVersion;
 use crate::db::Db;
+use crate::secrets::MasterKey;
 use crate::testing::FaultInjector;
 use crate::web::{self, AppState};
 use actix::prelude::*;
@@ -53,6 +55,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         FaultInjector::default()
     };
     let node_id = config.node_id();
+    let secrets = MasterKey::load_or_create(std::path::Path::new(&config.secrets.master_key_file))?;
     let bus = Bus::memory(config.bus.queue_capacity);
     Ok(Services {
         config: Arc::new(config),
@@ -62,6 +65,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         faults: Arc::new(faults),
         metrics: Arc::new(Metrics::default()),
         wakeups: Arc::default(),
+        secrets: Arc::new(secrets),
         node_id,
     })
 }
@@ -84,6 +88,14 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         .context("database start")??;
     let services = build_services(config, db)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
+
+    let installed = crate::compute::process::installed_versions();
+    let detected = installed.clone();
+    services
+        .db
+        .run(move |c| DatastoreVersion::sync_installed(c, &detected))
+        .await?;
+    tracing::info!(datastores.installed = ?installed, "datastore versions detected");
 
     let compute = Compute::new(services.clone()).start();
     compute

@@ -44,13 +44,8 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let node = app::start(bench_config(&dir), Role::All).await?;
-    let base = format!(
-        "http://{}/v1.0/bench",
-        node.http_addr.context("no API address")?
-    );
-    let client = awc::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .finish();
+    let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     let began = Instant::now();
     let created: Vec<anyhow::Result<()>> = stream::iter(0..count)
         .map(|i| {
@@ -63,11 +58,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
                     .send_json(&body)
                     .await
                     .map_err(|e| anyhow::anyhow!("{e}"))?;
-                anyhow::ensure!(
-                    resp.status().as_u16() == 200,
-                    "create answered {}",
-                    resp.status()
-                );
+                anyhow::ensure!(resp.status().as_u16() == 200, "create answered {}", resp.status());
                 Ok(())
             }
         })
@@ -87,16 +78,11 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
         if active == count {
             break;
         }
-        anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {active} of {count} ACTIVE after 600 s"
-        );
+        anyhow::ensure!(Instant::now() < deadline, "only {active} of {count} ACTIVE after 600 s");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let total = began.elapsed();
-    println!(
-        "bench create: {count} simulated instances, {concurrency} concurrent requests, SQLite"
-    );
+    println!("bench create: {count} simulated instances, {concurrency} concurrent requests, SQLite");
     println!(
         "  all creates accepted (HTTP 200) in {:.2} s ({:.0}/s)",
         accepted.as_secs_f64(),
@@ -113,11 +99,7 @@ async fn count_active(client: &awc::Client, base: &str, count: usize) -> anyhow:
     let mut url = format!("{base}/instances?limit={}", count.min(1000));
     let mut active = 0;
     loop {
-        let mut resp = client
-            .get(&url)
-            .send()
-            .await
-            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut resp = client.get(&url).send().await.map_err(|e| anyhow::anyhow!("{e}"))?;
         let page: Value = resp.json().limit(64 << 20).await?;
         let items = page["instances"].as_array().cloned().unwrap_or_default();
         active += items.iter().filter(|i| i["status"] == "ACTIVE").count();

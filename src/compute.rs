@@ -3,6 +3,7 @@
 //! `simulated` boots a guest session with an in-memory datastore in milliseconds. The `process`
 //! driver (real PostgreSQL, MariaDB, Redis servers) comes with the real-datastore issue.
 
+pub mod process;
 pub mod simulated;
 
 /// What compute reports about a server it created.

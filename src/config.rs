@@ -24,6 +24,7 @@ pub struct Config {
     pub conductor: ConductorConfig,
     pub compute: ComputeConfig,
     pub auth: AuthConfig,
+    pub secrets: SecretsConfig,
     pub log: LogConfig,
     pub testing: TestingConfig,
 }
@@ -112,7 +113,8 @@ pub struct ConductorConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ComputeConfig {
-    /// Where instance volumes (data directories) live.
+    /// Where instance volumes (data directories) live. Empty: `/var/lib/coffer/instances` when
+    /// coffer runs as root, else `coffer-data/instances`.
     pub data_dir: String,
     /// Addresses handed to `process` instances.
     pub address_pool: String,
@@ -125,6 +127,14 @@ pub struct ComputeConfig {
 pub struct AuthConfig {
     /// "noauth": any token, project taken from the URL. "keystone": tokens from coffer's identity.
     pub mode: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SecretsConfig {
+    /// The master key (32 bytes, base64) every stored secret is sealed under; created with
+    /// mode 0600 when missing. All nodes of a deployment share it.
+    pub master_key_file: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -149,10 +159,7 @@ pub struct TestingConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {source}")]
-    Read {
-        path: PathBuf,
-        source: std::io::Error,
-    },
+    Read { path: PathBuf, source: std::io::Error },
     #[error("invalid config: {0}")]
     Invalid(String),
 }
@@ -175,14 +182,9 @@ impl Config {
     }
 
     /// Builds a config from TOML text plus `COFFER_*` variables (the testable core of `load`).
-    pub fn from_toml_and_env(
-        text: &str,
-        vars: impl Iterator<Item = (String, String)>,
-    ) -> Result<Config, ConfigError> {
-        let from_file: Config =
-            toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
-        let mut tree =
-            toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+    pub fn from_toml_and_env(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
+        let from_file: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut tree = toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         for (name, value) in vars {
             if let Some(rest) = name.strip_prefix("COFFER_") {
                 apply_env_override(&mut tree, rest, &value)?;
@@ -215,6 +217,19 @@ impl Config {
         Ok(())
     }
 
+    /// The directory instance volumes live in (see `[compute] data_dir`).
+    pub fn instances_dir(&self) -> PathBuf {
+        if !self.compute.data_dir.is_empty() {
+            return PathBuf::from(&self.compute.data_dir);
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            PathBuf::from("/var/lib/coffer/instances")
+        } else {
+            PathBuf::from("coffer-data/instances")
+        }
+    }
+
     /// The node id written as the owner of flows: `[taskmanager] node_id` or the host name.
     pub fn node_id(&self) -> String {
         if !self.taskmanager.node_id.is_empty() {
@@ -243,18 +258,11 @@ fn apply_env_override(tree: &mut toml::Value, rest: &str, value: &str) -> Result
         .get_mut(&section)
         .and_then(|s| s.get_mut(&key))
         .ok_or_else(|| ConfigError::Invalid(format!("COFFER_{rest}: no key [{section}] {key}")))?;
-    let bad =
-        |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
+    let bad = |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
     *slot = match slot {
-        toml::Value::Integer(_) => {
-            toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?)
-        }
-        toml::Value::Float(_) => {
-            toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?)
-        }
-        toml::Value::Boolean(_) => {
-            toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?)
-        }
+        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
+        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?),
+        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?),
         _ => toml::Value::String(value.to_string()),
     };
     Ok(())
@@ -276,15 +284,13 @@ mod tests {
             ("COFFER_CONDUCTOR_BATCH_MAX", "10"),
             ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5"),
             ("COFFER_AUTH_MODE", "keystone"),
+            ("COFFER_SECRETS_MASTER_KEY_FILE", "/tmp/k"),
             ("COFFER_LOG_FORMAT", "json"),
             ("COFFER_TESTING_ENABLED", "true"),
             ("UNRELATED", "x"),
         ];
-        let config = Config::from_toml_and_env(
-            shipped,
-            vars.iter().map(|(k, v)| (k.to_string(), v.to_string())),
-        )
-        .expect("shipped config.toml with overrides");
+        let config = Config::from_toml_and_env(shipped, vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .expect("shipped config.toml with overrides");
         assert_eq!(config.api.bind, "127.0.0.1:9999");
         assert_eq!(config.database.pool_size, 3);
         assert_eq!(config.bus.control_exchange, "other");
@@ -293,6 +299,7 @@ mod tests {
         assert_eq!(config.conductor.batch_max, 10);
         assert_eq!(config.compute.simulated_prepare_ms, 5);
         assert_eq!(config.auth.mode, "keystone");
+        assert_eq!(config.secrets.master_key_file, "/tmp/k");
         assert_eq!(config.log.format, "json");
         assert!(config.testing.enabled);
     }
@@ -310,21 +317,14 @@ mod tests {
 
     #[test]
     fn bad_overrides_are_refused_with_a_clear_message() {
-        let err = Config::from_toml_and_env(
-            "",
-            [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter(),
-        )
-        .expect_err("must refuse");
+        let err = Config::from_toml_and_env("", [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter())
+            .expect_err("must refuse");
         assert!(err.to_string().contains("integer"), "{err}");
-        let err =
-            Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
-                .expect_err("must refuse");
+        let err = Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
+            .expect_err("must refuse");
         assert!(err.to_string().contains("no key"), "{err}");
-        let err = Config::from_toml_and_env(
-            "[testing]\nfail_at = \"create:1:panic\"\n",
-            std::iter::empty(),
-        )
-        .expect_err("fault injection without testing.enabled");
+        let err = Config::from_toml_and_env("[testing]\nfail_at = \"create:1:panic\"\n", std::iter::empty())
+            .expect_err("fault injection without testing.enabled");
         assert!(err.to_string().contains("enabled"), "{err}");
     }
 }

@@ -68,11 +68,9 @@ impl DbUrl {
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
                 {
-                    std::fs::create_dir_all(dir)
-                        .map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
+                    std::fs::create_dir_all(dir).map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
                 }
-                let mut conn = SqliteConnection::establish(path)
-                    .map_err(|e| DbError::Connect(e.to_string()))?;
+                let mut conn = SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
                 conn.batch_execute(
                     "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 15000; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
@@ -141,9 +139,7 @@ impl Db {
     {
         let pool = self.pool.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool
-                .get()
-                .map_err(|e| DbError::PoolExhausted(e.to_string()))?;
+            let mut conn = pool.get().map_err(|e| DbError::PoolExhausted(e.to_string()))?;
             f(&mut conn)
         })
         .await
@@ -155,16 +151,11 @@ impl Db {
 pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
     let applied = match url.establish()? {
         DbConn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConn::Pg(mut c) => c
-            .run_pending_migrations(POSTGRES_MIGRATIONS)
-            .map(|v| v.len()),
+        DbConn::Pg(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
     }
     .map_err(|e| DbError::Migration(e.to_string()))?;
     if applied > 0 {
-        tracing::info!(
-            migrations.applied = applied,
-            "applied {applied} database migrations"
-        );
+        tracing::info!(migrations.applied = applied, "applied {applied} database migrations");
     }
     Ok(())
 }

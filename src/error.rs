@@ -54,8 +54,7 @@ impl ApiError {
     fn client_message(&self) -> String {
         match self {
             ApiError::Internal(_) => {
-                "The server has either erred or is incapable of performing the requested operation."
-                    .into()
+                "The server has either erred or is incapable of performing the requested operation.".into()
             }
             other => other.to_string(),
         }
@@ -92,12 +91,8 @@ impl ResponseError for ApiError {
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e {
-            crate::db::DbError::PoolExhausted(m) => {
-                ApiError::Unavailable(format!("database busy: {m}"))
-            }
-            crate::db::DbError::Query(diesel::result::Error::NotFound) => {
-                ApiError::NotFound("not found".into())
-            }
+            crate::db::DbError::PoolExhausted(m) => ApiError::Unavailable(format!("database busy: {m}")),
+            crate::db::DbError::Query(diesel::result::Error::NotFound) => ApiError::NotFound("not found".into()),
             other => ApiError::Internal(other.to_string()),
         }
     }

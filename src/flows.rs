@@ -54,9 +54,7 @@ impl FlowCtx {
     }
 
     pub fn poll(&self) -> StepOutcome {
-        StepOutcome::Wait(Duration::from_millis(
-            self.services.config.taskmanager.poll_interval_ms,
-        ))
+        StepOutcome::Wait(Duration::from_millis(self.services.config.taskmanager.poll_interval_ms))
     }
 
     /// Runs blocking database work for this flow.
@@ -65,11 +63,7 @@ impl FlowCtx {
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        self.services
-            .db
-            .run(f)
-            .await
-            .map_err(|e| format!("database: {e}"))
+        self.services.db.run(f).await.map_err(|e| format!("database: {e}"))
     }
 
     /// Casts `method` to this instance's guest.

@@ -1,13 +1,24 @@
-//! The guest agent's datastore contract (Trove's guest manager), one driver per datastore.
+//! The guest agent's datastore contract (Trove's guest manager), one driver per datastore:
+//! [`simulated`] (in memory), [`postgres`], [`mariadb`] and [`redis`] (real servers run by
+//! [`server`] helpers inside the instance's volume).
 //!
 //! A [`GuestSession`](crate::actors::guest_session::GuestSession) owns one driver and turns bus
-//! messages into calls on it. Operations a driver lacks answer `NotImplemented` (the API's 501).
+//! messages into calls on it. Operations a driver lacks answer `NotImplemented` (the API's
+//! 501); users, databases and root on a datastore without them answer `Unprocessable` (422).
 
+pub mod postgres;
+pub mod process;
+pub mod rules;
+pub mod server;
 pub mod simulated;
+pub mod sql;
 
 use crate::status::ServiceStatus;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+use std::path::PathBuf;
 
 /// Why a guest operation failed; carried back to the caller of a bus `call`.
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
@@ -20,7 +31,40 @@ pub enum GuestError {
     Failed(String),
 }
 
-/// What `prepare` is given (Trove's prepare arguments that this datastore uses).
+/// A database to create (Trove's database body).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct DatabaseSpec {
+    pub name: String,
+    #[serde(default)]
+    pub character_set: Option<String>,
+    #[serde(default)]
+    pub collate: Option<String>,
+}
+
+/// A user to create, with the names of the databases it may use.
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UserSpec {
+    pub name: String,
+    #[serde(default)]
+    pub password: String,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub databases: Vec<String>,
+}
+
+impl std::fmt::Debug for UserSpec {
+    // Never print a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("UserSpec")
+            .field("name", &self.name)
+            .field("host", &self.host)
+            .field("databases", &self.databases)
+            .finish()
+    }
+}
+
+/// What `prepare` is given (the Trove prepare arguments this datastore uses).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PrepareRequest {
     #[serde(default)]
@@ -28,9 +72,31 @@ pub struct PrepareRequest {
     #[serde(default)]
     pub volume_size_gb: Option<i64>,
     #[serde(default)]
-    pub databases: Vec<serde_json::Value>,
+    pub databases: Vec<DatabaseSpec>,
     #[serde(default)]
-    pub users: Vec<serde_json::Value>,
+    pub users: Vec<UserSpec>,
+    #[serde(default)]
+    pub allowed_cidrs: Vec<String>,
+}
+
+/// Where an instance's server lives: its volume and its address.
+#[derive(Debug, Clone)]
+pub struct InstanceSpec {
+    pub dir: PathBuf,
+    pub address: Ipv4Addr,
+}
+
+/// What a server's configuration is rendered from, kept in the volume (`settings.json`) so
+/// that a re-adopted server keeps its flavor, limits and overrides.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ServerSettings {
+    pub memory_mb: i64,
+    pub volume_size_gb: Option<i64>,
+    /// Set when the volume is full: the server refuses writes until it grows.
+    pub read_only: bool,
+    pub allowed_cidrs: Vec<String>,
+    /// Configuration overrides (configuration groups fill this later).
+    pub overrides: BTreeMap<String, String>,
 }
 
 /// Trove's `get_filesystem_stats` answer (sizes in GB, as Trove reports them).
@@ -40,15 +106,50 @@ pub struct FilesystemStats {
     pub used: f64,
 }
 
-/// One datastore, as the guest session drives it.
+type GuestFuture<T> = BoxFuture<'static, Result<T, GuestError>>;
+
+fn not_implemented<T: Send + 'static>(op: &str) -> GuestFuture<T> {
+    let op = op.to_string();
+    Box::pin(async move { Err(GuestError::NotImplemented(op)) })
+}
+
+/// One datastore, as the guest session drives it. Every operation returns a `'static` future
+/// so the session can keep handling messages while it runs.
 pub trait Datastore: Send {
     /// Initializes and starts the datastore; calling it again once done is harmless.
-    fn prepare(&mut self, request: PrepareRequest) -> BoxFuture<'static, Result<(), GuestError>>;
-    fn restart(&mut self) -> BoxFuture<'static, Result<(), GuestError>>;
-    fn stop(&mut self) -> BoxFuture<'static, Result<(), GuestError>>;
+    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()>;
+    /// Starts a prepared datastore whose server is not running (after a host reboot).
+    fn start_if_down(&mut self) -> GuestFuture<()> {
+        Box::pin(async { Ok(()) })
+    }
+    fn restart(&mut self) -> GuestFuture<()>;
+    fn stop(&mut self) -> GuestFuture<()>;
     /// The status the next heartbeat reports.
     fn status(&mut self) -> BoxFuture<'static, ServiceStatus>;
-    fn filesystem_stats(&mut self) -> BoxFuture<'static, Result<FilesystemStats, GuestError>>;
+    fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats>;
     /// Whether prepare has completed (Trove's `.prepare.end` marker).
     fn is_prepared(&self) -> bool;
+    /// Stops the server for good and removes the volume (the server is being deleted).
+    fn destroy(&mut self) -> GuestFuture<()> {
+        self.stop()
+    }
+
+    fn list_databases(&mut self) -> GuestFuture<Vec<DatabaseSpec>> {
+        not_implemented("list_databases")
+    }
+    fn create_databases(&mut self, _databases: Vec<DatabaseSpec>) -> GuestFuture<()> {
+        not_implemented("create_database")
+    }
+    fn delete_database(&mut self, _name: String) -> GuestFuture<()> {
+        not_implemented("delete_database")
+    }
+    fn list_users(&mut self) -> GuestFuture<Vec<UserSpec>> {
+        not_implemented("list_users")
+    }
+    fn create_users(&mut self, _users: Vec<UserSpec>) -> GuestFuture<()> {
+        not_implemented("create_user")
+    }
+    fn delete_user(&mut self, _name: String) -> GuestFuture<()> {
+        not_implemented("delete_user")
+    }
 }

@@ -10,6 +10,8 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn};
 use crate::error::ApiError;
 use crate::flows;
+use crate::guest::rules;
+use crate::secrets::MasterKey;
 use crate::status::{ServiceStatus, Task};
 use crate::web::validate::CreateInstance;
 use diesel::RunQueryDsl;
@@ -21,24 +23,17 @@ pub const MAX_VOLUME_GB: i32 = 10;
 pub const DEFAULT_DATASTORE: &str = "simulated";
 
 /// Resolves the datastore version a create asks for.
-fn resolve_version(
-    conn: &mut DbConn,
-    req: &CreateInstance,
-) -> Result<(Datastore, DatastoreVersion), ApiError> {
+fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore, DatastoreVersion), ApiError> {
     let ds_key = req.datastore_type.as_deref().unwrap_or(DEFAULT_DATASTORE);
     let ds = Datastore::find_by_id_or_name(conn, ds_key)?
         .ok_or_else(|| ApiError::NotFound(format!("Datastore '{ds_key}' cannot be found.")))?;
     let version = match req.datastore_version.as_deref() {
-        Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?.ok_or_else(|| {
-            ApiError::NotFound(format!("Datastore version '{v}' cannot be found."))
-        })?,
+        Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?
+            .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{v}' cannot be found.")))?,
         None => {
             let default = ds.default_version_id.clone().unwrap_or_default();
-            DatastoreVersion::find(conn, &default)?.ok_or_else(|| {
-                ApiError::NotFound(format!(
-                    "Default version for datastore '{ds_key}' not found."
-                ))
-            })?
+            DatastoreVersion::find(conn, &default)?
+                .ok_or_else(|| ApiError::NotFound(format!("Default version for datastore '{ds_key}' not found.")))?
         }
     };
     if !version.active {
@@ -50,23 +45,50 @@ fn resolve_version(
     Ok((ds, version))
 }
 
+/// Trove's checks of initial databases and users against the datastore's rules.
+fn check_accounts(manager: &str, req: &CreateInstance) -> Result<(), ApiError> {
+    if req.databases.is_empty() && req.users.is_empty() {
+        return Ok(());
+    }
+    let rules = rules::for_manager(manager)
+        .ok_or_else(|| ApiError::Unprocessable(format!("Datastore {manager} does not support users or databases.")))?;
+    for db in &req.databases {
+        rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+    }
+    for user in &req.users {
+        rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        if let Some(missing) = user
+            .databases
+            .iter()
+            .find(|d| !req.databases.iter().any(|db| &db.name == *d))
+        {
+            return Err(ApiError::BadRequest(format!(
+                "User {} is given database {missing}, which is not among the instance's databases.",
+                user.name
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// Records a create: instance (BUILDING), service status (NEW), stale-check row, create flow.
 pub fn create_instance(
     conn: &mut DbConn,
     tenant: &str,
     req: &CreateInstance,
     usage_timeout_ms: i64,
+    secrets: &MasterKey,
 ) -> Result<(InstanceRecord, Flow), ApiError> {
     write_tx(conn, |conn| {
-        let flavor = Flavor::find(conn, &req.flavor_id)?.ok_or_else(|| {
-            ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id))
-        })?;
+        let flavor = Flavor::find(conn, &req.flavor_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
         if let Some(size) = req.volume_size.filter(|s| *s > MAX_VOLUME_GB) {
             return Err(ApiError::OverLimit(format!(
                 "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
             )));
         }
         let (datastore, version) = resolve_version(conn, req)?;
+        check_accounts(&version.manager, req)?;
         let now = now_ms();
         let instance = Instance {
             id: uuid::Uuid::new_v4().to_string(),
@@ -95,10 +117,25 @@ pub fn create_instance(
             .values(&service)
             .execute(conn)?;
         LastSeen::start(conn, &instance.id, "heartbeat")?;
+        let users: Vec<_> = req
+            .users
+            .iter()
+            .map(|u| {
+                json!({"name": u.name, "host": u.host, "databases": u.databases,
+                       "password_sealed": secrets.seal(&u.password)})
+            })
+            .collect();
+        let allowed_cidrs = req
+            .access
+            .as_ref()
+            .and_then(|a| a.get("allowed_cidrs"))
+            .cloned()
+            .unwrap_or(json!([]));
         let state = json!({
             "volume_size": req.volume_size,
             "databases": req.databases,
-            "users": req.users,
+            "users": users,
+            "allowed_cidrs": allowed_cidrs,
         });
         let flow = Flow::new(flows::CREATE, &instance.id, state, usage_timeout_ms);
         flow.insert(conn)?;
@@ -114,12 +151,7 @@ pub fn create_instance(
 
 /// Records a delete: task DELETING, the create and restart flows cancelled, a delete flow.
 /// A second delete of an instance already being deleted records nothing new.
-pub fn delete_instance(
-    conn: &mut DbConn,
-    tenant: &str,
-    id: &str,
-    deadline_ms: i64,
-) -> Result<Option<Flow>, ApiError> {
+pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i64) -> Result<Option<Flow>, ApiError> {
     write_tx(conn, |conn| {
         let record = Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
@@ -149,9 +181,7 @@ pub fn restart_instance(
         let status = crate::web::views::status_of(&record, heartbeat_expiry_ms);
         let task_ok = matches!(status.task, Some(Task::None));
         let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
-        let service_ok = status
-            .effective_service()
-            .is_some_and(|s| s.allows_actions());
+        let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
         if !(task_ok && server_ok && service_ok) {
             return Err(ApiError::Unprocessable(format!(
                 "Instance {id} is not currently available for an action to be performed (status was {}).",

@@ -69,13 +69,7 @@ fn main() -> ExitCode {
             scenario,
             count,
             concurrency,
-        } => {
-            return report(actix_web::rt::System::new().block_on(coffer::bench::run(
-                &scenario,
-                count,
-                concurrency,
-            )))
-        }
+        } => return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, count, concurrency))),
     };
     report(actix_web::rt::System::new().block_on(serve(config, role)))
 }
@@ -92,8 +86,7 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 }
 
 fn migrate(config: &Config) -> ExitCode {
-    let result =
-        coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
+    let result = coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
     report(result.map_err(anyhow::Error::from))
 }
 

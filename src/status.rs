@@ -58,10 +58,7 @@ impl Task {
     }
 
     pub fn is_error(self) -> bool {
-        matches!(
-            self,
-            Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa
-        )
+        matches!(self, Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa)
     }
 }
 
@@ -144,9 +141,7 @@ impl ServiceStatus {
 
     /// Parses a heartbeat's `service_status` (Trove's `from_description`).
     pub fn from_description(text: &str) -> Option<ServiceStatus> {
-        ALL_SERVICE_STATUSES
-            .into_iter()
-            .find(|s| s.description() == text)
+        ALL_SERVICE_STATUSES.into_iter().find(|s| s.description() == text)
     }
 
     /// Trove's `_service_is_active`: the create flow is done when the guest reports one of these.
@@ -231,9 +226,7 @@ impl StatusInputs<'_> {
         if self.task != Some(Task::None) || self.server_status != Some("ACTIVE") {
             return "";
         }
-        self.effective_service()
-            .map(|s| s.api_status())
-            .unwrap_or("ERROR")
+        self.effective_service().map(|s| s.api_status()).unwrap_or("ERROR")
     }
 }
 
@@ -262,13 +255,7 @@ mod tests {
             "ERROR"
         );
         assert_eq!(
-            inputs(
-                Task::BuildingErrorTimeoutGa,
-                "ACTIVE",
-                ServiceStatus::New,
-                0
-            )
-            .api_status(),
+            inputs(Task::BuildingErrorTimeoutGa, "ACTIVE", ServiceStatus::New, 0).api_status(),
             "ERROR"
         );
         assert_eq!(
@@ -304,13 +291,7 @@ mod tests {
             "ERROR"
         );
         assert_eq!(
-            inputs(
-                Task::None,
-                "ACTIVE",
-                ServiceStatus::RestartRequired,
-                900_000
-            )
-            .operating_status(),
+            inputs(Task::None, "ACTIVE", ServiceStatus::RestartRequired, 900_000).operating_status(),
             "RESTART_REQUIRED"
         );
         assert_eq!(

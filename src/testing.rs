@@ -35,17 +35,15 @@ impl FaultInjector {
         for item in spec.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let parts: Vec<&str> = item.split(':').collect();
             let [flow, step, fault] = parts.as_slice() else {
-                return Err(format!(
-                    "fail_at item {item:?}: expected <flow>:<step>:<fault>"
-                ));
+                return Err(format!("fail_at item {item:?}: expected <flow>:<step>:<fault>"));
             };
-            let step =
-                match *step {
-                    "*" => None,
-                    s => Some(s.parse::<i32>().map_err(|_| {
-                        format!("fail_at item {item:?}: step must be a number or *")
-                    })?),
-                };
+            let step = match *step {
+                "*" => None,
+                s => Some(
+                    s.parse::<i32>()
+                        .map_err(|_| format!("fail_at item {item:?}: step must be a number or *"))?,
+                ),
+            };
             let fault = match *fault {
                 "panic" => Fault::Panic,
                 "error" => Fault::Error,
@@ -66,9 +64,10 @@ impl FaultInjector {
 
     /// The fault to inject now into `flow_id` (of `kind`) at `step`, if any; each fires once.
     pub fn take(&self, kind: &str, flow_id: &str, step: i32, wanted: &[Fault]) -> Option<Fault> {
-        let rule = self.rules.iter().find(|r| {
-            r.flow == kind && r.step.is_none_or(|s| s == step) && wanted.contains(&r.fault)
-        })?;
+        let rule = self
+            .rules
+            .iter()
+            .find(|r| r.flow == kind && r.step.is_none_or(|s| s == step) && wanted.contains(&r.fault))?;
         let tag = match rule.fault {
             Fault::Panic => "panic",
             Fault::Error => "error",
@@ -89,15 +88,9 @@ mod tests {
     fn parses_and_fires_once_per_flow_and_step() {
         let f = FaultInjector::parse("create:2:panic, delete:*:error").expect("parse");
         assert_eq!(f.take("create", "a", 1, &[Fault::Panic]), None);
-        assert_eq!(
-            f.take("create", "a", 2, &[Fault::Panic]),
-            Some(Fault::Panic)
-        );
+        assert_eq!(f.take("create", "a", 2, &[Fault::Panic]), Some(Fault::Panic));
         assert_eq!(f.take("create", "a", 2, &[Fault::Panic]), None);
-        assert_eq!(
-            f.take("create", "b", 2, &[Fault::Panic]),
-            Some(Fault::Panic)
-        );
+        assert_eq!(f.take("create", "b", 2, &[Fault::Panic]), Some(Fault::Panic));
         assert_eq!(
             f.take("delete", "c", 7, &[Fault::Panic, Fault::Error]),
             Some(Fault::Error)

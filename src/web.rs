@@ -27,14 +27,8 @@ pub struct AppState {
 /// Registers every route on an actix-web app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
-        .app_data(
-            web::QueryConfig::default()
-                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
-        )
-        .app_data(
-            web::PathConfig::default()
-                .error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()),
-        )
+        .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
+        .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
         .route("/", web::get().to(versions::list_versions))
         .route("/metrics", web::get().to(metrics::get_metrics))
         .service(
@@ -42,38 +36,20 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/flavors", web::get().to(flavors::list_flavors))
                 .route("/flavors/{flavor_id}", web::get().to(flavors::show_flavor))
                 .route("/datastores", web::get().to(datastores::list_datastores))
-                .route(
-                    "/datastores/{ds}",
-                    web::get().to(datastores::show_datastore),
-                )
-                .route(
-                    "/datastores/{ds}/versions",
-                    web::get().to(datastores::list_versions),
-                )
+                .route("/datastores/{ds}", web::get().to(datastores::show_datastore))
+                .route("/datastores/{ds}/versions", web::get().to(datastores::list_versions))
                 .route(
                     "/datastores/{ds}/versions/{version}",
                     web::get().to(datastores::show_version),
                 )
                 .route("/instances", web::get().to(instances::list_instances))
-                .route(
-                    "/instances/detail",
-                    web::get().to(instances::list_instances),
-                )
+                .route("/instances/detail", web::get().to(instances::list_instances))
                 .route("/instances", web::post().to(instances::create_instance))
                 .route("/instances/{id}", web::get().to(instances::show_instance))
-                .route(
-                    "/instances/{id}",
-                    web::delete().to(instances::delete_instance),
-                )
-                .route(
-                    "/instances/{id}/action",
-                    web::post().to(instances::act_on_instance),
-                )
+                .route("/instances/{id}", web::delete().to(instances::delete_instance))
+                .route("/instances/{id}/action", web::post().to(instances::act_on_instance))
                 .route("/mgmt/actors", web::get().to(mgmt::list_actors))
-                .route(
-                    "/mgmt/supervision-events",
-                    web::get().to(mgmt::list_supervision_events),
-                )
+                .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
                 .route("/mgmt/flows", web::get().to(mgmt::list_flows)),
         )
         .default_service(web::to(not_found));

@@ -2,16 +2,21 @@
 //!
 //! Creating a server is idempotent per instance id (asking twice returns the same server), so a
 //! create flow that resumes after a crash never makes a second one. At start, compute re-adopts
-//! the servers the database says exist, which gives exactly one guest session per instance.
+//! the servers the database says exist, which gives exactly one guest session per instance; a
+//! re-adopted real server that is not running (a host reboot) is started again.
 
-use super::guest_session::GuestSession;
+use super::guest_session::{Destroy, GuestSession};
 use super::Services;
 use crate::bus;
+use crate::compute::process::{self, AddressPool};
 use crate::compute::{simulated, ServerInfo};
+use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
+use crate::guest::{Datastore, InstanceSpec};
 use crate::status::Task;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 const KIND: &str = "compute";
@@ -22,9 +27,11 @@ const KIND: &str = "compute";
 pub struct CreateServer {
     pub instance_id: String,
     pub manager: String,
+    /// The address recorded for the instance by an earlier attempt, if any.
+    pub address: Option<String>,
 }
 
-/// Deletes an instance's server and its guest session; deleting a missing one is fine.
+/// Deletes an instance's server, its volume and its guest session; a missing one is fine.
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct DeleteServer {
@@ -43,14 +50,14 @@ pub struct ServerExists {
 #[rtype(result = "Result<usize, String>")]
 pub struct AdoptServers;
 
-/// Number of servers (guest sessions) this compute runs.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct CountServers;
+struct Guest {
+    addr: Addr<GuestSession>,
+    address: Option<Ipv4Addr>,
+}
 
 pub struct Compute {
     services: Services,
-    guests: HashMap<String, Addr<GuestSession>>,
+    guests: HashMap<String, Guest>,
 }
 
 impl Compute {
@@ -61,25 +68,50 @@ impl Compute {
         }
     }
 
+    fn driver(
+        &self,
+        instance_id: &str,
+        manager: &str,
+        address: Option<Ipv4Addr>,
+        prepared: bool,
+    ) -> Result<Box<dyn Datastore>, String> {
+        if manager == "simulated" {
+            let prepare_time = Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
+            return simulated::datastore_for(manager, prepare_time, prepared);
+        }
+        let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
+        let dir = self.services.config.instances_dir().join(instance_id);
+        process::datastore_for(manager, InstanceSpec { dir, address })
+    }
+
+    /// Starts the guest session of a server (once).
     fn boot(
         &mut self,
         instance_id: &str,
         manager: &str,
+        address: Option<Ipv4Addr>,
         prepared: bool,
     ) -> Result<ServerInfo, String> {
         if !self.guests.contains_key(instance_id) {
-            let prepare_time =
-                Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
-            let datastore = simulated::datastore_for(manager, prepare_time, prepared)?;
-            let services = self.services.clone();
-            let id = instance_id.to_string();
+            let datastore = self.driver(instance_id, manager, address, prepared)?;
+            let (services, id) = (self.services.clone(), instance_id.to_string());
             let addr = Supervisor::start(move |_| GuestSession::new(id, services, datastore));
-            self.guests.insert(instance_id.to_string(), addr);
+            self.guests.insert(instance_id.to_string(), Guest { addr, address });
         }
         Ok(ServerInfo {
-            compute_instance_id: format!("sim-{instance_id}"),
-            address: None,
+            compute_instance_id: format!("{manager}-{instance_id}"),
+            address: address.map(|a| a.to_string()),
         })
+    }
+
+    /// Picks a free address for a new `manager` server.
+    fn allocate(&self, manager: &str, in_db: HashSet<Ipv4Addr>) -> Result<Ipv4Addr, String> {
+        let port = process::standard_port(manager).ok_or_else(|| format!("datastore {manager} has no server"))?;
+        let pool = AddressPool::parse(&self.services.config.compute.address_pool)?;
+        let mut in_use = in_db;
+        in_use.extend(self.guests.values().filter_map(|g| g.address));
+        pool.allocate(&in_use, port)
+            .ok_or_else(|| format!("no free address left in {}", self.services.config.compute.address_pool))
     }
 }
 
@@ -87,9 +119,7 @@ impl Actor for Compute {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.services
-            .supervision
-            .started(KIND, &self.services.node_id);
+        self.services.supervision.started(KIND, &self.services.node_id);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -100,22 +130,58 @@ impl Actor for Compute {
 }
 
 impl Handler<CreateServer> for Compute {
-    type Result = Result<ServerInfo, String>;
+    type Result = ResponseActFuture<Self, Result<ServerInfo, String>>;
 
     fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
-        self.boot(&msg.instance_id, &msg.manager, false)
+        let known = msg.address.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok());
+        if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
+            let address = known.or_else(|| self.guests.get(&msg.instance_id).and_then(|g| g.address));
+            let result = self.boot(&msg.instance_id, &msg.manager, address, false);
+            return Box::pin(fut::ready(result));
+        }
+        let db = self.services.db.clone();
+        let dir = self.services.config.instances_dir();
+        let used = async move {
+            process::ensure_instances_dir(&dir)?;
+            let addresses = db.run(Instance::addresses_in_use).await.map_err(|e| e.to_string())?;
+            Ok::<_, String>(
+                addresses
+                    .iter()
+                    .filter_map(|a| a.parse().ok())
+                    .collect::<HashSet<Ipv4Addr>>(),
+            )
+        };
+        Box::pin(used.into_actor(self).map(move |used, act, _ctx| {
+            let address = act.allocate(&msg.manager, used?)?;
+            act.boot(&msg.instance_id, &msg.manager, Some(address), false)
+        }))
     }
 }
 
 impl Handler<DeleteServer> for Compute {
-    type Result = ();
+    type Result = ResponseActFuture<Self, ()>;
 
-    fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) {
-        // Dropping our address first lets the session end for good when its queue closes.
-        self.guests.remove(&msg.instance_id);
-        self.services
-            .bus
-            .delete_topic(&bus::guest_topic(&msg.instance_id));
+    fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) -> Self::Result {
+        // Dropping our address lets the session end for good once its queue closes.
+        let guest = self.guests.remove(&msg.instance_id);
+        let bus = self.services.bus.clone();
+        let dir = self.services.config.instances_dir().join(&msg.instance_id);
+        Box::pin(
+            async move {
+                if let Some(guest) = guest {
+                    match guest.addr.send(Destroy).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => tracing::warn!(instance.id = %msg.instance_id, "destroying the server: {e}"),
+                        Err(e) => tracing::warn!(instance.id = %msg.instance_id, "guest session gone: {e}"),
+                    }
+                }
+                bus.delete_topic(&bus::guest_topic(&msg.instance_id));
+                if dir.exists() {
+                    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
+                }
+            }
+            .into_actor(self),
+        )
     }
 }
 
@@ -124,14 +190,6 @@ impl Handler<ServerExists> for Compute {
 
     fn handle(&mut self, msg: ServerExists, _ctx: &mut Context<Self>) -> bool {
         self.guests.contains_key(&msg.instance_id)
-    }
-}
-
-impl Handler<CountServers> for Compute {
-    type Result = usize;
-
-    fn handle(&mut self, _: CountServers, _ctx: &mut Context<Self>) -> usize {
-        self.guests.len()
     }
 }
 
@@ -145,16 +203,10 @@ impl Handler<AdoptServers> for Compute {
                 let servers = Instance::with_servers(conn)?;
                 let mut out = Vec::with_capacity(servers.len());
                 for inst in servers {
-                    let version = crate::db::models::catalog::DatastoreVersion::find(
-                        conn,
-                        &inst.datastore_version_id,
-                    )?;
+                    let version = DatastoreVersion::find(conn, &inst.datastore_version_id)?;
                     let manager = version.map(|v| v.manager).unwrap_or_default();
-                    out.push((
-                        inst.id.clone(),
-                        manager,
-                        inst.task() != Some(Task::Building),
-                    ));
+                    let prepared = inst.task() != Some(Task::Building);
+                    out.push((inst.id.clone(), manager, inst.address.clone(), prepared));
                 }
                 Ok(out)
             })
@@ -164,15 +216,13 @@ impl Handler<AdoptServers> for Compute {
         Box::pin(load.into_actor(self).map(|servers, act, _ctx| {
             let servers = servers?;
             let count = servers.len();
-            for (id, manager, prepared) in servers {
-                if let Err(e) = act.boot(&id, &manager, prepared) {
+            for (id, manager, address, prepared) in servers {
+                let address = address.and_then(|a| a.parse().ok());
+                if let Err(e) = act.boot(&id, &manager, address, prepared) {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }
-            tracing::info!(
-                servers.adopted = count,
-                "compute re-adopted {count} servers"
-            );
+            tracing::info!(servers.adopted = count, "compute re-adopted {count} servers");
             Ok(count)
         }))
     }

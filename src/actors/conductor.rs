@@ -55,13 +55,8 @@ impl Actor for Conductor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services
-            .supervision
-            .started(KIND, &self.services.node_id);
-        let delay = super::backoff(
-            self.services.config.taskmanager.retry_backoff_ms,
-            self.failures,
-        );
+        self.services.supervision.started(KIND, &self.services.node_id);
+        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         let services = self.services.clone();
         let consume = async move {
             tokio::time::sleep(delay).await;
@@ -70,19 +65,14 @@ impl Actor for Conductor {
         ctx.spawn(consume.into_actor(self).map(|reason, act, ctx| {
             act.failures += 1;
             act.restart_pending = true;
-            act.services
-                .supervision
-                .failed(KIND, &act.services.node_id, &reason);
+            act.services.supervision.failed(KIND, &act.services.node_id, &reason);
             ctx.stop();
         }));
         let every = crate::config::secs(self.services.config.conductor.expiry_sweep_interval_s);
         ctx.run_interval(every, |act, ctx| {
             let expiry_ms = (act.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
             let db = act.services.db.clone();
-            let sweep = async move {
-                db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms))
-                    .await
-            };
+            let sweep = async move { db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms)).await };
             ctx.spawn(sweep.into_actor(act).map(|swept, _, _| match swept {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(heartbeats.expired = n, "{n} guests stopped heartbeating"),
@@ -178,10 +168,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
 
 /// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances
 /// whose status was written).
-fn apply_heartbeats(
-    conn: &mut DbConn,
-    heartbeats: &[Heartbeat],
-) -> Result<(i64, i64, i64, Vec<String>), DbError> {
+fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
     let (mut applied, mut stale, mut lag) = (0, 0, 0);
     let mut changed = Vec::new();

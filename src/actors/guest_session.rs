@@ -14,6 +14,11 @@ use serde_json::json;
 
 const KIND: &str = "guest_session";
 
+/// Stops the datastore server for good and removes its volume (the server is being deleted).
+#[derive(Message)]
+#[rtype(result = "Result<(), String>")]
+pub struct Destroy;
+
 pub struct GuestSession {
     instance_id: String,
     services: Services,
@@ -21,11 +26,7 @@ pub struct GuestSession {
 }
 
 impl GuestSession {
-    pub fn new(
-        instance_id: String,
-        services: Services,
-        datastore: Box<dyn Datastore>,
-    ) -> GuestSession {
+    pub fn new(instance_id: String, services: Services, datastore: Box<dyn Datastore>) -> GuestSession {
         GuestSession {
             instance_id,
             services,
@@ -98,15 +99,20 @@ impl Actor for GuestSession {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.instance_id);
-        ctx.add_stream(
-            self.services
-                .bus
-                .subscribe(&bus::guest_topic(&self.instance_id)),
-        );
+        ctx.add_stream(self.services.bus.subscribe(&bus::guest_topic(&self.instance_id)));
         let interval = crate::config::secs(self.services.config.guest.heartbeat_interval_s);
         ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx, None));
-        // A re-adopted, already prepared guest reports at once rather than an interval later.
-        self.heartbeat(ctx, None);
+        if self.datastore.is_prepared() {
+            // A re-adopted server: start it if it is down (a host reboot), then report at once
+            // rather than an interval later.
+            let start = self.datastore.start_if_down();
+            ctx.spawn(start.into_actor(self).map(|result, act, ctx| {
+                if let Err(e) = result {
+                    tracing::warn!(instance.id = %act.instance_id, "starting the datastore again failed: {e}");
+                }
+                act.heartbeat(ctx, None);
+            }));
+        }
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
@@ -121,6 +127,15 @@ impl Supervised for GuestSession {
         self.services
             .supervision
             .restarting(KIND, &self.instance_id, "guest session stopped");
+    }
+}
+
+impl Handler<Destroy> for GuestSession {
+    type Result = ResponseFuture<Result<(), String>>;
+
+    fn handle(&mut self, _: Destroy, _ctx: &mut Context<Self>) -> Self::Result {
+        let destroy = self.datastore.destroy();
+        Box::pin(async move { destroy.await.map_err(|e| e.to_string()) })
     }
 }
 
@@ -143,11 +158,10 @@ impl StreamHandler<Delivery> for GuestSession {
                 self.reply_with(delivery, ctx, op);
             }
             "get_filesystem_stats" => {
-                let op = self.datastore.filesystem_stats().map(|r| {
-                    r.and_then(|s| {
-                        serde_json::to_value(s).map_err(|e| GuestError::Failed(e.to_string()))
-                    })
-                });
+                let op = self
+                    .datastore
+                    .filesystem_stats()
+                    .map(|r| r.and_then(|s| serde_json::to_value(s).map_err(|e| GuestError::Failed(e.to_string()))));
                 self.reply_with(delivery, ctx, op);
             }
             other => {

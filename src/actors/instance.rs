@@ -81,10 +81,7 @@ impl Actor for InstanceActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.instance_id);
         self.resumed = true;
-        let delay = super::backoff(
-            self.services.config.taskmanager.retry_backoff_ms,
-            self.failures,
-        );
+        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         ctx.notify_later(RunStep, delay);
     }
 
@@ -106,11 +103,9 @@ impl Actor for InstanceActor {
 impl Supervised for InstanceActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.restart_pending = false;
-        self.services.supervision.restarting(
-            KIND,
-            &self.instance_id,
-            &format!("failure {} in a row", self.failures),
-        );
+        self.services
+            .supervision
+            .restarting(KIND, &self.instance_id, &format!("failure {} in a row", self.failures));
     }
 }
 
@@ -125,12 +120,10 @@ impl Handler<RunStep> for InstanceActor {
             self.resumed,
         );
         self.resumed = false;
-        let guarded = AssertUnwindSafe(pass)
-            .catch_unwind()
-            .map(|result| match result {
-                Ok(tick) => tick,
-                Err(panic) => Tick::Failed(format!("panic: {}", panic_message(&panic))),
-            });
+        let guarded = AssertUnwindSafe(pass).catch_unwind().map(|result| match result {
+            Ok(tick) => tick,
+            Err(panic) => Tick::Failed(format!("panic: {}", panic_message(&panic))),
+        });
         Box::pin(guarded.into_actor(self).map(|tick, act, ctx| match tick {
             Tick::Idle => act.manager.do_send(FlowsDrained {
                 instance_id: act.instance_id.clone(),
@@ -150,9 +143,7 @@ impl Handler<RunStep> for InstanceActor {
             Tick::Failed(reason) => {
                 act.failures += 1;
                 act.restart_pending = true;
-                act.services
-                    .supervision
-                    .failed(KIND, &act.instance_id, &reason);
+                act.services.supervision.failed(KIND, &act.instance_id, &reason);
                 ctx.stop();
             }
         }))
@@ -169,19 +160,10 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// One pass: load the flow, check its deadline, inject a test fault if asked, run the step,
 /// record the result.
-async fn run_once(
-    services: Services,
-    compute: Addr<Compute>,
-    instance_id: String,
-    resumed: bool,
-) -> Tick {
+async fn run_once(services: Services, compute: Addr<Compute>, instance_id: String, resumed: bool) -> Tick {
     let node = services.node_id.clone();
     let target = instance_id.clone();
-    let flow = match services
-        .db
-        .run(move |c| Flow::next_for_target(c, &target, &node))
-        .await
-    {
+    let flow = match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {
         Ok(Some(flow)) => flow,
         Ok(None) => return Tick::Idle,
         Err(e) => return Tick::Failed(format!("loading flow: {e}")),
@@ -197,12 +179,10 @@ async fn run_once(
     if crate::db::now_ms() > flow.deadline {
         return finish_past_deadline(ctx).await;
     }
-    match services.faults.take(
-        &flow.kind,
-        &flow.id,
-        flow.step,
-        &[Fault::Panic, Fault::Error],
-    ) {
+    match services
+        .faults
+        .take(&flow.kind, &flow.id, flow.step, &[Fault::Panic, Fault::Error])
+    {
         Some(Fault::Panic) => panic!("injected panic in {} step {}", flow.kind, flow.step),
         Some(_) => return record_failure(&services, &flow, "injected error".into()).await,
         None => {}
@@ -255,11 +235,7 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
 async fn record_failure(services: &Services, flow: &Flow, error: String) -> Tick {
     let id = flow.id.clone();
     let message = error.clone();
-    if let Err(e) = services
-        .db
-        .run(move |c| Flow::record_failure(c, &id, &message))
-        .await
-    {
+    if let Err(e) = services.db.run(move |c| Flow::record_failure(c, &id, &message)).await {
         tracing::warn!(flow.id = %flow.id, "cannot record failure: {e}");
     }
     Tick::Failed(format!(

@@ -61,22 +61,10 @@ impl TaskManager {
     }
 
     /// Claims the instance's flows and runs them here if they are now ours.
-    fn claim_and_run(
-        &mut self,
-        instance_id: String,
-        delivery: Option<Delivery>,
-        ctx: &mut Context<Self>,
-    ) {
-        let (db, node, lease) = (
-            self.services.db.clone(),
-            self.services.node_id.clone(),
-            self.lease_ms(),
-        );
+    fn claim_and_run(&mut self, instance_id: String, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
+        let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let target = instance_id.clone();
-        let claim = async move {
-            db.run(move |c| Flow::claim_target(c, &target, &node, lease))
-                .await
-        };
+        let claim = async move { db.run(move |c| Flow::claim_target(c, &target, &node, lease)).await };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
             match claimed {
                 Ok(true) => act.ensure_child(&instance_id, ctx),
@@ -98,9 +86,7 @@ impl Actor for TaskManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services
-            .supervision
-            .started(KIND, &self.services.node_id);
+        self.services.supervision.started(KIND, &self.services.node_id);
         ctx.add_stream(self.services.bus.subscribe(bus::TASKMANAGER));
         ctx.notify(Scan);
         let every = crate::config::secs(self.services.config.taskmanager.scan_interval_s);
@@ -126,24 +112,16 @@ impl Handler<Scan> for TaskManager {
     type Result = ();
 
     fn handle(&mut self, _: Scan, ctx: &mut Context<Self>) {
-        let (db, node, lease) = (
-            self.services.db.clone(),
-            self.services.node_id.clone(),
-            self.lease_ms(),
-        );
+        let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let claim = async move { db.run(move |c| Flow::claim_all(c, &node, lease)).await };
-        ctx.spawn(
-            claim
-                .into_actor(self)
-                .map(|targets, act, ctx| match targets {
-                    Ok(targets) => {
-                        for target in targets {
-                            act.ensure_child(&target, ctx);
-                        }
-                    }
-                    Err(e) => tracing::warn!("flow scan failed: {e}"),
-                }),
-        );
+        ctx.spawn(claim.into_actor(self).map(|targets, act, ctx| match targets {
+            Ok(targets) => {
+                for target in targets {
+                    act.ensure_child(&target, ctx);
+                }
+            }
+            Err(e) => tracing::warn!("flow scan failed: {e}"),
+        }));
     }
 }
 

@@ -19,11 +19,7 @@ pub struct Wakeups {
 impl Wakeups {
     /// The signal for `instance_id`, created on first use by the waiting flow.
     pub fn listen(&self, instance_id: &str) -> Arc<Notify> {
-        self.waiting
-            .lock()
-            .entry(instance_id.to_string())
-            .or_default()
-            .clone()
+        self.waiting.lock().entry(instance_id.to_string()).or_default().clone()
     }
 
     /// Wakes the flow waiting on `instance_id`, if one is registered (a wake-up sent while

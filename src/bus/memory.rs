@@ -81,11 +81,7 @@ impl MemoryBus {
         let queue = self.queue(topic);
         let permit = queue.space.acquire().await.map_err(|_| BusError::Closed)?;
         permit.forget();
-        queue
-            .tx
-            .send((envelope, false))
-            .await
-            .map_err(|_| BusError::Closed)
+        queue.tx.send((envelope, false)).await.map_err(|_| BusError::Closed)
     }
 
     pub async fn call(
@@ -151,10 +147,6 @@ impl MemoryBus {
     }
 
     pub fn depth(&self, topic: &str) -> usize {
-        self.queues
-            .lock()
-            .get(topic)
-            .map(|q| q.rx.len())
-            .unwrap_or(0)
+        self.queues.lock().get(topic).map(|q| q.rx.len()).unwrap_or(0)
     }
 }

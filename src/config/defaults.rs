@@ -75,7 +75,7 @@ impl Default for ConductorConfig {
 impl Default for ComputeConfig {
     fn default() -> Self {
         Self {
-            data_dir: "coffer-data/instances".into(),
+            data_dir: String::new(),
             address_pool: "127.77.0.0/16".into(),
             simulated_prepare_ms: 500,
         }
@@ -84,9 +84,7 @@ impl Default for ComputeConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self {
-            mode: "noauth".into(),
-        }
+        Self { mode: "noauth".into() }
     }
 }
 
@@ -95,6 +93,14 @@ impl Default for LogConfig {
         Self {
             format: "text".into(),
             filter: "info".into(),
+        }
+    }
+}
+
+impl Default for SecretsConfig {
+    fn default() -> Self {
+        Self {
+            master_key_file: "coffer-data/master.key".into(),
         }
     }
 }

@@ -21,9 +21,7 @@ where
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(inner) = conn else {
-                return Err(
-                    DbError::Task("connection changed backend mid-transaction".into()).into(),
-                );
+                return Err(DbError::Task("connection changed backend mid-transaction".into()).into());
             };
             match result {
                 Ok(value) => {

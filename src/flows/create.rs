@@ -31,8 +31,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         3 => wait_until_healthy(ctx).await,
         4 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None))
-                .await?;
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("create has no step {n}")),
@@ -42,30 +41,25 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
 async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
     let id = ctx.instance_id().to_string();
     let lookup = id.clone();
-    let (manager, ram) = ctx
+    let (manager, ram, address) = ctx
         .db(move |c| {
             let inst = Instance::find(c, &lookup)?.ok_or(diesel::result::Error::NotFound)?;
-            let version = DatastoreVersion::find(c, &inst.datastore_version_id)?
-                .ok_or(diesel::result::Error::NotFound)?;
-            let ram = Flavor::find(c, &inst.flavor_id)?
-                .map(|f| f.ram)
-                .unwrap_or(0);
-            Ok((version.manager, ram))
+            let version =
+                DatastoreVersion::find(c, &inst.datastore_version_id)?.ok_or(diesel::result::Error::NotFound)?;
+            let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
+            Ok((version.manager, ram, inst.address))
         })
         .await?;
     let server = ctx
         .ask_compute(CreateServer {
             instance_id: id.clone(),
             manager,
+            address,
         })
         .await?;
     let server = match server {
         Ok(s) => s,
-        Err(e) => {
-            return Ok(StepOutcome::Fail(format!(
-                "server could not be created: {e}"
-            )))
-        }
+        Err(e) => return Ok(StepOutcome::Fail(format!("server could not be created: {e}"))),
     };
     ctx.db(move |c| {
         Instance::set_server(
@@ -83,10 +77,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
-    match ctx
-        .call_guest("rpc_ping", json!({}), Duration::from_secs(1))
-        .await
-    {
+    match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
         Ok(_) => {
             let id = ctx.instance_id().to_string();
             ctx.db(move |c| {
@@ -107,24 +98,44 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
     }
 }
 
-fn prepare_args(ctx: &FlowCtx) -> serde_json::Value {
-    json!({
-        "memory_mb": ctx.state.get("memory_mb").cloned().unwrap_or(json!(0)),
-        "volume_size_gb": ctx.state.get("volume_size").cloned().unwrap_or(json!(null)),
-        "databases": ctx.state.get("databases").cloned().unwrap_or(json!([])),
-        "users": ctx.state.get("users").cloned().unwrap_or(json!([])),
-    })
+/// The prepare message: what the create recorded, with the users' passwords unsealed (they
+/// travel only on the in-process bus; the flow state keeps them sealed).
+fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
+    let state = &ctx.state;
+    let mut users = Vec::new();
+    for user in state
+        .get("users")
+        .and_then(|u| u.as_array())
+        .cloned()
+        .unwrap_or_default()
+    {
+        let sealed = user.get("password_sealed").and_then(|p| p.as_str()).unwrap_or_default();
+        let password = ctx.services.secrets.open(sealed).map_err(|e| e.to_string())?;
+        let mut user = user.clone();
+        if let Some(obj) = user.as_object_mut() {
+            obj.remove("password_sealed");
+            obj.insert("password".into(), json!(password));
+        }
+        users.push(user);
+    }
+    Ok(json!({
+        "memory_mb": state.get("memory_mb").cloned().unwrap_or(json!(0)),
+        "volume_size_gb": state.get("volume_size").cloned().unwrap_or(json!(null)),
+        "databases": state.get("databases").cloned().unwrap_or(json!([])),
+        "users": users,
+        "allowed_cidrs": state.get("allowed_cidrs").cloned().unwrap_or(json!([])),
+    }))
 }
 
 async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, String> {
-    ctx.cast_guest("prepare", prepare_args(&ctx)).await?;
+    ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
     Ok(StepOutcome::Next(ctx.state.clone()))
 }
 
 async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
     if ctx.resumed {
         // The prepare cast may have been lost with a crash; prepare is idempotent.
-        ctx.cast_guest("prepare", prepare_args(&ctx)).await?;
+        ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
     }
     let id = ctx.instance_id().to_string();
     let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
@@ -145,12 +156,7 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// Puts the instance into an error task with a fault and releases its server.
-async fn fail(
-    ctx: &FlowCtx,
-    task: Task,
-    service: ServiceStatus,
-    message: &'static str,
-) -> Result<(), String> {
+async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &'static str) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
     let _ = ctx
         .ask_compute(DeleteServer {

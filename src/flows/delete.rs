@@ -25,8 +25,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
                 instance_id: id.clone(),
             })
             .await?;
-            ctx.db(move |c| Instance::set_server(c, &id, None, None, None))
-                .await?;
+            ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
         2 => {

@@ -24,17 +24,11 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok(StepOutcome::Next(state))
         }
         1 => {
-            let since = ctx
-                .state
-                .get("restarted_at")
-                .and_then(|v| v.as_i64())
-                .unwrap_or(0);
+            let since = ctx.state.get("restarted_at").and_then(|v| v.as_i64()).unwrap_or(0);
             let id = ctx.instance_id().to_string();
             let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
             match status {
-                Some(row)
-                    if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) =>
-                {
+                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => {
                     Ok(StepOutcome::Next(ctx.state.clone()))
                 }
                 _ => Ok(ctx.poll()),
@@ -42,8 +36,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         }
         2 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None))
-                .await?;
+            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("restart has no step {n}")),

@@ -1,9 +1,9 @@
 //! The simulated datastore: databases and users in memory, a configurable prepare time, no
 //! process. Thousands of them fit in one coffer for load tests.
 
-use super::{Datastore, FilesystemStats, GuestError, PrepareRequest};
+use super::{DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest, UserSpec};
 use crate::status::ServiceStatus;
-use futures::future::BoxFuture;
+use futures::future::{ready, BoxFuture};
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::sync::Arc;
@@ -14,8 +14,8 @@ struct State {
     prepared: bool,
     preparing: bool,
     running: bool,
-    databases: Vec<serde_json::Value>,
-    users: Vec<serde_json::Value>,
+    databases: Vec<DatabaseSpec>,
+    users: Vec<UserSpec>,
     volume_size_gb: Option<i64>,
 }
 
@@ -37,10 +37,14 @@ impl SimulatedDatastore {
             state: Arc::new(Mutex::new(state)),
         }
     }
+
+    fn now<T: Send + 'static>(&self, f: impl FnOnce(&mut State) -> Result<T, GuestError>) -> GuestFuture<T> {
+        ready(f(&mut self.state.lock())).boxed()
+    }
 }
 
 impl Datastore for SimulatedDatastore {
-    fn prepare(&mut self, request: PrepareRequest) -> BoxFuture<'static, Result<(), GuestError>> {
+    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()> {
         let state = Arc::clone(&self.state);
         let delay = self.prepare_time;
         async move {
@@ -54,7 +58,14 @@ impl Datastore for SimulatedDatastore {
             tokio::time::sleep(delay).await;
             let mut s = state.lock();
             s.databases = request.databases;
-            s.users = request.users;
+            s.users = request
+                .users
+                .into_iter()
+                .map(|u| UserSpec {
+                    password: String::new(),
+                    ..u
+                })
+                .collect();
             s.volume_size_gb = request.volume_size_gb;
             s.prepared = true;
             s.preparing = false;
@@ -64,24 +75,21 @@ impl Datastore for SimulatedDatastore {
         .boxed()
     }
 
-    fn restart(&mut self) -> BoxFuture<'static, Result<(), GuestError>> {
-        let state = Arc::clone(&self.state);
-        async move {
-            let mut s = state.lock();
+    fn restart(&mut self) -> GuestFuture<()> {
+        self.now(|s| {
             if !s.prepared {
-                return Err(GuestError::Unprocessable(
-                    "the datastore is not prepared yet".into(),
-                ));
+                return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
             }
             s.running = true;
             Ok(())
-        }
-        .boxed()
+        })
     }
 
-    fn stop(&mut self) -> BoxFuture<'static, Result<(), GuestError>> {
-        self.state.lock().running = false;
-        futures::future::ready(Ok(())).boxed()
+    fn stop(&mut self) -> GuestFuture<()> {
+        self.now(|s| {
+            s.running = false;
+            Ok(())
+        })
     }
 
     fn status(&mut self) -> BoxFuture<'static, ServiceStatus> {
@@ -91,17 +99,67 @@ impl Datastore for SimulatedDatastore {
             (true, true) => ServiceStatus::Healthy,
             (true, false) => ServiceStatus::Shutdown,
         };
-        futures::future::ready(status).boxed()
+        ready(status).boxed()
     }
 
-    fn filesystem_stats(&mut self) -> BoxFuture<'static, Result<FilesystemStats, GuestError>> {
-        let s = self.state.lock();
-        let total = s.volume_size_gb.unwrap_or(1) as f64;
-        let used = 0.001 * (s.databases.len() + s.users.len()) as f64;
-        futures::future::ready(Ok(FilesystemStats { total, used })).boxed()
+    fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats> {
+        self.now(|s| {
+            let total = s.volume_size_gb.unwrap_or(1) as f64;
+            let used = 0.001 * (s.databases.len() + s.users.len()) as f64;
+            Ok(FilesystemStats { total, used })
+        })
     }
 
     fn is_prepared(&self) -> bool {
         self.state.lock().prepared
+    }
+
+    fn list_databases(&mut self) -> GuestFuture<Vec<DatabaseSpec>> {
+        self.now(|s| Ok(s.databases.clone()))
+    }
+
+    fn create_databases(&mut self, databases: Vec<DatabaseSpec>) -> GuestFuture<()> {
+        self.now(|s| {
+            for db in databases {
+                if !s.databases.iter().any(|d| d.name == db.name) {
+                    s.databases.push(db);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_database(&mut self, name: String) -> GuestFuture<()> {
+        self.now(|s| {
+            s.databases.retain(|d| d.name != name);
+            for user in &mut s.users {
+                user.databases.retain(|d| *d != name);
+            }
+            Ok(())
+        })
+    }
+
+    fn list_users(&mut self) -> GuestFuture<Vec<UserSpec>> {
+        self.now(|s| Ok(s.users.clone()))
+    }
+
+    fn create_users(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
+        self.now(|s| {
+            for user in users {
+                s.users.retain(|u| u.name != user.name);
+                s.users.push(UserSpec {
+                    password: String::new(),
+                    ..user
+                });
+            }
+            Ok(())
+        })
+    }
+
+    fn delete_user(&mut self, name: String) -> GuestFuture<()> {
+        self.now(|s| {
+            s.users.retain(|u| u.name != name);
+            Ok(())
+        })
     }
 }

@@ -17,12 +17,7 @@ fn version_view(base: &str, tenant: &str, v: &DatastoreVersion) -> Value {
     })
 }
 
-fn datastore_view(
-    base: &str,
-    tenant: &str,
-    ds: &Datastore,
-    versions: &[DatastoreVersion],
-) -> Value {
+fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[DatastoreVersion]) -> Value {
     let mut view = json!({
         "id": ds.id,
         "name": ds.name,
@@ -95,10 +90,7 @@ pub async fn list_versions(
         .run(move |c| DatastoreVersion::for_datastore(c, &ds.id))
         .await?;
     let base = links::base(&req);
-    let list: Vec<Value> = versions
-        .iter()
-        .map(|v| version_view(&base, &tenant, v))
-        .collect();
+    let list: Vec<Value> = versions.iter().map(|v| version_view(&base, &tenant, v)).collect();
     Ok(HttpResponse::Ok().json(json!({ "versions": list })))
 }
 
@@ -115,11 +107,6 @@ pub async fn show_version(
         .db
         .run(move |c| DatastoreVersion::find_in(c, &ds.id, &lookup))
         .await?;
-    let v = found.ok_or_else(|| {
-        ApiError::NotFound(format!("Datastore version '{version}' cannot be found."))
-    })?;
-    Ok(
-        HttpResponse::Ok()
-            .json(json!({ "version": version_view(&links::base(&req), &tenant, &v) })),
-    )
+    let v = found.ok_or_else(|| ApiError::NotFound(format!("Datastore version '{version}' cannot be found.")))?;
+    Ok(HttpResponse::Ok().json(json!({ "version": version_view(&links::base(&req), &tenant, &v) })))
 }

@@ -51,10 +51,11 @@ pub async fn create_instance(
     let request = validate::create_instance(&body)?;
     let timeout = ms(state.services.config.taskmanager.usage_timeout_s);
     let owner = tenant.clone();
+    let secrets = state.services.secrets.clone();
     let (record, flow) = state
         .services
         .db
-        .run(move |c| Ok(intents::create_instance(c, &owner, &request, timeout)))
+        .run(move |c| Ok(intents::create_instance(c, &owner, &request, timeout, &secrets)))
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
     cast_flow(&state, "create_instance", &flow).await;
@@ -77,9 +78,7 @@ pub async fn list_instances(
         .run(move |c| Instance::list_page(c, &tenant, limit, marker.as_deref()))
         .await
         .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => {
-                ApiError::BadRequest("The marker is not an instance of this project.".into())
-            }
+            ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance of this project.".into()),
             other => other,
         })?;
     let base = links::base(&req);
@@ -114,19 +113,13 @@ pub async fn show_instance(
             Ok(Some((record, fault)))
         })
         .await?;
-    let (record, fault) =
-        found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
         let call = Envelope::new("get_filesystem_stats", json!({"fs_path": null}));
-        match state
-            .services
-            .bus
-            .call(&bus::guest_topic(&id), call, timeout)
-            .await
-        {
+        match state.services.bus.call(&bus::guest_topic(&id), call, timeout).await {
             Ok(stats) => view["volume"]["used"] = stats.get("used").cloned().unwrap_or(json!(null)),
             Err(e) => tracing::debug!(instance.id = %id, "volume usage unavailable: {e}"),
         }
@@ -161,9 +154,7 @@ pub async fn act_on_instance(
     let action = body
         .as_object()
         .and_then(|o| o.keys().next().cloned())
-        .ok_or_else(|| {
-            ApiError::BadRequest("Invalid instance action: the body names no action.".into())
-        })?;
+        .ok_or_else(|| ApiError::BadRequest("Invalid instance action: the body names no action.".into()))?;
     match action.as_str() {
         "restart" => {
             let expiry = expiry_ms(&state);
@@ -188,8 +179,6 @@ pub async fn act_on_instance(
                 "The {action} action is not supported yet."
             )))
         }
-        other => Err(ApiError::BadRequest(format!(
-            "Invalid instance action: {other}"
-        ))),
+        other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
     }
 }

@@ -14,22 +14,28 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
     let m = &services.metrics;
     let mut out = String::new();
     // Writing to a String cannot fail.
-    let _ = writeln!(out, "# HELP coffer_actors_alive Supervised actors alive, by kind.\n# TYPE coffer_actors_alive gauge");
+    let _ = writeln!(
+        out,
+        "# HELP coffer_actors_alive Supervised actors alive, by kind.\n# TYPE coffer_actors_alive gauge"
+    );
     for (kind, n) in alive {
         let _ = writeln!(out, "coffer_actors_alive{{kind=\"{kind}\"}} {n}");
     }
-    let _ = writeln!(out, "# HELP coffer_actor_restarts_total Actor restarts by supervisors.\n# TYPE coffer_actor_restarts_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP coffer_actor_restarts_total Actor restarts by supervisors.\n# TYPE coffer_actor_restarts_total counter"
+    );
     let _ = writeln!(out, "coffer_actor_restarts_total {restarts}");
     let _ = writeln!(out, "# HELP coffer_actor_failures_total Actor failures (errors, panics).\n# TYPE coffer_actor_failures_total counter");
     let _ = writeln!(out, "coffer_actor_failures_total {failures}");
-    let _ = writeln!(
-        out,
-        "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge"
-    );
+    let _ = writeln!(out, "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge");
     for (status, n) in flows {
         let _ = writeln!(out, "coffer_flows{{state=\"{status}\"}} {n}");
     }
-    let _ = writeln!(out, "# HELP coffer_heartbeats_applied_total Heartbeats applied.\n# TYPE coffer_heartbeats_applied_total counter");
+    let _ = writeln!(
+        out,
+        "# HELP coffer_heartbeats_applied_total Heartbeats applied.\n# TYPE coffer_heartbeats_applied_total counter"
+    );
     let _ = writeln!(
         out,
         "coffer_heartbeats_applied_total {}",
@@ -47,7 +53,5 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
         "coffer_heartbeat_lag_seconds {}",
         m.heartbeat_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0
     );
-    Ok(HttpResponse::Ok()
-        .content_type("text/plain; version=0.0.4")
-        .body(out))
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
 }

@@ -16,10 +16,7 @@ pub struct ActorQuery {
     pub kind: Option<String>,
 }
 
-pub async fn list_actors(
-    state: web::Data<AppState>,
-    query: web::Query<ActorQuery>,
-) -> HttpResponse {
+pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuery>) -> HttpResponse {
     let actors = state.services.supervision.actors(query.kind.as_deref());
     HttpResponse::Ok().json(json!({ "actors": actors }))
 }
@@ -29,18 +26,17 @@ pub async fn list_supervision_events(
     query: web::Query<PageQuery>,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit(100)?;
-    let marker =
-        match &query.marker {
-            None => None,
-            Some(m) => Some(m.parse::<u64>().map_err(|_| {
-                ApiError::BadRequest(format!("marker must be an event id, not {m:?}"))
-            })?),
-        };
+    let marker = match &query.marker {
+        None => None,
+        Some(m) => Some(
+            m.parse::<u64>()
+                .map_err(|_| ApiError::BadRequest(format!("marker must be an event id, not {m:?}")))?,
+        ),
+    };
     let (events, more) = state.services.supervision.events(limit as usize, marker);
     let mut body = json!({ "events": events });
     if let (true, Some(last)) = (more, events.last()) {
-        body["links"] =
-            json!([{"rel": "next", "href": format!("?limit={limit}&marker={}", last.id)}]);
+        body["links"] = json!([{"rel": "next", "href": format!("?limit={limit}&marker={}", last.id)}]);
     }
     Ok(HttpResponse::Ok().json(body))
 }
@@ -50,10 +46,7 @@ pub struct FlowQuery {
     pub instance_id: String,
 }
 
-pub async fn list_flows(
-    state: web::Data<AppState>,
-    query: web::Query<FlowQuery>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>) -> Result<HttpResponse, ApiError> {
     let target = query.instance_id.clone();
     let rows: Vec<Flow> = state
         .services

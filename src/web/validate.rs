@@ -3,6 +3,7 @@
 //! happen later, against the database.
 
 use crate::error::ApiError;
+use crate::guest::{DatabaseSpec, UserSpec};
 use serde_json::{Map, Value};
 
 /// A create request that passed the schema.
@@ -13,9 +14,9 @@ pub struct CreateInstance {
     pub volume_size: Option<i32>,
     pub datastore_type: Option<String>,
     pub datastore_version: Option<String>,
-    pub databases: Vec<Value>,
-    /// Users without their passwords (which never go into flow state).
-    pub users: Vec<Value>,
+    pub databases: Vec<DatabaseSpec>,
+    /// Users with their passwords (sealed before anything is stored).
+    pub users: Vec<UserSpec>,
     pub access: Option<Value>,
 }
 
@@ -40,9 +41,7 @@ fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, A
 fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
     let name = string_field(obj, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
     if name.is_empty() || name.chars().count() > 255 {
-        return Err(bad(format!(
-            "'{name}' is not a valid name: 1 to 255 characters"
-        )));
+        return Err(bad(format!("'{name}' is not a valid name: 1 to 255 characters")));
     }
     if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
         return Err(bad(format!("'{name}' does not match '^.*[0-9a-zA-Z]+.*$'")));
@@ -77,16 +76,14 @@ fn volume_field(obj: &Map<String, Value>) -> Result<Option<i32>, ApiError> {
         return Ok(None);
     };
     let volume = object(volume, "volume")?;
-    let size = volume
-        .get("size")
-        .ok_or_else(|| bad("'size' is a required property"))?;
+    let size = volume.get("size").ok_or_else(|| bad("'size' is a required property"))?;
     let n = match size {
         Value::Number(n) => n
             .as_i64()
             .ok_or_else(|| bad(format!("{size} is not of type 'integer'")))?,
-        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => s
-            .parse::<i64>()
-            .map_err(|_| bad(format!("'{s}' is too large")))?,
+        Value::String(s) if !s.is_empty() && s.chars().all(|c| c.is_ascii_digit()) => {
+            s.parse::<i64>().map_err(|_| bad(format!("'{s}' is too large")))?
+        }
         other => {
             return Err(bad(format!(
                 "{other} is not valid under any of the given schemas (volume size)"
@@ -96,44 +93,105 @@ fn volume_field(obj: &Map<String, Value>) -> Result<Option<i32>, ApiError> {
     if n < 1 {
         return Err(bad(format!("{n} is less than the minimum of 1")));
     }
-    i32::try_from(n)
-        .map(Some)
-        .map_err(|_| bad(format!("{n} is too large")))
+    i32::try_from(n).map(Some).map_err(|_| bad(format!("{n} is too large")))
 }
 
-fn named_list(
-    obj: &Map<String, Value>,
-    key: &str,
-    needs_password: bool,
-) -> Result<Vec<Value>, ApiError> {
-    let Some(list) = obj.get(key).filter(|v| !v.is_null()) else {
-        return Ok(Vec::new());
-    };
-    let items = list
-        .as_array()
-        .ok_or_else(|| bad(format!("{list} is not of type 'array' ({key})")))?;
-    let mut out = Vec::with_capacity(items.len());
-    let mut seen = std::collections::HashSet::new();
-    for item in items {
-        let item = object(item, key)?;
-        let name =
-            string_field(item, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
-        if name.is_empty() || name.len() > 64 {
-            return Err(bad(format!("'{name}' is not a valid name in {key}")));
-        }
-        if !seen.insert(name.clone()) {
-            return Err(bad(format!(
-                "The {key} name '{name}' is given more than once."
-            )));
-        }
-        if needs_password && string_field(item, "password")?.is_none() {
-            return Err(bad("'password' is a required property"));
-        }
-        let mut kept = item.clone();
-        kept.remove("password");
-        out.push(Value::Object(kept));
+fn items<'a>(obj: &'a Map<String, Value>, key: &str) -> Result<Vec<&'a Map<String, Value>>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|i| object(i, key)).collect(),
+        Some(other) => Err(bad(format!("{other} is not of type 'array' ({key})"))),
     }
-    Ok(out)
+}
+
+fn required_string(obj: &Map<String, Value>, key: &str) -> Result<String, ApiError> {
+    match string_field(obj, key)? {
+        Some(s) if !s.is_empty() => Ok(s),
+        Some(_) => Err(bad(format!("'{key}' must not be empty"))),
+        None => Err(bad(format!("'{key}' is a required property"))),
+    }
+}
+
+fn no_duplicates<'a>(kind: &str, names: impl Iterator<Item = &'a str>) -> Result<(), ApiError> {
+    let mut seen = std::collections::HashSet::new();
+    for name in names {
+        if !seen.insert(name) {
+            return Err(bad(format!("The {kind} name '{name}' is given more than once.")));
+        }
+    }
+    Ok(())
+}
+
+/// `databases: [{"name", "character_set"?, "collate"?}]` (Trove's database schema).
+pub fn databases_field(obj: &Map<String, Value>) -> Result<Vec<DatabaseSpec>, ApiError> {
+    let dbs = items(obj, "databases")?
+        .into_iter()
+        .map(|db| {
+            Ok(DatabaseSpec {
+                name: required_string(db, "name")?,
+                character_set: string_field(db, "character_set")?,
+                collate: string_field(db, "collate")?,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    no_duplicates("database", dbs.iter().map(|d| d.name.as_str()))?;
+    Ok(dbs)
+}
+
+/// `users: [{"name", "password", "host"?, "databases"?: [{"name"}]}]` (Trove's user schema).
+pub fn users_field(obj: &Map<String, Value>) -> Result<Vec<UserSpec>, ApiError> {
+    let users = items(obj, "users")?
+        .into_iter()
+        .map(|u| {
+            let host = string_field(u, "host")?;
+            if let Some(h) = host.as_deref().filter(|h| *h != "%") {
+                h.parse::<std::net::IpAddr>()
+                    .map_err(|_| bad(format!("'{h}' is not a valid host ('%' or an IP address)")))?;
+            }
+            let databases = items(u, "databases")?
+                .into_iter()
+                .map(|d| required_string(d, "name"))
+                .collect::<Result<Vec<_>, ApiError>>()?;
+            Ok(UserSpec {
+                name: required_string(u, "name")?,
+                password: required_string(u, "password")?,
+                host,
+                databases,
+            })
+        })
+        .collect::<Result<Vec<_>, ApiError>>()?;
+    no_duplicates("user", users.iter().map(|u| u.name.as_str()))?;
+    Ok(users)
+}
+
+/// `access: {"is_public": bool, "allowed_cidrs": ["a.b.c.d[/nn]"]}`.
+fn access_field(access: &Map<String, Value>) -> Result<Value, ApiError> {
+    if let Some(public) = access.get("is_public").filter(|v| !v.is_boolean() && !v.is_null()) {
+        return Err(bad(format!("{public} is not of type 'boolean' (is_public)")));
+    }
+    for cidr in items_of_strings(access, "allowed_cidrs")? {
+        let (addr, bits) = cidr.split_once('/').unwrap_or((cidr.as_str(), "32"));
+        let ok = addr.parse::<std::net::Ipv4Addr>().is_ok() && bits.parse::<u8>().is_ok_and(|b| b <= 32);
+        if !ok {
+            return Err(bad(format!("'{cidr}' is not a valid IPv4 CIDR (allowed_cidrs)")));
+        }
+    }
+    Ok(Value::Object(access.clone()))
+}
+
+fn items_of_strings(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, ApiError> {
+    match obj.get(key) {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|i| {
+                i.as_str()
+                    .map(str::to_string)
+                    .ok_or_else(|| bad(format!("{i} is not of type 'string' ({key})")))
+            })
+            .collect(),
+        Some(other) => Err(bad(format!("{other} is not of type 'array' ({key})"))),
+    }
 }
 
 /// Checks `POST /instances`.
@@ -145,9 +203,7 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
     let obj = object(instance, "instance")?;
     for unsupported in ["replica_of", "restorePoint", "cluster_config"] {
         if obj.get(unsupported).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::NotImplemented(format!(
-                "{unsupported} is not supported yet."
-            )));
+            return Err(ApiError::NotImplemented(format!("{unsupported} is not supported yet.")));
         }
     }
     let (datastore_type, datastore_version) = match obj.get("datastore").filter(|v| !v.is_null()) {
@@ -158,7 +214,7 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         None => (None, None),
     };
     let access = match obj.get("access").filter(|v| !v.is_null()) {
-        Some(a) => Some(Value::Object(object(a, "access")?.clone())),
+        Some(a) => Some(access_field(object(a, "access")?)?),
         None => None,
     };
     Ok(CreateInstance {
@@ -167,8 +223,8 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         volume_size: volume_field(obj)?,
         datastore_type,
         datastore_version,
-        databases: named_list(obj, "databases", false)?,
-        users: named_list(obj, "users", true)?,
+        databases: databases_field(obj)?,
+        users: users_field(obj)?,
         access,
     })
 }
@@ -184,15 +240,14 @@ mod tests {
 
     #[test]
     fn accepts_what_openstack_sends() {
-        let ok = create(json!({"name": "i1", "flavorRef": "2", "volume": {"size": 1, "type": null},
+        let ok = create(
+            json!({"name": "i1", "flavorRef": "2", "volume": {"size": 1, "type": null},
             "datastore": {"type": "simulated", "version": "1"}, "nics": [{"network_id": "n"}],
-            "users": [{"name": "u", "password": "p", "databases": [{"name": "d"}]}], "databases": [{"name": "d"}]}))
+            "users": [{"name": "u", "password": "p", "databases": [{"name": "d"}]}], "databases": [{"name": "d"}]}),
+        )
         .expect("valid");
         assert_eq!(ok.volume_size, Some(1));
-        assert!(
-            ok.users[0].get("password").is_none(),
-            "passwords are not kept"
-        );
+        assert!(ok.users[0].get("password").is_none(), "passwords are not kept");
         assert_eq!(
             create(json!({"name": "i", "flavor": {"id": "2"}}))
                 .expect("sdk form")
@@ -226,9 +281,6 @@ mod tests {
                 "{bad_instance}"
             );
         }
-        assert!(matches!(
-            create_instance(&json!([1])),
-            Err(ApiError::BadRequest(_))
-        ));
+        assert!(matches!(create_instance(&json!([1])), Err(ApiError::BadRequest(_))));
     }
 }

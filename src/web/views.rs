@@ -63,8 +63,7 @@ pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: boo
 /// Adds `fault` to a detail view.
 pub fn with_fault(mut view: Value, fault: Option<&InstanceFault>) -> Value {
     if let Some(f) = fault {
-        view["fault"] =
-            json!({"message": f.message, "created": iso(f.created), "details": Value::Null});
+        view["fault"] = json!({"message": f.message, "created": iso(f.created), "details": Value::Null});
     }
     view
 }

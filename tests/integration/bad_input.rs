@@ -28,17 +28,9 @@ async fn bad_requests_get_trove_faults(backend: Backend) {
         ("[]".into(), 400, "badRequest"),
         (r#"{"server": {}}"#.into(), 400, "badRequest"),
         (create(r#"{"flavorRef": "1"}"#), 400, "badRequest"),
-        (
-            create(r#"{"name": "", "flavorRef": "1"}"#),
-            400,
-            "badRequest",
-        ),
+        (create(r#"{"name": "", "flavorRef": "1"}"#), 400, "badRequest"),
         (create(r#"{"name": "x"}"#), 400, "badRequest"),
-        (
-            create(r#"{"name": "x", "flavorRef": "nope"}"#),
-            404,
-            "itemNotFound",
-        ),
+        (create(r#"{"name": "x", "flavorRef": "nope"}"#), 404, "itemNotFound"),
         (
             create(r#"{"name": "x", "flavorRef": "1", "volume": {"size": 0}}"#),
             400,
@@ -65,9 +57,7 @@ async fn bad_requests_get_trove_faults(backend: Backend) {
             "itemNotFound",
         ),
         (
-            create(
-                r#"{"name": "x", "flavorRef": "1", "datastore": {"type": "simulated", "version": "9"}}"#,
-            ),
+            create(r#"{"name": "x", "flavorRef": "1", "datastore": {"type": "simulated", "version": "9"}}"#),
             404,
             "itemNotFound",
         ),
@@ -91,9 +81,7 @@ async fn bad_requests_get_trove_faults(backend: Backend) {
     let unknown = "00000000-0000-0000-0000-000000000000";
     let (status, body) = api.get(&format!("/instances/{unknown}")).await;
     assert_fault(status, &body, 404, "itemNotFound", "show unknown");
-    let (status, body) = api
-        .send("DELETE", &format!("/instances/{unknown}"), None)
-        .await;
+    let (status, body) = api.send("DELETE", &format!("/instances/{unknown}"), None).await;
     assert_fault(status, &body, 404, "itemNotFound", "delete unknown");
     let (status, body) = api
         .send(
@@ -116,25 +104,11 @@ async fn bad_requests_get_trove_faults(backend: Backend) {
     let id = api.create("building").await;
     let before = api.flows(&id).await;
     let (status, body) = api
-        .send(
-            "POST",
-            &format!("/instances/{id}/action"),
-            Some(r#"{"restart": {}}"#),
-        )
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
         .await;
-    assert_fault(
-        status,
-        &body,
-        422,
-        "unprocessableEntity",
-        "restart in BUILD",
-    );
+    assert_fault(status, &body, 422, "unprocessableEntity", "restart in BUILD");
     let (status, body) = api
-        .send(
-            "POST",
-            &format!("/instances/{id}/action"),
-            Some(r#"{"explode": {}}"#),
-        )
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"explode": {}}"#))
         .await;
     assert_fault(status, &body, 400, "badRequest", "unknown action");
     let (status, body) = api

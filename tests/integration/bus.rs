@@ -49,20 +49,13 @@ async fn bad_messages_are_answered_not_fatal(backend: Backend) {
     let id = app.api.create("after-garbage").await;
     app.api.wait_active(&id).await;
     let topic = bus::guest_topic(&id);
-    let unknown = bus
-        .call(&topic, Envelope::new("explode", json!({})), WAIT)
-        .await;
+    let unknown = bus.call(&topic, Envelope::new("explode", json!({})), WAIT).await;
     assert!(matches!(unknown, Err(BusError::Remote(_))), "{unknown:?}");
     let malformed = bus
         .call(&topic, Envelope::new("prepare", json!("nonsense")), WAIT)
         .await;
-    assert!(
-        matches!(malformed, Err(BusError::Remote(_))),
-        "{malformed:?}"
-    );
-    let ping = bus
-        .call(&topic, Envelope::new("rpc_ping", json!({})), WAIT)
-        .await;
+    assert!(matches!(malformed, Err(BusError::Remote(_))), "{malformed:?}");
+    let ping = bus.call(&topic, Envelope::new("rpc_ping", json!({})), WAIT).await;
     assert_eq!(ping.expect("the guest still answers"), json!(true));
     assert_eq!(app.api.actors("guest_session").await, vec![id.clone()]);
     let (_, body) = app.api.get("/mgmt/supervision-events?limit=1000").await;

@@ -41,20 +41,14 @@ async fn panic_at_every_create_step(backend: Backend) {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(
-            last_step,
-            CREATE_STEPS - 1,
-            "the flow ended at its last step"
-        );
+        assert_eq!(last_step, CREATE_STEPS - 1, "the flow ended at its last step");
         let view = api.wait_active(&id).await;
         assert_eq!(view["status"], "ACTIVE");
         let events = api.events().await;
         let mine = |event: &str| {
             events
                 .iter()
-                .filter(|e| {
-                    e["kind"] == "instance" && e["actor_id"] == id.as_str() && e["event"] == event
-                })
+                .filter(|e| e["kind"] == "instance" && e["actor_id"] == id.as_str() && e["event"] == event)
                 .count()
         };
         assert!(
@@ -66,10 +60,9 @@ async fn panic_at_every_create_step(backend: Backend) {
             "the InstanceActor was restarted after the panic at step {step}"
         );
         assert!(
-            events.iter().any(|e| e["event"] == "failed"
-                && e["reason"]
-                    .as_str()
-                    .is_some_and(|r| r.contains("injected panic"))),
+            events
+                .iter()
+                .any(|e| e["event"] == "failed" && e["reason"].as_str().is_some_and(|r| r.contains("injected panic"))),
             "the failure reason names the panic"
         );
         assert_eq!(

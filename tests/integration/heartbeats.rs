@@ -23,14 +23,7 @@ async fn cast_heartbeat(app: &TestApp, id: &str, status: &str, sent: f64) {
 /// Waits until the conductor has dropped `n` more stale heartbeats than `before`.
 async fn wait_stale(app: &TestApp, before: i64, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app
-        .node
-        .services
-        .metrics
-        .heartbeats_stale
-        .load(Ordering::Relaxed)
-        < before + n
-    {
+    while app.node.services.metrics.heartbeats_stale.load(Ordering::Relaxed) < before + n {
         assert!(
             Instant::now() < deadline,
             "the conductor did not process the stale heartbeat"
@@ -54,12 +47,7 @@ async fn stale_heartbeats_change_nothing(backend: Backend) {
         .await;
     let before_stale = app.api.instance(&id).await.expect("exists");
 
-    let stale = app
-        .node
-        .services
-        .metrics
-        .heartbeats_stale
-        .load(Ordering::Relaxed);
+    let stale = app.node.services.metrics.heartbeats_stale.load(Ordering::Relaxed);
     cast_heartbeat(&app, &id, "healthy", future).await; // equal sent
     cast_heartbeat(&app, &id, "healthy", future - 1.0).await; // older sent
     wait_stale(&app, stale, 2).await;
@@ -68,10 +56,7 @@ async fn stale_heartbeats_change_nothing(backend: Backend) {
         after["operating_status"], "SHUTDOWN",
         "an older or equal heartbeat changed the status"
     );
-    assert_eq!(
-        after["service_status_updated"],
-        before_stale["service_status_updated"]
-    );
+    assert_eq!(after["service_status_updated"], before_stale["service_status_updated"]);
 
     cast_heartbeat(&app, &id, "healthy", future + 1.0).await;
     app.api
@@ -112,12 +97,9 @@ async fn silent_guest_expires(backend: Backend) {
     };
     let expired = app
         .api
-        .wait_for(
-            &id,
-            Duration::from_secs(20),
-            "operating_status ERROR",
-            |v| v.is_some_and(|v| v["operating_status"] == "ERROR"),
-        )
+        .wait_for(&id, Duration::from_secs(20), "operating_status ERROR", |v| {
+            v.is_some_and(|v| v["operating_status"] == "ERROR")
+        })
         .await
         .expect("exists");
     assert_eq!(
@@ -143,10 +125,7 @@ async fn silent_guest_expires(backend: Backend) {
             );
             break;
         }
-        assert!(
-            Instant::now() < deadline,
-            "expiry was never stored: {row:?}"
-        );
+        assert!(Instant::now() < deadline, "expiry was never stored: {row:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let view = app.api.instance(&id).await.expect("exists");

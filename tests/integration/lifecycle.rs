@@ -33,11 +33,7 @@ async fn create_restart_delete(backend: Backend) {
     assert_eq!(list["instances"][0]["status"], "ACTIVE");
 
     let (status, _) = api
-        .send(
-            "POST",
-            &format!("/instances/{id}/action"),
-            Some(r#"{"restart": {}}"#),
-        )
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
         .await;
     assert_eq!(status, 202);
     let rebooting = api.instance(&id).await.expect("exists");
@@ -81,10 +77,7 @@ async fn delete_during_build(backend: Backend) {
     // Wait until the build has allocated its server, then delete mid-build.
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while api.actors("guest_session").await.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no guest session was started"
-        );
+        assert!(std::time::Instant::now() < deadline, "no guest session was started");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert_eq!(api.instance(&id).await.expect("exists")["status"], "BUILD");
@@ -92,8 +85,7 @@ async fn delete_during_build(backend: Backend) {
     assert_eq!(status, 202, "DELETE during BUILD is accepted: {body}");
     api.wait_gone(&id).await;
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !(api.actors("guest_session").await.is_empty() && api.actors("instance").await.is_empty())
-    {
+    while !(api.actors("guest_session").await.is_empty() && api.actors("instance").await.is_empty()) {
         assert!(
             std::time::Instant::now() < deadline,
             "something the build allocated remains"
@@ -101,14 +93,8 @@ async fn delete_during_build(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let flows = api.flows(&id).await;
-    assert!(
-        flows.iter().any(|f| f.0 == "create" && f.2 == "cancelled"),
-        "{flows:?}"
-    );
-    assert!(
-        flows.iter().any(|f| f.0 == "delete" && f.2 == "done"),
-        "{flows:?}"
-    );
+    assert!(flows.iter().any(|f| f.0 == "create" && f.2 == "cancelled"), "{flows:?}");
+    assert!(flows.iter().any(|f| f.0 == "delete" && f.2 == "done"), "{flows:?}");
 }
 both_backends!(delete_during_build);
 
@@ -126,9 +112,7 @@ async fn catalog_and_pagination(backend: Backend) {
     assert_eq!(small["flavor"]["str_id"], "small");
     let (status, ds) = api.get("/datastores/simulated").await;
     assert_eq!(status, 200);
-    let default = ds["datastore"]["default_version"]
-        .as_str()
-        .expect("default version");
+    let default = ds["datastore"]["default_version"].as_str().expect("default version");
     assert!(ds["datastore"]["versions"]
         .as_array()
         .expect("versions")
@@ -190,10 +174,7 @@ async fn build_past_its_deadline_fails_and_releases(backend: Backend) {
     );
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     while !api.actors("guest_session").await.is_empty() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the failed build kept its server"
-        );
+        assert!(std::time::Instant::now() < deadline, "the failed build kept its server");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let flows = api.flows(&id).await;
@@ -223,10 +204,7 @@ async fn metrics_describe_the_node(backend: Backend) {
         "coffer_flows{state=\"done\"} 1",
         "coffer_actor_restarts_total 0",
     ] {
-        assert!(
-            text.lines().any(|l| l == line),
-            "missing {line:?} in:\n{text}"
-        );
+        assert!(text.lines().any(|l| l == line), "missing {line:?} in:\n{text}");
     }
     let applied = text
         .lines()

@@ -19,23 +19,14 @@ async fn sigkill_during_build_then_restart(backend: Backend) {
     let first = CofferProcess::start(&db, &slow_prepare).await;
     let id = first.api.create("survivor").await;
     let api = first.api.clone();
-    wait_until(
-        "the guest session of the build",
-        Duration::from_secs(10),
-        async || api.actors("guest_session").await.contains(&id),
-    )
+    wait_until("the guest session of the build", Duration::from_secs(10), async || {
+        api.actors("guest_session").await.contains(&id)
+    })
     .await;
-    assert_eq!(
-        first.api.instance(&id).await.expect("exists")["status"],
-        "BUILD"
-    );
+    assert_eq!(first.api.instance(&id).await.expect("exists")["status"], "BUILD");
     first.kill9();
 
-    let second = CofferProcess::start(
-        &db,
-        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())],
-    )
-    .await;
+    let second = CofferProcess::start(&db, &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())]).await;
     second.api.wait_active(&id).await;
     assert_eq!(
         second.api.actors("guest_session").await,
@@ -59,28 +50,16 @@ async fn sigkill_during_delete_then_restart(backend: Backend) {
     let first = CofferProcess::start(&db, &faulty).await;
     let id = first.api.create("doomed").await;
     first.api.wait_active(&id).await;
-    let (status, _) = first
-        .api
-        .send("DELETE", &format!("/instances/{id}"), None)
-        .await;
+    let (status, _) = first.api.send("DELETE", &format!("/instances/{id}"), None).await;
     assert_eq!(status, 202);
     let api = first.api.clone();
     wait_until(
         "the delete flow to fail once at step 1",
         Duration::from_secs(10),
-        async || {
-            api.flows(&id)
-                .await
-                .iter()
-                .any(|f| f.0 == "delete" && f.1 == 1)
-        },
+        async || api.flows(&id).await.iter().any(|f| f.0 == "delete" && f.1 == 1),
     )
     .await;
-    let deleting = first
-        .api
-        .instance(&id)
-        .await
-        .expect("still there while DELETING");
+    let deleting = first.api.instance(&id).await.expect("still there while DELETING");
     assert_eq!(
         deleting["status"], "SHUTDOWN",
         "task DELETING with an ACTIVE server shows SHUTDOWN: {deleting}"
@@ -90,36 +69,23 @@ async fn sigkill_during_delete_then_restart(backend: Backend) {
     let second = CofferProcess::start(&db, &[]).await;
     second.api.wait_gone(&id).await;
     let api = second.api.clone();
-    wait_until(
-        "the guest session to go",
-        Duration::from_secs(10),
-        async || api.actors("guest_session").await.is_empty(),
-    )
+    wait_until("the guest session to go", Duration::from_secs(10), async || {
+        api.actors("guest_session").await.is_empty()
+    })
     .await;
     let flows = second.api.flows(&id).await;
-    assert!(
-        flows.iter().any(|f| f.0 == "delete" && f.2 == "done"),
-        "{flows:?}"
-    );
+    assert!(flows.iter().any(|f| f.0 == "delete" && f.2 == "done"), "{flows:?}");
 }
 both_backends!(sigkill_during_delete_then_restart);
 
 async fn sigterm_drains_and_loses_no_flow(backend: Backend) {
     let db = TestDb::new(backend);
-    let mut first = CofferProcess::start(
-        &db,
-        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5000".to_string())],
-    )
-    .await;
+    let mut first = CofferProcess::start(&db, &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5000".to_string())]).await;
     let id = first.api.create("interrupted").await;
     first.signal(libc::SIGTERM);
     let code = first.wait_exit(Duration::from_secs(10)).await;
     assert_eq!(code, Some(0), "coffer stops cleanly within 10 s of SIGTERM");
-    let second = CofferProcess::start(
-        &db,
-        &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())],
-    )
-    .await;
+    let second = CofferProcess::start(&db, &[("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string())]).await;
     second.api.wait_active(&id).await;
 }
 both_backends!(sigterm_drains_and_loses_no_flow);
@@ -137,11 +103,7 @@ fn json_logs_are_one_object_per_line() {
         .env("COFFER_LOG_FILTER", "info")
         .output()
         .expect("run coffer migrate");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let stderr = String::from_utf8(out.stderr).expect("utf-8");
     let lines: Vec<serde_json::Value> = stderr
         .lines()
@@ -168,10 +130,7 @@ fn role_subcommands_refuse_without_a_shared_bus() {
             )
             .output()
             .expect("run coffer");
-        assert!(
-            !out.status.success(),
-            "coffer {role} must refuse on the in-process bus"
-        );
+        assert!(!out.status.success(), "coffer {role} must refuse on the in-process bus");
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(stderr.contains("amqp"), "coffer {role} says why: {stderr}");
     }

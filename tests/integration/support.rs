@@ -33,18 +33,14 @@ impl TestDb {
 
 fn fresh_pg_database() -> String {
     use diesel::{Connection, PgConnection, RunQueryDsl};
-    let admin = std::env::var("COFFERTEST_PG_URL").expect(
-        "COFFERTEST_PG_URL is not set: PostgreSQL tests need the private test server; run ./scripts/test.sh",
-    );
+    let admin = std::env::var("COFFERTEST_PG_URL")
+        .expect("COFFERTEST_PG_URL is not set: PostgreSQL tests need the private test server; run ./scripts/test.sh");
     let name = format!("coffer_test_{}", uuid::Uuid::new_v4().simple());
     let mut conn = PgConnection::establish(&admin).expect("connect to the test PostgreSQL");
     diesel::sql_query(format!("CREATE DATABASE {name}"))
         .execute(&mut conn)
         .expect("create database");
-    let base = admin
-        .rsplit_once('/')
-        .map(|(b, _)| b)
-        .expect("URL has a database part");
+    let base = admin.rsplit_once('/').map(|(b, _)| b).expect("URL has a database part");
     format!("{base}/{name}")
 }
 
@@ -99,9 +95,7 @@ impl Api {
         Api {
             root: root.to_string(),
             base: format!("{root}/v1.0/t1"),
-            client: awc::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .finish(),
+            client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
         }
     }
 
@@ -138,9 +132,7 @@ impl Api {
     pub async fn create(&self, name: &str) -> String {
         let body = json!({"instance": {"name": name, "flavorRef": "1", "volume": {"size": 1},
             "datastore": {"type": "simulated", "version": "1"}}});
-        let (status, resp) = self
-            .send("POST", "/instances", Some(&body.to_string()))
-            .await;
+        let (status, resp) = self.send("POST", "/instances", Some(&body.to_string())).await;
         assert_eq!(status, 200, "create: {resp}");
         assert_eq!(resp["instance"]["status"], "BUILD", "{resp}");
         resp["instance"]["id"].as_str().expect("id").to_string()

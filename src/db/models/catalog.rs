@@ -39,9 +39,7 @@ pub struct Flavor {
 
 impl Datastore {
     /// Every datastore with its versions, in two queries.
-    pub fn all_with_versions(
-        conn: &mut DbConn,
-    ) -> Result<Vec<(Datastore, Vec<DatastoreVersion>)>, DbError> {
+    pub fn all_with_versions(conn: &mut DbConn) -> Result<Vec<(Datastore, Vec<DatastoreVersion>)>, DbError> {
         let stores = datastores::table
             .order(datastores::name)
             .select(Datastore::as_select())
@@ -53,11 +51,7 @@ impl Datastore {
         Ok(stores
             .into_iter()
             .map(|ds| {
-                let own = versions
-                    .iter()
-                    .filter(|v| v.datastore_id == ds.id)
-                    .cloned()
-                    .collect();
+                let own = versions.iter().filter(|v| v.datastore_id == ds.id).cloned().collect();
                 (ds, own)
             })
             .collect())
@@ -74,10 +68,7 @@ impl Datastore {
 }
 
 impl DatastoreVersion {
-    pub fn for_datastore(
-        conn: &mut DbConn,
-        datastore_id: &str,
-    ) -> Result<Vec<DatastoreVersion>, DbError> {
+    pub fn for_datastore(conn: &mut DbConn, datastore_id: &str) -> Result<Vec<DatastoreVersion>, DbError> {
         Ok(datastore_versions::table
             .filter(datastore_versions::datastore_id.eq(datastore_id))
             .order(datastore_versions::name)
@@ -94,21 +85,60 @@ impl DatastoreVersion {
     }
 
     /// A version of `datastore_id` by id or name.
-    pub fn find_in(
-        conn: &mut DbConn,
-        datastore_id: &str,
-        key: &str,
-    ) -> Result<Option<DatastoreVersion>, DbError> {
+    pub fn find_in(conn: &mut DbConn, datastore_id: &str, key: &str) -> Result<Option<DatastoreVersion>, DbError> {
         Ok(datastore_versions::table
             .filter(datastore_versions::datastore_id.eq(datastore_id))
-            .filter(
-                datastore_versions::id
-                    .eq(key)
-                    .or(datastore_versions::name.eq(key)),
-            )
+            .filter(datastore_versions::id.eq(key).or(datastore_versions::name.eq(key)))
             .select(DatastoreVersion::as_select())
             .first(conn)
             .optional()?)
+    }
+}
+
+/// The managers whose versions depend on what is installed on the host.
+const PROCESS_MANAGERS: [&str; 3] = ["postgresql", "mariadb", "redis"];
+
+impl DatastoreVersion {
+    /// Marks active exactly the versions in `installed` (adding rows for versions the catalog
+    /// lacks, which become their datastore's default); other versions of real datastores are
+    /// inactive, since their binaries are missing.
+    pub fn sync_installed(conn: &mut DbConn, installed: &[(&str, String)]) -> Result<(), DbError> {
+        crate::db::write_tx(conn, |conn| {
+            diesel::update(datastore_versions::table.filter(datastore_versions::manager.eq_any(PROCESS_MANAGERS)))
+                .set(datastore_versions::active.eq(false))
+                .execute(conn)?;
+            for (manager, name) in installed {
+                let Some(ds) = Datastore::find_by_id_or_name(conn, manager)? else {
+                    continue;
+                };
+                let existing = DatastoreVersion::find_in(conn, &ds.id, name)?;
+                let id = match existing {
+                    Some(v) => v.id,
+                    None => {
+                        let id = uuid::Uuid::new_v4().to_string();
+                        diesel::insert_into(datastore_versions::table)
+                            .values((
+                                datastore_versions::id.eq(&id),
+                                datastore_versions::datastore_id.eq(&ds.id),
+                                datastore_versions::name.eq(name),
+                                datastore_versions::manager.eq(manager),
+                                datastore_versions::version.eq(name),
+                                datastore_versions::active.eq(true),
+                                datastore_versions::packages.eq(""),
+                            ))
+                            .execute(conn)?;
+                        diesel::update(datastores::table.find(&ds.id))
+                            .set(datastores::default_version_id.eq(Some(&id)))
+                            .execute(conn)?;
+                        id
+                    }
+                };
+                diesel::update(datastore_versions::table.find(&id))
+                    .set(datastore_versions::active.eq(true))
+                    .execute(conn)?;
+            }
+            Ok(())
+        })
     }
 }
 

@@ -16,12 +16,7 @@ pub struct InstanceFault {
 }
 
 impl InstanceFault {
-    pub fn record(
-        conn: &mut DbConn,
-        instance_id: &str,
-        message: &str,
-        details: &str,
-    ) -> Result<(), DbError> {
+    pub fn record(conn: &mut DbConn, instance_id: &str, message: &str, details: &str) -> Result<(), DbError> {
         diesel::insert_into(instance_faults::table)
             .values(InstanceFault {
                 id: uuid::Uuid::new_v4().to_string(),

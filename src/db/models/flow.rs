@@ -54,18 +54,12 @@ impl Flow {
     }
 
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        diesel::insert_into(flows::table)
-            .values(self)
-            .execute(conn)?;
+        diesel::insert_into(flows::table).values(self).execute(conn)?;
         Ok(())
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Flow>, DbError> {
-        Ok(flows::table
-            .find(id)
-            .select(Flow::as_select())
-            .first(conn)
-            .optional()?)
+        Ok(flows::table.find(id).select(Flow::as_select()).first(conn).optional()?)
     }
 
     /// Claims every running flow that is unowned, ours, or whose lease expired (this also renews
@@ -91,12 +85,7 @@ impl Flow {
     }
 
     /// Claims the running flows of one target (on a cast); false when another node holds them.
-    pub fn claim_target(
-        conn: &mut DbConn,
-        target: &str,
-        node: &str,
-        lease_ms: i64,
-    ) -> Result<bool, DbError> {
+    pub fn claim_target(conn: &mut DbConn, target: &str, node: &str, lease_ms: i64) -> Result<bool, DbError> {
         let now = now_ms();
         diesel::update(
             flows::table
@@ -121,11 +110,7 @@ impl Flow {
     }
 
     /// The oldest running flow of `target` that `node` owns.
-    pub fn next_for_target(
-        conn: &mut DbConn,
-        target: &str,
-        node: &str,
-    ) -> Result<Option<Flow>, DbError> {
+    pub fn next_for_target(conn: &mut DbConn, target: &str, node: &str) -> Result<Option<Flow>, DbError> {
         Ok(flows::table
             .filter(flows::target_id.eq(target))
             .filter(flows::status.eq(RUNNING))
@@ -137,11 +122,7 @@ impl Flow {
     }
 
     /// The running flow of `kind` for `target`, if any.
-    pub fn running_of_kind(
-        conn: &mut DbConn,
-        target: &str,
-        kind: &str,
-    ) -> Result<Option<Flow>, DbError> {
+    pub fn running_of_kind(conn: &mut DbConn, target: &str, kind: &str) -> Result<Option<Flow>, DbError> {
         Ok(flows::table
             .filter(flows::target_id.eq(target))
             .filter(flows::kind.eq(kind))
@@ -153,14 +134,7 @@ impl Flow {
 
     /// Moves the flow from `from` to `to` with its new state; false if the row moved on without
     /// us (cancelled, finished, or taken over), in which case the caller must stop.
-    pub fn advance(
-        conn: &mut DbConn,
-        id: &str,
-        node: &str,
-        from: i32,
-        to: i32,
-        state: &str,
-    ) -> Result<bool, DbError> {
+    pub fn advance(conn: &mut DbConn, id: &str, node: &str, from: i32, to: i32, state: &str) -> Result<bool, DbError> {
         let n = diesel::update(
             flows::table
                 .find(id)
@@ -180,13 +154,7 @@ impl Flow {
     }
 
     /// Ends the flow with `status` (done, failed); false if it was no longer ours to end.
-    pub fn finish(
-        conn: &mut DbConn,
-        id: &str,
-        node: &str,
-        status: &str,
-        error: Option<&str>,
-    ) -> Result<bool, DbError> {
+    pub fn finish(conn: &mut DbConn, id: &str, node: &str, status: &str, error: Option<&str>) -> Result<bool, DbError> {
         let n = diesel::update(
             flows::table
                 .find(id)

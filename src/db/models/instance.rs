@@ -89,11 +89,7 @@ impl Instance {
     }
 
     /// A live instance of `tenant`; another project's instance is "not found".
-    pub fn find_record(
-        conn: &mut DbConn,
-        tenant: &str,
-        id: &str,
-    ) -> Result<Option<InstanceRecord>, DbError> {
+    pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
         let row: Option<RecordRow> = record_query!()
             .filter(instances::id.eq(id))
             .filter(instances::tenant_id.eq(tenant))
@@ -127,9 +123,9 @@ impl Instance {
                 return Err(DbError::Query(diesel::result::Error::NotFound));
             };
             query = query.filter(
-                instances::created.lt(created).or(instances::created
-                    .eq(created)
-                    .and(instances::id.lt(marker.to_string()))),
+                instances::created
+                    .lt(created)
+                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
             );
         }
         let mut rows: Vec<RecordRow> = query.load(conn)?;
@@ -187,6 +183,15 @@ impl Instance {
             ))
             .execute(conn)?;
         Ok(())
+    }
+
+    /// Addresses of live instances (the compute driver hands out the others).
+    pub fn addresses_in_use(conn: &mut DbConn) -> Result<Vec<String>, DbError> {
+        Ok(instances::table
+            .filter(instances::deleted.eq(false))
+            .filter(instances::address.is_not_null())
+            .select(instances::address.assume_not_null())
+            .load(conn)?)
     }
 
     /// Live instances that have a server (re-adopted by compute at start).

@@ -28,12 +28,7 @@ impl LastSeen {
     }
 
     /// True when `sent` is newer than the last applied message (which it then becomes).
-    pub fn accept(
-        conn: &mut DbConn,
-        instance_id: &str,
-        method: &str,
-        sent: f64,
-    ) -> Result<bool, DbError> {
+    pub fn accept(conn: &mut DbConn, instance_id: &str, method: &str, sent: f64) -> Result<bool, DbError> {
         let updated = diesel::update(
             conductor_lastseen::table
                 .filter(conductor_lastseen::instance_id.eq(instance_id))
@@ -46,10 +41,8 @@ impl LastSeen {
     }
 
     pub fn delete_for(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError> {
-        diesel::delete(
-            conductor_lastseen::table.filter(conductor_lastseen::instance_id.eq(instance_id)),
-        )
-        .execute(conn)?;
+        diesel::delete(conductor_lastseen::table.filter(conductor_lastseen::instance_id.eq(instance_id)))
+            .execute(conn)?;
         Ok(())
     }
 }

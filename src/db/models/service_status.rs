@@ -43,15 +43,13 @@ impl ServiceStatusRow {
     /// Sets the status (a control-plane decision, e.g. RESTARTING); like Trove's `save()` it
     /// also moves `updated_at`.
     pub fn set(conn: &mut DbConn, instance_id: &str, status: ServiceStatus) -> Result<(), DbError> {
-        diesel::update(
-            service_statuses::table.filter(service_statuses::instance_id.eq(instance_id)),
-        )
-        .set((
-            service_statuses::status_id.eq(status.code()),
-            service_statuses::status_description.eq(status.description()),
-            service_statuses::updated_at.eq(now_ms()),
-        ))
-        .execute(conn)?;
+        diesel::update(service_statuses::table.filter(service_statuses::instance_id.eq(instance_id)))
+            .set((
+                service_statuses::status_id.eq(status.code()),
+                service_statuses::status_description.eq(status.description()),
+                service_statuses::updated_at.eq(now_ms()),
+            ))
+            .execute(conn)?;
         Ok(())
     }
 
@@ -98,8 +96,7 @@ impl ServiceStatusRow {
         )
         .set((
             service_statuses::status_id.eq(ServiceStatus::FailedTimeoutGuestagent.code()),
-            service_statuses::status_description
-                .eq(ServiceStatus::FailedTimeoutGuestagent.description()),
+            service_statuses::status_description.eq(ServiceStatus::FailedTimeoutGuestagent.description()),
         ))
         .execute(conn)?;
         Ok(n)

@@ -1,0 +1,104 @@
+//! The `process` compute driver: an instance's "server" is a real datastore server process on
+//! this host, with its own volume (a directory under `[compute] data_dir`) and its own address
+//! from `[compute] address_pool`, on which it listens on its datastore's standard port — so to
+//! a client every instance looks like its own host.
+
+use crate::guest::postgres::PgServer;
+use crate::guest::process::ProcessDatastore;
+use crate::guest::{Datastore, InstanceSpec};
+use std::collections::HashSet;
+use std::net::Ipv4Addr;
+use std::path::Path;
+
+/// The datastores this driver runs, with their standard ports.
+pub fn standard_port(manager: &str) -> Option<u16> {
+    match manager {
+        "postgresql" => Some(crate::guest::postgres::PORT),
+        _ => None,
+    }
+}
+
+/// The driver of a `manager` server living in `spec`.
+pub fn datastore_for(manager: &str, spec: InstanceSpec) -> Result<Box<dyn Datastore>, String> {
+    match manager {
+        "postgresql" => Ok(Box::new(ProcessDatastore::new(PgServer::new(spec)))),
+        other => Err(format!("datastore {other} is not available on this compute driver")),
+    }
+}
+
+/// The datastore versions whose servers are installed on this host and that this driver runs:
+/// (manager, version name), the name being the installed major version (`15`, `10.11`, `7.0`).
+pub fn installed_versions() -> Vec<(&'static str, String)> {
+    let mut found = Vec::new();
+    if let Some(v) = crate::guest::postgres::detect_version() {
+        found.push(("postgresql", v));
+    }
+    found.retain(|(manager, _)| standard_port(manager).is_some());
+    found
+}
+
+/// A range of IPv4 addresses, e.g. `127.77.0.0/16`.
+#[derive(Debug, Clone, Copy)]
+pub struct AddressPool {
+    first: u32,
+    last: u32,
+}
+
+impl AddressPool {
+    pub fn parse(cidr: &str) -> Result<AddressPool, String> {
+        let (addr, bits) = cidr
+            .split_once('/')
+            .ok_or_else(|| format!("address pool {cidr:?} is not a.b.c.d/n"))?;
+        let addr: Ipv4Addr = addr
+            .parse()
+            .map_err(|_| format!("address pool {cidr:?}: bad address"))?;
+        let bits: u32 = bits
+            .parse()
+            .ok()
+            .filter(|b| *b <= 30)
+            .ok_or_else(|| format!("address pool {cidr:?}: bad prefix"))?;
+        let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
+        let network = u32::from(addr) & mask;
+        // Skip the network and broadcast addresses (and .0/.255 of every /24, which some tools
+        // treat specially).
+        Ok(AddressPool {
+            first: network + 1,
+            last: (network | !mask) - 1,
+        })
+    }
+
+    /// The first address not in `in_use` on which nothing listens at `port`.
+    pub fn allocate(&self, in_use: &HashSet<Ipv4Addr>, port: u16) -> Option<Ipv4Addr> {
+        (self.first..=self.last)
+            .map(Ipv4Addr::from)
+            .filter(|a| a.octets()[3] != 0 && a.octets()[3] != 255)
+            .filter(|a| !in_use.contains(a))
+            .find(|a| std::net::TcpListener::bind((*a, port)).is_ok())
+    }
+}
+
+/// Creates the directory volumes live in, traversable by the datastores' service users.
+pub fn ensure_instances_dir(dir: &Path) -> Result<(), String> {
+    crate::guest::server::make_dir(dir, 0o755, None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allocates_free_addresses_of_the_pool() {
+        let pool = AddressPool::parse("127.77.250.0/24").expect("pool");
+        let first = pool.allocate(&HashSet::new(), 45_999).expect("an address");
+        assert_eq!(first, Ipv4Addr::new(127, 77, 250, 1));
+        let taken = HashSet::from([first]);
+        assert_eq!(pool.allocate(&taken, 45_999), Some(Ipv4Addr::new(127, 77, 250, 2)));
+        let _busy = std::net::TcpListener::bind((first, 45_998)).expect("bind");
+        assert_ne!(
+            pool.allocate(&HashSet::new(), 45_998),
+            Some(first),
+            "a listening address is not free"
+        );
+        assert!(AddressPool::parse("127.77.0.0").is_err());
+    }
+}

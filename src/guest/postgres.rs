@@ -1,0 +1,387 @@
+//! PostgreSQL (Debian's postgresql-15) as an instance's datastore: its own cluster in the
+//! instance's volume, its own config, socket directory and pid file, listening on the instance's
+//! address at the standard port 5432, run as `postgres` when coffer is root. coffer administers
+//! it as `os_admin` (a password only coffer knows, kept in the volume with mode 0600) over the
+//! private socket; WAL is archived into the volume for backups to build on.
+
+use super::process::{Accounts, Server};
+use super::server::{self, ServiceUser};
+use super::sql::{quote_ident, quote_literal};
+use super::{DatabaseSpec, InstanceSpec, PrepareRequest, ServerSettings, UserSpec};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use tokio_postgres::NoTls;
+
+pub const PORT: u16 = 5432;
+const ADMIN: &str = "os_admin";
+
+/// Where PostgreSQL 15's programs are.
+pub fn bin_dir() -> PathBuf {
+    PathBuf::from("/usr/lib/postgresql/15/bin")
+}
+
+/// The installed major version, if the binaries are there.
+pub fn detect_version() -> Option<String> {
+    let base = Path::new("/usr/lib/postgresql");
+    let mut versions: Vec<String> = std::fs::read_dir(base)
+        .ok()?
+        .flatten()
+        .filter(|e| e.path().join("bin/postgres").exists())
+        .filter_map(|e| e.file_name().into_string().ok())
+        .collect();
+    versions.sort();
+    versions.pop()
+}
+
+/// One instance's PostgreSQL server.
+pub struct PgServer {
+    pub spec: InstanceSpec,
+    user: Option<ServiceUser>,
+}
+
+impl PgServer {
+    pub fn new(spec: InstanceSpec) -> PgServer {
+        PgServer {
+            user: server::service_user("postgres"),
+            spec,
+        }
+    }
+
+    fn data(&self) -> PathBuf {
+        self.spec.dir.join("data")
+    }
+    fn run_dir(&self) -> PathBuf {
+        self.spec.dir.join("run")
+    }
+    /// Output of the commands coffer runs (initdb, pg_ctl).
+    fn log(&self) -> PathBuf {
+        self.spec.dir.join("log/commands.log")
+    }
+    /// The server's own log, written by the service user.
+    fn server_log(&self) -> PathBuf {
+        self.spec.dir.join("log/postgresql.log")
+    }
+    fn secret(&self) -> PathBuf {
+        self.spec.dir.join("admin.secret")
+    }
+
+    pub fn running_pid(&self) -> Option<i32> {
+        server::running_pid(&self.data().join("postmaster.pid"), &self.data().display().to_string())
+    }
+
+    fn pg_ctl(&self, args: &[&str]) -> Result<std::process::Command, String> {
+        let mut cmd = server::command(&bin_dir().join("pg_ctl"), self.user, &self.log())?;
+        cmd.arg("-D").arg(self.data()).args(args);
+        Ok(cmd)
+    }
+
+    /// initdb with the admin password, once.
+    async fn initialize(&self) -> Result<(), String> {
+        server::make_dir(&self.spec.dir, 0o755, None)?;
+        let dirs = [
+            (self.data(), 0o700),
+            (self.run_dir(), 0o755),
+            (self.spec.dir.join("archive"), 0o700),
+            (self.spec.dir.join("log"), 0o750),
+        ];
+        for (dir, mode) in dirs {
+            server::make_dir(&dir, mode, self.user)?;
+        }
+        if self.data().join("PG_VERSION").exists() {
+            return Ok(());
+        }
+        let password = crate::secrets::random_password(32);
+        server::write_file(&self.secret(), &password, 0o600, None)?;
+        let pwfile = self.spec.dir.join("run/initdb.pw");
+        server::write_file(&pwfile, &password, 0o600, self.user)?;
+        let mut initdb = server::command(&bin_dir().join("initdb"), self.user, &self.log())?;
+        initdb
+            .arg("-D")
+            .arg(self.data())
+            .args(["-U", ADMIN, "-A", "scram-sha-256", "-E", "UTF8", "--locale=C.UTF-8"])
+            .arg(format!("--pwfile={}", pwfile.display()));
+        let result = server::run(initdb, "initdb", &self.log()).await;
+        let _ = std::fs::remove_file(&pwfile);
+        result
+    }
+
+    /// Renders the server's configuration: datastore defaults, then the flavor's memory
+    /// settings, then the overrides map.
+    pub fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
+        let ram = settings.memory_mb.max(128);
+        let mut lines = vec![
+            format!("listen_addresses = '{}'", self.spec.address),
+            format!("port = {PORT}"),
+            format!("unix_socket_directories = '{}'", self.run_dir().display()),
+            "max_connections = 100".into(),
+            "wal_level = replica".into(),
+            "archive_mode = on".into(),
+            format!(
+                "archive_command = 'test ! -f {0}/%f && cp %p {0}/%f'",
+                self.spec.dir.join("archive").display()
+            ),
+            format!("shared_buffers = '{}MB'", (ram / 4).max(16)),
+            format!("effective_cache_size = '{}MB'", (ram * 3 / 4).max(32)),
+            format!(
+                "default_transaction_read_only = {}",
+                if settings.read_only { "on" } else { "off" }
+            ),
+        ];
+        for (key, value) in &settings.overrides {
+            lines.push(format!("{key} = {}", quote_literal(value)));
+        }
+        server::write_file(
+            &self.data().join("coffer.conf"),
+            &(lines.join("\n") + "\n"),
+            0o600,
+            self.user,
+        )?;
+        let main_conf = self.data().join("postgresql.conf");
+        let text = std::fs::read_to_string(&main_conf).map_err(|e| format!("{}: {e}", main_conf.display()))?;
+        if !text.contains("include_if_exists = 'coffer.conf'") {
+            server::write_file(
+                &main_conf,
+                &(text + "\ninclude_if_exists = 'coffer.conf'\n"),
+                0o600,
+                self.user,
+            )?;
+        }
+        let mut hba = vec![format!("local all {ADMIN} scram-sha-256")];
+        for cidr in &settings.allowed_cidrs {
+            hba.push(format!("host all all {cidr} scram-sha-256"));
+        }
+        server::write_file(
+            &self.data().join("pg_hba.conf"),
+            &(hba.join("\n") + "\n"),
+            0o600,
+            self.user,
+        )
+    }
+
+    async fn start_server(&self) -> Result<(), String> {
+        if self.running_pid().is_some() {
+            return Ok(());
+        }
+        let cmd = self.pg_ctl(&[
+            "-l",
+            &self.server_log().display().to_string(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ])?;
+        server::run(cmd, "pg_ctl start", &self.log()).await
+    }
+
+    /// Connects as the admin over the private socket.
+    pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, String> {
+        let password = std::fs::read_to_string(self.secret()).map_err(|e| format!("admin secret: {e}"))?;
+        let (client, connection) = tokio_postgres::Config::new()
+            .host_path(self.run_dir())
+            .port(PORT)
+            .user(ADMIN)
+            .password(password.trim())
+            .dbname(database)
+            .connect_timeout(Duration::from_secs(5))
+            .connect(NoTls)
+            .await
+            .map_err(|e| format!("connect to PostgreSQL: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+
+    async fn exec(&self, database: &str, sql: &str) -> Result<(), String> {
+        let client = self.admin(database).await?;
+        client.batch_execute(sql).await.map_err(|e| format!("PostgreSQL: {e}"))
+    }
+
+    async fn grant(&self, user: &str, database: &str) -> Result<(), String> {
+        let (u, d) = (quote_ident(user), quote_ident(database));
+        self.exec("postgres", &format!("GRANT ALL PRIVILEGES ON DATABASE {d} TO {u}"))
+            .await?;
+        self.exec(database, &format!("GRANT ALL ON SCHEMA public TO {u}")).await
+    }
+}
+
+impl Server for PgServer {
+    fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    fn running(&self) -> bool {
+        self.running_pid().is_some()
+    }
+
+    /// initdb, configure, start, create the initial databases and users.
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+        self.initialize().await?;
+        self.render_config(&settings)?;
+        self.start_server().await?;
+        // Users reach only the databases they are granted, not the system ones.
+        self.exec("postgres", "REVOKE CONNECT ON DATABASE postgres FROM PUBLIC")
+            .await?;
+        self.exec("postgres", "REVOKE CONNECT ON DATABASE template1 FROM PUBLIC")
+            .await?;
+        for db in request.databases {
+            self.create_database(db).await?;
+        }
+        for user in request.users {
+            self.create_user(user).await?;
+        }
+        Ok(())
+    }
+
+    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+        self.render_config(&settings)?;
+        self.start_server().await
+    }
+
+    async fn stop(&self) -> Result<(), String> {
+        if self.running_pid().is_none() {
+            return Ok(());
+        }
+        let cmd = self.pg_ctl(&["-m", "fast", "-w", "-t", "60", "stop"])?;
+        server::run(cmd, "pg_ctl stop", &self.log()).await
+    }
+
+    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+        self.stop().await?;
+        self.start(settings).await
+    }
+
+    async fn healthy(&self) -> bool {
+        if self.running_pid().is_none() {
+            return false;
+        }
+        match self.admin("postgres").await {
+            Ok(client) => client.simple_query("SELECT 1").await.is_ok(),
+            Err(_) => false,
+        }
+    }
+
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        Some(self)
+    }
+}
+
+impl Accounts for PgServer {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let rows = client
+                .query(
+                    "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .iter()
+                .map(|r| DatabaseSpec {
+                    name: r.get(0),
+                    ..DatabaseSpec::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db.name])
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = quote_ident(&db.name);
+            if exists.is_none() {
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+            }
+            // Only users granted the database may connect to it.
+            self.exec("postgres", &format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"))
+                .await
+        }
+        .boxed()
+    }
+
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            self.exec(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)),
+            )
+            .await
+        }
+        .boxed()
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let rows = client
+                .query(
+                    "SELECT r.rolname, coalesce(array_agg(d.datname ORDER BY d.datname) \
+                       FILTER (WHERE d.datname IS NOT NULL), '{}') \
+                     FROM pg_roles r LEFT JOIN pg_database d ON NOT d.datistemplate AND d.datname <> 'postgres' \
+                       AND has_database_privilege(r.rolname, d.datname, 'CONNECT') \
+                     WHERE r.rolcanlogin AND r.rolname <> $1 GROUP BY r.rolname ORDER BY r.rolname",
+                    &[&ADMIN],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .iter()
+                .map(|r| UserSpec {
+                    name: r.get(0),
+                    host: Some("%".into()),
+                    databases: r.get(1),
+                    ..UserSpec::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&user.name])
+                .await
+                .map_err(|e| e.to_string())?;
+            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let sql = format!(
+                "{verb} ROLE {} LOGIN PASSWORD {}",
+                quote_ident(&user.name),
+                quote_literal(&user.password)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| format!("PostgreSQL: {e}"))?;
+            for db in &user.databases {
+                self.grant(&user.name, db).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let role = quote_ident(&name);
+            for db in self.list_databases().await? {
+                self.exec(&db.name, &format!("DROP OWNED BY {role}")).await.ok();
+            }
+            self.exec("postgres", &format!("DROP ROLE IF EXISTS {role}")).await
+        }
+        .boxed()
+    }
+}

@@ -1,0 +1,249 @@
+//! The guest side of a real datastore server: one [`ProcessDatastore`] drives any [`Server`]
+//! (PostgreSQL, MariaDB, Redis) through the datastore contract, keeping Trove's
+//! `.prepare.end` marker and the server's settings in the instance's volume.
+
+use super::{
+    DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest, ServerSettings, UserSpec,
+};
+use crate::status::ServiceStatus;
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use parking_lot::Mutex;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+
+/// One datastore server process in an instance's volume.
+pub trait Server: Send + Sync + 'static {
+    fn dir(&self) -> &Path;
+    /// Whether the server process runs (pid file checked against /proc).
+    fn running(&self) -> bool;
+    fn prepare(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn start(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    fn stop(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Re-renders the configuration from `settings` and restarts.
+    fn restart(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    /// Whether the server answers a trivial query as the admin.
+    fn healthy(&self) -> impl Future<Output = bool> + Send;
+    /// Users and databases; `None` when the datastore has none (Redis).
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        None
+    }
+}
+
+/// Users and databases of a datastore that has them.
+pub trait Accounts: Send + Sync {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>>;
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>>;
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>>;
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>>;
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
+}
+
+pub struct ProcessDatastore<S: Server> {
+    server: Arc<S>,
+    settings: Arc<Mutex<ServerSettings>>,
+}
+
+fn marker(dir: &Path) -> PathBuf {
+    dir.join(".prepare.end")
+}
+
+fn settings_file(dir: &Path) -> PathBuf {
+    dir.join("settings.json")
+}
+
+fn failed(e: String) -> GuestError {
+    GuestError::Failed(e)
+}
+
+impl<S: Server> ProcessDatastore<S> {
+    /// Wraps `server`, reading the settings a previous prepare left in the volume.
+    pub fn new(server: S) -> ProcessDatastore<S> {
+        let settings = std::fs::read_to_string(settings_file(server.dir()))
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default();
+        ProcessDatastore {
+            server: Arc::new(server),
+            settings: Arc::new(Mutex::new(settings)),
+        }
+    }
+
+    fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(settings).map_err(|e| e.to_string())?;
+        std::fs::write(settings_file(dir), text).map_err(|e| format!("settings: {e}"))
+    }
+
+    fn with_accounts<T, F>(&self, f: F) -> GuestFuture<T>
+    where
+        T: Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Accounts) -> BoxFuture<'a, Result<T, String>> + Send + 'static,
+    {
+        let server = Arc::clone(&self.server);
+        async move {
+            match server.accounts() {
+                Some(accounts) => f(accounts).await.map_err(failed),
+                None => Err(GuestError::Unprocessable(
+                    "This datastore does not support users or databases.".into(),
+                )),
+            }
+        }
+        .boxed()
+    }
+}
+
+impl<S: Server> Datastore for ProcessDatastore<S> {
+    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        let shared = Arc::clone(&self.settings);
+        async move {
+            if marker(server.dir()).exists() {
+                let settings = shared.lock().clone();
+                return server.start(settings).await.map_err(failed);
+            }
+            let settings = ServerSettings {
+                memory_mb: request.memory_mb,
+                volume_size_gb: request.volume_size_gb,
+                allowed_cidrs: if request.allowed_cidrs.is_empty() {
+                    vec!["0.0.0.0/0".into()]
+                } else {
+                    request.allowed_cidrs.clone()
+                },
+                ..ServerSettings::default()
+            };
+            server.prepare(request, settings.clone()).await.map_err(failed)?;
+            Self::save_settings(server.dir(), &settings).map_err(failed)?;
+            *shared.lock() = settings;
+            std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
+        }
+        .boxed()
+    }
+
+    fn start_if_down(&mut self) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        let settings = self.settings.lock().clone();
+        async move {
+            if marker(server.dir()).exists() && !server.running() {
+                tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
+                server.start(settings).await.map_err(failed)?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn restart(&mut self) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        let settings = self.settings.lock().clone();
+        async move {
+            if !marker(server.dir()).exists() {
+                return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
+            }
+            server.restart(settings).await.map_err(failed)
+        }
+        .boxed()
+    }
+
+    fn stop(&mut self) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        async move { server.stop().await.map_err(failed) }.boxed()
+    }
+
+    fn status(&mut self) -> BoxFuture<'static, ServiceStatus> {
+        let server = Arc::clone(&self.server);
+        async move {
+            if !marker(server.dir()).exists() {
+                ServiceStatus::Building
+            } else if !server.running() {
+                ServiceStatus::Shutdown
+            } else if server.healthy().await {
+                ServiceStatus::Healthy
+            } else {
+                ServiceStatus::Running
+            }
+        }
+        .boxed()
+    }
+
+    fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats> {
+        let dir = self.server.dir().to_path_buf();
+        let total = self.settings.lock().volume_size_gb.unwrap_or(0) as f64;
+        async move {
+            let used = tokio::task::spawn_blocking(move || super::server::dir_usage_bytes(&dir))
+                .await
+                .map_err(|e| failed(e.to_string()))?;
+            Ok(FilesystemStats {
+                total,
+                used: used as f64 / GB,
+            })
+        }
+        .boxed()
+    }
+
+    fn is_prepared(&self) -> bool {
+        marker(self.server.dir()).exists()
+    }
+
+    fn destroy(&mut self) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        async move {
+            if let Err(e) = server.stop().await {
+                tracing::warn!(volume = %server.dir().display(), "stopping the server before removal: {e}");
+            }
+            let dir = server.dir().to_path_buf();
+            tokio::task::spawn_blocking(move || {
+                std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => Ok(()),
+                    _ => Err(e),
+                })
+            })
+            .await
+            .map_err(|e| failed(e.to_string()))?
+            .map_err(|e| failed(format!("removing the volume: {e}")))
+        }
+        .boxed()
+    }
+
+    fn list_databases(&mut self) -> GuestFuture<Vec<DatabaseSpec>> {
+        self.with_accounts(|a| a.list_databases())
+    }
+    fn create_databases(&mut self, databases: Vec<DatabaseSpec>) -> GuestFuture<()> {
+        self.with_accounts(move |a| {
+            async move {
+                for db in databases {
+                    a.create_database(db).await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+    }
+    fn delete_database(&mut self, name: String) -> GuestFuture<()> {
+        self.with_accounts(move |a| a.delete_database(name))
+    }
+    fn list_users(&mut self) -> GuestFuture<Vec<UserSpec>> {
+        self.with_accounts(|a| a.list_users())
+    }
+    fn create_users(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
+        self.with_accounts(move |a| {
+            async move {
+                for user in users {
+                    a.create_user(user).await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+    }
+    fn delete_user(&mut self, name: String) -> GuestFuture<()> {
+        self.with_accounts(move |a| a.delete_user(name))
+    }
+}

@@ -1,0 +1,88 @@
+//! What each datastore accepts as user and database names (Trove's per-datastore checks):
+//! lengths, characters, and the names reserved for the system, which users can neither create
+//! nor delete.
+
+/// A datastore's naming rules; `None` from [`for_manager`] means it has no users or databases.
+#[derive(Debug, Clone, Copy)]
+pub struct NameRules {
+    pub max_user: usize,
+    pub max_database: usize,
+    pub reserved_users: &'static [&'static str],
+    pub reserved_databases: &'static [&'static str],
+}
+
+pub fn for_manager(manager: &str) -> Option<NameRules> {
+    match manager {
+        "postgresql" => Some(NameRules {
+            max_user: 63,
+            max_database: 63,
+            reserved_users: &["os_admin", "postgres", "root"],
+            reserved_databases: &["os_admin", "postgres", "template0", "template1"],
+        }),
+        "mariadb" => Some(NameRules {
+            max_user: 16,
+            max_database: 64,
+            reserved_users: &[
+                "root",
+                "os_admin",
+                "mysql",
+                "mysql.sys",
+                "mysql.session",
+                "mariadb.sys",
+                "debian-sys-maint",
+            ],
+            reserved_databases: &["mysql", "information_schema", "performance_schema", "sys", "lost+found"],
+        }),
+        "simulated" => Some(NameRules {
+            max_user: 64,
+            max_database: 64,
+            reserved_users: &["root", "os_admin"],
+            reserved_databases: &["os_admin"],
+        }),
+        _ => None,
+    }
+}
+
+fn check(kind: &str, name: &str, max: usize, reserved: &[&str]) -> Result<(), String> {
+    if name.is_empty() || name.chars().count() > max {
+        return Err(format!("{kind} name '{name}' must be 1 to {max} characters long."));
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.starts_with('-') {
+        return Err(format!(
+            "{kind} name '{name}' may contain only letters, digits, '_' and '-'."
+        ));
+    }
+    if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
+        return Err(format!("{kind} name '{name}' is reserved."));
+    }
+    Ok(())
+}
+
+impl NameRules {
+    pub fn check_user(&self, name: &str) -> Result<(), String> {
+        check("User", name, self.max_user, self.reserved_users)
+    }
+
+    pub fn check_database(&self, name: &str) -> Result<(), String> {
+        check("Database", name, self.max_database, self.reserved_databases)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn trove_rules() {
+        let pg = for_manager("postgresql").expect("rules");
+        assert!(pg.check_user("app").is_ok());
+        assert!(pg.check_user("postgres").is_err());
+        assert!(pg.check_database("template1").is_err());
+        assert!(pg.check_database(&"x".repeat(64)).is_err());
+        assert!(pg.check_user("bad name").is_err());
+        let my = for_manager("mariadb").expect("rules");
+        assert!(my.check_user(&"u".repeat(17)).is_err());
+        assert!(my.check_database("mysql").is_err());
+        assert!(for_manager("redis").is_none());
+    }
+}

@@ -1,0 +1,184 @@
+//! Running one instance's datastore server as a process on this host: as the datastore's Debian
+//! service user when coffer is root, detached from coffer (its own session, so a coffer crash
+//! leaves it running), found again through its pid file checked against `/proc/<pid>/cmdline`.
+
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The OS account a datastore server runs as.
+#[derive(Debug, Clone, Copy)]
+pub struct ServiceUser {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+/// The account to run as: `name` when coffer is root (and the account exists), else coffer's own.
+pub fn service_user(name: &str) -> Option<ServiceUser> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let cname = std::ffi::CString::new(name).ok()?;
+    // SAFETY: getpwnam returns a pointer to static storage or null; we copy out at once.
+    let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
+    if pw.is_null() {
+        return None;
+    }
+    // SAFETY: pw is non-null and points to a valid passwd record.
+    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
+    Some(ServiceUser { uid, gid })
+}
+
+/// Creates `dir` (and parents) with `mode`, owned by `user` when given.
+pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
+    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", dir.display()))?;
+    if let Some(u) = user {
+        std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
+    }
+    Ok(())
+}
+
+/// Writes `path` with `mode`, owned by `user` when given.
+pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
+    std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    if let Some(u) = user {
+        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
+            .map_err(|e| format!("chown {}: {e}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// A command that runs as `user`, in its own session, with output appended to `log`.
+pub fn command(program: &Path, user: Option<ServiceUser>, log: &Path) -> Result<std::process::Command, String> {
+    let mut cmd = std::process::Command::new(program);
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .map_err(|e| format!("{}: {e}", log.display()))?;
+    let err = out.try_clone().map_err(|e| e.to_string())?;
+    cmd.stdin(std::process::Stdio::null())
+        .stdout(out)
+        .stderr(err)
+        .current_dir("/");
+    if let Some(u) = user {
+        cmd.uid(u.uid).gid(u.gid);
+    }
+    // SAFETY: setsid is async-signal-safe; it detaches the child from coffer's session so that
+    // signals to coffer's process group (and coffer's death) do not reach the server.
+    unsafe {
+        cmd.pre_exec(|| {
+            libc::setsid();
+            Ok(())
+        });
+    }
+    Ok(cmd)
+}
+
+/// Runs `cmd` to completion off the async threads; an error carries the log's tail.
+pub async fn run(mut cmd: std::process::Command, what: &str, log: &Path) -> Result<(), String> {
+    let what = what.to_string();
+    let log = log.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let status = cmd.status().map_err(|e| format!("{what}: cannot run: {e}"))?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("{what} failed ({status}): {}", log_tail(&log)))
+        }
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
+/// The last lines of a log, for error messages.
+pub fn log_tail(log: &Path) -> String {
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().rev().take(5).collect();
+    lines.into_iter().rev().collect::<Vec<_>>().join(" | ")
+}
+
+/// The pid in the first line of `pid_file`, if that process is alive and its command line
+/// contains `marker` (so a recycled pid is never mistaken for our server).
+pub fn running_pid(pid_file: &Path, marker: &str) -> Option<i32> {
+    let text = std::fs::read_to_string(pid_file).ok()?;
+    let pid: i32 = text.lines().next()?.trim().parse().ok()?;
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+    cmdline.contains(marker).then_some(pid)
+}
+
+/// Sends SIGTERM, waits up to `grace`, then SIGKILL; waits until the process is gone.
+pub async fn kill(pid: i32, grace: Duration) {
+    // SAFETY: kill(2) with a pid we read from our own pid file; no memory effects.
+    unsafe { libc::kill(pid, libc::SIGTERM) };
+    let deadline = Instant::now() + grace;
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    if Path::new(&format!("/proc/{pid}")).exists() {
+        // SAFETY: as above.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+        let hard = Instant::now() + Duration::from_secs(5);
+        while Path::new(&format!("/proc/{pid}/stat")).exists() && Instant::now() < hard {
+            if is_zombie(pid) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| s.rsplit(')').next().map(|rest| rest.trim_start().starts_with('Z')))
+        .unwrap_or(false)
+}
+
+/// Whether something accepts TCP connections at `address:port`.
+pub fn port_open(address: Ipv4Addr, port: u16) -> bool {
+    TcpStream::connect_timeout(&SocketAddr::from((address, port)), Duration::from_millis(200)).is_ok()
+}
+
+/// Waits until `address:port` accepts connections, or `within` passes.
+pub async fn wait_port(address: Ipv4Addr, port: u16, within: Duration) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if tokio::task::spawn_blocking(move || port_open(address, port))
+            .await
+            .unwrap_or(false)
+        {
+            return true;
+        }
+        if Instant::now() > deadline {
+            return false;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Bytes used by the files below `dir` (the instance's real volume usage).
+pub fn dir_usage_bytes(dir: &Path) -> u64 {
+    let mut total = 0;
+    let mut stack: Vec<PathBuf> = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else { continue };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                stack.push(entry.path());
+            } else {
+                total += std::os::unix::fs::MetadataExt::blocks(&meta) * 512;
+            }
+        }
+    }
+    total
+}
