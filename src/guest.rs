@@ -8,6 +8,7 @@
 
 pub mod postgres;
 pub mod process;
+pub mod protocol;
 pub mod rules;
 pub mod server;
 pub mod simulated;
@@ -151,5 +152,25 @@ pub trait Datastore: Send {
     }
     fn delete_user(&mut self, _name: String) -> GuestFuture<()> {
         not_implemented("delete_user")
+    }
+    /// Sets the passwords of existing users.
+    fn change_passwords(&mut self, _users: Vec<UserSpec>) -> GuestFuture<()> {
+        not_implemented("change_passwords")
+    }
+    fn grant_access(&mut self, _user: String, _databases: Vec<String>) -> GuestFuture<()> {
+        not_implemented("grant_access")
+    }
+    fn revoke_access(&mut self, _user: String, _database: String) -> GuestFuture<()> {
+        not_implemented("revoke_access")
+    }
+    /// Enables the datastore's superuser `root` with a new random password, which it returns.
+    fn enable_root(&mut self) -> GuestFuture<String> {
+        not_implemented("enable_root")
+    }
+    fn disable_root(&mut self) -> GuestFuture<()> {
+        not_implemented("disable_root")
+    }
+    fn is_root_enabled(&mut self) -> GuestFuture<bool> {
+        not_implemented("is_root_enabled")
     }
 }

@@ -4,12 +4,15 @@
 //! Until the identity issue lands the project is the `{tenant_id}` in the URL (`[auth] mode =
 //! "noauth"`, which is also how `openstack --os-auth-type none` talks to coffer).
 
+mod databases;
 mod datastores;
 mod flavors;
+mod guest_calls;
 mod instances;
 mod links;
 mod metrics;
 mod mgmt;
+mod users;
 pub(crate) mod validate;
 mod versions;
 pub(crate) mod views;
@@ -48,6 +51,33 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/instances/{id}", web::get().to(instances::show_instance))
                 .route("/instances/{id}", web::delete().to(instances::delete_instance))
                 .route("/instances/{id}/action", web::post().to(instances::act_on_instance))
+                .route("/instances/{id}/databases", web::get().to(databases::list_databases))
+                .route("/instances/{id}/databases", web::post().to(databases::create_databases))
+                .route(
+                    "/instances/{id}/databases/{name}",
+                    web::delete().to(databases::delete_database),
+                )
+                .route("/instances/{id}/users", web::get().to(users::list_users))
+                .route("/instances/{id}/users", web::post().to(users::create_users))
+                .route("/instances/{id}/users", web::put().to(users::change_passwords))
+                .route("/instances/{id}/users/{user}", web::get().to(users::show_user))
+                .route("/instances/{id}/users/{user}", web::put().to(users::update_user))
+                .route("/instances/{id}/users/{user}", web::delete().to(users::delete_user))
+                .route(
+                    "/instances/{id}/users/{user}/databases",
+                    web::get().to(users::list_user_access),
+                )
+                .route(
+                    "/instances/{id}/users/{user}/databases",
+                    web::put().to(users::grant_user_access),
+                )
+                .route(
+                    "/instances/{id}/users/{user}/databases/{db}",
+                    web::delete().to(users::revoke_user_access),
+                )
+                .route("/instances/{id}/root", web::get().to(users::show_root))
+                .route("/instances/{id}/root", web::post().to(users::enable_root))
+                .route("/instances/{id}/root", web::delete().to(users::disable_root))
                 .route("/mgmt/actors", web::get().to(mgmt::list_actors))
                 .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
                 .route("/mgmt/flows", web::get().to(mgmt::list_flows)),

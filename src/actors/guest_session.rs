@@ -6,7 +6,7 @@
 
 use super::Services;
 use crate::bus::{self, Delivery, Envelope};
-use crate::guest::{Datastore, GuestError, PrepareRequest};
+use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
 use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::FutureExt;
@@ -82,15 +82,18 @@ impl GuestSession {
         }));
     }
 
-    /// Runs a call's operation and replies with its result.
-    fn reply_with<F>(&mut self, delivery: Delivery, ctx: &mut Context<Self>, op: F)
+    /// Runs a call's operation and replies with its result; `then_report` sends a heartbeat
+    /// once it is done (the status changed).
+    fn reply_with<F>(&mut self, delivery: Delivery, ctx: &mut Context<Self>, op: F, then_report: bool)
     where
         F: std::future::Future<Output = Result<serde_json::Value, GuestError>> + 'static,
     {
-        ctx.spawn(
-            op.map(move |result| delivery.reply(result.map_err(|e| e.to_string())))
-                .into_actor(self),
-        );
+        ctx.spawn(op.into_actor(self).map(move |result, act, ctx| {
+            delivery.reply(result.map_err(|e| protocol::encode_error(&e)));
+            if then_report {
+                act.heartbeat(ctx, None);
+            }
+        }));
     }
 }
 
@@ -147,27 +150,15 @@ impl StreamHandler<Delivery> for GuestSession {
             "rpc_ping" => delivery.reply(Ok(json!(true))),
             "restart" => {
                 let op = self.datastore.restart().map(|r| r.map(|()| json!(null)));
-                self.reply_with(delivery, ctx, op);
-                // The restarted datastore reports its health at once.
-                ctx.run_later(std::time::Duration::from_millis(10), |act, ctx| {
-                    act.heartbeat(ctx, None)
-                });
+                self.reply_with(delivery, ctx, op, true);
             }
-            "stop_db" => {
-                let op = self.datastore.stop().map(|r| r.map(|()| json!(null)));
-                self.reply_with(delivery, ctx, op);
-            }
-            "get_filesystem_stats" => {
-                let op = self
-                    .datastore
-                    .filesystem_stats()
-                    .map(|r| r.and_then(|s| serde_json::to_value(s).map_err(|e| GuestError::Failed(e.to_string()))));
-                self.reply_with(delivery, ctx, op);
-            }
-            other => {
-                tracing::warn!(instance.id = %self.instance_id, method = other, "unknown guest method {other}");
-                delivery.reply(Err(format!("unknown method {other}")));
-            }
+            other => match protocol::call(self.datastore.as_mut(), other, &delivery.envelope.args) {
+                Ok(op) => self.reply_with(delivery, ctx, op, false),
+                Err(e) => {
+                    tracing::warn!(instance.id = %self.instance_id, method = other, "guest: {e}");
+                    delivery.reply(Err(protocol::encode_error(&e)));
+                }
+            },
         }
     }
 

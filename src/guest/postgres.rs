@@ -331,7 +331,7 @@ impl Accounts for PgServer {
                        FILTER (WHERE d.datname IS NOT NULL), '{}') \
                      FROM pg_roles r LEFT JOIN pg_database d ON NOT d.datistemplate AND d.datname <> 'postgres' \
                        AND has_database_privilege(r.rolname, d.datname, 'CONNECT') \
-                     WHERE r.rolcanlogin AND r.rolname <> $1 GROUP BY r.rolname ORDER BY r.rolname",
+                     WHERE r.rolcanlogin AND r.rolname <> $1 AND r.rolname <> 'root' GROUP BY r.rolname ORDER BY r.rolname",
                     &[&ADMIN],
                 )
                 .await
@@ -370,6 +370,83 @@ impl Accounts for PgServer {
                 self.grant(&user.name, db).await?;
             }
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let sql = format!(
+                "ALTER ROLE {} PASSWORD {}",
+                quote_ident(&name),
+                quote_literal(&password)
+            );
+            self.exec("postgres", &sql).await
+        }
+        .boxed()
+    }
+
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            for db in databases {
+                PgServer::grant(self, &user, &db).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let (u, d) = (quote_ident(&user), quote_ident(&database));
+            self.exec(&database, &format!("REVOKE ALL ON SCHEMA public FROM {u}"))
+                .await?;
+            self.exec("postgres", &format!("REVOKE ALL PRIVILEGES ON DATABASE {d} FROM {u}"))
+                .await
+        }
+        .boxed()
+    }
+
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let sql = format!("{verb} ROLE root SUPERUSER LOGIN PASSWORD {}", quote_literal(&password));
+            client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))
+        }
+        .boxed()
+    }
+
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            if exists.is_some() {
+                client
+                    .batch_execute("ALTER ROLE root NOSUPERUSER NOLOGIN")
+                    .await
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let row = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root' AND rolcanlogin", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.is_some())
         }
         .boxed()
     }

@@ -45,6 +45,13 @@ pub trait Accounts: Send + Sync {
     fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>>;
     fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>>;
     fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>>;
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Enables the superuser `root` with `password`.
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>>;
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>>;
 }
 
 pub struct ProcessDatastore<S: Server> {
@@ -245,5 +252,38 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     }
     fn delete_user(&mut self, name: String) -> GuestFuture<()> {
         self.with_accounts(move |a| a.delete_user(name))
+    }
+    fn change_passwords(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
+        self.with_accounts(move |a| {
+            async move {
+                for user in users {
+                    a.set_password(user.name, user.password).await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+    }
+    fn grant_access(&mut self, user: String, databases: Vec<String>) -> GuestFuture<()> {
+        self.with_accounts(move |a| a.grant(user, databases))
+    }
+    fn revoke_access(&mut self, user: String, database: String) -> GuestFuture<()> {
+        self.with_accounts(move |a| a.revoke(user, database))
+    }
+    fn enable_root(&mut self) -> GuestFuture<String> {
+        let password = crate::secrets::random_password(24);
+        self.with_accounts(move |a| {
+            async move {
+                a.enable_root(password.clone()).await?;
+                Ok(password)
+            }
+            .boxed()
+        })
+    }
+    fn disable_root(&mut self) -> GuestFuture<()> {
+        self.with_accounts(|a| a.disable_root())
+    }
+    fn is_root_enabled(&mut self) -> GuestFuture<bool> {
+        self.with_accounts(|a| a.root_enabled())
     }
 }

@@ -17,6 +17,7 @@ struct State {
     databases: Vec<DatabaseSpec>,
     users: Vec<UserSpec>,
     volume_size_gb: Option<i64>,
+    root_enabled: bool,
 }
 
 pub struct SimulatedDatastore {
@@ -161,5 +162,55 @@ impl Datastore for SimulatedDatastore {
             s.users.retain(|u| u.name != name);
             Ok(())
         })
+    }
+
+    fn change_passwords(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
+        self.now(
+            |s| match users.iter().find(|u| !s.users.iter().any(|known| known.name == u.name)) {
+                Some(missing) => Err(GuestError::Failed(format!("user {} does not exist", missing.name))),
+                None => Ok(()),
+            },
+        )
+    }
+
+    fn grant_access(&mut self, user: String, databases: Vec<String>) -> GuestFuture<()> {
+        self.now(|s| {
+            let known: Vec<String> = s.databases.iter().map(|d| d.name.clone()).collect();
+            let u = s.users.iter_mut().find(|u| u.name == user);
+            let u = u.ok_or_else(|| GuestError::Failed(format!("user {user} does not exist")))?;
+            for db in databases.into_iter().filter(|d| known.contains(d)) {
+                if !u.databases.contains(&db) {
+                    u.databases.push(db);
+                }
+            }
+            Ok(())
+        })
+    }
+
+    fn revoke_access(&mut self, user: String, database: String) -> GuestFuture<()> {
+        self.now(|s| {
+            if let Some(u) = s.users.iter_mut().find(|u| u.name == user) {
+                u.databases.retain(|d| *d != database);
+            }
+            Ok(())
+        })
+    }
+
+    fn enable_root(&mut self) -> GuestFuture<String> {
+        self.now(|s| {
+            s.root_enabled = true;
+            Ok(crate::secrets::random_password(24))
+        })
+    }
+
+    fn disable_root(&mut self) -> GuestFuture<()> {
+        self.now(|s| {
+            s.root_enabled = false;
+            Ok(())
+        })
+    }
+
+    fn is_root_enabled(&mut self) -> GuestFuture<bool> {
+        self.now(|s| Ok(s.root_enabled))
     }
 }

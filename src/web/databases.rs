@@ -1,0 +1,106 @@
+//! `/instances/{id}/databases`: list, create and delete an instance's databases (Trove's
+//! "Mysql" extension, for every datastore that has databases).
+
+use super::guest_calls::{self, Timeout};
+use super::{validate, AppState, PageQuery};
+use crate::error::ApiError;
+use crate::guest::DatabaseSpec;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+/// The instance's databases as the guest reports them.
+pub async fn current(state: &AppState, instance_id: &str) -> Result<Vec<DatabaseSpec>, ApiError> {
+    let listed = guest_calls::call(state, instance_id, "list_databases", json!({}), Timeout::Low).await?;
+    serde_json::from_value(listed).map_err(|e| ApiError::Internal(format!("list_databases answer: {e}")))
+}
+
+/// One page of names after `marker`, and whether more follow.
+pub fn page<T>(
+    items: Vec<T>,
+    name: impl Fn(&T) -> &str,
+    query: &PageQuery,
+    size: i64,
+) -> Result<(Vec<T>, bool), ApiError> {
+    let limit = query.limit(size)? as usize;
+    let mut rest: Vec<T> = match &query.marker {
+        Some(m) => items.into_iter().skip_while(|i| name(i) != m).skip(1).collect(),
+        None => items,
+    };
+    let more = rest.len() > limit;
+    rest.truncate(limit);
+    Ok((rest, more))
+}
+
+pub async fn list_databases(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let (items, more) = page(
+        current(&state, &id).await?,
+        |d| &d.name,
+        &query,
+        state.services.config.api.page_size,
+    )?;
+    let list: Vec<Value> = items.iter().map(|d| json!({"name": d.name})).collect();
+    let mut body = json!({ "databases": list });
+    if let (true, Some(last)) = (more, items.last()) {
+        body["links"] = super::links::next_page(&req, query.limit(state.services.config.api.page_size)?, &last.name);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn create_databases(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let obj = body
+        .as_object()
+        .ok_or_else(|| ApiError::BadRequest("The body must be an object.".into()))?;
+    if !obj.contains_key("databases") {
+        return Err(ApiError::BadRequest("'databases' is a required property".into()));
+    }
+    let wanted = validate::databases_field(obj)?;
+    if wanted.is_empty() {
+        return Err(ApiError::BadRequest(
+            "'databases' must name at least one database".into(),
+        ));
+    }
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    for db in &wanted {
+        ready.rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+    }
+    let existing = current(&state, &id).await?;
+    if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
+        return Err(ApiError::BadRequest(format!("Database {} already exists.", dup.name)));
+    }
+    guest_calls::call(
+        &state,
+        &id,
+        "create_database",
+        json!({ "databases": wanted }),
+        Timeout::High,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn delete_database(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, name) = path.into_inner();
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    ready.rules.check_database(&name).map_err(ApiError::BadRequest)?;
+    if !current(&state, &id).await?.iter().any(|d| d.name == name) {
+        return Err(ApiError::NotFound(format!("Database {name} could not be found.")));
+    }
+    let args = json!({"database": {"name": name}});
+    guest_calls::call(&state, &id, "delete_database", args, Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}

@@ -1,0 +1,96 @@
+//! What the database, user and root resources share: Trove's checks before an instance's guest
+//! is asked anything (the instance exists and is the caller's, it is ready for an action, its
+//! datastore has users and databases at all), and the call itself, with guest errors mapped to
+//! Trove's codes (Unprocessable → 422, NotImplemented → 501, anything else → 400).
+
+use super::AppState;
+use crate::bus::{self, BusError, Envelope};
+use crate::db::models::instance::{Instance, InstanceRecord};
+use crate::error::ApiError;
+use crate::guest::protocol::decode_error;
+use crate::guest::rules::{self, NameRules};
+use crate::guest::GuestError;
+use serde_json::Value;
+
+/// How long a guest call may take.
+#[derive(Debug, Clone, Copy)]
+pub enum Timeout {
+    /// Trove's agent_call_low_timeout (reads).
+    Low,
+    /// Trove's agent_call_high_timeout (writes, root).
+    High,
+}
+
+/// An instance ready for a user or database operation, with its datastore's naming rules.
+pub struct Ready {
+    pub record: InstanceRecord,
+    pub rules: NameRules,
+}
+
+/// Trove's `load_and_verify` plus `validate_can_perform_action`.
+pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) -> Result<Ready, ApiError> {
+    let lookup = id.clone();
+    let record = state
+        .services
+        .db
+        .run(move |c| Instance::find_record(c, &tenant, &lookup))
+        .await?
+        .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let manager = record.version.manager.clone();
+    let rules = rules::for_manager(&manager).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "Datastore {manager} does not support users, databases or root."
+        ))
+    })?;
+    let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
+    let status = super::views::status_of(&record, expiry);
+    if status.api_status() != "ACTIVE" || !status.effective_service().is_some_and(|s| s.allows_actions()) {
+        return Err(ApiError::Unprocessable(format!(
+            "Instance {id} is not currently available for an action to be performed (status was {}).",
+            status.api_status()
+        )));
+    }
+    Ok(Ready { record, rules })
+}
+
+/// Calls `method` on the instance's guest.
+pub async fn call(
+    state: &AppState,
+    instance_id: &str,
+    method: &str,
+    args: Value,
+    timeout: Timeout,
+) -> Result<Value, ApiError> {
+    let guest = &state.services.config.guest;
+    let seconds = match timeout {
+        Timeout::Low => guest.call_low_timeout_s,
+        Timeout::High => guest.call_high_timeout_s,
+    };
+    let topic = bus::guest_topic(instance_id);
+    let envelope = Envelope::new(method, args);
+    match state
+        .services
+        .bus
+        .call(&topic, envelope, crate::config::secs(seconds))
+        .await
+    {
+        Ok(value) => Ok(value),
+        Err(BusError::Remote(text)) => Err(match decode_error(&text) {
+            GuestError::Unprocessable(m) => ApiError::Unprocessable(m),
+            GuestError::NotImplemented(m) => ApiError::NotImplemented(m),
+            GuestError::Failed(m) => ApiError::BadRequest(m),
+        }),
+        Err(BusError::Timeout { .. }) => Err(ApiError::Unavailable(format!(
+            "The guest of instance {instance_id} did not answer {method} in time."
+        ))),
+        Err(e) => Err(ApiError::Unavailable(e.to_string())),
+    }
+}
+
+/// `name` or `name@host` from a URL segment (already percent-decoded by the router).
+pub fn split_user(segment: &str) -> (String, String) {
+    match segment.rsplit_once('@') {
+        Some((name, host)) if !host.is_empty() => (name.to_string(), host.to_string()),
+        _ => (segment.to_string(), "%".to_string()),
+    }
+}

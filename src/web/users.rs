@@ -1,0 +1,249 @@
+//! `/instances/{id}/users` and `/instances/{id}/root`: an instance's users, their access to
+//! databases, their passwords, and the datastore's superuser (Trove's "Mysql" extension).
+//! Users are addressed as `name` or `name@host` (host `%` by default).
+
+use super::databases::{self, page};
+use super::guest_calls::{self, split_user, Ready, Timeout};
+use super::{validate, AppState, PageQuery};
+use crate::error::ApiError;
+use crate::guest::UserSpec;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+fn user_view(u: &UserSpec) -> Value {
+    json!({
+        "name": u.name,
+        "host": u.host.clone().unwrap_or_else(|| "%".into()),
+        "databases": u.databases.iter().map(|d| json!({"name": d})).collect::<Vec<_>>(),
+    })
+}
+
+async fn current(state: &AppState, instance_id: &str) -> Result<Vec<UserSpec>, ApiError> {
+    let listed = guest_calls::call(state, instance_id, "list_users", json!({}), Timeout::High).await?;
+    serde_json::from_value(listed).map_err(|e| ApiError::Internal(format!("list_users answer: {e}")))
+}
+
+/// The named user, 404 when the instance has none such; reserved names are refused first.
+async fn existing(state: &AppState, ready: &Ready, segment: &str) -> Result<UserSpec, ApiError> {
+    let (name, _host) = split_user(segment);
+    ready.rules.check_user(&name).map_err(ApiError::BadRequest)?;
+    current(state, &ready.record.instance.id)
+        .await?
+        .into_iter()
+        .find(|u| u.name == name)
+        .ok_or_else(|| ApiError::NotFound(format!("User {name} could not be found.")))
+}
+
+fn body_object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
+    body.as_object()
+        .ok_or_else(|| ApiError::BadRequest("The body must be an object.".into()))
+}
+
+pub async fn list_users(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let size = state.services.config.api.page_size;
+    let (items, more) = page(current(&state, &id).await?, |u| &u.name, &query, size)?;
+    let mut body = json!({ "users": items.iter().map(user_view).collect::<Vec<_>>() });
+    if let (true, Some(last)) = (more, items.last()) {
+        body["links"] = super::links::next_page(&req, query.limit(size)?, &last.name);
+    }
+    Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn create_users(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let obj = body_object(&body)?;
+    if !obj.contains_key("users") {
+        return Err(ApiError::BadRequest("'users' is a required property".into()));
+    }
+    let wanted = validate::users_field(obj)?;
+    if wanted.is_empty() {
+        return Err(ApiError::BadRequest("'users' must name at least one user".into()));
+    }
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let dbs = databases::current(&state, &id).await?;
+    for user in &wanted {
+        ready.rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        if let Some(missing) = user.databases.iter().find(|d| !dbs.iter().any(|db| &db.name == *d)) {
+            return Err(ApiError::BadRequest(format!(
+                "Database {missing} does not exist on the instance."
+            )));
+        }
+    }
+    let existing = current(&state, &id).await?;
+    if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
+        return Err(ApiError::BadRequest(format!("User {} already exists.", dup.name)));
+    }
+    guest_calls::call(&state, &id, "create_user", json!({ "users": wanted }), Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// `PUT /users`: `{"users": [{"name", "password"}]}` changes passwords.
+pub async fn change_passwords(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    let users = validate::users_field(body_object(&body)?)?;
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let existing = current(&state, &id).await?;
+    for user in &users {
+        ready.rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        if !existing.iter().any(|e| e.name == user.name) {
+            return Err(ApiError::NotFound(format!("User {} could not be found.", user.name)));
+        }
+    }
+    guest_calls::call(
+        &state,
+        &id,
+        "change_passwords",
+        json!({ "users": users }),
+        Timeout::High,
+    )
+    .await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn show_user(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment) = path.into_inner();
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": user_view(&user) })))
+}
+
+/// `PUT /users/{user}`: `{"user": {"password"}}` (renaming or moving hosts is not supported).
+pub async fn update_user(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment) = path.into_inner();
+    let attrs = body_object(&body)?
+        .get("user")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::BadRequest("'user' is a required property".into()))?;
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    let renamed = attrs
+        .get("name")
+        .and_then(Value::as_str)
+        .is_some_and(|n| n != user.name);
+    if renamed || attrs.get("host").is_some_and(|h| !h.is_null()) {
+        return Err(ApiError::NotImplemented(
+            "Changing a user's name or host is not supported.".into(),
+        ));
+    }
+    let Some(password) = attrs.get("password").and_then(Value::as_str).filter(|p| !p.is_empty()) else {
+        return Err(ApiError::BadRequest("'password' must be a non-empty string".into()));
+    };
+    let args = json!({"users": [{"name": user.name, "password": password}]});
+    guest_calls::call(&state, &id, "change_passwords", args, Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn delete_user(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment) = path.into_inner();
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    let args = json!({"user": {"name": user.name, "host": user.host}});
+    guest_calls::call(&state, &id, "delete_user", args, Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn list_user_access(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment) = path.into_inner();
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    let dbs: Vec<Value> = user.databases.iter().map(|d| json!({"name": d})).collect();
+    Ok(HttpResponse::Ok().json(json!({ "databases": dbs })))
+}
+
+pub async fn grant_user_access(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment) = path.into_inner();
+    let wanted = validate::databases_field(body_object(&body)?)?;
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    let dbs = databases::current(&state, &id).await?;
+    for db in &wanted {
+        ready.rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+        if !dbs.iter().any(|d| d.name == db.name) {
+            return Err(ApiError::NotFound(format!("Database {} could not be found.", db.name)));
+        }
+    }
+    let names: Vec<&str> = wanted.iter().map(|d| d.name.as_str()).collect();
+    let args = json!({"username": user.name, "hostname": user.host, "databases": names});
+    guest_calls::call(&state, &id, "grant_access", args, Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn revoke_user_access(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id, segment, database) = path.into_inner();
+    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let user = existing(&state, &ready, &segment).await?;
+    if !user.databases.contains(&database) {
+        return Err(ApiError::NotFound(format!(
+            "User {} has no access to database {database}.",
+            user.name
+        )));
+    }
+    let args = json!({"username": user.name, "hostname": user.host, "database": database});
+    guest_calls::call(&state, &id, "revoke_access", args, Timeout::High).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+pub async fn show_root(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let enabled = guest_calls::call(&state, &id, "is_root_enabled", json!({}), Timeout::Low).await?;
+    Ok(HttpResponse::Ok().json(json!({ "rootEnabled": enabled.as_bool().unwrap_or(false) })))
+}
+
+pub async fn enable_root(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let password = guest_calls::call(&state, &id, "enable_root", json!({}), Timeout::High).await?;
+    Ok(HttpResponse::Ok().json(json!({ "user": {"name": "root", "password": password} })))
+}
+
+pub async fn disable_root(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (tenant, id) = path.into_inner();
+    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    guest_calls::call(&state, &id, "disable_root", json!({}), Timeout::High).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
