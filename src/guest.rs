@@ -6,9 +6,11 @@
 //! messages into calls on it. Operations a driver lacks answer `NotImplemented` (the API's
 //! 501); users, databases and root on a datastore without them answer `Unprocessable` (422).
 
+pub mod mariadb;
 pub mod postgres;
 pub mod process;
 pub mod protocol;
+pub mod redis;
 pub mod rules;
 pub mod server;
 pub mod simulated;
@@ -78,6 +80,9 @@ pub struct PrepareRequest {
     pub users: Vec<UserSpec>,
     #[serde(default)]
     pub allowed_cidrs: Vec<String>,
+    /// The password clients use where the datastore has no users (Redis).
+    #[serde(default)]
+    pub root_password: Option<String>,
 }
 
 /// Where an instance's server lives: its volume and its address.

@@ -78,7 +78,7 @@ pub fn create_instance(
     req: &CreateInstance,
     usage_timeout_ms: i64,
     secrets: &MasterKey,
-) -> Result<(InstanceRecord, Flow), ApiError> {
+) -> Result<(InstanceRecord, Flow, Option<String>), ApiError> {
     write_tx(conn, |conn| {
         let flavor = Flavor::find(conn, &req.flavor_id)?
             .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
@@ -131,12 +131,18 @@ pub fn create_instance(
             .and_then(|a| a.get("allowed_cidrs"))
             .cloned()
             .unwrap_or(json!([]));
-        let state = json!({
+        let mut state = json!({
             "volume_size": req.volume_size,
             "databases": req.databases,
             "users": users,
             "allowed_cidrs": allowed_cidrs,
         });
+        // Datastores without users (Redis) get a password at create, shown once in the answer
+        // (Trove's root_on_create).
+        let password = (rules::for_manager(&version.manager).is_none()).then(|| crate::secrets::random_password(24));
+        if let Some(p) = &password {
+            state["root_password_sealed"] = json!(secrets.seal(p));
+        }
         let flow = Flow::new(flows::CREATE, &instance.id, state, usage_timeout_ms);
         flow.insert(conn)?;
         let record = InstanceRecord {
@@ -145,7 +151,7 @@ pub fn create_instance(
             datastore,
             version,
         };
-        Ok((record, flow))
+        Ok((record, flow, password))
     })
 }
 

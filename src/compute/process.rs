@@ -3,8 +3,10 @@
 //! from `[compute] address_pool`, on which it listens on its datastore's standard port — so to
 //! a client every instance looks like its own host.
 
+use crate::guest::mariadb::MariaServer;
 use crate::guest::postgres::PgServer;
 use crate::guest::process::ProcessDatastore;
+use crate::guest::redis::RedisServer;
 use crate::guest::{Datastore, InstanceSpec};
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
@@ -14,6 +16,8 @@ use std::path::Path;
 pub fn standard_port(manager: &str) -> Option<u16> {
     match manager {
         "postgresql" => Some(crate::guest::postgres::PORT),
+        "mariadb" => Some(crate::guest::mariadb::PORT),
+        "redis" => Some(crate::guest::redis::PORT),
         _ => None,
     }
 }
@@ -22,6 +26,8 @@ pub fn standard_port(manager: &str) -> Option<u16> {
 pub fn datastore_for(manager: &str, spec: InstanceSpec) -> Result<Box<dyn Datastore>, String> {
     match manager {
         "postgresql" => Ok(Box::new(ProcessDatastore::new(PgServer::new(spec)))),
+        "mariadb" => Ok(Box::new(ProcessDatastore::new(MariaServer::new(spec)))),
+        "redis" => Ok(Box::new(ProcessDatastore::new(RedisServer::new(spec)))),
         other => Err(format!("datastore {other} is not available on this compute driver")),
     }
 }
@@ -32,6 +38,12 @@ pub fn installed_versions() -> Vec<(&'static str, String)> {
     let mut found = Vec::new();
     if let Some(v) = crate::guest::postgres::detect_version() {
         found.push(("postgresql", v));
+    }
+    if let Some(v) = crate::guest::mariadb::detect_version() {
+        found.push(("mariadb", v));
+    }
+    if let Some(v) = crate::guest::redis::detect_version() {
+        found.push(("redis", v));
     }
     found.retain(|(manager, _)| standard_port(manager).is_some());
     found

@@ -118,12 +118,17 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
         }
         users.push(user);
     }
+    let root_password = match state.get("root_password_sealed").and_then(|p| p.as_str()) {
+        Some(sealed) => Some(ctx.services.secrets.open(sealed).map_err(|e| e.to_string())?),
+        None => None,
+    };
     Ok(json!({
         "memory_mb": state.get("memory_mb").cloned().unwrap_or(json!(0)),
         "volume_size_gb": state.get("volume_size").cloned().unwrap_or(json!(null)),
         "databases": state.get("databases").cloned().unwrap_or(json!([])),
         "users": users,
         "allowed_cidrs": state.get("allowed_cidrs").cloned().unwrap_or(json!([])),
+        "root_password": root_password,
     }))
 }
 

@@ -52,14 +52,17 @@ pub async fn create_instance(
     let timeout = ms(state.services.config.taskmanager.usage_timeout_s);
     let owner = tenant.clone();
     let secrets = state.services.secrets.clone();
-    let (record, flow) = state
+    let (record, flow, password) = state
         .services
         .db
         .run(move |c| Ok(intents::create_instance(c, &owner, &request, timeout, &secrets)))
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
     cast_flow(&state, "create_instance", &flow).await;
-    let view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    if let Some(password) = password {
+        view["password"] = json!(password);
+    }
     Ok(HttpResponse::Ok().json(json!({ "instance": view })))
 }
 

@@ -1,0 +1,379 @@
+//! MariaDB (Debian's mariadb-server 10.11) as an instance's datastore: its own data directory,
+//! config (`--defaults-file` first, so the system's my.cnf is never read), socket and pid file in
+//! the instance's volume, listening on the instance's address at the standard port 3306, run as
+//! `mysql` when coffer is root. coffer administers it as `os_admin`, created by an init file at
+//! the first start (so no account is ever open), over the private socket.
+
+use super::process::{Accounts, Server};
+use super::server::{self, ServiceUser};
+use super::sql::{quote_mysql_ident as ident, quote_mysql_literal as literal};
+use super::{DatabaseSpec, InstanceSpec, PrepareRequest, ServerSettings, UserSpec};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+use mysql_async::prelude::Queryable;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const PORT: u16 = 3306;
+const ADMIN: &str = "os_admin";
+const MARIADBD: &str = "/usr/sbin/mariadbd";
+const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+const SYSTEM_USERS: [&str; 5] = [ADMIN, "root", "mysql", "mariadb.sys", "PUBLIC"];
+
+/// The installed version as `major.minor` (e.g. `10.11`), if mariadbd is there.
+pub fn detect_version() -> Option<String> {
+    let out = std::process::Command::new(MARIADBD).arg("--version").output().ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let full = text.split_whitespace().skip_while(|w| *w != "Ver").nth(1)?;
+    let mut parts = full.split(['.', '-']);
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+pub struct MariaServer {
+    spec: InstanceSpec,
+    user: Option<ServiceUser>,
+}
+
+impl MariaServer {
+    pub fn new(spec: InstanceSpec) -> MariaServer {
+        MariaServer {
+            user: server::service_user("mysql"),
+            spec,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.spec.dir.join(rel)
+    }
+
+    fn running_pid(&self) -> Option<i32> {
+        server::running_pid(&self.path("run/mysqld.pid"), &self.path("my.cnf").display().to_string())
+    }
+
+    fn render_config(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), String> {
+        let pool_mb = (settings.memory_mb / 2).max(32);
+        let mut lines = vec![
+            "[mysqld]".to_string(),
+            format!("datadir = {}", self.path("data").display()),
+            format!("socket = {}", self.path("run/mysqld.sock").display()),
+            format!("pid-file = {}", self.path("run/mysqld.pid").display()),
+            format!("log-error = {}", self.path("log/error.log").display()),
+            format!("tmpdir = {}", self.path("tmp").display()),
+            format!("bind-address = {}", self.spec.address),
+            format!("port = {PORT}"),
+            "skip-name-resolve".into(),
+            "max_connections = 100".into(),
+            format!("innodb_buffer_pool_size = {pool_mb}M"),
+            format!("read_only = {}", if settings.read_only { "ON" } else { "OFF" }),
+        ];
+        if let Some(init) = init_file {
+            lines.push(format!("init-file = {}", init.display()));
+        }
+        for (key, value) in &settings.overrides {
+            lines.push(format!("{key} = {value}"));
+        }
+        server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o644, None)
+    }
+
+    async fn initialize(&self) -> Result<Option<PathBuf>, String> {
+        server::make_dir(&self.spec.dir, 0o755, None)?;
+        for (rel, mode) in [("data", 0o700), ("run", 0o755), ("log", 0o750), ("tmp", 0o700)] {
+            server::make_dir(&self.path(rel), mode, self.user)?;
+        }
+        if self.path("data/mysql").exists() {
+            return Ok(None);
+        }
+        self.render_config(&ServerSettings::default(), None)?;
+        let log = self.path("log/commands.log");
+        let mut install = server::command(Path::new("/usr/bin/mariadb-install-db"), self.user, &log)?;
+        install
+            .arg(format!("--defaults-file={}", self.path("my.cnf").display()))
+            .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
+        server::run(install, "mariadb-install-db", &log).await?;
+        let password = crate::secrets::random_password(32);
+        server::write_file(&self.path("admin.secret"), &password, 0o600, None)?;
+        // Executed by the first start only: the admin exists and no password-less root remains.
+        let init = format!(
+            "CREATE USER IF NOT EXISTS '{ADMIN}'@'localhost' IDENTIFIED BY {pw};\n\
+             GRANT ALL PRIVILEGES ON *.* TO '{ADMIN}'@'localhost' WITH GRANT OPTION;\n\
+             DROP USER IF EXISTS 'root'@'localhost';\nFLUSH PRIVILEGES;\n",
+            pw = literal(&password)
+        );
+        let init_file = self.path("run/init.sql");
+        server::write_file(&init_file, &init, 0o600, self.user)?;
+        Ok(Some(init_file))
+    }
+
+    async fn start_server(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), String> {
+        if self.running_pid().is_some() {
+            return Ok(());
+        }
+        self.render_config(settings, init_file)?;
+        let log = self.path("log/commands.log");
+        let mut cmd = server::command(Path::new("/usr/bin/setsid"), self.user, &log)?;
+        cmd.arg("-f")
+            .arg(MARIADBD)
+            .arg(format!("--defaults-file={}", self.path("my.cnf").display()));
+        server::run(cmd, "mariadbd", &log).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        while !(self.running_pid().is_some() && self.admin().await.is_ok()) {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "MariaDB did not start: {}",
+                    server::log_tail(&self.path("log/error.log"))
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        Ok(())
+    }
+
+    async fn admin(&self) -> Result<mysql_async::Conn, String> {
+        let password = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
+        let opts = mysql_async::OptsBuilder::default()
+            .socket(Some(self.path("run/mysqld.sock").display().to_string()))
+            .user(Some(ADMIN))
+            .pass(Some(password.trim().to_string()));
+        mysql_async::Conn::new(opts)
+            .await
+            .map_err(|e| format!("connect to MariaDB: {e}"))
+    }
+
+    async fn exec(&self, sql: &str) -> Result<(), String> {
+        let mut conn = self.admin().await?;
+        let result = conn.query_drop(sql).await.map_err(|e| format!("MariaDB: {e}"));
+        let _ = conn.disconnect().await;
+        result
+    }
+
+    fn account(name: &str, host: Option<&str>) -> String {
+        format!("{}@{}", literal(name), literal(host.unwrap_or("%")))
+    }
+}
+
+impl Server for MariaServer {
+    fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    fn running(&self) -> bool {
+        self.running_pid().is_some()
+    }
+
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+        let init_file = self.initialize().await?;
+        self.start_server(&settings, init_file.as_deref()).await?;
+        if let Some(init) = init_file {
+            let _ = std::fs::remove_file(init);
+            self.render_config(&settings, None)?;
+        }
+        for db in request.databases {
+            self.create_database(db).await?;
+        }
+        for user in request.users {
+            self.create_user(user).await?;
+        }
+        Ok(())
+    }
+
+    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+        self.start_server(&settings, None).await
+    }
+
+    async fn stop(&self) -> Result<(), String> {
+        if let Some(pid) = self.running_pid() {
+            server::kill(pid, Duration::from_secs(60)).await;
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+        self.stop().await?;
+        self.start(settings).await
+    }
+
+    async fn healthy(&self) -> bool {
+        match self.admin().await {
+            Ok(mut conn) => {
+                let ok = conn.query_drop("SELECT 1").await.is_ok();
+                let _ = conn.disconnect().await;
+                ok
+            }
+            Err(_) => false,
+        }
+    }
+
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        Some(self)
+    }
+}
+
+impl Accounts for MariaServer {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
+        async move {
+            let mut conn = self.admin().await?;
+            let names: Vec<String> = conn.query("SHOW DATABASES").await.map_err(|e| e.to_string())?;
+            let _ = conn.disconnect().await;
+            Ok(names
+                .into_iter()
+                .filter(|n| !SYSTEM_DATABASES.contains(&n.as_str()))
+                .map(|name| DatabaseSpec {
+                    name,
+                    ..DatabaseSpec::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", ident(&db.name));
+            if let Some(cs) = &db.character_set {
+                sql += &format!(" CHARACTER SET {}", literal(cs));
+            }
+            if let Some(collate) = &db.collate {
+                sql += &format!(" COLLATE {}", literal(collate));
+            }
+            self.exec(&sql).await
+        }
+        .boxed()
+    }
+
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move { self.exec(&format!("DROP DATABASE IF EXISTS {}", ident(&name))).await }.boxed()
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
+        async move {
+            let mut conn = self.admin().await?;
+            let rows: Vec<(String, String)> = conn
+                .query("SELECT User, Host FROM mysql.user ORDER BY User")
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut users = Vec::new();
+            for (name, host) in rows
+                .into_iter()
+                .filter(|(u, _)| !u.is_empty() && !SYSTEM_USERS.contains(&u.as_str()))
+            {
+                let databases: Vec<String> = conn
+                    .exec(
+                        "SELECT Db FROM mysql.db WHERE User = ? AND Host = ? ORDER BY Db",
+                        (&name, &host),
+                    )
+                    .await
+                    .map_err(|e| e.to_string())?;
+                users.push(UserSpec {
+                    name,
+                    host: Some(host),
+                    databases,
+                    ..UserSpec::default()
+                });
+            }
+            let _ = conn.disconnect().await;
+            Ok(users)
+        }
+        .boxed()
+    }
+
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let account = Self::account(&user.name, user.host.as_deref());
+            self.exec(&format!(
+                "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {}",
+                literal(&user.password)
+            ))
+            .await?;
+            for db in &user.databases {
+                self.exec(&format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", ident(db)))
+                    .await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            self.exec(&format!("DROP USER IF EXISTS {}", Self::account(&name, None)))
+                .await
+        }
+        .boxed()
+    }
+
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let sql = format!(
+                "ALTER USER {} IDENTIFIED BY {}",
+                Self::account(&name, None),
+                literal(&password)
+            );
+            self.exec(&sql).await
+        }
+        .boxed()
+    }
+
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            for db in databases {
+                let sql = format!(
+                    "GRANT ALL PRIVILEGES ON {}.* TO {}",
+                    ident(&db),
+                    Self::account(&user, None)
+                );
+                self.exec(&sql).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let sql = format!(
+                "REVOKE ALL PRIVILEGES ON {}.* FROM {}",
+                ident(&database),
+                Self::account(&user, None)
+            );
+            self.exec(&sql).await
+        }
+        .boxed()
+    }
+
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let account = Self::account("root", None);
+            self.exec(&format!(
+                "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {}",
+                literal(&password)
+            ))
+            .await?;
+            self.exec(&format!("ALTER USER {account} IDENTIFIED BY {}", literal(&password)))
+                .await?;
+            self.exec(&format!("GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION"))
+                .await
+        }
+        .boxed()
+    }
+
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            self.exec(&format!("DROP USER IF EXISTS {}", Self::account("root", None)))
+                .await
+        }
+        .boxed()
+    }
+
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
+        async move {
+            let mut conn = self.admin().await?;
+            let found: Option<i32> = conn
+                .query_first("SELECT 1 FROM mysql.user WHERE User = 'root'")
+                .await
+                .map_err(|e| e.to_string())?;
+            let _ = conn.disconnect().await;
+            Ok(found.is_some())
+        }
+        .boxed()
+    }
+}

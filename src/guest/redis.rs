@@ -1,0 +1,184 @@
+//! Redis (Debian's redis-server 7) as an instance's datastore: its own config, data directory,
+//! socket and pid file in the instance's volume, listening on the instance's address at the
+//! standard port 6379, run as `redis` when coffer is root. Clients authenticate with the
+//! instance's password (returned once by the create, as Trove's root-on-create); coffer
+//! administers the server as its own ACL user `os_admin` over the private socket. Redis has no
+//! users or databases in Trove's sense: those operations answer 422.
+
+use super::process::Server;
+use super::server::{self, ServiceUser};
+use super::{InstanceSpec, PrepareRequest, ServerSettings};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+pub const PORT: u16 = 6379;
+const ADMIN: &str = "os_admin";
+const REDIS_SERVER: &str = "/usr/bin/redis-server";
+
+/// The installed version as `major.minor` (e.g. `7.0`), if redis-server is there.
+pub fn detect_version() -> Option<String> {
+    let out = std::process::Command::new(REDIS_SERVER)
+        .arg("--version")
+        .output()
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let full = text.split_whitespace().find_map(|w| w.strip_prefix("v="))?;
+    let mut parts = full.split('.');
+    Some(format!("{}.{}", parts.next()?, parts.next()?))
+}
+
+pub struct RedisServer {
+    spec: InstanceSpec,
+    user: Option<ServiceUser>,
+}
+
+fn quote(value: &str) -> String {
+    format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
+}
+
+impl RedisServer {
+    pub fn new(spec: InstanceSpec) -> RedisServer {
+        RedisServer {
+            user: server::service_user("redis"),
+            spec,
+        }
+    }
+
+    fn path(&self, rel: &str) -> PathBuf {
+        self.spec.dir.join(rel)
+    }
+
+    fn conf(&self) -> PathBuf {
+        self.path("redis.conf")
+    }
+
+    fn running_pid(&self) -> Option<i32> {
+        server::running_pid(&self.path("run/redis.pid"), &self.spec.address.to_string())
+    }
+
+    fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
+        let admin = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
+        let client = std::fs::read_to_string(self.path("client.secret")).map_err(|e| format!("client secret: {e}"))?;
+        let mut lines = vec![
+            format!("bind {}", self.spec.address),
+            format!("port {PORT}"),
+            "protected-mode no".into(),
+            "daemonize yes".into(),
+            format!("pidfile {}", quote(&self.path("run/redis.pid").display().to_string())),
+            format!(
+                "unixsocket {}",
+                quote(&self.path("run/redis.sock").display().to_string())
+            ),
+            "unixsocketperm 700".into(),
+            format!("dir {}", quote(&self.path("data").display().to_string())),
+            format!("logfile {}", quote(&self.path("log/redis.log").display().to_string())),
+            "appendonly yes".into(),
+            format!("maxmemory {}mb", (settings.memory_mb / 2).max(16)),
+            // A full volume: clients may no longer run commands that write.
+            format!(
+                "user default on >{} ~* &* +@all{}",
+                client.trim(),
+                if settings.read_only { " -@write" } else { "" }
+            ),
+            format!("user {ADMIN} on >{} ~* &* +@all", admin.trim()),
+        ];
+        for (key, value) in &settings.overrides {
+            lines.push(format!("{key} {}", quote(value)));
+        }
+        server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.user)
+    }
+
+    async fn start_server(&self, settings: &ServerSettings) -> Result<(), String> {
+        if self.running_pid().is_some() {
+            return Ok(());
+        }
+        self.render_config(settings)?;
+        let log = self.path("log/commands.log");
+        let mut cmd = server::command(Path::new(REDIS_SERVER), self.user, &log)?;
+        cmd.arg(self.conf());
+        server::run(cmd, "redis-server", &log).await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while !self.healthy().await {
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "Redis did not start: {}",
+                    server::log_tail(&self.path("log/redis.log"))
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        Ok(())
+    }
+
+    async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, String> {
+        let password = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
+        let info = redis::ConnectionInfo {
+            addr: redis::ConnectionAddr::Unix(self.path("run/redis.sock")),
+            redis: redis::RedisConnectionInfo {
+                db: 0,
+                username: Some(ADMIN.into()),
+                password: Some(password.trim().into()),
+                ..Default::default()
+            },
+        };
+        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+        tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
+            .await
+            .map_err(|_| "connect to Redis: timed out".to_string())?
+            .map_err(|e| format!("connect to Redis: {e}"))
+    }
+}
+
+impl Server for RedisServer {
+    fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    fn running(&self) -> bool {
+        self.running_pid().is_some()
+    }
+
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+        server::make_dir(&self.spec.dir, 0o755, None)?;
+        for (rel, mode) in [("data", 0o750), ("run", 0o755), ("log", 0o750)] {
+            server::make_dir(&self.path(rel), mode, self.user)?;
+        }
+        if !self.path("admin.secret").exists() {
+            server::write_file(
+                &self.path("admin.secret"),
+                &crate::secrets::random_password(32),
+                0o600,
+                None,
+            )?;
+        }
+        let client = request
+            .root_password
+            .clone()
+            .ok_or("a Redis instance needs its password (root_password) at prepare")?;
+        server::write_file(&self.path("client.secret"), &client, 0o600, None)?;
+        self.start_server(&settings).await
+    }
+
+    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+        self.start_server(&settings).await
+    }
+
+    async fn stop(&self) -> Result<(), String> {
+        if let Some(pid) = self.running_pid() {
+            server::kill(pid, Duration::from_secs(30)).await;
+        }
+        Ok(())
+    }
+
+    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+        self.stop().await?;
+        self.start(settings).await
+    }
+
+    async fn healthy(&self) -> bool {
+        match self.admin().await {
+            Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),
+            Err(_) => false,
+        }
+    }
+}
