@@ -44,9 +44,13 @@ need_pkg psql                                 postgresql-client-15
 need_pkg curl                                 curl
 need_pkg python3                              python3     # free-port picker
 need_pkg runuser                              util-linux  # run PG as 'postgres'
-# Later, e.g.:
-# need_pkg /usr/sbin/mariadbd       mariadb-server
-# need_pkg /usr/bin/redis-server    redis-server
+# The datastores coffer's process compute driver runs for instances (coffer
+# starts each as a private server; nothing relies on the system service).
+need_pkg /usr/sbin/mariadbd                   mariadb-server
+need_pkg /usr/bin/mariadb-install-db          mariadb-server
+need_pkg /usr/bin/redis-server                redis-server
+need_pkg setsid                               util-linux
+# Later:
 # need_pkg /usr/sbin/rabbitmq-server rabbitmq-server
 # ---------------------------------------------------------------------------
 

@@ -247,7 +247,7 @@ mod tests {
         )
         .expect("valid");
         assert_eq!(ok.volume_size, Some(1));
-        assert!(ok.users[0].get("password").is_none(), "passwords are not kept");
+        assert_eq!(ok.users[0].databases, vec!["d".to_string()]);
         assert_eq!(
             create(json!({"name": "i", "flavor": {"id": "2"}}))
                 .expect("sdk form")

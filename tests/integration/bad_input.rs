@@ -22,6 +22,19 @@ fn assert_fault(status: u16, body: &Value, want_status: u16, want_key: &str, cas
 async fn bad_requests_get_trove_faults(backend: Backend) {
     let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 60_000).await;
     let api = &app.api;
+    // A version whose binaries are missing is inactive: make Redis's so, whatever is installed.
+    app.node
+        .services
+        .db
+        .run(|c| {
+            use coffer::db::schema::datastore_versions as v;
+            use diesel::prelude::*;
+            Ok(diesel::update(v::table.filter(v::manager.eq("redis")))
+                .set(v::active.eq(false))
+                .execute(c)?)
+        })
+        .await
+        .expect("deactivate redis");
     let create = |instance: &str| format!(r#"{{"instance": {instance}}}"#);
     let cases: Vec<(String, u16, &str)> = vec![
         ("{not json".into(), 400, "badRequest"),

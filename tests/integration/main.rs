@@ -6,6 +6,7 @@ mod support;
 mod bad_input;
 mod bus;
 mod crash_safety;
+mod datastores;
 mod heartbeats;
 mod lifecycle;
 mod process;

@@ -18,16 +18,30 @@ pub enum Backend {
 pub struct TestDb {
     pub url: String,
     pub dir: tempfile::TempDir,
+    /// The addresses this test's instances get.
+    pub pool: String,
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        kill_servers_under(&self.dir.path().join("instances"));
+    }
 }
 
 impl TestDb {
     pub fn new(backend: Backend) -> TestDb {
         let dir = tempfile::tempdir().expect("temp dir");
+        // Datastore servers run as their own service users, who must reach their volumes here.
+        std::fs::set_permissions(dir.path(), std::os::unix::fs::PermissionsExt::from_mode(0o755)).expect("chmod");
         let url = match backend {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("coffer.db").display()),
             Backend::Postgres => fresh_pg_database(),
         };
-        TestDb { url, dir }
+        TestDb {
+            url,
+            dir,
+            pool: private_pool(),
+        }
     }
 }
 
@@ -44,6 +58,31 @@ fn fresh_pg_database() -> String {
     format!("{base}/{name}")
 }
 
+/// A /24 of the address pool no other test of this run uses (nor, very likely, another run).
+pub fn private_pool() -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let third = (std::process::id().wrapping_mul(7).wrapping_add(n)) % 250 + 2;
+    format!("127.77.{third}.0/24")
+}
+
+/// Kills (SIGKILL, by PID) every datastore server whose pid file lies under `dir`, so a failed
+/// test leaves no server behind.
+pub fn kill_servers_under(dir: &std::path::Path) {
+    let Ok(instances) = std::fs::read_dir(dir) else { return };
+    for instance in instances.flatten() {
+        for pid_file in ["data/postmaster.pid", "run/mysqld.pid", "run/redis.pid"] {
+            let Ok(text) = std::fs::read_to_string(instance.path().join(pid_file)) else {
+                continue;
+            };
+            if let Some(pid) = text.lines().next().and_then(|l| l.trim().parse::<i32>().ok()) {
+                // SAFETY: kill(2) on a pid read from our own test's pid file.
+                unsafe { libc::kill(pid, libc::SIGKILL) };
+            }
+        }
+    }
+}
+
 /// Settings every test starts from: fast heartbeats and polls, a free port.
 pub fn test_config(db: &TestDb) -> Config {
     let mut c = Config::default();
@@ -52,6 +91,8 @@ pub fn test_config(db: &TestDb) -> Config {
     c.database.url = db.url.clone();
     c.database.pool_size = 4;
     c.compute.data_dir = db.dir.path().join("instances").display().to_string();
+    c.compute.address_pool = db.pool.clone();
+    c.secrets.master_key_file = db.dir.path().join("master.key").display().to_string();
     c.compute.simulated_prepare_ms = 200;
     c.guest.heartbeat_interval_s = 1.0;
     c.guest.heartbeat_expiry_s = 30.0;
@@ -171,7 +212,11 @@ impl Api {
     }
 
     pub async fn wait_active(&self, id: &str) -> Value {
-        self.wait_for(id, Duration::from_secs(30), "ACTIVE/HEALTHY", |v| {
+        self.wait_active_within(id, Duration::from_secs(30)).await
+    }
+
+    pub async fn wait_active_within(&self, id: &str, within: Duration) -> Value {
+        self.wait_for(id, within, "ACTIVE/HEALTHY", |v| {
             v.is_some_and(|v| v["status"] == "ACTIVE" && v["operating_status"] == "HEALTHY")
         })
         .await
@@ -258,6 +303,7 @@ impl CofferProcess {
             .env("COFFER_API_BIND", format!("127.0.0.1:{port}"))
             .env("COFFER_DATABASE_URL", &db.url)
             .env("COFFER_COMPUTE_DATA_DIR", db.dir.path().join("instances"))
+            .env("COFFER_COMPUTE_ADDRESS_POOL", &db.pool)
             .env("COFFER_GUEST_HEARTBEAT_INTERVAL_S", "1")
             .env("COFFER_TASKMANAGER_SCAN_INTERVAL_S", "1")
             .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
