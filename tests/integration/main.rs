@@ -3,10 +3,11 @@
 
 mod support;
 
+mod accounts;
 mod bad_input;
 mod bus;
 mod crash_safety;
-mod datastores;
+pub mod datastores;
 mod heartbeats;
 mod lifecycle;
 mod process;

@@ -135,3 +135,41 @@ fn role_subcommands_refuse_without_a_shared_bus() {
         assert!(stderr.contains("amqp"), "coffer {role} says why: {stderr}");
     }
 }
+
+#[actix_web::test]
+async fn sigkill_with_real_datastores_active() {
+    use crate::datastores::{alive, create, ip_of, maria, pg, redis_conn, server_pid, BUILD_BOUND};
+    use serde_json::json;
+    let db = TestDb::new(Backend::Sqlite);
+    let first = CofferProcess::start(&db, &[]).await;
+    let account = json!({"databases": [{"name": "d"}],
+        "users": [{"name": "u", "password": "pw", "databases": [{"name": "d"}]}]});
+    let (pg_id, _) = create(&first.api, "postgresql", account.clone()).await;
+    let (my_id, _) = create(&first.api, "mariadb", account).await;
+    let (rd_id, rd) = create(&first.api, "redis", json!({})).await;
+    let redis_password = rd["password"].as_str().expect("password").to_string();
+    let mut before = Vec::new();
+    for id in [&pg_id, &my_id, &rd_id] {
+        let view = first.api.wait_active_within(id, BUILD_BOUND).await;
+        let pid = server_pid(&db.dir.path().join("instances").join(id)).expect("pid");
+        before.push((id.clone(), ip_of(&view), pid, view["service_status_updated"].clone()));
+    }
+    first.kill9();
+
+    let second = CofferProcess::start(&db, &[]).await;
+    for (id, _, pid, beat) in &before {
+        let api = second.api.clone();
+        api.wait_for(id, Duration::from_secs(30), "ACTIVE with a newer heartbeat", |v| {
+            v.is_some_and(|v| v["operating_status"] == "HEALTHY" && v["service_status_updated"] != *beat)
+        })
+        .await;
+        let now = server_pid(&db.dir.path().join("instances").join(id)).expect("pid");
+        assert_eq!(now, *pid, "the same server was re-adopted, not a second one started");
+        assert!(alive(now));
+    }
+    pg(&before[0].1, "u", "pw", "d").await.expect("PostgreSQL reachable");
+    maria(&before[1].1, "u", "pw", "d").await.expect("MariaDB reachable");
+    redis_conn(&before[2].1, &redis_password).await.expect("Redis reachable");
+    let guests = second.api.actors("guest_session").await;
+    assert_eq!(guests.len(), 3, "one guest session per instance: {guests:?}");
+}
