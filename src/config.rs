@@ -95,6 +95,8 @@ pub struct TaskManagerConfig {
     pub delete_timeout_s: f64,
     /// How long a restart waits for the guest.
     pub restart_timeout_s: f64,
+    /// How long a resize waits for the guest (Trove's resize_time_out).
+    pub resize_timeout_s: f64,
     /// How often a waiting step checks again.
     pub poll_interval_ms: u64,
     /// First back-off after a failed step; doubles per consecutive failure, capped at 30 s.
@@ -146,13 +148,15 @@ pub struct LogConfig {
     pub filter: String,
 }
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TestingConfig {
     /// Fault injection is refused unless this is true.
     pub enabled: bool,
     /// Comma-separated `<flow>:<step>:panic|error|drop_cast`, e.g. `create:2:panic`.
     pub fail_at: String,
+    /// How many MiB one GB of volume size is (1024); tests shrink it to fill a volume quickly.
+    pub volume_unit_mb: i64,
 }
 
 /// Why a configuration could not be loaded.
@@ -208,6 +212,14 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "[testing] fail_at is set but [testing] enabled is false; fault injection is for tests only".into(),
             ));
+        }
+        if !self.testing.enabled && self.testing.volume_unit_mb != 1024 {
+            return Err(ConfigError::Invalid(
+                "[testing] volume_unit_mb is for tests only; set [testing] enabled = true".into(),
+            ));
+        }
+        if self.testing.volume_unit_mb < 1 {
+            return Err(ConfigError::Invalid("[testing] volume_unit_mb must be positive".into()));
         }
         if self.guest.heartbeat_interval_s <= 0.0 || self.guest.heartbeat_expiry_s <= 0.0 {
             return Err(ConfigError::Invalid(

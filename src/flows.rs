@@ -9,6 +9,7 @@
 
 pub mod create;
 pub mod delete;
+pub mod resize;
 pub mod restart;
 
 use crate::actors::compute::Compute;
@@ -22,6 +23,8 @@ use std::time::Duration;
 pub const CREATE: &str = "create";
 pub const DELETE: &str = "delete";
 pub const RESTART: &str = "restart";
+pub const RESIZE_FLAVOR: &str = "resize_flavor";
+pub const RESIZE_VOLUME: &str = "resize_volume";
 
 /// What a step decided.
 #[derive(Debug)]
@@ -109,6 +112,8 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         CREATE => create::step(ctx).await,
         DELETE => delete::step(ctx).await,
         RESTART => restart::step(ctx).await,
+        RESIZE_FLAVOR => resize::flavor_step(ctx).await,
+        RESIZE_VOLUME => resize::volume_step(ctx).await,
         other => Ok(StepOutcome::Fail(format!("unknown flow kind {other}"))),
     }
 }
@@ -119,6 +124,7 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
         CREATE => create::on_deadline(ctx).await,
         DELETE => delete::on_deadline(ctx).await,
         RESTART => restart::on_deadline(ctx).await,
+        RESIZE_FLAVOR | RESIZE_VOLUME => resize::on_deadline(ctx).await,
         _ => Ok(()),
     }
 }
@@ -129,6 +135,8 @@ pub fn step_name(kind: &str, step: i32) -> &'static str {
         CREATE => create::STEPS,
         DELETE => delete::STEPS,
         RESTART => restart::STEPS,
+        RESIZE_FLAVOR => resize::FLAVOR_STEPS,
+        RESIZE_VOLUME => resize::VOLUME_STEPS,
         _ => &[],
     };
     names.get(step as usize).copied().unwrap_or("finished")

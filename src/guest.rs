@@ -83,6 +83,9 @@ pub struct PrepareRequest {
     /// The password clients use where the datastore has no users (Redis).
     #[serde(default)]
     pub root_password: Option<String>,
+    /// The volume's capacity in MiB.
+    #[serde(default)]
+    pub volume_limit_mb: Option<i64>,
 }
 
 /// Where an instance's server lives: its volume and its address.
@@ -98,6 +101,9 @@ pub struct InstanceSpec {
 pub struct ServerSettings {
     pub memory_mb: i64,
     pub volume_size_gb: Option<i64>,
+    /// The volume's capacity in MiB (size × the volume unit); past it the server turns read-only.
+    #[serde(default)]
+    pub volume_limit_mb: Option<i64>,
     /// Set when the volume is full: the server refuses writes until it grows.
     pub read_only: bool,
     pub allowed_cidrs: Vec<String>,
@@ -135,6 +141,18 @@ pub trait Datastore: Send {
     fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats>;
     /// Whether prepare has completed (Trove's `.prepare.end` marker).
     fn is_prepared(&self) -> bool;
+    /// Applies a new flavor's memory (the server restarts with re-rendered settings).
+    fn resize_memory(&mut self, _memory_mb: i64) -> GuestFuture<()> {
+        not_implemented("resize")
+    }
+    /// Grows the volume to `size_gb` (`limit_mb` MiB); lifts read-only if the data fits again.
+    fn resize_volume(&mut self, _size_gb: i64, _limit_mb: i64) -> GuestFuture<()> {
+        not_implemented("resize_fs")
+    }
+    /// Enforces the volume size; returns a fault message when it has just turned read-only.
+    fn check_volume(&mut self) -> BoxFuture<'static, Option<String>> {
+        Box::pin(async { None })
+    }
     /// Stops the server for good and removes the volume (the server is being deleted).
     fn destroy(&mut self) -> GuestFuture<()> {
         self.stop()

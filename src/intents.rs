@@ -173,7 +173,25 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
     })
 }
 
-/// Records a restart after Trove's action gate: task REBOOTING, service RESTARTING, a flow.
+/// Trove's `validate_can_perform_action`: the instance exists, is the caller's, has no task,
+/// its server is ACTIVE and its datastore in a state that allows actions.
+fn ready_for_action(conn: &mut DbConn, tenant: &str, id: &str, expiry_ms: i64) -> Result<InstanceRecord, ApiError> {
+    let record = Instance::find_record(conn, tenant, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let status = crate::web::views::status_of(&record, expiry_ms);
+    let task_ok = matches!(status.task, Some(Task::None));
+    let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
+    let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
+    if !(task_ok && server_ok && service_ok) {
+        return Err(ApiError::Unprocessable(format!(
+            "Instance {id} is not currently available for an action to be performed (status was {}).",
+            status.api_status()
+        )));
+    }
+    Ok(record)
+}
+
+/// Records a restart: task REBOOTING, service RESTARTING, a restart flow.
 pub fn restart_instance(
     conn: &mut DbConn,
     tenant: &str,
@@ -182,21 +200,66 @@ pub fn restart_instance(
     deadline_ms: i64,
 ) -> Result<Flow, ApiError> {
     write_tx(conn, |conn| {
-        let record = Instance::find_record(conn, tenant, id)?
-            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        let status = crate::web::views::status_of(&record, heartbeat_expiry_ms);
-        let task_ok = matches!(status.task, Some(Task::None));
-        let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
-        let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
-        if !(task_ok && server_ok && service_ok) {
-            return Err(ApiError::Unprocessable(format!(
-                "Instance {id} is not currently available for an action to be performed (status was {}).",
-                status.api_status()
-            )));
-        }
+        ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
         Instance::set_task(conn, id, Task::Rebooting)?;
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
         let flow = Flow::new(flows::RESTART, id, json!({}), deadline_ms);
+        flow.insert(conn)?;
+        Ok(flow)
+    })
+}
+
+/// What a resize asks for.
+pub enum Resize {
+    Flavor(String),
+    Volume(i32),
+}
+
+/// Records a resize of the flavor or the volume: task RESIZING and its flow.
+pub fn resize_instance(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    resize: &Resize,
+    heartbeat_expiry_ms: i64,
+    deadline_ms: i64,
+) -> Result<Flow, ApiError> {
+    write_tx(conn, |conn| {
+        let record = ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
+        let (kind, state) = match resize {
+            Resize::Flavor(flavor_id) => {
+                let flavor = Flavor::find(conn, flavor_id)?
+                    .ok_or_else(|| ApiError::NotFound(format!("Flavor {flavor_id} could not be found.")))?;
+                if flavor.id == record.instance.flavor_id {
+                    return Err(ApiError::BadRequest(
+                        "The new flavor id must be different than the current flavor id.".into(),
+                    ));
+                }
+                (
+                    flows::RESIZE_FLAVOR,
+                    json!({"flavor_id": flavor.id, "memory_mb": flavor.ram}),
+                )
+            }
+            Resize::Volume(size) => {
+                let current = record
+                    .instance
+                    .volume_size
+                    .ok_or_else(|| ApiError::BadRequest(format!("Instance {id} has no volume to resize.")))?;
+                if *size <= current {
+                    return Err(ApiError::BadRequest(format!(
+                        "The new volume size {size} must be larger than the current volume size of {current}."
+                    )));
+                }
+                if *size > MAX_VOLUME_GB {
+                    return Err(ApiError::OverLimit(format!(
+                        "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
+                    )));
+                }
+                (flows::RESIZE_VOLUME, json!({ "size": size }))
+            }
+        };
+        Instance::set_task(conn, id, Task::Resizing)?;
+        let flow = Flow::new(kind, id, state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })

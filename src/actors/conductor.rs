@@ -9,6 +9,7 @@
 
 use super::Services;
 use crate::bus::{self, Delivery, Subscription};
+use crate::db::models::fault::InstanceFault;
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
@@ -34,6 +35,13 @@ struct Heartbeat {
     #[serde(default)]
     payload: HeartbeatPayload,
     sent: Option<f64>,
+}
+
+/// A guest's report that something went wrong (Trove's `notify_exc_info`), stored as a fault.
+#[derive(Debug, Deserialize)]
+struct FaultReport {
+    instance_id: String,
+    message: String,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -135,6 +143,20 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
                     tracing::warn!("conductor: {e}");
                     delivery.reply(Err(e));
                 }
+            },
+            "report_fault" => match delivery.envelope.args::<FaultReport>() {
+                Ok(report) => {
+                    let id = report.instance_id.clone();
+                    let stored = services
+                        .db
+                        .run(move |c| InstanceFault::record(c, &report.instance_id, &report.message, ""))
+                        .await;
+                    match stored {
+                        Ok(()) => delivery.ack(),
+                        Err(e) => tracing::warn!(instance.id = %id, "fault not stored: {e}"),
+                    }
+                }
+                Err(e) => delivery.reply(Err(e)),
             },
             other => {
                 // update_backup and the rest arrive with the backup issue.

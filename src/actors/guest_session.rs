@@ -62,6 +62,28 @@ impl GuestSession {
         );
     }
 
+    /// Turns the datastore read-only when its volume is full, and reports a fault.
+    fn enforce_volume(&mut self, ctx: &mut Context<Self>) {
+        if !self.datastore.is_prepared() {
+            return;
+        }
+        let check = self.datastore.check_volume();
+        let bus = self.services.bus.clone();
+        let instance_id = self.instance_id.clone();
+        ctx.spawn(
+            async move {
+                let Some(message) = check.await else { return };
+                tracing::warn!(instance.id = %instance_id, "{message}");
+                let sent = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+                let args = json!({"instance_id": instance_id, "message": message, "sent": sent});
+                if let Err(e) = bus.cast(bus::CONDUCTOR, Envelope::new("report_fault", args)).await {
+                    tracing::warn!(instance.id = %instance_id, "fault not reported: {e}");
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
     fn handle_prepare(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
         let request: PrepareRequest = match delivery.envelope.args() {
             Ok(r) => r,
@@ -104,7 +126,10 @@ impl Actor for GuestSession {
         self.services.supervision.started(KIND, &self.instance_id);
         ctx.add_stream(self.services.bus.subscribe(&bus::guest_topic(&self.instance_id)));
         let interval = crate::config::secs(self.services.config.guest.heartbeat_interval_s);
-        ctx.run_interval(interval, |act, ctx| act.heartbeat(ctx, None));
+        ctx.run_interval(interval, |act, ctx| {
+            act.heartbeat(ctx, None);
+            act.enforce_volume(ctx);
+        });
         if self.datastore.is_prepared() {
             // A re-adopted server: start it if it is down (a host reboot), then report at once
             // rather than an interval later.

@@ -17,7 +17,13 @@ use std::collections::HashMap;
 const KIND: &str = "task_manager";
 
 /// Flow-carrying methods the API casts (Trove's names); each names the instance in `instance_id`.
-const FLOW_METHODS: &[&str] = &["create_instance", "delete_instance", "restart"];
+const FLOW_METHODS: &[&str] = &[
+    "create_instance",
+    "delete_instance",
+    "restart",
+    "resize_flavor",
+    "resize_volume",
+];
 
 pub struct TaskManager {
     services: Services,

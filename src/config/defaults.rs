@@ -57,6 +57,7 @@ impl Default for TaskManagerConfig {
             usage_timeout_s: 1800.0,
             delete_timeout_s: 60.0,
             restart_timeout_s: 180.0,
+            resize_timeout_s: 900.0,
             poll_interval_ms: 2000,
             retry_backoff_ms: 200,
         }
@@ -101,6 +102,16 @@ impl Default for SecretsConfig {
     fn default() -> Self {
         Self {
             master_key_file: "coffer-data/master.key".into(),
+        }
+    }
+}
+
+impl Default for TestingConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            fail_at: String::new(),
+            volume_unit_mb: 1024,
         }
     }
 }

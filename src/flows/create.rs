@@ -129,6 +129,8 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
         "users": users,
         "allowed_cidrs": state.get("allowed_cidrs").cloned().unwrap_or(json!([])),
         "root_password": root_password,
+        "volume_limit_mb": state.get("volume_size").and_then(|v| v.as_i64())
+            .map(|gb| gb * ctx.services.config.testing.volume_unit_mb),
     }))
 }
 

@@ -203,6 +203,15 @@ impl Server for MariaServer {
         }
     }
 
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+        self.render_config(&settings, None)?;
+        self.exec(&format!(
+            "SET GLOBAL read_only = {}",
+            if settings.read_only { "ON" } else { "OFF" }
+        ))
+        .await
+    }
+
     fn accounts(&self) -> Option<&dyn Accounts> {
         Some(self)
     }

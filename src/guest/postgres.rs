@@ -263,6 +263,17 @@ impl Server for PgServer {
         }
     }
 
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+        self.render_config(&settings)?;
+        self.exec("postgres", "SELECT pg_reload_conf()").await?;
+        if settings.read_only {
+            // Sessions already open would keep writing: they reconnect, read-only.
+            let sql = format!("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename <> '{ADMIN}' AND pid <> pg_backend_pid() AND backend_type = 'client backend'");
+            self.exec("postgres", &sql).await?;
+        }
+        Ok(())
+    }
+
     fn accounts(&self) -> Option<&dyn Accounts> {
         Some(self)
     }

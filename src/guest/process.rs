@@ -14,6 +14,14 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
+const MIB: f64 = 1024.0 * 1024.0;
+
+/// The volume's real usage in bytes, measured off the async threads.
+async fn usage(dir: PathBuf) -> Result<u64, GuestError> {
+    tokio::task::spawn_blocking(move || super::server::dir_usage_bytes(&dir))
+        .await
+        .map_err(|e| failed(e.to_string()))
+}
 
 /// One datastore server process in an instance's volume.
 pub trait Server: Send + Sync + 'static {
@@ -31,6 +39,8 @@ pub trait Server: Send + Sync + 'static {
     fn restart(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
     /// Whether the server answers a trivial query as the admin.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
+    /// Applies `settings.read_only` to the running server (and its configuration).
+    fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
     /// Users and databases; `None` when the datastore has none (Redis).
     fn accounts(&self) -> Option<&dyn Accounts> {
         None
@@ -57,6 +67,8 @@ pub trait Accounts: Send + Sync {
 pub struct ProcessDatastore<S: Server> {
     server: Arc<S>,
     settings: Arc<Mutex<ServerSettings>>,
+    /// A volume check is running (they are started from the heartbeat timer).
+    checking: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn marker(dir: &Path) -> PathBuf {
@@ -81,6 +93,7 @@ impl<S: Server> ProcessDatastore<S> {
         ProcessDatastore {
             server: Arc::new(server),
             settings: Arc::new(Mutex::new(settings)),
+            checking: Arc::default(),
         }
     }
 
@@ -119,6 +132,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             let settings = ServerSettings {
                 memory_mb: request.memory_mb,
                 volume_size_gb: request.volume_size_gb,
+                volume_limit_mb: request.volume_limit_mb,
                 allowed_cidrs: if request.allowed_cidrs.is_empty() {
                     vec!["0.0.0.0/0".into()]
                 } else {
@@ -182,15 +196,95 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
 
     fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats> {
         let dir = self.server.dir().to_path_buf();
-        let total = self.settings.lock().volume_size_gb.unwrap_or(0) as f64;
+        let settings = self.settings.lock().clone();
+        let total = settings.volume_size_gb.unwrap_or(0) as f64;
+        // Bytes per volume "GB": a real GiB, or what the volume unit makes of it.
+        let per_gb = match (settings.volume_limit_mb, settings.volume_size_gb) {
+            (Some(limit), Some(size)) if size > 0 => (limit as f64 * MIB) / size as f64,
+            _ => GB,
+        };
         async move {
-            let used = tokio::task::spawn_blocking(move || super::server::dir_usage_bytes(&dir))
-                .await
-                .map_err(|e| failed(e.to_string()))?;
+            let used = usage(dir).await?;
             Ok(FilesystemStats {
                 total,
-                used: used as f64 / GB,
+                used: used as f64 / per_gb,
             })
+        }
+        .boxed()
+    }
+
+    fn resize_memory(&mut self, memory_mb: i64) -> GuestFuture<()> {
+        let (server, shared) = (Arc::clone(&self.server), Arc::clone(&self.settings));
+        async move {
+            let settings = {
+                let mut s = shared.lock();
+                s.memory_mb = memory_mb;
+                s.clone()
+            };
+            Self::save_settings(server.dir(), &settings).map_err(failed)?;
+            server.restart(settings).await.map_err(failed)
+        }
+        .boxed()
+    }
+
+    fn resize_volume(&mut self, size_gb: i64, limit_mb: i64) -> GuestFuture<()> {
+        let (server, shared) = (Arc::clone(&self.server), Arc::clone(&self.settings));
+        async move {
+            let used = usage(server.dir().to_path_buf()).await?;
+            let (settings, lift) = {
+                let mut s = shared.lock();
+                s.volume_size_gb = Some(size_gb);
+                s.volume_limit_mb = Some(limit_mb);
+                let lift = s.read_only && (used as f64) < limit_mb as f64 * MIB;
+                if lift {
+                    s.read_only = false;
+                }
+                (s.clone(), lift)
+            };
+            Self::save_settings(server.dir(), &settings).map_err(failed)?;
+            if lift {
+                tracing::info!(volume = %server.dir().display(), "the volume grew: writes are allowed again");
+                server.apply_read_only(settings).await.map_err(failed)?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn check_volume(&mut self) -> BoxFuture<'static, Option<String>> {
+        use std::sync::atomic::Ordering;
+        let (server, shared, busy) = (
+            Arc::clone(&self.server),
+            Arc::clone(&self.settings),
+            Arc::clone(&self.checking),
+        );
+        async move {
+            let limit = shared.lock().volume_limit_mb?;
+            if !marker(server.dir()).exists() || shared.lock().read_only || busy.swap(true, Ordering::AcqRel) {
+                return None;
+            }
+            let result = async {
+                let used = usage(server.dir().to_path_buf()).await.ok()?;
+                if (used as f64) <= limit as f64 * MIB {
+                    return None;
+                }
+                let settings = {
+                    let mut s = shared.lock();
+                    s.read_only = true;
+                    s.clone()
+                };
+                let _ = Self::save_settings(server.dir(), &settings);
+                if let Err(e) = server.apply_read_only(settings).await {
+                    tracing::warn!(volume = %server.dir().display(), "making the datastore read-only failed: {e}");
+                }
+                Some(format!(
+                    "The volume is full ({} MiB used of {limit} MiB): the datastore is read-only until the volume is resized.",
+                    used / (1024 * 1024)
+                ))
+            }
+            .await;
+            busy.store(false, Ordering::Release);
+            result
         }
         .boxed()
     }

@@ -44,6 +44,15 @@ struct Grant {
     databases: Vec<String>,
 }
 #[derive(Deserialize)]
+struct Resize {
+    memory_mb: i64,
+}
+#[derive(Deserialize)]
+struct ResizeFs {
+    size_gb: i64,
+    limit_mb: i64,
+}
+#[derive(Deserialize)]
 struct Revoke {
     username: String,
     database: String,
@@ -83,6 +92,11 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
         "revoke_access" => {
             let r = args::<Revoke>(method, a)?;
             to_value(ds.revoke_access(r.username, r.database))
+        }
+        "resize" => to_value(ds.resize_memory(args::<Resize>(method, a)?.memory_mb)),
+        "resize_fs" => {
+            let r = args::<ResizeFs>(method, a)?;
+            to_value(ds.resize_volume(r.size_gb, r.limit_mb))
         }
         "enable_root" => to_value(ds.enable_root()),
         "disable_root" => to_value(ds.disable_root()),

@@ -175,6 +175,19 @@ impl Server for RedisServer {
         self.start(settings).await
     }
 
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+        self.render_config(&settings)?;
+        let mut conn = self.admin().await?;
+        let rule = if settings.read_only { "-@write" } else { "+@all" };
+        redis::cmd("ACL")
+            .arg("SETUSER")
+            .arg("default")
+            .arg(rule)
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))
+    }
+
     async fn healthy(&self) -> bool {
         match self.admin().await {
             Ok(mut conn) => redis::cmd("PING").query_async::<String>(&mut conn).await.is_ok(),

@@ -115,6 +115,20 @@ impl Datastore for SimulatedDatastore {
         self.state.lock().prepared
     }
 
+    fn resize_memory(&mut self, _memory_mb: i64) -> GuestFuture<()> {
+        self.now(|s| {
+            s.running = true;
+            Ok(())
+        })
+    }
+
+    fn resize_volume(&mut self, size_gb: i64, _limit_mb: i64) -> GuestFuture<()> {
+        self.now(|s| {
+            s.volume_size_gb = Some(size_gb);
+            Ok(())
+        })
+    }
+
     fn list_databases(&mut self) -> GuestFuture<Vec<DatabaseSpec>> {
         self.now(|s| Ok(s.databases.clone()))
     }

@@ -170,7 +170,19 @@ pub async fn act_on_instance(
             cast_flow(&state, "restart", &flow).await;
             Ok(HttpResponse::Accepted().finish())
         }
-        "resize" | "reset_status" | "promote_to_replica_source" | "eject_replica_source" => {
+        "resize" => {
+            let resize = validate::resize(&body["resize"])?;
+            let expiry = expiry_ms(&state);
+            let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
+            let flow = state
+                .services
+                .db
+                .run(move |c| Ok(intents::resize_instance(c, &tenant, &id, &resize, expiry, deadline)))
+                .await??;
+            cast_flow(&state, &flow.kind.clone(), &flow).await;
+            Ok(HttpResponse::Accepted().finish())
+        }
+        "reset_status" | "promote_to_replica_source" | "eject_replica_source" => {
             // Verify the instance exists first, so an unknown id is still a 404.
             let found = state
                 .services

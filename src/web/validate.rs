@@ -194,6 +194,19 @@ fn items_of_strings(obj: &Map<String, Value>, key: &str) -> Result<Vec<String>, 
     }
 }
 
+/// `{"flavorRef": id-or-href}` or `{"volume": {"size": N}}` of a resize action.
+pub fn resize(body: &Value) -> Result<crate::intents::Resize, ApiError> {
+    let obj = object(body, "resize")?;
+    match (obj.get("flavorRef").is_some(), obj.get("volume")) {
+        (true, None) => Ok(crate::intents::Resize::Flavor(flavor_field(obj)?)),
+        (false, Some(_)) => {
+            let size = volume_field(obj)?.ok_or_else(|| bad("'size' is a required property"))?;
+            Ok(crate::intents::Resize::Volume(size))
+        }
+        _ => Err(bad("A resize names exactly one of 'flavorRef' and 'volume'.")),
+    }
+}
+
 /// Checks `POST /instances`.
 pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
     let top = object(body, "request body")?;

@@ -97,6 +97,20 @@ async fn user_access(api: &Api, id: &str, user: &str, password: &str, databases:
     assert_eq!(status, 202, "{resp}");
 }
 
+async fn resize_flavor_and_wait(api: &Api, id: &str, flavor: &str) {
+    let body = json!({"resize": {"flavorRef": flavor}}).to_string();
+    let (status, resp) = api.send("POST", &format!("/instances/{id}/action"), Some(&body)).await;
+    assert_eq!(status, 202, "{resp}");
+    let view = api
+        .wait_for(id, BUILD_BOUND, "resized", |v| {
+            v.is_some_and(|v| {
+                v["flavor"]["id"] == flavor && v["status"] == "ACTIVE" && v["operating_status"] == "HEALTHY"
+            })
+        })
+        .await;
+    assert!(view.is_some());
+}
+
 async fn restart_and_wait(api: &Api, id: &str) {
     let (status, body) = api
         .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
@@ -173,6 +187,21 @@ async fn postgresql_end_to_end() {
     let again = pg(&ip, "app", "app-pw", "shop").await.expect("reconnect after restart");
     let row = again.query_one("SELECT x FROM t", &[]).await.expect("read");
     assert_eq!(row.get::<_, i32>(0), 42, "data survives the restart");
+    let shown = again.query_one("SHOW shared_buffers", &[]).await.expect("show");
+    assert_eq!(
+        shown.get::<_, String>(0),
+        "128MB",
+        "flavor 1 (512 MB): a quarter of its memory"
+    );
+
+    resize_flavor_and_wait(api, &id, "2").await;
+    let after = pg(&ip, "app", "app-pw", "shop").await.expect("reconnect after resize");
+    let shown = after.query_one("SHOW shared_buffers", &[]).await.expect("show");
+    assert_eq!(
+        shown.get::<_, String>(0),
+        "512MB",
+        "flavor 2 (2048 MB) is applied inside the server"
+    );
     delete_and_check(&app, &id, &ip, 5432).await;
 }
 
@@ -212,6 +241,20 @@ async fn mariadb_end_to_end() {
     let x: Option<i32> = again.query_first("SELECT x FROM t").await.expect("read");
     assert_eq!(x, Some(42), "data survives the restart");
     drop(again);
+    resize_flavor_and_wait(api, &id, "2").await;
+    let mut after = maria(&ip, "app", "app-pw", "shop")
+        .await
+        .expect("reconnect after resize");
+    let pool: Option<u64> = after
+        .query_first("SELECT @@innodb_buffer_pool_size")
+        .await
+        .expect("read");
+    assert_eq!(
+        pool,
+        Some(1024 * 1024 * 1024),
+        "flavor 2 (2048 MB): half for the buffer pool"
+    );
+    drop(after);
     delete_and_check(&app, &id, &ip, 3306).await;
 }
 
@@ -253,6 +296,19 @@ async fn redis_end_to_end() {
     let mut again = redis_conn(&ip, &password).await.expect("reconnect after restart");
     let v: Option<String> = redis::cmd("GET").arg("k").query_async(&mut again).await.expect("GET");
     assert_eq!(v.as_deref(), Some("v"), "data survives the restart");
+    resize_flavor_and_wait(api, &id, "2").await;
+    let mut after = redis_conn(&ip, &password).await.expect("reconnect after resize");
+    let max: Vec<String> = redis::cmd("CONFIG")
+        .arg("GET")
+        .arg("maxmemory")
+        .query_async(&mut after)
+        .await
+        .expect("CONFIG");
+    assert_eq!(
+        max.get(1).map(String::as_str),
+        Some("1073741824"),
+        "flavor 2 (2048 MB): half as maxmemory"
+    );
     delete_and_check(&app, &id, &ip, 6379).await;
 }
 
@@ -277,4 +333,73 @@ async fn killed_server_leaves_healthy_and_restart_brings_it_back() {
     .await;
     restart_and_wait(api, &id).await;
     pg(&ip_of(&view), "u", "pw", "d").await.expect("reachable again");
+}
+
+#[actix_web::test]
+async fn full_volume_turns_read_only_until_resized() {
+    // One volume GB is 64 MiB here, so a test can fill it.
+    let app = TestApp::start(Backend::Sqlite, |c| {
+        c.testing.enabled = true;
+        c.testing.volume_unit_mb = 64;
+    })
+    .await;
+    let api = &app.api;
+    let (id, _) = create(
+        api,
+        "postgresql",
+        json!({"volume": {"size": 2}, "databases": [{"name": "d"}],
+        "users": [{"name": "u", "password": "pw", "databases": [{"name": "d"}]}]}),
+    )
+    .await;
+    let view = api.wait_active_within(&id, BUILD_BOUND).await;
+    let ip = ip_of(&view);
+    let conn = pg(&ip, "u", "pw", "d").await.expect("connect");
+    conn.batch_execute("CREATE TABLE fill (s text)").await.expect("create");
+    let mut full = None;
+    for _ in 0..40 {
+        // Random text does not compress: each round adds about 8 MiB (and its WAL).
+        let _ = conn
+            .batch_execute("INSERT INTO fill SELECT string_agg(md5(random()::text), '') FROM generate_series(1, 250), generate_series(1, 1000) g GROUP BY g")
+            .await;
+        full = api
+            .instance(&id)
+            .await
+            .filter(|v| v["fault"]["message"].as_str().is_some_and(|m| m.contains("read-only")));
+        if full.is_some() {
+            break;
+        }
+    }
+    let full = full.expect("writing past the volume size leaves a fault");
+    assert!(full["volume"]["used"].as_f64().expect("used") > 2.0, "{full}");
+    let again = pg(&ip, "u", "pw", "d").await.expect("reads still work");
+    let refused = again.batch_execute("INSERT INTO fill VALUES ('more')").await;
+    let ro = again
+        .query_one("SHOW default_transaction_read_only", &[])
+        .await
+        .map(|r| r.get::<_, String>(0));
+    assert!(
+        refused.as_ref().is_err_and(|e| format!("{e:?}").contains("read-only")),
+        "writes are refused: {refused:?} {ro:?}"
+    );
+
+    let (status, body) = api
+        .send(
+            "POST",
+            &format!("/instances/{id}/action"),
+            Some(r#"{"resize": {"volume": {"size": 10}}}"#),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let grown = api
+        .wait_for(&id, BUILD_BOUND, "resized volume", |v| {
+            v.is_some_and(|v| v["volume"]["size"] == 10 && v["status"] == "ACTIVE")
+        })
+        .await
+        .expect("view");
+    assert!(grown.get("fault").is_none(), "the fault is lifted: {grown}");
+    let writer = pg(&ip, "u", "pw", "d").await.expect("connect");
+    writer
+        .batch_execute("INSERT INTO fill VALUES ('more')")
+        .await
+        .expect("writes work again");
 }

@@ -169,7 +169,9 @@ async fn sigkill_with_real_datastores_active() {
     }
     pg(&before[0].1, "u", "pw", "d").await.expect("PostgreSQL reachable");
     maria(&before[1].1, "u", "pw", "d").await.expect("MariaDB reachable");
-    redis_conn(&before[2].1, &redis_password).await.expect("Redis reachable");
+    redis_conn(&before[2].1, &redis_password)
+        .await
+        .expect("Redis reachable");
     let guests = second.api.actors("guest_session").await;
     assert_eq!(guests.len(), 3, "one guest session per instance: {guests:?}");
 }

@@ -150,6 +150,20 @@ impl Instance {
         Ok(())
     }
 
+    pub fn set_flavor(conn: &mut DbConn, id: &str, flavor_id: &str) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set((instances::flavor_id.eq(flavor_id), instances::updated.eq(now_ms())))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn set_volume_size(conn: &mut DbConn, id: &str, size: i32) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set((instances::volume_size.eq(Some(size)), instances::updated.eq(now_ms())))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Records what compute reports about the instance's server.
     pub fn set_server(
         conn: &mut DbConn,

@@ -1,0 +1,120 @@
+//! Resize, two flows: `resize_flavor` (the guest re-renders its server's memory settings and
+//! restarts; then the instance's flavor is recorded) and `resize_volume` (the guest grows the
+//! volume limit, lifting read-only if the data fits again; then the size is recorded).
+//! A guest that refuses ends the flow with the task cleared and a fault; a guest that does not
+//! answer is tried again until the deadline.
+
+use super::{FlowCtx, StepOutcome};
+use crate::bus::BusError;
+use crate::db::models::fault::InstanceFault;
+use crate::db::models::instance::Instance;
+use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::{now_ms, write_tx};
+use crate::status::Task;
+use serde_json::json;
+
+pub const FLAVOR_STEPS: &[&str] = &["apply_memory", "wait_until_healthy", "record_flavor"];
+pub const VOLUME_STEPS: &[&str] = &["grow_volume", "record_size"];
+
+/// Ends the flow: task cleared, and a fault saying why.
+async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> {
+    let id = ctx.instance_id().to_string();
+    let fault = message.clone();
+    ctx.db(move |c| {
+        write_tx(c, |c| {
+            Instance::set_task(c, &id, Task::None)?;
+            InstanceFault::record(c, &id, &fault, "")
+        })
+    })
+    .await?;
+    Ok(StepOutcome::Fail(message))
+}
+
+/// Calls the guest; a refusal gives up, silence is retried.
+async fn guest(ctx: &FlowCtx, method: &str, args: serde_json::Value) -> Result<Option<StepOutcome>, String> {
+    let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+    match ctx.call_guest(method, args, timeout).await {
+        Ok(_) => Ok(None),
+        Err(BusError::Remote(text)) => {
+            let reason = crate::guest::protocol::decode_error(&text);
+            Ok(Some(give_up(ctx, format!("Resize failed: {reason}")).await?))
+        }
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let id = ctx.instance_id().to_string();
+    match ctx.flow.step {
+        0 => {
+            let started = now_ms();
+            let memory_mb = ctx.state.get("memory_mb").cloned().unwrap_or(json!(0));
+            if let Some(end) = guest(&ctx, "resize", json!({ "memory_mb": memory_mb })).await? {
+                return Ok(end);
+            }
+            let mut state = ctx.state.clone();
+            state["resized_at"] = json!(started);
+            Ok(StepOutcome::Next(state))
+        }
+        1 => {
+            let since = ctx.state.get("resized_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let row = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
+            match row {
+                Some(r) if r.updated_at >= since && r.status().is_some_and(|s| s.is_ready()) => {
+                    Ok(StepOutcome::Next(ctx.state.clone()))
+                }
+                _ => Ok(ctx.poll()),
+            }
+        }
+        2 => {
+            let flavor = ctx
+                .state
+                .get("flavor_id")
+                .and_then(|v| v.as_str())
+                .unwrap_or_default()
+                .to_string();
+            ctx.db(move |c| {
+                write_tx(c, |c| {
+                    Instance::set_flavor(c, &id, &flavor)?;
+                    Instance::set_task(c, &id, Task::None)
+                })
+            })
+            .await?;
+            Ok(StepOutcome::Done)
+        }
+        n => Err(format!("resize_flavor has no step {n}")),
+    }
+}
+
+pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let id = ctx.instance_id().to_string();
+    let size = ctx.state.get("size").and_then(|v| v.as_i64()).unwrap_or(0);
+    match ctx.flow.step {
+        0 => {
+            let limit_mb = size * ctx.services.config.testing.volume_unit_mb;
+            if let Some(end) = guest(&ctx, "resize_fs", json!({ "size_gb": size, "limit_mb": limit_mb })).await? {
+                return Ok(end);
+            }
+            Ok(StepOutcome::Next(ctx.state.clone()))
+        }
+        1 => {
+            ctx.db(move |c| {
+                write_tx(c, |c| {
+                    Instance::set_volume_size(c, &id, size as i32)?;
+                    // A full volume's fault is over once it has grown.
+                    InstanceFault::soft_delete_all(c, &id)?;
+                    Instance::set_task(c, &id, Task::None)
+                })
+            })
+            .await?;
+            Ok(StepOutcome::Done)
+        }
+        n => Err(format!("resize_volume has no step {n}")),
+    }
+}
+
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    give_up(&ctx, "Resize timed out waiting for the guest.".into())
+        .await
+        .map(|_| ())
+}
