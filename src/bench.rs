@@ -3,6 +3,8 @@
 //!
 //! - `create`: `count` simulated instances created with `concurrency` requests in flight, timed
 //!   until every one is ACTIVE; prints the time, the create rate and the peak RSS.
+//! - `datastores`: five real instances of each installed datastore created one after another
+//!   (median create-to-ACTIVE time each), then coffer's RSS while it runs 20 real instances.
 
 use crate::app::{self, Role};
 use crate::config::Config;
@@ -25,7 +27,8 @@ pub fn peak_rss_mib() -> f64 {
 pub async fn run(scenario: &str, count: usize, concurrency: usize) -> anyhow::Result<()> {
     match scenario {
         "create" => create(count, concurrency.max(1)).await,
-        other => anyhow::bail!("unknown scenario {other:?}; known: create"),
+        "datastores" => datastores().await,
+        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores"),
     }
 }
 
@@ -90,6 +93,124 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     );
     println!("  all ACTIVE after     {:.2} s", total.as_secs_f64());
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
+    node.stop().await;
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
+
+/// Current resident set size of this process (VmRSS), in MiB.
+fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<f64>().ok())
+        .map(|kb| kb / 1024.0)
+        .unwrap_or(0.0)
+}
+
+/// Creates one instance of `datastore` and waits until it is ACTIVE; returns its id and the time.
+async fn create_one(client: &awc::Client, base: &str, datastore: &str, n: usize) -> anyhow::Result<(String, Duration)> {
+    let body = json!({"instance": {"name": format!("{datastore}-{n}"), "flavorRef": "1", "volume": {"size": 1},
+        "datastore": {"type": datastore}, "databases": if datastore == "redis" { json!([]) } else { json!([{"name": "d"}]) }}});
+    let began = Instant::now();
+    let mut resp = client
+        .post(format!("{base}/instances"))
+        .send_json(&body)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let created: Value = resp.json().await?;
+    let id = created["instance"]["id"]
+        .as_str()
+        .context("create answered no id")?
+        .to_string();
+    loop {
+        let mut resp = client
+            .get(format!("{base}/instances/{id}"))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let view: Value = resp.json().await?;
+        match (
+            view["instance"]["status"].as_str(),
+            view["instance"]["operating_status"].as_str(),
+        ) {
+            (Some("ACTIVE"), Some("HEALTHY")) => return Ok((id, began.elapsed())),
+            (Some("ERROR"), _) => anyhow::bail!("{datastore} instance failed: {}", view["instance"]["fault"]),
+            _ => {}
+        }
+        anyhow::ensure!(
+            began.elapsed() < Duration::from_secs(300),
+            "{datastore} not ACTIVE after 300 s"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn datastores() -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    // A short path: the servers' unix sockets live in their volumes (at most 107 bytes).
+    let dir = std::env::temp_dir().join(format!("cb-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
+    std::fs::create_dir_all(&dir)?;
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let mut config = bench_config(&dir);
+    config.compute.address_pool = "127.77.240.0/24".into();
+    config.guest.heartbeat_interval_s = 2.0;
+    let node = app::start(config, Role::All).await?;
+    let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
+    let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    let idle = rss_mib();
+    let installed: Vec<&str> = crate::compute::process::installed_versions()
+        .iter()
+        .map(|(m, _)| *m)
+        .collect();
+    let mut ids = Vec::new();
+    println!("bench datastores: create-to-ACTIVE, one at a time, 5 each (process compute, SQLite)");
+    for datastore in ["postgresql", "mariadb", "redis"]
+        .into_iter()
+        .filter(|d| installed.contains(d))
+    {
+        let mut times = Vec::new();
+        for n in 0..5 {
+            let (id, took) = create_one(&client, &base, datastore, n).await?;
+            ids.push(id);
+            times.push(took.as_secs_f64());
+        }
+        times.sort_by(f64::total_cmp);
+        println!(
+            "  {datastore:<10} median {:.2} s (min {:.2}, max {:.2})",
+            times[2], times[0], times[4]
+        );
+    }
+    let mut n = 100;
+    while ids.len() < 20 {
+        let datastore = installed[n % installed.len()];
+        ids.push(create_one(&client, &base, datastore, n).await?.0);
+        n += 1;
+    }
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    println!(
+        "  coffer RSS: {idle:.1} MiB idle, {:.1} MiB with {} real instances (peak {:.1} MiB)",
+        rss_mib(),
+        ids.len(),
+        peak_rss_mib()
+    );
+    for id in &ids {
+        let _ = client.delete(format!("{base}/instances/{id}")).send().await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while Instant::now() < deadline {
+        let mut resp = client
+            .get(format!("{base}/instances?limit=1000"))
+            .send()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let list: Value = resp.json().limit(16 << 20).await?;
+        if list["instances"].as_array().is_none_or(|a| a.is_empty()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     node.stop().await;
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())

@@ -90,7 +90,15 @@ impl AddressPool {
 }
 
 /// Creates the directory volumes live in, traversable by the datastores' service users.
+/// Servers keep their unix sockets in their volumes, and a socket path has at most 107 bytes.
 pub fn ensure_instances_dir(dir: &Path) -> Result<(), String> {
+    let longest_socket = dir.join("00000000-0000-0000-0000-000000000000/run/.s.PGSQL.5432.lock");
+    if longest_socket.as_os_str().len() > 107 {
+        return Err(format!(
+            "[compute] data_dir {} is too long: the servers' unix sockets inside it would pass 107 bytes",
+            dir.display()
+        ));
+    }
     crate::guest::server::make_dir(dir, 0o755, None)
 }
 
