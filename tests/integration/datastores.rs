@@ -42,7 +42,11 @@ pub async fn pg(ip: &str, user: &str, password: &str, db: &str) -> Result<tokio_
         .connect_timeout(Duration::from_secs(5))
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| {
+            e.as_db_error()
+                .map(|d| d.message().to_string())
+                .unwrap_or_else(|| e.to_string())
+        })?;
     actix_web::rt::spawn(async move {
         let _ = conn.await;
     });
@@ -402,4 +406,24 @@ async fn full_volume_turns_read_only_until_resized() {
         .batch_execute("INSERT INTO fill VALUES ('more')")
         .await
         .expect("writes work again");
+}
+
+#[actix_web::test]
+async fn allowed_cidrs_become_the_servers_host_rules() {
+    let app = TestApp::start(Backend::Sqlite, |_| {}).await;
+    let api = &app.api;
+    let (id, _) = create(
+        api,
+        "postgresql",
+        json!({"access": {"allowed_cidrs": ["10.1.0.0/16"]},
+        "databases": [{"name": "d"}], "users": [{"name": "u", "password": "pw", "databases": [{"name": "d"}]}]}),
+    )
+    .await;
+    let view = api.wait_active_within(&id, BUILD_BOUND).await;
+    assert_eq!(view["access"]["allowed_cidrs"], json!(["10.1.0.0/16"]));
+    let refused = pg(&ip_of(&view), "u", "pw", "d").await;
+    assert!(
+        refused.is_err_and(|e| e.contains("pg_hba") || e.contains("no pg_hba.conf entry")),
+        "a client outside the CIDRs is refused"
+    );
 }

@@ -1,0 +1,204 @@
+//! PostgreSQL's users, databases, grants and root, administered as `os_admin`. Each database
+//! refuses CONNECT to PUBLIC, so a user reaches exactly the databases it was granted.
+
+use super::{PgServer, ADMIN};
+use crate::guest::process::Accounts;
+use crate::guest::sql::{quote_ident, quote_literal};
+use crate::guest::{DatabaseSpec, UserSpec};
+use futures::future::BoxFuture;
+use futures::FutureExt;
+
+impl Accounts for PgServer {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let rows = client
+                .query(
+                    "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname",
+                    &[],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .iter()
+                .map(|r| DatabaseSpec {
+                    name: r.get(0),
+                    ..DatabaseSpec::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db.name])
+                .await
+                .map_err(|e| e.to_string())?;
+            let name = quote_ident(&db.name);
+            if exists.is_none() {
+                client
+                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .await
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+            }
+            // Only users granted the database may connect to it.
+            self.exec("postgres", &format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"))
+                .await
+        }
+        .boxed()
+    }
+
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            self.exec(
+                "postgres",
+                &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", quote_ident(&name)),
+            )
+            .await
+        }
+        .boxed()
+    }
+
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let rows = client
+                .query(
+                    "SELECT r.rolname, coalesce(array_agg(d.datname ORDER BY d.datname) \
+                       FILTER (WHERE d.datname IS NOT NULL), '{}') \
+                     FROM pg_roles r LEFT JOIN pg_database d ON NOT d.datistemplate AND d.datname <> 'postgres' \
+                       AND has_database_privilege(r.rolname, d.datname, 'CONNECT') \
+                     WHERE r.rolcanlogin AND r.rolname <> $1 AND r.rolname <> 'root' GROUP BY r.rolname ORDER BY r.rolname",
+                    &[&ADMIN],
+                )
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(rows
+                .iter()
+                .map(|r| UserSpec {
+                    name: r.get(0),
+                    host: Some("%".into()),
+                    databases: r.get(1),
+                    ..UserSpec::default()
+                })
+                .collect())
+        }
+        .boxed()
+    }
+
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&user.name])
+                .await
+                .map_err(|e| e.to_string())?;
+            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let sql = format!(
+                "{verb} ROLE {} LOGIN PASSWORD {}",
+                quote_ident(&user.name),
+                quote_literal(&user.password)
+            );
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(|e| format!("PostgreSQL: {e}"))?;
+            for db in &user.databases {
+                self.grant(&user.name, db).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let sql = format!(
+                "ALTER ROLE {} PASSWORD {}",
+                quote_ident(&name),
+                quote_literal(&password)
+            );
+            self.exec("postgres", &sql).await
+        }
+        .boxed()
+    }
+
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            for db in databases {
+                PgServer::grant(self, &user, &db).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let (u, d) = (quote_ident(&user), quote_ident(&database));
+            self.exec(&database, &format!("REVOKE ALL ON SCHEMA public FROM {u}"))
+                .await?;
+            self.exec("postgres", &format!("REVOKE ALL PRIVILEGES ON DATABASE {d} FROM {u}"))
+                .await
+        }
+        .boxed()
+    }
+
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let sql = format!("{verb} ROLE root SUPERUSER LOGIN PASSWORD {}", quote_literal(&password));
+            client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))
+        }
+        .boxed()
+    }
+
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let exists = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            if exists.is_some() {
+                client
+                    .batch_execute("ALTER ROLE root NOSUPERUSER NOLOGIN")
+                    .await
+                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
+        async move {
+            let client = self.admin("postgres").await?;
+            let row = client
+                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root' AND rolcanlogin", &[])
+                .await
+                .map_err(|e| e.to_string())?;
+            Ok(row.is_some())
+        }
+        .boxed()
+    }
+
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let role = quote_ident(&name);
+            for db in self.list_databases().await? {
+                self.exec(&db.name, &format!("DROP OWNED BY {role}")).await.ok();
+            }
+            self.exec("postgres", &format!("DROP ROLE IF EXISTS {role}")).await
+        }
+        .boxed()
+    }
+}
