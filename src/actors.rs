@@ -34,6 +34,8 @@ pub struct Services {
     pub faults: Arc<FaultInjector>,
     pub metrics: Arc<Metrics>,
     pub wakeups: Arc<wakeups::Wakeups>,
+    /// Brakes repeated failed logins.
+    pub login_brake: Arc<crate::identity::FailureBrake>,
     /// The master key secrets at rest are sealed under.
     pub secrets: Arc<crate::secrets::MasterKey>,
     /// This node's id, the owner written on the flows it runs.

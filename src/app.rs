@@ -55,6 +55,10 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         FaultInjector::default()
     };
     let node_id = config.node_id();
+    let login_brake = crate::identity::FailureBrake::new(
+        config.auth.max_failed_logins,
+        crate::config::secs(config.auth.failed_login_window_s),
+    );
     let secrets = MasterKey::load_or_create(std::path::Path::new(&config.secrets.master_key_file))?;
     let bus = Bus::memory(config.bus.queue_capacity);
     Ok(Services {
@@ -66,6 +70,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         metrics: Arc::new(Metrics::default()),
         wakeups: Arc::default(),
         secrets: Arc::new(secrets),
+        login_brake: Arc::new(login_brake),
         node_id,
     })
 }
@@ -89,6 +94,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     let services = build_services(config, db)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
 
+    bootstrap_identity(&services).await?;
     let installed = crate::compute::process::installed_versions();
     let detected = installed.clone();
     services
@@ -118,6 +124,60 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         http: Some(http),
         http_addr: Some(http_addr),
     })
+}
+
+/// Creates the admin user on a fresh database, with the configured password or a generated one
+/// written (0600) to `[auth] admin_password_file`; says loudly when authentication is off.
+async fn bootstrap_identity(services: &Services) -> anyhow::Result<()> {
+    let auth = &services.config.auth;
+    if auth.mode == "noauth" {
+        tracing::warn!("[auth] mode = \"noauth\": ANY caller may act for ANY project. For local development only.");
+    }
+    let (password, file) = (
+        auth.admin_password.clone(),
+        std::path::PathBuf::from(&auth.admin_password_file),
+    );
+    let created = services
+        .db
+        .run(move |c| {
+            if !crate::identity::needs_bootstrap(c)? {
+                return Ok(None);
+            }
+            let password = if password.is_empty() {
+                crate::secrets::random_password(24)
+            } else {
+                password
+            };
+            crate::identity::bootstrap_admin(c, &password)?;
+            Ok(Some(password))
+        })
+        .await?;
+    if let Some(password) = created {
+        if auth.admin_password.is_empty() {
+            write_private(&file, &password)?;
+            tracing::info!(auth.admin_password_file = %file.display(), "created user admin (project admin); its password is in {}", file.display());
+        } else {
+            tracing::info!("created user admin (project admin) with the configured password");
+        }
+    }
+    Ok(())
+}
+
+/// Writes a file only its owner can read, in a directory only its owner can enter.
+fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        std::fs::create_dir_all(dir)?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?;
+    std::io::Write::write_all(&mut file, format!("{contents}\n").as_bytes())?;
+    Ok(())
 }
 
 fn start_http(services: &Services) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {

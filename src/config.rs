@@ -127,8 +127,21 @@ pub struct ComputeConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthConfig {
-    /// "noauth": any token, project taken from the URL. "keystone": tokens from coffer's identity.
+    /// "keystone": every API request needs a token from coffer's identity service (`/v3`).
+    /// "noauth": any token, the project is the one in the URL — for local development only.
     pub mode: String,
+    /// How long an issued token is valid.
+    pub token_ttl_s: f64,
+    /// The region named in the service catalog.
+    pub region: String,
+    /// The bootstrap admin's password; empty: generated at first start and written (0600) to
+    /// `admin_password_file`.
+    pub admin_password: String,
+    pub admin_password_file: String,
+    /// Failed logins allowed per user within `failed_login_window_s` (ten times as many per
+    /// client address) before logins are refused with 429.
+    pub max_failed_logins: usize,
+    pub failed_login_window_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,6 +226,12 @@ impl Config {
                 "[testing] fail_at is set but [testing] enabled is false; fault injection is for tests only".into(),
             ));
         }
+        if !matches!(self.auth.mode.as_str(), "keystone" | "noauth") {
+            return Err(ConfigError::Invalid(format!(
+                "[auth] mode must be \"keystone\" or \"noauth\", not {:?}",
+                self.auth.mode
+            )));
+        }
         if !self.testing.enabled && self.testing.volume_unit_mb != 1024 {
             return Err(ConfigError::Invalid(
                 "[testing] volume_unit_mb is for tests only; set [testing] enabled = true".into(),
@@ -295,7 +314,7 @@ mod tests {
             ("COFFER_TASKMANAGER_NODE_ID", "7"),
             ("COFFER_CONDUCTOR_BATCH_MAX", "10"),
             ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5"),
-            ("COFFER_AUTH_MODE", "keystone"),
+            ("COFFER_AUTH_MODE", "noauth"),
             ("COFFER_SECRETS_MASTER_KEY_FILE", "/tmp/k"),
             ("COFFER_LOG_FORMAT", "json"),
             ("COFFER_TESTING_ENABLED", "true"),
@@ -310,7 +329,7 @@ mod tests {
         assert_eq!(config.taskmanager.node_id, "7");
         assert_eq!(config.conductor.batch_max, 10);
         assert_eq!(config.compute.simulated_prepare_ms, 5);
-        assert_eq!(config.auth.mode, "keystone");
+        assert_eq!(config.auth.mode, "noauth");
         assert_eq!(config.secrets.master_key_file, "/tmp/k");
         assert_eq!(config.log.format, "json");
         assert!(config.testing.enabled);

@@ -147,6 +147,15 @@ impl Db {
     }
 }
 
+impl Db {
+    /// A connection for code that is not on an async thread (the command-line tools).
+    pub fn get_connection(
+        &self,
+    ) -> Result<r2d2::PooledConnection<impl ManageConnection<Connection = DbConn>>, DbError> {
+        self.pool.get().map_err(|e| DbError::PoolExhausted(e.to_string()))
+    }
+}
+
 /// Applies pending migrations (`coffer migrate`, and every start).
 pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
     let applied = match url.establish()? {

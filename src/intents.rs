@@ -89,6 +89,17 @@ pub fn create_instance(
         }
         let (datastore, version) = resolve_version(conn, req)?;
         check_accounts(&version.manager, req)?;
+        let cidrs = req
+            .access
+            .as_ref()
+            .and_then(|a| a.get("allowed_cidrs"))
+            .and_then(|c| c.as_array());
+        if cidrs.is_some_and(|c| !c.is_empty()) && matches!(version.manager.as_str(), "mariadb" | "redis") {
+            return Err(ApiError::NotImplemented(format!(
+                "access.allowed_cidrs is not enforced for {} yet; create without it.",
+                version.manager
+            )));
+        }
         let now = now_ms();
         let instance = Instance {
             id: uuid::Uuid::new_v4().to_string(),
@@ -164,8 +175,7 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
         if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
             return Ok(None);
         }
-        Flow::cancel(conn, id, flows::CREATE)?;
-        Flow::cancel(conn, id, flows::RESTART)?;
+        Flow::cancel_all_but(conn, id, flows::DELETE)?;
         Instance::set_task(conn, &record.instance.id, Task::Deleting)?;
         let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
         flow.insert(conn)?;

@@ -11,6 +11,7 @@
 //! - [`flows`]: create, delete, restart as persisted, resumable state machines.
 //! - [`intents`]: what the API writes in one transaction before it casts.
 //! - [`secrets`]: the master key and passwords sealed under it.
+//! - [`identity`]: users, projects, roles, tokens (coffer's Keystone v3 subset).
 //! - [`guest`]: the datastore contract and its drivers; [`compute`]: compute drivers.
 //! - [`web`]: the REST API, one resource per file.
 //! - [`app`]: starting a node (pool, bus, actors, HTTP) — used by `main` and by the tests.
@@ -26,6 +27,7 @@ pub mod db;
 pub mod error;
 pub mod flows;
 pub mod guest;
+pub mod identity;
 pub mod intents;
 pub mod secrets;
 pub mod status;

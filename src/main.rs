@@ -35,6 +35,16 @@ enum Command {
     Conductor,
     /// Apply database migrations and exit.
     Migrate,
+    /// Projects of coffer's identity service.
+    Project {
+        #[command(subcommand)]
+        action: ProjectAction,
+    },
+    /// Users of coffer's identity service.
+    User {
+        #[command(subcommand)]
+        action: UserAction,
+    },
     /// Run a benchmark scenario against an in-process coffer and print figures.
     Bench {
         /// create: N simulated instances created concurrently until all are ACTIVE.
@@ -43,6 +53,29 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum ProjectAction {
+    /// Creates a project (in domain `default`).
+    Create { name: String },
+}
+
+#[derive(Subcommand)]
+enum UserAction {
+    /// Creates a user with a role on a project (created if missing); the password is read from
+    /// standard input.
+    Create {
+        name: String,
+        #[arg(long)]
+        project: String,
+        /// admin, member or reader.
+        #[arg(long, default_value = "member")]
+        role: String,
+        /// Read the password from standard input (the only way: never on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
     },
 }
 
@@ -65,6 +98,8 @@ fn main() -> ExitCode {
         Command::Taskmanager => Role::TaskManager,
         Command::Conductor => Role::Conductor,
         Command::Migrate => return migrate(&config),
+        Command::Project { action } => return report(manage_project(&config, action)),
+        Command::User { action } => return report(manage_user(&config, action)),
         Command::Bench {
             scenario,
             count,
@@ -88,6 +123,43 @@ fn report(result: anyhow::Result<()>) -> ExitCode {
 fn migrate(config: &Config) -> ExitCode {
     let result = coffer::db::DbUrl::parse(&config.database.url).and_then(|url| coffer::db::migrate(&url));
     report(result.map_err(anyhow::Error::from))
+}
+
+fn open_db(config: &Config) -> anyhow::Result<coffer::db::Db> {
+    let timeout = std::time::Duration::from_millis(config.database.acquire_timeout_ms);
+    Ok(coffer::db::Db::connect(&config.database.url, 1, timeout)?)
+}
+
+fn manage_project(config: &Config, action: ProjectAction) -> anyhow::Result<()> {
+    let ProjectAction::Create { name } = action;
+    let db = open_db(config)?;
+    let mut conn = db.get_connection()?;
+    let project = coffer::db::models::identity::Project::create(&mut conn, &name, coffer::identity::DEFAULT_DOMAIN)?;
+    println!("project {} created: id {}", project.name, project.id);
+    Ok(())
+}
+
+fn manage_user(config: &Config, action: UserAction) -> anyhow::Result<()> {
+    let UserAction::Create {
+        name, project, role, ..
+    } = action;
+    anyhow::ensure!(
+        coffer::identity::ROLES.contains(&role.as_str()),
+        "role must be one of {:?}",
+        coffer::identity::ROLES
+    );
+    let mut password = String::new();
+    std::io::stdin().read_line(&mut password)?;
+    let password = password.trim_end_matches(['\r', '\n']);
+    anyhow::ensure!(!password.is_empty(), "no password on standard input");
+    let db = open_db(config)?;
+    let mut conn = db.get_connection()?;
+    let (project, user) = coffer::identity::create_user(&mut conn, &project, &name, password, &role)?;
+    println!(
+        "user {} ({}) has role {role} on project {} ({})",
+        user.name, user.id, project.name, project.id
+    );
+    Ok(())
 }
 
 /// Runs until SIGTERM or SIGINT, then drains HTTP and stops.

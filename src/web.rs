@@ -1,14 +1,16 @@
 //! The REST API (Trove v1.0), one resource per file; handlers are thin: validate, call the
 //! model through [`Db::run`](crate::db::Db::run), cast to the task manager, render a view.
 //!
-//! Until the identity issue lands the project is the `{tenant_id}` in the URL (`[auth] mode =
-//! "noauth"`, which is also how `openstack --os-auth-type none` talks to coffer).
+//! Every `/v1.0/{tenant_id}` route passes [`auth::authenticate`] first; `/v3` is coffer's own
+//! Keystone subset, where clients get their tokens.
 
+mod auth;
 mod databases;
 mod datastores;
 mod flavors;
 mod guest_calls;
 mod instances;
+mod keystone;
 mod links;
 mod metrics;
 mod mgmt;
@@ -34,8 +36,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
         .route("/", web::get().to(versions::list_versions))
         .route("/metrics", web::get().to(metrics::get_metrics))
+        .route("/v3", web::get().to(keystone::show_version))
+        .route("/v3/", web::get().to(keystone::show_version))
+        .route("/v3/auth/tokens", web::post().to(keystone::issue_token))
         .service(
             web::scope("/v1.0/{tenant_id}")
+                .wrap(actix_web::middleware::from_fn(auth::authenticate))
                 .route("/flavors", web::get().to(flavors::list_flavors))
                 .route("/flavors/{flavor_id}", web::get().to(flavors::show_flavor))
                 .route("/datastores", web::get().to(datastores::list_datastores))

@@ -85,7 +85,15 @@ impl Default for ComputeConfig {
 
 impl Default for AuthConfig {
     fn default() -> Self {
-        Self { mode: "noauth".into() }
+        Self {
+            mode: "keystone".into(),
+            token_ttl_s: 3600.0,
+            region: "RegionOne".into(),
+            admin_password: String::new(),
+            admin_password_file: "coffer-data/admin-password".into(),
+            max_failed_logins: 10,
+            failed_login_window_s: 60.0,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod fault;
 pub mod flow;
+pub mod identity;
 pub mod instance;
 pub mod lastseen;
 pub mod service_status;

@@ -117,3 +117,60 @@ diesel::allow_tables_to_appear_in_same_query!(
     conductor_lastseen,
     flows,
 );
+
+diesel::table! {
+    projects (id) {
+        id -> Text,
+        name -> Text,
+        domain_id -> Text,
+        enabled -> Bool,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
+    users (id) {
+        id -> Text,
+        name -> Text,
+        domain_id -> Text,
+        password_hash -> Text,
+        enabled -> Bool,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
+    role_assignments (user_id, project_id, role) {
+        user_id -> Text,
+        project_id -> Text,
+        role -> Text,
+    }
+}
+
+diesel::table! {
+    tokens (token_hash) {
+        token_hash -> Text,
+        user_id -> Text,
+        project_id -> Text,
+        issued_at -> BigInt,
+        expires_at -> BigInt,
+    }
+}
+
+diesel::table! {
+    quotas (tenant_id, resource) {
+        tenant_id -> Text,
+        resource -> Text,
+        hard_limit -> Integer,
+    }
+}
+
+diesel::table! {
+    quota_usages (tenant_id, resource) {
+        tenant_id -> Text,
+        resource -> Text,
+        in_use -> Integer,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(projects, users, role_assignments, tokens, quotas, quota_usages);

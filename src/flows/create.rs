@@ -31,7 +31,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         3 => wait_until_healthy(ctx).await,
         4 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            ctx.db(move |c| Instance::clear_task(c, &id, Task::Building)).await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("create has no step {n}")),
@@ -59,7 +59,11 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
         .await?;
     let server = match server {
         Ok(s) => s,
-        Err(e) => return Ok(StepOutcome::Fail(format!("server could not be created: {e}"))),
+        Err(e) => {
+            let message = format!("The server could not be created: {e}");
+            fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, &message).await?;
+            return Ok(StepOutcome::Fail(message));
+        }
     };
     ctx.db(move |c| {
         Instance::set_server(
@@ -163,8 +167,9 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// Puts the instance into an error task with a fault and releases its server.
-async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &'static str) -> Result<(), String> {
+async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
+    let message = message.to_string();
     let _ = ctx
         .ask_compute(DeleteServer {
             instance_id: id.clone(),
@@ -172,10 +177,12 @@ async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &'stat
         .await;
     ctx.db(move |c| {
         write_tx(c, |c| {
-            Instance::set_task(c, &id, task)?;
+            if !Instance::replace_task(c, &id, Task::Building, task)? {
+                return Ok(()); // a delete took over; it releases the rest
+            }
             Instance::set_server(c, &id, None, None, None)?;
             ServiceStatusRow::set(c, &id, service)?;
-            InstanceFault::record(c, &id, message, "")
+            InstanceFault::record(c, &id, &message, "")
         })
     })
     .await

@@ -22,7 +22,7 @@ async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> 
     let fault = message.clone();
     ctx.db(move |c| {
         write_tx(c, |c| {
-            Instance::set_task(c, &id, Task::None)?;
+            Instance::clear_task(c, &id, Task::Resizing)?;
             InstanceFault::record(c, &id, &fault, "")
         })
     })
@@ -76,7 +76,7 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             ctx.db(move |c| {
                 write_tx(c, |c| {
                     Instance::set_flavor(c, &id, &flavor)?;
-                    Instance::set_task(c, &id, Task::None)
+                    Instance::clear_task(c, &id, Task::Resizing).map(|_| ())
                 })
             })
             .await?;
@@ -103,7 +103,7 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
                     Instance::set_volume_size(c, &id, size as i32)?;
                     // A full volume's fault is over once it has grown.
                     InstanceFault::soft_delete_all(c, &id)?;
-                    Instance::set_task(c, &id, Task::None)
+                    Instance::clear_task(c, &id, Task::Resizing).map(|_| ())
                 })
             })
             .await?;

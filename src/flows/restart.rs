@@ -36,7 +36,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         }
         2 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::set_task(c, &id, Task::None)).await?;
+            ctx.db(move |c| Instance::clear_task(c, &id, Task::Rebooting)).await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("restart has no step {n}")),
@@ -49,7 +49,7 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
     ctx.db(move |c| {
         write_tx(c, |c| {
-            Instance::set_task(c, &id, Task::None)?;
+            Instance::clear_task(c, &id, Task::Rebooting)?;
             InstanceFault::record(
                 c,
                 &id,

@@ -65,6 +65,8 @@ impl MariaServer {
             "max_connections = 100".into(),
             format!("innodb_buffer_pool_size = {pool_mb}M"),
             format!("read_only = {}", if settings.read_only { "ON" } else { "OFF" }),
+            // Files may be read and written only inside this instance's own volume.
+            format!("secure_file_priv = {}", self.path("tmp").display()),
         ];
         if let Some(init) = init_file {
             lines.push(format!("init-file = {}", init.display()));
@@ -81,7 +83,9 @@ impl MariaServer {
             server::make_dir(&self.path(rel), mode, self.user)?;
         }
         if self.path("data/mysql").exists() {
-            return Ok(None);
+            // A first start that failed left its init file: the next start must still run it.
+            let init = self.path("run/init.sql");
+            return Ok(init.exists().then_some(init));
         }
         self.render_config(&ServerSettings::default(), None)?;
         let log = self.path("log/commands.log");

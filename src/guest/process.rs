@@ -69,6 +69,11 @@ pub struct ProcessDatastore<S: Server> {
     settings: Arc<Mutex<ServerSettings>>,
     /// A volume check is running (they are started from the heartbeat timer).
     checking: Arc<std::sync::atomic::AtomicBool>,
+    /// Serializes what changes the server process (prepare, start, restart, resize, destroy),
+    /// so a destroy never races a prepare that is still starting the server.
+    lifecycle: Arc<tokio::sync::Mutex<()>>,
+    /// A prepare is running; another one (a resumed create's) returns at once.
+    preparing: Arc<std::sync::atomic::AtomicBool>,
 }
 
 fn marker(dir: &Path) -> PathBuf {
@@ -94,12 +99,40 @@ impl<S: Server> ProcessDatastore<S> {
             server: Arc::new(server),
             settings: Arc::new(Mutex::new(settings)),
             checking: Arc::default(),
+            lifecycle: Arc::default(),
+            preparing: Arc::default(),
         }
     }
 
     fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), String> {
         let text = serde_json::to_string_pretty(settings).map_err(|e| e.to_string())?;
         std::fs::write(settings_file(dir), text).map_err(|e| format!("settings: {e}"))
+    }
+
+    async fn prepare_once(
+        server: Arc<S>,
+        shared: Arc<Mutex<ServerSettings>>,
+        request: PrepareRequest,
+    ) -> Result<(), GuestError> {
+        if marker(server.dir()).exists() {
+            let settings = shared.lock().clone();
+            return server.start(settings).await.map_err(failed);
+        }
+        let settings = ServerSettings {
+            memory_mb: request.memory_mb,
+            volume_size_gb: request.volume_size_gb,
+            volume_limit_mb: request.volume_limit_mb,
+            allowed_cidrs: if request.allowed_cidrs.is_empty() {
+                vec!["0.0.0.0/0".into()]
+            } else {
+                request.allowed_cidrs.clone()
+            },
+            ..ServerSettings::default()
+        };
+        server.prepare(request, settings.clone()).await.map_err(failed)?;
+        Self::save_settings(server.dir(), &settings).map_err(failed)?;
+        *shared.lock() = settings;
+        std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
     }
 
     fn with_accounts<T, F>(&self, f: F) -> GuestFuture<T>
@@ -122,28 +155,18 @@ impl<S: Server> ProcessDatastore<S> {
 
 impl<S: Server> Datastore for ProcessDatastore<S> {
     fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()> {
+        use std::sync::atomic::Ordering;
         let server = Arc::clone(&self.server);
         let shared = Arc::clone(&self.settings);
+        let (lifecycle, preparing) = (Arc::clone(&self.lifecycle), Arc::clone(&self.preparing));
+        if preparing.swap(true, Ordering::AcqRel) {
+            return Box::pin(async { Ok(()) });
+        }
         async move {
-            if marker(server.dir()).exists() {
-                let settings = shared.lock().clone();
-                return server.start(settings).await.map_err(failed);
-            }
-            let settings = ServerSettings {
-                memory_mb: request.memory_mb,
-                volume_size_gb: request.volume_size_gb,
-                volume_limit_mb: request.volume_limit_mb,
-                allowed_cidrs: if request.allowed_cidrs.is_empty() {
-                    vec!["0.0.0.0/0".into()]
-                } else {
-                    request.allowed_cidrs.clone()
-                },
-                ..ServerSettings::default()
-            };
-            server.prepare(request, settings.clone()).await.map_err(failed)?;
-            Self::save_settings(server.dir(), &settings).map_err(failed)?;
-            *shared.lock() = settings;
-            std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
+            let _serial = lifecycle.lock().await;
+            let result = Self::prepare_once(server, shared, request).await;
+            preparing.store(false, Ordering::Release);
+            result
         }
         .boxed()
     }
@@ -151,7 +174,9 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     fn start_if_down(&mut self) -> GuestFuture<()> {
         let server = Arc::clone(&self.server);
         let settings = self.settings.lock().clone();
+        let lifecycle = Arc::clone(&self.lifecycle);
         async move {
+            let _serial = lifecycle.lock().await;
             if marker(server.dir()).exists() && !server.running() {
                 tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
                 server.start(settings).await.map_err(failed)?;
@@ -164,7 +189,9 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     fn restart(&mut self) -> GuestFuture<()> {
         let server = Arc::clone(&self.server);
         let settings = self.settings.lock().clone();
+        let lifecycle = Arc::clone(&self.lifecycle);
         async move {
+            let _serial = lifecycle.lock().await;
             if !marker(server.dir()).exists() {
                 return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
             }
@@ -215,7 +242,9 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
 
     fn resize_memory(&mut self, memory_mb: i64) -> GuestFuture<()> {
         let (server, shared) = (Arc::clone(&self.server), Arc::clone(&self.settings));
+        let lifecycle = Arc::clone(&self.lifecycle);
         async move {
+            let _serial = lifecycle.lock().await;
             let settings = {
                 let mut s = shared.lock();
                 s.memory_mb = memory_mb;
@@ -295,7 +324,9 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
 
     fn destroy(&mut self) -> GuestFuture<()> {
         let server = Arc::clone(&self.server);
+        let lifecycle = Arc::clone(&self.lifecycle);
         async move {
+            let _serial = lifecycle.lock().await;
             if let Err(e) = server.stop().await {
                 tracing::warn!(volume = %server.dir().display(), "stopping the server before removal: {e}");
             }

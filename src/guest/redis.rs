@@ -76,7 +76,8 @@ impl RedisServer {
             format!("maxmemory {}mb", (settings.memory_mb / 2).max(16)),
             // A full volume: clients may no longer run commands that write.
             format!(
-                "user default on >{} ~* &* +@all{}",
+                // No administration: clients may not reconfigure, shut down or re-grant.
+                "user default on >{} ~* &* +@all -@admin -@dangerous +config|get +info{}",
                 client.trim(),
                 if settings.read_only { " -@write" } else { "" }
             ),
@@ -178,7 +179,7 @@ impl Server for RedisServer {
     async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
         self.render_config(&settings)?;
         let mut conn = self.admin().await?;
-        let rule = if settings.read_only { "-@write" } else { "+@all" };
+        let rule = if settings.read_only { "-@write" } else { "+@write" };
         redis::cmd("ACL")
             .arg("SETUSER")
             .arg("default")

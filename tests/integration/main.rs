@@ -9,5 +9,6 @@ mod bus;
 mod crash_safety;
 pub mod datastores;
 mod heartbeats;
+pub mod identity;
 mod lifecycle;
 mod process;

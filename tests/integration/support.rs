@@ -101,6 +101,9 @@ pub fn test_config(db: &TestDb) -> Config {
     c.taskmanager.poll_interval_ms = 50;
     c.taskmanager.retry_backoff_ms = 50;
     c.taskmanager.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
+    // Most tests act as the URL's project; the identity tests switch authentication on.
+    c.auth.mode = "noauth".into();
+    c.auth.admin_password_file = db.dir.path().join("admin-password").display().to_string();
     c
 }
 
@@ -128,6 +131,7 @@ impl TestApp {
 pub struct Api {
     pub root: String,
     pub base: String,
+    pub token: Option<String>,
     client: awc::Client,
 }
 
@@ -136,7 +140,17 @@ impl Api {
         Api {
             root: root.to_string(),
             base: format!("{root}/v1.0/t1"),
+            token: None,
             client: awc::Client::builder().timeout(Duration::from_secs(30)).finish(),
+        }
+    }
+
+    /// The API as `project` with `token`.
+    pub fn as_project(&self, project: &str, token: &str) -> Api {
+        Api {
+            base: format!("{}/v1.0/{project}", self.root),
+            token: Some(token.to_string()),
+            ..self.clone()
         }
     }
 
@@ -148,10 +162,13 @@ impl Api {
             format!("{}/{path}", self.root)
         };
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let req = self
+        let mut req = self
             .client
             .request(method, url)
             .insert_header(("Content-Type", "application/json"));
+        if let Some(token) = &self.token {
+            req = req.insert_header(("X-Auth-Token", token.as_str()));
+        }
         let mut resp = match body {
             Some(b) => req.send_body(b.to_string()).await,
             None => req.send().await,
@@ -308,6 +325,7 @@ impl CofferProcess {
             .env("COFFER_TASKMANAGER_SCAN_INTERVAL_S", "1")
             .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
             .env("COFFER_TASKMANAGER_NODE_ID", "test-node")
+            .env("COFFER_AUTH_MODE", "noauth")
             .env("COFFER_LOG_FILTER", "warn")
             .stdout(std::process::Stdio::null())
             .stderr(std::process::Stdio::null());

@@ -195,6 +195,18 @@ impl Flow {
         .execute(conn)?)
     }
 
+    /// Cancels every running flow of `target` except those of `kind` (a delete stops the rest).
+    pub fn cancel_all_but(conn: &mut DbConn, target: &str, kind: &str) -> Result<usize, DbError> {
+        Ok(diesel::update(
+            flows::table
+                .filter(flows::target_id.eq(target))
+                .filter(flows::kind.ne(kind))
+                .filter(flows::status.eq(RUNNING)),
+        )
+        .set((flows::status.eq(CANCELLED), flows::updated.eq(now_ms())))
+        .execute(conn)?)
+    }
+
     /// (status, count) over all flows, for `/metrics`.
     pub fn count_by_status(conn: &mut DbConn) -> Result<Vec<(String, i64)>, DbError> {
         use diesel::dsl::count_star;

@@ -150,6 +150,23 @@ impl Instance {
         Ok(())
     }
 
+    /// Ends task `from` (back to NONE) — unless another task (a delete) has replaced it since.
+    pub fn clear_task(conn: &mut DbConn, id: &str, from: Task) -> Result<bool, DbError> {
+        Self::replace_task(conn, id, from, Task::None)
+    }
+
+    /// Moves the task from `from` to `to`; false (and nothing written) if it is no longer `from`.
+    pub fn replace_task(conn: &mut DbConn, id: &str, from: Task, to: Task) -> Result<bool, DbError> {
+        let n = diesel::update(instances::table.find(id).filter(instances::task_id.eq(from.code())))
+            .set((
+                instances::task_id.eq(to.code()),
+                instances::task_description.eq(to.description()),
+                instances::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
     pub fn set_flavor(conn: &mut DbConn, id: &str, flavor_id: &str) -> Result<(), DbError> {
         diesel::update(instances::table.find(id))
             .set((instances::flavor_id.eq(flavor_id), instances::updated.eq(now_ms())))

@@ -155,7 +155,12 @@ impl Accounts for PgServer {
                 .await
                 .map_err(|e| e.to_string())?;
             let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
-            let sql = format!("{verb} ROLE root SUPERUSER LOGIN PASSWORD {}", quote_literal(&password));
+            // Not SUPERUSER: every instance's server runs as the same OS user, and a superuser could
+            // reach the host (COPY … TO PROGRAM) and so other instances' data.
+            let sql = format!(
+                "{verb} ROLE root NOSUPERUSER CREATEROLE CREATEDB LOGIN PASSWORD {}",
+                quote_literal(&password)
+            );
             client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))
         }
         .boxed()
@@ -170,7 +175,7 @@ impl Accounts for PgServer {
                 .map_err(|e| e.to_string())?;
             if exists.is_some() {
                 client
-                    .batch_execute("ALTER ROLE root NOSUPERUSER NOLOGIN")
+                    .batch_execute("ALTER ROLE root NOLOGIN")
                     .await
                     .map_err(|e| format!("PostgreSQL: {e}"))?;
             }

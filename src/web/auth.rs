@@ -1,0 +1,84 @@
+//! Authentication and authorization of every `/v1.0/{tenant_id}` request, in one middleware:
+//! a valid `X-Auth-Token` (401 otherwise) whose project is the URL's tenant (403 otherwise);
+//! readers may only read, and `/mgmt` is for admins — except a project reading its own quotas.
+//! In `noauth` mode (local development) every request acts as an admin of the URL's tenant.
+
+use super::AppState;
+use crate::error::ApiError;
+use crate::identity::{self, Principal};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{web, HttpMessage};
+
+/// Who is calling; put in the request's extensions for handlers that need it.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub project_id: String,
+    pub admin: bool,
+    /// None in noauth mode.
+    pub principal: Option<Principal>,
+}
+
+pub async fn authenticate(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let state = req
+        .app_data::<web::Data<AppState>>()
+        .cloned()
+        .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
+    let tenant = req.match_info().get("tenant_id").unwrap_or_default().to_string();
+    let caller = if state.services.config.auth.mode == "noauth" {
+        Caller {
+            project_id: tenant.clone(),
+            admin: true,
+            principal: None,
+        }
+    } else {
+        let token = req
+            .headers()
+            .get("X-Auth-Token")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+            .ok_or_else(|| ApiError::Unauthorized("The request you have made requires authentication.".into()))?;
+        let principal = state
+            .services
+            .db
+            .run(move |c| identity::resolve(c, &token))
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))?;
+        if principal.project.id != tenant {
+            return Err(ApiError::Forbidden(format!(
+                "User does not have admin privileges or the tenant {tenant} in the URL is not the token's project."
+            ))
+            .into());
+        }
+        Caller {
+            project_id: tenant.clone(),
+            admin: principal.is_admin(),
+            principal: Some(principal),
+        }
+    };
+    authorize(&req, &caller)?;
+    req.extensions_mut().insert(caller);
+    next.call(req).await
+}
+
+/// Role rules: readers read; `/mgmt` is for admins (a project may read its own quotas).
+fn authorize(req: &ServiceRequest, caller: &Caller) -> Result<(), ApiError> {
+    let path = req.path();
+    let mgmt = path.split('/').nth(3) == Some("mgmt");
+    let own_quotas =
+        req.method() == actix_web::http::Method::GET && path.ends_with(&format!("/mgmt/quotas/{}", caller.project_id));
+    if mgmt && !caller.admin && !own_quotas {
+        return Err(ApiError::Forbidden("This operation is allowed for admins only.".into()));
+    }
+    let writes = req.method() != actix_web::http::Method::GET && req.method() != actix_web::http::Method::HEAD;
+    let can_write = caller.principal.as_ref().is_none_or(|p| p.can_write());
+    if writes && !can_write {
+        return Err(ApiError::Forbidden("The reader role cannot change anything.".into()));
+    }
+    Ok(())
+}
