@@ -25,6 +25,7 @@ pub struct Config {
     pub compute: ComputeConfig,
     pub auth: AuthConfig,
     pub secrets: SecretsConfig,
+    pub quota: QuotaConfig,
     pub log: LogConfig,
     pub testing: TestingConfig,
 }
@@ -142,6 +143,29 @@ pub struct AuthConfig {
     /// client address) before logins are refused with 429.
     pub max_failed_logins: usize,
     pub failed_login_window_s: f64,
+}
+
+/// Default limits of every project (Trove's max_*_per_tenant); -1 is unlimited.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuotaConfig {
+    pub instances: i32,
+    /// MB of flavor memory.
+    pub ram: i32,
+    /// GB of volume.
+    pub volumes: i32,
+    pub backups: i32,
+}
+
+impl QuotaConfig {
+    pub fn defaults(&self) -> crate::db::models::quota::Defaults {
+        crate::db::models::quota::Defaults {
+            instances: self.instances,
+            ram: self.ram,
+            volumes: self.volumes,
+            backups: self.backups,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -316,6 +340,7 @@ mod tests {
             ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "5"),
             ("COFFER_AUTH_MODE", "noauth"),
             ("COFFER_SECRETS_MASTER_KEY_FILE", "/tmp/k"),
+            ("COFFER_QUOTA_INSTANCES", "5"),
             ("COFFER_LOG_FORMAT", "json"),
             ("COFFER_TESTING_ENABLED", "true"),
             ("UNRELATED", "x"),
@@ -331,6 +356,7 @@ mod tests {
         assert_eq!(config.compute.simulated_prepare_ms, 5);
         assert_eq!(config.auth.mode, "noauth");
         assert_eq!(config.secrets.master_key_file, "/tmp/k");
+        assert_eq!(config.quota.instances, 5);
         assert_eq!(config.log.format, "json");
         assert!(config.testing.enabled);
     }

@@ -6,6 +6,7 @@ use crate::db::models::catalog::{Datastore, DatastoreVersion, Flavor};
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::{Instance, InstanceRecord};
 use crate::db::models::lastseen::LastSeen;
+use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn};
 use crate::error::ApiError;
@@ -45,6 +46,14 @@ fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore
     Ok((ds, version))
 }
 
+/// 413 naming the resources over their limits, as Trove's QuotaExceeded.
+fn over_quota(over: Vec<String>) -> Result<(), ApiError> {
+    if over.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::OverLimit(format!("Quota exceeded for resources: {over:?}.")))
+}
+
 /// Trove's checks of initial databases and users against the datastore's rules.
 fn check_accounts(manager: &str, req: &CreateInstance) -> Result<(), ApiError> {
     if req.databases.is_empty() && req.users.is_empty() {
@@ -78,6 +87,7 @@ pub fn create_instance(
     req: &CreateInstance,
     usage_timeout_ms: i64,
     secrets: &MasterKey,
+    limits: &quota::Defaults,
 ) -> Result<(InstanceRecord, Flow, Option<String>), ApiError> {
     write_tx(conn, |conn| {
         let flavor = Flavor::find(conn, &req.flavor_id)?
@@ -89,6 +99,12 @@ pub fn create_instance(
         }
         let (datastore, version) = resolve_version(conn, req)?;
         check_accounts(&version.manager, req)?;
+        let deltas = [
+            ("instances", 1),
+            ("ram", flavor.ram),
+            ("volumes", req.volume_size.unwrap_or(0)),
+        ];
+        over_quota(quota::consume(conn, limits, tenant, &deltas)?)?;
         let cidrs = req
             .access
             .as_ref()
@@ -233,6 +249,7 @@ pub fn resize_instance(
     resize: &Resize,
     heartbeat_expiry_ms: i64,
     deadline_ms: i64,
+    limits: &quota::Defaults,
 ) -> Result<Flow, ApiError> {
     write_tx(conn, |conn| {
         let record = ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
@@ -265,7 +282,11 @@ pub fn resize_instance(
                         "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
                     )));
                 }
-                (flows::RESIZE_VOLUME, json!({ "size": size }))
+                over_quota(quota::consume(conn, limits, tenant, &[("volumes", size - current)])?)?;
+                (
+                    flows::RESIZE_VOLUME,
+                    json!({ "size": size, "volume_delta": size - current }),
+                )
             }
         };
         Instance::set_task(conn, id, Task::Resizing)?;

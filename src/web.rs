@@ -14,6 +14,7 @@ mod keystone;
 mod links;
 mod metrics;
 mod mgmt;
+mod quotas;
 mod users;
 pub(crate) mod validate;
 mod versions;
@@ -84,6 +85,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/instances/{id}/root", web::get().to(users::show_root))
                 .route("/instances/{id}/root", web::post().to(users::enable_root))
                 .route("/instances/{id}/root", web::delete().to(users::disable_root))
+                .route("/limits", web::get().to(quotas::list_limits))
+                .route("/mgmt/quotas/{project}", web::get().to(quotas::show_quotas))
+                .route("/mgmt/quotas/{project}", web::put().to(quotas::update_quotas))
                 .route("/mgmt/actors", web::get().to(mgmt::list_actors))
                 .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
                 .route("/mgmt/flows", web::get().to(mgmt::list_flows)),

@@ -123,3 +123,14 @@ impl Default for TestingConfig {
         }
     }
 }
+
+impl Default for QuotaConfig {
+    fn default() -> Self {
+        Self {
+            instances: 10,
+            ram: -1,
+            volumes: 40,
+            backups: 50,
+        }
+    }
+}

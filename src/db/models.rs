@@ -6,4 +6,5 @@ pub mod flow;
 pub mod identity;
 pub mod instance;
 pub mod lastseen;
+pub mod quota;
 pub mod service_status;

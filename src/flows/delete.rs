@@ -6,9 +6,11 @@
 
 use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{DeleteServer, ServerExists};
+use crate::db::models::catalog::Flavor;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::lastseen::LastSeen;
+use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::write_tx;
 use crate::status::ServiceStatus;
@@ -56,6 +58,16 @@ async fn forget(ctx: &FlowCtx) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
     ctx.db(move |c| {
         write_tx(c, |c| {
+            // The resources are really gone now: their quota is given back with the row.
+            if let Some(inst) = Instance::find(c, &id)? {
+                let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
+                let deltas = [
+                    ("instances", 1),
+                    ("ram", ram),
+                    ("volumes", inst.volume_size.unwrap_or(0)),
+                ];
+                quota::release(c, &inst.tenant_id, &deltas)?;
+            }
             Instance::mark_deleted(c, &id)?;
             ServiceStatusRow::set(c, &id, ServiceStatus::Deleted)?;
             LastSeen::delete_for(c, &id)?;

@@ -8,6 +8,7 @@ use super::{FlowCtx, StepOutcome};
 use crate::bus::BusError;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
+use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx};
 use crate::status::Task;
@@ -20,8 +21,13 @@ pub const VOLUME_STEPS: &[&str] = &["grow_volume", "record_size"];
 async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> {
     let id = ctx.instance_id().to_string();
     let fault = message.clone();
+    let ram = ctx.state.get("ram_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
+    let volumes = ctx.state.get("volume_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
     ctx.db(move |c| {
         write_tx(c, |c| {
+            if let Some(inst) = Instance::find(c, &id)? {
+                quota::release(c, &inst.tenant_id, &[("ram", ram), ("volumes", volumes)])?;
+            }
             Instance::clear_task(c, &id, Task::Resizing)?;
             InstanceFault::record(c, &id, &fault, "")
         })

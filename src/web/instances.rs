@@ -52,10 +52,15 @@ pub async fn create_instance(
     let timeout = ms(state.services.config.taskmanager.usage_timeout_s);
     let owner = tenant.clone();
     let secrets = state.services.secrets.clone();
+    let limits = state.services.config.quota.defaults();
     let (record, flow, password) = state
         .services
         .db
-        .run(move |c| Ok(intents::create_instance(c, &owner, &request, timeout, &secrets)))
+        .run(move |c| {
+            Ok(intents::create_instance(
+                c, &owner, &request, timeout, &secrets, &limits,
+            ))
+        })
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
     cast_flow(&state, "create_instance", &flow).await;
@@ -174,10 +179,15 @@ pub async fn act_on_instance(
             let resize = validate::resize(&body["resize"])?;
             let expiry = expiry_ms(&state);
             let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
+            let limits = state.services.config.quota.defaults();
             let flow = state
                 .services
                 .db
-                .run(move |c| Ok(intents::resize_instance(c, &tenant, &id, &resize, expiry, deadline)))
+                .run(move |c| {
+                    Ok(intents::resize_instance(
+                        c, &tenant, &id, &resize, expiry, deadline, &limits,
+                    ))
+                })
                 .await??;
             cast_flow(&state, &flow.kind.clone(), &flow).await;
             Ok(HttpResponse::Accepted().finish())

@@ -12,3 +12,4 @@ mod heartbeats;
 pub mod identity;
 mod lifecycle;
 mod process;
+mod quotas;

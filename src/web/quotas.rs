@@ -1,0 +1,105 @@
+//! `GET /limits` and `GET/PUT /mgmt/quotas/{project}` in Trove's shapes.
+
+use super::auth::Caller;
+use super::AppState;
+use crate::db::models::quota::{self, RESOURCES};
+use crate::db::write_tx;
+use crate::error::ApiError;
+use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use serde_json::{json, Map, Value};
+
+/// The caller's project (the URL's tenant, already checked against the token).
+fn caller_project(req: &HttpRequest) -> Result<String, ApiError> {
+    req.extensions()
+        .get::<Caller>()
+        .map(|c| c.project_id.clone())
+        .ok_or_else(|| ApiError::Internal("request without a caller".into()))
+}
+
+pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let project = caller_project(&req)?;
+    let defaults = state.services.config.quota.defaults();
+    let limits = state
+        .services
+        .db
+        .run(move |c| {
+            RESOURCES
+                .iter()
+                .map(|r| quota::limit(c, &defaults, &project, r))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?;
+    let mut absolute = Map::new();
+    absolute.insert("verb".into(), json!("ABSOLUTE"));
+    for (resource, limit) in RESOURCES.iter().zip(limits) {
+        absolute.insert(format!("max_{resource}"), json!(limit));
+    }
+    Ok(HttpResponse::Ok().json(json!({ "limits": [Value::Object(absolute)] })))
+}
+
+fn quota_rows(
+    state: &AppState,
+    project: String,
+) -> impl FnOnce(&mut crate::db::DbConn) -> Result<Value, crate::db::DbError> {
+    let defaults = state.services.config.quota.defaults();
+    move |c| {
+        let mut rows = Vec::new();
+        for resource in RESOURCES {
+            let limit = quota::limit(c, &defaults, &project, resource)?;
+            let in_use = quota::in_use(c, &project, resource)?;
+            rows.push(json!({"resource": resource, "in_use": in_use, "reserved": 0, "limit": limit}));
+        }
+        Ok(json!({ "quotas": rows }))
+    }
+}
+
+pub async fn show_quotas(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, project) = path.into_inner();
+    let body = state.services.db.run(quota_rows(&state, project)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
+/// `{"quotas": {"instances": 5, …}}`; -1 is unlimited, below -1 is refused.
+pub async fn update_quotas(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: web::Json<Value>,
+) -> Result<HttpResponse, ApiError> {
+    let (_, project) = path.into_inner();
+    let wanted = body
+        .get("quotas")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::BadRequest("'quotas' is a required property".into()))?;
+    let mut limits = Vec::new();
+    for (resource, value) in wanted {
+        if !RESOURCES.contains(&resource.as_str()) {
+            return Err(ApiError::BadRequest(format!("Unknown quota resource {resource}.")));
+        }
+        let limit = value
+            .as_i64()
+            .and_then(|v| i32::try_from(v).ok())
+            .filter(|v| *v >= -1)
+            .ok_or_else(|| {
+                ApiError::BadRequest(format!("The limit of {resource} must be an integer of -1 or more."))
+            })?;
+        limits.push((resource.clone(), limit));
+    }
+    let target = project.clone();
+    state
+        .services
+        .db
+        .run(move |c| {
+            write_tx(c, |c| {
+                for (resource, limit) in &limits {
+                    quota::set_limit(c, &target, resource, *limit)?;
+                }
+                Ok(())
+            })
+        })
+        .await?;
+    let body = state.services.db.run(quota_rows(&state, project)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
