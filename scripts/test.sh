@@ -117,5 +117,7 @@ else
         [[ "$group" == main || "$group" == support ]] && continue
         phase "tests:$group" cargo test --test integration -- "$group::" "${TEST_BIN_ARGS[@]}" || rc=1
     done
+    # Trove's own clients (python-openstackclient, python-troveclient) against a running coffer.
+    phase "tests:clients" bash tests/clients/run.sh || rc=1
     exit "$rc"
 fi

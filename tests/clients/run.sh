@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Drives a real coffer with Trove's own clients (python-openstackclient + python-troveclient,
+# pinned in requirements.txt, from PyPI) exactly as a user would: password auth through
+# OS_AUTH_URL, then the same with --os-auth-type admin_token. Every command's printed output is
+# checked. Needs the debug build (cargo build) and the datastores scripts/install-deps.sh installs.
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+ROOT="$PWD"
+REQS="$ROOT/tests/clients/requirements.txt"
+
+# The venv is reused across runs while the pinned requirements are the same.
+VENV="${COFFERTEST_VENV:-/tmp/coffer-clients-venv-$(sha256sum "$REQS" | cut -c1-12)}"
+if [[ ! -x "$VENV/bin/openstack" ]]; then
+    echo "clients: creating $VENV"
+    rm -rf "$VENV"
+    python3 -m venv "$VENV"
+    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
+fi
+OS="$VENV/bin/openstack"
+
+WORK="$(mktemp -d /tmp/cc-XXXXXX)"
+chmod 755 "$WORK"
+PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+export COFFER_API_BIND="127.0.0.1:$PORT"
+export COFFER_DATABASE_URL="sqlite://$WORK/coffer.db"
+export COFFER_COMPUTE_DATA_DIR="$WORK/i"
+export COFFER_COMPUTE_ADDRESS_POOL="127.77.$((200 + RANDOM % 50)).0/24"
+export COFFER_SECRETS_MASTER_KEY_FILE="$WORK/master.key"
+export COFFER_AUTH_ADMIN_PASSWORD_FILE="$WORK/admin-password"
+export COFFER_GUEST_HEARTBEAT_INTERVAL_S=2
+export COFFER_LOG_FILTER=info
+COFFER="$ROOT/target/debug/coffer"
+
+cleanup() {
+    [[ -n "${COFFER_PID:-}" ]] && kill "$COFFER_PID" 2>/dev/null && wait "$COFFER_PID" 2>/dev/null || true
+    # The datastore servers, by the pids in their volumes.
+    for f in "$WORK"/i/*/data/postmaster.pid "$WORK"/i/*/run/mysqld.pid "$WORK"/i/*/run/redis.pid; do
+        [[ -f "$f" ]] && kill -9 "$(head -1 "$f")" 2>/dev/null || true
+    done
+    rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+"$COFFER" > "$WORK/coffer.log" 2>&1 &
+COFFER_PID=$!
+for _ in $(seq 1 100); do
+    curl -sf "http://127.0.0.1:$PORT/" > /dev/null && break
+    sleep 0.1
+done
+echo "sh0p-pass" | "$COFFER" user create alice --project shop --role member --password-stdin
+
+PASSED=0
+FAILED=0
+OUT=""
+# run DESCRIPTION CMD... — runs CMD, keeps its output in $OUT; a failing command fails the check.
+run() {
+    local what="$1"; shift
+    if OUT="$("$@" 2>&1)"; then return 0; fi
+    echo "FAIL: $what: command failed:"; echo "$OUT" | tail -5
+    FAILED=$((FAILED + 1)); return 1
+}
+# expect DESCRIPTION PATTERN — the last output contains PATTERN (grep -E).
+expect() {
+    if grep -qE -- "$2" <<< "$OUT"; then
+        PASSED=$((PASSED + 1)); echo "ok: $1"
+    else
+        FAILED=$((FAILED + 1)); echo "FAIL: $1: no /$2/ in:"; echo "$OUT" | tail -8
+    fi
+}
+wait_status() { # NAME STATUS — polls `instance show` until the status is STATUS
+    for _ in $(seq 1 240); do
+        if OUT="$($OS database instance show "$1" -f value -c status 2>&1)" && [[ "$OUT" == "$2" ]]; then return 0; fi
+        sleep 0.5
+    done
+    return 1
+}
+
+export OS_AUTH_URL="http://127.0.0.1:$PORT/v3" OS_USERNAME=alice OS_PASSWORD=sh0p-pass OS_PROJECT_NAME=shop \
+    OS_USER_DOMAIN_NAME=Default OS_PROJECT_DOMAIN_NAME=Default OS_IDENTITY_API_VERSION=3 OS_REGION_NAME=RegionOne
+
+run "datastore list" $OS datastore list -f value -c Name && expect "datastore list names postgresql and mariadb" "postgresql" && expect "… and mariadb" "mariadb"
+run "datastore show" $OS datastore show postgresql -f json && expect "datastore show" '"name": "postgresql"'
+run "datastore version list" $OS datastore version list postgresql -f value && expect "datastore version list" "15"
+run "flavor list" $OS database flavor list -f value && expect "flavor list" "m1.tiny"
+run "instance create postgresql" $OS database instance create pg1 --flavor 1 --size 1 --datastore postgresql \
+    --datastore-version 15 --databases db1 --users u1:pw1 -f value -c name && expect "instance create postgresql" "^pg1$"
+run "instance create mariadb" $OS database instance create my1 --flavor 1 --size 1 --datastore mariadb \
+    --datastore-version 10.11 --databases db1 --users u1:pw1 -f value -c name && expect "instance create mariadb" "^my1$"
+if wait_status pg1 ACTIVE && wait_status my1 ACTIVE; then PASSED=$((PASSED + 1)); echo "ok: both instances ACTIVE"; else FAILED=$((FAILED + 1)); echo "FAIL: instances not ACTIVE: $OUT"; fi
+run "instance list" $OS database instance list -f value -c Name -c Status && expect "instance list" "pg1 ACTIVE" && expect "instance list (mariadb)" "my1 ACTIVE"
+ID="$($OS database instance show pg1 -f value -c id)"
+run "instance show by id" $OS database instance show "$ID" -f value -c name && expect "instance show by id" "^pg1$"
+run "instance show by name" $OS database instance show pg1 -f json && expect "instance show has the address" '"ip": "127\.77\.'
+run "db create" $OS database db create pg1 db2 && run "db list" $OS database db list pg1 -f value && expect "db list" "db2" && expect "db list (initial)" "db1"
+run "user create" $OS database user create pg1 u2 pw2 --databases db2 && run "user list" $OS database user list pg1 -f value -c Name
+expect "user list" "u2" && expect "user list (initial)" "u1"
+run "limit list" $OS database limit list -f value && expect "limit list" "ABSOLUTE"
+
+# The same, with a token obtained from coffer and no Keystone traffic.
+TOKEN="$($OS token issue -f value -c id)"
+PROJECT="$($OS token issue -f value -c project_id)"
+ADMIN_TOKEN=(env -u OS_AUTH_URL -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME -u OS_USER_DOMAIN_NAME
+    -u OS_PROJECT_DOMAIN_NAME -u OS_REGION_NAME "$OS" --os-auth-type admin_token
+    --os-endpoint "http://127.0.0.1:$PORT/v1.0/$PROJECT" --os-token "$TOKEN")
+run "admin_token flavor list" "${ADMIN_TOKEN[@]}" database flavor list -f value && expect "admin_token flavor list" "m1.small"
+run "admin_token instance list" "${ADMIN_TOKEN[@]}" database instance list -f value -c Name && expect "admin_token instance list" "pg1"
+
+run "instance delete" $OS database instance delete pg1 my1
+for _ in $(seq 1 240); do
+    OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5
+done
+[[ -z "$OUT" ]] && { PASSED=$((PASSED + 1)); echo "ok: instances deleted"; } || { FAILED=$((FAILED + 1)); echo "FAIL: still listed: $OUT"; }
+
+if ((FAILED > 0)); then
+    echo "--- coffer log (tail)"; tail -20 "$WORK/coffer.log"
+fi
+echo "clients: $PASSED passed, $FAILED failed"
+((FAILED == 0))
