@@ -135,6 +135,7 @@ pub fn create_instance(
             access: req.access.as_ref().map(|a| a.to_string()),
             deleted: false,
             deleted_at: None,
+            network_id: req.network_id.clone(),
         };
         diesel::insert_into(crate::db::schema::instances::table)
             .values(&instance)
@@ -293,5 +294,21 @@ pub fn resize_instance(
         let flow = Flow::new(kind, id, state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
+    })
+}
+
+/// Trove's `reset_status` (admin): task NONE, service UNKNOWN, every running flow but a delete
+/// cancelled — the way out for an instance an operator wants to act on again.
+pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
+    write_tx(conn, |conn| {
+        Instance::find_record(conn, tenant, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+        if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
+            return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
+        }
+        Flow::cancel_all_but(conn, id, flows::DELETE)?;
+        Instance::set_task(conn, id, Task::None)?;
+        ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
+        Ok(())
     })
 }

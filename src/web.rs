@@ -88,6 +88,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/limits", web::get().to(quotas::list_limits))
                 .route("/mgmt/quotas/{project}", web::get().to(quotas::show_quotas))
                 .route("/mgmt/quotas/{project}", web::put().to(quotas::update_quotas))
+                .route("/mgmt/instances", web::get().to(instances::list_all_instances))
                 .route("/mgmt/actors", web::get().to(mgmt::list_actors))
                 .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
                 .route("/mgmt/flows", web::get().to(mgmt::list_flows)),

@@ -52,6 +52,7 @@ diesel::table! {
         access -> Nullable<Text>,
         deleted -> Bool,
         deleted_at -> Nullable<BigInt>,
+        network_id -> Nullable<Text>,
     }
 }
 

@@ -82,3 +82,8 @@ fn authorize(req: &ServiceRequest, caller: &Caller) -> Result<(), ApiError> {
     }
     Ok(())
 }
+
+/// Whether the caller of `req` is an admin (noauth callers are).
+pub fn is_admin(req: &actix_web::HttpRequest) -> bool {
+    req.extensions().get::<Caller>().is_some_and(|c| c.admin)
+}

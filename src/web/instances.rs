@@ -3,7 +3,7 @@
 //! Writes record their intent in one transaction (see [`crate::intents`]) and then cast to the
 //! task manager; `show` asks the guest for its volume usage with a short timeout.
 
-use super::{links, validate, views, AppState, PageQuery};
+use super::{auth, links, validate, views, AppState, PageQuery};
 use crate::bus::{self, Envelope};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::flow::Flow;
@@ -64,7 +64,13 @@ pub async fn create_instance(
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
     cast_flow(&state, "create_instance", &flow).await;
-    let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    let mut view = views::instance(
+        &links::base(&req),
+        &record,
+        expiry_ms(&state),
+        true,
+        auth::is_admin(&req),
+    );
     if let Some(password) = password {
         view["password"] = json!(password);
     }
@@ -91,10 +97,11 @@ pub async fn list_instances(
         })?;
     let base = links::base(&req);
     let expiry = expiry_ms(&state);
+    let admin = auth::is_admin(&req);
     let items: Vec<Value> = page
         .items
         .iter()
-        .map(|r| views::instance(&base, r, expiry, false))
+        .map(|r| views::instance(&base, r, expiry, false, admin))
         .collect();
     let mut body = json!({ "instances": items });
     if let (true, Some(last)) = (page.more, page.items.last()) {
@@ -122,7 +129,13 @@ pub async fn show_instance(
         })
         .await?;
     let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let mut view = views::instance(&links::base(&req), &record, expiry_ms(&state), true);
+    let mut view = views::instance(
+        &links::base(&req),
+        &record,
+        expiry_ms(&state),
+        true,
+        auth::is_admin(&req),
+    );
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
@@ -157,6 +170,7 @@ pub async fn act_on_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: web::Json<Value>,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let action = body
@@ -192,7 +206,18 @@ pub async fn act_on_instance(
             cast_flow(&state, &flow.kind.clone(), &flow).await;
             Ok(HttpResponse::Accepted().finish())
         }
-        "reset_status" | "promote_to_replica_source" | "eject_replica_source" => {
+        "reset_status" => {
+            if !auth::is_admin(&req) {
+                return Err(ApiError::Forbidden("reset_status is allowed for admins only.".into()));
+            }
+            state
+                .services
+                .db
+                .run(move |c| Ok(intents::reset_status(c, &tenant, &id)))
+                .await??;
+            Ok(HttpResponse::Accepted().finish())
+        }
+        "promote_to_replica_source" | "eject_replica_source" => {
             // Verify the instance exists first, so an unknown id is still a 404.
             let found = state
                 .services
@@ -206,4 +231,34 @@ pub async fn act_on_instance(
         }
         other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
     }
+}
+
+/// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
+pub async fn list_all_instances(
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let limit = query.limit(state.services.config.api.page_size)?;
+    let marker = query.marker.clone();
+    let page = state
+        .services
+        .db
+        .run(move |c| Instance::list_all_page(c, limit, marker.as_deref()))
+        .await
+        .map_err(|e| match ApiError::from(e) {
+            ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance.".into()),
+            other => other,
+        })?;
+    let (base, expiry) = (links::base(&req), expiry_ms(&state));
+    let items: Vec<Value> = page
+        .items
+        .iter()
+        .map(|r| views::instance(&base, r, expiry, false, true))
+        .collect();
+    let mut body = json!({ "instances": items });
+    if let (true, Some(last)) = (page.more, page.items.last()) {
+        body["links"] = links::next_page(&req, limit, &last.instance.id);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

@@ -18,6 +18,8 @@ pub struct CreateInstance {
     /// Users with their passwords (sealed before anything is stored).
     pub users: Vec<UserSpec>,
     pub access: Option<Value>,
+    /// `nics[0]`'s network (`net-id` from troveclient, `network_id` from OSC).
+    pub network_id: Option<String>,
 }
 
 fn bad(message: impl Into<String>) -> ApiError {
@@ -164,6 +166,19 @@ pub fn users_field(obj: &Map<String, Value>) -> Result<Vec<UserSpec>, ApiError> 
     Ok(users)
 }
 
+/// `nics: [{"net-id" | "network_id": "…"}]` (at most one, as Trove's schema).
+fn nics_field(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    let nics = items(obj, "nics")?;
+    if nics.len() > 1 {
+        return Err(bad("nics has more than 1 item"));
+    }
+    let Some(nic) = nics.first() else { return Ok(None) };
+    match string_field(nic, "net-id")?.or(string_field(nic, "network_id")?) {
+        Some(net) => Ok(Some(net)),
+        None => Ok(None),
+    }
+}
+
 /// `access: {"is_public": bool, "allowed_cidrs": ["a.b.c.d[/nn]"]}`.
 fn access_field(access: &Map<String, Value>) -> Result<Value, ApiError> {
     if let Some(public) = access.get("is_public").filter(|v| !v.is_boolean() && !v.is_null()) {
@@ -239,6 +254,7 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         databases: databases_field(obj)?,
         users: users_field(obj)?,
         access,
+        network_id: nics_field(obj)?,
     })
 }
 

@@ -25,8 +25,8 @@ pub fn status_of(record: &InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInp
     }
 }
 
-/// The list view; `detail` adds the show-only keys.
-pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool) -> Value {
+/// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
+pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
     let inst = &record.instance;
     let status = status_of(record, expiry_ms);
     let mut view = json!({
@@ -38,10 +38,15 @@ pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: boo
         "flavor": {"id": inst.flavor_id, "links": links::resource(base, &inst.tenant_id, "flavors", &inst.flavor_id)},
         "datastore": {"type": record.datastore.name, "version": record.version.name},
         "region": "RegionOne",
-        "tenant_id": inst.tenant_id,
         "ip": inst.address.iter().collect::<Vec<_>>(),
-        "addresses": inst.address.iter().map(|a| json!({"address": a, "type": "private"})).collect::<Vec<_>>(),
+        "addresses": inst.address.iter()
+            .map(|a| json!({"address": a, "type": "private", "network": inst.network_id}))
+            .collect::<Vec<_>>(),
     });
+    if admin {
+        view["tenant_id"] = json!(inst.tenant_id);
+        view["server_id"] = json!(inst.compute_instance_id);
+    }
     if let Some(size) = inst.volume_size {
         view["volume"] = json!({ "size": size });
     }

@@ -415,12 +415,16 @@ async fn allowed_cidrs_become_the_servers_host_rules() {
     let (id, _) = create(
         api,
         "postgresql",
-        json!({"access": {"allowed_cidrs": ["10.1.0.0/16"]},
+        json!({"access": {"allowed_cidrs": ["10.1.0.0/16"]}, "nics": [{"net-id": "net-a"}],
         "databases": [{"name": "d"}], "users": [{"name": "u", "password": "pw", "databases": [{"name": "d"}]}]}),
     )
     .await;
     let view = api.wait_active_within(&id, BUILD_BOUND).await;
     assert_eq!(view["access"]["allowed_cidrs"], json!(["10.1.0.0/16"]));
+    assert_eq!(
+        view["addresses"][0]["network"], "net-a",
+        "the create's network is echoed"
+    );
     let refused = pg(&ip_of(&view), "u", "pw", "d").await;
     assert!(
         refused.is_err_and(|e| e.contains("pg_hba") || e.contains("no pg_hba.conf entry")),

@@ -232,3 +232,57 @@ async fn bad_logins_look_alike_and_are_braked() {
     }
     assert_eq!(statuses, [401, 401, 401, 429, 429], "repeated failures are braked");
 }
+
+#[actix_web::test]
+async fn admin_views_and_reset_status() {
+    let app = keystone_app(Backend::Sqlite, |c| c.compute.simulated_prepare_ms = 60_000).await;
+    add_user(&app, "alpha", "alice", "pw-a", "member").await;
+    let alice = api_as(&app, "alice", "pw-a", "alpha").await;
+    let admin = api_as(&app, "admin", ADMIN_PASSWORD, "admin").await;
+    let id = alice.create("stuck").await;
+    let mine = alice.instance(&id).await.expect("view");
+    assert!(mine.get("tenant_id").is_none(), "tenant_id is for admins only: {mine}");
+    assert_eq!(alice.get("/mgmt/instances").await.0, 403);
+    let (status, all) = admin.get("/mgmt/instances").await;
+    assert_eq!(status, 200);
+    let listed = all["instances"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .find(|i| i["id"] == id.as_str())
+        .cloned()
+        .expect("listed");
+    assert!(listed["tenant_id"].as_str().is_some_and(|t| !t.is_empty()), "{listed}");
+    // A build that will not finish: only an admin may reset it.
+    let reset = r#"{"reset_status": {}}"#;
+    assert_eq!(
+        alice
+            .send("POST", &format!("/instances/{id}/action"), Some(reset))
+            .await
+            .0,
+        403
+    );
+    let mut as_admin_of_alpha = admin.clone();
+    as_admin_of_alpha.base = alice.base.clone();
+    assert_eq!(
+        as_admin_of_alpha.get("/instances").await.0,
+        403,
+        "an admin token is still scoped to its project"
+    );
+    let owner = add_user(&app, "alpha", "ops", "pw-o", "admin").await;
+    let ops = api_as(&app, "ops", "pw-o", "alpha").await;
+    assert!(ops.base.ends_with(&owner));
+    assert_eq!(
+        ops.send("POST", &format!("/instances/{id}/action"), Some(reset))
+            .await
+            .0,
+        202
+    );
+    let after = ops.instance(&id).await.expect("view");
+    assert_ne!(after["status"], "BUILD", "reset_status ends the build task: {after}");
+    let flows = ops.flows(&id).await;
+    assert!(
+        flows.iter().all(|f| f.2 != "running"),
+        "the stuck flow was cancelled: {flows:?}"
+    );
+}

@@ -175,3 +175,49 @@ async fn sigkill_with_real_datastores_active() {
     let guests = second.api.actors("guest_session").await;
     assert_eq!(guests.len(), 3, "one guest session per instance: {guests:?}");
 }
+
+#[actix_web::test]
+async fn passwords_appear_nowhere_in_clear() {
+    const SECRET: &str = "Zq9-unmistakable-Pw";
+    let db = TestDb::new(Backend::Sqlite);
+    let coffer = CofferProcess::start(&db, &[("COFFER_LOG_FILTER", "debug".to_string())]).await;
+    let api = &coffer.api;
+    let body = format!(
+        r#"{{"instance": {{"name": "s", "flavorRef": "1", "datastore": {{"type": "simulated"}},
+            "databases": [{{"name": "d"}}], "users": [{{"name": "u", "password": "{SECRET}", "databases": [{{"name": "d"}}]}}]}}}}"#
+    );
+    let (status, created) = api.send("POST", "/instances", Some(&body)).await;
+    assert_eq!(status, 200, "{created}");
+    let id = created["instance"]["id"].as_str().expect("id").to_string();
+    api.wait_active(&id).await;
+    let more = format!(r#"{{"users": [{{"name": "v", "password": "{SECRET}"}}]}}"#);
+    assert_eq!(
+        api.send("POST", &format!("/instances/{id}/users"), Some(&more)).await.0,
+        202
+    );
+    let change = format!(r#"{{"users": [{{"name": "u", "password": "{SECRET}x"}}]}}"#);
+    assert_eq!(
+        api.send("PUT", &format!("/instances/{id}/users"), Some(&change))
+            .await
+            .0,
+        202
+    );
+
+    let mut seen = String::new();
+    for path in ["/mgmt/actors", "/mgmt/supervision-events?limit=1000", "/mgmt/quotas/t1"] {
+        seen.push_str(&api.get(path).await.1.to_string());
+    }
+    seen.push_str(&api.get(&format!("/mgmt/flows?instance_id={id}")).await.1.to_string());
+    seen.push_str(&api.get(&format!("/instances/{id}")).await.1.to_string());
+    coffer.kill9();
+    for file in ["coffer.log", "coffer.db", "coffer.db-wal"] {
+        let bytes = std::fs::read(db.dir.path().join(file)).unwrap_or_default();
+        seen.push_str(&String::from_utf8_lossy(&bytes));
+    }
+    assert!(
+        seen.len() > 10_000,
+        "the search covered the logs, the database and /mgmt ({} bytes)",
+        seen.len()
+    );
+    assert!(!seen.contains(SECRET), "a password was found in clear");
+}

@@ -328,7 +328,13 @@ impl CofferProcess {
             .env("COFFER_AUTH_MODE", "noauth")
             .env("COFFER_LOG_FILTER", "warn")
             .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null());
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(db.dir.path().join("coffer.log"))
+                    .expect("log file"),
+            );
         for (k, v) in env {
             cmd.env(k, v);
         }

@@ -29,6 +29,8 @@ pub struct Instance {
     pub access: Option<String>,
     pub deleted: bool,
     pub deleted_at: Option<i64>,
+    /// The network the create named (`nics[0]`), echoed as `addresses[].network`.
+    pub network_id: Option<String>,
 }
 
 /// An instance with everything its API view shows.
@@ -97,6 +99,30 @@ impl Instance {
             .first(conn)
             .optional()?;
         Ok(row.map(InstanceRecord::from))
+    }
+
+    /// One page of every project's live instances (the admin list), newest first.
+    pub fn list_all_page(conn: &mut DbConn, limit: i64, marker: Option<&str>) -> Result<Page<InstanceRecord>, DbError> {
+        let mut query = record_query!()
+            .filter(instances::deleted.eq(false))
+            .order((instances::created.desc(), instances::id.desc()))
+            .limit(limit + 1)
+            .into_boxed();
+        if let Some(marker) = marker {
+            let created: i64 = instances::table.find(marker).select(instances::created).first(conn)?;
+            query = query.filter(
+                instances::created
+                    .lt(created)
+                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
+            );
+        }
+        let mut rows: Vec<RecordRow> = query.load(conn)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        Ok(Page {
+            items: rows.into_iter().map(InstanceRecord::from).collect(),
+            more,
+        })
     }
 
     /// One page of `tenant`'s instances, newest first; `marker` is the last id of the previous page.
