@@ -1,0 +1,48 @@
+//! What a real datastore server offers the guest: its lifecycle ([`Server`]) and, where it has
+//! them, its users and databases ([`Accounts`]).
+
+use crate::guest::{DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
+use futures::future::BoxFuture;
+use std::future::Future;
+use std::path::Path;
+
+/// One datastore server process in an instance's volume.
+pub trait Server: Send + Sync + 'static {
+    fn dir(&self) -> &Path;
+    /// Whether the server process runs (pid file checked against /proc).
+    fn running(&self) -> bool;
+    fn prepare(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+    ) -> impl Future<Output = Result<(), String>> + Send;
+    fn start(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    fn stop(&self) -> impl Future<Output = Result<(), String>> + Send;
+    /// Re-renders the configuration from `settings` and restarts.
+    fn restart(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    /// Whether the server answers a trivial query as the admin.
+    fn healthy(&self) -> impl Future<Output = bool> + Send;
+    /// Applies `settings.read_only` to the running server (and its configuration).
+    fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    /// Users and databases; `None` when the datastore has none (Redis).
+    fn accounts(&self) -> Option<&dyn Accounts> {
+        None
+    }
+}
+
+/// Users and databases of a datastore that has them.
+pub trait Accounts: Send + Sync {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>>;
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>>;
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>>;
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>>;
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>>;
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Enables the superuser `root` with `password`.
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>>;
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>>;
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>>;
+}

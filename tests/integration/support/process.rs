@@ -1,0 +1,96 @@
+//! coffer as a child process, for the tests that kill it.
+
+use super::{Api, TestDb};
+use std::time::{Duration, Instant};
+
+/// A free TCP port on 127.0.0.1.
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .expect("bind")
+        .local_addr()
+        .expect("addr")
+        .port()
+}
+
+/// coffer as a child process (for SIGKILL and SIGTERM), killed by PID when dropped.
+pub struct CofferProcess {
+    child: std::process::Child,
+    pub api: Api,
+}
+
+impl CofferProcess {
+    /// Starts `coffer` with `env` (COFFER_* overrides) on `db`, and waits until it answers.
+    pub async fn start(db: &TestDb, env: &[(&str, String)]) -> CofferProcess {
+        let port = free_port();
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
+        cmd.current_dir(db.dir.path())
+            .env("COFFER_API_BIND", format!("127.0.0.1:{port}"))
+            .env("COFFER_DATABASE_URL", &db.url)
+            .env("COFFER_COMPUTE_DATA_DIR", db.dir.path().join("instances"))
+            .env("COFFER_COMPUTE_ADDRESS_POOL", &db.pool)
+            .env("COFFER_GUEST_HEARTBEAT_INTERVAL_S", "1")
+            .env("COFFER_TASKMANAGER_SCAN_INTERVAL_S", "1")
+            .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
+            .env("COFFER_TASKMANAGER_NODE_ID", "test-node")
+            .env("COFFER_AUTH_MODE", "noauth")
+            .env("COFFER_LOG_FILTER", "warn")
+            .stdout(std::process::Stdio::null())
+            .stderr(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(db.dir.path().join("coffer.log"))
+                    .expect("log file"),
+            );
+        for (k, v) in env {
+            cmd.env(k, v);
+        }
+        let child = cmd.spawn().expect("spawn coffer");
+        let api = Api::new(&format!("http://127.0.0.1:{port}"));
+        let process = CofferProcess { child, api };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while awc::Client::default()
+            .get(format!("{}/", process.api.root))
+            .send()
+            .await
+            .is_err()
+        {
+            assert!(Instant::now() < deadline, "coffer did not start listening");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        process
+    }
+
+    pub fn signal(&self, signal: i32) {
+        // SAFETY: kill(2) on our own child's pid has no memory effects.
+        let rc = unsafe { libc::kill(self.child.id() as i32, signal) };
+        assert_eq!(rc, 0, "kill({}, {signal})", self.child.id());
+    }
+
+    /// SIGKILL, and wait for the process to be gone.
+    pub fn kill9(mut self) {
+        self.signal(libc::SIGKILL);
+        let _ = self.child.wait();
+    }
+
+    /// Waits up to `within` for the process to exit; returns its exit code.
+    pub async fn wait_exit(&mut self, within: Duration) -> Option<i32> {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
+impl Drop for CofferProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
