@@ -88,11 +88,13 @@ pub struct PrepareRequest {
     pub volume_limit_mb: Option<i64>,
 }
 
-/// Where an instance's server lives: its volume and its address.
-#[derive(Debug, Clone)]
+/// Where an instance's server lives: its volume and its address; and the key its admin
+/// credentials are sealed under in that volume.
+#[derive(Clone)]
 pub struct InstanceSpec {
     pub dir: PathBuf,
     pub address: Ipv4Addr,
+    pub secrets: std::sync::Arc<crate::secrets::MasterKey>,
 }
 
 /// What a server's configuration is rendered from, kept in the volume (`settings.json`) so

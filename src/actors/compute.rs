@@ -81,7 +81,14 @@ impl Compute {
         }
         let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
         let dir = self.services.config.instances_dir().join(instance_id);
-        process::datastore_for(manager, InstanceSpec { dir, address })
+        process::datastore_for(
+            manager,
+            InstanceSpec {
+                dir,
+                address,
+                secrets: self.services.secrets.clone(),
+            },
+        )
     }
 
     /// Starts the guest session of a server (once).

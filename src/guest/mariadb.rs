@@ -95,7 +95,7 @@ impl MariaServer {
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         server::run(install, "mariadb-install-db", &log).await?;
         let password = crate::secrets::random_password(32);
-        server::write_file(&self.path("admin.secret"), &password, 0o600, None)?;
+        server::write_sealed(&self.path("admin.secret"), &password, &self.spec.secrets)?;
         // Executed by the first start only: the admin exists and no password-less root remains.
         let init = format!(
             "CREATE USER IF NOT EXISTS '{ADMIN}'@'localhost' IDENTIFIED BY {pw};\n\
@@ -133,7 +133,7 @@ impl MariaServer {
     }
 
     async fn admin(&self) -> Result<mysql_async::Conn, String> {
-        let password = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
+        let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
         let opts = mysql_async::OptsBuilder::default()
             .socket(Some(self.path("run/mysqld.sock").display().to_string()))
             .user(Some(ADMIN))

@@ -93,7 +93,7 @@ impl PgServer {
             return Ok(());
         }
         let password = crate::secrets::random_password(32);
-        server::write_file(&self.secret(), &password, 0o600, None)?;
+        server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
         let pwfile = self.spec.dir.join("run/initdb.pw");
         server::write_file(&pwfile, &password, 0o600, self.user)?;
         let mut initdb = server::command(&bin_dir().join("initdb"), self.user, &self.log())?;
@@ -177,7 +177,7 @@ impl PgServer {
 
     /// Connects as the admin over the private socket.
     pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, String> {
-        let password = std::fs::read_to_string(self.secret()).map_err(|e| format!("admin secret: {e}"))?;
+        let password = server::read_sealed(&self.secret(), &self.spec.secrets)?;
         let (client, connection) = tokio_postgres::Config::new()
             .host_path(self.run_dir())
             .port(PORT)

@@ -32,6 +32,11 @@ pub struct RedisServer {
     user: Option<ServiceUser>,
 }
 
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text.trim().as_bytes()))
+}
+
 fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -57,8 +62,9 @@ impl RedisServer {
     }
 
     fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
-        let admin = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
-        let client = std::fs::read_to_string(self.path("client.secret")).map_err(|e| format!("client secret: {e}"))?;
+        // The config holds only SHA-256 digests of the passwords (Redis ACL's `#<hex>`).
+        let admin = sha256_hex(&server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?);
+        let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
         let mut lines = vec![
             format!("bind {}", self.spec.address),
             format!("port {PORT}"),
@@ -77,11 +83,11 @@ impl RedisServer {
             // A full volume: clients may no longer run commands that write.
             format!(
                 // No administration: clients may not reconfigure, shut down or re-grant.
-                "user default on >{} ~* &* +@all -@admin -@dangerous +config|get +info{}",
-                client.trim(),
+                "user default on #{} ~* &* +@all -@admin -@dangerous +config|get +info{}",
+                client,
                 if settings.read_only { " -@write" } else { "" }
             ),
-            format!("user {ADMIN} on >{} ~* &* +@all", admin.trim()),
+            format!("user {ADMIN} on #{} ~* &* +@all", admin),
         ];
         for (key, value) in &settings.overrides {
             lines.push(format!("{key} {}", quote(value)));
@@ -112,7 +118,7 @@ impl RedisServer {
     }
 
     async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, String> {
-        let password = std::fs::read_to_string(self.path("admin.secret")).map_err(|e| format!("admin secret: {e}"))?;
+        let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
         let info = redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Unix(self.path("run/redis.sock")),
             redis: redis::RedisConnectionInfo {
@@ -145,18 +151,17 @@ impl Server for RedisServer {
             server::make_dir(&self.path(rel), mode, self.user)?;
         }
         if !self.path("admin.secret").exists() {
-            server::write_file(
+            server::write_sealed(
                 &self.path("admin.secret"),
                 &crate::secrets::random_password(32),
-                0o600,
-                None,
+                &self.spec.secrets,
             )?;
         }
         let client = request
             .root_password
             .clone()
             .ok_or("a Redis instance needs its password (root_password) at prepare")?;
-        server::write_file(&self.path("client.secret"), &client, 0o600, None)?;
+        server::write_sealed(&self.path("client.secret"), &client, &self.spec.secrets)?;
         self.start_server(&settings).await
     }
 

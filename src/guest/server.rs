@@ -55,6 +55,17 @@ pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUs
     Ok(())
 }
 
+/// Writes `secret` sealed under the master key (mode 0600): a volume holds no password in clear.
+pub fn write_sealed(path: &Path, secret: &str, key: &crate::secrets::MasterKey) -> Result<(), String> {
+    write_file(path, &key.seal(secret), 0o600, None)
+}
+
+/// Reads what [`write_sealed`] wrote.
+pub fn read_sealed(path: &Path, key: &crate::secrets::MasterKey) -> Result<String, String> {
+    let sealed = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    key.open(sealed.trim()).map_err(|e| format!("{}: {e}", path.display()))
+}
+
 /// A command that runs as `user`, in its own session, with output appended to `log`.
 pub fn command(program: &Path, user: Option<ServiceUser>, log: &Path) -> Result<std::process::Command, String> {
     let mut cmd = std::process::Command::new(program);
