@@ -46,12 +46,25 @@ fn bench_config(dir: &std::path::Path) -> Config {
     config
 }
 
+/// Lifts the bench project's quotas (targets.md: benchmarks run unlimited).
+async fn unlimited(client: &awc::Client, base: &str) -> anyhow::Result<()> {
+    let body = json!({"quotas": {"instances": -1, "ram": -1, "volumes": -1, "backups": -1}});
+    let resp = client
+        .put(format!("{base}/mgmt/quotas/bench"))
+        .send_json(&body)
+        .await
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    anyhow::ensure!(resp.status().is_success(), "setting quotas answered {}", resp.status());
+    Ok(())
+}
+
 async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
     let node = app::start(bench_config(&dir), Role::All).await?;
     let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    unlimited(&client, &base).await?;
     let began = Instant::now();
     let created: Vec<anyhow::Result<()>> = stream::iter(0..count)
         .map(|i| {
@@ -162,6 +175,7 @@ async fn datastores() -> anyhow::Result<()> {
     let node = app::start(config, Role::All).await?;
     let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+    unlimited(&client, &base).await?;
     let idle = rss_mib();
     let installed: Vec<&str> = crate::compute::process::installed_versions()
         .iter()
