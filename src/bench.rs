@@ -61,6 +61,7 @@ async fn unlimited(client: &awc::Client, base: &str) -> anyhow::Result<()> {
 async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
+    let _scratch = Scratch(dir.clone());
     let node = app::start(bench_config(&dir), Role::All).await?;
     let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
@@ -110,8 +111,30 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!("  all ACTIVE after     {:.2} s", total.as_secs_f64());
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
+}
+
+/// The bench's scratch directory: on any exit, its datastore servers are killed (by the pids in
+/// their volumes) and it is removed.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if let Ok(instances) = std::fs::read_dir(self.0.join("instances")) {
+            for instance in instances.flatten() {
+                for pid_file in ["data/postmaster.pid", "run/mysqld.pid", "run/redis.pid"] {
+                    let pid = std::fs::read_to_string(instance.path().join(pid_file))
+                        .ok()
+                        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
+                    if let Some(pid) = pid {
+                        // SAFETY: kill(2) on a server this bench started.
+                        unsafe { libc::kill(pid, libc::SIGKILL) };
+                    }
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 /// Current resident set size of this process (VmRSS), in MiB.
@@ -169,6 +192,7 @@ async fn datastores() -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("cb-{}", &uuid::Uuid::new_v4().simple().to_string()[..8]));
     std::fs::create_dir_all(&dir)?;
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755))?;
+    let _scratch = Scratch(dir.clone());
     let mut config = bench_config(&dir);
     config.compute.address_pool = "127.77.240.0/24".into();
     config.guest.heartbeat_interval_s = 2.0;
@@ -229,7 +253,6 @@ async fn datastores() -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
     node.stop().await;
-    let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
 
