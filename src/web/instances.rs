@@ -77,27 +77,25 @@ pub async fn create_instance(
     Ok(HttpResponse::Ok().json(json!({ "instance": view })))
 }
 
-pub async fn list_instances(
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    query: web::Query<PageQuery>,
-    req: HttpRequest,
+/// One page of instances (of `tenant`, or of all projects) as Trove's list body.
+async fn list_page(
+    state: &AppState,
+    tenant: Option<String>,
+    query: &PageQuery,
+    req: &HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = path.into_inner();
     let limit = query.limit(state.services.config.api.page_size)?;
     let marker = query.marker.clone();
     let page = state
         .services
         .db
-        .run(move |c| Instance::list_page(c, &tenant, limit, marker.as_deref()))
+        .run(move |c| Instance::list_page(c, tenant.as_deref(), limit, marker.as_deref()))
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance of this project.".into()),
             other => other,
         })?;
-    let base = links::base(&req);
-    let expiry = expiry_ms(&state);
-    let admin = auth::is_admin(&req);
+    let (base, expiry, admin) = (links::base(req), expiry_ms(state), auth::is_admin(req));
     let items: Vec<Value> = page
         .items
         .iter()
@@ -105,9 +103,27 @@ pub async fn list_instances(
         .collect();
     let mut body = json!({ "instances": items });
     if let (true, Some(last)) = (page.more, page.items.last()) {
-        body["links"] = links::next_page(&req, limit, &last.instance.id);
+        body["links"] = links::next_page(req, limit, &last.instance.id);
     }
     Ok(HttpResponse::Ok().json(body))
+}
+
+pub async fn list_instances(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list_page(&state, Some(path.into_inner()), &query, &req).await
+}
+
+/// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
+pub async fn list_all_instances(
+    state: web::Data<AppState>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list_page(&state, None, &query, &req).await
 }
 
 pub async fn show_instance(
@@ -231,34 +247,4 @@ pub async fn act_on_instance(
         }
         other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
     }
-}
-
-/// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
-pub async fn list_all_instances(
-    state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
-    req: HttpRequest,
-) -> Result<HttpResponse, ApiError> {
-    let limit = query.limit(state.services.config.api.page_size)?;
-    let marker = query.marker.clone();
-    let page = state
-        .services
-        .db
-        .run(move |c| Instance::list_all_page(c, limit, marker.as_deref()))
-        .await
-        .map_err(|e| match ApiError::from(e) {
-            ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance.".into()),
-            other => other,
-        })?;
-    let (base, expiry) = (links::base(&req), expiry_ms(&state));
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| views::instance(&base, r, expiry, false, true))
-        .collect();
-    let mut body = json!({ "instances": items });
-    if let (true, Some(last)) = (page.more, page.items.last()) {
-        body["links"] = links::next_page(&req, limit, &last.instance.id);
-    }
-    Ok(HttpResponse::Ok().json(body))
 }

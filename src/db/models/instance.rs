@@ -101,53 +101,28 @@ impl Instance {
         Ok(row.map(InstanceRecord::from))
     }
 
-    /// One page of every project's live instances (the admin list), newest first.
-    pub fn list_all_page(conn: &mut DbConn, limit: i64, marker: Option<&str>) -> Result<Page<InstanceRecord>, DbError> {
-        let mut query = record_query!()
-            .filter(instances::deleted.eq(false))
-            .order((instances::created.desc(), instances::id.desc()))
-            .limit(limit + 1)
-            .into_boxed();
-        if let Some(marker) = marker {
-            let created: i64 = instances::table.find(marker).select(instances::created).first(conn)?;
-            query = query.filter(
-                instances::created
-                    .lt(created)
-                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
-            );
-        }
-        let mut rows: Vec<RecordRow> = query.load(conn)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        Ok(Page {
-            items: rows.into_iter().map(InstanceRecord::from).collect(),
-            more,
-        })
-    }
-
-    /// One page of `tenant`'s instances, newest first; `marker` is the last id of the previous page.
+    /// One page of live instances, newest first — of `tenant`, or of every project (the admin
+    /// list) when `tenant` is None; `marker` is the last id of the previous page.
     pub fn list_page(
         conn: &mut DbConn,
-        tenant: &str,
+        tenant: Option<&str>,
         limit: i64,
         marker: Option<&str>,
     ) -> Result<Page<InstanceRecord>, DbError> {
         let mut query = record_query!()
-            .filter(instances::tenant_id.eq(tenant))
             .filter(instances::deleted.eq(false))
             .order((instances::created.desc(), instances::id.desc()))
             .limit(limit + 1)
             .into_boxed();
+        if let Some(tenant) = tenant {
+            query = query.filter(instances::tenant_id.eq(tenant.to_string()));
+        }
         if let Some(marker) = marker {
-            let created: Option<i64> = instances::table
-                .find(marker)
-                .filter(instances::tenant_id.eq(tenant))
-                .select(instances::created)
-                .first(conn)
-                .optional()?;
-            let Some(created) = created else {
-                return Err(DbError::Query(diesel::result::Error::NotFound));
-            };
+            let mut of_marker = instances::table.find(marker).select(instances::created).into_boxed();
+            if let Some(tenant) = tenant {
+                of_marker = of_marker.filter(instances::tenant_id.eq(tenant.to_string()));
+            }
+            let created: i64 = of_marker.first(conn)?;
             query = query.filter(
                 instances::created
                     .lt(created)
