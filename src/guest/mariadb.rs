@@ -4,12 +4,12 @@
 //! `mysql` when coffer is root. coffer administers it as `os_admin`, created by an init file at
 //! the first start (so no account is ever open), over the private socket.
 
+mod accounts;
+
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
-use super::sql::{quote_mysql_ident as ident, quote_mysql_literal as literal};
-use super::{DatabaseSpec, InstanceSpec, PrepareRequest, ServerSettings, UserSpec};
-use futures::future::BoxFuture;
-use futures::FutureExt;
+use super::sql::quote_mysql_literal as literal;
+use super::{InstanceSpec, PrepareRequest, ServerSettings};
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -150,6 +150,18 @@ impl MariaServer {
         result
     }
 
+    /// The accounts (`'name'@'host'`) a user name has: users are created with the host the API
+    /// was given, and later operations name the user only.
+    async fn accounts_named(&self, name: &str) -> Result<Vec<String>, String> {
+        let mut conn = self.admin().await?;
+        let hosts: Vec<String> = conn
+            .exec("SELECT Host FROM mysql.user WHERE User = ?", (name,))
+            .await
+            .map_err(|e| e.to_string())?;
+        let _ = conn.disconnect().await;
+        Ok(hosts.iter().map(|h| Self::account(name, Some(h))).collect())
+    }
+
     fn account(name: &str, host: Option<&str>) -> String {
         format!("{}@{}", literal(name), literal(host.unwrap_or("%")))
     }
@@ -218,175 +230,5 @@ impl Server for MariaServer {
 
     fn accounts(&self) -> Option<&dyn Accounts> {
         Some(self)
-    }
-}
-
-impl Accounts for MariaServer {
-    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
-        async move {
-            let mut conn = self.admin().await?;
-            let names: Vec<String> = conn.query("SHOW DATABASES").await.map_err(|e| e.to_string())?;
-            let _ = conn.disconnect().await;
-            Ok(names
-                .into_iter()
-                .filter(|n| !SYSTEM_DATABASES.contains(&n.as_str()))
-                .map(|name| DatabaseSpec {
-                    name,
-                    ..DatabaseSpec::default()
-                })
-                .collect())
-        }
-        .boxed()
-    }
-
-    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", ident(&db.name));
-            if let Some(cs) = &db.character_set {
-                sql += &format!(" CHARACTER SET {}", literal(cs));
-            }
-            if let Some(collate) = &db.collate {
-                sql += &format!(" COLLATE {}", literal(collate));
-            }
-            self.exec(&sql).await
-        }
-        .boxed()
-    }
-
-    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
-        async move { self.exec(&format!("DROP DATABASE IF EXISTS {}", ident(&name))).await }.boxed()
-    }
-
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
-        async move {
-            let mut conn = self.admin().await?;
-            let rows: Vec<(String, String)> = conn
-                .query("SELECT User, Host FROM mysql.user ORDER BY User")
-                .await
-                .map_err(|e| e.to_string())?;
-            let mut users = Vec::new();
-            for (name, host) in rows
-                .into_iter()
-                .filter(|(u, _)| !u.is_empty() && !SYSTEM_USERS.contains(&u.as_str()))
-            {
-                let databases: Vec<String> = conn
-                    .exec(
-                        "SELECT Db FROM mysql.db WHERE User = ? AND Host = ? ORDER BY Db",
-                        (&name, &host),
-                    )
-                    .await
-                    .map_err(|e| e.to_string())?;
-                users.push(UserSpec {
-                    name,
-                    host: Some(host),
-                    databases,
-                    ..UserSpec::default()
-                });
-            }
-            let _ = conn.disconnect().await;
-            Ok(users)
-        }
-        .boxed()
-    }
-
-    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            let account = Self::account(&user.name, user.host.as_deref());
-            self.exec(&format!(
-                "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {}",
-                literal(&user.password)
-            ))
-            .await?;
-            for db in &user.databases {
-                self.exec(&format!("GRANT ALL PRIVILEGES ON {}.* TO {account}", ident(db)))
-                    .await?;
-            }
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            self.exec(&format!("DROP USER IF EXISTS {}", Self::account(&name, None)))
-                .await
-        }
-        .boxed()
-    }
-
-    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            let sql = format!(
-                "ALTER USER {} IDENTIFIED BY {}",
-                Self::account(&name, None),
-                literal(&password)
-            );
-            self.exec(&sql).await
-        }
-        .boxed()
-    }
-
-    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            for db in databases {
-                let sql = format!(
-                    "GRANT ALL PRIVILEGES ON {}.* TO {}",
-                    ident(&db),
-                    Self::account(&user, None)
-                );
-                self.exec(&sql).await?;
-            }
-            Ok(())
-        }
-        .boxed()
-    }
-
-    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            let sql = format!(
-                "REVOKE ALL PRIVILEGES ON {}.* FROM {}",
-                ident(&database),
-                Self::account(&user, None)
-            );
-            self.exec(&sql).await
-        }
-        .boxed()
-    }
-
-    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            let account = Self::account("root", None);
-            self.exec(&format!(
-                "CREATE USER IF NOT EXISTS {account} IDENTIFIED BY {}",
-                literal(&password)
-            ))
-            .await?;
-            self.exec(&format!("ALTER USER {account} IDENTIFIED BY {}", literal(&password)))
-                .await?;
-            self.exec(&format!("GRANT ALL PRIVILEGES ON *.* TO {account} WITH GRANT OPTION"))
-                .await
-        }
-        .boxed()
-    }
-
-    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
-        async move {
-            self.exec(&format!("DROP USER IF EXISTS {}", Self::account("root", None)))
-                .await
-        }
-        .boxed()
-    }
-
-    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
-        async move {
-            let mut conn = self.admin().await?;
-            let found: Option<i32> = conn
-                .query_first("SELECT 1 FROM mysql.user WHERE User = 'root'")
-                .await
-                .map_err(|e| e.to_string())?;
-            let _ = conn.disconnect().await;
-            Ok(found.is_some())
-        }
-        .boxed()
     }
 }

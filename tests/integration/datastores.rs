@@ -180,6 +180,32 @@ async fn mariadb_end_to_end() {
         "reader must not reach shop"
     );
 
+    // A user bound to a host: listed with it, and deleted by it.
+    let body = json!({"users": [{"name": "hosted", "password": "pw", "host": "127.0.0.1"}]}).to_string();
+    assert_eq!(
+        api.send("POST", &format!("/instances/{id}/users"), Some(&body)).await.0,
+        202
+    );
+    let (_, users) = api.get(&format!("/instances/{id}/users")).await;
+    let hosted = users["users"]
+        .as_array()
+        .expect("users")
+        .iter()
+        .find(|u| u["name"] == "hosted")
+        .cloned();
+    assert_eq!(hosted.expect("listed")["host"], "127.0.0.1");
+    assert_eq!(
+        api.send("DELETE", &format!("/instances/{id}/users/hosted@127.0.0.1"), None)
+            .await
+            .0,
+        202
+    );
+    let (_, users) = api.get(&format!("/instances/{id}/users")).await;
+    assert!(
+        !users.to_string().contains("hosted"),
+        "the hosted user is gone: {users}"
+    );
+
     restart_and_wait(api, &id).await;
     let mut again = maria(&ip, "app", "app-pw", "shop")
         .await
