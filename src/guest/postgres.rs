@@ -194,6 +194,16 @@ impl PgServer {
         Ok(client)
     }
 
+    /// Whether `sql` finds a row (its `$1` bound to `param` when it has one).
+    async fn found(client: &tokio_postgres::Client, sql: &str, param: &str) -> Result<bool, String> {
+        let row = if sql.contains("$1") {
+            client.query_opt(sql, &[&param]).await
+        } else {
+            client.query_opt(sql, &[]).await
+        };
+        row.map(|r| r.is_some()).map_err(|e| e.to_string())
+    }
+
     async fn exec(&self, database: &str, sql: &str) -> Result<(), String> {
         let client = self.admin(database).await?;
         client.batch_execute(sql).await.map_err(|e| format!("PostgreSQL: {e}"))

@@ -33,12 +33,9 @@ impl Accounts for PgServer {
     fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let client = self.admin("postgres").await?;
-            let exists = client
-                .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&db.name])
-                .await
-                .map_err(|e| e.to_string())?;
+            let exists = PgServer::found(&client, "SELECT 1 FROM pg_database WHERE datname = $1", &db.name).await?;
             let name = quote_ident(&db.name);
-            if exists.is_none() {
+            if !exists {
                 client
                     .batch_execute(&format!("CREATE DATABASE {name}"))
                     .await
@@ -92,11 +89,8 @@ impl Accounts for PgServer {
     fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let client = self.admin("postgres").await?;
-            let exists = client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = $1", &[&user.name])
-                .await
-                .map_err(|e| e.to_string())?;
-            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = $1", &user.name).await?;
+            let verb = if exists { "ALTER" } else { "CREATE" };
             let sql = format!(
                 "{verb} ROLE {} LOGIN PASSWORD {}",
                 quote_ident(&user.name),
@@ -150,11 +144,8 @@ impl Accounts for PgServer {
     fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let client = self.admin("postgres").await?;
-            let exists = client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            let verb = if exists.is_some() { "ALTER" } else { "CREATE" };
+            let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = 'root'", "").await?;
+            let verb = if exists { "ALTER" } else { "CREATE" };
             // Not SUPERUSER: every instance's server runs as the same OS user, and a superuser could
             // reach the host (COPY … TO PROGRAM) and so other instances' data.
             let sql = format!(
@@ -169,11 +160,8 @@ impl Accounts for PgServer {
     fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
         async move {
             let client = self.admin("postgres").await?;
-            let exists = client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root'", &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            if exists.is_some() {
+            let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = 'root'", "").await?;
+            if exists {
                 client
                     .batch_execute("ALTER ROLE root NOLOGIN")
                     .await
@@ -187,11 +175,12 @@ impl Accounts for PgServer {
     fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
         async move {
             let client = self.admin("postgres").await?;
-            let row = client
-                .query_opt("SELECT 1 FROM pg_roles WHERE rolname = 'root' AND rolcanlogin", &[])
-                .await
-                .map_err(|e| e.to_string())?;
-            Ok(row.is_some())
+            PgServer::found(
+                &client,
+                "SELECT 1 FROM pg_roles WHERE rolname = 'root' AND rolcanlogin",
+                "",
+            )
+            .await
         }
         .boxed()
     }
