@@ -79,15 +79,7 @@ pub async fn create_databases(
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
         return Err(ApiError::BadRequest(format!("Database {} already exists.", dup.name)));
     }
-    guest_calls::call(
-        &state,
-        &id,
-        "create_database",
-        json!({ "databases": wanted }),
-        Timeout::High,
-    )
-    .await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "create_database", json!({ "databases": wanted })).await
 }
 
 pub async fn delete_database(
@@ -101,6 +93,5 @@ pub async fn delete_database(
         return Err(ApiError::NotFound(format!("Database {name} could not be found.")));
     }
     let args = json!({"database": {"name": name}});
-    guest_calls::call(&state, &id, "delete_database", args, Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "delete_database", args).await
 }

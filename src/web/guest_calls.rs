@@ -87,6 +87,17 @@ pub async fn call(
     }
 }
 
+/// A write on the guest (Trove's 202 with no body once the guest has done it).
+pub async fn accepted(
+    state: &AppState,
+    instance_id: &str,
+    method: &str,
+    args: Value,
+) -> Result<actix_web::HttpResponse, ApiError> {
+    call(state, instance_id, method, args, Timeout::High).await?;
+    Ok(actix_web::HttpResponse::Accepted().finish())
+}
+
 /// `name` or `name@host` from a URL segment (already percent-decoded by the router).
 pub fn split_user(segment: &str) -> (String, String) {
     match segment.rsplit_once('@') {

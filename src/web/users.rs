@@ -84,8 +84,7 @@ pub async fn create_users(
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
         return Err(ApiError::BadRequest(format!("User {} already exists.", dup.name)));
     }
-    guest_calls::call(&state, &id, "create_user", json!({ "users": wanted }), Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "create_user", json!({ "users": wanted })).await
 }
 
 /// `PUT /users`: `{"users": [{"name", "password"}]}` changes passwords.
@@ -104,15 +103,7 @@ pub async fn change_passwords(
             return Err(ApiError::NotFound(format!("User {} could not be found.", user.name)));
         }
     }
-    guest_calls::call(
-        &state,
-        &id,
-        "change_passwords",
-        json!({ "users": users }),
-        Timeout::High,
-    )
-    .await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "change_passwords", json!({ "users": users })).await
 }
 
 pub async fn show_user(
@@ -151,8 +142,7 @@ pub async fn update_user(
         return Err(ApiError::BadRequest("'password' must be a non-empty string".into()));
     };
     let args = json!({"users": [{"name": user.name, "password": password}]});
-    guest_calls::call(&state, &id, "change_passwords", args, Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "change_passwords", args).await
 }
 
 pub async fn delete_user(
@@ -163,8 +153,7 @@ pub async fn delete_user(
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     let args = json!({"user": {"name": user.name, "host": user.host}});
-    guest_calls::call(&state, &id, "delete_user", args, Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "delete_user", args).await
 }
 
 pub async fn list_user_access(
@@ -196,8 +185,7 @@ pub async fn grant_user_access(
     }
     let names: Vec<&str> = wanted.iter().map(|d| d.name.as_str()).collect();
     let args = json!({"username": user.name, "hostname": user.host, "databases": names});
-    guest_calls::call(&state, &id, "grant_access", args, Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "grant_access", args).await
 }
 
 pub async fn revoke_user_access(
@@ -214,8 +202,7 @@ pub async fn revoke_user_access(
         )));
     }
     let args = json!({"username": user.name, "hostname": user.host, "database": database});
-    guest_calls::call(&state, &id, "revoke_access", args, Timeout::High).await?;
-    Ok(HttpResponse::Accepted().finish())
+    guest_calls::accepted(&state, &id, "revoke_access", args).await
 }
 
 pub async fn show_root(
