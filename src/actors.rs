@@ -1,18 +1,21 @@
 //! The supervised actors of the control plane, one per file with its messages beside it:
 //!
 //! - [`task_manager::TaskManager`] consumes `taskmanager`, claims flows and owns one
-//!   [`instance::InstanceActor`] per instance with work in flight;
-//! - [`instance::InstanceActor`] runs that instance's flows step by step from the database;
+//!   [`instance::FlowActor`] per instance with work in flight;
+//! - [`instance::FlowActor`] runs that instance's flows step by step from the database;
 //! - [`compute::Compute`] provisions servers and owns one [`guest_session::GuestSession`] each;
 //! - [`guest_session::GuestSession`] is the guest agent: consumes `guestagent.<id>`, drives a
 //!   datastore driver, heartbeats;
-//! - [`conductor::Conductor`] consumes `trove-conductor` and applies heartbeats to the database;
+//! - [`conductor::Conductor`] consumes `trove-conductor` and applies heartbeats and backup
+//!   reports to the database;
+//! - [`backup_scheduler::BackupScheduler`] starts scheduled backups and applies retention;
 //! - [`supervision::SupervisionLog`] records every actor's lifecycle for operators.
 
+pub mod backup_scheduler;
 pub mod compute;
 pub mod conductor;
+pub mod flow_actor;
 pub mod guest_session;
-pub mod instance;
 pub mod supervision;
 pub mod task_manager;
 pub mod wakeups;
@@ -38,6 +41,8 @@ pub struct Services {
     pub login_brake: Arc<crate::identity::FailureBrake>,
     /// The master key secrets at rest are sealed under.
     pub secrets: Arc<crate::secrets::MasterKey>,
+    /// Where backups are stored.
+    pub backup_store: crate::storage::BackupStore,
     /// This node's id, the owner written on the flows it runs.
     pub node_id: String,
 }

@@ -1,6 +1,7 @@
 //! Starting a coffer node: the pool, the bus, the supervised actors of the chosen role and the
 //! HTTP server, all in the current actix System. `main` and the tests both start coffer here.
 
+use crate::actors::backup_scheduler::BackupScheduler;
 use crate::actors::compute::{AdoptServers, Compute};
 use crate::actors::conductor::Conductor;
 use crate::actors::supervision::SupervisionLog;
@@ -34,6 +35,7 @@ pub struct Node {
     pub compute: Option<Addr<Compute>>,
     pub task_manager: Option<Addr<TaskManager>>,
     pub conductor: Option<Addr<Conductor>>,
+    pub backup_scheduler: Option<Addr<BackupScheduler>>,
     pub http: Option<actix_web::dev::ServerHandle>,
     pub http_addr: Option<SocketAddr>,
 }
@@ -61,6 +63,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
     );
     let secrets = MasterKey::load_or_create(std::path::Path::new(&config.secrets.master_key_file))?;
     let bus = Bus::memory(config.bus.queue_capacity);
+    let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
     Ok(Services {
         config: Arc::new(config),
         db,
@@ -71,6 +74,7 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         wakeups: Arc::default(),
         secrets: Arc::new(secrets),
         login_brake: Arc::new(login_brake),
+        backup_store,
         node_id,
     })
 }
@@ -114,6 +118,8 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     let conductor = Supervisor::start(move |_| Conductor::new(conductor_services));
     let (tm_services, tm_compute) = (services.clone(), compute.clone());
     let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
+    let scheduler_services = services.clone();
+    let backup_scheduler = Supervisor::start(move |_| BackupScheduler::new(scheduler_services));
 
     let (http, http_addr) = start_http(&services)?;
     Ok(Node {
@@ -121,6 +127,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         compute: Some(compute),
         task_manager: Some(task_manager),
         conductor: Some(conductor),
+        backup_scheduler: Some(backup_scheduler),
         http: Some(http),
         http_addr: Some(http_addr),
     })

@@ -6,7 +6,10 @@
 //! environment value is parsed as the type of the key it overrides, so `COFFER_TASKMANAGER_NODE_ID=7`
 //! stays a string while `COFFER_GUEST_HEARTBEAT_INTERVAL_S=2` is a number.
 
+mod backup;
 mod defaults;
+
+pub use backup::BackupConfig;
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -26,6 +29,7 @@ pub struct Config {
     pub auth: AuthConfig,
     pub secrets: SecretsConfig,
     pub quota: QuotaConfig,
+    pub backup: BackupConfig,
     pub log: LogConfig,
     pub testing: TestingConfig,
 }

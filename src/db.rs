@@ -39,6 +39,9 @@ pub enum DbError {
     Migration(String),
     #[error("database task failed: {0}")]
     Task(String),
+    /// Stored rows contradict each other (a broken backup chain).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Which backend a `[database] url` names.

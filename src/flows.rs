@@ -1,12 +1,13 @@
 //! The long operations as persisted state machines. A flow is a row in `flows` (kind, target,
 //! step, state JSON, deadline); each kind is a list of idempotent steps that check before they
-//! act. [`InstanceActor`](crate::actors::instance::InstanceActor) runs them one step at a time
+//! act. [`FlowActor`](crate::actors::flow_actor::FlowActor) runs them one step at a time
 //! and records the step reached before the next begins, so any restart resumes where it was.
 //!
 //! Each step answers with a [`StepOutcome`]; an `Err` is a transient failure that the actor's
 //! supervisor retries with back-off until the flow's deadline, after which the kind's
 //! `on_deadline` puts the instance into Trove's error state and releases what was allocated.
 
+pub mod backup;
 pub mod create;
 pub mod delete;
 pub mod resize;
@@ -25,6 +26,16 @@ pub const DELETE: &str = "delete";
 pub const RESTART: &str = "restart";
 pub const RESIZE_FLAVOR: &str = "resize_flavor";
 pub const RESIZE_VOLUME: &str = "resize_volume";
+pub const BACKUP: &str = "backup";
+pub const DELETE_BACKUP: &str = "delete_backup";
+
+/// Which flow actor runs flows of `kind` (their target is an instance or a backup).
+pub fn actor_kind(kind: &str) -> &'static str {
+    match kind {
+        BACKUP | DELETE_BACKUP => crate::actors::flow_actor::BACKUP,
+        _ => crate::actors::flow_actor::INSTANCE,
+    }
+}
 
 /// What a step decided.
 #[derive(Debug)]
@@ -114,6 +125,8 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         RESTART => restart::step(ctx).await,
         RESIZE_FLAVOR => resize::flavor_step(ctx).await,
         RESIZE_VOLUME => resize::volume_step(ctx).await,
+        BACKUP => backup::step(ctx).await,
+        DELETE_BACKUP => backup::delete_step(ctx).await,
         other => Ok(StepOutcome::Fail(format!("unknown flow kind {other}"))),
     }
 }
@@ -125,6 +138,8 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
         DELETE => delete::on_deadline(ctx).await,
         RESTART => restart::on_deadline(ctx).await,
         RESIZE_FLAVOR | RESIZE_VOLUME => resize::on_deadline(ctx).await,
+        BACKUP => backup::on_deadline(ctx).await,
+        DELETE_BACKUP => backup::on_delete_deadline(ctx).await,
         _ => Ok(()),
     }
 }
@@ -137,6 +152,8 @@ pub fn step_name(kind: &str, step: i32) -> &'static str {
         RESTART => restart::STEPS,
         RESIZE_FLAVOR => resize::FLAVOR_STEPS,
         RESIZE_VOLUME => resize::VOLUME_STEPS,
+        BACKUP => backup::STEPS,
+        DELETE_BACKUP => backup::DELETE_STEPS,
         _ => &[],
     };
     names.get(step as usize).copied().unwrap_or("finished")

@@ -6,6 +6,7 @@
 //! messages into calls on it. Operations a driver lacks answer `NotImplemented` (the API's
 //! 501); users, databases and root on a datastore without them answer `Unprocessable` (422).
 
+pub mod backup_stream;
 pub mod mariadb;
 pub mod postgres;
 pub mod process;
@@ -17,11 +18,14 @@ pub mod simulated;
 pub mod sql;
 
 use crate::status::ServiceStatus;
+use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 /// Why a guest operation failed; carried back to the caller of a bus `call`.
 #[derive(Debug, Clone, thiserror::Error, Serialize, Deserialize)]
@@ -86,6 +90,59 @@ pub struct PrepareRequest {
     /// The volume's capacity in MiB.
     #[serde(default)]
     pub volume_limit_mb: Option<i64>,
+    /// The backup chain to restore (the full backup first); empty for a fresh datastore.
+    #[serde(default)]
+    pub restore: Vec<RestorePiece>,
+}
+
+/// One attempt of a backup, as the task manager asks for it (`create_backup`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupJob {
+    pub backup_id: String,
+    pub tenant_id: String,
+    pub attempt: i32,
+    /// The parent's meta (its end LSN or to_lsn) when this is an incremental backup.
+    #[serde(default)]
+    pub parent_meta: Option<serde_json::Value>,
+}
+
+impl BackupJob {
+    /// The object key of this attempt; `ext` names the dump's format.
+    pub fn key(&self, ext: &str) -> String {
+        crate::storage::BackupStore::key(&self.tenant_id, &self.backup_id, self.attempt, ext)
+    }
+}
+
+/// What a completed backup attempt stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct BackupOutcome {
+    pub object_key: String,
+    pub size: u64,
+    pub checksum: String,
+    /// What an incremental backup chained on this one needs (end LSN, to_lsn).
+    pub meta: serde_json::Value,
+}
+
+impl BackupOutcome {
+    pub fn new(object_key: String, stored: backup_stream::Stored, meta: serde_json::Value) -> BackupOutcome {
+        BackupOutcome {
+            object_key,
+            size: stored.size,
+            checksum: stored.checksum,
+            meta,
+        }
+    }
+}
+
+/// One backup of the chain a restore loads.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct RestorePiece {
+    pub backup_id: String,
+    pub object_key: String,
+    pub checksum: String,
+    pub backup_type: String,
+    #[serde(default)]
+    pub meta: serde_json::Value,
 }
 
 /// Where an instance's server lives: its volume and its address; and the key its admin
@@ -130,8 +187,19 @@ fn not_implemented<T: Send + 'static>(op: &str) -> GuestFuture<T> {
 /// One datastore, as the guest session drives it. Every operation returns a `'static` future
 /// so the session can keep handling messages while it runs.
 pub trait Datastore: Send {
-    /// Initializes and starts the datastore; calling it again once done is harmless.
-    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()>;
+    /// Initializes and starts the datastore — from the backups in `request.restore` when there
+    /// are any, fetched from `store`; calling it again once done is harmless.
+    fn prepare(&mut self, request: PrepareRequest, store: BackupStore) -> GuestFuture<()>;
+    /// Streams a consistent dump of the datastore into `store`; `stored` counts the bytes
+    /// stored so far.
+    fn create_backup(
+        &mut self,
+        _job: BackupJob,
+        _store: BackupStore,
+        _stored: Arc<AtomicU64>,
+    ) -> GuestFuture<BackupOutcome> {
+        not_implemented("create_backup")
+    }
     /// Starts a prepared datastore whose server is not running (after a host reboot).
     fn start_if_down(&mut self) -> GuestFuture<()> {
         Box::pin(async { Ok(()) })

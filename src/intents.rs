@@ -18,6 +18,8 @@ use crate::web::validate::CreateInstance;
 use diesel::RunQueryDsl;
 use serde_json::json;
 
+pub mod backups;
+
 /// Trove's `max_accepted_volume_size` (GB).
 pub const MAX_VOLUME_GB: i32 = 10;
 /// The datastore used when a create names none (Trove's `default_datastore`).
@@ -47,7 +49,7 @@ fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore
 }
 
 /// 413 naming the resources over their limits, as Trove's QuotaExceeded.
-fn over_quota(over: Vec<String>) -> Result<(), ApiError> {
+pub(crate) fn over_quota(over: Vec<String>) -> Result<(), ApiError> {
     if over.is_empty() {
         return Ok(());
     }
@@ -97,7 +99,17 @@ pub fn create_instance(
                 "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
             )));
         }
-        let (datastore, version) = resolve_version(conn, req)?;
+        let restore = match &req.restore_backup_id {
+            Some(id) => Some(backups::restore_plan(conn, tenant, id, req.volume_size)?),
+            None => None,
+        };
+        let (datastore, version) = match &restore {
+            Some(plan) if req.datastore_type.is_none() => plan.version(conn)?,
+            _ => resolve_version(conn, req)?,
+        };
+        if let Some(plan) = &restore {
+            plan.check_datastore(&version)?;
+        }
         check_accounts(&version.manager, req)?;
         let deltas = [
             ("instances", 1),
@@ -171,6 +183,9 @@ pub fn create_instance(
         if let Some(p) = &password {
             state["root_password_sealed"] = json!(secrets.seal(p));
         }
+        if let Some(plan) = &restore {
+            state["restore"] = json!(plan.pieces);
+        }
         let flow = Flow::new(flows::CREATE, &instance.id, state, usage_timeout_ms);
         flow.insert(conn)?;
         let record = InstanceRecord {
@@ -178,6 +193,7 @@ pub fn create_instance(
             service,
             datastore,
             version,
+            backup_running: false,
         };
         Ok((record, flow, password))
     })
@@ -192,6 +208,11 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
         if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
             return Ok(None);
         }
+        if record.backup_running {
+            return Err(ApiError::Unprocessable(format!(
+                "Instance {id} is running a backup; delete it when the backup has ended."
+            )));
+        }
         Flow::cancel_all_but(conn, id, flows::DELETE)?;
         Instance::set_task(conn, &record.instance.id, Task::Deleting)?;
         let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
@@ -202,14 +223,19 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
 
 /// Trove's `validate_can_perform_action`: the instance exists, is the caller's, has no task,
 /// its server is ACTIVE and its datastore in a state that allows actions.
-fn ready_for_action(conn: &mut DbConn, tenant: &str, id: &str, expiry_ms: i64) -> Result<InstanceRecord, ApiError> {
+pub(crate) fn ready_for_action(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    expiry_ms: i64,
+) -> Result<InstanceRecord, ApiError> {
     let record = Instance::find_record(conn, tenant, id)?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let status = crate::web::views::status_of(&record, expiry_ms);
     let task_ok = matches!(status.task, Some(Task::None));
     let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
     let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
-    if !(task_ok && server_ok && service_ok) {
+    if !(task_ok && server_ok && service_ok) || record.backup_running {
         return Err(ApiError::Unprocessable(format!(
             "Instance {id} is not currently available for an action to be performed (status was {}).",
             status.api_status()
@@ -298,7 +324,8 @@ pub fn resize_instance(
 }
 
 /// Trove's `reset_status` (admin): task NONE, service UNKNOWN, every running flow but a delete
-/// cancelled — the way out for an instance an operator wants to act on again.
+/// cancelled and every running backup FAILED — the way out for an instance an operator wants to
+/// act on again.
 pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
     write_tx(conn, |conn| {
         Instance::find_record(conn, tenant, id)?
@@ -307,6 +334,7 @@ pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), Api
             return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
         }
         Flow::cancel_all_but(conn, id, flows::DELETE)?;
+        backups::fail_running(conn, id)?;
         Instance::set_task(conn, id, Task::None)?;
         ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
         Ok(())

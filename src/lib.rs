@@ -8,9 +8,10 @@
 //! - [`status`]: Trove's task and service statuses and the rules deriving the API's statuses.
 //! - [`bus`]: `cast`/`call` on topics, the envelope, the in-process transport.
 //! - [`actors`]: task manager, instance actors, compute, guest sessions, conductor, supervision.
-//! - [`flows`]: create, delete, restart as persisted, resumable state machines.
+//! - [`flows`]: create, delete, restart, resize, backup as persisted, resumable state machines.
 //! - [`intents`]: what the API writes in one transaction before it casts.
 //! - [`secrets`]: the master key and passwords sealed under it.
+//! - [`storage`]: the backup object store (local directory or S3).
 //! - [`identity`]: users, projects, roles, tokens (coffer's Keystone v3 subset).
 //! - [`guest`]: the datastore contract and its drivers; [`compute`]: compute drivers.
 //! - [`web`]: the REST API, one resource per file.
@@ -31,6 +32,7 @@ pub mod identity;
 pub mod intents;
 pub mod secrets;
 pub mod status;
+pub mod storage;
 pub mod telemetry;
 pub mod testing;
 pub mod web;

@@ -175,6 +175,8 @@ pub struct StatusInputs<'a> {
     /// Milliseconds since the last heartbeat.
     pub heartbeat_age_ms: i64,
     pub heartbeat_expiry_ms: i64,
+    /// A backup of the instance is NEW or BUILDING.
+    pub backup_running: bool,
 }
 
 impl StatusInputs<'_> {
@@ -190,7 +192,7 @@ impl StatusInputs<'_> {
         }
     }
 
-    /// The API's `status` (Trove's `SimpleInstance.status`; backups join in a later issue).
+    /// The API's `status` (Trove's `SimpleInstance.status`).
     pub fn api_status(&self) -> &'static str {
         let server = self.server_status.unwrap_or("SHUTDOWN");
         match self.task {
@@ -209,6 +211,7 @@ impl StatusInputs<'_> {
                 "ACTIVE" | "SHUTDOWN" | "DELETED" => "SHUTDOWN",
                 _ => "ERROR",
             },
+            Some(_) if self.backup_running => "BACKUP",
             Some(_) => match server {
                 "BUILD" => "BUILD",
                 "ERROR" => "ERROR",
@@ -241,6 +244,7 @@ mod tests {
             service: Some(service),
             heartbeat_age_ms: age,
             heartbeat_expiry_ms: 90_000,
+            backup_running: false,
         }
     }
 

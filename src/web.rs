@@ -5,6 +5,8 @@
 //! Keystone subset, where clients get their tokens.
 
 mod auth;
+mod backup_schedules;
+mod backups;
 mod databases;
 mod datastores;
 mod flavors;
@@ -85,6 +87,23 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/instances/{id}/root", web::get().to(users::show_root))
                 .route("/instances/{id}/root", web::post().to(users::enable_root))
                 .route("/instances/{id}/root", web::delete().to(users::disable_root))
+                .route("/instances/{id}/backups", web::get().to(backups::list_instance_backups))
+                .route(
+                    "/instances/{id}/backup_schedule",
+                    web::get().to(backup_schedules::show_schedule),
+                )
+                .route(
+                    "/instances/{id}/backup_schedule",
+                    web::put().to(backup_schedules::set_schedule),
+                )
+                .route(
+                    "/instances/{id}/backup_schedule",
+                    web::delete().to(backup_schedules::delete_schedule),
+                )
+                .route("/backups", web::get().to(backups::list_backups))
+                .route("/backups", web::post().to(backups::create_backup))
+                .route("/backups/{id}", web::get().to(backups::show_backup))
+                .route("/backups/{id}", web::delete().to(backups::delete_backup))
                 .route("/limits", web::get().to(quotas::list_limits))
                 .route("/mgmt/quotas/{project}", web::get().to(quotas::show_quotas))
                 .route("/mgmt/quotas/{project}", web::put().to(quotas::update_quotas))

@@ -5,10 +5,13 @@
 //! messages) and acknowledged only after the commit. Each is first put through the stale check
 //! — one conditional write on `conductor_lastseen` — so a message whose `sent` is older than or
 //! equal to the last applied one for that instance and method changes nothing. A periodic sweep
-//! stores heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT.
+//! stores heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT. Backup reports (`update_backup`) go
+//! through the same kind of check on the backup row (attempt, `sent`, not ended) and wake the
+//! backup's flow.
 
 use super::Services;
 use crate::bus::{self, Delivery, Subscription};
+use crate::db::models::backup::{Backup, BackupReport};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::service_status::ServiceStatusRow;
@@ -158,8 +161,24 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
                 }
                 Err(e) => delivery.reply(Err(e)),
             },
+            "update_backup" => match delivery.envelope.args::<BackupReport>() {
+                Ok(report) => {
+                    let id = report.backup_id.clone();
+                    let applied = services.db.run(move |c| Backup::apply_report(c, &report)).await;
+                    match applied {
+                        Ok(fresh) => {
+                            delivery.ack();
+                            if fresh {
+                                services.wakeups.wake(&id);
+                            }
+                        }
+                        // Not acknowledged: the report comes back.
+                        Err(e) => tracing::warn!(backup.id = %id, "backup update not stored: {e}"),
+                    }
+                }
+                Err(e) => delivery.reply(Err(e)),
+            },
             other => {
-                // update_backup and the rest arrive with the backup issue.
                 tracing::warn!(method = other, "conductor: unknown method {other}");
                 delivery.reply(Err(format!("unknown method {other}")));
             }

@@ -1,16 +1,22 @@
 //! The guest agent of one instance: consumes `guestagent.<instance id>`, runs each request on
 //! its datastore driver, and casts a heartbeat to the conductor every interval once prepared.
 //!
-//! Methods: `prepare` (cast), `restart`, `stop_db`, `get_filesystem_stats`, `rpc_ping` (calls).
+//! Methods: `prepare` and `create_backup` (casts), `restart`, `stop_db`, `get_filesystem_stats`,
+//! `rpc_ping` and the account calls of [`protocol`]. A backup reports its progress and result to
+//! the conductor (`update_backup`) for the attempt it was asked to run.
 //! An unknown method or malformed arguments are answered with an error, never a crash.
 
 use super::Services;
 use crate::bus::{self, Delivery, Envelope};
-use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
+use crate::db::models::backup;
+use crate::guest::{protocol, BackupJob, Datastore, GuestError, PrepareRequest};
 use crate::status::ServiceStatus;
+use crate::storage::BackupStore;
 use actix::prelude::*;
 use futures::FutureExt;
 use serde_json::json;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 const KIND: &str = "guest_session";
 
@@ -23,6 +29,8 @@ pub struct GuestSession {
     instance_id: String,
     services: Services,
     datastore: Box<dyn Datastore>,
+    /// The backup attempt running here (backup id, attempt), if any.
+    backup: Option<(String, i32)>,
 }
 
 impl GuestSession {
@@ -31,6 +39,7 @@ impl GuestSession {
             instance_id,
             services,
             datastore,
+            backup: None,
         }
     }
 
@@ -94,13 +103,87 @@ impl GuestSession {
             }
         };
         delivery.ack();
-        let prepared = self.datastore.prepare(request);
+        let prepared = self.datastore.prepare(request, self.services.backup_store.clone());
         ctx.spawn(prepared.into_actor(self).map(|result, act, ctx| match result {
             Ok(()) => act.heartbeat(ctx, None),
             Err(e) => {
                 tracing::warn!(instance.id = %act.instance_id, error = %e, "prepare failed: {e}");
-                act.heartbeat(ctx, Some(ServiceStatus::Failed));
+                // The reason first, so the create that sees FAILED can tell why.
+                let (bus, instance_id) = (act.services.bus.clone(), act.instance_id.clone());
+                let report = async move {
+                    let sent = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+                    let args = json!({"instance_id": instance_id, "message": e.to_string(), "sent": sent});
+                    let _ = bus.cast(bus::CONDUCTOR, Envelope::new("report_fault", args)).await;
+                };
+                ctx.spawn(report.into_actor(act).map(|(), act, ctx| {
+                    act.heartbeat(ctx, Some(ServiceStatus::Failed));
+                }));
             }
+        }));
+    }
+
+    fn handle_create_backup(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        let job: BackupJob = match delivery.envelope.args() {
+            Ok(j) => j,
+            Err(e) => {
+                tracing::warn!(instance.id = %self.instance_id, "{e}");
+                delivery.reply(Err(e));
+                return;
+            }
+        };
+        delivery.ack();
+        if let Some((id, attempt)) = &self.backup {
+            if *id == job.backup_id && *attempt >= job.attempt {
+                return; // a repeated cast of the attempt already running
+            }
+        }
+        self.backup = Some((job.backup_id.clone(), job.attempt));
+        let stored = Arc::new(AtomicU64::new(0));
+        let store = self.services.backup_store.clone();
+        let report = BackupReporter {
+            bus: self.services.bus.clone(),
+            store: store.clone(),
+            instance_id: self.instance_id.clone(),
+            backup_id: job.backup_id.clone(),
+            attempt: job.attempt,
+        };
+        tracing::info!(instance.id = %self.instance_id, backup.id = %job.backup_id, attempt = job.attempt, "backup started");
+        let running = self.datastore.create_backup(job, store, Arc::clone(&stored));
+        ctx.spawn(
+            report
+                .clone()
+                .send(json!({"state": backup::BUILDING, "size": 0}))
+                .into_actor(self),
+        );
+        let every = crate::config::secs(self.services.config.backup.progress_interval_s);
+        let (progress, counter) = (report.clone(), Arc::clone(&stored));
+        let ticker = ctx.run_interval(every, move |act, ctx| {
+            let size = counter.load(Ordering::Relaxed);
+            ctx.spawn(
+                progress
+                    .clone()
+                    .send(json!({"state": backup::BUILDING, "size": size}))
+                    .into_actor(act),
+            );
+        });
+        ctx.spawn(running.into_actor(self).map(move |result, act, ctx| {
+            ctx.cancel_future(ticker);
+            if act.backup.as_ref().is_some_and(|(id, a)| *id == report.backup_id && *a == report.attempt) {
+                act.backup = None;
+            }
+            let args = match result {
+                Ok(done) => {
+                    tracing::info!(instance.id = %act.instance_id, backup.id = %report.backup_id, size = done.size, "backup stored");
+                    json!({"state": backup::COMPLETED, "size": done.size, "checksum": done.checksum,
+                           "location": report.store.location(&done.object_key),
+                           "object_key": done.object_key, "meta": done.meta})
+                }
+                Err(e) => {
+                    tracing::warn!(instance.id = %act.instance_id, backup.id = %report.backup_id, "backup failed: {e}");
+                    json!({"state": backup::FAILED, "reason": e.to_string()})
+                }
+            };
+            ctx.spawn(report.send(args).into_actor(act));
         }));
     }
 
@@ -172,7 +255,17 @@ impl StreamHandler<Delivery> for GuestSession {
         let method = delivery.envelope.method.clone();
         match method.as_str() {
             "prepare" => self.handle_prepare(delivery, ctx),
+            "create_backup" => self.handle_create_backup(delivery, ctx),
             "rpc_ping" => delivery.reply(Ok(json!(true))),
+            "backup_running" => {
+                let asked = delivery.envelope.args.get("backup_id").and_then(|v| v.as_str());
+                let attempt = self
+                    .backup
+                    .as_ref()
+                    .filter(|(id, _)| Some(id.as_str()) == asked)
+                    .map(|b| b.1);
+                delivery.reply(Ok(json!(attempt)));
+            }
             "restart" => {
                 let op = self.datastore.restart().map(|r| r.map(|()| json!(null)));
                 self.reply_with(delivery, ctx, op, true);
@@ -190,5 +283,31 @@ impl StreamHandler<Delivery> for GuestSession {
     fn finished(&mut self, ctx: &mut Context<Self>) {
         // The topic was deleted: this server is gone.
         ctx.stop();
+    }
+}
+
+/// Casts one attempt's `update_backup` reports to the conductor.
+#[derive(Clone)]
+struct BackupReporter {
+    bus: crate::bus::Bus,
+    store: BackupStore,
+    instance_id: String,
+    backup_id: String,
+    attempt: i32,
+}
+
+impl BackupReporter {
+    async fn send(self, mut fields: serde_json::Value) {
+        fields["instance_id"] = json!(self.instance_id);
+        fields["backup_id"] = json!(self.backup_id);
+        fields["attempt"] = json!(self.attempt);
+        fields["sent"] = json!(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
+        if let Err(e) = self
+            .bus
+            .cast(bus::CONDUCTOR, Envelope::new("update_backup", fields))
+            .await
+        {
+            tracing::warn!(instance.id = %self.instance_id, backup.id = %self.backup_id, "backup update not sent: {e}");
+        }
     }
 }

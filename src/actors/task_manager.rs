@@ -1,5 +1,5 @@
 //! The task manager: consumes `taskmanager`, claims flows and owns one supervised
-//! [`InstanceActor`] per instance with work in flight.
+//! [`FlowActor`] per instance and per backup with work in flight.
 //!
 //! A cast only wakes it up: the flow row written by the API is the work. At start, and every
 //! `scan_interval_s`, it claims every running flow that is unowned, ours (after a restart), or
@@ -7,7 +7,7 @@
 //! and never loses it.
 
 use super::compute::Compute;
-use super::instance::{FlowsDrained, InstanceActor};
+use super::flow_actor::{self, FlowActor, FlowsDrained};
 use super::Services;
 use crate::bus::{self, Delivery};
 use crate::db::models::flow::Flow;
@@ -24,11 +24,13 @@ const FLOW_METHODS: &[&str] = &[
     "resize_flavor",
     "resize_volume",
 ];
+/// Backup methods; each names the backup in `backup_id`.
+const BACKUP_METHODS: &[&str] = &["create_backup", "delete_backup"];
 
 pub struct TaskManager {
     services: Services,
     compute: Addr<Compute>,
-    children: HashMap<String, Addr<InstanceActor>>,
+    children: HashMap<String, Addr<FlowActor>>,
 }
 
 /// Claims and runs every flow this node may own now.
@@ -54,26 +56,32 @@ impl TaskManager {
         (self.services.config.taskmanager.lease_s * 1000.0) as i64
     }
 
-    /// Starts the instance's actor unless it runs already.
-    fn ensure_child(&mut self, instance_id: &str, ctx: &mut Context<Self>) {
+    /// Starts the target's actor unless it runs already.
+    fn ensure_child(&mut self, instance_id: &str, kind: &'static str, ctx: &mut Context<Self>) {
         if self.children.contains_key(instance_id) {
             return;
         }
         let (services, compute) = (self.services.clone(), self.compute.clone());
         let manager = ctx.address().recipient();
         let id = instance_id.to_string();
-        let addr = Supervisor::start(move |_| InstanceActor::new(id, services, compute, manager));
+        let addr = Supervisor::start(move |_| FlowActor::new(kind, id, services, compute, manager));
         self.children.insert(instance_id.to_string(), addr);
     }
 
     /// Claims the instance's flows and runs them here if they are now ours.
-    fn claim_and_run(&mut self, instance_id: String, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
+    fn claim_and_run(
+        &mut self,
+        instance_id: String,
+        kind: &'static str,
+        delivery: Option<Delivery>,
+        ctx: &mut Context<Self>,
+    ) {
         let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let target = instance_id.clone();
         let claim = async move { db.run(move |c| Flow::claim_target(c, &target, &node, lease)).await };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
             match claimed {
-                Ok(true) => act.ensure_child(&instance_id, ctx),
+                Ok(true) => act.ensure_child(&instance_id, kind, ctx),
                 Ok(false) => {}
                 Err(e) => {
                     // Not acknowledged: the message comes back, and the scan finds the flow anyway.
@@ -122,8 +130,8 @@ impl Handler<Scan> for TaskManager {
         let claim = async move { db.run(move |c| Flow::claim_all(c, &node, lease)).await };
         ctx.spawn(claim.into_actor(self).map(|targets, act, ctx| match targets {
             Ok(targets) => {
-                for target in targets {
-                    act.ensure_child(&target, ctx);
+                for (target, flow_kind) in targets {
+                    act.ensure_child(&target, crate::flows::actor_kind(&flow_kind), ctx);
                 }
             }
             Err(e) => tracing::warn!("flow scan failed: {e}"),
@@ -134,22 +142,26 @@ impl Handler<Scan> for TaskManager {
 impl StreamHandler<Delivery> for TaskManager {
     fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
         let method = delivery.envelope.method.clone();
-        if !FLOW_METHODS.contains(&method.as_str()) {
+        let (key, kind) = if FLOW_METHODS.contains(&method.as_str()) {
+            ("instance_id", flow_actor::INSTANCE)
+        } else if BACKUP_METHODS.contains(&method.as_str()) {
+            ("backup_id", flow_actor::BACKUP)
+        } else {
             tracing::warn!(method = %method, "task manager: unknown method {method}");
             delivery.reply(Err(format!("unknown method {method}")));
             return;
-        }
-        let instance_id = delivery
+        };
+        let target = delivery
             .envelope
             .args
-            .get("instance_id")
+            .get(key)
             .and_then(|v| v.as_str())
             .map(str::to_string);
-        match instance_id {
-            Some(id) => self.claim_and_run(id, Some(delivery), ctx),
+        match target {
+            Some(id) => self.claim_and_run(id, kind, Some(delivery), ctx),
             None => {
-                tracing::warn!(method = %method, "task manager: {method} without instance_id");
-                delivery.reply(Err("malformed message: instance_id missing".into()));
+                tracing::warn!(method = %method, "task manager: {method} without {key}");
+                delivery.reply(Err(format!("malformed message: {key} missing")));
             }
         }
     }
@@ -161,7 +173,7 @@ impl Handler<FlowsDrained> for TaskManager {
     fn handle(&mut self, msg: FlowsDrained, ctx: &mut Context<Self>) {
         // Dropping the address ends the idle actor; a flow that arrived meanwhile is picked up.
         self.children.remove(&msg.instance_id);
-        self.claim_and_run(msg.instance_id, None, ctx);
+        self.claim_and_run(msg.instance_id, msg.kind, None, ctx);
     }
 }
 

@@ -1,5 +1,7 @@
 //! Rows and the queries on them, one file per table (or per small family of tables).
 
+pub mod backup;
+pub mod backup_schedule;
 pub mod catalog;
 pub mod fault;
 pub mod flow;

@@ -103,6 +103,52 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    backups (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        tenant_id -> Text,
+        instance_id -> Text,
+        datastore_version_id -> Text,
+        parent_id -> Nullable<Text>,
+        backup_type -> Text,
+        state -> Text,
+        object_key -> Nullable<Text>,
+        location -> Nullable<Text>,
+        size_bytes -> Nullable<BigInt>,
+        checksum -> Nullable<Text>,
+        meta -> Nullable<Text>,
+        attempt -> Integer,
+        fail_reason -> Nullable<Text>,
+        last_sent -> Double,
+        progress_at -> BigInt,
+        schedule_run -> Bool,
+        created -> BigInt,
+        updated -> BigInt,
+        deleted -> Bool,
+        deleted_at -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    backup_schedules (instance_id) {
+        instance_id -> Text,
+        tenant_id -> Text,
+        full_every_s -> BigInt,
+        full_at -> Nullable<Text>,
+        incremental_every_s -> Nullable<BigInt>,
+        retention_count -> Nullable<Integer>,
+        retention_days -> Nullable<Integer>,
+        next_full_at -> BigInt,
+        next_incremental_at -> Nullable<BigInt>,
+        last_error -> Nullable<Text>,
+        created -> BigInt,
+        updated -> BigInt,
+    }
+}
+
+diesel::joinable!(backups -> datastore_versions (datastore_version_id));
 diesel::joinable!(datastore_versions -> datastores (datastore_id));
 diesel::joinable!(instances -> datastore_versions (datastore_version_id));
 diesel::joinable!(instances -> flavors (flavor_id));
@@ -117,6 +163,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     instance_faults,
     conductor_lastseen,
     flows,
+    backups,
+    backup_schedules,
 );
 
 diesel::table! {

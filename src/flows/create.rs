@@ -135,6 +135,7 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
         "root_password": root_password,
         "volume_limit_mb": state.get("volume_size").and_then(|v| v.as_i64())
             .map(|gb| gb * ctx.services.config.testing.volume_unit_mb),
+        "restore": state.get("restore").cloned().unwrap_or(json!([])),
     }))
 }
 
@@ -153,13 +154,13 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match status.and_then(|s| s.status()) {
         Some(s) if s.is_ready() => Ok(StepOutcome::Next(ctx.state.clone())),
         Some(ServiceStatus::Failed) => {
-            fail(
-                &ctx,
-                Task::BuildingErrorServer,
-                ServiceStatus::Failed,
-                "The guest failed to prepare the datastore.",
-            )
-            .await?;
+            let id = ctx.instance_id().to_string();
+            let reported = ctx.db(move |c| InstanceFault::latest(c, &id)).await?;
+            let message = match reported {
+                Some(f) => format!("The guest failed to prepare the datastore: {}", f.message),
+                None => "The guest failed to prepare the datastore.".to_string(),
+            };
+            fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, &message).await?;
             Ok(StepOutcome::Fail("guest reported FAILED".into()))
         }
         _ => Ok(ctx.poll()),

@@ -5,6 +5,7 @@
 //! the first start (so no account is ever open), over the private socket.
 
 mod accounts;
+mod backup;
 
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
@@ -77,11 +78,17 @@ impl MariaServer {
         server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o644, None)
     }
 
-    async fn initialize(&self) -> Result<Option<PathBuf>, String> {
+    /// The volume's directories, owned as the server needs them.
+    fn make_volume_dirs(&self) -> Result<(), String> {
         server::make_dir(&self.spec.dir, 0o755, None)?;
         for (rel, mode) in [("data", 0o700), ("run", 0o755), ("log", 0o750), ("tmp", 0o700)] {
             server::make_dir(&self.path(rel), mode, self.user)?;
         }
+        Ok(())
+    }
+
+    async fn initialize(&self) -> Result<Option<PathBuf>, String> {
+        self.make_volume_dirs()?;
         if self.path("data/mysql").exists() {
             // A first start that failed left its init file: the next start must still run it.
             let init = self.path("run/init.sql");
@@ -226,6 +233,24 @@ impl Server for MariaServer {
             if settings.read_only { "ON" } else { "OFF" }
         ))
         .await
+    }
+
+    async fn backup(
+        &self,
+        job: crate::guest::BackupJob,
+        store: crate::storage::BackupStore,
+        stored: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<crate::guest::BackupOutcome, String> {
+        self.stream_backup(job, store, stored).await
+    }
+
+    async fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: crate::storage::BackupStore,
+    ) -> Result<(), String> {
+        self.restore_chain(request, settings, store).await
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {

@@ -5,6 +5,7 @@
 //! private socket; WAL is archived into the volume for backups to build on.
 
 mod accounts;
+mod backup;
 
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
@@ -77,8 +78,8 @@ impl PgServer {
         Ok(cmd)
     }
 
-    /// initdb with the admin password, once.
-    async fn initialize(&self) -> Result<(), String> {
+    /// The volume's directories, owned as the server needs them.
+    fn make_volume_dirs(&self) -> Result<(), String> {
         server::make_dir(&self.spec.dir, 0o755, None)?;
         let dirs = [
             (self.data(), 0o700),
@@ -89,6 +90,12 @@ impl PgServer {
         for (dir, mode) in dirs {
             server::make_dir(&dir, mode, self.user)?;
         }
+        Ok(())
+    }
+
+    /// initdb with the admin password, once.
+    async fn initialize(&self) -> Result<(), String> {
+        self.make_volume_dirs()?;
         if self.data().join("PG_VERSION").exists() {
             return Ok(());
         }
@@ -148,7 +155,10 @@ impl PgServer {
                 self.user,
             )?;
         }
-        let mut hba = vec![format!("local all {ADMIN} scram-sha-256")];
+        let mut hba = vec![
+            format!("local all {ADMIN} scram-sha-256"),
+            format!("local replication {ADMIN} scram-sha-256"),
+        ];
         for cidr in &settings.allowed_cidrs {
             hba.push(format!("host all all {cidr} scram-sha-256"));
         }
@@ -282,6 +292,24 @@ impl Server for PgServer {
             self.exec("postgres", &sql).await?;
         }
         Ok(())
+    }
+
+    async fn backup(
+        &self,
+        job: crate::guest::BackupJob,
+        store: crate::storage::BackupStore,
+        stored: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<crate::guest::BackupOutcome, String> {
+        self.backup_stream(job, store, stored).await
+    }
+
+    async fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: crate::storage::BackupStore,
+    ) -> Result<(), String> {
+        self.restore_chain(request, settings, store).await
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {

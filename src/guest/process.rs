@@ -5,14 +5,17 @@
 mod contract;
 
 use super::{
-    DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest, ServerSettings, UserSpec,
+    BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest,
+    ServerSettings, UserSpec,
 };
 use crate::status::ServiceStatus;
+use crate::storage::BackupStore;
 pub use contract::{Accounts, Server};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
@@ -74,6 +77,7 @@ impl<S: Server> ProcessDatastore<S> {
         server: Arc<S>,
         shared: Arc<Mutex<ServerSettings>>,
         request: PrepareRequest,
+        store: BackupStore,
     ) -> Result<(), GuestError> {
         if marker(server.dir()).exists() {
             let settings = shared.lock().clone();
@@ -90,7 +94,11 @@ impl<S: Server> ProcessDatastore<S> {
             },
             ..ServerSettings::default()
         };
-        server.prepare(request, settings.clone()).await.map_err(failed)?;
+        if request.restore.is_empty() {
+            server.prepare(request, settings.clone()).await.map_err(failed)?;
+        } else {
+            server.restore(request, settings.clone(), store).await.map_err(failed)?;
+        }
         Self::save_settings(server.dir(), &settings).map_err(failed)?;
         *shared.lock() = settings;
         std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
@@ -115,7 +123,7 @@ impl<S: Server> ProcessDatastore<S> {
 }
 
 impl<S: Server> Datastore for ProcessDatastore<S> {
-    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()> {
+    fn prepare(&mut self, request: PrepareRequest, store: BackupStore) -> GuestFuture<()> {
         use std::sync::atomic::Ordering;
         let server = Arc::clone(&self.server);
         let shared = Arc::clone(&self.settings);
@@ -125,9 +133,25 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         }
         async move {
             let _serial = lifecycle.lock().await;
-            let result = Self::prepare_once(server, shared, request).await;
+            let result = Self::prepare_once(server, shared, request, store).await;
             preparing.store(false, Ordering::Release);
             result
+        }
+        .boxed()
+    }
+
+    fn create_backup(
+        &mut self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> GuestFuture<BackupOutcome> {
+        let server = Arc::clone(&self.server);
+        async move {
+            if !marker(server.dir()).exists() {
+                return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
+            }
+            server.backup(job, store, stored).await.map_err(failed)
         }
         .boxed()
     }

@@ -5,6 +5,8 @@
 //! administers the server as its own ACL user `os_admin` over the private socket. Redis has no
 //! users or databases in Trove's sense: those operations answer 422.
 
+mod backup;
+
 use super::process::Server;
 use super::server::{self, ServiceUser};
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
@@ -62,6 +64,12 @@ impl RedisServer {
     }
 
     fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
+        self.render_config_with(settings, true)
+    }
+
+    /// Renders the config; `appendonly` off only for the first start of a restore (Redis loads
+    /// the RDB only when AOF is off).
+    fn render_config_with(&self, settings: &ServerSettings, appendonly: bool) -> Result<(), String> {
         // The config holds only SHA-256 digests of the passwords (Redis ACL's `#<hex>`).
         let admin = sha256_hex(&server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?);
         let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
@@ -78,7 +86,7 @@ impl RedisServer {
             "unixsocketperm 700".into(),
             format!("dir {}", quote(&self.path("data").display().to_string())),
             format!("logfile {}", quote(&self.path("log/redis.log").display().to_string())),
-            "appendonly yes".into(),
+            format!("appendonly {}", if appendonly { "yes" } else { "no" }),
             format!("maxmemory {}mb", (settings.memory_mb / 2).max(16)),
             // A full volume: clients may no longer run commands that write.
             format!(
@@ -100,6 +108,11 @@ impl RedisServer {
             return Ok(());
         }
         self.render_config(settings)?;
+        self.start_rendered().await
+    }
+
+    /// Starts the server with the config as rendered.
+    async fn start_rendered(&self) -> Result<(), String> {
         let log = self.path("log/commands.log");
         let mut cmd = server::command(Path::new(REDIS_SERVER), self.user, &log)?;
         cmd.arg(self.conf());
@@ -136,16 +149,9 @@ impl RedisServer {
     }
 }
 
-impl Server for RedisServer {
-    fn dir(&self) -> &Path {
-        &self.spec.dir
-    }
-
-    fn running(&self) -> bool {
-        self.running_pid().is_some()
-    }
-
-    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+impl RedisServer {
+    /// The volume's directories and secrets (the admin's, and the clients' password).
+    fn make_volume(&self, request: &PrepareRequest) -> Result<(), String> {
         server::make_dir(&self.spec.dir, 0o755, None)?;
         for (rel, mode) in [("data", 0o750), ("run", 0o755), ("log", 0o750)] {
             server::make_dir(&self.path(rel), mode, self.user)?;
@@ -161,8 +167,40 @@ impl Server for RedisServer {
             .root_password
             .clone()
             .ok_or("a Redis instance needs its password (root_password) at prepare")?;
-        server::write_sealed(&self.path("client.secret"), &client, &self.spec.secrets)?;
+        server::write_sealed(&self.path("client.secret"), &client, &self.spec.secrets)
+    }
+}
+
+impl Server for RedisServer {
+    fn dir(&self) -> &Path {
+        &self.spec.dir
+    }
+
+    fn running(&self) -> bool {
+        self.running_pid().is_some()
+    }
+
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+        self.make_volume(&request)?;
         self.start_server(&settings).await
+    }
+
+    async fn backup(
+        &self,
+        job: crate::guest::BackupJob,
+        store: crate::storage::BackupStore,
+        stored: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    ) -> Result<crate::guest::BackupOutcome, String> {
+        self.snapshot(job, store, stored).await
+    }
+
+    async fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: crate::storage::BackupStore,
+    ) -> Result<(), String> {
+        self.restore_rdb(request, settings, store).await
     }
 
     async fn start(&self, settings: ServerSettings) -> Result<(), String> {

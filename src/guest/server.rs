@@ -46,6 +46,11 @@ pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), 
 /// Writes `path` with `mode`, owned by `user` when given.
 pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
     std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
+    write_mode_owner(path, mode, user)
+}
+
+/// Sets an existing file's mode, and its owner to `user` when given.
+pub fn write_mode_owner(path: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
         .map_err(|e| format!("{}: {e}", path.display()))?;
     if let Some(u) = user {

@@ -1,11 +1,16 @@
 //! The simulated datastore: databases and users in memory, a configurable prepare time, no
 //! process. Thousands of them fit in one coffer for load tests.
 
-use super::{DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest, UserSpec};
+use super::{
+    backup_stream, BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture,
+    PrepareRequest, RestorePiece, UserSpec,
+};
 use crate::status::ServiceStatus;
+use crate::storage::BackupStore;
 use futures::future::{ready, BoxFuture};
 use futures::FutureExt;
 use parking_lot::Mutex;
+use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -45,7 +50,7 @@ impl SimulatedDatastore {
 }
 
 impl Datastore for SimulatedDatastore {
-    fn prepare(&mut self, request: PrepareRequest) -> GuestFuture<()> {
+    fn prepare(&mut self, request: PrepareRequest, store: BackupStore) -> GuestFuture<()> {
         let state = Arc::clone(&self.state);
         let delay = self.prepare_time;
         async move {
@@ -57,7 +62,21 @@ impl Datastore for SimulatedDatastore {
                 s.preparing = true;
             }
             tokio::time::sleep(delay).await;
+            let restored = match request.restore.last() {
+                Some(piece) => match restore(&store, piece).await {
+                    Ok(dump) => Some(dump),
+                    Err(e) => {
+                        state.lock().preparing = false;
+                        return Err(GuestError::Failed(e));
+                    }
+                },
+                None => None,
+            };
             let mut s = state.lock();
+            if let Some(dump) = restored {
+                s.databases = dump.databases;
+                s.users = dump.users;
+            }
             s.databases = request.databases;
             s.users = request
                 .users
@@ -72,6 +91,33 @@ impl Datastore for SimulatedDatastore {
             s.preparing = false;
             s.running = true;
             Ok(())
+        }
+        .boxed()
+    }
+
+    fn create_backup(
+        &mut self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> GuestFuture<BackupOutcome> {
+        let dump = {
+            let s = self.state.lock();
+            Dump {
+                databases: s.databases.clone(),
+                users: s.users.clone(),
+            }
+        };
+        let delay = self.prepare_time;
+        async move {
+            // A simulated dump takes as long as a simulated prepare.
+            tokio::time::sleep(delay).await;
+            let bytes = serde_json::to_vec(&dump).map_err(|e| GuestError::Failed(e.to_string()))?;
+            let key = job.key("json");
+            let done = backup_stream::upload(&store, &key, backup_stream::DumpSource::Bytes(bytes), 3, stored)
+                .await
+                .map_err(GuestError::Failed)?;
+            Ok(BackupOutcome::new(key, done, serde_json::json!({})))
         }
         .boxed()
     }
@@ -227,4 +273,34 @@ impl Datastore for SimulatedDatastore {
     fn is_root_enabled(&mut self) -> GuestFuture<bool> {
         self.now(|s| Ok(s.root_enabled))
     }
+}
+
+/// What a simulated backup holds: the whole (small) state.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Dump {
+    databases: Vec<DatabaseSpec>,
+    users: Vec<UserSpec>,
+}
+
+/// Fetches and verifies a simulated backup (the last of the chain holds the whole state).
+async fn restore(store: &BackupStore, piece: &RestorePiece) -> Result<Dump, String> {
+    let dir = std::env::temp_dir().join(format!("coffer-restore-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let result = async {
+        let (packed, plain) = (dir.join("dump.zst"), dir.join("dump.json"));
+        backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
+        backup_stream::unpack(
+            &packed,
+            backup_stream::Unpack::File {
+                path: plain.clone(),
+                user: None,
+            },
+        )
+        .await?;
+        let text = std::fs::read(&plain).map_err(|e| e.to_string())?;
+        serde_json::from_slice(&text).map_err(|e| format!("the backup is not a simulated dump: {e}"))
+    }
+    .await;
+    let _ = std::fs::remove_dir_all(&dir);
+    result
 }

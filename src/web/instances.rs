@@ -5,6 +5,7 @@
 
 use super::{auth, links, validate, views, AppState, PageQuery};
 use crate::bus::{self, Envelope};
+use crate::db::models::backup::Backup;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
@@ -25,7 +26,7 @@ fn expiry_ms(state: &AppState) -> i64 {
 
 /// Wakes the task manager for a recorded flow. A failed (or test-dropped) cast only delays the
 /// work: the task manager's scan finds the flow.
-async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
+pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
     let services = &state.services;
     if services
         .faults
@@ -35,7 +36,11 @@ async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
         tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
         return;
     }
-    let envelope = Envelope::new(method, json!({ "instance_id": flow.target_id }));
+    let key = match crate::flows::actor_kind(&flow.kind) {
+        crate::actors::flow_actor::BACKUP => "backup_id",
+        _ => "instance_id",
+    };
+    let envelope = Envelope::new(method, json!({ key: flow.target_id }));
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
         tracing::warn!(flow.id = %flow.id, "cast {method} failed, the scan will find the flow: {e}");
     }
@@ -49,7 +54,13 @@ pub async fn create_instance(
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
     let request = validate::create_instance(&body)?;
-    let timeout = ms(state.services.config.taskmanager.usage_timeout_s);
+    let timeout = match &request.restore_backup_id {
+        Some(backup_id) => {
+            check_backup_objects(&state, &tenant, backup_id).await?;
+            ms(state.services.config.backup.restore_timeout_s)
+        }
+        None => ms(state.services.config.taskmanager.usage_timeout_s),
+    };
     let owner = tenant.clone();
     let secrets = state.services.secrets.clone();
     let limits = state.services.config.quota.defaults();
@@ -75,6 +86,37 @@ pub async fn create_instance(
         view["password"] = json!(password);
     }
     Ok(HttpResponse::Ok().json(json!({ "instance": view })))
+}
+
+/// Trove's restore check that the backup's files exist (404 otherwise); the backup's other
+/// checks run in the create's transaction.
+async fn check_backup_objects(state: &AppState, tenant: &str, backup_id: &str) -> Result<(), ApiError> {
+    let (owner, id) = (tenant.to_string(), backup_id.to_string());
+    let chain = state
+        .services
+        .db
+        .run(move |c| match Backup::find_for(c, Some(&owner), &id)? {
+            Some(_) => Backup::chain(c, &id).map(Some),
+            None => Ok(None),
+        })
+        .await
+        .map_err(|e| ApiError::Conflict(format!("Backup {backup_id} cannot be restored: {e}")))?;
+    for b in chain.unwrap_or_default() {
+        let Some(key) = &b.object_key else { continue };
+        if !state
+            .services
+            .backup_store
+            .exists(key)
+            .await
+            .map_err(ApiError::Unavailable)?
+        {
+            return Err(ApiError::NotFound(format!(
+                "The file of backup {} is missing from the backup store.",
+                b.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// One page of instances (of `tenant`, or of all projects) as Trove's list body.

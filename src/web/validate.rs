@@ -20,19 +20,21 @@ pub struct CreateInstance {
     pub access: Option<Value>,
     /// `nics[0]`'s network (`net-id` from troveclient, `network_id` from OSC).
     pub network_id: Option<String>,
+    /// `restorePoint.backupRef`: the backup to restore into the new instance.
+    pub restore_backup_id: Option<String>,
 }
 
-fn bad(message: impl Into<String>) -> ApiError {
+pub(crate) fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())
 }
 
-fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
+pub(crate) fn object<'a>(value: &'a Value, what: &str) -> Result<&'a Map<String, Value>, ApiError> {
     value
         .as_object()
         .ok_or_else(|| bad(format!("{value} is not of type 'object' ({what})")))
 }
 
-fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
+pub(crate) fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s.clone())),
@@ -40,7 +42,7 @@ fn string_field(obj: &Map<String, Value>, key: &str) -> Result<Option<String>, A
     }
 }
 
-fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
+pub(crate) fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
     let name = string_field(obj, "name")?.ok_or_else(|| bad("'name' is a required property"))?;
     if name.is_empty() || name.chars().count() > 255 {
         return Err(bad(format!("'{name}' is not a valid name: 1 to 255 characters")));
@@ -229,7 +231,7 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         .get("instance")
         .ok_or_else(|| bad("'instance' is a required property"))?;
     let obj = object(instance, "instance")?;
-    for unsupported in ["replica_of", "restorePoint", "cluster_config"] {
+    for unsupported in ["replica_of", "cluster_config"] {
         if obj.get(unsupported).is_some_and(|v| !v.is_null()) {
             return Err(ApiError::NotImplemented(format!("{unsupported} is not supported yet.")));
         }
@@ -255,7 +257,22 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         users: users_field(obj)?,
         access,
         network_id: nics_field(obj)?,
+        restore_backup_id: restore_field(obj)?,
     })
+}
+
+/// `restorePoint: {"backupRef": "<id>"}`.
+fn restore_field(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
+    match obj.get("restorePoint").filter(|v| !v.is_null()) {
+        None => Ok(None),
+        Some(point) => {
+            let point = object(point, "restorePoint")?;
+            match string_field(point, "backupRef")? {
+                Some(id) if !id.is_empty() => Ok(Some(id)),
+                _ => Err(bad("'backupRef' is a required property (restorePoint)")),
+            }
+        }
+    }
 }
 
 #[cfg(test)]

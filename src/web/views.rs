@@ -22,6 +22,7 @@ pub fn status_of(record: &InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInp
         service: record.service.status(),
         heartbeat_age_ms: now_ms() - record.service.updated_at,
         heartbeat_expiry_ms,
+        backup_running: record.backup_running,
     }
 }
 

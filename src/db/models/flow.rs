@@ -63,8 +63,8 @@ impl Flow {
     }
 
     /// Claims every running flow that is unowned, ours, or whose lease expired (this also renews
-    /// our leases); returns the targets we now own.
-    pub fn claim_all(conn: &mut DbConn, node: &str, lease_ms: i64) -> Result<Vec<String>, DbError> {
+    /// our leases); returns the (target, flow kind) pairs we now own.
+    pub fn claim_all(conn: &mut DbConn, node: &str, lease_ms: i64) -> Result<Vec<(String, String)>, DbError> {
         let now = now_ms();
         diesel::update(
             flows::table.filter(flows::status.eq(RUNNING)).filter(
@@ -79,7 +79,7 @@ impl Flow {
         Ok(flows::table
             .filter(flows::status.eq(RUNNING))
             .filter(flows::owner.eq(node))
-            .select(flows::target_id)
+            .select((flows::target_id, flows::kind))
             .distinct()
             .load(conn)?)
     }

@@ -1,6 +1,7 @@
 //! `instances`: one row per database instance, with Trove's task code and description and the
 //! compute server's status. Listing joins what the views need in one query per page.
 
+use super::backup::Backup;
 use super::catalog::{Datastore, DatastoreVersion};
 use super::service_status::ServiceStatusRow;
 use crate::db::schema::{datastore_versions, datastores, instances, service_statuses};
@@ -40,6 +41,8 @@ pub struct InstanceRecord {
     pub service: ServiceStatusRow,
     pub datastore: Datastore,
     pub version: DatastoreVersion,
+    /// A backup of the instance is running (its status shows BACKUP).
+    pub backup_running: bool,
 }
 
 type RecordRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore);
@@ -51,6 +54,7 @@ impl From<RecordRow> for InstanceRecord {
             service,
             datastore,
             version,
+            backup_running: false,
         }
     }
 }
@@ -98,7 +102,11 @@ impl Instance {
             .filter(instances::deleted.eq(false))
             .first(conn)
             .optional()?;
-        Ok(row.map(InstanceRecord::from))
+        let mut record = row.map(InstanceRecord::from);
+        if let Some(r) = record.as_mut() {
+            r.backup_running = !Backup::instances_backing_up(conn, std::slice::from_ref(&r.instance.id))?.is_empty();
+        }
+        Ok(record)
     }
 
     /// One page of live instances, newest first — of `tenant`, or of every project (the admin
@@ -132,10 +140,13 @@ impl Instance {
         let mut rows: Vec<RecordRow> = query.load(conn)?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
-        Ok(Page {
-            items: rows.into_iter().map(InstanceRecord::from).collect(),
-            more,
-        })
+        let mut items: Vec<InstanceRecord> = rows.into_iter().map(InstanceRecord::from).collect();
+        let ids: Vec<String> = items.iter().map(|r| r.instance.id.clone()).collect();
+        let busy = Backup::instances_backing_up(conn, &ids)?;
+        for r in &mut items {
+            r.backup_running = busy.contains(&r.instance.id);
+        }
+        Ok(Page { items, more })
     }
 
     pub fn set_task(conn: &mut DbConn, id: &str, task: Task) -> Result<(), DbError> {

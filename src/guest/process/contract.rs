@@ -1,10 +1,13 @@
 //! What a real datastore server offers the guest: its lifecycle ([`Server`]) and, where it has
 //! them, its users and databases ([`Accounts`]).
 
-use crate::guest::{DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
+use crate::guest::{BackupJob, BackupOutcome, DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
+use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use std::future::Future;
 use std::path::Path;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
 
 /// One datastore server process in an instance's volume.
 pub trait Server: Send + Sync + 'static {
@@ -24,6 +27,25 @@ pub trait Server: Send + Sync + 'static {
     fn healthy(&self) -> impl Future<Output = bool> + Send;
     /// Applies `settings.read_only` to the running server (and its configuration).
     fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    /// Streams a consistent dump into `store` (see [`crate::guest::backup_stream`]).
+    fn backup(
+        &self,
+        _job: BackupJob,
+        _store: BackupStore,
+        _stored: Arc<AtomicU64>,
+    ) -> impl Future<Output = Result<BackupOutcome, String>> + Send {
+        async { Err("create_backup is not implemented by this datastore".to_string()) }
+    }
+    /// Prepares a fresh volume from `request.restore` (fetched from `store` and verified),
+    /// with this instance's own address, socket and admin credentials, and starts the server.
+    fn restore(
+        &self,
+        _request: PrepareRequest,
+        _settings: ServerSettings,
+        _store: BackupStore,
+    ) -> impl Future<Output = Result<(), String>> + Send {
+        async { Err("restore is not implemented by this datastore".to_string()) }
+    }
     /// Users and databases; `None` when the datastore has none (Redis).
     fn accounts(&self) -> Option<&dyn Accounts> {
         None

@@ -1,4 +1,5 @@
-//! One instance's work in flight: runs its flows, oldest first, one step at a time.
+//! One target's work in flight — an instance's (the InstanceActor of the architecture) or a
+//! backup's (the BackupActor): runs the target's flows, oldest first, one step at a time.
 //!
 //! The flow row is the truth and this actor a cache of it. Before each step the row is read
 //! again (so a cancellation or a takeover is seen at the step boundary); after it, the step
@@ -17,7 +18,9 @@ use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 
-pub const KIND: &str = "instance";
+/// The two kinds of flow actor, as supervision events name them.
+pub const INSTANCE: &str = "instance";
+pub const BACKUP: &str = "backup";
 
 /// Runs the current step of the instance's oldest running flow.
 #[derive(Message)]
@@ -29,6 +32,7 @@ struct RunStep;
 #[rtype(result = "()")]
 pub struct FlowsDrained {
     pub instance_id: String,
+    pub kind: &'static str,
 }
 
 /// What one pass of the runner found.
@@ -43,7 +47,10 @@ enum Tick {
     Failed(String),
 }
 
-pub struct InstanceActor {
+pub struct FlowActor {
+    /// INSTANCE or BACKUP.
+    kind: &'static str,
+    /// The instance or backup whose flows this actor runs.
     instance_id: String,
     services: Services,
     compute: Addr<Compute>,
@@ -56,14 +63,16 @@ pub struct InstanceActor {
     restart_pending: bool,
 }
 
-impl InstanceActor {
+impl FlowActor {
     pub fn new(
+        kind: &'static str,
         instance_id: String,
         services: Services,
         compute: Addr<Compute>,
         manager: Recipient<FlowsDrained>,
     ) -> Self {
-        InstanceActor {
+        FlowActor {
+            kind,
             instance_id,
             services,
             compute,
@@ -75,11 +84,11 @@ impl InstanceActor {
     }
 }
 
-impl Actor for InstanceActor {
+impl Actor for FlowActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.instance_id);
+        self.services.supervision.started(self.kind, &self.instance_id);
         self.resumed = true;
         let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         ctx.notify_later(RunStep, delay);
@@ -96,20 +105,22 @@ impl Actor for InstanceActor {
         };
         self.services
             .supervision
-            .stopped(KIND, &self.instance_id, reason, again);
+            .stopped(self.kind, &self.instance_id, reason, again);
     }
 }
 
-impl Supervised for InstanceActor {
+impl Supervised for FlowActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.restart_pending = false;
-        self.services
-            .supervision
-            .restarting(KIND, &self.instance_id, &format!("failure {} in a row", self.failures));
+        self.services.supervision.restarting(
+            self.kind,
+            &self.instance_id,
+            &format!("failure {} in a row", self.failures),
+        );
     }
 }
 
-impl Handler<RunStep> for InstanceActor {
+impl Handler<RunStep> for FlowActor {
     type Result = ResponseActFuture<Self, ()>;
 
     fn handle(&mut self, _: RunStep, _ctx: &mut Context<Self>) -> Self::Result {
@@ -127,6 +138,7 @@ impl Handler<RunStep> for InstanceActor {
         Box::pin(guarded.into_actor(self).map(|tick, act, ctx| match tick {
             Tick::Idle => act.manager.do_send(FlowsDrained {
                 instance_id: act.instance_id.clone(),
+                kind: act.kind,
             }),
             Tick::Again => {
                 act.failures = 0;
@@ -143,7 +155,7 @@ impl Handler<RunStep> for InstanceActor {
             Tick::Failed(reason) => {
                 act.failures += 1;
                 act.restart_pending = true;
-                act.services.supervision.failed(KIND, &act.instance_id, &reason);
+                act.services.supervision.failed(act.kind, &act.instance_id, &reason);
                 ctx.stop();
             }
         }))

@@ -1,0 +1,2 @@
+DROP TABLE backup_schedules;
+DROP TABLE backups;

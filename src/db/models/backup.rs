@@ -1,0 +1,360 @@
+//! `backups`: one row per backup (Trove's table, plus the attempt, progress and stale-check
+//! columns coffer's retries need).
+//!
+//! The guest's reports (`update_backup`) are applied by one conditional write each: for the
+//! backup's current attempt only, newer than the last applied one (`last_sent`), and never once
+//! the backup has ended — so a late or duplicated report cannot undo a result.
+
+use crate::db::schema::backups;
+use crate::db::{now_ms, DbConn, DbError};
+use diesel::prelude::*;
+
+pub const NEW: &str = "NEW";
+pub const BUILDING: &str = "BUILDING";
+pub const COMPLETED: &str = "COMPLETED";
+pub const FAILED: &str = "FAILED";
+pub const DELETE_FAILED: &str = "DELETE_FAILED";
+/// The states in which a backup is running (the instance shows BACKUP and refuses actions).
+pub const RUNNING: [&str; 2] = [NEW, BUILDING];
+
+pub const FULL: &str = "full";
+pub const INCREMENTAL: &str = "incremental";
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = backups)]
+pub struct Backup {
+    pub id: String,
+    pub name: String,
+    pub description: Option<String>,
+    pub tenant_id: String,
+    pub instance_id: String,
+    pub datastore_version_id: String,
+    pub parent_id: Option<String>,
+    pub backup_type: String,
+    pub state: String,
+    pub object_key: Option<String>,
+    pub location: Option<String>,
+    pub size_bytes: Option<i64>,
+    pub checksum: Option<String>,
+    pub meta: Option<String>,
+    pub attempt: i32,
+    pub fail_reason: Option<String>,
+    pub last_sent: f64,
+    pub progress_at: i64,
+    pub schedule_run: bool,
+    pub created: i64,
+    pub updated: i64,
+    pub deleted: bool,
+    pub deleted_at: Option<i64>,
+}
+
+/// What the guest reports of one attempt (`update_backup`).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct BackupReport {
+    pub instance_id: String,
+    pub backup_id: String,
+    pub attempt: i32,
+    pub sent: f64,
+    pub state: String,
+    #[serde(default)]
+    pub size: Option<i64>,
+    #[serde(default)]
+    pub checksum: Option<String>,
+    #[serde(default)]
+    pub object_key: Option<String>,
+    #[serde(default)]
+    pub location: Option<String>,
+    #[serde(default)]
+    pub meta: Option<serde_json::Value>,
+    #[serde(default)]
+    pub reason: Option<String>,
+}
+
+/// Filters of a backup listing.
+#[derive(Debug, Default, Clone)]
+pub struct BackupFilter {
+    /// None: every project's (admin `all_projects`).
+    pub tenant: Option<String>,
+    pub instance_id: Option<String>,
+    pub datastore_version_ids: Option<Vec<String>>,
+}
+
+impl Backup {
+    /// A new backup of `instance_id`, state NEW, first attempt.
+    pub fn new(
+        tenant: &str,
+        instance_id: &str,
+        version_id: &str,
+        name: &str,
+        description: Option<String>,
+        parent_id: Option<String>,
+    ) -> Backup {
+        let now = now_ms();
+        Backup {
+            id: uuid::Uuid::new_v4().to_string(),
+            name: name.to_string(),
+            description,
+            tenant_id: tenant.to_string(),
+            instance_id: instance_id.to_string(),
+            datastore_version_id: version_id.to_string(),
+            backup_type: if parent_id.is_some() { INCREMENTAL } else { FULL }.to_string(),
+            parent_id,
+            state: NEW.to_string(),
+            object_key: None,
+            location: None,
+            size_bytes: None,
+            checksum: None,
+            meta: None,
+            attempt: 1,
+            fail_reason: None,
+            last_sent: 0.0,
+            progress_at: now,
+            schedule_run: false,
+            created: now,
+            updated: now,
+            deleted: false,
+            deleted_at: None,
+        }
+    }
+
+    pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
+        diesel::insert_into(backups::table).values(self).execute(conn)?;
+        Ok(())
+    }
+
+    pub fn is_running(&self) -> bool {
+        RUNNING.contains(&self.state.as_str())
+    }
+
+    pub fn meta_json(&self) -> serde_json::Value {
+        self.meta
+            .as_deref()
+            .and_then(|m| serde_json::from_str(m).ok())
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// A live backup by id, whoever owns it.
+    pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Backup>, DbError> {
+        Ok(backups::table
+            .find(id)
+            .filter(backups::deleted.eq(false))
+            .select(Backup::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// A live backup of `tenant` (None: any project's).
+    pub fn find_for(conn: &mut DbConn, tenant: Option<&str>, id: &str) -> Result<Option<Backup>, DbError> {
+        Ok(Self::find(conn, id)?.filter(|b| tenant.is_none_or(|t| b.tenant_id == t)))
+    }
+
+    /// One page of live backups, most recently updated first; `offset` is Trove's integer marker.
+    pub fn list(conn: &mut DbConn, filter: &BackupFilter, limit: i64, offset: i64) -> Result<Vec<Backup>, DbError> {
+        let mut query = backups::table
+            .filter(backups::deleted.eq(false))
+            .order((backups::updated.desc(), backups::id.desc()))
+            .limit(limit)
+            .offset(offset.max(0))
+            .select(Backup::as_select())
+            .into_boxed();
+        if let Some(t) = &filter.tenant {
+            query = query.filter(backups::tenant_id.eq(t.clone()));
+        }
+        if let Some(i) = &filter.instance_id {
+            query = query.filter(backups::instance_id.eq(i.clone()));
+        }
+        if let Some(v) = &filter.datastore_version_ids {
+            query = query.filter(backups::datastore_version_id.eq_any(v.clone()));
+        }
+        Ok(query.load(conn)?)
+    }
+
+    /// Every live backup of an instance, oldest first.
+    pub fn of_instance(conn: &mut DbConn, instance_id: &str) -> Result<Vec<Backup>, DbError> {
+        Ok(backups::table
+            .filter(backups::instance_id.eq(instance_id))
+            .filter(backups::deleted.eq(false))
+            .order((backups::created.asc(), backups::id.asc()))
+            .select(Backup::as_select())
+            .load(conn)?)
+    }
+
+    /// The instances among `ids` with a backup running.
+    pub fn instances_backing_up(conn: &mut DbConn, ids: &[String]) -> Result<Vec<String>, DbError> {
+        Ok(backups::table
+            .filter(backups::instance_id.eq_any(ids))
+            .filter(backups::deleted.eq(false))
+            .filter(backups::state.eq_any(RUNNING))
+            .select(backups::instance_id)
+            .distinct()
+            .load(conn)?)
+    }
+
+    /// The newest COMPLETED backup of an instance (the parent `incremental: 1` chains on).
+    pub fn last_completed(conn: &mut DbConn, instance_id: &str) -> Result<Option<Backup>, DbError> {
+        Ok(backups::table
+            .filter(backups::instance_id.eq(instance_id))
+            .filter(backups::deleted.eq(false))
+            .filter(backups::state.eq(COMPLETED))
+            .order((backups::created.desc(), backups::id.desc()))
+            .select(Backup::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
+    /// The backup and its ancestors, the full backup first.
+    pub fn chain(conn: &mut DbConn, id: &str) -> Result<Vec<Backup>, DbError> {
+        let mut chain = Vec::new();
+        let mut next = Some(id.to_string());
+        while let Some(id) = next {
+            let Some(b) = Self::find(conn, &id)? else {
+                return Err(DbError::Invalid(format!("backup {id} of the chain is gone")));
+            };
+            if chain.iter().any(|c: &Backup| c.id == b.id) {
+                return Err(DbError::Invalid("the backup chain loops".into()));
+            }
+            next = b.parent_id.clone();
+            chain.push(b);
+        }
+        chain.reverse();
+        Ok(chain)
+    }
+
+    /// The backup and every backup chained on it, children after their parents.
+    pub fn with_descendants(conn: &mut DbConn, id: &str) -> Result<Vec<Backup>, DbError> {
+        let Some(root) = Self::find(conn, id)? else {
+            return Ok(Vec::new());
+        };
+        let mut all = vec![root];
+        let mut i = 0;
+        while i < all.len() {
+            let children: Vec<Backup> = backups::table
+                .filter(backups::parent_id.eq(&all[i].id))
+                .filter(backups::deleted.eq(false))
+                .select(Backup::as_select())
+                .load(conn)?;
+            for child in children {
+                if !all.iter().any(|a| a.id == child.id) {
+                    all.push(child);
+                }
+            }
+            i += 1;
+        }
+        Ok(all)
+    }
+
+    /// Applies a guest report; false when it is stale, for another attempt, or the backup ended.
+    pub fn apply_report(conn: &mut DbConn, r: &BackupReport) -> Result<bool, DbError> {
+        let now = now_ms();
+        let target = backups::table
+            .find(&r.backup_id)
+            .filter(backups::instance_id.eq(&r.instance_id))
+            .filter(backups::attempt.eq(r.attempt))
+            .filter(backups::last_sent.lt(r.sent))
+            .filter(backups::state.eq_any(RUNNING))
+            .filter(backups::deleted.eq(false));
+        let meta = r.meta.as_ref().map(|m| m.to_string());
+        let n = diesel::update(target)
+            .set((
+                backups::state.eq(&r.state),
+                backups::last_sent.eq(r.sent),
+                backups::progress_at.eq(now),
+                backups::updated.eq(now),
+                r.size.map(|s| backups::size_bytes.eq(s)),
+                r.checksum.as_ref().map(|c| backups::checksum.eq(c)),
+                r.object_key.as_ref().map(|k| backups::object_key.eq(k)),
+                r.location.as_ref().map(|l| backups::location.eq(l)),
+                meta.map(|m| backups::meta.eq(m)),
+                r.reason.as_ref().map(|m| backups::fail_reason.eq(m)),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Starts attempt `attempt + 1` of a backup whose attempt `attempt` failed or was lost.
+    pub fn next_attempt(conn: &mut DbConn, id: &str, attempt: i32, reason: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let n = diesel::update(
+            backups::table
+                .find(id)
+                .filter(backups::attempt.eq(attempt))
+                .filter(backups::state.ne(COMPLETED))
+                .filter(backups::deleted.eq(false)),
+        )
+        .set((
+            backups::attempt.eq(attempt + 1),
+            backups::state.eq(NEW),
+            backups::fail_reason.eq(Some(reason)),
+            backups::size_bytes.eq(None::<i64>),
+            backups::progress_at.eq(now),
+            backups::updated.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Ends a backup as FAILED with `reason` (unless it completed meanwhile).
+    pub fn fail(conn: &mut DbConn, id: &str, reason: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let n = diesel::update(
+            backups::table
+                .find(id)
+                .filter(backups::state.ne(COMPLETED))
+                .filter(backups::deleted.eq(false)),
+        )
+        .set((
+            backups::state.eq(FAILED),
+            backups::fail_reason.eq(Some(reason)),
+            backups::updated.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Marks every running backup of an instance FAILED (Trove's `fail_for_instance`).
+    pub fn fail_running_of(conn: &mut DbConn, instance_id: &str, reason: &str) -> Result<usize, DbError> {
+        Ok(diesel::update(
+            backups::table
+                .filter(backups::instance_id.eq(instance_id))
+                .filter(backups::deleted.eq(false))
+                .filter(backups::state.eq_any(RUNNING)),
+        )
+        .set((
+            backups::state.eq(FAILED),
+            backups::fail_reason.eq(Some(reason)),
+            backups::updated.eq(now_ms()),
+        ))
+        .execute(conn)?)
+    }
+
+    pub fn set_state(conn: &mut DbConn, id: &str, state: &str, reason: Option<&str>) -> Result<(), DbError> {
+        diesel::update(backups::table.find(id))
+            .set((
+                backups::state.eq(state),
+                backups::fail_reason.eq(reason),
+                backups::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    pub fn mark_deleted(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let n = diesel::update(backups::table.find(id).filter(backups::deleted.eq(false)))
+            .set((
+                backups::deleted.eq(true),
+                backups::deleted_at.eq(Some(now)),
+                backups::updated.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Marks a scheduled run's backup as such.
+    pub fn mark_scheduled(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
+        diesel::update(backups::table.find(id))
+            .set(backups::schedule_run.eq(true))
+            .execute(conn)?;
+        Ok(())
+    }
+}

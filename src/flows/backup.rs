@@ -1,0 +1,175 @@
+//! Backup flows, run by a backup's flow actor (the BackupActor; the flow's target is the backup).
+//!
+//! `backup`: cast the guest `create_backup` for the backup's current attempt, then wait for the
+//! conductor to record its result. An attempt that failed, that made no progress for
+//! `[backup] progress_timeout_s` (its guest died), or that no guest runs any more after a
+//! restart, is followed by the next attempt, up to `[backup] max_attempts`; then the backup is
+//! FAILED with the last reason. Past the flow's deadline it is FAILED too: never BUILDING forever.
+//!
+//! `delete_backup`: delete the objects of the backup and of every backup chained on it, then
+//! the rows, releasing their quota.
+
+use super::{FlowCtx, StepOutcome};
+use crate::bus::{self, BusError, Envelope};
+use crate::db::models::backup::{self, Backup};
+use crate::db::models::quota;
+use crate::db::{now_ms, write_tx};
+use crate::guest::BackupJob;
+use serde_json::json;
+use std::time::Duration;
+
+pub const STEPS: &[&str] = &["start_attempt", "wait_for_result"];
+pub const DELETE_STEPS: &[&str] = &["delete_objects"];
+
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let id = ctx.flow.target_id.clone();
+    let Some(b) = ctx.db(move |c| Backup::find(c, &id)).await? else {
+        return Ok(StepOutcome::Done); // deleted meanwhile
+    };
+    if b.state == backup::COMPLETED {
+        return Ok(StepOutcome::Done);
+    }
+    // FAILED while the flow runs is one attempt's failure, reported by the guest; the flow
+    // decides whether another attempt follows.
+    if !(b.is_running() || b.state == backup::FAILED) {
+        return Ok(StepOutcome::Fail(b.fail_reason.unwrap_or_else(|| b.state.clone())));
+    }
+    match ctx.flow.step {
+        0 => {
+            if b.state != backup::FAILED {
+                start_attempt(&ctx, &b).await?;
+            }
+            Ok(StepOutcome::Next(ctx.state.clone()))
+        }
+        1 => wait_for_result(ctx, b).await,
+        n => Err(format!("backup has no step {n}")),
+    }
+}
+
+/// Casts `create_backup` for the backup's current attempt.
+async fn start_attempt(ctx: &FlowCtx, b: &Backup) -> Result<(), String> {
+    let parent_meta = match b.parent_id.clone() {
+        Some(parent) => {
+            let p = ctx
+                .db(move |c| Backup::find(c, &parent))
+                .await?
+                .filter(|p| p.state == backup::COMPLETED)
+                .ok_or("the parent backup is gone or not completed")?;
+            Some(p.meta_json())
+        }
+        None => None,
+    };
+    let job = BackupJob {
+        backup_id: b.id.clone(),
+        tenant_id: b.tenant_id.clone(),
+        attempt: b.attempt,
+        parent_meta,
+    };
+    let args = serde_json::to_value(&job).map_err(|e| e.to_string())?;
+    ctx.services
+        .bus
+        .cast(&bus::guest_topic(&b.instance_id), Envelope::new("create_backup", args))
+        .await
+        .map_err(|e| format!("cast create_backup: {e}"))
+}
+
+/// Whether the instance's guest is running this backup's current attempt now.
+async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
+    let topic = bus::guest_topic(&b.instance_id);
+    let asked = ctx
+        .services
+        .bus
+        .call(
+            &topic,
+            Envelope::new("backup_running", json!({"backup_id": b.id})),
+            Duration::from_secs(5),
+        )
+        .await;
+    match asked {
+        Ok(v) => Ok(v.as_i64() == Some(b.attempt as i64)),
+        Err(BusError::Timeout { .. }) => Ok(false),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
+async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String> {
+    let cfg = &ctx.services.config.backup;
+    let stalled_ms = (cfg.progress_timeout_s * 1000.0) as i64;
+    let lost = if b.state == backup::FAILED {
+        None
+    } else if now_ms() - b.progress_at > stalled_ms {
+        Some(format!(
+            "attempt {} made no progress for {} s",
+            b.attempt, cfg.progress_timeout_s
+        ))
+    } else if ctx.resumed && !guest_runs(&ctx, &b).await? {
+        Some(format!(
+            "attempt {} was lost (its guest or coffer restarted)",
+            b.attempt
+        ))
+    } else {
+        return Ok(ctx.poll());
+    };
+    let reason = lost
+        .or(b.fail_reason.clone())
+        .unwrap_or_else(|| "the backup failed".into());
+    let (id, attempt) = (b.id.clone(), b.attempt);
+    if attempt < cfg.max_attempts {
+        tracing::warn!(backup.id = %id, attempt, "backup attempt failed, trying again: {reason}");
+        let why = reason.clone();
+        if ctx.db(move |c| Backup::next_attempt(c, &id, attempt, &why)).await? {
+            let mut next = b.clone();
+            next.attempt += 1;
+            start_attempt(&ctx, &next).await?;
+        }
+        return Ok(ctx.poll());
+    }
+    let message = format!("{reason} (after {attempt} attempts)");
+    let why = message.clone();
+    ctx.db(move |c| Backup::fail(c, &id, &why)).await?;
+    Ok(StepOutcome::Fail(message))
+}
+
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+    let id = ctx.flow.target_id.clone();
+    let timeout = ctx.services.config.backup.timeout_s;
+    ctx.db(move |c| Backup::fail(c, &id, &format!("the backup did not finish within {timeout} s")))
+        .await
+        .map(|_| ())
+}
+
+/// Deletes the backup's objects and those of its descendants, then their rows.
+pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+    let id = ctx.flow.target_id.clone();
+    let all = ctx.db(move |c| Backup::with_descendants(c, &id)).await?;
+    if all.is_empty() {
+        return Ok(StepOutcome::Done);
+    }
+    // Children first: a chain is never left with a hole in its middle.
+    for b in all.iter().rev() {
+        ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;
+    }
+    ctx.db(move |c| {
+        write_tx(c, |c| {
+            for b in all.iter().rev() {
+                if Backup::mark_deleted(c, &b.id)? {
+                    quota::release(c, &b.tenant_id, &[("backups", 1)])?;
+                }
+            }
+            Ok(())
+        })
+    })
+    .await?;
+    Ok(StepOutcome::Done)
+}
+
+pub async fn on_delete_deadline(ctx: FlowCtx) -> Result<(), String> {
+    let id = ctx.flow.target_id.clone();
+    let reason = ctx
+        .flow
+        .last_error
+        .clone()
+        .unwrap_or_else(|| "the objects could not be deleted".into());
+    ctx.db(move |c| Backup::set_state(c, &id, backup::DELETE_FAILED, Some(&reason)))
+        .await
+}

@@ -1,0 +1,330 @@
+//! PostgreSQL backups and restore.
+//!
+//! A full backup is `pg_basebackup` as one tar stream on standard output (with the WAL it needs,
+//! `-X fetch`); its meta is the WAL end point it prints. An incremental backup is the archived
+//! WAL from its parent's end point up to a WAL switch made for it (a tar of those segments);
+//! its meta is the switch point. A restore unpacks the full backup into the data directory and
+//! the incrementals' WAL into a restore directory that `restore_command` reads, starts the server
+//! privately (no TCP, the admin trusted on the 0700 socket directory only) until recovery ends,
+//! gives the admin this instance's own password, and then starts it as a normal instance.
+
+use super::{PgServer, ADMIN, PORT};
+use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::server;
+use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, RestorePiece, ServerSettings};
+use crate::storage::BackupStore;
+use serde_json::json;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// The WAL segment size (PostgreSQL's default, which initdb keeps).
+const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
+
+/// Parses an LSN such as `0/3000148`.
+fn parse_lsn(text: &str) -> Option<u64> {
+    let (hi, lo) = text.trim().split_once('/')?;
+    Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
+}
+
+/// The segment number an LSN lies in.
+fn segment_of(lsn: u64) -> u64 {
+    lsn / SEGMENT_BYTES
+}
+
+/// The (timeline, segment number) a WAL file name stands for.
+fn parse_wal_name(name: &str) -> Option<(u32, u64)> {
+    if name.len() != 24 || !name.chars().all(|c| c.is_ascii_hexdigit()) {
+        return None;
+    }
+    let tli = u32::from_str_radix(&name[0..8], 16).ok()?;
+    let log = u64::from_str_radix(&name[8..16], 16).ok()?;
+    let seg = u64::from_str_radix(&name[16..24], 16).ok()?;
+    Some((tli, log * (0x1_0000_0000 / SEGMENT_BYTES) + seg))
+}
+
+impl PgServer {
+    fn archive_dir(&self) -> PathBuf {
+        self.spec.dir.join("archive")
+    }
+    fn restore_wal_dir(&self) -> PathBuf {
+        self.spec.dir.join("restore_wal")
+    }
+
+    pub(super) async fn backup_stream(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> Result<BackupOutcome, String> {
+        match &job.parent_meta {
+            None => self.full_backup(job, store, stored).await,
+            Some(parent) => {
+                let start = parent
+                    .get("end_lsn")
+                    .and_then(|l| l.as_str())
+                    .and_then(parse_lsn)
+                    .ok_or("the parent backup has no WAL end point to continue from")?;
+                self.wal_backup(job, store, stored, start).await
+            }
+        }
+    }
+
+    async fn full_backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> Result<BackupOutcome, String> {
+        let log = self.spec.dir.join(format!("log/backup-{}.log", job.backup_id));
+        let _ = std::fs::remove_file(&log);
+        let mut cmd = server::command(&super::bin_dir().join("pg_basebackup"), None, &log)?;
+        let password = server::read_sealed(&self.secret(), &self.spec.secrets)?;
+        cmd.env("PGPASSWORD", password.trim())
+            .arg("-h")
+            .arg(self.run_dir())
+            .args([
+                "-p",
+                &PORT.to_string(),
+                "-U",
+                ADMIN,
+                "-D",
+                "-",
+                "-F",
+                "t",
+                "-X",
+                "fetch",
+            ])
+            .args(["-c", "fast", "-v", "--no-password"]);
+        let key = job.key("tar");
+        let source = DumpSource::Command {
+            cmd,
+            name: "pg_basebackup".into(),
+            log: log.clone(),
+        };
+        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let end = text
+            .lines()
+            .find_map(|l| l.split("write-ahead log end point:").nth(1))
+            .map(|l| l.trim().to_string())
+            .ok_or("pg_basebackup did not report its WAL end point")?;
+        Ok(BackupOutcome::new(key, done, json!({"end_lsn": end})))
+    }
+
+    /// The archived WAL from `start` to a switch made now.
+    async fn wal_backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+        start: u64,
+    ) -> Result<BackupOutcome, String> {
+        let client = self.admin("postgres").await?;
+        let row = client
+            .query_one(
+                "SELECT (pg_switch_wal() - 1)::text, pg_walfile_name(pg_current_wal_lsn() - 1), \
+                 (SELECT timeline_id FROM pg_control_checkpoint())",
+                &[],
+            )
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        let (last, _, timeline): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
+        let last = parse_lsn(&last).ok_or("PostgreSQL returned no WAL position")?;
+        let end = last + 1;
+        let (first_seg, last_seg) = (segment_of(start), segment_of(last));
+        // Wait until the archiver has every segment up to the switch.
+        let deadline = std::time::Instant::now() + Duration::from_secs(120);
+        let names = loop {
+            let names = self.archived_segments(timeline as u32, first_seg, last_seg)?;
+            if names.iter().filter(|n| !n.ends_with(".history")).count() as u64 >= last_seg - first_seg + 1 {
+                break names;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "the WAL archive lacks segments {first_seg}..={last_seg}: archiving is behind or broken"
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let log = self.spec.dir.join(format!("log/backup-{}.log", job.backup_id));
+        let mut cmd = server::command(Path::new("/usr/bin/tar"), None, &log)?;
+        cmd.arg("-c").arg("-C").arg(self.archive_dir()).args(&names);
+        let key = job.key("wal.tar");
+        let source = DumpSource::Command {
+            cmd,
+            name: "tar (WAL)".into(),
+            log,
+        };
+        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let end = format!("{:X}/{:X}", end >> 32, end & 0xFFFF_FFFF);
+        Ok(BackupOutcome::new(
+            key,
+            done,
+            json!({"end_lsn": end, "timeline": timeline}),
+        ))
+    }
+
+    /// Archived segment files of `timeline` numbered `first..=last`, plus timeline histories.
+    fn archived_segments(&self, timeline: u32, first: u64, last: u64) -> Result<Vec<String>, String> {
+        let dir = self.archive_dir();
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let name = entry
+                .map_err(|e| e.to_string())?
+                .file_name()
+                .to_string_lossy()
+                .to_string();
+            let wanted = match parse_wal_name(&name) {
+                Some((tli, seg)) => tli == timeline && (first..=last).contains(&seg),
+                None => name.ends_with(".history"),
+            };
+            if wanted {
+                names.push(name);
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Fetches, verifies and unpacks one backup of the chain.
+    async fn load_piece(&self, store: &BackupStore, piece: &RestorePiece, into: &Path) -> Result<(), String> {
+        let packed = self.spec.dir.join(format!("restore-{}.zst", piece.backup_id));
+        backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
+        server::make_dir(into, 0o700, self.user)?;
+        let log = self.log();
+        let mut cmd = server::command(Path::new("/usr/bin/tar"), self.user, &log)?;
+        cmd.arg("-x").arg("-C").arg(into);
+        let unpacked = backup_stream::unpack(
+            &packed,
+            Unpack::Command {
+                cmd,
+                name: "tar".into(),
+                log,
+            },
+        )
+        .await;
+        let _ = std::fs::remove_file(&packed);
+        unpacked
+    }
+
+    pub(super) async fn restore_chain(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> Result<(), String> {
+        self.make_volume_dirs()?;
+        let Some((full, incrementals)) = request.restore.split_first() else {
+            return Err("nothing to restore".into());
+        };
+        if !self.data().join("PG_VERSION").exists() {
+            self.load_piece(&store, full, &self.data()).await?;
+            for piece in incrementals {
+                self.load_piece(&store, piece, &self.restore_wal_dir()).await?;
+            }
+        }
+        let password = crate::secrets::random_password(32);
+        // Recovery runs with only the admin admitted, over a socket only coffer can reach.
+        self.render_config(&settings)?;
+        self.render_private_start(!incrementals.is_empty())?;
+        self.start_server().await?;
+        let deadline = std::time::Instant::now() + Duration::from_secs(3600);
+        loop {
+            let in_recovery = match self.trusted_admin().await {
+                Ok(client) => client
+                    .query_one("SELECT pg_is_in_recovery()", &[])
+                    .await
+                    .map(|r| r.get::<_, bool>(0))
+                    .unwrap_or(true),
+                Err(_) => true,
+            };
+            if !in_recovery {
+                break;
+            }
+            if std::time::Instant::now() > deadline || self.running_pid().is_none() {
+                return Err(format!(
+                    "PostgreSQL did not finish recovering the backup: {}",
+                    server::log_tail(&self.server_log())
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let client = self.trusted_admin().await?;
+        client
+            .batch_execute(&format!(
+                "ALTER ROLE {ADMIN} PASSWORD {}",
+                super::quote_literal(&password)
+            ))
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        drop(client);
+        server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
+        crate::guest::process::Server::stop(self).await?;
+        let _ = std::fs::remove_dir_all(self.restore_wal_dir());
+        self.render_config(&settings)?;
+        self.start_server().await?;
+        for db in request.databases {
+            crate::guest::process::Accounts::create_database(self, db).await?;
+        }
+        for user in request.users {
+            crate::guest::process::Accounts::create_user(self, user).await?;
+        }
+        Ok(())
+    }
+
+    /// Configuration for the private first start of a restore: no TCP listener, the admin
+    /// trusted on the socket only, the socket directory closed to others; and, with WAL to
+    /// replay, recovery from the restore directory.
+    fn render_private_start(&self, replay_wal: bool) -> Result<(), String> {
+        let conf = self.data().join("coffer.conf");
+        let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
+        text.push_str("listen_addresses = ''\nunix_socket_permissions = 0700\n");
+        if replay_wal {
+            text.push_str(&format!(
+                "restore_command = 'cp {}/%f %p'\nrecovery_target_timeline = 'latest'\n",
+                self.restore_wal_dir().display()
+            ));
+            server::write_file(&self.data().join("recovery.signal"), "", 0o600, self.user)?;
+        }
+        server::write_file(&conf, &text, 0o600, self.user)?;
+        server::write_file(
+            &self.data().join("pg_hba.conf"),
+            &format!("local all {ADMIN} trust\nlocal replication {ADMIN} trust\n"),
+            0o600,
+            self.user,
+        )
+    }
+
+    /// The admin over the socket without a password (the private start of a restore only).
+    async fn trusted_admin(&self) -> Result<tokio_postgres::Client, String> {
+        let (client, connection) = tokio_postgres::Config::new()
+            .host_path(self.run_dir())
+            .port(PORT)
+            .user(ADMIN)
+            .dbname("postgres")
+            .connect_timeout(Duration::from_secs(5))
+            .connect(tokio_postgres::NoTls)
+            .await
+            .map_err(|e| format!("connect to PostgreSQL: {e}"))?;
+        tokio::spawn(async move {
+            let _ = connection.await;
+        });
+        Ok(client)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsns_and_wal_names_map_to_segments() {
+        assert_eq!(parse_lsn("0/3000148"), Some(0x3000148));
+        assert_eq!(segment_of(0x3000148), 3);
+        assert_eq!(parse_wal_name("000000010000000000000003"), Some((1, 3)));
+        assert_eq!(parse_wal_name("000000020000000100000002"), Some((2, 256 + 2)));
+        assert_eq!(parse_wal_name("00000002.history"), None);
+    }
+}

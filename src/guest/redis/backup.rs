@@ -1,0 +1,137 @@
+//! Redis backups and restore: a backup is an RDB snapshot (`BGSAVE`, then the `dump.rdb` it
+//! wrote, streamed); a restore puts the RDB into the new volume and makes the first start with
+//! AOF off, so that Redis loads it, then turns AOF on (which rewrites the AOF from memory).
+
+use super::RedisServer;
+use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::server;
+use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
+use crate::storage::BackupStore;
+use std::sync::atomic::AtomicU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One field of `INFO persistence`.
+fn info_field(info: &str, key: &str) -> Option<String> {
+    info.lines()
+        .find_map(|l| l.strip_prefix(key)?.strip_prefix(':'))
+        .map(|v| v.trim().to_string())
+}
+
+impl RedisServer {
+    async fn persistence(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<String, String> {
+        redis::cmd("INFO")
+            .arg("persistence")
+            .query_async::<String>(conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))
+    }
+
+    /// Waits until `key` reads `want` in `INFO persistence`.
+    async fn wait_for(
+        &self,
+        conn: &mut redis::aio::MultiplexedConnection,
+        key: &str,
+        want: &str,
+    ) -> Result<String, String> {
+        let deadline = std::time::Instant::now() + Duration::from_secs(3600);
+        loop {
+            let info = self.persistence(conn).await?;
+            if info_field(&info, key).as_deref() == Some(want) {
+                return Ok(info);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!("Redis: {key} did not become {want}"));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub(super) async fn snapshot(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> Result<BackupOutcome, String> {
+        if job.parent_meta.is_some() {
+            return Err("Redis has no incremental backups: take a full one".into());
+        }
+        let mut conn = self.admin().await?;
+        let saves = |info: &str| {
+            info_field(info, "rdb_saves")
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let before = saves(&self.persistence(&mut conn).await?);
+        let asked_at = chrono::Utc::now().timestamp();
+        redis::cmd("BGSAVE")
+            .arg("SCHEDULE")
+            .query_async::<String>(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        // Done when a snapshot newer than the request has ended (a scheduled one waits for an
+        // AOF rewrite in progress to end first).
+        let deadline = std::time::Instant::now() + Duration::from_secs(3600);
+        loop {
+            let info = self.persistence(&mut conn).await?;
+            let saved_at = info_field(&info, "rdb_last_save_time")
+                .and_then(|v| v.parse::<i64>().ok())
+                .unwrap_or(0);
+            let idle = info_field(&info, "rdb_bgsave_in_progress").as_deref() == Some("0");
+            if idle && saves(&info) > before && saved_at >= asked_at {
+                if info_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
+                    return Err("Redis: the RDB snapshot failed".into());
+                }
+                break;
+            }
+            if std::time::Instant::now() > deadline {
+                return Err("Redis: no RDB snapshot was made within an hour".into());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let key = job.key("rdb");
+        let source = DumpSource::File(self.path("data/dump.rdb"));
+        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        Ok(BackupOutcome::new(key, done, serde_json::json!({})))
+    }
+
+    pub(super) async fn restore_rdb(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> Result<(), String> {
+        self.make_volume(&request)?;
+        let piece = request.restore.last().ok_or("nothing to restore")?;
+        let rdb = self.path("data/dump.rdb");
+        if !rdb.exists() {
+            let packed = self.path("restore.zst");
+            backup_stream::fetch_verified(&store, &piece.object_key, &piece.checksum, &packed).await?;
+            let unpacked = backup_stream::unpack(
+                &packed,
+                Unpack::File {
+                    path: rdb.clone(),
+                    user: self.user,
+                },
+            )
+            .await;
+            let _ = std::fs::remove_file(&packed);
+            unpacked?;
+        }
+        self.render_config_with(&settings, false)?;
+        self.start_rendered().await?;
+        let mut conn = self.admin().await?;
+        redis::cmd("CONFIG")
+            .arg("SET")
+            .arg("appendonly")
+            .arg("yes")
+            .query_async::<()>(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        self.wait_for(&mut conn, "aof_rewrite_in_progress", "0").await?;
+        self.wait_for(&mut conn, "aof_rewrite_scheduled", "0").await?;
+        self.render_config_with(&settings, true)?;
+        let _ = server::log_tail(&self.path("log/redis.log"));
+        Ok(())
+    }
+}

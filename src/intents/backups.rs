@@ -1,0 +1,209 @@
+//! What the API writes for backups, in one transaction each: a backup (row, quota, flow), a
+//! backup's deletion (a flow), and the checks a restore makes before an instance is recorded.
+
+use super::{over_quota, ready_for_action};
+use crate::db::models::backup::{self, Backup};
+use crate::db::models::catalog::{Datastore, DatastoreVersion};
+use crate::db::models::flow::Flow;
+use crate::db::models::quota;
+use crate::db::{write_tx, DbConn, DbError};
+use crate::error::ApiError;
+use crate::flows;
+use crate::guest::RestorePiece;
+use serde_json::json;
+
+/// A checked `POST /backups`.
+#[derive(Debug, Clone)]
+pub struct CreateBackup {
+    pub name: String,
+    pub instance_id: String,
+    pub description: Option<String>,
+    pub parent_id: Option<String>,
+    /// `incremental: 1`: chain on the instance's newest completed backup, if it has one.
+    pub incremental: bool,
+}
+
+fn not_found(id: &str) -> ApiError {
+    ApiError::NotFound(format!("Backup {id} could not be found."))
+}
+
+/// Datastores whose backups can be chained.
+fn has_incrementals(manager: &str) -> bool {
+    matches!(manager, "postgresql" | "mariadb" | "simulated")
+}
+
+/// Records a backup of an instance that can perform an action: row (NEW), quota, flow.
+pub fn create_backup(
+    conn: &mut DbConn,
+    tenant: &str,
+    req: &CreateBackup,
+    heartbeat_expiry_ms: i64,
+    deadline_ms: i64,
+    limits: &quota::Defaults,
+) -> Result<(Backup, Flow), ApiError> {
+    write_tx(conn, |conn| {
+        record_backup(conn, tenant, req, heartbeat_expiry_ms, deadline_ms, limits)
+    })
+}
+
+/// [`create_backup`] inside a transaction the caller holds (a scheduled run claims its slot in
+/// the same one).
+pub fn record_backup(
+    conn: &mut DbConn,
+    tenant: &str,
+    req: &CreateBackup,
+    heartbeat_expiry_ms: i64,
+    deadline_ms: i64,
+    limits: &quota::Defaults,
+) -> Result<(Backup, Flow), ApiError> {
+    {
+        let record = ready_for_action(conn, tenant, &req.instance_id, heartbeat_expiry_ms)?;
+        let parent = match (&req.parent_id, req.incremental) {
+            (Some(id), _) => {
+                let parent = Backup::find_for(conn, Some(tenant), id)?.ok_or_else(|| not_found(id))?;
+                if parent.instance_id != req.instance_id {
+                    return Err(ApiError::BadRequest(format!(
+                        "Backup {id} is a backup of another instance; an incremental backup chains on a backup of its own instance."
+                    )));
+                }
+                if parent.state != backup::COMPLETED {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Backup {id} is {} and cannot be a parent; it must be COMPLETED.",
+                        parent.state
+                    )));
+                }
+                Some(parent)
+            }
+            (None, true) => Backup::last_completed(conn, &req.instance_id)?,
+            (None, false) => None,
+        };
+        if parent.is_some() && !has_incrementals(&record.version.manager) {
+            return Err(ApiError::NotImplemented(format!(
+                "Incremental backups are not supported for datastore {}.",
+                record.datastore.name
+            )));
+        }
+        over_quota(quota::consume(conn, limits, tenant, &[("backups", 1)])?)?;
+        let b = Backup::new(
+            tenant,
+            &req.instance_id,
+            &record.version.id,
+            &req.name,
+            req.description.clone(),
+            parent.map(|p| p.id),
+        );
+        b.insert(conn)?;
+        let flow = Flow::new(flows::BACKUP, &b.id, json!({"instance_id": b.instance_id}), deadline_ms);
+        flow.insert(conn)?;
+        Ok((b, flow))
+    }
+}
+
+/// Records the deletion of a backup and of the backups chained on it; None when a deletion is
+/// already under way.
+pub fn delete_backup(
+    conn: &mut DbConn,
+    tenant: Option<&str>,
+    id: &str,
+    deadline_ms: i64,
+) -> Result<Option<Flow>, ApiError> {
+    write_tx(conn, |conn| {
+        Backup::find_for(conn, tenant, id)?.ok_or_else(|| not_found(id))?;
+        if let Some(running) = Backup::with_descendants(conn, id)?.iter().find(|b| b.is_running()) {
+            return Err(ApiError::Unprocessable(format!(
+                "Backup {} is running ({}); it can be deleted once it has ended.",
+                running.id, running.state
+            )));
+        }
+        if Flow::running_of_kind(conn, id, flows::DELETE_BACKUP)?.is_some() {
+            return Ok(None);
+        }
+        let flow = Flow::new(flows::DELETE_BACKUP, id, json!({}), deadline_ms);
+        flow.insert(conn)?;
+        Ok(Some(flow))
+    })
+}
+
+/// Marks the running backups of an instance FAILED and stops their flows (reset_status).
+pub fn fail_running(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError> {
+    for b in Backup::of_instance(conn, instance_id)?
+        .into_iter()
+        .filter(|b| b.is_running())
+    {
+        Flow::cancel(conn, &b.id, flows::BACKUP)?;
+    }
+    Backup::fail_running_of(conn, instance_id, "reset_status: the backup was abandoned")?;
+    Ok(())
+}
+
+/// What a restore loads: the backup, its chain as the guest needs it.
+pub struct RestorePlan {
+    pub backup: Backup,
+    pub pieces: Vec<RestorePiece>,
+}
+
+impl RestorePlan {
+    /// The backup's datastore version (a restore that names no datastore gets it).
+    pub fn version(&self, conn: &mut DbConn) -> Result<(Datastore, DatastoreVersion), ApiError> {
+        let version = DatastoreVersion::find(conn, &self.backup.datastore_version_id)?
+            .ok_or_else(|| ApiError::NotFound("The backup's datastore version no longer exists.".into()))?;
+        let ds = Datastore::find_by_id_or_name(conn, &version.datastore_id)?
+            .ok_or_else(|| ApiError::NotFound("The backup's datastore no longer exists.".into()))?;
+        Ok((ds, version))
+    }
+
+    /// A backup restores only into its own datastore.
+    pub fn check_datastore(&self, version: &DatastoreVersion) -> Result<(), ApiError> {
+        if version.id != self.backup.datastore_version_id {
+            return Err(ApiError::BadRequest(format!(
+                "Backup {} was taken of another datastore version than the one requested.",
+                self.backup.id
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Trove's restore checks: the caller's backup, COMPLETED (else 409), not larger than the new
+/// volume (else 403); and its chain, full backup first.
+pub fn restore_plan(
+    conn: &mut DbConn,
+    tenant: &str,
+    id: &str,
+    volume_gb: Option<i32>,
+) -> Result<RestorePlan, ApiError> {
+    let b = Backup::find_for(conn, Some(tenant), id)?.ok_or_else(|| not_found(id))?;
+    if b.state != backup::COMPLETED {
+        return Err(ApiError::Conflict(format!(
+            "Backup {id} is not completed (its state is {}).",
+            b.state
+        )));
+    }
+    let chain =
+        Backup::chain(conn, id).map_err(|e| ApiError::Conflict(format!("Backup {id} cannot be restored: {e}")))?;
+    let stored: i64 = chain.iter().filter_map(|c| c.size_bytes).sum();
+    if let Some(gb) = volume_gb {
+        if stored > gb as i64 * 1024 * 1024 * 1024 {
+            return Err(ApiError::Forbidden(format!(
+                "Backup {id} ({stored} bytes) is too large for a volume of {gb} GB."
+            )));
+        }
+    }
+    let mut pieces = Vec::with_capacity(chain.len());
+    for c in &chain {
+        if c.state != backup::COMPLETED {
+            return Err(ApiError::Conflict(format!(
+                "Backup {} of the chain is {}.",
+                c.id, c.state
+            )));
+        }
+        pieces.push(RestorePiece {
+            backup_id: c.id.clone(),
+            object_key: c.object_key.clone().unwrap_or_default(),
+            checksum: c.checksum.clone().unwrap_or_default(),
+            backup_type: c.backup_type.clone(),
+            meta: c.meta_json(),
+        });
+    }
+    Ok(RestorePlan { backup: b, pieces })
+}

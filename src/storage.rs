@@ -1,0 +1,165 @@
+//! Backup object storage through the `object_store` crate: a local directory (the default) or
+//! an S3-compatible endpoint, chosen in `[backup]`.
+//!
+//! Objects are keyed `<project>/<backup id>/<attempt>.<ext>.zst`, so attempts never overwrite
+//! each other and deleting a backup deletes everything under its prefix. Uploads are multipart
+//! and fed chunk by chunk; downloads are streamed; nothing is held whole in memory.
+
+use crate::config::BackupConfig;
+use bytes::Bytes;
+use futures::StreamExt;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, WriteMultipart};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Size of the parts an upload is cut into (S3's minimum is 5 MiB).
+pub const PART_BYTES: usize = 8 * 1024 * 1024;
+/// Parts in flight at once.
+const UPLOAD_CONCURRENCY: usize = 4;
+
+#[derive(Clone)]
+pub struct BackupStore {
+    inner: Arc<dyn ObjectStore>,
+    /// The store's URL prefix, for `locationRef` (`file:///…/` or `s3://bucket/`).
+    base_url: String,
+}
+
+impl std::fmt::Debug for BackupStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "BackupStore({})", self.base_url)
+    }
+}
+
+impl BackupStore {
+    /// Opens the store `[backup]` names (creating the local directory if needed).
+    pub fn from_config(cfg: &BackupConfig) -> Result<BackupStore, String> {
+        match cfg.store.as_str() {
+            "local" => {
+                let dir = cfg.local_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                let dir = dir
+                    .canonicalize()
+                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
+                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                Ok(BackupStore {
+                    inner: Arc::new(fs),
+                    base_url: format!("file://{}/", dir.display()),
+                })
+            }
+            "s3" => {
+                let s3 = object_store::aws::AmazonS3Builder::new()
+                    .with_endpoint(&cfg.s3_endpoint)
+                    .with_bucket_name(&cfg.s3_bucket)
+                    .with_region(&cfg.s3_region)
+                    .with_access_key_id(&cfg.s3_access_key)
+                    .with_secret_access_key(&cfg.s3_secret_key)
+                    .with_allow_http(cfg.s3_endpoint.starts_with("http://"))
+                    .with_virtual_hosted_style_request(false)
+                    .build()
+                    .map_err(|e| format!("S3 backup store: {e}"))?;
+                Ok(BackupStore {
+                    inner: Arc::new(s3),
+                    base_url: format!("s3://{}/", cfg.s3_bucket),
+                })
+            }
+            other => Err(format!("[backup] store must be \"local\" or \"s3\", not {other:?}")),
+        }
+    }
+
+    /// The key of one attempt's object.
+    pub fn key(tenant: &str, backup_id: &str, attempt: i32, ext: &str) -> String {
+        format!("{tenant}/{backup_id}/{attempt}.{ext}.zst")
+    }
+
+    /// The URL a key is shown as (`locationRef`).
+    pub fn location(&self, key: &str) -> String {
+        format!("{}{key}", self.base_url)
+    }
+
+    /// Uploads the chunks received on `parts` as one object, then completes it if `producer`
+    /// (the task sending them) succeeded, or aborts it if it failed.
+    pub async fn upload<T>(
+        &self,
+        key: &str,
+        mut parts: mpsc::Receiver<Bytes>,
+        producer: tokio::task::JoinHandle<Result<T, String>>,
+    ) -> Result<T, String> {
+        let path = ObjectPath::from(key);
+        let upload = self
+            .inner
+            .put_multipart(&path)
+            .await
+            .map_err(|e| format!("starting upload of {key}: {e}"))?;
+        let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
+        while let Some(part) = parts.recv().await {
+            if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
+                return Err(format!("uploading {key}: {e}"));
+            }
+            writer.put(part);
+        }
+        match producer.await {
+            Ok(Ok(made)) => writer
+                .finish()
+                .await
+                .map(|_| made)
+                .map_err(|e| format!("completing upload of {key}: {e}")),
+            Ok(Err(e)) => {
+                let _ = writer.abort().await;
+                Err(e)
+            }
+            Err(e) => {
+                let _ = writer.abort().await;
+                Err(format!("backup stream: {e}"))
+            }
+        }
+    }
+
+    /// Streams an object's bytes into `sink` chunk by chunk.
+    pub async fn download(&self, key: &str, sink: mpsc::Sender<Bytes>) -> Result<(), String> {
+        let path = ObjectPath::from(key);
+        let got = self.inner.get(&path).await.map_err(|e| match e {
+            object_store::Error::NotFound { .. } => format!("the backup object {} is missing", self.location(key)),
+            e => format!("reading {}: {e}", self.location(key)),
+        })?;
+        let mut stream = got.into_stream();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| format!("reading {}: {e}", self.location(key)))?;
+            if sink.send(chunk).await.is_err() {
+                return Err("the restore stopped reading".into());
+            }
+        }
+        Ok(())
+    }
+
+    /// Whether an object exists.
+    pub async fn exists(&self, key: &str) -> Result<bool, String> {
+        match self.inner.head(&ObjectPath::from(key)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(format!("checking {}: {e}", self.location(key))),
+        }
+    }
+
+    /// Deletes every object of a backup (all attempts); deleting what is gone is fine.
+    pub async fn delete_backup(&self, tenant: &str, backup_id: &str) -> Result<(), String> {
+        let prefix = ObjectPath::from(format!("{tenant}/{backup_id}"));
+        let mut listing = self.inner.list(Some(&prefix));
+        let mut keys = Vec::new();
+        while let Some(meta) = listing.next().await {
+            match meta {
+                Ok(m) => keys.push(m.location),
+                Err(object_store::Error::NotFound { .. }) => break,
+                Err(e) => return Err(format!("listing {prefix}: {e}")),
+            }
+        }
+        for key in keys {
+            match self.inner.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+                Err(e) => return Err(format!("deleting {key}: {e}")),
+            }
+        }
+        Ok(())
+    }
+}
