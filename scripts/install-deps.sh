@@ -49,6 +49,11 @@ need_pkg runuser                              util-linux  # run PG as 'postgres'
 need_pkg /usr/sbin/mariadbd                   mariadb-server
 need_pkg /usr/bin/mariadb-install-db          mariadb-server
 need_pkg /usr/bin/redis-server                redis-server
+# Backups: PostgreSQL's pg_basebackup, MariaDB's own backup tool (and mbstream), tar for WAL archives.
+need_pkg /usr/lib/postgresql/15/bin/pg_basebackup postgresql-client-15
+need_pkg /usr/bin/mariadb-backup              mariadb-backup
+need_pkg /usr/bin/mbstream                    mariadb-backup
+need_pkg tar                                  tar
 need_pkg setsid                               util-linux
 # Later:
 # need_pkg /usr/sbin/rabbitmq-server rabbitmq-server

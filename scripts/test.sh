@@ -3,8 +3,9 @@
 #
 #   1. installs system dependencies     (scripts/install-deps.sh)
 #   2. builds everything                (cargo build --all-targets, dev profile)
-#   3. starts a private PostgreSQL      (scripts/pg-test-server.sh) and exports
-#      COFFERTEST_PG_URL for the tests; it is stopped again on exit
+#   3. starts a private PostgreSQL      (scripts/pg-test-server.sh) and a private S3 endpoint
+#      (scripts/s3-test-server.sh, moto_server) and exports COFFERTEST_PG_URL and
+#      COFFERTEST_S3_URL for the tests; both are stopped again on exit
 #   4. runs the tests                   (cargo test --all-targets)
 #
 # Extra arguments go to `cargo test` after --all-targets, e.g.
@@ -43,6 +44,9 @@ finish() {
     if [[ -n "${PG_STARTED:-}" ]]; then
         bash "$REPO_ROOT/scripts/pg-test-server.sh" stop || true
     fi
+    if [[ -n "${S3_STARTED:-}" ]]; then
+        bash "$REPO_ROOT/scripts/s3-test-server.sh" stop || true
+    fi
     if command -v epmd >/dev/null 2>&1; then
         epmd -kill >/dev/null 2>&1 || true
     fi
@@ -69,6 +73,7 @@ if [[ -z "${COFFERTEST_DIR:-}" ]]; then
         if [[ "$pid" =~ ^[0-9]+$ ]] && [[ -z "$state" || "$state" == Z ]]; then
             echo "test.sh: cleaning up stale $d"
             COFFERTEST_DIR="$d" bash scripts/pg-test-server.sh stop || true
+            COFFERTEST_DIR="$d" bash scripts/s3-test-server.sh stop || true
             rm -rf "$d"
         fi
     done
@@ -103,6 +108,15 @@ start_pg() {
 }
 PG_STARTED=1   # set early so the EXIT trap also cleans up a half-started server
 phase pg start_pg
+
+start_s3() {
+    local url
+    url="$(bash scripts/s3-test-server.sh start)" || return 1
+    export COFFERTEST_S3_URL="$url"
+    echo "test.sh: COFFERTEST_S3_URL=$COFFERTEST_S3_URL"
+}
+S3_STARTED=1
+phase s3 start_s3
 
 if ((${#CARGO_ARGS[@]} > 0)); then
     # A filtered run: one phase.

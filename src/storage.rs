@@ -23,6 +23,8 @@ pub struct BackupStore {
     inner: Arc<dyn ObjectStore>,
     /// The store's URL prefix, for `locationRef` (`file:///…/` or `s3://bucket/`).
     base_url: String,
+    /// The local store's directory (its emptied backup directories are removed too).
+    local_root: Option<std::path::PathBuf>,
 }
 
 impl std::fmt::Debug for BackupStore {
@@ -46,6 +48,7 @@ impl BackupStore {
                 Ok(BackupStore {
                     inner: Arc::new(fs),
                     base_url: format!("file://{}/", dir.display()),
+                    local_root: Some(dir),
                 })
             }
             "s3" => {
@@ -62,6 +65,7 @@ impl BackupStore {
                 Ok(BackupStore {
                     inner: Arc::new(s3),
                     base_url: format!("s3://{}/", cfg.s3_bucket),
+                    local_root: None,
                 })
             }
             other => Err(format!("[backup] store must be \"local\" or \"s3\", not {other:?}")),
@@ -159,6 +163,9 @@ impl BackupStore {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
                 Err(e) => return Err(format!("deleting {key}: {e}")),
             }
+        }
+        if let Some(root) = &self.local_root {
+            let _ = std::fs::remove_dir(root.join(tenant).join(backup_id));
         }
         Ok(())
     }

@@ -73,19 +73,14 @@ impl Datastore for SimulatedDatastore {
                 None => None,
             };
             let mut s = state.lock();
-            if let Some(dump) = restored {
-                s.databases = dump.databases;
-                s.users = dump.users;
-            }
-            s.databases = request.databases;
-            s.users = request
-                .users
-                .into_iter()
-                .map(|u| UserSpec {
-                    password: String::new(),
-                    ..u
-                })
-                .collect();
+            let (mut databases, mut users) = restored.map(|d| (d.databases, d.users)).unwrap_or_default();
+            databases.extend(request.databases);
+            users.extend(request.users.into_iter().map(|u| UserSpec {
+                password: String::new(),
+                ..u
+            }));
+            s.databases = databases;
+            s.users = users;
             s.volume_size_gb = request.volume_size_gb;
             s.prepared = true;
             s.preparing = false;

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod backups;
 mod bad_input;
 mod bus;
 mod crash_safety;

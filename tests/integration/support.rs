@@ -96,6 +96,8 @@ pub fn test_config(db: &TestDb) -> Config {
     c.compute.data_dir = db.dir.path().join("instances").display().to_string();
     c.compute.address_pool = db.pool.clone();
     c.secrets.master_key_file = db.dir.path().join("master.key").display().to_string();
+    c.backup.local_dir = db.dir.path().join("backups").display().to_string();
+    c.backup.progress_interval_s = 0.5;
     c.compute.simulated_prepare_ms = 200;
     c.guest.heartbeat_interval_s = 1.0;
     c.guest.heartbeat_expiry_s = 30.0;

@@ -28,6 +28,7 @@ impl CofferProcess {
             .env("COFFER_DATABASE_URL", &db.url)
             .env("COFFER_COMPUTE_DATA_DIR", db.dir.path().join("instances"))
             .env("COFFER_COMPUTE_ADDRESS_POOL", &db.pool)
+            .env("COFFER_BACKUP_LOCAL_DIR", db.dir.path().join("backups"))
             .env("COFFER_GUEST_HEARTBEAT_INTERVAL_S", "1")
             .env("COFFER_TASKMANAGER_SCAN_INTERVAL_S", "1")
             .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
