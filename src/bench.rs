@@ -5,6 +5,10 @@
 //!   until every one is ACTIVE; prints the time, the create rate and the peak RSS.
 //! - `datastores`: five real instances of each installed datastore created one after another
 //!   (median create-to-ACTIVE time each), then coffer's RSS while it runs 20 real instances.
+//! - `backup`: backup and restore throughput of a PostgreSQL instance of `count` MB (see
+//!   [`backup`]).
+
+mod backup;
 
 use crate::app::{self, Role};
 use crate::config::Config;
@@ -28,11 +32,12 @@ pub async fn run(scenario: &str, count: usize, concurrency: usize) -> anyhow::Re
     match scenario {
         "create" => create(count, concurrency.max(1)).await,
         "datastores" => datastores().await,
-        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores"),
+        "backup" => backup::run(count).await,
+        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores, backup"),
     }
 }
 
-fn bench_config(dir: &std::path::Path) -> Config {
+pub(crate) fn bench_config(dir: &std::path::Path) -> Config {
     let mut config = Config::default();
     config.api.bind = "127.0.0.1:0".into();
     config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
@@ -47,7 +52,7 @@ fn bench_config(dir: &std::path::Path) -> Config {
 }
 
 /// Lifts the bench project's quotas (targets.md: benchmarks run unlimited).
-async fn unlimited(client: &awc::Client, base: &str) -> anyhow::Result<()> {
+pub(crate) async fn unlimited(client: &awc::Client, base: &str) -> anyhow::Result<()> {
     let body = json!({"quotas": {"instances": -1, "ram": -1, "volumes": -1, "backups": -1}});
     let resp = client
         .put(format!("{base}/mgmt/quotas/bench"))
@@ -116,7 +121,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
 
 /// The bench's scratch directory: on any exit, its datastore servers are killed (by the pids in
 /// their volumes) and it is removed.
-struct Scratch(std::path::PathBuf);
+pub(crate) struct Scratch(pub(crate) std::path::PathBuf);
 
 impl Drop for Scratch {
     fn drop(&mut self) {

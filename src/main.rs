@@ -47,7 +47,8 @@ enum Command {
     },
     /// Run a benchmark scenario against an in-process coffer and print figures.
     Bench {
-        /// create: N simulated instances created concurrently until all are ACTIVE.
+        /// create: N simulated instances created concurrently until all are ACTIVE;
+        /// datastores: real instances' create times; backup: PostgreSQL backup/restore of N MB.
         scenario: String,
         #[arg(long, default_value_t = 1000)]
         count: usize,

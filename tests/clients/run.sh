@@ -28,6 +28,7 @@ export COFFER_COMPUTE_ADDRESS_POOL="127.77.$((200 + RANDOM % 50)).0/24"
 export COFFER_SECRETS_MASTER_KEY_FILE="$WORK/master.key"
 export COFFER_AUTH_ADMIN_PASSWORD_FILE="$WORK/admin-password"
 export COFFER_GUEST_HEARTBEAT_INTERVAL_S=2
+export COFFER_BACKUP_LOCAL_DIR="$WORK/backups"
 export COFFER_LOG_FILTER=info
 COFFER="$ROOT/target/debug/coffer"
 
@@ -96,6 +97,25 @@ run "user create" $OS database user create pg1 u2 pw2 --databases db2 && run "us
 expect "user list" "u2" && expect "user list (initial)" "u1"
 run "limit list" $OS database limit list -f value && expect "limit list" "ABSOLUTE"
 
+# Backups: create, list, show by name, restore into a new instance, delete.
+run "backup create" $OS database backup create bk1 -i pg1 --description hello -f value -c name -c status \
+    && expect "backup create" "bk1"
+for _ in $(seq 1 240); do
+    OUT="$($OS database backup show bk1 -f value -c status 2>&1)"; [[ "$OUT" == COMPLETED ]] && break; sleep 0.5
+done
+expect "backup completes" "^COMPLETED$"
+run "backup list" $OS database backup list -f value -c Name -c Status && expect "backup list" "bk1 COMPLETED"
+run "backup show" $OS database backup show bk1 -f json && expect "backup show" '"description": "hello"'
+run "restore create" $OS database instance create pg2 --flavor 1 --size 1 --backup bk1 -f value -c name \
+    && expect "restore create" "^pg2$"
+if wait_status pg2 ACTIVE; then PASSED=$((PASSED + 1)); echo "ok: restored instance ACTIVE"; else FAILED=$((FAILED + 1)); echo "FAIL: pg2 not ACTIVE: $OUT"; fi
+run "restored db list" $OS database db list pg2 -f value && expect "restored databases" "db2"
+run "backup delete" $OS database backup delete bk1
+for _ in $(seq 1 60); do
+    OUT="$($OS database backup list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5
+done
+[[ -z "$OUT" ]] && { PASSED=$((PASSED + 1)); echo "ok: backup deleted"; } || { FAILED=$((FAILED + 1)); echo "FAIL: backup still listed: $OUT"; }
+
 # The same, with a token obtained from coffer and no Keystone traffic.
 TOKEN="$($OS token issue -f value -c id)"
 PROJECT="$($OS token issue -f value -c project_id)"
@@ -105,7 +125,7 @@ ADMIN_TOKEN=(env -u OS_AUTH_URL -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME
 run "admin_token flavor list" "${ADMIN_TOKEN[@]}" database flavor list -f value && expect "admin_token flavor list" "m1.small"
 run "admin_token instance list" "${ADMIN_TOKEN[@]}" database instance list -f value -c Name && expect "admin_token instance list" "pg1"
 
-run "instance delete" $OS database instance delete pg1 my1
+run "instance delete" $OS database instance delete pg1 my1 pg2
 for _ in $(seq 1 240); do
     OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5
 done
