@@ -104,6 +104,13 @@ pub struct BackupJob {
     /// The parent's meta (its end LSN or to_lsn) when this is an incremental backup.
     #[serde(default)]
     pub parent_meta: Option<serde_json::Value>,
+    /// zstd level of the stored stream (`[backup] compression_level`).
+    #[serde(default = "default_compression_level")]
+    pub compression_level: i32,
+}
+
+fn default_compression_level() -> i32 {
+    3
 }
 
 impl BackupJob {

@@ -64,6 +64,7 @@ async fn start_attempt(ctx: &FlowCtx, b: &Backup) -> Result<(), String> {
         tenant_id: b.tenant_id.clone(),
         attempt: b.attempt,
         parent_meta,
+        compression_level: ctx.services.config.backup.compression_level,
     };
     let args = serde_json::to_value(&job).map_err(|e| e.to_string())?;
     ctx.services

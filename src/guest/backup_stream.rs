@@ -97,6 +97,9 @@ fn compress(source: DumpSource, level: i32, mut sink: PartSink) -> Result<Stored
     };
     let result = (|| {
         let mut encoder = zstd::stream::write::Encoder::new(&mut sink, level).map_err(|e| e.to_string())?;
+        // zstd's own worker threads compress while this one reads the dump and hashes.
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
+        encoder.multithread(workers).map_err(|e| format!("zstd workers: {e}"))?;
         let mut block = vec![0u8; 1024 * 1024];
         loop {
             let n = reader.read(&mut block).map_err(|e| format!("reading {name}: {e}"))?;

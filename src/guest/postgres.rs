@@ -294,22 +294,8 @@ impl Server for PgServer {
         Ok(())
     }
 
-    async fn backup(
-        &self,
-        job: crate::guest::BackupJob,
-        store: crate::storage::BackupStore,
-        stored: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<crate::guest::BackupOutcome, String> {
-        self.backup_stream(job, store, stored).await
-    }
-
-    async fn restore(
-        &self,
-        request: PrepareRequest,
-        settings: ServerSettings,
-        store: crate::storage::BackupStore,
-    ) -> Result<(), String> {
-        self.restore_chain(request, settings, store).await
+    fn backups(&self) -> Option<&dyn super::process::Backups> {
+        Some(self)
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {

@@ -3,6 +3,7 @@
 //! `.prepare.end` marker and the server's settings in the instance's volume.
 
 mod contract;
+mod prepare;
 
 use super::{
     BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest,
@@ -10,7 +11,7 @@ use super::{
 };
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
-pub use contract::{Accounts, Server};
+pub use contract::{Accounts, Backups, Server};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -73,37 +74,6 @@ impl<S: Server> ProcessDatastore<S> {
         std::fs::write(settings_file(dir), text).map_err(|e| format!("settings: {e}"))
     }
 
-    async fn prepare_once(
-        server: Arc<S>,
-        shared: Arc<Mutex<ServerSettings>>,
-        request: PrepareRequest,
-        store: BackupStore,
-    ) -> Result<(), GuestError> {
-        if marker(server.dir()).exists() {
-            let settings = shared.lock().clone();
-            return server.start(settings).await.map_err(failed);
-        }
-        let settings = ServerSettings {
-            memory_mb: request.memory_mb,
-            volume_size_gb: request.volume_size_gb,
-            volume_limit_mb: request.volume_limit_mb,
-            allowed_cidrs: if request.allowed_cidrs.is_empty() {
-                vec!["0.0.0.0/0".into()]
-            } else {
-                request.allowed_cidrs.clone()
-            },
-            ..ServerSettings::default()
-        };
-        if request.restore.is_empty() {
-            server.prepare(request, settings.clone()).await.map_err(failed)?;
-        } else {
-            server.restore(request, settings.clone(), store).await.map_err(failed)?;
-        }
-        Self::save_settings(server.dir(), &settings).map_err(failed)?;
-        *shared.lock() = settings;
-        std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
-    }
-
     fn with_accounts<T, F>(&self, f: F) -> GuestFuture<T>
     where
         T: Send + 'static,
@@ -151,7 +121,10 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             if !marker(server.dir()).exists() {
                 return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
             }
-            server.backup(job, store, stored).await.map_err(failed)
+            match server.backups() {
+                Some(backups) => backups.backup(job, store, stored).await.map_err(failed),
+                None => Err(GuestError::NotImplemented("create_backup".into())),
+            }
         }
         .boxed()
     }

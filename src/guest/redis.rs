@@ -185,22 +185,8 @@ impl Server for RedisServer {
         self.start_server(&settings).await
     }
 
-    async fn backup(
-        &self,
-        job: crate::guest::BackupJob,
-        store: crate::storage::BackupStore,
-        stored: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    ) -> Result<crate::guest::BackupOutcome, String> {
-        self.snapshot(job, store, stored).await
-    }
-
-    async fn restore(
-        &self,
-        request: PrepareRequest,
-        settings: ServerSettings,
-        store: crate::storage::BackupStore,
-    ) -> Result<(), String> {
-        self.restore_rdb(request, settings, store).await
+    fn backups(&self) -> Option<&dyn super::process::Backups> {
+        Some(self)
     }
 
     async fn start(&self, settings: ServerSettings) -> Result<(), String> {

@@ -109,9 +109,15 @@ impl Datastore for SimulatedDatastore {
             tokio::time::sleep(delay).await;
             let bytes = serde_json::to_vec(&dump).map_err(|e| GuestError::Failed(e.to_string()))?;
             let key = job.key("json");
-            let done = backup_stream::upload(&store, &key, backup_stream::DumpSource::Bytes(bytes), 3, stored)
-                .await
-                .map_err(GuestError::Failed)?;
+            let done = backup_stream::upload(
+                &store,
+                &key,
+                backup_stream::DumpSource::Bytes(bytes),
+                job.compression_level,
+                stored,
+            )
+            .await
+            .map_err(GuestError::Failed)?;
             Ok(BackupOutcome::new(key, done, serde_json::json!({})))
         }
         .boxed()

@@ -9,10 +9,12 @@
 
 use super::{MariaServer, ADMIN};
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::sql::quote_mysql_literal as literal;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
 use crate::storage::BackupStore;
+use futures::future::BoxFuture;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -36,7 +38,7 @@ impl MariaServer {
         Ok(file)
     }
 
-    pub(super) async fn stream_backup(
+    async fn stream_backup(
         &self,
         job: BackupJob,
         store: BackupStore,
@@ -77,7 +79,7 @@ impl MariaServer {
             name: "mariadb-backup".into(),
             log,
         };
-        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         let checkpoints = std::fs::read_to_string(scratch.join("lsn/xtrabackup_checkpoints"))
             .map_err(|e| format!("mariadb-backup left no checkpoints: {e}"))?;
         let to_lsn = checkpoints
@@ -96,7 +98,7 @@ impl MariaServer {
         server::run(cmd, "mariadb-backup", &log).await
     }
 
-    pub(super) async fn restore_chain(
+    async fn restore_chain(
         &self,
         request: PrepareRequest,
         settings: ServerSettings,
@@ -167,12 +169,26 @@ impl MariaServer {
         self.start_server(&settings, Some(&init_file)).await?;
         let _ = std::fs::remove_file(&init_file);
         self.render_config(&settings, None)?;
-        for db in request.databases {
-            crate::guest::process::Accounts::create_database(self, db).await?;
-        }
-        for user in request.users {
-            crate::guest::process::Accounts::create_user(self, user).await?;
-        }
         Ok(())
+    }
+}
+
+impl Backups for MariaServer {
+    fn backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+        Box::pin(self.stream_backup(job, store, stored))
+    }
+
+    fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.restore_chain(request, settings, store))
     }
 }

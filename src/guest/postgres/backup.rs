@@ -10,9 +10,11 @@
 
 use super::{PgServer, ADMIN, PORT};
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, RestorePiece, ServerSettings};
 use crate::storage::BackupStore;
+use futures::future::BoxFuture;
 use serde_json::json;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
@@ -52,7 +54,7 @@ impl PgServer {
         self.spec.dir.join("restore_wal")
     }
 
-    pub(super) async fn backup_stream(
+    async fn backup_stream(
         &self,
         job: BackupJob,
         store: BackupStore,
@@ -103,7 +105,7 @@ impl PgServer {
             name: "pg_basebackup".into(),
             log: log.clone(),
         };
-        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let end = text
             .lines()
@@ -157,7 +159,7 @@ impl PgServer {
             name: "tar (WAL)".into(),
             log,
         };
-        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         let end = format!("{:X}/{:X}", end >> 32, end & 0xFFFF_FFFF);
         Ok(BackupOutcome::new(
             key,
@@ -209,7 +211,7 @@ impl PgServer {
         unpacked
     }
 
-    pub(super) async fn restore_chain(
+    async fn restore_chain(
         &self,
         request: PrepareRequest,
         settings: ServerSettings,
@@ -265,12 +267,6 @@ impl PgServer {
         let _ = std::fs::remove_dir_all(self.restore_wal_dir());
         self.render_config(&settings)?;
         self.start_server().await?;
-        for db in request.databases {
-            crate::guest::process::Accounts::create_database(self, db).await?;
-        }
-        for user in request.users {
-            crate::guest::process::Accounts::create_user(self, user).await?;
-        }
         Ok(())
     }
 
@@ -326,5 +322,25 @@ mod tests {
         assert_eq!(parse_wal_name("000000010000000000000003"), Some((1, 3)));
         assert_eq!(parse_wal_name("000000020000000100000002"), Some((2, 256 + 2)));
         assert_eq!(parse_wal_name("00000002.history"), None);
+    }
+}
+
+impl Backups for PgServer {
+    fn backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+        Box::pin(self.backup_stream(job, store, stored))
+    }
+
+    fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.restore_chain(request, settings, store))
     }
 }

@@ -27,24 +27,9 @@ pub trait Server: Send + Sync + 'static {
     fn healthy(&self) -> impl Future<Output = bool> + Send;
     /// Applies `settings.read_only` to the running server (and its configuration).
     fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
-    /// Streams a consistent dump into `store` (see [`crate::guest::backup_stream`]).
-    fn backup(
-        &self,
-        _job: BackupJob,
-        _store: BackupStore,
-        _stored: Arc<AtomicU64>,
-    ) -> impl Future<Output = Result<BackupOutcome, String>> + Send {
-        async { Err("create_backup is not implemented by this datastore".to_string()) }
-    }
-    /// Prepares a fresh volume from `request.restore` (fetched from `store` and verified),
-    /// with this instance's own address, socket and admin credentials, and starts the server.
-    fn restore(
-        &self,
-        _request: PrepareRequest,
-        _settings: ServerSettings,
-        _store: BackupStore,
-    ) -> impl Future<Output = Result<(), String>> + Send {
-        async { Err("restore is not implemented by this datastore".to_string()) }
+    /// Backups and restore; `None` when the datastore has none.
+    fn backups(&self) -> Option<&dyn Backups> {
+        None
     }
     /// Users and databases; `None` when the datastore has none (Redis).
     fn accounts(&self) -> Option<&dyn Accounts> {
@@ -67,4 +52,23 @@ pub trait Accounts: Send + Sync {
     fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>>;
     fn disable_root(&self) -> BoxFuture<'_, Result<(), String>>;
     fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>>;
+}
+
+/// Backups and restore of a datastore server.
+pub trait Backups: Send + Sync {
+    /// Streams a consistent dump into `store` (see [`crate::guest::backup_stream`]).
+    fn backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> BoxFuture<'_, Result<BackupOutcome, String>>;
+    /// Loads `request.restore` (fetched from `store` and verified) into a fresh volume, with
+    /// this instance's own address, socket and admin credentials, and starts the server.
+    fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> BoxFuture<'_, Result<(), String>>;
 }

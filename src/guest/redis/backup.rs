@@ -4,9 +4,11 @@
 
 use super::RedisServer;
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
 use crate::storage::BackupStore;
+use futures::future::BoxFuture;
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
@@ -47,7 +49,7 @@ impl RedisServer {
         }
     }
 
-    pub(super) async fn snapshot(
+    async fn snapshot(
         &self,
         job: BackupJob,
         store: BackupStore,
@@ -91,11 +93,11 @@ impl RedisServer {
         }
         let key = job.key("rdb");
         let source = DumpSource::File(self.path("data/dump.rdb"));
-        let done = backup_stream::upload(&store, &key, source, 3, stored).await?;
+        let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         Ok(BackupOutcome::new(key, done, serde_json::json!({})))
     }
 
-    pub(super) async fn restore_rdb(
+    async fn restore_rdb(
         &self,
         request: PrepareRequest,
         settings: ServerSettings,
@@ -133,5 +135,25 @@ impl RedisServer {
         self.render_config_with(&settings, true)?;
         let _ = server::log_tail(&self.path("log/redis.log"));
         Ok(())
+    }
+}
+
+impl Backups for RedisServer {
+    fn backup(
+        &self,
+        job: BackupJob,
+        store: BackupStore,
+        stored: Arc<AtomicU64>,
+    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+        Box::pin(self.snapshot(job, store, stored))
+    }
+
+    fn restore(
+        &self,
+        request: PrepareRequest,
+        settings: ServerSettings,
+        store: BackupStore,
+    ) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.restore_rdb(request, settings, store))
     }
 }

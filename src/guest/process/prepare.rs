@@ -1,0 +1,58 @@
+//! Prepare of a real datastore server: a fresh one (initdb and the like) or one restored from
+//! a backup chain, then the databases and users the create asks for; Trove's `.prepare.end`
+//! marker is written last, so a prepare that died is run again.
+
+use super::{failed, marker, ProcessDatastore, Server};
+use crate::guest::{GuestError, PrepareRequest, ServerSettings};
+use crate::storage::BackupStore;
+use parking_lot::Mutex;
+use std::sync::Arc;
+
+impl<S: Server> ProcessDatastore<S> {
+    pub(super) async fn prepare_once(
+        server: Arc<S>,
+        shared: Arc<Mutex<ServerSettings>>,
+        request: PrepareRequest,
+        store: BackupStore,
+    ) -> Result<(), GuestError> {
+        if marker(server.dir()).exists() {
+            let settings = shared.lock().clone();
+            return server.start(settings).await.map_err(failed);
+        }
+        let settings = ServerSettings {
+            memory_mb: request.memory_mb,
+            volume_size_gb: request.volume_size_gb,
+            volume_limit_mb: request.volume_limit_mb,
+            allowed_cidrs: if request.allowed_cidrs.is_empty() {
+                vec!["0.0.0.0/0".into()]
+            } else {
+                request.allowed_cidrs.clone()
+            },
+            ..ServerSettings::default()
+        };
+        if request.restore.is_empty() {
+            server.prepare(request, settings.clone()).await.map_err(failed)?;
+        } else {
+            let backups = server
+                .backups()
+                .ok_or_else(|| GuestError::NotImplemented("restore".into()))?;
+            let (databases, users) = (request.databases.clone(), request.users.clone());
+            backups
+                .restore(request, settings.clone(), store)
+                .await
+                .map_err(failed)?;
+            // Databases and users the create asks for besides what the backup holds.
+            if let Some(accounts) = server.accounts() {
+                for db in databases {
+                    accounts.create_database(db).await.map_err(failed)?;
+                }
+                for user in users {
+                    accounts.create_user(user).await.map_err(failed)?;
+                }
+            }
+        }
+        Self::save_settings(server.dir(), &settings).map_err(failed)?;
+        *shared.lock() = settings;
+        std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
+    }
+}
