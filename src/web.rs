@@ -104,6 +104,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 .route("/backups", web::post().to(backups::create_backup))
                 .route("/backups/{id}", web::get().to(backups::show_backup))
                 .route("/backups/{id}", web::delete().to(backups::delete_backup))
+                .route("/backup_strategies", web::route().to(backups::backup_strategies))
                 .route("/limits", web::get().to(quotas::list_limits))
                 .route("/mgmt/quotas/{project}", web::get().to(quotas::show_quotas))
                 .route("/mgmt/quotas/{project}", web::put().to(quotas::update_quotas))

@@ -146,6 +146,9 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     if all.is_empty() {
         return Ok(StepOutcome::Done);
     }
+    if let Some(running) = all.iter().find(|b| b.is_running()) {
+        return Err(format!("backup {} of the chain is still running", running.id));
+    }
     // Children first: a chain is never left with a hole in its middle.
     for b in all.iter().rev() {
         ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;

@@ -72,9 +72,16 @@ pub fn record_backup(
                         parent.state
                     )));
                 }
+                refuse_if_being_deleted(conn, &parent.id)?;
                 Some(parent)
             }
-            (None, true) => Backup::last_completed(conn, &req.instance_id)?,
+            (None, true) => match Backup::last_completed(conn, &req.instance_id)? {
+                Some(parent) => {
+                    refuse_if_being_deleted(conn, &parent.id)?;
+                    Some(parent)
+                }
+                None => None,
+            },
             (None, false) => None,
         };
         if parent.is_some() && !has_incrementals(&record.version.manager) {
@@ -97,6 +104,19 @@ pub fn record_backup(
         flow.insert(conn)?;
         Ok((b, flow))
     }
+}
+
+/// A backup cannot be chained on while it, or a backup it is chained on, is being deleted.
+fn refuse_if_being_deleted(conn: &mut DbConn, parent_id: &str) -> Result<(), ApiError> {
+    for ancestor in Backup::chain(conn, parent_id)? {
+        if Flow::running_of_kind(conn, &ancestor.id, flows::DELETE_BACKUP)?.is_some() {
+            return Err(ApiError::Unprocessable(format!(
+                "Backup {} is being deleted; an incremental backup cannot chain on it.",
+                ancestor.id
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Records the deletion of a backup and of the backups chained on it; None when a deletion is

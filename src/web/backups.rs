@@ -254,3 +254,11 @@ pub async fn delete_backup(
     }
     Ok(HttpResponse::Accepted().finish())
 }
+
+/// Trove's `/backup_strategies` pick a swift container per project or instance; coffer's backup
+/// store is one, configured in `[backup]`, so they answer 501 rather than pretend.
+pub async fn backup_strategies() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotImplemented(
+        "Backup strategies (swift containers) do not apply: the backup store is configured in [backup].".into(),
+    ))
+}

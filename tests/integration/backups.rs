@@ -274,6 +274,9 @@ async fn bad_backup_requests(backend: Backend) {
     assert_eq!(t2.get(&format!("/backups/{theirs}")).await.0, 404);
     assert_eq!(t2.send("DELETE", &format!("/backups/{theirs}"), None).await.0, 404);
     assert_eq!(api.get("/backups?marker=x").await.0, 400);
+    let (status, body) = api.get("/backup_strategies").await;
+    assert_eq!(status, 501, "{body}");
+    assert!(body["notImplemented"]["message"].is_string(), "{body}");
 }
 crate::both_backends!(bad_backup_requests);
 
