@@ -131,7 +131,11 @@ pub struct BackupOutcome {
 }
 
 impl BackupOutcome {
-    pub fn new(object_key: String, stored: backup_stream::Stored, meta: serde_json::Value) -> BackupOutcome {
+    /// The outcome of a stored dump; `meta` gains the dump's uncompressed size (`raw_bytes`).
+    pub fn new(object_key: String, stored: backup_stream::Stored, mut meta: serde_json::Value) -> BackupOutcome {
+        if let Some(m) = meta.as_object_mut() {
+            m.insert("raw_bytes".into(), serde_json::json!(stored.raw_size));
+        }
         BackupOutcome {
             object_key,
             size: stored.size,

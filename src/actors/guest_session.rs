@@ -29,8 +29,8 @@ pub struct GuestSession {
     instance_id: String,
     services: Services,
     datastore: Box<dyn Datastore>,
-    /// The backup attempt running here (backup id, attempt), if any.
-    backup: Option<(String, i32)>,
+    /// The backup attempt running here, if any.
+    backup: Option<RunningBackup>,
 }
 
 impl GuestSession {
@@ -132,12 +132,16 @@ impl GuestSession {
             }
         };
         delivery.ack();
-        if let Some((id, attempt)) = &self.backup {
-            if *id == job.backup_id && *attempt >= job.attempt {
+        if let Some(running) = self.backup.take() {
+            if running.backup_id == job.backup_id && running.attempt >= job.attempt {
+                self.backup = Some(running);
                 return; // a repeated cast of the attempt already running
             }
+            // A newer attempt supersedes it: dropping its future stops its dump.
+            tracing::warn!(instance.id = %self.instance_id, backup.id = %running.backup_id, attempt = running.attempt, "backup attempt superseded; stopping it");
+            ctx.cancel_future(running.task);
+            ctx.cancel_future(running.ticker);
         }
-        self.backup = Some((job.backup_id.clone(), job.attempt));
         let stored = Arc::new(AtomicU64::new(0));
         let store = self.services.backup_store.clone();
         let report = BackupReporter {
@@ -157,8 +161,15 @@ impl GuestSession {
         );
         let every = crate::config::secs(self.services.config.backup.progress_interval_s);
         let (progress, counter) = (report.clone(), Arc::clone(&stored));
+        let mut reported = 0;
+        // Progress is reported only when bytes were stored since: a hung dump goes quiet and its
+        // flow takes the attempt as lost after `progress_timeout_s`.
         let ticker = ctx.run_interval(every, move |act, ctx| {
             let size = counter.load(Ordering::Relaxed);
+            if size <= reported {
+                return;
+            }
+            reported = size;
             ctx.spawn(
                 progress
                     .clone()
@@ -166,9 +177,14 @@ impl GuestSession {
                     .into_actor(act),
             );
         });
-        ctx.spawn(running.into_actor(self).map(move |result, act, ctx| {
+        let (backup_id, attempt) = (report.backup_id.clone(), report.attempt);
+        let task = ctx.spawn(running.into_actor(self).map(move |result, act, ctx| {
             ctx.cancel_future(ticker);
-            if act.backup.as_ref().is_some_and(|(id, a)| *id == report.backup_id && *a == report.attempt) {
+            if act
+                .backup
+                .as_ref()
+                .is_some_and(|r| r.backup_id == report.backup_id && r.attempt == report.attempt)
+            {
                 act.backup = None;
             }
             let args = match result {
@@ -185,6 +201,12 @@ impl GuestSession {
             };
             ctx.spawn(report.send(args).into_actor(act));
         }));
+        self.backup = Some(RunningBackup {
+            backup_id,
+            attempt,
+            task,
+            ticker,
+        });
     }
 
     /// Runs a call's operation and replies with its result; `then_report` sends a heartbeat
@@ -262,8 +284,8 @@ impl StreamHandler<Delivery> for GuestSession {
                 let attempt = self
                     .backup
                     .as_ref()
-                    .filter(|(id, _)| Some(id.as_str()) == asked)
-                    .map(|b| b.1);
+                    .filter(|b| Some(b.backup_id.as_str()) == asked)
+                    .map(|b| b.attempt);
                 delivery.reply(Ok(json!(attempt)));
             }
             "restart" => {
@@ -284,6 +306,14 @@ impl StreamHandler<Delivery> for GuestSession {
         // The topic was deleted: this server is gone.
         ctx.stop();
     }
+}
+
+/// The backup attempt a guest session runs.
+struct RunningBackup {
+    backup_id: String,
+    attempt: i32,
+    task: SpawnHandle,
+    ticker: SpawnHandle,
 }
 
 /// Casts one attempt's `update_backup` reports to the conductor.

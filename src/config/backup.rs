@@ -47,7 +47,7 @@ impl Default for BackupConfig {
             s3_secret_key: String::new(),
             compression_level: 3,
             max_attempts: 3,
-            progress_timeout_s: 60.0,
+            progress_timeout_s: 300.0,
             progress_interval_s: 5.0,
             timeout_s: 86400.0,
             restore_timeout_s: 3600.0,

@@ -120,6 +120,7 @@ diesel::table! {
         checksum -> Nullable<Text>,
         meta -> Nullable<Text>,
         attempt -> Integer,
+        attempt_failed -> Bool,
         fail_reason -> Nullable<Text>,
         last_sent -> Double,
         progress_at -> BigInt,

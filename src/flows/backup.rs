@@ -29,15 +29,19 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     if b.state == backup::COMPLETED {
         return Ok(StepOutcome::Done);
     }
-    // FAILED while the flow runs is one attempt's failure, reported by the guest; the flow
-    // decides whether another attempt follows.
-    if !(b.is_running() || b.state == backup::FAILED) {
+    if !b.is_running() {
         return Ok(StepOutcome::Fail(b.fail_reason.unwrap_or_else(|| b.state.clone())));
     }
     match ctx.flow.step {
         0 => {
-            if b.state != backup::FAILED {
-                start_attempt(&ctx, &b).await?;
+            if !b.attempt_failed {
+                let Some(parent_meta) = parent_meta(&ctx, &b).await? else {
+                    let reason = "the parent backup is gone or not completed";
+                    let id = b.id.clone();
+                    ctx.db(move |c| Backup::fail(c, &id, reason)).await?;
+                    return Ok(StepOutcome::Fail(reason.into()));
+                };
+                start_attempt(&ctx, &b, parent_meta).await?;
             }
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
@@ -46,19 +50,20 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     }
 }
 
-/// Casts `create_backup` for the backup's current attempt.
-async fn start_attempt(ctx: &FlowCtx, b: &Backup) -> Result<(), String> {
-    let parent_meta = match b.parent_id.clone() {
-        Some(parent) => {
-            let p = ctx
-                .db(move |c| Backup::find(c, &parent))
-                .await?
-                .filter(|p| p.state == backup::COMPLETED)
-                .ok_or("the parent backup is gone or not completed")?;
-            Some(p.meta_json())
-        }
-        None => None,
+/// The parent's meta for an incremental (`Some(None)` for a full backup); None when the parent
+/// is gone or not completed, which no retry mends.
+async fn parent_meta(ctx: &FlowCtx, b: &Backup) -> Result<Option<Option<serde_json::Value>>, String> {
+    let Some(parent) = b.parent_id.clone() else {
+        return Ok(Some(None));
     };
+    let found = ctx.db(move |c| Backup::find(c, &parent)).await?;
+    Ok(found
+        .filter(|p| p.state == backup::COMPLETED)
+        .map(|p| Some(p.meta_json())))
+}
+
+/// Casts `create_backup` for the backup's current attempt.
+async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json::Value>) -> Result<(), String> {
     let job = BackupJob {
         backup_id: b.id.clone(),
         tenant_id: b.tenant_id.clone(),
@@ -96,7 +101,7 @@ async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
 async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String> {
     let cfg = &ctx.services.config.backup;
     let stalled_ms = (cfg.progress_timeout_s * 1000.0) as i64;
-    let lost = if b.state == backup::FAILED {
+    let lost = if b.attempt_failed {
         None
     } else if now_ms() - b.progress_at > stalled_ms {
         Some(format!(
@@ -121,7 +126,10 @@ async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String>
         if ctx.db(move |c| Backup::next_attempt(c, &id, attempt, &why)).await? {
             let mut next = b.clone();
             next.attempt += 1;
-            start_attempt(&ctx, &next).await?;
+            match parent_meta(&ctx, &next).await? {
+                Some(meta) => start_attempt(&ctx, &next, meta).await?,
+                None => return Err("the parent backup is gone or not completed".into()),
+            }
         }
         return Ok(ctx.poll());
     }
@@ -149,21 +157,20 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     if let Some(running) = all.iter().find(|b| b.is_running()) {
         return Err(format!("backup {} of the chain is still running", running.id));
     }
-    // Children first: a chain is never left with a hole in its middle.
-    for b in all.iter().rev() {
+    // Children first, each row gone with its objects: a chain never keeps a member whose
+    // objects are deleted, nor gets a hole in its middle.
+    for b in all.into_iter().rev() {
         ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;
-    }
-    ctx.db(move |c| {
-        write_tx(c, |c| {
-            for b in all.iter().rev() {
+        ctx.db(move |c| {
+            write_tx(c, |c| {
                 if Backup::mark_deleted(c, &b.id)? {
                     quota::release(c, &b.tenant_id, &[("backups", 1)])?;
                 }
-            }
-            Ok(())
+                Ok(())
+            })
         })
-    })
-    .await?;
+        .await?;
+    }
     Ok(StepOutcome::Done)
 }
 

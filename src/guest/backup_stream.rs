@@ -33,6 +33,8 @@ pub struct Stored {
     pub size: u64,
     /// SHA-256 of the stored object, hex.
     pub checksum: String,
+    /// Bytes of the dump before compression.
+    pub raw_size: u64,
 }
 
 /// Hashes, counts and cuts the compressed stream into upload parts.
@@ -101,17 +103,19 @@ fn compress(source: DumpSource, level: i32, mut sink: PartSink) -> Result<Stored
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
         encoder.multithread(workers).map_err(|e| format!("zstd workers: {e}"))?;
         let mut block = vec![0u8; 1024 * 1024];
+        let mut raw = 0u64;
         loop {
             let n = reader.read(&mut block).map_err(|e| format!("reading {name}: {e}"))?;
             if n == 0 {
                 break;
             }
+            raw += n as u64;
             encoder
                 .write_all(&block[..n])
                 .map_err(|e| format!("compressing: {e}"))?;
         }
         encoder.finish().map_err(|e| format!("compressing: {e}"))?;
-        Ok::<(), String>(())
+        Ok::<u64, String>(raw)
     })();
     drop(reader);
     if let Some(child) = child.as_mut() {
@@ -123,11 +127,12 @@ fn compress(source: DumpSource, level: i32, mut sink: PartSink) -> Result<Stored
             return Err(ended(&name, status, log.as_deref().unwrap_or(Path::new("/dev/null"))));
         }
     }
-    result?;
+    let raw_size = result?;
     sink.send().map_err(|e| e.to_string())?;
     Ok(Stored {
         size: sink.stored.load(Ordering::Relaxed),
         checksum: hex::encode(sink.hasher.finalize()),
+        raw_size,
     })
 }
 

@@ -99,7 +99,14 @@ pub fn record_backup(
             req.description.clone(),
             parent.map(|p| p.id),
         );
-        b.insert(conn)?;
+        // The unique index on running backups decides between concurrent requests.
+        b.insert(conn).map_err(|e| match e {
+            DbError::Query(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => ApiError::Unprocessable(format!("Instance {} is already running a backup.", req.instance_id)),
+            other => other.into(),
+        })?;
         let flow = Flow::new(flows::BACKUP, &b.id, json!({"instance_id": b.instance_id}), deadline_ms);
         flow.insert(conn)?;
         Ok((b, flow))
@@ -201,7 +208,11 @@ pub fn restore_plan(
     }
     let chain =
         Backup::chain(conn, id).map_err(|e| ApiError::Conflict(format!("Backup {id} cannot be restored: {e}")))?;
-    let stored: i64 = chain.iter().filter_map(|c| c.size_bytes).sum();
+    // What the restore writes: the dumps' uncompressed bytes (stored bytes for older rows).
+    let stored: i64 = chain
+        .iter()
+        .map(|c| c.meta_json()["raw_bytes"].as_i64().or(c.size_bytes).unwrap_or(0))
+        .sum();
     if let Some(gb) = volume_gb {
         if stored > gb as i64 * 1024 * 1024 * 1024 {
             return Err(ApiError::Forbidden(format!(

@@ -8,6 +8,7 @@
 use super::validate::{bad, object};
 use super::AppState;
 use crate::db::models::backup_schedule::BackupSchedule;
+use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
 use crate::db::{now_ms, write_tx};
 use crate::error::ApiError;
@@ -36,13 +37,17 @@ fn view(s: &BackupSchedule) -> Value {
     }})
 }
 
-/// A positive integer field, at least `min`.
-fn positive(obj: &Map<String, Value>, key: &str, min: i64) -> Result<Option<i64>, ApiError> {
+/// The longest interval (seconds) and retention (days) a schedule may name.
+const MAX_INTERVAL_S: i64 = 366 * 86_400;
+const MAX_RETENTION: i64 = 100_000;
+
+/// An integer field between `min` and `max`.
+fn bounded(obj: &Map<String, Value>, key: &str, min: i64, max: i64) -> Result<Option<i64>, ApiError> {
     match obj.get(key) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_i64() {
-            Some(n) if n >= min => Ok(Some(n)),
-            _ => Err(bad(format!("{v} is not an integer of at least {min} ({key})"))),
+            Some(n) if (min..=max).contains(&n) => Ok(Some(n)),
+            _ => Err(bad(format!("{v} is not an integer from {min} to {max} ({key})"))),
         },
     }
 }
@@ -82,15 +87,16 @@ fn parse(
             .ok_or_else(|| bad("'backup_schedule' is a required property"))?,
         "backup_schedule",
     )?;
-    let full_every = positive(s, "full_backup_interval", min_interval)?.unwrap_or(86_400.max(min_interval));
-    let incremental = positive(s, "incremental_backup_interval", min_interval)?;
+    let full_every =
+        bounded(s, "full_backup_interval", min_interval, MAX_INTERVAL_S)?.unwrap_or(86_400.max(min_interval));
+    let incremental = bounded(s, "incremental_backup_interval", min_interval, MAX_INTERVAL_S)?;
     let full_at = match s.get("full_backup_at") {
         None | Some(Value::Null) => None,
         Some(Value::String(t)) => Some(t.clone()),
         Some(other) => return Err(bad(format!("{other} is not of type 'string' (full_backup_at)"))),
     };
-    let retention_count = positive(s, "retention_count", 1)?.map(|n| n.min(i32::MAX as i64) as i32);
-    let retention_days = positive(s, "retention_days", 1)?.map(|n| n.min(i32::MAX as i64) as i32);
+    let retention_count = bounded(s, "retention_count", 1, MAX_RETENTION)?.map(|n| n as i32);
+    let retention_days = bounded(s, "retention_days", 1, MAX_RETENTION)?.map(|n| n as i32);
     Ok(BackupSchedule {
         instance_id: instance_id.to_string(),
         tenant_id: tenant.to_string(),
@@ -127,6 +133,14 @@ pub async fn set_schedule(
                 let Some(instance) = Instance::find(c, &schedule.instance_id)?.filter(|i| i.tenant_id == tenant) else {
                     return Err(instance_not_found(&schedule.instance_id));
                 };
+                let manager = DatastoreVersion::find(c, &instance.datastore_version_id)?
+                    .map(|v| v.manager)
+                    .unwrap_or_default();
+                if schedule.incremental_every_s.is_some() && manager == "redis" {
+                    return Err(ApiError::NotImplemented(
+                        "Incremental backups are not supported for datastore redis.".into(),
+                    ));
+                }
                 let mut schedule = schedule;
                 if let Some(old) = BackupSchedule::find(c, &instance.id)? {
                     schedule.created = old.created;

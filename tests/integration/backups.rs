@@ -322,9 +322,15 @@ async fn a_backup_interrupted_by_sigkill_is_retried_and_completes() {
     let id = coffer.api.create("src").await;
     coffer.api.wait_active_within(&id, Duration::from_secs(30)).await;
     let bk = request_backup(&coffer.api, &id, json!({})).await;
-    tokio::time::sleep(Duration::from_millis(1000)).await;
-    let (_, body) = coffer.api.get(&format!("/backups/{bk}")).await;
-    assert_eq!(body["backup"]["status"], "BUILDING", "{body}");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, body) = coffer.api.get(&format!("/backups/{bk}")).await;
+        if body["backup"]["status"] == "BUILDING" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the backup never started: {body}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     coffer.kill9();
 
     let coffer = CofferProcess::start(&db, &env).await;

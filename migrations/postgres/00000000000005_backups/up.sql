@@ -21,6 +21,8 @@ CREATE TABLE backups (
     meta TEXT,
     -- which attempt runs now (the guest's updates for an older attempt are ignored)
     attempt INTEGER NOT NULL,
+    -- the current attempt failed (the guest said so); the flow decides whether another follows
+    attempt_failed BOOLEAN NOT NULL,
     fail_reason TEXT,
     -- the guest's clock (`sent`) of the last update applied: older ones are stale
     last_sent DOUBLE PRECISION NOT NULL,
@@ -34,6 +36,9 @@ CREATE TABLE backups (
 );
 CREATE INDEX backups_instance ON backups (instance_id, deleted);
 CREATE INDEX backups_tenant ON backups (tenant_id, deleted, updated);
+-- At most one running backup per instance, whatever the isolation level.
+CREATE UNIQUE INDEX backups_one_running ON backups (instance_id)
+    WHERE deleted = false AND state IN ('NEW', 'BUILDING');
 
 CREATE TABLE backup_schedules (
     instance_id TEXT PRIMARY KEY NOT NULL,

@@ -38,6 +38,8 @@ pub struct Backup {
     pub checksum: Option<String>,
     pub meta: Option<String>,
     pub attempt: i32,
+    /// The current attempt failed (the guest reported it); the flow retries or ends the backup.
+    pub attempt_failed: bool,
     pub fail_reason: Option<String>,
     pub last_sent: f64,
     pub progress_at: i64,
@@ -106,6 +108,7 @@ impl Backup {
             checksum: None,
             meta: None,
             attempt: 1,
+            attempt_failed: false,
             fail_reason: None,
             last_sent: 0.0,
             progress_at: now,
@@ -244,19 +247,24 @@ impl Backup {
     }
 
     /// Applies a guest report; false when it is stale, for another attempt, or the backup ended.
+    /// A failed attempt keeps the backup running (BUILDING): only its flow ends it.
     pub fn apply_report(conn: &mut DbConn, r: &BackupReport) -> Result<bool, DbError> {
         let now = now_ms();
         let target = backups::table
             .find(&r.backup_id)
             .filter(backups::instance_id.eq(&r.instance_id))
             .filter(backups::attempt.eq(r.attempt))
+            .filter(backups::attempt_failed.eq(false))
             .filter(backups::last_sent.lt(r.sent))
             .filter(backups::state.eq_any(RUNNING))
             .filter(backups::deleted.eq(false));
         let meta = r.meta.as_ref().map(|m| m.to_string());
+        let failed = r.state == FAILED;
+        let state = if failed { BUILDING } else { r.state.as_str() };
         let n = diesel::update(target)
             .set((
-                backups::state.eq(&r.state),
+                backups::state.eq(state),
+                backups::attempt_failed.eq(failed),
                 backups::last_sent.eq(r.sent),
                 backups::progress_at.eq(now),
                 backups::updated.eq(now),
@@ -271,18 +279,20 @@ impl Backup {
         Ok(n == 1)
     }
 
-    /// Starts attempt `attempt + 1` of a backup whose attempt `attempt` failed or was lost.
+    /// Starts attempt `attempt + 1` of a running backup whose attempt `attempt` failed or was
+    /// lost (a backup that ended meanwhile, e.g. by reset_status, stays ended).
     pub fn next_attempt(conn: &mut DbConn, id: &str, attempt: i32, reason: &str) -> Result<bool, DbError> {
         let now = now_ms();
         let n = diesel::update(
             backups::table
                 .find(id)
                 .filter(backups::attempt.eq(attempt))
-                .filter(backups::state.ne(COMPLETED))
+                .filter(backups::state.eq_any(RUNNING))
                 .filter(backups::deleted.eq(false)),
         )
         .set((
             backups::attempt.eq(attempt + 1),
+            backups::attempt_failed.eq(false),
             backups::state.eq(NEW),
             backups::fail_reason.eq(Some(reason)),
             backups::size_bytes.eq(None::<i64>),

@@ -105,7 +105,11 @@ impl MariaServer {
         store: BackupStore,
     ) -> Result<(), String> {
         self.make_volume_dirs()?;
-        if !self.path("data/mysql").exists() {
+        // Marked done once the data directory is complete; a restore that died before is
+        // started again from scratch (and a server it had started is stopped first).
+        let unpacked = self.path(".restore-unpacked");
+        crate::guest::process::Server::stop(self).await?;
+        if !unpacked.exists() {
             let stage = self.path("tmp/restore");
             let _ = std::fs::remove_dir_all(&stage);
             let mut dirs = Vec::new();
@@ -157,6 +161,7 @@ impl MariaServer {
             }
             server::write_mode_owner(&data, 0o700, self.user)?;
             let _ = std::fs::remove_dir_all(&stage);
+            server::write_file(&unpacked, "", 0o600, None)?;
         }
         let password = crate::secrets::random_password(32);
         let init = format!(

@@ -217,20 +217,48 @@ impl PgServer {
         settings: ServerSettings,
         store: BackupStore,
     ) -> Result<(), String> {
-        self.make_volume_dirs()?;
         let Some((full, incrementals)) = request.restore.split_first() else {
             return Err("nothing to restore".into());
         };
-        if !self.data().join("PG_VERSION").exists() {
+        // Each phase is marked done in the volume; a restore that died part-way starts its
+        // unfinished phase again from scratch (stopping what it had started).
+        let (unpacked, recovered) = (
+            self.spec.dir.join(".restore-unpacked"),
+            self.spec.dir.join(".restore-recovered"),
+        );
+        self.make_volume_dirs()?;
+        crate::guest::process::Server::stop(self).await?;
+        if !unpacked.exists() {
+            for dir in [self.data(), self.restore_wal_dir()] {
+                match std::fs::remove_dir_all(&dir) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(e) => return Err(format!("{}: {e}", dir.display())),
+                }
+            }
+            self.make_volume_dirs()?;
             self.load_piece(&store, full, &self.data()).await?;
             for piece in incrementals {
                 self.load_piece(&store, piece, &self.restore_wal_dir()).await?;
             }
+            server::write_file(&unpacked, "", 0o600, None)?;
         }
+        if !recovered.exists() {
+            self.recover(&settings, !incrementals.is_empty()).await?;
+            server::write_file(&recovered, "", 0o600, None)?;
+        }
+        let _ = std::fs::remove_dir_all(self.restore_wal_dir());
+        self.render_config(&settings)?;
+        self.start_server().await
+    }
+
+    /// Recovery of the unpacked backup in a private start, then this instance's own admin
+    /// password; the server is stopped again.
+    async fn recover(&self, settings: &ServerSettings, replay_wal: bool) -> Result<(), String> {
         let password = crate::secrets::random_password(32);
         // Recovery runs with only the admin admitted, over a socket only coffer can reach.
-        self.render_config(&settings)?;
-        self.render_private_start(!incrementals.is_empty())?;
+        self.render_config(settings)?;
+        self.render_private_start(replay_wal)?;
         self.start_server().await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(3600);
         loop {
@@ -263,11 +291,7 @@ impl PgServer {
             .map_err(|e| format!("PostgreSQL: {e}"))?;
         drop(client);
         server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
-        crate::guest::process::Server::stop(self).await?;
-        let _ = std::fs::remove_dir_all(self.restore_wal_dir());
-        self.render_config(&settings)?;
-        self.start_server().await?;
-        Ok(())
+        crate::guest::process::Server::stop(self).await
     }
 
     /// Configuration for the private first start of a restore: no TCP listener, the admin

@@ -5,7 +5,6 @@
 use super::RedisServer;
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
 use crate::guest::process::Backups;
-use crate::guest::server;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
@@ -29,21 +28,20 @@ impl RedisServer {
             .map_err(|e| format!("Redis: {e}"))
     }
 
-    /// Waits until `key` reads `want` in `INFO persistence`.
-    async fn wait_for(
+    /// Waits until one `INFO persistence` snapshot satisfies `done`.
+    async fn wait_until(
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
-        key: &str,
-        want: &str,
+        done: impl Fn(&str) -> bool,
     ) -> Result<String, String> {
         let deadline = std::time::Instant::now() + Duration::from_secs(3600);
         loop {
             let info = self.persistence(conn).await?;
-            if info_field(&info, key).as_deref() == Some(want) {
+            if done(&info) {
                 return Ok(info);
             }
             if std::time::Instant::now() > deadline {
-                return Err(format!("Redis: {key} did not become {want}"));
+                return Err("Redis: the append-only file was not rewritten within an hour".into());
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -106,20 +104,26 @@ impl RedisServer {
         self.make_volume(&request)?;
         let piece = request.restore.last().ok_or("nothing to restore")?;
         let rdb = self.path("data/dump.rdb");
+        // A restore that died part-way: stop what it started, and load the RDB again unless it
+        // was completely in place (it is renamed there only once whole).
+        crate::guest::process::Server::stop(self).await?;
         if !rdb.exists() {
-            let packed = self.path("restore.zst");
+            let (packed, partial) = (self.path("restore.zst"), self.path("data/restore.rdb.partial"));
             backup_stream::fetch_verified(&store, &piece.object_key, &piece.checksum, &packed).await?;
             let unpacked = backup_stream::unpack(
                 &packed,
                 Unpack::File {
-                    path: rdb.clone(),
+                    path: partial.clone(),
                     user: self.user,
                 },
             )
             .await;
             let _ = std::fs::remove_file(&packed);
             unpacked?;
+            std::fs::rename(&partial, &rdb).map_err(|e| format!("{}: {e}", rdb.display()))?;
         }
+        // An AOF left by an interrupted start would be loaded instead of the RDB.
+        let _ = std::fs::remove_dir_all(self.path("data/appendonlydir"));
         self.render_config_with(&settings, false)?;
         self.start_rendered().await?;
         let mut conn = self.admin().await?;
@@ -130,10 +134,15 @@ impl RedisServer {
             .query_async::<()>(&mut conn)
             .await
             .map_err(|e| format!("Redis: {e}"))?;
-        self.wait_for(&mut conn, "aof_rewrite_in_progress", "0").await?;
-        self.wait_for(&mut conn, "aof_rewrite_scheduled", "0").await?;
+        // The AOF holds the data only once its rewrite has run and succeeded.
+        self.wait_until(&mut conn, |info| {
+            info_field(info, "aof_rewrite_in_progress").as_deref() == Some("0")
+                && info_field(info, "aof_rewrite_scheduled").as_deref() == Some("0")
+                && info_field(info, "aof_enabled").as_deref() == Some("1")
+                && info_field(info, "aof_last_bgrewrite_status").as_deref() == Some("ok")
+        })
+        .await?;
         self.render_config_with(&settings, true)?;
-        let _ = server::log_tail(&self.path("log/redis.log"));
         Ok(())
     }
 }

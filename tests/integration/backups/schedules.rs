@@ -3,7 +3,30 @@
 
 use crate::support::{Api, Backend, CofferProcess, TestApp, TestDb};
 use serde_json::{json, Value};
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// Polls the instance's backups until `done` holds for them, or panics after `within`.
+async fn wait_backups(
+    api: &Api,
+    id: &str,
+    within: Duration,
+    what: &str,
+    done: impl Fn(&[Value]) -> bool,
+) -> Vec<Value> {
+    let deadline = Instant::now() + within;
+    loop {
+        let list = backups_of(api, id).await;
+        if done(&list) {
+            return list;
+        }
+        assert!(Instant::now() < deadline, "never {what}: {list:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+fn completed(list: &[Value]) -> usize {
+    list.iter().filter(|b| b["status"] == "COMPLETED").count()
+}
 
 async fn schedule(api: &Api, id: &str, body: Value) -> Value {
     let (status, resp) = api
@@ -73,29 +96,32 @@ async fn a_schedule_runs_on_time_and_keeps_the_two_newest() {
     )
     .await;
     assert_eq!(shown["backup_schedule"]["retention_count"], 2, "{shown}");
-    tokio::time::sleep(Duration::from_millis(5500)).await;
-    let live = backups_of(api, &id).await;
-    let completed: Vec<&Value> = live.iter().filter(|b| b["status"] == "COMPLETED").collect();
-    assert!(completed.len() <= 2, "retention keeps at most 2 completed: {live:?}");
-    assert!(!completed.is_empty(), "runs happened: {live:?}");
-    // The newest are the ones kept: their due times are the latest made.
-    let newest_due = live.iter().map(due_of).max().expect("some");
-    assert!(completed.iter().any(|b| due_of(b) >= newest_due - 2), "{live:?}");
+    let first = wait_backups(api, &id, Duration::from_secs(10), "a first run", |l| !l.is_empty()).await;
+    let first_due = due_of(&first[0]);
+    // Four runs later, retention has deleted the older ones: exactly the 2 newest remain.
+    let live = wait_backups(api, &id, Duration::from_secs(20), "4 runs with 2 kept", |l| {
+        l.iter().map(due_of).max().is_some_and(|d| d >= first_due + 3) && completed(l) == 2 && l.len() == 2
+    })
+    .await;
+    let mut dues: Vec<i64> = live.iter().map(due_of).collect();
+    dues.sort();
+    assert_eq!(dues[1] - dues[0], 1, "the two kept are consecutive runs: {live:?}");
     let (status, _) = api
         .send("DELETE", &format!("/instances/{id}/backup_schedule"), None)
         .await;
     assert_eq!(status, 202);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let before = backups_of(api, &id).await.len();
-    tokio::time::sleep(Duration::from_millis(2000)).await;
-    let after: Vec<Value> = backups_of(api, &id).await;
-    assert!(
-        after.len() <= before,
-        "no runs after the schedule is removed: {before} -> {after:?}"
-    );
-    assert!(
-        after.iter().filter(|b| b["status"] == "COMPLETED").count() == 2,
-        "exactly the 2 newest remain: {after:?}"
+    let settled = wait_backups(api, &id, Duration::from_secs(10), "settled", |l| {
+        l.iter().all(|b| b["status"] == "COMPLETED") && completed(l) == 2
+    })
+    .await;
+    let last_due = settled.iter().map(due_of).max();
+    // Asserting that nothing happens takes a while: three intervals without a new run.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let after = backups_of(api, &id).await;
+    assert_eq!(
+        after.iter().map(due_of).max(),
+        last_due,
+        "no runs after the schedule is removed: {after:?}"
     );
 }
 
@@ -116,12 +142,20 @@ async fn a_restart_neither_skips_nor_doubles_a_run() {
         json!({"backup_schedule": {"full_backup_interval": 2}}),
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(4500)).await;
+    let before = wait_backups(&coffer.api, &id, Duration::from_secs(15), "2 runs", |l| l.len() >= 2)
+        .await
+        .len();
     coffer.kill9();
-    tokio::time::sleep(Duration::from_millis(800)).await;
     let coffer = CofferProcess::start(&db, &env).await;
-    tokio::time::sleep(Duration::from_millis(4500)).await;
-    let mut dues: Vec<i64> = backups_of(&coffer.api, &id).await.iter().map(due_of).collect();
+    let list = wait_backups(
+        &coffer.api,
+        &id,
+        Duration::from_secs(20),
+        "2 more runs after the restart",
+        |l| l.len() >= before + 2 && l.iter().all(|b| b["status"] == "COMPLETED"),
+    )
+    .await;
+    let mut dues: Vec<i64> = list.iter().map(due_of).collect();
     coffer.kill9();
     dues.sort();
     assert!(dues.len() >= 4, "runs before and after the restart: {dues:?}");
