@@ -234,6 +234,11 @@ pub trait Datastore: Send {
     fn check_volume(&mut self) -> BoxFuture<'static, Option<String>> {
         Box::pin(async { None })
     }
+    /// Keeps the logs incremental backups need from `keep_from` on (see
+    /// [`process::Backups::retain_logs`]); a datastore without such logs does nothing.
+    fn retain_logs(&mut self, _keep_from: Option<String>) -> GuestFuture<()> {
+        Box::pin(async { Ok(()) })
+    }
     /// Stops the server for good and removes the volume (the server is being deleted).
     fn destroy(&mut self) -> GuestFuture<()> {
         self.stop()

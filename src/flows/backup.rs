@@ -27,6 +27,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         return Ok(StepOutcome::Done); // deleted meanwhile
     };
     if b.state == backup::COMPLETED {
+        retain_logs(&ctx, b.instance_id.clone()).await;
         return Ok(StepOutcome::Done);
     }
     if !b.is_running() {
@@ -136,6 +137,7 @@ async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String>
     let message = format!("{reason} (after {attempt} attempts)");
     let why = message.clone();
     ctx.db(move |c| Backup::fail(c, &id, &why)).await?;
+    retain_logs(&ctx, b.instance_id.clone()).await;
     Ok(StepOutcome::Fail(message))
 }
 
@@ -157,6 +159,7 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     if let Some(running) = all.iter().find(|b| b.is_running()) {
         return Err(format!("backup {} of the chain is still running", running.id));
     }
+    let instance_id = all[0].instance_id.clone();
     // Children first, each row gone with its objects: a chain never keeps a member whose
     // objects are deleted, nor gets a hole in its middle.
     for b in all.into_iter().rev() {
@@ -171,7 +174,47 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         })
         .await?;
     }
+    retain_logs(&ctx, instance_id).await;
     Ok(StepOutcome::Done)
+}
+
+/// Tells the instance's guest the oldest log position a live backup may still chain on (the
+/// lowest end LSN of its completed backups), so the WAL archive in its volume stops growing
+/// without bound; nothing while a backup of it runs. Best effort: the next ended backup says it
+/// again.
+async fn retain_logs(ctx: &FlowCtx, instance_id: String) {
+    use crate::guest::postgres::parse_lsn;
+    let id = instance_id.clone();
+    let keep = ctx
+        .db(move |c| {
+            if crate::db::models::instance::Instance::find(c, &id)?.is_none() {
+                return Ok(None);
+            }
+            let all = Backup::of_instance(c, &id)?;
+            if all.iter().any(|b| b.is_running()) {
+                return Ok(None);
+            }
+            let oldest = all
+                .iter()
+                .filter(|b| b.state == backup::COMPLETED)
+                .filter_map(|b| b.meta_json()["end_lsn"].as_str().map(str::to_string))
+                .filter_map(|l| parse_lsn(&l).map(|n| (n, l)))
+                .min();
+            Ok(Some(oldest.map(|(_, l)| l)))
+        })
+        .await;
+    let Ok(Some(keep_from)) = keep else { return };
+    let cast = ctx
+        .services
+        .bus
+        .cast(
+            &bus::guest_topic(&instance_id),
+            Envelope::new("retain_logs", json!({"keep_from": keep_from})),
+        )
+        .await;
+    if let Err(e) = cast {
+        tracing::warn!(instance.id = %instance_id, "retain_logs not sent: {e}");
+    }
 }
 
 pub async fn on_delete_deadline(ctx: FlowCtx) -> Result<(), String> {

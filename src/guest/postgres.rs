@@ -7,6 +7,8 @@
 mod accounts;
 mod backup;
 
+pub use backup::parse_lsn;
+
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
 use super::sql::{quote_ident, quote_literal};

@@ -129,6 +129,17 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         .boxed()
     }
 
+    fn retain_logs(&mut self, keep_from: Option<String>) -> GuestFuture<()> {
+        let server = Arc::clone(&self.server);
+        async move {
+            match server.backups() {
+                Some(backups) => backups.retain_logs(keep_from).await.map_err(failed),
+                None => Ok(()),
+            }
+        }
+        .boxed()
+    }
+
     fn start_if_down(&mut self) -> GuestFuture<()> {
         let server = Arc::clone(&self.server);
         let settings = self.settings.lock().clone();

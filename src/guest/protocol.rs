@@ -53,6 +53,11 @@ struct ResizeFs {
     limit_mb: i64,
 }
 #[derive(Deserialize)]
+struct RetainLogs {
+    #[serde(default)]
+    keep_from: Option<String>,
+}
+#[derive(Deserialize)]
 struct Revoke {
     username: String,
     database: String,
@@ -94,6 +99,7 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
             to_value(ds.revoke_access(r.username, r.database))
         }
         "resize" => to_value(ds.resize_memory(args::<Resize>(method, a)?.memory_mb)),
+        "retain_logs" => to_value(ds.retain_logs(args::<RetainLogs>(method, a)?.keep_from)),
         "resize_fs" => {
             let r = args::<ResizeFs>(method, a)?;
             to_value(ds.resize_volume(r.size_gb, r.limit_mb))

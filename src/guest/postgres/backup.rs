@@ -25,7 +25,7 @@ use std::time::Duration;
 const SEGMENT_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Parses an LSN such as `0/3000148`.
-fn parse_lsn(text: &str) -> Option<u64> {
+pub fn parse_lsn(text: &str) -> Option<u64> {
     let (hi, lo) = text.trim().split_once('/')?;
     Some((u64::from_str_radix(hi, 16).ok()? << 32) | u64::from_str_radix(lo, 16).ok()?)
 }
@@ -166,6 +166,38 @@ impl PgServer {
             done,
             json!({"end_lsn": end, "timeline": timeline}),
         ))
+    }
+
+    /// Removes archived segments before the one holding `keep_from` (every timeline); with no
+    /// position, all but the two newest segments.
+    async fn prune_archive(&self, keep_from: Option<String>) -> Result<(), String> {
+        let dir = self.archive_dir();
+        let mut segments: Vec<(u64, String)> = Vec::new();
+        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
+            let name = entry
+                .map_err(|e| e.to_string())?
+                .file_name()
+                .to_string_lossy()
+                .to_string();
+            if let Some((_, seg)) = parse_wal_name(&name) {
+                segments.push((seg, name));
+            }
+        }
+        segments.sort();
+        let keep_seg = match keep_from.as_deref().map(parse_lsn) {
+            Some(Some(lsn)) => segment_of(lsn),
+            Some(None) => return Err("retain_logs: not a WAL position".into()),
+            None => segments.iter().rev().nth(1).map(|s| s.0).unwrap_or(0),
+        };
+        let mut removed = 0;
+        for (_, name) in segments.iter().filter(|(seg, _)| *seg < keep_seg) {
+            std::fs::remove_file(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+            removed += 1;
+        }
+        if removed > 0 {
+            tracing::info!(volume = %self.spec.dir.display(), segments.removed = removed, "WAL archive pruned");
+        }
+        Ok(())
     }
 
     /// Archived segment files of `timeline` numbered `first..=last`, plus timeline histories.
@@ -366,5 +398,9 @@ impl Backups for PgServer {
         store: BackupStore,
     ) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(self.restore_chain(request, settings, store))
+    }
+
+    fn retain_logs(&self, keep_from: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(self.prune_archive(keep_from))
     }
 }

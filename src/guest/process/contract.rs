@@ -71,4 +71,9 @@ pub trait Backups: Send + Sync {
         settings: ServerSettings,
         store: BackupStore,
     ) -> BoxFuture<'_, Result<(), String>>;
+    /// Drops the logs kept for incremental backups that no live backup can need any more: those
+    /// before `keep_from` (a backup's end position), or all but the newest with no backup left.
+    fn retain_logs(&self, _keep_from: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
 }

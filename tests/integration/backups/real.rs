@@ -16,6 +16,13 @@ fn with_app_user() -> serde_json::Value {
         "users": [{"name": "app", "password": "app-pw", "databases": [{"name": "shop"}]}]})
 }
 
+/// WAL segment files in an instance's archive.
+fn archived_segments(archive: &std::path::Path) -> usize {
+    std::fs::read_dir(archive)
+        .map(|d| d.flatten().filter(|e| e.file_name().len() == 24).count())
+        .unwrap_or(0)
+}
+
 async fn pg_count(ip: &str) -> i64 {
     let client = pg(ip, "app", "app-pw", "shop").await.expect("app connects");
     client
@@ -36,6 +43,17 @@ async fn postgresql_full_and_incremental_backups_restore_exactly() {
         .batch_execute("CREATE TABLE t (x int); INSERT INTO t SELECT generate_series(1, 100)")
         .await
         .expect("write");
+    // Enough writes for several WAL segments in the archive (what retention must prune).
+    client
+        .batch_execute("CREATE TABLE filler AS SELECT repeat(md5(i::text), 8) AS s FROM generate_series(1, 150000) i")
+        .await
+        .expect("filler");
+    let archive = crate::datastores::volume(&app, &id).join("archive");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while archived_segments(&archive) < 3 {
+        assert!(std::time::Instant::now() < deadline, "no WAL was archived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let full = request_backup(api, &id, json!({})).await;
     assert_completed(&wait_backup(api, &full, BACKUP_BOUND).await);
     client
@@ -56,6 +74,20 @@ async fn postgresql_full_and_incremental_backups_restore_exactly() {
         assert_eq!(pg_count(&rip).await, rows, "restore of {backup}");
     }
     assert_eq!(pg_count(&ip).await, 151, "the source is untouched");
+
+    // With its backups deleted, the instance's WAL archive keeps no more than the newest WAL.
+    let (status, _) = api.send("DELETE", &format!("/backups/{full}"), None).await;
+    assert_eq!(status, 202);
+    super::wait_backup_gone(api, &inc).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while archived_segments(&archive) > 2 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the WAL archive was not pruned ({} segments)",
+            archived_segments(&archive)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 async fn maria_count(ip: &str) -> i64 {
