@@ -6,6 +6,7 @@
 
 mod accounts;
 mod backup;
+mod restore;
 
 pub use backup::parse_lsn;
 

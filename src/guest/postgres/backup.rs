@@ -1,18 +1,15 @@
-//! PostgreSQL backups and restore.
+//! PostgreSQL backups (restore is in [`super::restore`]).
 //!
 //! A full backup is `pg_basebackup` as one tar stream on standard output (with the WAL it needs,
 //! `-X fetch`); its meta is the WAL end point it prints. An incremental backup is the archived
 //! WAL from its parent's end point up to a WAL switch made for it (a tar of those segments);
-//! its meta is the switch point. A restore unpacks the full backup into the data directory and
-//! the incrementals' WAL into a restore directory that `restore_command` reads, starts the server
-//! privately (no TCP, the admin trusted on the 0700 socket directory only) until recovery ends,
-//! gives the admin this instance's own password, and then starts it as a normal instance.
+//! its meta is the switch point. The archive is pruned to what live backups can chain on.
 
 use super::{PgServer, ADMIN, PORT};
-use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::backup_stream::{self, DumpSource};
 use crate::guest::process::Backups;
 use crate::guest::server;
-use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, RestorePiece, ServerSettings};
+use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -50,7 +47,7 @@ impl PgServer {
     fn archive_dir(&self) -> PathBuf {
         self.spec.dir.join("archive")
     }
-    fn restore_wal_dir(&self) -> PathBuf {
+    pub(super) fn restore_wal_dir(&self) -> PathBuf {
         self.spec.dir.join("restore_wal")
     }
 
@@ -172,17 +169,11 @@ impl PgServer {
     /// position, all but the two newest segments.
     async fn prune_archive(&self, keep_from: Option<String>) -> Result<(), String> {
         let dir = self.archive_dir();
-        let mut segments: Vec<(u64, String)> = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let name = entry
-                .map_err(|e| e.to_string())?
-                .file_name()
-                .to_string_lossy()
-                .to_string();
-            if let Some((_, seg)) = parse_wal_name(&name) {
-                segments.push((seg, name));
-            }
-        }
+        let mut segments: Vec<(u64, String)> = self
+            .archive_files()?
+            .into_iter()
+            .filter_map(|name| parse_wal_name(&name).map(|(_, seg)| (seg, name)))
+            .collect();
         segments.sort();
         let keep_seg = match keep_from.as_deref().map(parse_lsn) {
             Some(Some(lsn)) => segment_of(lsn),
@@ -200,16 +191,22 @@ impl PgServer {
         Ok(())
     }
 
+    /// The names of the files in the WAL archive.
+    fn archive_files(&self) -> Result<Vec<String>, String> {
+        let dir = self.archive_dir();
+        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        entries
+            .map(|e| {
+                e.map(|e| e.file_name().to_string_lossy().to_string())
+                    .map_err(|e| e.to_string())
+            })
+            .collect()
+    }
+
     /// Archived segment files of `timeline` numbered `first..=last`, plus timeline histories.
     fn archived_segments(&self, timeline: u32, first: u64, last: u64) -> Result<Vec<String>, String> {
-        let dir = self.archive_dir();
         let mut names = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))? {
-            let name = entry
-                .map_err(|e| e.to_string())?
-                .file_name()
-                .to_string_lossy()
-                .to_string();
+        for name in self.archive_files()? {
             let wanted = match parse_wal_name(&name) {
                 Some((tli, seg)) => tli == timeline && (first..=last).contains(&seg),
                 None => name.ends_with(".history"),
@@ -220,150 +217,6 @@ impl PgServer {
         }
         names.sort();
         Ok(names)
-    }
-
-    /// Fetches, verifies and unpacks one backup of the chain.
-    async fn load_piece(&self, store: &BackupStore, piece: &RestorePiece, into: &Path) -> Result<(), String> {
-        let packed = self.spec.dir.join(format!("restore-{}.zst", piece.backup_id));
-        backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
-        server::make_dir(into, 0o700, self.user)?;
-        let log = self.log();
-        let mut cmd = server::command(Path::new("/usr/bin/tar"), self.user, &log)?;
-        cmd.arg("-x").arg("-C").arg(into);
-        let unpacked = backup_stream::unpack(
-            &packed,
-            Unpack::Command {
-                cmd,
-                name: "tar".into(),
-                log,
-            },
-        )
-        .await;
-        let _ = std::fs::remove_file(&packed);
-        unpacked
-    }
-
-    async fn restore_chain(
-        &self,
-        request: PrepareRequest,
-        settings: ServerSettings,
-        store: BackupStore,
-    ) -> Result<(), String> {
-        let Some((full, incrementals)) = request.restore.split_first() else {
-            return Err("nothing to restore".into());
-        };
-        // Each phase is marked done in the volume; a restore that died part-way starts its
-        // unfinished phase again from scratch (stopping what it had started).
-        let (unpacked, recovered) = (
-            self.spec.dir.join(".restore-unpacked"),
-            self.spec.dir.join(".restore-recovered"),
-        );
-        self.make_volume_dirs()?;
-        crate::guest::process::Server::stop(self).await?;
-        if !unpacked.exists() {
-            for dir in [self.data(), self.restore_wal_dir()] {
-                match std::fs::remove_dir_all(&dir) {
-                    Ok(()) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("{}: {e}", dir.display())),
-                }
-            }
-            self.make_volume_dirs()?;
-            self.load_piece(&store, full, &self.data()).await?;
-            for piece in incrementals {
-                self.load_piece(&store, piece, &self.restore_wal_dir()).await?;
-            }
-            server::write_file(&unpacked, "", 0o600, None)?;
-        }
-        if !recovered.exists() {
-            self.recover(&settings, !incrementals.is_empty()).await?;
-            server::write_file(&recovered, "", 0o600, None)?;
-        }
-        let _ = std::fs::remove_dir_all(self.restore_wal_dir());
-        self.render_config(&settings)?;
-        self.start_server().await
-    }
-
-    /// Recovery of the unpacked backup in a private start, then this instance's own admin
-    /// password; the server is stopped again.
-    async fn recover(&self, settings: &ServerSettings, replay_wal: bool) -> Result<(), String> {
-        let password = crate::secrets::random_password(32);
-        // Recovery runs with only the admin admitted, over a socket only coffer can reach.
-        self.render_config(settings)?;
-        self.render_private_start(replay_wal)?;
-        self.start_server().await?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(3600);
-        loop {
-            let in_recovery = match self.trusted_admin().await {
-                Ok(client) => client
-                    .query_one("SELECT pg_is_in_recovery()", &[])
-                    .await
-                    .map(|r| r.get::<_, bool>(0))
-                    .unwrap_or(true),
-                Err(_) => true,
-            };
-            if !in_recovery {
-                break;
-            }
-            if std::time::Instant::now() > deadline || self.running_pid().is_none() {
-                return Err(format!(
-                    "PostgreSQL did not finish recovering the backup: {}",
-                    server::log_tail(&self.server_log())
-                ));
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        let client = self.trusted_admin().await?;
-        client
-            .batch_execute(&format!(
-                "ALTER ROLE {ADMIN} PASSWORD {}",
-                super::quote_literal(&password)
-            ))
-            .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
-        drop(client);
-        server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
-        crate::guest::process::Server::stop(self).await
-    }
-
-    /// Configuration for the private first start of a restore: no TCP listener, the admin
-    /// trusted on the socket only, the socket directory closed to others; and, with WAL to
-    /// replay, recovery from the restore directory.
-    fn render_private_start(&self, replay_wal: bool) -> Result<(), String> {
-        let conf = self.data().join("coffer.conf");
-        let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
-        text.push_str("listen_addresses = ''\nunix_socket_permissions = 0700\n");
-        if replay_wal {
-            text.push_str(&format!(
-                "restore_command = 'cp {}/%f %p'\nrecovery_target_timeline = 'latest'\n",
-                self.restore_wal_dir().display()
-            ));
-            server::write_file(&self.data().join("recovery.signal"), "", 0o600, self.user)?;
-        }
-        server::write_file(&conf, &text, 0o600, self.user)?;
-        server::write_file(
-            &self.data().join("pg_hba.conf"),
-            &format!("local all {ADMIN} trust\nlocal replication {ADMIN} trust\n"),
-            0o600,
-            self.user,
-        )
-    }
-
-    /// The admin over the socket without a password (the private start of a restore only).
-    async fn trusted_admin(&self) -> Result<tokio_postgres::Client, String> {
-        let (client, connection) = tokio_postgres::Config::new()
-            .host_path(self.run_dir())
-            .port(PORT)
-            .user(ADMIN)
-            .dbname("postgres")
-            .connect_timeout(Duration::from_secs(5))
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| format!("connect to PostgreSQL: {e}"))?;
-        tokio::spawn(async move {
-            let _ = connection.await;
-        });
-        Ok(client)
     }
 }
 
