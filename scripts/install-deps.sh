@@ -55,8 +55,8 @@ need_pkg /usr/bin/mariadb-backup              mariadb-backup
 need_pkg /usr/bin/mbstream                    mariadb-backup
 need_pkg tar                                  tar
 need_pkg setsid                               util-linux
-# Later:
-# need_pkg /usr/sbin/rabbitmq-server rabbitmq-server
+# The amqp bus's tests run a private RabbitMQ (scripts/rabbitmq-test-server.sh).
+need_pkg /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
 # ---------------------------------------------------------------------------
 
 if [[ ${#MISSING_PKGS[@]} -eq 0 ]]; then

@@ -3,9 +3,10 @@
 #
 #   1. installs system dependencies     (scripts/install-deps.sh)
 #   2. builds everything                (cargo build --all-targets, dev profile)
-#   3. starts a private PostgreSQL      (scripts/pg-test-server.sh) and a private S3 endpoint
-#      (scripts/s3-test-server.sh, moto_server) and exports COFFERTEST_PG_URL and
-#      COFFERTEST_S3_URL for the tests; both are stopped again on exit
+#   3. starts a private PostgreSQL      (scripts/pg-test-server.sh), a private S3 endpoint
+#      (scripts/s3-test-server.sh, moto_server) and a private RabbitMQ
+#      (scripts/rabbitmq-test-server.sh), and exports COFFERTEST_PG_URL, COFFERTEST_S3_URL and
+#      COFFERTEST_AMQP_URL for the tests; all are stopped again on exit
 #   4. runs the tests                   (cargo test --all-targets)
 #
 # Extra arguments go to `cargo test` after --all-targets, e.g.
@@ -47,6 +48,9 @@ finish() {
     if [[ -n "${S3_STARTED:-}" ]]; then
         bash "$REPO_ROOT/scripts/s3-test-server.sh" stop || true
     fi
+    if [[ -n "${AMQP_STARTED:-}" ]]; then
+        bash "$REPO_ROOT/scripts/rabbitmq-test-server.sh" stop || true
+    fi
     if command -v epmd >/dev/null 2>&1; then
         epmd -kill >/dev/null 2>&1 || true
     fi
@@ -74,6 +78,7 @@ if [[ -z "${COFFERTEST_DIR:-}" ]]; then
             echo "test.sh: cleaning up stale $d"
             COFFERTEST_DIR="$d" bash scripts/pg-test-server.sh stop || true
             COFFERTEST_DIR="$d" bash scripts/s3-test-server.sh stop || true
+            COFFERTEST_DIR="$d" bash scripts/rabbitmq-test-server.sh stop || true
             rm -rf "$d"
         fi
     done
@@ -117,6 +122,15 @@ start_s3() {
 }
 S3_STARTED=1
 phase s3 start_s3
+
+start_amqp() {
+    local url
+    url="$(bash scripts/rabbitmq-test-server.sh start)" || return 1
+    export COFFERTEST_AMQP_URL="$url"
+    echo "test.sh: COFFERTEST_AMQP_URL=$COFFERTEST_AMQP_URL"
+}
+AMQP_STARTED=1
+phase rabbitmq start_amqp
 
 if ((${#CARGO_ARGS[@]} > 0)); then
     # A filtered run: one phase.

@@ -62,7 +62,10 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         crate::config::secs(config.auth.failed_login_window_s),
     );
     let secrets = MasterKey::load_or_create(std::path::Path::new(&config.secrets.master_key_file))?;
-    let bus = Bus::memory(config.bus.queue_capacity);
+    let bus = match config.bus.transport.as_str() {
+        "amqp" => Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch),
+        _ => Bus::memory(config.bus.queue_capacity),
+    };
     let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
     Ok(Services {
         config: Arc::new(config),
@@ -87,9 +90,6 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
              with the in-process bus run `coffer` (all roles in one process)"
         );
     }
-    if config.bus.transport == "amqp" {
-        anyhow::bail!("[bus] transport = \"amqp\" is not available yet; use \"memory\"");
-    }
     let (url, size) = (config.database.url.clone(), config.database.pool_size);
     let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, size, acquire))
@@ -98,7 +98,14 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     let services = build_services(config, db)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
 
-    bootstrap_identity(&services).await?;
+    let (api, workers, conductor_role) = (
+        matches!(role, Role::All | Role::Api),
+        matches!(role, Role::All | Role::TaskManager),
+        matches!(role, Role::All | Role::Conductor),
+    );
+    if api {
+        bootstrap_identity(&services).await?;
+    }
     let installed = crate::compute::process::installed_versions();
     let detected = installed.clone();
     services
@@ -107,29 +114,42 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         .await?;
     tracing::info!(datastores.installed = ?installed, "datastore versions detected");
 
-    let compute = Compute::new(services.clone()).start();
-    compute
-        .send(AdoptServers)
-        .await
-        .context("compute")?
-        .map_err(anyhow::Error::msg)
-        .context("re-adopting servers")?;
-    let conductor_services = services.clone();
-    let conductor = Supervisor::start(move |_| Conductor::new(conductor_services));
-    let (tm_services, tm_compute) = (services.clone(), compute.clone());
-    let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
-    let scheduler_services = services.clone();
-    let backup_scheduler = Supervisor::start(move |_| BackupScheduler::new(scheduler_services));
-
-    let (http, http_addr) = start_http(&services)?;
+    // The task manager's role holds compute (the servers and their guest sessions) and the
+    // backup scheduler beside it.
+    let (mut compute, mut task_manager, mut backup_scheduler, mut conductor) = (None, None, None, None);
+    if workers {
+        let started = Compute::new(services.clone()).start();
+        started
+            .send(AdoptServers)
+            .await
+            .context("compute")?
+            .map_err(anyhow::Error::msg)
+            .context("re-adopting servers")?;
+        let (tm_services, tm_compute) = (services.clone(), started.clone());
+        task_manager = Some(Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute)));
+        let scheduler_services = services.clone();
+        backup_scheduler = Some(Supervisor::start(move |_| BackupScheduler::new(scheduler_services)));
+        compute = Some(started);
+    }
+    if conductor_role {
+        let conductor_services = services.clone();
+        conductor = Some(Supervisor::start(move |_| Conductor::new(conductor_services)));
+    }
+    let (http, http_addr) = match api {
+        true => {
+            let (h, a) = start_http(&services)?;
+            (Some(h), Some(a))
+        }
+        false => (None, None),
+    };
     Ok(Node {
         services,
-        compute: Some(compute),
-        task_manager: Some(task_manager),
-        conductor: Some(conductor),
-        backup_scheduler: Some(backup_scheduler),
-        http: Some(http),
-        http_addr: Some(http_addr),
+        compute,
+        task_manager,
+        conductor,
+        backup_scheduler,
+        http,
+        http_addr,
     })
 }
 

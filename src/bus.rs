@@ -5,9 +5,11 @@
 //! at-least-once: a consumer acknowledges a [`Delivery`] only after its effect is committed; one
 //! dropped unacknowledged is delivered again, so every handler must be idempotent.
 
+mod amqp;
 mod envelope;
 mod memory;
 
+pub use amqp::AmqpBus;
 pub use envelope::{Envelope, RequestContext};
 pub use memory::MemoryBus;
 
@@ -37,6 +39,9 @@ pub enum BusError {
     },
     #[error("the bus is closed")]
     Closed,
+    /// The broker cannot be reached now (the transport reconnects on its own).
+    #[error("{0}")]
+    Unavailable(String),
     /// The consumer answered with an error (Trove's RemoteError / GuestError).
     #[error("{0}")]
     Remote(String),
@@ -47,27 +52,55 @@ pub struct Delivery {
     pub envelope: Envelope,
     /// True when this message was handed out before and not acknowledged.
     pub redelivered: bool,
-    ack: Option<memory::AckHandle>,
+    ack: Option<AckHandle>,
+}
+
+/// How a delivery is acknowledged, per transport.
+enum AckHandle {
+    Memory(memory::AckHandle),
+    Amqp(amqp::AckHandle),
 }
 
 impl Delivery {
+    fn from_memory(envelope: Envelope, redelivered: bool, handle: memory::AckHandle) -> Delivery {
+        Delivery {
+            envelope,
+            redelivered,
+            ack: Some(AckHandle::Memory(handle)),
+        }
+    }
+
+    fn from_amqp(envelope: Envelope, redelivered: bool, handle: amqp::AckHandle) -> Delivery {
+        Delivery {
+            envelope,
+            redelivered,
+            ack: Some(AckHandle::Amqp(handle)),
+        }
+    }
+
     /// Marks the message as handled; it will not be delivered again.
     pub fn ack(mut self) {
-        self.ack.take();
+        if let Some(AckHandle::Amqp(handle)) = self.ack.take() {
+            handle.ack();
+        }
     }
 
     /// Acknowledges and answers a `call` (a cast's reply goes nowhere).
     pub fn reply(mut self, result: Result<serde_json::Value, String>) {
-        if let Some(handle) = self.ack.take() {
-            handle.reply(&self.envelope, result);
+        match self.ack.take() {
+            Some(AckHandle::Memory(handle)) => handle.reply(&self.envelope, result),
+            Some(AckHandle::Amqp(handle)) => handle.reply(&self.envelope, result),
+            None => {}
         }
     }
 }
 
 impl Drop for Delivery {
     fn drop(&mut self) {
-        if let Some(handle) = self.ack.take() {
-            handle.requeue(self.envelope.clone());
+        match self.ack.take() {
+            Some(AckHandle::Memory(handle)) => handle.requeue(self.envelope.clone()),
+            Some(AckHandle::Amqp(handle)) => handle.requeue(),
+            None => {}
         }
     }
 }
@@ -79,6 +112,7 @@ pub type Subscription = Pin<Box<dyn Stream<Item = Delivery> + Send>>;
 #[derive(Clone)]
 pub enum Bus {
     Memory(Arc<MemoryBus>),
+    Amqp(Arc<AmqpBus>),
 }
 
 impl Bus {
@@ -87,10 +121,17 @@ impl Bus {
         Bus::Memory(Arc::new(MemoryBus::new(capacity)))
     }
 
+    /// RabbitMQ at `url`, on the durable topic exchange `exchange`; consumers take at most
+    /// `prefetch` unacknowledged messages.
+    pub fn amqp(url: &str, exchange: &str, prefetch: u16) -> Bus {
+        Bus::Amqp(Arc::new(AmqpBus::new(url, exchange, prefetch)))
+    }
+
     /// Sends and returns once the transport has accepted the message.
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
         match self {
             Bus::Memory(m) => m.cast(topic, envelope).await,
+            Bus::Amqp(a) => a.cast(topic, envelope).await,
         }
     }
 
@@ -103,6 +144,7 @@ impl Bus {
     ) -> Result<serde_json::Value, BusError> {
         match self {
             Bus::Memory(m) => m.call(topic, envelope, timeout).await,
+            Bus::Amqp(a) => a.call(topic, envelope, timeout).await,
         }
     }
 
@@ -110,6 +152,7 @@ impl Bus {
     pub fn subscribe(&self, topic: &str) -> Subscription {
         match self {
             Bus::Memory(m) => m.subscribe(topic),
+            Bus::Amqp(a) => a.subscribe(topic),
         }
     }
 
@@ -117,6 +160,7 @@ impl Bus {
     pub fn delete_topic(&self, topic: &str) {
         match self {
             Bus::Memory(m) => m.delete_topic(topic),
+            Bus::Amqp(a) => a.delete_topic(topic),
         }
     }
 
@@ -124,6 +168,8 @@ impl Bus {
     pub fn depth(&self, topic: &str) -> usize {
         match self {
             Bus::Memory(m) => m.depth(topic),
+            // RabbitMQ keeps its own count (rabbitmqctl list_queues).
+            Bus::Amqp(_) => 0,
         }
     }
 }

@@ -71,6 +71,8 @@ pub struct BusConfig {
     pub sign_guest_messages: bool,
     /// Capacity of each in-process topic queue; a full queue makes `cast` wait (back-pressure).
     pub queue_capacity: usize,
+    /// Unacknowledged messages a RabbitMQ consumer may hold (the amqp transport).
+    pub prefetch: u16,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

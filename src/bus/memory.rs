@@ -128,14 +128,11 @@ impl MemoryBus {
             if !redelivered {
                 space.add_permits(1);
             }
-            Delivery {
-                envelope,
-                redelivered,
-                ack: Some(AckHandle {
-                    bus: Arc::clone(&bus),
-                    requeue: requeue.clone(),
-                }),
-            }
+            let handle = AckHandle {
+                bus: Arc::clone(&bus),
+                requeue: requeue.clone(),
+            };
+            Delivery::from_memory(envelope, redelivered, handle)
         }))
     }
 

@@ -33,6 +33,7 @@ impl Default for BusConfig {
             control_exchange: "trove".into(),
             sign_guest_messages: true,
             queue_capacity: 65536,
+            prefetch: 64,
         }
     }
 }

@@ -4,6 +4,7 @@
 mod support;
 
 mod accounts;
+mod amqp;
 mod backups;
 mod bad_input;
 mod bus;

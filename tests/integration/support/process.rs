@@ -21,6 +21,11 @@ pub struct CofferProcess {
 impl CofferProcess {
     /// Starts `coffer` with `env` (COFFER_* overrides) on `db`, and waits until it answers.
     pub async fn start(db: &TestDb, env: &[(&str, String)]) -> CofferProcess {
+        Self::start_role(db, None, env).await
+    }
+
+    /// Starts `coffer <role>` (None: every role); waits for its API when it serves one.
+    pub async fn start_role(db: &TestDb, role: Option<&str>, env: &[(&str, String)]) -> CofferProcess {
         let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
         cmd.current_dir(db.dir.path())
@@ -46,9 +51,15 @@ impl CofferProcess {
         for (k, v) in env {
             cmd.env(k, v);
         }
+        if let Some(role) = role {
+            cmd.arg(role);
+        }
         let child = cmd.spawn().expect("spawn coffer");
         let api = Api::new(&format!("http://127.0.0.1:{port}"));
         let process = CofferProcess { child, api };
+        if !matches!(role, None | Some("api")) {
+            return process;
+        }
         let deadline = Instant::now() + Duration::from_secs(30);
         while awc::Client::default()
             .get(format!("{}/", process.api.root))

@@ -1,0 +1,462 @@
+//! The RabbitMQ transport (lapin 4): a durable topic exchange (`[bus] control_exchange`), one
+//! durable queue per topic bound to it by the topic's name (declared before the first cast, so
+//! nothing is dropped before its consumer starts), persistent messages with publisher confirms,
+//! manual acks with a bounded prefetch, and one exclusive reply queue per process for `call`.
+//! A lost connection is re-made with back-off; consumers resume on the new one (what was not
+//! acknowledged is delivered again, and every handler is idempotent).
+//!
+//! On the wire a message is oslo.messaging's rabbit driver format:
+//! `{"oslo.version": "2.0", "oslo.message": "<JSON of method, args, version, _context_*,
+//! _unique_id, and for a call _msg_id and _reply_q>"}`; replies carry `result`, `failure`,
+//! `ending` and `_msg_id`.
+
+use super::{BusError, Delivery, Envelope, RequestContext, Subscription};
+use futures::StreamExt;
+use lapin::options::{
+    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use parking_lot::Mutex;
+use serde_json::{json, Map, Value};
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+
+type Reply = Result<Value, String>;
+
+pub struct AmqpBus {
+    url: String,
+    exchange: String,
+    prefetch: u16,
+    /// The connection and the confirm-mode channel casts are published on.
+    link: tokio::sync::Mutex<Option<(Arc<Connection>, Channel)>>,
+    declared: Mutex<HashSet<String>>,
+    replies: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    /// This process's reply queue, consumed once the first call is made.
+    reply_queue: String,
+    reply_consumer: tokio::sync::OnceCell<()>,
+    /// The runtime lapin's connection tasks run on: the one the bus was made on (the System's),
+    /// not whichever worker's runtime happens to connect.
+    runtime: tokio::runtime::Handle,
+}
+
+/// Acknowledges, rejects or answers one AMQP delivery.
+pub(super) struct AckHandle {
+    bus: Arc<AmqpBus>,
+    acker: lapin::Acker,
+}
+
+impl AckHandle {
+    pub(super) fn ack(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
+                tracing::warn!("amqp ack failed (the message comes back): {e}");
+            }
+        });
+    }
+
+    pub(super) fn reply(self, envelope: &Envelope, result: Reply) {
+        let target = envelope.reply_to.clone().zip(envelope.correlation_id.clone());
+        tokio::spawn(async move {
+            if let Some((queue, id)) = target {
+                let (result, failure) = match result {
+                    Ok(v) => (v, Value::Null),
+                    Err(e) => (Value::Null, json!(e)),
+                };
+                let inner = json!({"result": result, "failure": failure, "ending": true, "_msg_id": id});
+                if let Err(e) = self.bus.publish("", &queue, &wrap(inner)).await {
+                    tracing::warn!("amqp reply not sent: {e}");
+                }
+            }
+            let _ = self.acker.ack(BasicAckOptions::default()).await;
+        });
+    }
+
+    pub(super) fn requeue(self) {
+        tokio::spawn(async move {
+            let options = BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            };
+            let _ = self.acker.nack(options).await;
+        });
+    }
+}
+
+/// oslo.messaging's envelope around a message.
+fn wrap(inner: Value) -> Vec<u8> {
+    json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
+        .to_string()
+        .into_bytes()
+}
+
+/// The oslo message (the inner JSON) of a body, enveloped or not.
+fn unwrap(body: &[u8]) -> Result<Map<String, Value>, String> {
+    let outer: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
+    let inner = match outer.get("oslo.message").and_then(|m| m.as_str()) {
+        Some(text) => serde_json::from_str(text).map_err(|e| format!("oslo.message is not JSON: {e}"))?,
+        None => outer,
+    };
+    match inner {
+        Value::Object(map) => Ok(map),
+        _ => Err("the message is not a JSON object".into()),
+    }
+}
+
+fn encode(envelope: &Envelope) -> Vec<u8> {
+    let c = &envelope.context;
+    let mut inner = json!({
+        "method": envelope.method, "args": envelope.args, "version": envelope.version,
+        "_unique_id": uuid::Uuid::new_v4().simple().to_string(),
+        "_context_request_id": c.request_id, "_context_project_id": c.project_id,
+        "_context_user_id": c.user_id, "_context_roles": c.roles,
+    });
+    if let (Some(q), Some(id)) = (&envelope.reply_to, &envelope.correlation_id) {
+        inner["_reply_q"] = json!(q);
+        inner["_msg_id"] = json!(id);
+    }
+    wrap(inner)
+}
+
+/// Decodes a request (a cast or a call) in oslo's format.
+pub(super) fn decode(body: &[u8]) -> Result<Envelope, String> {
+    let m = unwrap(body)?;
+    let text = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_string);
+    let method = text("method").ok_or("the message names no method")?;
+    let context = RequestContext {
+        request_id: text("_context_request_id").unwrap_or_default(),
+        project_id: text("_context_project_id").or_else(|| text("_context_tenant")),
+        user_id: text("_context_user_id").or_else(|| text("_context_user")),
+        roles: m
+            .get("_context_roles")
+            .and_then(|r| serde_json::from_value(r.clone()).ok())
+            .unwrap_or_default(),
+    };
+    Ok(Envelope {
+        method,
+        args: m.get("args").cloned().unwrap_or_else(|| json!({})),
+        context,
+        version: text("version").unwrap_or_else(|| "1.0".into()),
+        reply_to: text("_reply_q"),
+        correlation_id: text("_msg_id"),
+    })
+}
+
+impl AmqpBus {
+    /// A bus that connects lazily (at the first use) on the current tokio runtime.
+    pub fn new(url: &str, exchange: &str, prefetch: u16) -> AmqpBus {
+        AmqpBus {
+            url: url.to_string(),
+            exchange: exchange.to_string(),
+            prefetch: prefetch.max(1),
+            link: tokio::sync::Mutex::new(None),
+            declared: Mutex::new(HashSet::new()),
+            replies: Mutex::new(HashMap::new()),
+            reply_queue: format!("reply_{}", uuid::Uuid::new_v4().simple()),
+            reply_consumer: tokio::sync::OnceCell::new(),
+            runtime: tokio::runtime::Handle::current(),
+        }
+    }
+
+    /// A connected (connection, publish channel), connecting again if it was lost.
+    async fn link(&self) -> Result<(Arc<Connection>, Channel), BusError> {
+        let mut link = self.link.lock().await;
+        if let Some((conn, channel)) = link.as_ref() {
+            if conn.status().connected() && channel.status().connected() {
+                return Ok((Arc::clone(conn), channel.clone()));
+            }
+        }
+        *link = None;
+        self.declared.lock().clear();
+        let runtime = async_rs::Runtime::tokio_with_handle(self.runtime.clone());
+        let conn = Connection::connect_with_runtime(&self.url, ConnectionProperties::default(), runtime)
+            .await
+            .map(Arc::new)
+            .map_err(|e| BusError::Unavailable(format!("RabbitMQ at {}: {e}", redact(&self.url))))?;
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .map_err(unavailable)?;
+        let durable = ExchangeDeclareOptions {
+            durable: true,
+            ..ExchangeDeclareOptions::default()
+        };
+        channel
+            .exchange_declare(
+                self.exchange.as_str().into(),
+                ExchangeKind::Topic,
+                durable,
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        *link = Some((Arc::clone(&conn), channel.clone()));
+        Ok((conn, channel))
+    }
+
+    /// Declares the topic's durable queue and binds it (once per connection).
+    async fn declare(&self, channel: &Channel, topic: &str) -> Result<(), BusError> {
+        if self.declared.lock().contains(topic) {
+            return Ok(());
+        }
+        let durable = QueueDeclareOptions {
+            durable: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(topic.into(), durable, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        channel
+            .queue_bind(
+                topic.into(),
+                self.exchange.as_str().into(),
+                topic.into(),
+                QueueBindOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)?;
+        self.declared.lock().insert(topic.to_string());
+        Ok(())
+    }
+
+    /// Publishes persistently and waits for the broker's confirm; one retry on a new connection.
+    async fn publish(&self, exchange: &str, routing_key: &str, body: &[u8]) -> Result<(), BusError> {
+        let mut last = None;
+        for _ in 0..2 {
+            let (_, channel) = self.link().await?;
+            if !exchange.is_empty() {
+                if let Err(e) = self.declare(&channel, routing_key).await {
+                    last = Some(e);
+                    continue;
+                }
+            }
+            let props = BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_content_type("application/json".into());
+            let sent = channel
+                .basic_publish(
+                    exchange.into(),
+                    routing_key.into(),
+                    BasicPublishOptions::default(),
+                    body,
+                    props,
+                )
+                .await;
+            match sent {
+                Ok(confirm) => match confirm.await {
+                    Ok(c) if c.is_nack() => last = Some(BusError::Unavailable("RabbitMQ refused the message".into())),
+                    Ok(_) => return Ok(()),
+                    Err(e) => last = Some(unavailable(e)),
+                },
+                Err(e) => last = Some(unavailable(e)),
+            }
+            self.link.lock().await.take();
+        }
+        Err(last.unwrap_or(BusError::Closed))
+    }
+
+    pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
+        let exchange = self.exchange.clone();
+        self.publish(&exchange, topic, &encode(&envelope)).await
+    }
+
+    pub async fn call(
+        self: &Arc<Self>,
+        topic: &str,
+        mut envelope: Envelope,
+        timeout: Duration,
+    ) -> Result<Value, BusError> {
+        let bus = Arc::clone(self);
+        self.reply_consumer
+            .get_or_init(|| async move {
+                tokio::spawn(bus.consume_replies());
+            })
+            .await;
+        let id = uuid::Uuid::new_v4().simple().to_string();
+        let (tx, rx) = oneshot::channel();
+        self.replies.lock().insert(id.clone(), tx);
+        envelope.reply_to = Some(self.reply_queue.clone());
+        envelope.correlation_id = Some(id.clone());
+        let method = envelope.method.clone();
+        let outcome = tokio::time::timeout(timeout, async {
+            self.cast(topic, envelope).await?;
+            rx.await.map_err(|_| BusError::Closed)
+        })
+        .await;
+        self.replies.lock().remove(&id);
+        match outcome {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(message))) => Err(BusError::Remote(message)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(BusError::Timeout {
+                topic: topic.to_string(),
+                method,
+                timeout,
+            }),
+        }
+    }
+
+    /// Consumes this process's reply queue for as long as the process lives, reconnecting.
+    async fn consume_replies(self: Arc<Self>) {
+        let mut failures = 0;
+        loop {
+            match self.reply_stream().await {
+                Ok(mut consumer) => {
+                    failures = 0;
+                    while let Some(Ok(delivery)) = consumer.next().await {
+                        let _ = delivery.acker.ack(BasicAckOptions::default()).await;
+                        let Ok(m) = unwrap(&delivery.data) else { continue };
+                        let Some(id) = m.get("_msg_id").and_then(|v| v.as_str()) else {
+                            continue;
+                        };
+                        let result = match m.get("failure").filter(|f| !f.is_null()) {
+                            Some(f) => Err(f.as_str().map(str::to_string).unwrap_or_else(|| f.to_string())),
+                            None => Ok(m.get("result").cloned().unwrap_or(Value::Null)),
+                        };
+                        if let Some(waiter) = self.replies.lock().remove(id) {
+                            let _ = waiter.send(result);
+                        }
+                    }
+                }
+                Err(e) => tracing::warn!("amqp reply queue: {e}"),
+            }
+            failures += 1;
+            tokio::time::sleep(crate::actors::backoff(200, failures)).await;
+        }
+    }
+
+    async fn reply_stream(&self) -> Result<lapin::Consumer, BusError> {
+        let (conn, _) = self.link().await?;
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        let exclusive = QueueDeclareOptions {
+            exclusive: true,
+            auto_delete: true,
+            ..QueueDeclareOptions::default()
+        };
+        channel
+            .queue_declare(self.reply_queue.as_str().into(), exclusive, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        channel
+            .basic_consume(
+                self.reply_queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    /// A consumer on the topic's queue with a bounded prefetch.
+    async fn consumer(&self, topic: &str) -> Result<lapin::Consumer, BusError> {
+        let (conn, _) = self.link().await?;
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        self.declared.lock().remove(topic);
+        self.declare(&channel, topic).await?;
+        channel
+            .basic_consume(
+                topic.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
+    /// and logged, and the stream goes on.
+    pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
+        let (bus, topic) = (Arc::clone(self), topic.to_string());
+        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
+        tokio::spawn(async move {
+            let mut failures = 0;
+            while !tx.is_closed() {
+                match bus.consumer(&topic).await {
+                    Ok(mut consumer) => {
+                        failures = 0;
+                        while let Some(next) = consumer.next().await {
+                            let Ok(delivery) = next else { break };
+                            let envelope = match decode(&delivery.data) {
+                                Ok(e) => e,
+                                Err(e) => {
+                                    tracing::warn!(topic = %topic, "amqp: malformed message rejected: {e}");
+                                    let _ = delivery.acker.reject(Default::default()).await;
+                                    continue;
+                                }
+                            };
+                            let handle = AckHandle {
+                                bus: Arc::clone(&bus),
+                                acker: delivery.acker.clone(),
+                            };
+                            let item = Delivery::from_amqp(envelope, delivery.redelivered, handle);
+                            if tx.send(item).await.is_err() {
+                                return; // the subscriber is gone; unacked messages come back
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(topic = %topic, "amqp consumer: {e}"),
+                }
+                failures += 1;
+                tracing::warn!(topic = %topic, "amqp consumer lost; reconnecting");
+                tokio::time::sleep(crate::actors::backoff(200, failures)).await;
+            }
+        });
+        Box::pin(rx)
+    }
+
+    pub fn delete_topic(self: &Arc<Self>, topic: &str) {
+        let (bus, topic) = (Arc::clone(self), topic.to_string());
+        tokio::spawn(async move {
+            if let Ok((_, channel)) = bus.link().await {
+                let _ = channel
+                    .queue_delete(topic.as_str().into(), QueueDeleteOptions::default())
+                    .await;
+                bus.declared.lock().remove(&topic);
+            }
+        });
+    }
+}
+
+fn unavailable(e: lapin::Error) -> BusError {
+    BusError::Unavailable(format!("RabbitMQ: {e}"))
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
+        _ => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oslo_envelopes_round_trip() {
+        let mut e = Envelope::new("heartbeat", json!({"instance_id": "i", "sent": 1.5}));
+        e.context.project_id = Some("p".into());
+        e.reply_to = Some("reply_x".into());
+        e.correlation_id = Some("m1".into());
+        let back = decode(&encode(&e)).expect("decodes");
+        assert_eq!(back, e);
+        let outer: Value = serde_json::from_slice(&encode(&e)).expect("json");
+        assert_eq!(outer["oslo.version"], "2.0");
+        assert!(outer["oslo.message"].is_string());
+        assert!(decode(b"{\"args\": {}}").is_err());
+        assert!(decode(b"not json").is_err());
+    }
+}

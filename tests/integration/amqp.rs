@@ -1,0 +1,77 @@
+//! The RabbitMQ transport, against the private RabbitMQ scripts/test.sh starts
+//! (`COFFERTEST_AMQP_URL`): the lifecycle with every role in one process on the amqp bus, and
+//! with api, taskmanager and conductor as separate processes over RabbitMQ and PostgreSQL.
+//! The tests of this group take turns: they share the broker's queue names.
+
+use crate::support::{Backend, CofferProcess, TestApp, TestDb};
+use serde_json::json;
+use std::time::Duration;
+
+static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn amqp_url() -> String {
+    std::env::var("COFFERTEST_AMQP_URL")
+        .expect("COFFERTEST_AMQP_URL is not set: the amqp tests need the private RabbitMQ; run ./scripts/test.sh")
+}
+
+#[actix_web::test]
+async fn the_lifecycle_runs_over_rabbitmq() {
+    let _turn = BROKER.lock().await;
+    let url = amqp_url();
+    let app = TestApp::start(Backend::Postgres, |c| {
+        c.bus.transport = "amqp".into();
+        c.bus.amqp_url = url.clone();
+    })
+    .await;
+    let api = &app.api;
+    let id = api.create("over-rabbitmq").await;
+    api.wait_active(&id).await;
+    // A call to the guest (the show's filesystem stats) and a user write round-trip the broker.
+    let view = api.instance(&id).await.expect("view");
+    assert!(view["volume"]["used"].is_number(), "the guest answered a call: {view}");
+    let (status, body) = api
+        .send(
+            "POST",
+            &format!("/instances/{id}/databases"),
+            Some(r#"{"databases": [{"name": "d1"}]}"#),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let (status, _) = api
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
+        .await;
+    assert_eq!(status, 202);
+    api.wait_active(&id).await;
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+}
+
+#[actix_web::test]
+async fn api_taskmanager_and_conductor_run_as_separate_processes() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = [
+        ("COFFER_BUS_TRANSPORT", "amqp".to_string()),
+        ("COFFER_BUS_AMQP_URL", amqp_url()),
+        ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string()),
+    ];
+    let api = CofferProcess::start_role(&db, Some("api"), &env).await;
+    let _conductor = CofferProcess::start_role(&db, Some("conductor"), &env).await;
+    let _task_manager = CofferProcess::start_role(&db, Some("taskmanager"), &env).await;
+    let body = json!({"instance": {"name": "distributed", "flavorRef": "1", "volume": {"size": 1},
+        "datastore": {"type": "simulated"}, "databases": [{"name": "shop"}]}});
+    let (status, resp) = api.api.send("POST", "/instances", Some(&body.to_string())).await;
+    assert_eq!(status, 200, "{resp}");
+    let id = resp["instance"]["id"].as_str().expect("id").to_string();
+    api.api.wait_active_within(&id, Duration::from_secs(60)).await;
+    let (status, dbs) = api.api.get(&format!("/instances/{id}/databases")).await;
+    assert_eq!(
+        status, 200,
+        "the api process calls the guest in the task manager's: {dbs}"
+    );
+    assert_eq!(dbs["databases"][0]["name"], "shop");
+    let (status, _) = api.api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.api.wait_gone(&id).await;
+}
