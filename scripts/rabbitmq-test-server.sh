@@ -3,9 +3,10 @@
 # data, log and cookie directory, bound to 127.0.0.1 on free ports, started and stopped by PID,
 # whether or not a system RabbitMQ runs.
 #
-# Usage: scripts/rabbitmq-test-server.sh start|stop
+# Usage: scripts/rabbitmq-test-server.sh start|stop|restart
 #   start   start it (or reuse the running one); prints exactly one line on stdout: its amqp:// URL
 #   stop    stop it (rabbitmqctl stop, then signals by PID), `epmd -kill`, delete its directory
+#   restart stop the node and start it again on the same ports and data (tests of reconnection)
 #
 # Layout, base = ${COFFERTEST_DIR:-/tmp/coffer-test}/rabbitmq: $base/mnesia, $base/log, $base/home
 # (the Erlang cookie), $base/pid, $base/port.
@@ -55,11 +56,17 @@ start() {
     rm -rf "$BASE"
     mkdir -p "$BASE/home" "$BASE/mnesia" "$BASE/log"
     echo "[]." > "$BASE/enabled_plugins"
-    : > "$BASE/rabbitmq.conf" ; : > "$BASE/rabbitmq-env.conf"; echo "[]." > "$BASE/advanced.config"
+    : > "$BASE/rabbitmq-env.conf"; echo "[]." > "$BASE/advanced.config"
     # guest may log in from 127.0.0.1 only, which is where everything runs.
     echo "loopback_users.guest = true" > "$BASE/rabbitmq.conf"
     free_port > "$BASE/port"
     free_port > "$BASE/dist_port"
+    start_node
+}
+
+# Starts the node configured in $BASE and waits until it is ready.
+start_node() {
+    rm -f "$BASE/pid"
     node_env
     # fd 3 (our stdout) closed for the whole subshell: the server must not keep the caller's
     # $(...) pipe open.
@@ -73,7 +80,8 @@ start() {
     url >&3
 }
 
-stop() {
+# Stops the node, keeping its directory.
+stop_node() {
     if pid="$(running_pid)"; then
         node_env
         timeout 30 "$BIN/rabbitmqctl" -q stop > /dev/null 2>&1 || true
@@ -81,12 +89,23 @@ stop() {
         alive "$pid" && kill -9 "$pid" 2>/dev/null || true
         log "stopped (pid $pid)"
     fi
+}
+
+stop() {
+    stop_node
     ERL_EPMD_ADDRESS=127.0.0.1 epmd -kill > /dev/null 2>&1 || true
     rm -rf "$BASE"
+}
+
+restart() {
+    [[ -f "$BASE/port" ]] || die "not started"
+    stop_node
+    start_node
 }
 
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
-    *) die "usage: $0 start|stop" ;;
+    restart) restart ;;
+    *) die "usage: $0 start|stop|restart" ;;
 esac

@@ -75,3 +75,45 @@ async fn api_taskmanager_and_conductor_run_as_separate_processes() {
     assert_eq!(status, 202);
     api.api.wait_gone(&id).await;
 }
+
+#[actix_web::test]
+async fn creates_and_heartbeats_survive_a_broker_restart() {
+    let _turn = BROKER.lock().await;
+    let url = amqp_url();
+    let app = TestApp::start(Backend::Postgres, |c| {
+        c.bus.transport = "amqp".into();
+        c.bus.amqp_url = url.clone();
+        c.compute.simulated_prepare_ms = 3000;
+    })
+    .await;
+    let api = &app.api;
+    let mut ids = Vec::new();
+    for n in 0..10 {
+        ids.push(api.create(&format!("in-flight-{n}")).await);
+    }
+    // The broker goes away and comes back (same port, same durable queues) mid-build.
+    let restarted = tokio::task::spawn_blocking(|| {
+        std::process::Command::new("bash")
+            .args(["scripts/rabbitmq-test-server.sh", "restart"])
+            .stdout(std::process::Stdio::null())
+            .status()
+    })
+    .await
+    .expect("join")
+    .expect("run the restart script");
+    assert!(restarted.success(), "the broker restarted");
+    for id in &ids {
+        api.wait_active_within(id, Duration::from_secs(120)).await;
+    }
+    // Heartbeats resume: the service status is refreshed again.
+    let before = api.instance(&ids[0]).await.expect("view")["service_status_updated"].clone();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = api.instance(&ids[0]).await.expect("view")["service_status_updated"].clone();
+        if now != before {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no heartbeat after the broker restart");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
