@@ -132,6 +132,13 @@ start_amqp() {
 AMQP_STARTED=1
 phase rabbitmq start_amqp
 
+oslo_venv() {
+    local python
+    python="$(bash scripts/oslo-venv.sh)" || return 1
+    export COFFERTEST_OSLO_PYTHON="$python"
+}
+phase oslo-venv oslo_venv
+
 if ((${#CARGO_ARGS[@]} > 0)); then
     # A filtered run: one phase.
     phase tests cargo test --all-targets "${CARGO_ARGS[@]}" -- "${TEST_BIN_ARGS[@]}"

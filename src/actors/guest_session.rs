@@ -156,7 +156,7 @@ impl GuestSession {
         ctx.spawn(
             report
                 .clone()
-                .send(json!({"state": backup::BUILDING, "size": 0}))
+                .send(json!({"state": backup::BUILDING, "size_bytes": 0}))
                 .into_actor(self),
         );
         let every = crate::config::secs(self.services.config.backup.progress_interval_s);
@@ -173,7 +173,7 @@ impl GuestSession {
             ctx.spawn(
                 progress
                     .clone()
-                    .send(json!({"state": backup::BUILDING, "size": size}))
+                    .send(json!({"state": backup::BUILDING, "size_bytes": size}))
                     .into_actor(act),
             );
         });
@@ -190,7 +190,7 @@ impl GuestSession {
             let args = match result {
                 Ok(done) => {
                     tracing::info!(instance.id = %act.instance_id, backup.id = %report.backup_id, size = done.size, "backup stored");
-                    json!({"state": backup::COMPLETED, "size": done.size, "checksum": done.checksum,
+                    json!({"state": backup::COMPLETED, "size_bytes": done.size, "checksum": done.checksum,
                            "location": report.store.location(&done.object_key),
                            "object_key": done.object_key, "meta": done.meta})
                 }

@@ -113,7 +113,92 @@ async fn creates_and_heartbeats_survive_a_broker_restart() {
         if now != before {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "no heartbeat after the broker restart");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no heartbeat after the broker restart"
+        );
         tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Runs tests/oslo/cast.py (oslo.messaging, configured as a Trove guest) with `args`.
+async fn oslo_cast(args: Vec<String>) {
+    let python = std::env::var("COFFERTEST_OSLO_PYTHON")
+        .expect("COFFERTEST_OSLO_PYTHON is not set: run ./scripts/test.sh (it makes the oslo.messaging venv)");
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(python)
+            .args(["-W", "ignore", "tests/oslo/cast.py", &amqp_url()])
+            .args(&args)
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("run cast.py");
+    assert!(
+        out.status.success(),
+        "cast.py: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[actix_web::test]
+async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_conductor() {
+    let _turn = BROKER.lock().await;
+    let url = amqp_url();
+    let app = TestApp::start(Backend::Postgres, |c| {
+        c.bus.transport = "amqp".into();
+        c.bus.amqp_url = url.clone();
+        c.bus.sign_guest_messages = false;
+        c.compute.simulated_prepare_ms = 3000;
+        // The guest's own heartbeats would overwrite the ones cast here.
+        c.guest.heartbeat_interval_s = 600.0;
+    })
+    .await;
+    let api = &app.api;
+    let id = api.create("oslo").await;
+    api.wait_active_within(&id, Duration::from_secs(60)).await;
+    let status_is = |want: &'static str| {
+        let (api, id) = (api.clone(), id.clone());
+        async move {
+            api.wait_for(&id, Duration::from_secs(30), want, |v| {
+                v.is_some_and(|v| v["operating_status"] == want)
+            })
+            .await;
+        }
+    };
+    oslo_cast(vec!["heartbeat".into(), id.clone(), "shutdown".into()]).await;
+    status_is("SHUTDOWN").await;
+    // A message that is not oslo's format is rejected, and the conductor goes on consuming.
+    oslo_cast(vec!["garbage".into()]).await;
+    oslo_cast(vec!["heartbeat".into(), id.clone(), "healthy".into()]).await;
+    status_is("HEALTHY").await;
+
+    // A backup in flight (the simulated dump takes 3 s) completed by a Trove-style update_backup.
+    let (status, body) = api
+        .send(
+            "POST",
+            "/backups",
+            Some(&json!({"backup": {"name": "b", "instance": id}}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    let bk = body["backup"]["id"].as_str().expect("id").to_string();
+    oslo_cast(vec!["update_backup".into(), id.clone(), bk.clone(), "COMPLETED".into()]).await;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (_, body) = api.get(&format!("/backups/{bk}")).await;
+        if body["backup"]["status"] == "COMPLETED" {
+            assert_eq!(
+                body["backup"]["checksum"],
+                "0".repeat(64),
+                "the oslo client's update applied: {body}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "update_backup not applied: {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

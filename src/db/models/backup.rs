@@ -50,16 +50,22 @@ pub struct Backup {
     pub deleted_at: Option<i64>,
 }
 
-/// What the guest reports of one attempt (`update_backup`).
+/// What the guest reports of one attempt (`update_backup`, Trove's arguments plus coffer's).
 #[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct BackupReport {
     pub instance_id: String,
     pub backup_id: String,
-    pub attempt: i32,
+    /// The attempt reported on; a Trove guest sends none (the current attempt is meant).
+    #[serde(default)]
+    pub attempt: Option<i32>,
     pub sent: f64,
     pub state: String,
+    /// Bytes stored (coffer's guests).
     #[serde(default)]
-    pub size: Option<i64>,
+    pub size_bytes: Option<i64>,
+    /// GB stored, as a Trove guest reports it.
+    #[serde(default)]
+    pub size: Option<f64>,
     #[serde(default)]
     pub checksum: Option<String>,
     #[serde(default)]
@@ -250,10 +256,18 @@ impl Backup {
     /// A failed attempt keeps the backup running (BUILDING): only its flow ends it.
     pub fn apply_report(conn: &mut DbConn, r: &BackupReport) -> Result<bool, DbError> {
         let now = now_ms();
+        let attempt = match r.attempt {
+            Some(a) => a,
+            None => match Self::find(conn, &r.backup_id)? {
+                Some(b) => b.attempt,
+                None => return Ok(false),
+            },
+        };
+        let size = r.size_bytes.or(r.size.map(|gb| (gb * 1024.0 * 1024.0 * 1024.0) as i64));
         let target = backups::table
             .find(&r.backup_id)
             .filter(backups::instance_id.eq(&r.instance_id))
-            .filter(backups::attempt.eq(r.attempt))
+            .filter(backups::attempt.eq(attempt))
             .filter(backups::attempt_failed.eq(false))
             .filter(backups::last_sent.lt(r.sent))
             .filter(backups::state.eq_any(RUNNING))
@@ -268,7 +282,7 @@ impl Backup {
                 backups::last_sent.eq(r.sent),
                 backups::progress_at.eq(now),
                 backups::updated.eq(now),
-                r.size.map(|s| backups::size_bytes.eq(s)),
+                size.map(|s| backups::size_bytes.eq(s)),
                 r.checksum.as_ref().map(|c| backups::checksum.eq(c)),
                 r.object_key.as_ref().map(|k| backups::object_key.eq(k)),
                 r.location.as_ref().map(|l| backups::location.eq(l)),
