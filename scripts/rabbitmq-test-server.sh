@@ -9,7 +9,7 @@
 #   restart stop the node and start it again on the same ports and data (tests of reconnection)
 #
 # Layout, base = ${COFFERTEST_DIR:-/tmp/coffer-test}/rabbitmq: $base/mnesia, $base/log, $base/home
-# (the Erlang cookie), $base/pid, $base/port.
+# (the Erlang cookie), $base/pid, $base/port, $base/dist_port, $base/epmd_port.
 set -euo pipefail
 
 BASE="${COFFERTEST_DIR:-/tmp/coffer-test}/rabbitmq"
@@ -30,7 +30,10 @@ node_env() {
     export RABBITMQ_PID_FILE="$BASE/pid" RABBITMQ_ENABLED_PLUGINS_FILE="$BASE/enabled_plugins"
     export RABBITMQ_CONFIG_FILE="$BASE/rabbitmq" RABBITMQ_ADVANCED_CONFIG_FILE="$BASE/advanced.config"
     export RABBITMQ_CONF_ENV_FILE="$BASE/rabbitmq-env.conf"
-    [[ -f "$BASE/port" ]] && export RABBITMQ_NODE_PORT="$(cat "$BASE/port")" RABBITMQ_DIST_PORT="$(cat "$BASE/dist_port")"
+    # Its own epmd on its own port: the node name rabbit@localhost never clashes with another
+    # node (a system RabbitMQ, another test run), and `epmd -kill` stops only ours.
+    [[ -f "$BASE/port" ]] && export RABBITMQ_NODE_PORT="$(cat "$BASE/port")" RABBITMQ_DIST_PORT="$(cat "$BASE/dist_port")" \
+        ERL_EPMD_PORT="$(cat "$BASE/epmd_port")"
     true
 }
 
@@ -61,6 +64,7 @@ start() {
     echo "loopback_users.guest = true" > "$BASE/rabbitmq.conf"
     free_port > "$BASE/port"
     free_port > "$BASE/dist_port"
+    free_port > "$BASE/epmd_port"
     start_node
 }
 
@@ -93,7 +97,9 @@ stop_node() {
 
 stop() {
     stop_node
-    ERL_EPMD_ADDRESS=127.0.0.1 epmd -kill > /dev/null 2>&1 || true
+    if [[ -f "$BASE/epmd_port" ]]; then
+        ERL_EPMD_ADDRESS=127.0.0.1 ERL_EPMD_PORT="$(cat "$BASE/epmd_port")" epmd -kill > /dev/null 2>&1 || true
+    fi
     rm -rf "$BASE"
 }
 

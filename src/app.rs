@@ -95,6 +95,11 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, size, acquire))
         .await
         .context("database start")??;
+    if config.bus.transport == "amqp" && config.bus.sign_guest_messages {
+        tracing::warn!(
+            "[bus] sign_guest_messages: signing of guest messages is not implemented yet; messages on RabbitMQ are not signed"
+        );
+    }
     let services = build_services(config, db)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
 
