@@ -5,12 +5,11 @@
 //! A lost connection is re-made with back-off; consumers resume on the new one (what was not
 //! acknowledged is delivered again, and every handler is idempotent).
 //!
-//! On the wire a message is oslo.messaging's rabbit driver format:
-//! `{"oslo.version": "2.0", "oslo.message": "<JSON of method, args, version, _context_*,
-//! _unique_id, and for a call _msg_id and _reply_q>"}`; replies carry `result`, `failure`,
-//! `ending` and `_msg_id`.
+//! On the wire a message is oslo.messaging's rabbit driver format (see [`oslo`]).
 
-use super::{BusError, Delivery, Envelope, RequestContext, Subscription};
+mod oslo;
+
+use super::{BusError, Delivery, Envelope, Subscription};
 use futures::StreamExt;
 use lapin::options::{
     BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
@@ -18,8 +17,9 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use oslo::{decode, encode, unwrap, wrap};
 use parking_lot::Mutex;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -84,65 +84,6 @@ impl AckHandle {
             let _ = self.acker.nack(options).await;
         });
     }
-}
-
-/// oslo.messaging's envelope around a message.
-fn wrap(inner: Value) -> Vec<u8> {
-    json!({"oslo.version": "2.0", "oslo.message": inner.to_string()})
-        .to_string()
-        .into_bytes()
-}
-
-/// The oslo message (the inner JSON) of a body, enveloped or not.
-fn unwrap(body: &[u8]) -> Result<Map<String, Value>, String> {
-    let outer: Value = serde_json::from_slice(body).map_err(|e| format!("not JSON: {e}"))?;
-    let inner = match outer.get("oslo.message").and_then(|m| m.as_str()) {
-        Some(text) => serde_json::from_str(text).map_err(|e| format!("oslo.message is not JSON: {e}"))?,
-        None => outer,
-    };
-    match inner {
-        Value::Object(map) => Ok(map),
-        _ => Err("the message is not a JSON object".into()),
-    }
-}
-
-fn encode(envelope: &Envelope) -> Vec<u8> {
-    let c = &envelope.context;
-    let mut inner = json!({
-        "method": envelope.method, "args": envelope.args, "version": envelope.version,
-        "_unique_id": uuid::Uuid::new_v4().simple().to_string(),
-        "_context_request_id": c.request_id, "_context_project_id": c.project_id,
-        "_context_user_id": c.user_id, "_context_roles": c.roles,
-    });
-    if let (Some(q), Some(id)) = (&envelope.reply_to, &envelope.correlation_id) {
-        inner["_reply_q"] = json!(q);
-        inner["_msg_id"] = json!(id);
-    }
-    wrap(inner)
-}
-
-/// Decodes a request (a cast or a call) in oslo's format.
-pub(super) fn decode(body: &[u8]) -> Result<Envelope, String> {
-    let m = unwrap(body)?;
-    let text = |k: &str| m.get(k).and_then(|v| v.as_str()).map(str::to_string);
-    let method = text("method").ok_or("the message names no method")?;
-    let context = RequestContext {
-        request_id: text("_context_request_id").unwrap_or_default(),
-        project_id: text("_context_project_id").or_else(|| text("_context_tenant")),
-        user_id: text("_context_user_id").or_else(|| text("_context_user")),
-        roles: m
-            .get("_context_roles")
-            .and_then(|r| serde_json::from_value(r.clone()).ok())
-            .unwrap_or_default(),
-    };
-    Ok(Envelope {
-        method,
-        args: m.get("args").cloned().unwrap_or_else(|| json!({})),
-        context,
-        version: text("version").unwrap_or_else(|| "1.0".into()),
-        reply_to: text("_reply_q"),
-        correlation_id: text("_msg_id"),
-    })
 }
 
 impl AmqpBus {
@@ -438,25 +379,5 @@ fn redact(url: &str) -> String {
     match (url.find("://"), url.rfind('@')) {
         (Some(s), Some(at)) if at > s => format!("{}://…@{}", &url[..s], &url[at + 1..]),
         _ => url.to_string(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn oslo_envelopes_round_trip() {
-        let mut e = Envelope::new("heartbeat", json!({"instance_id": "i", "sent": 1.5}));
-        e.context.project_id = Some("p".into());
-        e.reply_to = Some("reply_x".into());
-        e.correlation_id = Some("m1".into());
-        let back = decode(&encode(&e)).expect("decodes");
-        assert_eq!(back, e);
-        let outer: Value = serde_json::from_slice(&encode(&e)).expect("json");
-        assert_eq!(outer["oslo.version"], "2.0");
-        assert!(outer["oslo.message"].is_string());
-        assert!(decode(b"{\"args\": {}}").is_err());
-        assert!(decode(b"not json").is_err());
     }
 }
