@@ -6,6 +6,7 @@
 //! removes it (202); the backups already made stay.
 
 use super::validate::{bad, object};
+use super::views::iso;
 use super::AppState;
 use crate::db::models::backup_schedule::BackupSchedule;
 use crate::db::models::catalog::DatastoreVersion;
@@ -14,12 +15,6 @@ use crate::db::{now_ms, write_tx};
 use crate::error::ApiError;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Map, Value};
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_default()
-}
 
 fn view(s: &BackupSchedule) -> Value {
     json!({"backup_schedule": {
@@ -130,7 +125,7 @@ pub async fn set_schedule(
         .db
         .run(move |c| {
             Ok(write_tx(c, |c| {
-                let Some(instance) = Instance::find(c, &schedule.instance_id)?.filter(|i| i.tenant_id == tenant) else {
+                let Some(instance) = Instance::find_owned(c, &tenant, &schedule.instance_id)? else {
                     return Err(instance_not_found(&schedule.instance_id));
                 };
                 let manager = DatastoreVersion::find(c, &instance.datastore_version_id)?
@@ -163,7 +158,7 @@ pub async fn show_schedule(
         .services
         .db
         .run(move |c| {
-            if Instance::find(c, &lookup)?.filter(|i| i.tenant_id == tenant).is_none() {
+            if Instance::find_owned(c, &tenant, &lookup)?.is_none() {
                 return Ok(Err(instance_not_found(&lookup)));
             }
             Ok(Ok(BackupSchedule::find(c, &lookup)?))
@@ -183,7 +178,7 @@ pub async fn delete_schedule(
         .services
         .db
         .run(move |c| {
-            if Instance::find(c, &lookup)?.filter(|i| i.tenant_id == tenant).is_none() {
+            if Instance::find_owned(c, &tenant, &lookup)?.is_none() {
                 return Ok(Err(instance_not_found(&lookup)));
             }
             Ok(Ok(BackupSchedule::delete(c, &lookup)?))

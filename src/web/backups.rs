@@ -3,6 +3,7 @@
 //! updated first), show, delete (202, with the backups chained on it).
 
 use super::validate::{bad, name_field, object, string_field};
+use super::views::iso;
 use super::{auth, instances::cast_flow, links, AppState, PageQuery};
 use crate::db::models::backup::{Backup, BackupFilter};
 use crate::db::models::catalog::{Datastore, DatastoreVersion};
@@ -15,12 +16,6 @@ use serde_json::{json, Value};
 use std::collections::HashMap;
 
 const GB: f64 = 1024.0 * 1024.0 * 1024.0;
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
-        .unwrap_or_default()
-}
 
 /// `{"type", "version", "version_id"}` of each datastore version the backups name.
 fn datastores_of(conn: &mut DbConn, list: &[Backup]) -> Result<HashMap<String, Value>, crate::db::DbError> {
@@ -202,7 +197,7 @@ pub async fn list_instance_backups(
     let found = state
         .services
         .db
-        .run(move |c| Ok(Instance::find(c, &lookup)?.filter(|i| i.tenant_id == owner)))
+        .run(move |c| Ok(Instance::find_owned(c, &owner, &lookup)?))
         .await?;
     if found.is_none() {
         return Err(ApiError::NotFound(format!("Instance {id} could not be found.")));

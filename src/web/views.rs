@@ -8,7 +8,8 @@ use crate::db::now_ms;
 use crate::status::{StatusInputs, Task};
 use serde_json::{json, Value};
 
-fn iso(ms: i64) -> String {
+/// A timestamp as Trove shows it (UTC, seconds).
+pub fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%S").to_string())
         .unwrap_or_default()

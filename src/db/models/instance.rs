@@ -94,6 +94,11 @@ impl Instance {
             .optional()?)
     }
 
+    /// A live instance of `tenant` (another project's is "not found"), without its view's joins.
+    pub fn find_owned(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<Instance>, DbError> {
+        Ok(Self::find(conn, id)?.filter(|i| i.tenant_id == tenant))
+    }
+
     /// A live instance of `tenant`; another project's instance is "not found".
     pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
         let row: Option<RecordRow> = record_query!()

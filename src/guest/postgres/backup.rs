@@ -43,6 +43,37 @@ fn parse_wal_name(name: &str) -> Option<(u32, u64)> {
     Some((tli, log * (0x1_0000_0000 / SEGMENT_BYTES) + seg))
 }
 
+/// The names of the files in a WAL archive directory.
+fn archive_files(dir: &Path) -> Result<Vec<String>, String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    entries
+        .map(|e| {
+            e.map(|e| e.file_name().to_string_lossy().to_string())
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+}
+
+/// Removes the archived segments before the one holding `keep_lsn` (every timeline); with no
+/// position, all but the two newest. Returns how many went.
+fn prune_segments(dir: &Path, keep_lsn: Option<u64>) -> Result<usize, String> {
+    let mut segments: Vec<(u64, String)> = archive_files(dir)?
+        .into_iter()
+        .filter_map(|name| parse_wal_name(&name).map(|(_, seg)| (seg, name)))
+        .collect();
+    segments.sort();
+    let keep_seg = match keep_lsn {
+        Some(lsn) => segment_of(lsn),
+        None => segments.iter().rev().nth(1).map(|s| s.0).unwrap_or(0),
+    };
+    let mut removed = 0;
+    for (_, name) in segments.iter().filter(|(seg, _)| *seg < keep_seg) {
+        std::fs::remove_file(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        removed += 1;
+    }
+    Ok(removed)
+}
+
 impl PgServer {
     fn archive_dir(&self) -> PathBuf {
         self.spec.dir.join("archive")
@@ -168,23 +199,16 @@ impl PgServer {
     /// Removes archived segments before the one holding `keep_from` (every timeline); with no
     /// position, all but the two newest segments.
     async fn prune_archive(&self, keep_from: Option<String>) -> Result<(), String> {
-        let dir = self.archive_dir();
-        let mut segments: Vec<(u64, String)> = self
-            .archive_files()?
-            .into_iter()
-            .filter_map(|name| parse_wal_name(&name).map(|(_, seg)| (seg, name)))
-            .collect();
-        segments.sort();
-        let keep_seg = match keep_from.as_deref().map(parse_lsn) {
-            Some(Some(lsn)) => segment_of(lsn),
+        let keep_lsn = match keep_from.as_deref().map(parse_lsn) {
+            Some(Some(lsn)) => Some(lsn),
             Some(None) => return Err("retain_logs: not a WAL position".into()),
-            None => segments.iter().rev().nth(1).map(|s| s.0).unwrap_or(0),
+            None => None,
         };
-        let mut removed = 0;
-        for (_, name) in segments.iter().filter(|(seg, _)| *seg < keep_seg) {
-            std::fs::remove_file(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
-            removed += 1;
-        }
+        let dir = self.archive_dir();
+        // Listing and unlinking many segment files: off the actor's thread.
+        let removed = tokio::task::spawn_blocking(move || prune_segments(&dir, keep_lsn))
+            .await
+            .map_err(|e| e.to_string())??;
         if removed > 0 {
             tracing::info!(volume = %self.spec.dir.display(), segments.removed = removed, "WAL archive pruned");
         }
@@ -193,14 +217,7 @@ impl PgServer {
 
     /// The names of the files in the WAL archive.
     fn archive_files(&self) -> Result<Vec<String>, String> {
-        let dir = self.archive_dir();
-        let entries = std::fs::read_dir(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-        entries
-            .map(|e| {
-                e.map(|e| e.file_name().to_string_lossy().to_string())
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
+        archive_files(&self.archive_dir())
     }
 
     /// Archived segment files of `timeline` numbered `first..=last`, plus timeline histories.
