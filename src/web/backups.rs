@@ -197,7 +197,7 @@ pub async fn list_instance_backups(
     let found = state
         .services
         .db
-        .run(move |c| Ok(Instance::find_owned(c, &owner, &lookup)?))
+        .run(move |c| Instance::find_owned(c, &owner, &lookup))
         .await?;
     if found.is_none() {
         return Err(ApiError::NotFound(format!("Instance {id} could not be found.")));

@@ -168,7 +168,7 @@ impl PgServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(120);
         let names = loop {
             let names = self.archived_segments(timeline as u32, first_seg, last_seg)?;
-            if names.iter().filter(|n| !n.ends_with(".history")).count() as u64 >= last_seg - first_seg + 1 {
+            if names.iter().filter(|n| !n.ends_with(".history")).count() as u64 > last_seg - first_seg {
                 break names;
             }
             if std::time::Instant::now() > deadline {
@@ -237,20 +237,6 @@ impl PgServer {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn lsns_and_wal_names_map_to_segments() {
-        assert_eq!(parse_lsn("0/3000148"), Some(0x3000148));
-        assert_eq!(segment_of(0x3000148), 3);
-        assert_eq!(parse_wal_name("000000010000000000000003"), Some((1, 3)));
-        assert_eq!(parse_wal_name("000000020000000100000002"), Some((2, 256 + 2)));
-        assert_eq!(parse_wal_name("00000002.history"), None);
-    }
-}
-
 impl Backups for PgServer {
     fn backup(
         &self,
@@ -272,5 +258,19 @@ impl Backups for PgServer {
 
     fn retain_logs(&self, keep_from: Option<String>) -> BoxFuture<'_, Result<(), String>> {
         Box::pin(self.prune_archive(keep_from))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lsns_and_wal_names_map_to_segments() {
+        assert_eq!(parse_lsn("0/3000148"), Some(0x3000148));
+        assert_eq!(segment_of(0x3000148), 3);
+        assert_eq!(parse_wal_name("000000010000000000000003"), Some((1, 3)));
+        assert_eq!(parse_wal_name("000000020000000100000002"), Some((2, 256 + 2)));
+        assert_eq!(parse_wal_name("00000002.history"), None);
     }
 }
