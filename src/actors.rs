@@ -41,6 +41,8 @@ pub struct Services {
     pub login_brake: Arc<crate::identity::FailureBrake>,
     /// The master key secrets at rest are sealed under.
     pub secrets: Arc<crate::secrets::MasterKey>,
+    /// Signed casts and calls to guests, and the guest keys.
+    pub guests: crate::guest_link::GuestLink,
     /// Where backups are stored.
     pub backup_store: crate::storage::BackupStore,
     /// This node's id, the owner written on the flows it runs.
@@ -52,6 +54,10 @@ pub struct Services {
 pub struct Metrics {
     pub heartbeats_applied: AtomicI64,
     pub heartbeats_stale: AtomicI64,
+    /// Heartbeats superseded by a newer one of the same instance in the same batch.
+    pub heartbeats_coalesced: AtomicI64,
+    /// Guest messages dropped because their signature did not verify (or was missing).
+    pub messages_rejected: AtomicI64,
     /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.
     pub heartbeat_lag_ms: AtomicI64,
 }

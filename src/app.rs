@@ -11,6 +11,7 @@ use crate::bus::Bus;
 use crate::config::Config;
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::Db;
+use crate::guest_link::{GuestKeys, GuestLink};
 use crate::secrets::MasterKey;
 use crate::testing::FaultInjector;
 use crate::web::{self, AppState};
@@ -61,12 +62,16 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         config.auth.max_failed_logins,
         crate::config::secs(config.auth.failed_login_window_s),
     );
-    let secrets = MasterKey::load_or_create(std::path::Path::new(&config.secrets.master_key_file))?;
+    let secrets = Arc::new(MasterKey::load_or_create(std::path::Path::new(
+        &config.secrets.master_key_file,
+    ))?);
     let bus = match config.bus.transport.as_str() {
         "amqp" => Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch),
         _ => Bus::memory(config.bus.queue_capacity),
     };
     let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
+    let keys = Arc::new(GuestKeys::new(Arc::clone(&secrets)));
+    let guests = GuestLink::new(bus.clone(), db.clone(), keys, config.bus.sign_guest_messages);
     Ok(Services {
         config: Arc::new(config),
         db,
@@ -75,7 +80,8 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         faults: Arc::new(faults),
         metrics: Arc::new(Metrics::default()),
         wakeups: Arc::default(),
-        secrets: Arc::new(secrets),
+        secrets,
+        guests,
         login_brake: Arc::new(login_brake),
         backup_store,
         node_id,
@@ -95,10 +101,8 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     let db = tokio::task::spawn_blocking(move || Db::connect(&url, size, acquire))
         .await
         .context("database start")??;
-    if config.bus.transport == "amqp" && config.bus.sign_guest_messages {
-        tracing::warn!(
-            "[bus] sign_guest_messages: signing of guest messages is not implemented yet; messages on RabbitMQ are not signed"
-        );
+    if !config.bus.sign_guest_messages {
+        tracing::warn!("[bus] sign_guest_messages = false: guest messages are neither signed nor checked");
     }
     let services = build_services(config, db)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");

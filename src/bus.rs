@@ -8,6 +8,7 @@
 mod amqp;
 mod envelope;
 mod memory;
+pub mod signing;
 
 pub use amqp::AmqpBus;
 pub use envelope::{Envelope, RequestContext};

@@ -67,7 +67,7 @@ pub struct BusConfig {
     pub transport: String,
     pub amqp_url: String,
     pub control_exchange: String,
-    /// Applies to messages that leave the process (the amqp transport).
+    /// Sign guest <-> control-plane messages under each instance's key and check them.
     pub sign_guest_messages: bool,
     /// Capacity of each in-process topic queue; a full queue makes `cast` wait (back-pressure).
     pub queue_capacity: usize,

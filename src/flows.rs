@@ -15,7 +15,7 @@ pub mod restart;
 
 use crate::actors::compute::Compute;
 use crate::actors::Services;
-use crate::bus::{self, BusError, Envelope};
+use crate::bus::BusError;
 use crate::db::models::flow::Flow;
 use crate::db::{DbConn, DbError};
 use actix::Addr;
@@ -82,10 +82,9 @@ impl FlowCtx {
 
     /// Casts `method` to this instance's guest.
     pub async fn cast_guest(&self, method: &str, args: serde_json::Value) -> Result<(), String> {
-        let topic = bus::guest_topic(self.instance_id());
         self.services
-            .bus
-            .cast(&topic, Envelope::new(method, args))
+            .guests
+            .cast(self.instance_id(), method, args)
             .await
             .map_err(|e| format!("cast {method}: {e}"))
     }
@@ -97,10 +96,9 @@ impl FlowCtx {
         args: serde_json::Value,
         timeout: Duration,
     ) -> Result<serde_json::Value, BusError> {
-        let topic = bus::guest_topic(self.instance_id());
         self.services
-            .bus
-            .call(&topic, Envelope::new(method, args), timeout)
+            .guests
+            .call(self.instance_id(), method, args, timeout)
             .await
     }
 

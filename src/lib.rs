@@ -28,6 +28,7 @@ pub mod db;
 pub mod error;
 pub mod flows;
 pub mod guest;
+pub mod guest_link;
 pub mod identity;
 pub mod intents;
 pub mod secrets;

@@ -26,7 +26,7 @@ pub struct MasterKey {
     cipher: ChaCha20Poly1305,
 }
 
-fn random_bytes<const N: usize>() -> [u8; N] {
+pub fn random_bytes<const N: usize>() -> [u8; N] {
     let mut bytes = [0u8; N];
     // The OS random source failing is not something coffer can work around.
     getrandom::fill(&mut bytes).expect("the operating system's random source is unavailable");
@@ -62,6 +62,13 @@ impl MasterKey {
         Ok(MasterKey {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
         })
+    }
+
+    /// A key from its 32 bytes (a guest's keys are derived from its instance key).
+    pub fn from_bytes(key: &[u8; 32]) -> MasterKey {
+        MasterKey {
+            cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+        }
     }
 
     /// Seals `plaintext`: base64 of a random nonce followed by the ciphertext.

@@ -5,9 +5,10 @@
 //! the servers the database says exist, which gives exactly one guest session per instance; a
 //! re-adopted real server that is not running (a host reboot) is started again.
 
-use super::guest_session::{Destroy, GuestSession};
+use super::guest_session::{Destroy, GuestEnv, GuestSession};
 use super::Services;
 use crate::bus;
+use crate::bus::signing::GuestKey;
 use crate::compute::process::{self, AddressPool};
 use crate::compute::{simulated, ServerInfo};
 use crate::db::models::catalog::DatastoreVersion;
@@ -17,6 +18,7 @@ use crate::status::Task;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::sync::Arc;
 use std::time::Duration;
 
 const KIND: &str = "compute";
@@ -74,6 +76,7 @@ impl Compute {
         manager: &str,
         address: Option<Ipv4Addr>,
         prepared: bool,
+        key: &GuestKey,
     ) -> Result<Box<dyn Datastore>, String> {
         if manager == "simulated" {
             let prepare_time = Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
@@ -86,7 +89,7 @@ impl Compute {
             InstanceSpec {
                 dir,
                 address,
-                secrets: self.services.secrets.clone(),
+                secrets: Arc::new(key.volume_key()),
             },
         )
     }
@@ -98,11 +101,12 @@ impl Compute {
         manager: &str,
         address: Option<Ipv4Addr>,
         prepared: bool,
+        key: Arc<GuestKey>,
     ) -> Result<ServerInfo, String> {
         if !self.guests.contains_key(instance_id) {
-            let datastore = self.driver(instance_id, manager, address, prepared)?;
-            let (services, id) = (self.services.clone(), instance_id.to_string());
-            let addr = Supervisor::start(move |_| GuestSession::new(id, services, datastore));
+            let datastore = self.driver(instance_id, manager, address, prepared, &key)?;
+            let (env, id) = (guest_env(&self.services), instance_id.to_string());
+            let addr = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
             self.guests.insert(instance_id.to_string(), Guest { addr, address });
         }
         Ok(ServerInfo {
@@ -119,6 +123,16 @@ impl Compute {
         in_use.extend(self.guests.values().filter_map(|g| g.address));
         pool.allocate(&in_use, port)
             .ok_or_else(|| format!("no free address left in {}", self.services.config.compute.address_pool))
+    }
+}
+
+/// What an in-process guest session gets of this node.
+pub fn guest_env(services: &Services) -> GuestEnv {
+    GuestEnv {
+        bus: services.bus.clone(),
+        config: Arc::clone(&services.config),
+        supervision: Arc::clone(&services.supervision),
+        backup_store: services.backup_store.clone(),
     }
 }
 
@@ -141,26 +155,31 @@ impl Handler<CreateServer> for Compute {
 
     fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
         let known = msg.address.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok());
+        let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
+        let id = msg.instance_id.clone();
+        let key = async move { keys.ensure(&db, &id).await };
         if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
-            let address = known.or_else(|| self.guests.get(&msg.instance_id).and_then(|g| g.address));
-            let result = self.boot(&msg.instance_id, &msg.manager, address, false);
-            return Box::pin(fut::ready(result));
+            return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
+                let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
+                act.boot(&msg.instance_id, &msg.manager, address, false, key?)
+            }));
         }
         let db = self.services.db.clone();
         let dir = self.services.config.instances_dir();
         let used = async move {
+            let key = key.await?;
             process::ensure_instances_dir(&dir)?;
             let addresses = db.run(Instance::addresses_in_use).await.map_err(|e| e.to_string())?;
-            Ok::<_, String>(
-                addresses
-                    .iter()
-                    .filter_map(|a| a.parse().ok())
-                    .collect::<HashSet<Ipv4Addr>>(),
-            )
+            let used = addresses
+                .iter()
+                .filter_map(|a| a.parse().ok())
+                .collect::<HashSet<Ipv4Addr>>();
+            Ok::<_, String>((used, key))
         };
-        Box::pin(used.into_actor(self).map(move |used, act, _ctx| {
-            let address = act.allocate(&msg.manager, used?)?;
-            act.boot(&msg.instance_id, &msg.manager, Some(address), false)
+        Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
+            let (used, key) = found?;
+            let address = act.allocate(&msg.manager, used)?;
+            act.boot(&msg.instance_id, &msg.manager, Some(address), false, key)
         }))
     }
 }
@@ -204,28 +223,35 @@ impl Handler<AdoptServers> for Compute {
     type Result = ResponseActFuture<Self, Result<usize, String>>;
 
     fn handle(&mut self, _: AdoptServers, _ctx: &mut Context<Self>) -> Self::Result {
-        let db = self.services.db.clone();
+        let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
         let load = async move {
-            db.run(|conn| {
-                let servers = Instance::with_servers(conn)?;
-                let mut out = Vec::with_capacity(servers.len());
-                for inst in servers {
-                    let version = DatastoreVersion::find(conn, &inst.datastore_version_id)?;
-                    let manager = version.map(|v| v.manager).unwrap_or_default();
-                    let prepared = inst.task() != Some(Task::Building);
-                    out.push((inst.id.clone(), manager, inst.address.clone(), prepared));
-                }
-                Ok(out)
-            })
-            .await
-            .map_err(|e| e.to_string())
+            let servers = db
+                .run(|conn| {
+                    let servers = Instance::with_servers(conn)?;
+                    let mut out = Vec::with_capacity(servers.len());
+                    for inst in servers {
+                        let version = DatastoreVersion::find(conn, &inst.datastore_version_id)?;
+                        let manager = version.map(|v| v.manager).unwrap_or_default();
+                        let prepared = inst.task() != Some(Task::Building);
+                        out.push((inst.id.clone(), manager, inst.address.clone(), prepared));
+                    }
+                    Ok(out)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut keyed = Vec::with_capacity(servers.len());
+            for (id, manager, address, prepared) in servers {
+                let key = keys.ensure(&db, &id).await?;
+                keyed.push((id, manager, address, prepared, key));
+            }
+            Ok::<_, String>(keyed)
         };
         Box::pin(load.into_actor(self).map(|servers, act, _ctx| {
             let servers = servers?;
             let count = servers.len();
-            for (id, manager, address, prepared) in servers {
+            for (id, manager, address, prepared, key) in servers {
                 let address = address.and_then(|a| a.parse().ok());
-                if let Err(e) = act.boot(&id, &manager, address, prepared) {
+                if let Err(e) = act.boot(&id, &manager, address, prepared, key) {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }

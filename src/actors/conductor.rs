@@ -1,10 +1,13 @@
 //! The conductor: consumes `trove-conductor` and applies what guests report to the database, so
 //! guests never touch it.
 //!
+//! Every message is first checked: signed under the key of the instance it reports on (unless
+//! `[bus] sign_guest_messages` is off); a rejected one is logged, counted and dropped.
 //! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
-//! messages) and acknowledged only after the commit. Each is first put through the stale check
-//! — one conditional write on `conductor_lastseen` — so a message whose `sent` is older than or
-//! equal to the last applied one for that instance and method changes nothing. A periodic sweep
+//! messages) and acknowledged only after the commit. A batch is coalesced — of one instance's
+//! heartbeats only the newest is written — and that one goes through the stale check, one
+//! conditional write on `conductor_lastseen`, so a message whose `sent` is older than or equal to
+//! the last applied one for that instance changes nothing, whichever conductor holds it. A periodic sweep
 //! stores heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT. Backup reports (`update_backup`) go
 //! through the same kind of check on the backup row (attempt, `sent`, not ended) and wake the
 //! backup's flow.
@@ -130,11 +133,26 @@ pub async fn consume(services: Services, topic: &str) -> String {
     }
 }
 
+/// Checks the signature of a guest's message about the instance its args name.
+async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<(), String> {
+    let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
+    let Some(subject) = subject.map(str::to_string) else {
+        return Err(format!("{} names no instance_id", delivery.envelope.method));
+    };
+    services.guests.check_from_guest(&subject, &mut delivery.envelope).await
+}
+
 /// Applies one batch; the deliveries are acknowledged only after the commit.
 async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), DbError> {
     let mut heartbeats = Vec::with_capacity(batch.len());
     let mut keep = Vec::with_capacity(batch.len());
-    for delivery in batch {
+    for mut delivery in batch {
+        if let Err(e) = check_signed(services, &mut delivery).await {
+            services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(method = %delivery.envelope.method, "conductor: message rejected: {e}");
+            delivery.reply(Err(format!("rejected: {e}")));
+            continue;
+        }
         let method = delivery.envelope.method.clone();
         match method.as_str() {
             "heartbeat" => match delivery.envelope.args::<Heartbeat>() {
@@ -187,9 +205,9 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     if heartbeats.is_empty() {
         return Ok(());
     }
-    // Sorted by instance (stable: each instance's messages keep their order), so concurrent
-    // conductors on PostgreSQL take row locks in one order.
-    heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let received = heartbeats.len() as i64;
+    let heartbeats = coalesce(heartbeats);
+    let coalesced = received - heartbeats.len() as i64;
     let (applied, stale, lag, changed) = services
         .db
         .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
@@ -203,8 +221,33 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     let m = &services.metrics;
     m.heartbeats_applied.fetch_add(applied, Ordering::Relaxed);
     m.heartbeats_stale.fetch_add(stale, Ordering::Relaxed);
+    m.heartbeats_coalesced.fetch_add(coalesced, Ordering::Relaxed);
     m.heartbeat_lag_ms.store(lag, Ordering::Relaxed);
     Ok(())
+}
+
+/// Of each instance's heartbeats, the newest (by `sent`; the later of equals), sorted by
+/// instance so that concurrent conductors on PostgreSQL take row locks in one order.
+fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
+    // Stable: equal instances keep their arrival order, and the last of the newest wins.
+    heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
+    let mut newest: Vec<Heartbeat> = Vec::with_capacity(heartbeats.len());
+    for hb in heartbeats {
+        match newest.last_mut() {
+            Some(last) if last.instance_id == hb.instance_id => {
+                let newer = match (hb.sent, last.sent) {
+                    (Some(a), Some(b)) => a >= b,
+                    (Some(_), None) => true,
+                    (None, _) => false,
+                };
+                if newer {
+                    *last = hb;
+                }
+            }
+            _ => newest.push(hb),
+        }
+    }
+    newest
 }
 
 /// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances

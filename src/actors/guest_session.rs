@@ -6,8 +6,14 @@
 //! the conductor (`update_backup`) for the attempt it was asked to run.
 //! An unknown method or malformed arguments are answered with an error, never a crash.
 
-use super::Services;
-use crate::bus::{self, Delivery, Envelope};
+mod to_conductor;
+
+pub use to_conductor::ConductorLink;
+
+use super::supervision::SupervisionLog;
+use crate::bus::signing::{self, GuestKey};
+use crate::bus::{self, Bus, Delivery};
+use crate::config::Config;
 use crate::db::models::backup;
 use crate::guest::{protocol, BackupJob, Datastore, GuestError, PrepareRequest};
 use crate::status::ServiceStatus;
@@ -17,6 +23,7 @@ use futures::FutureExt;
 use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use to_conductor::BackupReporter;
 
 const KIND: &str = "guest_session";
 
@@ -25,19 +32,40 @@ const KIND: &str = "guest_session";
 #[rtype(result = "Result<(), String>")]
 pub struct Destroy;
 
+/// What a guest session needs of its host process (a coffer node, or `coffer guest`): it never
+/// touches the database.
+#[derive(Clone)]
+pub struct GuestEnv {
+    pub bus: Bus,
+    pub config: Arc<Config>,
+    pub supervision: Arc<SupervisionLog>,
+    pub backup_store: BackupStore,
+}
+
 pub struct GuestSession {
     instance_id: String,
-    services: Services,
+    env: GuestEnv,
+    /// Signs what it sends, checks what it receives.
+    key: Arc<GuestKey>,
+    conductor: ConductorLink,
     datastore: Box<dyn Datastore>,
     /// The backup attempt running here, if any.
     backup: Option<RunningBackup>,
 }
 
 impl GuestSession {
-    pub fn new(instance_id: String, services: Services, datastore: Box<dyn Datastore>) -> GuestSession {
+    pub fn new(instance_id: String, env: GuestEnv, key: Arc<GuestKey>, datastore: Box<dyn Datastore>) -> GuestSession {
+        let conductor = ConductorLink {
+            bus: env.bus.clone(),
+            instance_id: instance_id.clone(),
+            key: Arc::clone(&key),
+            sign: env.config.bus.sign_guest_messages,
+        };
         GuestSession {
             instance_id,
-            services,
+            env,
+            key,
+            conductor,
             datastore,
             backup: None,
         }
@@ -49,23 +77,15 @@ impl GuestSession {
             return; // Trove suppresses periodic heartbeats until prepare has ended.
         }
         let status = self.datastore.status();
-        let bus = self.services.bus.clone();
-        let instance_id = self.instance_id.clone();
+        let link = self.conductor.clone();
         ctx.spawn(
             async move {
                 let status = match forced {
                     Some(s) => s,
                     None => status.await,
                 };
-                let sent = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-                let args = json!({
-                    "instance_id": instance_id,
-                    "payload": {"service_status": status.description()},
-                    "sent": sent,
-                });
-                if let Err(e) = bus.cast(bus::CONDUCTOR, Envelope::new("heartbeat", args)).await {
-                    tracing::warn!(instance.id = %instance_id, error = %e, "heartbeat not sent: {e}");
-                }
+                let args = json!({"payload": {"service_status": status.description()}});
+                link.cast("heartbeat", args).await;
             }
             .into_actor(self),
         );
@@ -77,17 +97,12 @@ impl GuestSession {
             return;
         }
         let check = self.datastore.check_volume();
-        let bus = self.services.bus.clone();
-        let instance_id = self.instance_id.clone();
+        let link = self.conductor.clone();
         ctx.spawn(
             async move {
                 let Some(message) = check.await else { return };
-                tracing::warn!(instance.id = %instance_id, "{message}");
-                let sent = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-                let args = json!({"instance_id": instance_id, "message": message, "sent": sent});
-                if let Err(e) = bus.cast(bus::CONDUCTOR, Envelope::new("report_fault", args)).await {
-                    tracing::warn!(instance.id = %instance_id, "fault not reported: {e}");
-                }
+                tracing::warn!(instance.id = %link.instance_id, "{message}");
+                link.cast("report_fault", json!({"message": message})).await;
             }
             .into_actor(self),
         );
@@ -103,18 +118,16 @@ impl GuestSession {
             }
         };
         delivery.ack();
-        let prepared = self.datastore.prepare(request, self.services.backup_store.clone());
+        let prepared = self.datastore.prepare(request, self.env.backup_store.clone());
         ctx.spawn(prepared.into_actor(self).map(|result, act, ctx| match result {
             Ok(()) => act.heartbeat(ctx, None),
             Err(e) => {
                 tracing::warn!(instance.id = %act.instance_id, error = %e, "prepare failed: {e}");
                 // The reason first, so the create that sees FAILED can tell why.
-                let (bus, instance_id) = (act.services.bus.clone(), act.instance_id.clone());
-                let report = async move {
-                    let sent = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
-                    let args = json!({"instance_id": instance_id, "message": e.to_string(), "sent": sent});
-                    let _ = bus.cast(bus::CONDUCTOR, Envelope::new("report_fault", args)).await;
-                };
+                let report = act
+                    .conductor
+                    .clone()
+                    .cast("report_fault", json!({"message": e.to_string()}));
                 ctx.spawn(report.into_actor(act).map(|(), act, ctx| {
                     act.heartbeat(ctx, Some(ServiceStatus::Failed));
                 }));
@@ -143,11 +156,10 @@ impl GuestSession {
             ctx.cancel_future(running.ticker);
         }
         let stored = Arc::new(AtomicU64::new(0));
-        let store = self.services.backup_store.clone();
+        let store = self.env.backup_store.clone();
         let report = BackupReporter {
-            bus: self.services.bus.clone(),
+            link: self.conductor.clone(),
             store: store.clone(),
-            instance_id: self.instance_id.clone(),
             backup_id: job.backup_id.clone(),
             attempt: job.attempt,
         };
@@ -159,7 +171,7 @@ impl GuestSession {
                 .send(json!({"state": backup::BUILDING, "size_bytes": 0}))
                 .into_actor(self),
         );
-        let every = crate::config::secs(self.services.config.backup.progress_interval_s);
+        let every = crate::config::secs(self.env.config.backup.progress_interval_s);
         let (progress, counter) = (report.clone(), Arc::clone(&stored));
         let mut reported = 0;
         // Progress is reported only when bytes were stored since: a hung dump goes quiet and its
@@ -228,9 +240,9 @@ impl Actor for GuestSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.instance_id);
-        ctx.add_stream(self.services.bus.subscribe(&bus::guest_topic(&self.instance_id)));
-        let interval = crate::config::secs(self.services.config.guest.heartbeat_interval_s);
+        self.env.supervision.started(KIND, &self.instance_id);
+        ctx.add_stream(self.env.bus.subscribe(&bus::guest_topic(&self.instance_id)));
+        let interval = crate::config::secs(self.env.config.guest.heartbeat_interval_s);
         ctx.run_interval(interval, |act, ctx| {
             act.heartbeat(ctx, None);
             act.enforce_volume(ctx);
@@ -249,7 +261,7 @@ impl Actor for GuestSession {
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
-        self.services
+        self.env
             .supervision
             .stopped(KIND, &self.instance_id, "server deleted", false);
     }
@@ -257,7 +269,7 @@ impl Actor for GuestSession {
 
 impl Supervised for GuestSession {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
-        self.services
+        self.env
             .supervision
             .restarting(KIND, &self.instance_id, "guest session stopped");
     }
@@ -273,7 +285,16 @@ impl Handler<Destroy> for GuestSession {
 }
 
 impl StreamHandler<Delivery> for GuestSession {
-    fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+    fn handle(&mut self, mut delivery: Delivery, ctx: &mut Context<Self>) {
+        if self.env.config.bus.sign_guest_messages {
+            if let Err(e) = signing::verify(&mut delivery.envelope, &self.instance_id, &self.key) {
+                tracing::warn!(instance.id = %self.instance_id, method = %delivery.envelope.method, "guest: message rejected: {e}");
+                delivery.reply(Err(protocol::encode_error(&GuestError::Failed(format!(
+                    "rejected: {e}"
+                )))));
+                return;
+            }
+        }
         let method = delivery.envelope.method.clone();
         match method.as_str() {
             "prepare" => self.handle_prepare(delivery, ctx),
@@ -314,30 +335,4 @@ struct RunningBackup {
     attempt: i32,
     task: SpawnHandle,
     ticker: SpawnHandle,
-}
-
-/// Casts one attempt's `update_backup` reports to the conductor.
-#[derive(Clone)]
-struct BackupReporter {
-    bus: crate::bus::Bus,
-    store: BackupStore,
-    instance_id: String,
-    backup_id: String,
-    attempt: i32,
-}
-
-impl BackupReporter {
-    async fn send(self, mut fields: serde_json::Value) {
-        fields["instance_id"] = json!(self.instance_id);
-        fields["backup_id"] = json!(self.backup_id);
-        fields["attempt"] = json!(self.attempt);
-        fields["sent"] = json!(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
-        if let Err(e) = self
-            .bus
-            .cast(bus::CONDUCTOR, Envelope::new("update_backup", fields))
-            .await
-        {
-            tracing::warn!(instance.id = %self.instance_id, backup.id = %self.backup_id, "backup update not sent: {e}");
-        }
-    }
 }

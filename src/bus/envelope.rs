@@ -15,6 +15,15 @@ pub struct RequestContext {
     pub user_id: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The instance whose key signed a guest <-> control-plane message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<String>,
+    /// HMAC-SHA256 (base64) of the message under that instance's key (see `bus::signing`).
+    #[serde(default, rename = "coffer_sig", skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
+    /// True when the message's password arguments are sealed under that key.
+    #[serde(default, rename = "coffer_sealed", skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]

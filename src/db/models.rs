@@ -5,6 +5,7 @@ pub mod backup_schedule;
 pub mod catalog;
 pub mod fault;
 pub mod flow;
+pub mod guest_key;
 pub mod identity;
 pub mod instance;
 pub mod lastseen;

@@ -78,6 +78,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    guest_keys (instance_id) {
+        instance_id -> Text,
+        sealed_key -> Text,
+        created -> BigInt,
+    }
+}
+
+diesel::table! {
     conductor_lastseen (instance_id, method_name) {
         instance_id -> Text,
         method_name -> Text,
@@ -163,6 +171,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     service_statuses,
     instance_faults,
     conductor_lastseen,
+    guest_keys,
     flows,
     backups,
     backup_schedules,

@@ -10,7 +10,7 @@
 //! the rows, releasing their quota.
 
 use super::{FlowCtx, StepOutcome};
-use crate::bus::{self, BusError, Envelope};
+use crate::bus::BusError;
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::quota;
 use crate::db::{now_ms, write_tx};
@@ -74,21 +74,21 @@ async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json
     };
     let args = serde_json::to_value(&job).map_err(|e| e.to_string())?;
     ctx.services
-        .bus
-        .cast(&bus::guest_topic(&b.instance_id), Envelope::new("create_backup", args))
+        .guests
+        .cast(&b.instance_id, "create_backup", args)
         .await
         .map_err(|e| format!("cast create_backup: {e}"))
 }
 
 /// Whether the instance's guest is running this backup's current attempt now.
 async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
-    let topic = bus::guest_topic(&b.instance_id);
     let asked = ctx
         .services
-        .bus
+        .guests
         .call(
-            &topic,
-            Envelope::new("backup_running", json!({"backup_id": b.id})),
+            &b.instance_id,
+            "backup_running",
+            json!({"backup_id": b.id}),
             Duration::from_secs(5),
         )
         .await;
@@ -206,11 +206,8 @@ async fn retain_logs(ctx: &FlowCtx, instance_id: String) {
     let Ok(Some(keep_from)) = keep else { return };
     let cast = ctx
         .services
-        .bus
-        .cast(
-            &bus::guest_topic(&instance_id),
-            Envelope::new("retain_logs", json!({"keep_from": keep_from})),
-        )
+        .guests
+        .cast(&instance_id, "retain_logs", json!({"keep_from": keep_from}))
         .await;
     if let Err(e) = cast {
         tracing::warn!(instance.id = %instance_id, "retain_logs not sent: {e}");

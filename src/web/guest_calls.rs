@@ -4,7 +4,7 @@
 //! Trove's codes (Unprocessable → 422, NotImplemented → 501, anything else → 400).
 
 use super::AppState;
-use crate::bus::{self, BusError, Envelope};
+use crate::bus::BusError;
 use crate::db::models::instance::{Instance, InstanceRecord};
 use crate::error::ApiError;
 use crate::guest::protocol::decode_error;
@@ -66,12 +66,10 @@ pub async fn call(
         Timeout::Low => guest.call_low_timeout_s,
         Timeout::High => guest.call_high_timeout_s,
     };
-    let topic = bus::guest_topic(instance_id);
-    let envelope = Envelope::new(method, args);
     match state
         .services
-        .bus
-        .call(&topic, envelope, crate::config::secs(seconds))
+        .guests
+        .call(instance_id, method, args, crate::config::secs(seconds))
         .await
     {
         Ok(value) => Ok(value),

@@ -197,8 +197,13 @@ pub async fn show_instance(
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
-        let call = Envelope::new("get_filesystem_stats", json!({"fs_path": null}));
-        match state.services.bus.call(&bus::guest_topic(&id), call, timeout).await {
+        let args = json!({"fs_path": null});
+        match state
+            .services
+            .guests
+            .call(&id, "get_filesystem_stats", args, timeout)
+            .await
+        {
             Ok(stats) => view["volume"]["used"] = stats.get("used").cloned().unwrap_or(json!(null)),
             Err(e) => tracing::debug!(instance.id = %id, "volume usage unavailable: {e}"),
         }

@@ -47,6 +47,25 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
         "coffer_heartbeats_stale_total {}",
         m.heartbeats_stale.load(Ordering::Relaxed)
     );
+    let counters = [
+        (
+            "coffer_heartbeats_coalesced_total",
+            "Heartbeats superseded by a newer one of the same instance in one batch.",
+            &m.heartbeats_coalesced,
+        ),
+        (
+            "coffer_guest_messages_rejected_total",
+            "Guest messages dropped: unsigned or signed under another key.",
+            &m.messages_rejected,
+        ),
+    ];
+    for (name, help, value) in counters {
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+            value.load(Ordering::Relaxed)
+        );
+    }
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,

@@ -1,10 +1,14 @@
 //! The RabbitMQ transport, against the private RabbitMQ scripts/test.sh starts
 //! (`COFFERTEST_AMQP_URL`): the lifecycle with every role in one process on the amqp bus, and
 //! with api, taskmanager and conductor as separate processes over RabbitMQ and PostgreSQL.
+//! Guest messages unsigned or signed under another instance's key are rejected there too.
 //! The tests of this group take turns: they share the broker's queue names.
 
 use crate::support::{Backend, CofferProcess, TestApp, TestDb};
+use coffer::bus::signing;
+use coffer::bus::{self, Envelope};
 use serde_json::json;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -201,4 +205,65 @@ async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_condu
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+}
+
+#[actix_web::test]
+async fn unsigned_or_foreign_signed_guest_messages_are_rejected_over_rabbitmq() {
+    let _turn = BROKER.lock().await;
+    let url = amqp_url();
+    let app = TestApp::start(Backend::Postgres, |c| {
+        c.bus.transport = "amqp".into();
+        c.bus.amqp_url = url.clone();
+        c.guest.heartbeat_interval_s = 0.5;
+    })
+    .await;
+    assert!(
+        app.node.services.config.bus.sign_guest_messages,
+        "signing is on by default"
+    );
+    let api = &app.api;
+    let (a, b) = (api.create("signed-a").await, api.create("signed-b").await);
+    api.wait_active_within(&a, Duration::from_secs(60)).await;
+    api.wait_active_within(&b, Duration::from_secs(60)).await;
+    let services = &app.node.services;
+    let metrics = &services.metrics;
+    let rejected = || metrics.messages_rejected.load(Ordering::Relaxed);
+
+    // An unmodified oslo.messaging client cannot sign: its heartbeat is rejected and logged.
+    oslo_cast(vec!["heartbeat".into(), a.clone(), "shutdown".into()]).await;
+    // A heartbeat about a signed with b's key (b's guest posing as a's).
+    let key_b = services
+        .guests
+        .keys()
+        .find(&services.db, &b)
+        .await
+        .expect("db")
+        .expect("b's key");
+    let sent = chrono::Utc::now().timestamp() as f64 + 10_000.0;
+    let mut forged = Envelope::new(
+        "heartbeat",
+        json!({"instance_id": a, "payload": {"service_status": "shutdown"}, "sent": sent}),
+    );
+    signing::sign(&mut forged, &a, &key_b);
+    services.bus.cast(bus::CONDUCTOR, forged).await.expect("cast");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while rejected() < 2 {
+        assert!(std::time::Instant::now() < deadline, "rejected {} of 2", rejected());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // The consumer keeps running: the guests' own signed heartbeats go on being applied.
+    let applied = metrics.heartbeats_applied.load(Ordering::Relaxed);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while metrics.heartbeats_applied.load(Ordering::Relaxed) < applied + 4 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "heartbeats stopped after a rejection"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let view = api.instance(&a).await.expect("exists");
+    assert_eq!(
+        view["operating_status"], "HEALTHY",
+        "no rejected heartbeat applied: {view}"
+    );
 }

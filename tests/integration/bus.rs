@@ -55,7 +55,7 @@ async fn bad_messages_are_answered_not_fatal(backend: Backend) {
         .call(&topic, Envelope::new("prepare", json!("nonsense")), WAIT)
         .await;
     assert!(matches!(malformed, Err(BusError::Remote(_))), "{malformed:?}");
-    let ping = bus.call(&topic, Envelope::new("rpc_ping", json!({})), WAIT).await;
+    let ping = app.node.services.guests.call(&id, "rpc_ping", json!({}), WAIT).await;
     assert_eq!(ping.expect("the guest still answers"), json!(true));
     assert_eq!(app.api.actors("guest_session").await, vec![id.clone()]);
     let (_, body) = app.api.get("/mgmt/supervision-events?limit=1000").await;

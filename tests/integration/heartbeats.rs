@@ -1,29 +1,51 @@
-//! Heartbeats through the bus: the stale check, and expiry when a guest goes silent.
+//! Heartbeats through the bus: the stale check, expiry when a guest goes silent, and signed
+//! guest messages (unsigned or another instance's signature rejected, both ways).
 
 use crate::both_backends;
 use crate::support::{Backend, TestApp};
 use coffer::actors::compute::DeleteServer;
-use coffer::bus::{self, Envelope};
+use coffer::bus::signing::{self, GuestKey};
+use coffer::bus::{self, BusError, Envelope};
 use coffer::db::models::service_status::ServiceStatusRow;
 use coffer::status::ServiceStatus;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-async fn cast_heartbeat(app: &TestApp, id: &str, status: &str, sent: f64) {
+async fn guest_key(app: &TestApp, id: &str) -> std::sync::Arc<GuestKey> {
+    let services = &app.node.services;
+    let key = services.guests.keys().find(&services.db, id).await.expect("db");
+    key.expect("the instance has a guest key")
+}
+
+fn heartbeat(id: &str, status: &str, sent: f64) -> Envelope {
     let args = json!({"instance_id": id, "payload": {"service_status": status}, "sent": sent});
+    Envelope::new("heartbeat", args)
+}
+
+/// Casts a heartbeat signed with the instance's own key, as its guest would.
+async fn cast_heartbeat(app: &TestApp, id: &str, status: &str, sent: f64) {
+    let mut envelope = heartbeat(id, status, sent);
+    let key = guest_key(app, id).await;
+    signing::sign(&mut envelope, id, &key);
     app.node
         .services
         .bus
-        .cast(bus::CONDUCTOR, Envelope::new("heartbeat", args))
+        .cast(bus::CONDUCTOR, envelope)
         .await
         .expect("cast");
 }
 
-/// Waits until the conductor has dropped `n` more stale heartbeats than `before`.
+/// Heartbeats the conductor dropped: stale, or superseded in their batch by a newer one.
+fn dropped(app: &TestApp) -> i64 {
+    let m = &app.node.services.metrics;
+    m.heartbeats_stale.load(Ordering::Relaxed) + m.heartbeats_coalesced.load(Ordering::Relaxed)
+}
+
+/// Waits until the conductor has dropped `n` more heartbeats than `before`.
 async fn wait_stale(app: &TestApp, before: i64, n: i64) {
     let deadline = Instant::now() + Duration::from_secs(10);
-    while app.node.services.metrics.heartbeats_stale.load(Ordering::Relaxed) < before + n {
+    while dropped(app) < before + n {
         assert!(
             Instant::now() < deadline,
             "the conductor did not process the stale heartbeat"
@@ -47,7 +69,7 @@ async fn stale_heartbeats_change_nothing(backend: Backend) {
         .await;
     let before_stale = app.api.instance(&id).await.expect("exists");
 
-    let stale = app.node.services.metrics.heartbeats_stale.load(Ordering::Relaxed);
+    let stale = dropped(&app);
     cast_heartbeat(&app, &id, "healthy", future).await; // equal sent
     cast_heartbeat(&app, &id, "healthy", future - 1.0).await; // older sent
     wait_stale(&app, stale, 2).await;
@@ -143,3 +165,72 @@ async fn silent_guest_expires(backend: Backend) {
     );
 }
 both_backends!(silent_guest_expires);
+
+async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
+    let app = TestApp::start(backend, |c| c.guest.heartbeat_interval_s = 3600.0).await;
+    let (a, b) = (app.api.create("signed-a").await, app.api.create("signed-b").await);
+    app.api.wait_active(&a).await;
+    app.api.wait_active(&b).await;
+    let (key_a, key_b) = (guest_key(&app, &a).await, guest_key(&app, &b).await);
+    assert_ne!(key_a.to_base64(), key_b.to_base64(), "each instance has its own key");
+    let services = &app.node.services;
+    let rejected = || services.metrics.messages_rejected.load(Ordering::Relaxed);
+    let future = chrono::Utc::now().timestamp() as f64 + 10_000.0;
+
+    // To the conductor: unsigned; signed by b's key about a (as b); signed by b's key claiming a.
+    let unsigned = heartbeat(&a, "shutdown", future);
+    let mut as_b = heartbeat(&a, "shutdown", future + 1.0);
+    signing::sign(&mut as_b, &b, &key_b);
+    let mut claims_a = heartbeat(&a, "shutdown", future + 2.0);
+    signing::sign(&mut claims_a, &a, &key_b);
+    for forged in [unsigned, as_b, claims_a] {
+        services.bus.cast(bus::CONDUCTOR, forged).await.expect("cast");
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rejected() < 3 {
+        assert!(
+            Instant::now() < deadline,
+            "rejected {} of 3 forged heartbeats",
+            rejected()
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // The conductor goes on: a's own signed heartbeat applies, and nothing forged did.
+    cast_heartbeat(&app, &a, "shutdown", future + 3.0).await;
+    app.api
+        .wait_for(&a, Duration::from_secs(10), "SHUTDOWN", |v| {
+            v.is_some_and(|v| v["operating_status"] == "SHUTDOWN")
+        })
+        .await;
+    let last = services
+        .db
+        .run({
+            let a = a.clone();
+            move |c| coffer::db::models::lastseen::LastSeen::last_sent(c, &a, "heartbeat")
+        })
+        .await
+        .expect("db");
+    assert_eq!(last, Some(future + 3.0), "no forged heartbeat was applied");
+
+    // To a guest: a call signed with another instance's key, and an unsigned one, are refused;
+    // the same call signed with its own key is answered.
+    let call = |envelope: Envelope| {
+        let bus = services.bus.clone();
+        let topic = bus::guest_topic(&a);
+        async move { bus.call(&topic, envelope, Duration::from_secs(5)).await }
+    };
+    let mut foreign = Envelope::new("list_databases", json!({}));
+    signing::sign(&mut foreign, &a, &key_b);
+    for refused in [foreign, Envelope::new("list_databases", json!({}))] {
+        match call(refused).await {
+            Err(BusError::Remote(text)) => assert!(text.contains("rejected"), "{text}"),
+            other => panic!("a forged call was answered: {other:?}"),
+        }
+    }
+    let mut own = Envelope::new("list_databases", json!({}));
+    signing::sign(&mut own, &a, &key_a);
+    call(own)
+        .await
+        .expect("a call signed with the instance's key is answered");
+}
+both_backends!(unsigned_and_foreign_guest_messages_are_rejected);

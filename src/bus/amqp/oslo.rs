@@ -34,6 +34,11 @@ pub(super) fn encode(envelope: &Envelope) -> Vec<u8> {
         "_context_request_id": c.request_id, "_context_project_id": c.project_id,
         "_context_user_id": c.user_id, "_context_roles": c.roles,
     });
+    if let (Some(instance), Some(sig)) = (&c.instance_id, &c.signature) {
+        inner["_context_instance_id"] = json!(instance);
+        inner["_context_coffer_sig"] = json!(sig);
+        inner["_context_coffer_sealed"] = json!(c.sealed);
+    }
     if let (Some(q), Some(id)) = (&envelope.reply_to, &envelope.correlation_id) {
         inner["_reply_q"] = json!(q);
         inner["_msg_id"] = json!(id);
@@ -54,6 +59,12 @@ pub(super) fn decode(body: &[u8]) -> Result<Envelope, String> {
             .get("_context_roles")
             .and_then(|r| serde_json::from_value(r.clone()).ok())
             .unwrap_or_default(),
+        instance_id: text("_context_instance_id"),
+        signature: text("_context_coffer_sig"),
+        sealed: m
+            .get("_context_coffer_sealed")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
     };
     Ok(Envelope {
         method,

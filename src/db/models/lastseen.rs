@@ -40,6 +40,15 @@ impl LastSeen {
         Ok(updated == 1)
     }
 
+    /// The newest `sent` applied for (instance, method).
+    pub fn last_sent(conn: &mut DbConn, instance_id: &str, method: &str) -> Result<Option<f64>, DbError> {
+        Ok(conductor_lastseen::table
+            .find((instance_id, method))
+            .select(conductor_lastseen::sent)
+            .first(conn)
+            .optional()?)
+    }
+
     pub fn delete_for(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError> {
         diesel::delete(conductor_lastseen::table.filter(conductor_lastseen::instance_id.eq(instance_id)))
             .execute(conn)?;

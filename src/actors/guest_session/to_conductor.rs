@@ -1,0 +1,57 @@
+//! What a guest sends to the conductor — heartbeats, faults, backup reports — signed under its
+//! instance's key (unless `[bus] sign_guest_messages` is off), each with the `sent` time the
+//! conductor's stale check orders them by.
+
+use crate::bus::signing::{self, GuestKey};
+use crate::bus::{self, Bus, Envelope};
+use crate::storage::BackupStore;
+use serde_json::json;
+use std::sync::Arc;
+
+/// A guest's channel to the conductor.
+#[derive(Clone)]
+pub struct ConductorLink {
+    pub bus: Bus,
+    pub instance_id: String,
+    pub key: Arc<GuestKey>,
+    pub sign: bool,
+}
+
+/// Now, as Trove's `sent`: float seconds since the epoch.
+pub fn sent_now() -> f64 {
+    chrono::Utc::now().timestamp_micros() as f64 / 1e6
+}
+
+impl ConductorLink {
+    /// Casts `method`; a failure is logged (the next heartbeat or report supersedes it).
+    pub async fn cast(self, method: &'static str, mut args: serde_json::Value) {
+        args["instance_id"] = json!(self.instance_id);
+        if args.get("sent").is_none() {
+            args["sent"] = json!(sent_now());
+        }
+        let mut envelope = Envelope::new(method, args);
+        if self.sign {
+            signing::sign(&mut envelope, &self.instance_id, &self.key);
+        }
+        if let Err(e) = self.bus.cast(bus::CONDUCTOR, envelope).await {
+            tracing::warn!(instance.id = %self.instance_id, method, error = %e, "{method} not sent: {e}");
+        }
+    }
+}
+
+/// Casts one backup attempt's `update_backup` reports.
+#[derive(Clone)]
+pub struct BackupReporter {
+    pub link: ConductorLink,
+    pub store: BackupStore,
+    pub backup_id: String,
+    pub attempt: i32,
+}
+
+impl BackupReporter {
+    pub async fn send(self, mut fields: serde_json::Value) {
+        fields["backup_id"] = json!(self.backup_id);
+        fields["attempt"] = json!(self.attempt);
+        self.link.cast("update_backup", fields).await;
+    }
+}

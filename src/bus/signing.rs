@@ -1,0 +1,229 @@
+//! Signed guest messages (architecture.md §4): every message between a guest and the control
+//! plane carries, in its context, the instance id and an HMAC-SHA256 under that instance's own
+//! key over the canonical JSON (keys sorted, no spaces) of method, args and instance id; its
+//! password arguments are sealed (ChaCha20-Poly1305) under a key derived from it. A guest or a
+//! conductor rejects a message that is unsigned, or signed under any other key.
+
+use super::Envelope;
+use crate::secrets::MasterKey;
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+
+/// Argument names whose string values are sealed on the wire.
+const PASSWORD_FIELDS: [&str; 2] = ["password", "root_password"];
+
+/// Why a guest message was rejected.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SignError {
+    #[error("the message is not signed")]
+    Unsigned,
+    #[error("the message is signed for instance {signed}, not {expected}")]
+    WrongInstance { signed: String, expected: String },
+    #[error("the message's signature does not verify under instance {0}'s key")]
+    BadSignature(String),
+    #[error("a sealed password does not open under instance {0}'s key")]
+    Sealed(String),
+}
+
+/// One instance's guest key: 32 random bytes made when its server is provisioned.
+pub struct GuestKey {
+    bytes: [u8; 32],
+    passwords: MasterKey,
+}
+
+impl GuestKey {
+    pub fn generate() -> GuestKey {
+        GuestKey::from_bytes(crate::secrets::random_bytes())
+    }
+
+    fn from_bytes(bytes: [u8; 32]) -> GuestKey {
+        GuestKey {
+            passwords: MasterKey::from_bytes(&derive(&bytes, "coffer message passwords")),
+            bytes,
+        }
+    }
+
+    /// A key from its base64 text (as stored, once unsealed, and as handed to a guest).
+    pub fn from_base64(text: &str) -> Result<GuestKey, String> {
+        let raw = B64
+            .decode(text.trim())
+            .map_err(|e| format!("guest key is not base64: {e}"))?;
+        let bytes: [u8; 32] = raw
+            .try_into()
+            .map_err(|raw: Vec<u8>| format!("guest key has {} bytes, not 32", raw.len()))?;
+        Ok(GuestKey::from_bytes(bytes))
+    }
+
+    pub fn to_base64(&self) -> String {
+        B64.encode(self.bytes)
+    }
+
+    /// The key the guest seals its volume's secrets under (its datastore admin password).
+    pub fn volume_key(&self) -> MasterKey {
+        MasterKey::from_bytes(&derive(&self.bytes, "coffer volume secrets"))
+    }
+
+    fn mac(&self, envelope: &Envelope, instance_id: &str) -> Hmac<Sha256> {
+        let mut text = String::with_capacity(256);
+        let mut fields = Map::new();
+        fields.insert("args".into(), envelope.args.clone());
+        fields.insert("instance_id".into(), Value::String(instance_id.to_string()));
+        fields.insert("method".into(), Value::String(envelope.method.clone()));
+        canonical(&Value::Object(fields), &mut text);
+        // HMAC takes a key of any length.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
+        mac.update(text.as_bytes());
+        mac
+    }
+}
+
+fn derive(key: &[u8; 32], purpose: &str) -> [u8; 32] {
+    let mut hash = Sha256::new();
+    hash.update(purpose.as_bytes());
+    hash.update(key);
+    hash.finalize().into()
+}
+
+/// Seals the message's passwords and signs it as coming from (or going to) `instance_id`.
+pub fn sign(envelope: &mut Envelope, instance_id: &str, key: &GuestKey) {
+    let mut sealed = false;
+    walk_passwords(&mut envelope.args, &mut |text| {
+        *text = key.passwords.seal(text);
+        sealed = true;
+        Ok(())
+    })
+    .ok();
+    envelope.context.sealed = sealed;
+    envelope.context.instance_id = Some(instance_id.to_string());
+    let tag = key.mac(envelope, instance_id).finalize().into_bytes();
+    envelope.context.signature = Some(B64.encode(tag));
+}
+
+/// Checks that the message is signed for `instance_id` under its `key`, and opens its sealed
+/// passwords.
+pub fn verify(envelope: &mut Envelope, instance_id: &str, key: &GuestKey) -> Result<(), SignError> {
+    let (Some(signed), Some(signature)) = (&envelope.context.instance_id, &envelope.context.signature) else {
+        return Err(SignError::Unsigned);
+    };
+    if signed != instance_id {
+        return Err(SignError::WrongInstance {
+            signed: signed.clone(),
+            expected: instance_id.to_string(),
+        });
+    }
+    let bad = || SignError::BadSignature(instance_id.to_string());
+    let tag = B64.decode(signature).map_err(|_| bad())?;
+    key.mac(envelope, instance_id).verify_slice(&tag).map_err(|_| bad())?;
+    if envelope.context.sealed {
+        walk_passwords(&mut envelope.args, &mut |text| {
+            *text = key
+                .passwords
+                .open(text)
+                .map_err(|_| SignError::Sealed(instance_id.to_string()))?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Calls `f` on every string value under a password field, at any depth.
+fn walk_passwords(value: &mut Value, f: &mut dyn FnMut(&mut String) -> Result<(), SignError>) -> Result<(), SignError> {
+    match value {
+        Value::Object(map) => {
+            for (name, v) in map.iter_mut() {
+                match v {
+                    Value::String(text) if PASSWORD_FIELDS.contains(&name.as_str()) => f(text)?,
+                    other => walk_passwords(other, f)?,
+                }
+            }
+        }
+        Value::Array(items) => {
+            for item in items {
+                walk_passwords(item, f)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// JSON with object keys sorted and no whitespace, whatever order the map keeps.
+fn canonical(value: &Value, out: &mut String) {
+    match value {
+        Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, k) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&Value::String(k.clone()).to_string());
+                out.push(':');
+                canonical(&map[k], out);
+            }
+            out.push('}');
+        }
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn prepare() -> Envelope {
+        Envelope::new(
+            "prepare",
+            json!({"users": [{"name": "app", "password": "s3cret"}], "root_password": "r00t", "sent": 1.25}),
+        )
+    }
+
+    #[test]
+    fn signed_messages_verify_and_unseal_only_under_their_key() {
+        let (key, other) = (GuestKey::generate(), GuestKey::generate());
+        let mut e = prepare();
+        sign(&mut e, "i1", &key);
+        let wire = serde_json::to_string(&e).expect("json");
+        assert!(
+            !wire.contains("s3cret") && !wire.contains("r00t"),
+            "passwords sealed: {wire}"
+        );
+        let mut back: Envelope = serde_json::from_str(&wire).expect("decodes");
+        let mut forged = back.clone();
+        verify(&mut back, "i1", &key).expect("verifies");
+        assert_eq!(back.args, prepare().args);
+        assert_eq!(
+            verify(&mut forged.clone(), "i1", &other),
+            Err(SignError::BadSignature("i1".into()))
+        );
+        assert!(matches!(
+            verify(&mut forged.clone(), "i2", &key),
+            Err(SignError::WrongInstance { .. })
+        ));
+        forged.args["sent"] = json!(2.5);
+        assert!(
+            verify(&mut forged, "i1", &key).is_err(),
+            "a changed argument breaks the signature"
+        );
+        assert_eq!(verify(&mut prepare(), "i1", &key), Err(SignError::Unsigned));
+        let restored = GuestKey::from_base64(&key.to_base64()).expect("round trip");
+        let mut again = prepare();
+        sign(&mut again, "i1", &restored);
+        verify(&mut again, "i1", &key).expect("same key after base64");
+    }
+}

@@ -1,0 +1,148 @@
+//! The control plane's end of signed guest messages: each instance's guest key (made when its
+//! server is provisioned, stored sealed under the master key, cached here) and [`GuestLink`], the
+//! one way the task manager and the API cast and call a guest — signed, with its passwords sealed,
+//! unless `[bus] sign_guest_messages` is off.
+
+use crate::bus::signing::{self, GuestKey, SignError};
+use crate::bus::{self, Bus, BusError, Envelope};
+use crate::db::models::guest_key::GuestKeyRow;
+use crate::db::Db;
+use crate::secrets::MasterKey;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Keys cached at most; past it the cache starts again (a key is one row away).
+const CACHE_MAX: usize = 200_000;
+
+/// The guest keys of all instances, read through a cache.
+pub struct GuestKeys {
+    master: Arc<MasterKey>,
+    cache: Mutex<HashMap<String, Arc<GuestKey>>>,
+}
+
+impl GuestKeys {
+    pub fn new(master: Arc<MasterKey>) -> GuestKeys {
+        GuestKeys {
+            master,
+            cache: Mutex::default(),
+        }
+    }
+
+    fn cached(&self, instance_id: &str) -> Option<Arc<GuestKey>> {
+        self.cache.lock().get(instance_id).cloned()
+    }
+
+    fn remember(&self, instance_id: &str, sealed: &str) -> Result<Arc<GuestKey>, String> {
+        let text = self
+            .master
+            .open(sealed)
+            .map_err(|e| format!("guest key of {instance_id}: {e}"))?;
+        let key = Arc::new(GuestKey::from_base64(&text)?);
+        let mut cache = self.cache.lock();
+        if cache.len() >= CACHE_MAX {
+            cache.clear();
+        }
+        cache.insert(instance_id.to_string(), Arc::clone(&key));
+        Ok(key)
+    }
+
+    /// The instance's key, if its server was ever provisioned.
+    pub async fn find(&self, db: &Db, instance_id: &str) -> Result<Option<Arc<GuestKey>>, String> {
+        if let Some(key) = self.cached(instance_id) {
+            return Ok(Some(key));
+        }
+        let id = instance_id.to_string();
+        let sealed = db
+            .run(move |c| GuestKeyRow::find(c, &id))
+            .await
+            .map_err(|e| e.to_string())?;
+        sealed.map(|s| self.remember(instance_id, &s)).transpose()
+    }
+
+    /// The instance's key, made and stored now if it has none (at provisioning).
+    pub async fn ensure(&self, db: &Db, instance_id: &str) -> Result<Arc<GuestKey>, String> {
+        if let Some(key) = self.cached(instance_id) {
+            return Ok(key);
+        }
+        let (id, fresh) = (
+            instance_id.to_string(),
+            self.master.seal(&GuestKey::generate().to_base64()),
+        );
+        let sealed = db
+            .run(move |c| GuestKeyRow::ensure(c, &id, &fresh))
+            .await
+            .map_err(|e| e.to_string())?;
+        self.remember(instance_id, &sealed)
+    }
+
+    pub fn forget(&self, instance_id: &str) {
+        self.cache.lock().remove(instance_id);
+    }
+}
+
+/// Casts and calls to guests, signed under each instance's key.
+#[derive(Clone)]
+pub struct GuestLink {
+    bus: Bus,
+    db: Db,
+    keys: Arc<GuestKeys>,
+    sign: bool,
+}
+
+impl GuestLink {
+    pub fn new(bus: Bus, db: Db, keys: Arc<GuestKeys>, sign: bool) -> GuestLink {
+        GuestLink { bus, db, keys, sign }
+    }
+
+    pub fn keys(&self) -> &Arc<GuestKeys> {
+        &self.keys
+    }
+
+    async fn envelope(&self, instance_id: &str, method: &str, args: serde_json::Value) -> Result<Envelope, BusError> {
+        let mut envelope = Envelope::new(method, args);
+        if self.sign {
+            let key = self
+                .keys
+                .find(&self.db, instance_id)
+                .await
+                .map_err(BusError::Unavailable)?
+                .ok_or_else(|| BusError::Unavailable(format!("instance {instance_id} has no guest key yet")))?;
+            signing::sign(&mut envelope, instance_id, &key);
+        }
+        Ok(envelope)
+    }
+
+    pub async fn cast(&self, instance_id: &str, method: &str, args: serde_json::Value) -> Result<(), BusError> {
+        let envelope = self.envelope(instance_id, method, args).await?;
+        self.bus.cast(&bus::guest_topic(instance_id), envelope).await
+    }
+
+    pub async fn call(
+        &self,
+        instance_id: &str,
+        method: &str,
+        args: serde_json::Value,
+        timeout: Duration,
+    ) -> Result<serde_json::Value, BusError> {
+        let envelope = self.envelope(instance_id, method, args).await?;
+        self.bus.call(&bus::guest_topic(instance_id), envelope, timeout).await
+    }
+
+    /// Checks a message a guest sent about `instance_id` (a conductor's input).
+    pub async fn check_from_guest(&self, instance_id: &str, envelope: &mut Envelope) -> Result<(), String> {
+        if !self.sign {
+            return Ok(());
+        }
+        if envelope.context.signature.is_none() {
+            return Err(SignError::Unsigned.to_string());
+        }
+        let key = self
+            .keys
+            .find(&self.db, instance_id)
+            .await?
+            .ok_or_else(|| format!("instance {instance_id} has no guest key"))?;
+        signing::verify(envelope, instance_id, &key).map_err(|e| e.to_string())
+    }
+}
