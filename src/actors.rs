@@ -15,6 +15,7 @@ pub mod backup_scheduler;
 pub mod compute;
 pub mod conductor;
 pub mod flow_actor;
+pub mod guest_pool;
 pub mod guest_session;
 pub mod supervision;
 pub mod task_manager;

@@ -1,6 +1,10 @@
 //! Starting a coffer node: the pool, the bus, the supervised actors of the chosen role and the
 //! HTTP server, all in the current actix System. `main` and the tests both start coffer here.
 
+mod guest_host;
+
+pub use guest_host::{run_instance_guest, run_simulated_pool};
+
 use crate::actors::backup_scheduler::BackupScheduler;
 use crate::actors::compute::{AdoptServers, Compute};
 use crate::actors::conductor::Conductor;

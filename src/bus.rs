@@ -24,6 +24,9 @@ pub const TASKMANAGER: &str = "taskmanager";
 /// The conductor's topic (Trove's default `conductor_queue`).
 pub const CONDUCTOR: &str = "trove-conductor";
 
+/// The topic `coffer guest --simulated` pools consume (`host_guest`), competing.
+pub const GUEST_POOL: &str = "guestpool";
+
 /// The topic a guest agent consumes.
 pub fn guest_topic(instance_id: &str) -> String {
     format!("guestagent.{instance_id}")

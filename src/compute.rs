@@ -1,8 +1,10 @@
 //! Compute drivers: what provisions the "server" an instance lives on (Nova's role in Trove).
 //!
-//! `simulated` boots a guest session with an in-memory datastore in milliseconds. The `process`
-//! driver (real PostgreSQL, MariaDB, Redis servers) comes with the real-datastore issue.
+//! `simulated` boots a guest session with an in-memory datastore in milliseconds; `process` runs
+//! real PostgreSQL, MariaDB and Redis servers on this host. Their guests run in the task
+//! manager's process, or as processes of their own ([`guest_process`]).
 
+pub mod guest_process;
 pub mod process;
 pub mod simulated;
 
@@ -11,4 +13,28 @@ pub mod simulated;
 pub struct ServerInfo {
     pub compute_instance_id: String,
     pub address: Option<String>,
+}
+
+/// The datastore driver of an instance's server, its volume secrets sealed under its key.
+pub fn datastore_for(
+    config: &crate::config::Config,
+    instance_id: &str,
+    manager: &str,
+    address: Option<std::net::Ipv4Addr>,
+    prepared: bool,
+    key: &crate::bus::signing::GuestKey,
+) -> Result<Box<dyn crate::guest::Datastore>, String> {
+    if manager == "simulated" {
+        let prepare_time = std::time::Duration::from_millis(config.compute.simulated_prepare_ms);
+        return simulated::datastore_for(manager, prepare_time, prepared);
+    }
+    let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
+    process::datastore_for(
+        manager,
+        crate::guest::InstanceSpec {
+            dir: config.instances_dir().join(instance_id),
+            address,
+            secrets: std::sync::Arc::new(key.volume_key()),
+        },
+    )
 }

@@ -32,6 +32,9 @@ pub struct Config {
     pub backup: BackupConfig,
     pub log: LogConfig,
     pub testing: TestingConfig,
+    /// The file this config was read from (handed on to the guest processes coffer starts).
+    #[serde(skip)]
+    pub file: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -129,6 +132,10 @@ pub struct ComputeConfig {
     pub address_pool: String,
     /// How long the simulated datastore takes to prepare.
     pub simulated_prepare_ms: u64,
+    /// Where guest agents run: "in_process" (guest sessions in the task manager's process) or
+    /// "process" (each real instance's guest is its own `coffer guest --instance-id` process,
+    /// simulated guests live in a `coffer guest --simulated N` pool) — distributed mode.
+    pub guest_host: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -225,7 +232,9 @@ impl Config {
             })?,
             None => String::new(),
         };
-        Self::from_toml_and_env(&text, std::env::vars())
+        let mut config = Self::from_toml_and_env(&text, std::env::vars())?;
+        config.file = file.map(|f| std::path::absolute(&f).unwrap_or(f));
+        Ok(config)
     }
 
     /// Builds a config from TOML text plus `COFFER_*` variables (the testable core of `load`).
@@ -250,6 +259,17 @@ impl Config {
                 "[bus] transport must be \"memory\" or \"amqp\", not {:?}",
                 self.bus.transport
             )));
+        }
+        if !matches!(self.compute.guest_host.as_str(), "in_process" | "process") {
+            return Err(ConfigError::Invalid(format!(
+                "[compute] guest_host must be \"in_process\" or \"process\", not {:?}",
+                self.compute.guest_host
+            )));
+        }
+        if self.compute.guest_host == "process" && self.bus.transport != "amqp" {
+            return Err(ConfigError::Invalid(
+                "[compute] guest_host = \"process\" needs [bus] transport = \"amqp\": guest processes talk over RabbitMQ".into(),
+            ));
         }
         if !self.testing.enabled && !self.testing.fail_at.trim().is_empty() {
             return Err(ConfigError::Invalid(

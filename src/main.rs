@@ -33,6 +33,14 @@ enum Command {
     Taskmanager,
     /// The conductor only (distributed mode).
     Conductor,
+    /// A guest agent host (distributed mode): one instance's (`--instance-id`, started by the
+    /// task manager), or a pool of `--simulated N` simulated guests.
+    Guest {
+        #[arg(long, conflicts_with = "simulated", required_unless_present = "simulated")]
+        instance_id: Option<String>,
+        #[arg(long)]
+        simulated: Option<usize>,
+    },
     /// Apply database migrations and exit.
     Migrate,
     /// Projects of coffer's identity service.
@@ -99,6 +107,14 @@ fn main() -> ExitCode {
         Command::Taskmanager => Role::TaskManager,
         Command::Conductor => Role::Conductor,
         Command::Migrate => return migrate(&config),
+        Command::Guest { instance_id, simulated } => {
+            let system = actix_web::rt::System::new();
+            return report(match (instance_id, simulated) {
+                (Some(id), _) => system.block_on(app::run_instance_guest(config, &id)),
+                (None, Some(n)) => system.block_on(app::run_simulated_pool(config, n)),
+                (None, None) => Err(anyhow::anyhow!("coffer guest needs --instance-id ID or --simulated N")),
+            });
+        }
         Command::Project { action } => return report(manage_project(&config, action)),
         Command::User { action } => return report(manage_user(&config, action)),
         Command::Bench {

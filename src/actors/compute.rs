@@ -9,15 +9,16 @@ use super::guest_session::{Destroy, GuestEnv, GuestSession};
 use super::Services;
 use crate::bus;
 use crate::bus::signing::GuestKey;
+use crate::compute::guest_process::{self, GuestSpec};
 use crate::compute::process::{self, AddressPool};
-use crate::compute::{simulated, ServerInfo};
+use crate::compute::ServerInfo;
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
-use crate::guest::{Datastore, InstanceSpec};
 use crate::status::Task;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -53,7 +54,8 @@ pub struct ServerExists {
 pub struct AdoptServers;
 
 struct Guest {
-    addr: Addr<GuestSession>,
+    /// The session, when it runs in this process.
+    addr: Option<Addr<GuestSession>>,
     address: Option<Ipv4Addr>,
 }
 
@@ -70,31 +72,17 @@ impl Compute {
         }
     }
 
-    fn driver(
-        &self,
-        instance_id: &str,
-        manager: &str,
-        address: Option<Ipv4Addr>,
-        prepared: bool,
-        key: &GuestKey,
-    ) -> Result<Box<dyn Datastore>, String> {
-        if manager == "simulated" {
-            let prepare_time = Duration::from_millis(self.services.config.compute.simulated_prepare_ms);
-            return simulated::datastore_for(manager, prepare_time, prepared);
-        }
-        let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
-        let dir = self.services.config.instances_dir().join(instance_id);
-        process::datastore_for(
-            manager,
-            InstanceSpec {
-                dir,
-                address,
-                secrets: Arc::new(key.volume_key()),
-            },
-        )
+    /// True when guests run outside this process (`[compute] guest_host = "process"`).
+    fn remote(&self) -> bool {
+        self.services.config.compute.guest_host == "process"
     }
 
-    /// Starts the guest session of a server (once).
+    fn volume(&self, instance_id: &str) -> PathBuf {
+        self.services.config.instances_dir().join(instance_id)
+    }
+
+    /// Starts the guest of a server (once): a session here, or its own guest process; a
+    /// simulated guest of a pool was handed to the pool before.
     fn boot(
         &mut self,
         instance_id: &str,
@@ -104,9 +92,25 @@ impl Compute {
         key: Arc<GuestKey>,
     ) -> Result<ServerInfo, String> {
         if !self.guests.contains_key(instance_id) {
-            let datastore = self.driver(instance_id, manager, address, prepared, &key)?;
-            let (env, id) = (guest_env(&self.services), instance_id.to_string());
-            let addr = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
+            let config = &self.services.config;
+            let addr = match (self.remote(), manager) {
+                (true, "simulated") => None,
+                (true, _) => {
+                    let spec = GuestSpec {
+                        instance_id: instance_id.to_string(),
+                        manager: manager.to_string(),
+                        address: address.map(|a| a.to_string()),
+                    };
+                    guest_process::start(config, &self.volume(instance_id), &spec, &key)?;
+                    None
+                }
+                (false, _) => {
+                    let datastore =
+                        crate::compute::datastore_for(config, instance_id, manager, address, prepared, &key)?;
+                    let (env, id) = (guest_env(&self.services), instance_id.to_string());
+                    Some(Supervisor::start(move |_| GuestSession::new(id, env, key, datastore)))
+                }
+            };
             self.guests.insert(instance_id.to_string(), Guest { addr, address });
         }
         Ok(ServerInfo {
@@ -133,7 +137,22 @@ pub fn guest_env(services: &Services) -> GuestEnv {
         config: Arc::clone(&services.config),
         supervision: Arc::clone(&services.supervision),
         backup_store: services.backup_store.clone(),
+        on_destroyed: None,
     }
+}
+
+/// Hands a simulated instance's guest to a `coffer guest --simulated` pool (idempotent there).
+async fn host_in_pool(services: &Services, instance_id: &str, key: &GuestKey, prepared: bool) -> Result<(), String> {
+    let args = serde_json::json!({
+        "instance_id": instance_id,
+        "sealed_key": services.secrets.seal(&key.to_base64()),
+        "prepared": prepared,
+    });
+    services
+        .bus
+        .cast(bus::GUEST_POOL, crate::bus::Envelope::new("host_guest", args))
+        .await
+        .map_err(|e| format!("handing the guest to a pool: {e}"))
 }
 
 impl Actor for Compute {
@@ -154,10 +173,21 @@ impl Handler<CreateServer> for Compute {
     type Result = ResponseActFuture<Self, Result<ServerInfo, String>>;
 
     fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
-        let known = msg.address.as_deref().and_then(|a| a.parse::<Ipv4Addr>().ok());
-        let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
-        let id = msg.instance_id.clone();
-        let key = async move { keys.ensure(&db, &id).await };
+        let recorded = match self.remote() {
+            // A guest process started by a task manager that died before recording the address.
+            true => guest_process::read_spec(&self.volume(&msg.instance_id)).and_then(|s| s.address),
+            false => None,
+        };
+        let known = (msg.address.as_deref().or(recorded.as_deref())).and_then(|a| a.parse::<Ipv4Addr>().ok());
+        let (services, id) = (self.services.clone(), msg.instance_id.clone());
+        let to_pool = self.remote() && msg.manager == "simulated" && !self.guests.contains_key(&id);
+        let key = async move {
+            let key = services.guests.keys().ensure(&services.db, &id).await?;
+            if to_pool {
+                host_in_pool(&services, &id, &key, false).await?;
+            }
+            Ok::<_, String>(key)
+        };
         if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
@@ -191,11 +221,14 @@ impl Handler<DeleteServer> for Compute {
         // Dropping our address lets the session end for good once its queue closes.
         let guest = self.guests.remove(&msg.instance_id);
         let bus = self.services.bus.clone();
-        let dir = self.services.config.instances_dir().join(&msg.instance_id);
+        let dir = self.volume(&msg.instance_id);
+        let remote = self.remote().then(|| (self.services.clone(), dir.clone()));
         Box::pin(
             async move {
-                if let Some(guest) = guest {
-                    match guest.addr.send(Destroy).await {
+                if let Some((services, volume)) = remote {
+                    destroy_remote(&services, &msg.instance_id, &volume).await;
+                } else if let Some(addr) = guest.and_then(|g| g.addr) {
+                    match addr.send(Destroy).await {
                         Ok(Ok(())) => {}
                         Ok(Err(e)) => tracing::warn!(instance.id = %msg.instance_id, "destroying the server: {e}"),
                         Err(e) => tracing::warn!(instance.id = %msg.instance_id, "guest session gone: {e}"),
@@ -216,6 +249,7 @@ impl Handler<ServerExists> for Compute {
 
     fn handle(&mut self, msg: ServerExists, _ctx: &mut Context<Self>) -> bool {
         self.guests.contains_key(&msg.instance_id)
+            || (self.remote() && guest_process::read_spec(&self.volume(&msg.instance_id)).is_some())
     }
 }
 
@@ -224,6 +258,7 @@ impl Handler<AdoptServers> for Compute {
 
     fn handle(&mut self, _: AdoptServers, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
+        let (services, to_pool) = (self.services.clone(), self.remote());
         let load = async move {
             let servers = db
                 .run(|conn| {
@@ -242,6 +277,11 @@ impl Handler<AdoptServers> for Compute {
             let mut keyed = Vec::with_capacity(servers.len());
             for (id, manager, address, prepared) in servers {
                 let key = keys.ensure(&db, &id).await?;
+                if to_pool && manager == "simulated" {
+                    if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
+                        tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
+                    }
+                }
                 keyed.push((id, manager, address, prepared, key));
             }
             Ok::<_, String>(keyed)
@@ -258,5 +298,36 @@ impl Handler<AdoptServers> for Compute {
             tracing::info!(servers.adopted = count, "compute re-adopted {count} servers");
             Ok(count)
         }))
+    }
+}
+
+/// Destroys a server whose guest runs elsewhere: the guest is asked to (and then exits); a
+/// guest that does not answer is killed and its datastore destroyed from here.
+async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) {
+    let asked = services
+        .guests
+        .call(instance_id, "destroy", serde_json::json!({}), Duration::from_secs(60))
+        .await;
+    let Err(e) = asked else { return };
+    tracing::warn!(instance.id = %instance_id, "the guest did not destroy its server ({e}); doing it here");
+    if let Some(pid) = guest_process::running(volume, instance_id) {
+        crate::guest::server::kill(pid, Duration::from_secs(5)).await;
+    }
+    let Some(spec) = guest_process::read_spec(volume) else {
+        return;
+    };
+    let key = match services.guests.keys().find(&services.db, instance_id).await {
+        Ok(Some(key)) => key,
+        _ => return,
+    };
+    let address = spec.address.and_then(|a| a.parse().ok());
+    let driver = crate::compute::datastore_for(&services.config, instance_id, &spec.manager, address, true, &key);
+    match driver {
+        Ok(mut datastore) => {
+            if let Err(e) = datastore.destroy().await {
+                tracing::warn!(instance.id = %instance_id, "destroying the server: {e}");
+            }
+        }
+        Err(e) => tracing::warn!(instance.id = %instance_id, "{e}"),
     }
 }

@@ -2,7 +2,7 @@
 //! its datastore driver, and casts a heartbeat to the conductor every interval once prepared.
 //!
 //! Methods: `prepare` and `create_backup` (casts), `restart`, `stop_db`, `get_filesystem_stats`,
-//! `rpc_ping` and the account calls of [`protocol`]. A backup reports its progress and result to
+//! `rpc_ping`, `destroy` (for a host in another process) and the account calls of [`protocol`]. A backup reports its progress and result to
 //! the conductor (`update_backup`) for the attempt it was asked to run.
 //! An unknown method or malformed arguments are answered with an error, never a crash.
 
@@ -40,6 +40,8 @@ pub struct GuestEnv {
     pub config: Arc<Config>,
     pub supervision: Arc<SupervisionLog>,
     pub backup_store: BackupStore,
+    /// Told when the session destroyed its server on request (`destroy`): its host lets go of it.
+    pub on_destroyed: Option<Arc<dyn Fn(&str) + Send + Sync>>,
 }
 
 pub struct GuestSession {
@@ -300,6 +302,16 @@ impl StreamHandler<Delivery> for GuestSession {
             "prepare" => self.handle_prepare(delivery, ctx),
             "create_backup" => self.handle_create_backup(delivery, ctx),
             "rpc_ping" => delivery.reply(Ok(json!(true))),
+            "destroy" => {
+                let destroy = self.datastore.destroy();
+                ctx.spawn(destroy.into_actor(self).map(|result, act, _ctx| {
+                    let destroyed = result.is_ok();
+                    delivery.reply(result.map(|()| json!(null)).map_err(|e| protocol::encode_error(&e)));
+                    if let Some(release) = act.env.on_destroyed.as_ref().filter(|_| destroyed) {
+                        release(&act.instance_id);
+                    }
+                }));
+            }
             "backup_running" => {
                 let asked = delivery.envelope.args.get("backup_id").and_then(|v| v.as_str());
                 let attempt = self

@@ -80,6 +80,7 @@ impl Default for ComputeConfig {
             data_dir: String::new(),
             address_pool: "127.77.0.0/16".into(),
             simulated_prepare_ms: 500,
+            guest_host: "in_process".into(),
         }
     }
 }

@@ -11,9 +11,9 @@ use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub static BROKER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-fn amqp_url() -> String {
+pub fn amqp_url() -> String {
     std::env::var("COFFERTEST_AMQP_URL")
         .expect("COFFERTEST_AMQP_URL is not set: the amqp tests need the private RabbitMQ; run ./scripts/test.sh")
 }

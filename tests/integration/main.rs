@@ -10,6 +10,7 @@ mod bad_input;
 mod bus;
 mod crash_safety;
 pub mod datastores;
+mod distributed;
 mod heartbeats;
 pub mod identity;
 mod lifecycle;

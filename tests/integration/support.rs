@@ -74,7 +74,7 @@ pub fn private_pool() -> String {
 pub fn kill_servers_under(dir: &std::path::Path) {
     let Ok(instances) = std::fs::read_dir(dir) else { return };
     for instance in instances.flatten() {
-        for pid_file in ["data/postmaster.pid", "run/mysqld.pid", "run/redis.pid"] {
+        for pid_file in ["guest.pid", "data/postmaster.pid", "run/mysqld.pid", "run/redis.pid"] {
             let Ok(text) = std::fs::read_to_string(instance.path().join(pid_file)) else {
                 continue;
             };

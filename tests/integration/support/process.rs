@@ -24,7 +24,8 @@ impl CofferProcess {
         Self::start_role(db, None, env).await
     }
 
-    /// Starts `coffer <role>` (None: every role); waits for its API when it serves one.
+    /// Starts `coffer <role>` (None: every role; words after the role are its arguments, as in
+    /// `guest --simulated 200`); waits for its API when it serves one.
     pub async fn start_role(db: &TestDb, role: Option<&str>, env: &[(&str, String)]) -> CofferProcess {
         let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
@@ -52,7 +53,7 @@ impl CofferProcess {
             cmd.env(k, v);
         }
         if let Some(role) = role {
-            cmd.arg(role);
+            cmd.args(role.split_whitespace());
         }
         let child = cmd.spawn().expect("spawn coffer");
         let api = Api::new(&format!("http://127.0.0.1:{port}"));
@@ -71,6 +72,10 @@ impl CofferProcess {
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
         process
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
     }
 
     pub fn signal(&self, signal: i32) {

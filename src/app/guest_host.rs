@@ -1,0 +1,83 @@
+//! `coffer guest`: the guest agent's host process in distributed mode. With `--instance-id ID`
+//! it serves one instance's real datastore (started by the task manager, detached from it), with
+//! `--simulated N` it is a pool of up to N simulated guests. Either talks to the control plane only
+//! over RabbitMQ, and never touches the database.
+
+use crate::actors::guest_pool::GuestPool;
+use crate::actors::guest_session::{GuestEnv, GuestSession};
+use crate::actors::supervision::SupervisionLog;
+use crate::bus::Bus;
+use crate::compute::guest_process;
+use crate::config::Config;
+use crate::secrets::MasterKey;
+use actix::prelude::*;
+use anyhow::Context as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+fn guest_env(config: Config) -> anyhow::Result<GuestEnv> {
+    anyhow::ensure!(
+        config.bus.transport == "amqp",
+        "coffer guest talks to the control plane over RabbitMQ: set [bus] transport = \"amqp\""
+    );
+    let bus = Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch);
+    let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
+    Ok(GuestEnv {
+        bus,
+        config: Arc::new(config),
+        supervision: Arc::new(SupervisionLog::default()),
+        backup_store,
+        on_destroyed: None,
+    })
+}
+
+/// Waits for SIGTERM or SIGINT, or until `done` is notified.
+async fn until_stopped(done: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: guest stopping"),
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: guest stopping"),
+        _ = done.notified() => {
+            // The reply to `destroy` is on its way; let it leave.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            tracing::info!("server destroyed: guest exiting");
+        }
+    }
+    Ok(())
+}
+
+/// Serves one instance whose volume the task manager prepared; returns when its server is
+/// destroyed or on a signal (the datastore server keeps running then, and is re-adopted).
+pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Result<()> {
+    let volume = config.instances_dir().join(instance_id);
+    let (spec, key, _lock) = guest_process::claim(&volume, instance_id).map_err(anyhow::Error::msg)?;
+    let mut env = guest_env(config)?;
+    let done = Arc::new(tokio::sync::Notify::new());
+    let notify = Arc::clone(&done);
+    env.on_destroyed = Some(Arc::new(move |_: &str| notify.notify_one()));
+    let address = spec
+        .address
+        .as_deref()
+        .map(str::parse)
+        .transpose()
+        .context("guest.json address")?;
+    let prepared = !matches!(spec.manager.as_str(), "simulated");
+    let datastore = crate::compute::datastore_for(&env.config, instance_id, &spec.manager, address, prepared, &key)
+        .map_err(anyhow::Error::msg)?;
+    tracing::info!(instance.id = %instance_id, datastore = %spec.manager, "guest agent serving");
+    let (id, key) = (instance_id.to_string(), Arc::new(key));
+    let _session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
+    until_stopped(done).await
+}
+
+/// Hosts up to `capacity` simulated guests handed over on `guestpool`.
+pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Result<()> {
+    let master = Arc::new(MasterKey::load_or_create(std::path::Path::new(
+        &config.secrets.master_key_file,
+    ))?);
+    let name = format!("{}-{}", config.node_id(), std::process::id());
+    let env = guest_env(config)?;
+    tracing::info!(pool = %name, capacity, "simulated guest pool serving");
+    let _pool = Supervisor::start(move |_| GuestPool::new(env, master, capacity, name));
+    until_stopped(Arc::new(tokio::sync::Notify::new())).await
+}

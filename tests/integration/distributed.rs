@@ -1,0 +1,189 @@
+//! Distributed mode with guest agents as processes of their own (`[compute] guest_host =
+//! "process"`): api, task managers and conductor as separate processes over the private RabbitMQ
+//! and PostgreSQL; a real PostgreSQL instance served by its `coffer guest --instance-id` process;
+//! a create whose task manager is SIGKILLed finished by another after the lease.
+
+use crate::amqp::{amqp_url, BROKER};
+use crate::datastores::{alive, create, ip_of, pg, server_pid, BUILD_BOUND};
+use crate::support::{Api, Backend, CofferProcess, TestDb};
+use serde_json::{json, Value};
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+fn env(db: &TestDb) -> Vec<(&'static str, String)> {
+    vec![
+        ("COFFER_BUS_TRANSPORT", "amqp".into()),
+        ("COFFER_BUS_AMQP_URL", amqp_url()),
+        ("COFFER_COMPUTE_GUEST_HOST", "process".into()),
+        ("COFFER_TASKMANAGER_LEASE_S", "3".into()),
+        (
+            "COFFER_SECRETS_MASTER_KEY_FILE",
+            db.dir.path().join("master.key").display().to_string(),
+        ),
+    ]
+}
+
+fn with_node(env: &[(&'static str, String)], node: &str) -> Vec<(&'static str, String)> {
+    let mut env = env.to_vec();
+    env.push(("COFFER_TASKMANAGER_NODE_ID", node.into()));
+    env
+}
+
+/// Processes whose command line contains every one of `words`.
+fn processes_with(words: &[&str]) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return vec![];
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            !cmdline.is_empty() && words.iter().all(|w| cmdline.contains(w))
+        })
+        .collect()
+}
+
+fn guest_processes(id: &str) -> Vec<i32> {
+    processes_with(&["guest", "--instance-id", id])
+}
+
+/// PostgreSQL postmasters serving this volume (their command line names its data directory).
+fn postmasters(volume: &Path) -> Vec<i32> {
+    processes_with(&[&format!("{}/data", volume.display())])
+}
+
+/// The guest process exits once it has destroyed its server.
+async fn wait_no_guest(id: &str) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !guest_processes(id).is_empty() {
+        assert!(
+            Instant::now() < deadline,
+            "the guest process did not exit with its server"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+async fn create_flow(api: &Api, id: &str) -> Option<Value> {
+    let (status, body) = api.get(&format!("/mgmt/flows?instance_id={id}")).await;
+    assert_eq!(status, 200, "{body}");
+    body["flows"]
+        .as_array()?
+        .iter()
+        .find(|f| f["kind"] == "create")
+        .cloned()
+}
+
+async fn wait_heartbeat_after(api: &Api, id: &str, before: &Value, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let now = api.instance(id).await.expect("view")["service_status_updated"].clone();
+        if &now != before {
+            return;
+        }
+        assert!(Instant::now() < deadline, "no heartbeat {what}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[actix_web::test]
+async fn a_real_postgresql_instance_runs_under_its_own_guest_process() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = env(&db);
+    let api = CofferProcess::start_role(&db, Some("api"), &env).await;
+    let _conductor = CofferProcess::start_role(&db, Some("conductor"), &env).await;
+    let task_manager = CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-a")).await;
+    let api = &api.api;
+    let extra = json!({"databases": [{"name": "shop"}],
+        "users": [{"name": "app", "password": "app-pw", "databases": [{"name": "shop"}]}]});
+    let (id, _) = create(api, "postgresql", extra).await;
+    let view = api.wait_active_within(&id, BUILD_BOUND).await;
+    let (ip, volume) = (ip_of(&view), db.dir.path().join("instances").join(&id));
+    let guests = guest_processes(&id);
+    assert_eq!(guests.len(), 1, "one guest process serves the instance: {guests:?}");
+    assert_ne!(guests[0], task_manager.pid() as i32);
+    let conn = pg(&ip, "app", "app-pw", "shop").await.expect("app connects to shop");
+    conn.batch_execute("CREATE TABLE t (x int); INSERT INTO t VALUES (7)")
+        .await
+        .expect("write");
+    // The api process calls the guest process over RabbitMQ.
+    let (status, dbs) = api.get(&format!("/instances/{id}/databases")).await;
+    assert_eq!(status, 200, "{dbs}");
+    assert_eq!(dbs["databases"][0]["name"], "shop", "{dbs}");
+
+    // The guest outlives the task manager that started it: it goes on heartbeating.
+    task_manager.kill9();
+    let before = api.instance(&id).await.expect("view")["service_status_updated"].clone();
+    wait_heartbeat_after(api, &id, &before, "from the guest process after its task manager died").await;
+    // A new task manager adopts the running guest instead of starting another.
+    let _successor = CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-b")).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(guest_processes(&id), guests, "the same single guest process");
+
+    let server = server_pid(&volume).expect("postmaster pid");
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+    wait_no_guest(&id).await;
+    assert!(!alive(server), "the PostgreSQL server is stopped");
+    assert!(!volume.exists(), "the volume is removed");
+}
+
+#[actix_web::test]
+async fn a_create_whose_task_manager_is_killed_is_finished_by_another() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = env(&db);
+    let api = CofferProcess::start_role(&db, Some("api"), &env).await;
+    let _conductor = CofferProcess::start_role(&db, Some("conductor"), &env).await;
+    let mut managers = vec![
+        (
+            "tm-a",
+            CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-a")).await,
+        ),
+        (
+            "tm-b",
+            CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-b")).await,
+        ),
+    ];
+    let api = &api.api;
+    let (id, _) = create(api, "postgresql", json!({})).await;
+    // As soon as the owner has started the server (the guest process), SIGKILL the owner.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let owner = loop {
+        let flow = create_flow(api, &id).await;
+        if let Some(f) = flow.as_ref().filter(|f| f["step"].as_i64() >= Some(1)) {
+            assert_eq!(
+                f["status"], "running",
+                "the create ended before its owner could be killed: {f}"
+            );
+            break f["owner"].as_str().expect("an owner").to_string();
+        }
+        assert!(Instant::now() < deadline, "the create never started: {flow:?}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
+    let index = managers
+        .iter()
+        .position(|(n, _)| *n == owner)
+        .expect("owner is one of ours");
+    let (_, killed) = managers.remove(index);
+    killed.kill9();
+    let survivor = managers[0].0;
+
+    let view = api.wait_active_within(&id, BUILD_BOUND).await;
+    let flow = create_flow(api, &id).await.expect("the create flow");
+    assert_eq!(flow["owner"], survivor, "the other task manager finished it: {flow}");
+    assert_eq!(flow["status"], "done", "{flow}");
+    let volume = db.dir.path().join("instances").join(&id);
+    assert_eq!(guest_processes(&id).len(), 1, "exactly one guest process");
+    assert_eq!(postmasters(&volume).len(), 1, "exactly one PostgreSQL server");
+    let addresses = view["ip"].as_array().map(Vec::len);
+    assert_eq!(addresses, Some(1), "one address: {view}");
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+    wait_no_guest(&id).await;
+}
