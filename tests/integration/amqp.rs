@@ -1,6 +1,7 @@
 //! The RabbitMQ transport, against the private RabbitMQ scripts/test.sh starts
 //! (`COFFERTEST_AMQP_URL`): the lifecycle with every role in one process on the amqp bus, and
-//! with api, taskmanager and conductor as separate processes over RabbitMQ and PostgreSQL.
+//! with api, taskmanager, conductor and a simulated guest pool as separate processes over RabbitMQ
+//! and PostgreSQL, also across a broker restart with 100 instances heartbeating.
 //! Guest messages unsigned or signed under another instance's key are rejected there too.
 //! The tests of this group take turns: they share the broker's queue names.
 
@@ -51,51 +52,85 @@ async fn the_lifecycle_runs_over_rabbitmq() {
     api.wait_gone(&id).await;
 }
 
-#[actix_web::test]
-async fn api_taskmanager_and_conductor_run_as_separate_processes() {
-    let _turn = BROKER.lock().await;
+/// api, conductor, task manager and a pool of simulated guests as four processes over RabbitMQ
+/// and PostgreSQL (`[compute] guest_host = "process"`).
+struct Distributed {
+    api: CofferProcess,
+    _conductor: CofferProcess,
+    _task_manager: CofferProcess,
+    _guests: CofferProcess,
+    _db: TestDb,
+}
+
+async fn distributed(prepare_ms: u64) -> Distributed {
     let db = TestDb::new(Backend::Postgres);
     let env = [
         ("COFFER_BUS_TRANSPORT", "amqp".to_string()),
         ("COFFER_BUS_AMQP_URL", amqp_url()),
-        ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "200".to_string()),
+        ("COFFER_COMPUTE_GUEST_HOST", "process".to_string()),
+        ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", prepare_ms.to_string()),
+        ("COFFER_QUOTA_INSTANCES", "200".to_string()),
+        ("COFFER_QUOTA_VOLUMES", "400".to_string()),
     ];
-    let api = CofferProcess::start_role(&db, Some("api"), &env).await;
-    let _conductor = CofferProcess::start_role(&db, Some("conductor"), &env).await;
-    let _task_manager = CofferProcess::start_role(&db, Some("taskmanager"), &env).await;
+    Distributed {
+        api: CofferProcess::start_role(&db, Some("api"), &env).await,
+        _conductor: CofferProcess::start_role(&db, Some("conductor"), &env).await,
+        _task_manager: CofferProcess::start_role(&db, Some("taskmanager"), &env).await,
+        _guests: CofferProcess::start_role(&db, Some("guest --simulated 200"), &env).await,
+        _db: db,
+    }
+}
+
+#[actix_web::test]
+async fn api_taskmanager_conductor_and_guests_run_as_separate_processes() {
+    let _turn = BROKER.lock().await;
+    let d = distributed(200).await;
+    let api = &d.api.api;
     let body = json!({"instance": {"name": "distributed", "flavorRef": "1", "volume": {"size": 1},
-        "datastore": {"type": "simulated"}, "databases": [{"name": "shop"}]}});
-    let (status, resp) = api.api.send("POST", "/instances", Some(&body.to_string())).await;
+        "datastore": {"type": "simulated"}, "databases": [{"name": "shop"}],
+        "users": [{"name": "app", "password": "app-pw", "databases": [{"name": "shop"}]}]}});
+    let (status, resp) = api.send("POST", "/instances", Some(&body.to_string())).await;
     assert_eq!(status, 200, "{resp}");
     let id = resp["instance"]["id"].as_str().expect("id").to_string();
-    api.api.wait_active_within(&id, Duration::from_secs(60)).await;
-    let (status, dbs) = api.api.get(&format!("/instances/{id}/databases")).await;
+    api.wait_active_within(&id, Duration::from_secs(60)).await;
+    let (status, dbs) = api.get(&format!("/instances/{id}/databases")).await;
     assert_eq!(
         status, 200,
-        "the api process calls the guest in the task manager's: {dbs}"
+        "the api process calls the guest in the pool's process: {dbs}"
     );
     assert_eq!(dbs["databases"][0]["name"], "shop");
-    let (status, _) = api.api.send("DELETE", &format!("/instances/{id}"), None).await;
+    let (status, users) = api.get(&format!("/instances/{id}/users")).await;
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users["users"][0]["name"], "app", "{users}");
+    let (status, body) = api
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
+        .await;
+    assert_eq!(status, 202, "{body}");
+    api.wait_active_within(&id, Duration::from_secs(60)).await;
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
     assert_eq!(status, 202);
-    api.api.wait_gone(&id).await;
+    api.wait_gone(&id).await;
 }
 
 #[actix_web::test]
 async fn creates_and_heartbeats_survive_a_broker_restart() {
     let _turn = BROKER.lock().await;
-    let url = amqp_url();
-    let app = TestApp::start(Backend::Postgres, |c| {
-        c.bus.transport = "amqp".into();
-        c.bus.amqp_url = url.clone();
-        c.compute.simulated_prepare_ms = 3000;
-    })
-    .await;
-    let api = &app.api;
-    let mut ids = Vec::new();
-    for n in 0..10 {
-        ids.push(api.create(&format!("in-flight-{n}")).await);
+    let d = distributed(2000).await;
+    let api = &d.api.api;
+    // 100 simulated instances heartbeating (every second) from the pool process.
+    let mut heartbeating = Vec::new();
+    for n in 0..100 {
+        heartbeating.push(api.create(&format!("beating-{n}")).await);
     }
-    // The broker goes away and comes back (same port, same durable queues) mid-build.
+    for id in &heartbeating {
+        api.wait_active_within(id, Duration::from_secs(120)).await;
+    }
+    // 10 creates in flight (their prepare takes 2 s) when the broker goes away and comes back
+    // (same port, same durable queues).
+    let mut in_flight = Vec::new();
+    for n in 0..10 {
+        in_flight.push(api.create(&format!("in-flight-{n}")).await);
+    }
     let restarted = tokio::task::spawn_blocking(|| {
         std::process::Command::new("bash")
             .args(["scripts/rabbitmq-test-server.sh", "restart"])
@@ -106,22 +141,31 @@ async fn creates_and_heartbeats_survive_a_broker_restart() {
     .expect("join")
     .expect("run the restart script");
     assert!(restarted.success(), "the broker restarted");
-    for id in &ids {
+    let after_restart = chrono::Utc::now().naive_utc();
+    for id in &in_flight {
         api.wait_active_within(id, Duration::from_secs(120)).await;
     }
-    // Heartbeats resume: the service status is refreshed again.
-    let before = api.instance(&ids[0]).await.expect("view")["service_status_updated"].clone();
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let now = api.instance(&ids[0]).await.expect("view")["service_status_updated"].clone();
-        if now != before {
-            break;
+    // Heartbeats resume for every instance: each one's status is refreshed after the restart.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let mut waiting: Vec<String> = heartbeating.iter().chain(&in_flight).cloned().collect();
+    while !waiting.is_empty() {
+        let mut still = Vec::new();
+        for id in waiting {
+            let view = api.instance(&id).await.expect("view");
+            let updated = view["service_status_updated"].as_str().unwrap_or_default();
+            let fresh =
+                chrono::NaiveDateTime::parse_from_str(updated, "%Y-%m-%dT%H:%M:%S").is_ok_and(|t| t > after_restart);
+            if !fresh || view["operating_status"] != "HEALTHY" {
+                still.push(id);
+            }
         }
+        waiting = still;
         assert!(
             std::time::Instant::now() < deadline,
-            "no heartbeat after the broker restart"
+            "{} instances had no heartbeat after the broker restart",
+            waiting.len()
         );
-        tokio::time::sleep(Duration::from_millis(200)).await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
     }
 }
 
