@@ -7,8 +7,12 @@
 //!   (median create-to-ACTIVE time each), then coffer's RSS while it runs 20 real instances.
 //! - `backup`: backup and restore throughput of a PostgreSQL instance of `count` MB (see
 //!   [`backup`]).
+//! - `conductor`: `count` signed heartbeats for `instances` instances cast until all are applied,
+//!   over the in-process bus and (with `--amqp-url`) RabbitMQ, with 1 and 2 conductors, beside
+//!   RabbitMQ's raw rate (see [`conductor`]).
 
 mod backup;
+mod conductor;
 
 use crate::app::{self, Role};
 use crate::config::Config;
@@ -28,12 +32,21 @@ pub fn peak_rss_mib() -> f64 {
         .unwrap_or(0.0)
 }
 
-pub async fn run(scenario: &str, count: usize, concurrency: usize) -> anyhow::Result<()> {
+/// What `coffer bench` was asked.
+pub struct Options {
+    pub count: usize,
+    pub concurrency: usize,
+    pub instances: usize,
+    pub amqp_url: Option<String>,
+}
+
+pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
     match scenario {
-        "create" => create(count, concurrency.max(1)).await,
+        "create" => create(o.count, o.concurrency.max(1)).await,
         "datastores" => datastores().await,
-        "backup" => backup::run(count).await,
-        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores, backup"),
+        "backup" => backup::run(o.count).await,
+        "conductor" => conductor::run(o.count, o.instances.max(1), o.amqp_url).await,
+        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores, backup, conductor"),
     }
 }
 

@@ -168,6 +168,14 @@ impl Bus {
         }
     }
 
+    /// The most deliveries one consumer holds unacknowledged (a batch cannot grow past it).
+    pub fn max_unacked(&self) -> usize {
+        match self {
+            Bus::Memory(_) => usize::MAX,
+            Bus::Amqp(a) => a.prefetch(),
+        }
+    }
+
     /// Messages waiting on `topic` (for metrics and tests).
     pub fn depth(&self, topic: &str) -> usize {
         match self {

@@ -118,6 +118,8 @@ pub struct TaskManagerConfig {
 pub struct ConductorConfig {
     /// Most heartbeats applied in one database transaction.
     pub batch_max: usize,
+    /// How long a batch waits for more messages after its first one.
+    pub batch_linger_ms: f64,
     /// How often stale heartbeats are swept into FAILED_TIMEOUT_GUESTAGENT.
     pub expiry_sweep_interval_s: f64,
 }

@@ -62,6 +62,12 @@ enum Command {
         count: usize,
         #[arg(long, default_value_t = 64)]
         concurrency: usize,
+        /// conductor: the instances the heartbeats are spread over.
+        #[arg(long, default_value_t = 1000)]
+        instances: usize,
+        /// conductor: the RabbitMQ to measure on as well (e.g. scripts/rabbitmq-test-server.sh's).
+        #[arg(long)]
+        amqp_url: Option<String>,
     },
 }
 
@@ -121,7 +127,17 @@ fn main() -> ExitCode {
             scenario,
             count,
             concurrency,
-        } => return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, count, concurrency))),
+            instances,
+            amqp_url,
+        } => {
+            let options = coffer::bench::Options {
+                count,
+                concurrency,
+                instances,
+                amqp_url,
+            };
+            return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, options)));
+        }
     };
     report(actix_web::rt::System::new().block_on(serve(config, role)))
 }

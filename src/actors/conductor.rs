@@ -23,7 +23,9 @@ use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};
 use serde::Deserialize;
+use std::collections::HashSet;
 use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
 
 const KIND: &str = "conductor";
 
@@ -115,16 +117,27 @@ impl Supervised for Conductor {
 /// Consumes `topic` until the bus closes or a batch cannot be committed; returns why it stopped.
 pub async fn consume(services: Services, topic: &str) -> String {
     let mut subscription: Subscription = services.bus.subscribe(topic);
-    let batch_max = services.config.conductor.batch_max.max(1);
+    let batch_max = services.config.conductor.batch_max.clamp(1, services.bus.max_unacked());
+    let linger = Duration::from_micros((services.config.conductor.batch_linger_ms * 1000.0) as u64);
     loop {
         let Some(first) = subscription.next().await else {
             return "the bus closed".into();
         };
+        // What is there now, and what comes within the linger, up to what the transport lets
+        // one consumer hold unacknowledged.
         let mut batch = vec![first];
+        let until = Instant::now() + linger;
         while batch.len() < batch_max {
             match subscription.next().now_or_never() {
                 Some(Some(d)) => batch.push(d),
-                _ => break,
+                Some(None) => break,
+                None => {
+                    let left = until.saturating_duration_since(Instant::now());
+                    match tokio::time::timeout(left, subscription.next()).await {
+                        Ok(Some(d)) if !left.is_zero() => batch.push(d),
+                        _ => break,
+                    }
+                }
             }
         }
         if let Err(e) = apply_batch(&services, batch).await {
@@ -250,40 +263,73 @@ fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
     newest
 }
 
-/// Applies heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances
-/// whose status was written).
+/// Applies (coalesced) heartbeats in one transaction, two statements whatever their number;
+/// returns (applied, stale, max lag in ms, the instances whose status was written).
 fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
-    let (mut applied, mut stale, mut lag) = (0, 0, 0);
-    let mut changed = Vec::new();
+    let timed: Vec<(&str, f64)> = heartbeats
+        .iter()
+        .filter_map(|hb| hb.sent.map(|sent| (hb.instance_id.as_str(), sent)))
+        .collect();
+    let fresh: HashSet<String> = LastSeen::accept_many(conn, "heartbeat", &timed)?.into_iter().collect();
+    let (mut stale, mut lag) = (0, 0);
+    let mut statuses = Vec::with_capacity(heartbeats.len());
     for hb in heartbeats {
-        let fresh = match hb.sent {
-            Some(sent) => LastSeen::accept(conn, &hb.instance_id, "heartbeat", sent)?,
-            None => {
-                tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied");
-                true
+        match hb.sent {
+            Some(sent) if fresh.contains(&hb.instance_id) => lag = lag.max(now - (sent * 1000.0) as i64),
+            Some(_) => {
+                stale += 1;
+                continue;
             }
-        };
-        if !fresh {
-            stale += 1;
-            continue;
+            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied"),
         }
         let status = hb
             .payload
             .service_status
             .as_deref()
             .and_then(ServiceStatus::from_description);
-        let Some(status) = status else {
-            tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status");
-            continue;
-        };
-        if ServiceStatusRow::apply_heartbeat(conn, &hb.instance_id, status, now)? {
-            applied += 1;
-            changed.push(hb.instance_id.clone());
-        }
-        if let Some(sent) = hb.sent {
-            lag = lag.max(now - (sent * 1000.0) as i64);
+        match status {
+            Some(status) => statuses.push((hb.instance_id.as_str(), status)),
+            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status"),
         }
     }
-    Ok((applied, stale, lag, changed))
+    let changed = ServiceStatusRow::apply_heartbeats(conn, &statuses, now)?;
+    Ok((changed.len() as i64, stale, lag, changed))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hb(instance_id: &str, sent: Option<f64>, status: &str) -> Heartbeat {
+        Heartbeat {
+            instance_id: instance_id.into(),
+            payload: HeartbeatPayload {
+                service_status: Some(status.into()),
+            },
+            sent,
+        }
+    }
+
+    #[test]
+    fn a_batch_keeps_each_instances_newest_heartbeat() {
+        let batch = vec![
+            hb("b", Some(2.0), "b2"),
+            hb("a", Some(3.0), "a3"),
+            hb("b", Some(1.0), "b1"),
+            hb("a", Some(5.0), "a5"),
+            hb("a", Some(4.0), "a4"),
+            hb("c", None, "c-unsent"),
+            hb("c", Some(1.0), "c1"),
+            hb("b", Some(2.0), "b2-again"),
+        ];
+        let kept: Vec<(String, Option<String>)> = coalesce(batch)
+            .into_iter()
+            .map(|h| (h.instance_id, h.payload.service_status))
+            .collect();
+        let want = [("a", "a5"), ("b", "b2-again"), ("c", "c1")];
+        let want: Vec<(String, Option<String>)> =
+            want.iter().map(|(i, s)| (i.to_string(), Some(s.to_string()))).collect();
+        assert_eq!(kept, want);
+    }
 }

@@ -202,6 +202,15 @@ impl AmqpBus {
         Err(last.unwrap_or(BusError::Closed))
     }
 
+    pub fn prefetch(&self) -> usize {
+        usize::from(self.prefetch)
+    }
+
+    /// A message's body as it goes on the wire (for the benchmark's raw-rate comparison).
+    pub fn wire_body(envelope: &Envelope) -> Vec<u8> {
+        encode(envelope)
+    }
+
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
         let exchange = self.exchange.clone();
         self.publish(&exchange, topic, &encode(&envelope)).await

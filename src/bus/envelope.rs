@@ -63,6 +63,6 @@ impl Envelope {
 
     /// Decodes `args` into the method's typed arguments.
     pub fn args<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        serde_json::from_value(self.args.clone()).map_err(|e| format!("malformed arguments for {}: {e}", self.method))
+        T::deserialize(&self.args).map_err(|e| format!("malformed arguments for {}: {e}", self.method))
     }
 }

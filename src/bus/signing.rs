@@ -9,7 +9,7 @@ use crate::secrets::MasterKey;
 use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use hmac::{Hmac, Mac};
-use serde_json::{Map, Value};
+use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Argument names whose string values are sealed on the wire.
@@ -67,12 +67,15 @@ impl GuestKey {
     }
 
     fn mac(&self, envelope: &Envelope, instance_id: &str) -> Hmac<Sha256> {
+        // The canonical JSON of {"args", "instance_id", "method"} (keys in order), built in place.
         let mut text = String::with_capacity(256);
-        let mut fields = Map::new();
-        fields.insert("args".into(), envelope.args.clone());
-        fields.insert("instance_id".into(), Value::String(instance_id.to_string()));
-        fields.insert("method".into(), Value::String(envelope.method.clone()));
-        canonical(&Value::Object(fields), &mut text);
+        text.push_str("{\"args\":");
+        canonical(&envelope.args, &mut text);
+        text.push_str(",\"instance_id\":");
+        push_json_str(instance_id, &mut text);
+        text.push_str(",\"method\":");
+        push_json_str(&envelope.method, &mut text);
+        text.push('}');
         // HMAC takes a key of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
         mac.update(text.as_bytes());
@@ -150,6 +153,17 @@ fn walk_passwords(value: &mut Value, f: &mut dyn FnMut(&mut String) -> Result<()
     Ok(())
 }
 
+/// `text` as a JSON string.
+fn push_json_str(text: &str, out: &mut String) {
+    if text.bytes().all(|b| b >= 0x20 && b != b'"' && b != b'\\') {
+        out.push('"');
+        out.push_str(text);
+        out.push('"');
+    } else {
+        out.push_str(&Value::String(text.to_string()).to_string());
+    }
+}
+
 /// JSON with object keys sorted and no whitespace, whatever order the map keeps.
 fn canonical(value: &Value, out: &mut String) {
     match value {
@@ -161,7 +175,7 @@ fn canonical(value: &Value, out: &mut String) {
                 if i > 0 {
                     out.push(',');
                 }
-                out.push_str(&Value::String(k.clone()).to_string());
+                push_json_str(k, out);
                 out.push(':');
                 canonical(&map[k], out);
             }

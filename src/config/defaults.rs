@@ -69,6 +69,7 @@ impl Default for ConductorConfig {
     fn default() -> Self {
         Self {
             batch_max: 2048,
+            batch_linger_ms: 2.0,
             expiry_sweep_interval_s: 5.0,
         }
     }

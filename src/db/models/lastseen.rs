@@ -5,6 +5,14 @@
 use crate::db::schema::conductor_lastseen;
 use crate::db::{DbConn, DbError};
 use diesel::prelude::*;
+use diesel::sql_types::Text;
+
+/// An instance id a batch statement returns.
+#[derive(QueryableByName)]
+pub struct InstanceIdRow {
+    #[diesel(sql_type = Text)]
+    pub instance_id: String,
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = conductor_lastseen)]
@@ -40,6 +48,43 @@ impl LastSeen {
         Ok(updated == 1)
     }
 
+    /// [`accept`](Self::accept) for many instances in one statement (each instance at most once):
+    /// returns the instances whose `sent` was newer than their last applied one, and now is it.
+    pub fn accept_many(conn: &mut DbConn, method: &str, sent: &[(&str, f64)]) -> Result<Vec<String>, DbError> {
+        if sent.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<serde_json::Value> = sent
+            .iter()
+            .map(|(id, s)| serde_json::json!({"id": id, "sent": s}))
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
+        let updated: Vec<InstanceIdRow> = match conn {
+            DbConn::Sqlite(c) => diesel::sql_query(
+                "UPDATE conductor_lastseen SET sent = j.sent \
+                 FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.sent') AS sent \
+                       FROM json_each(?)) AS j \
+                 WHERE conductor_lastseen.instance_id = j.id AND conductor_lastseen.method_name = ? \
+                   AND conductor_lastseen.sent < j.sent \
+                 RETURNING conductor_lastseen.instance_id",
+            )
+            .bind::<Text, _>(rows)
+            .bind::<Text, _>(method)
+            .load(c)?,
+            DbConn::Pg(c) => diesel::sql_query(
+                "UPDATE conductor_lastseen SET sent = j.sent \
+                 FROM json_to_recordset($1::json) AS j(id text, sent float8) \
+                 WHERE conductor_lastseen.instance_id = j.id AND conductor_lastseen.method_name = $2 \
+                   AND conductor_lastseen.sent < j.sent \
+                 RETURNING conductor_lastseen.instance_id",
+            )
+            .bind::<Text, _>(rows)
+            .bind::<Text, _>(method)
+            .load(c)?,
+        };
+        Ok(updated.into_iter().map(|r| r.instance_id).collect())
+    }
+
     /// The newest `sent` applied for (instance, method).
     pub fn last_sent(conn: &mut DbConn, instance_id: &str, method: &str) -> Result<Option<f64>, DbError> {
         Ok(conductor_lastseen::table
@@ -47,6 +92,14 @@ impl LastSeen {
             .select(conductor_lastseen::sent)
             .first(conn)
             .optional()?)
+    }
+
+    /// Every instance's newest applied `sent` for `method` (for the conductor benchmark).
+    pub fn all_for_method(conn: &mut DbConn, method: &str) -> Result<Vec<(String, f64)>, DbError> {
+        Ok(conductor_lastseen::table
+            .filter(conductor_lastseen::method_name.eq(method))
+            .select((conductor_lastseen::instance_id, conductor_lastseen::sent))
+            .load(conn)?)
     }
 
     pub fn delete_for(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError> {

@@ -75,6 +75,50 @@ impl ServiceStatusRow {
         Ok(n == 1)
     }
 
+    /// [`apply_heartbeat`](Self::apply_heartbeat) for many instances in one statement (each at
+    /// most once); returns the instances whose status was written.
+    pub fn apply_heartbeats(
+        conn: &mut DbConn,
+        statuses: &[(&str, ServiceStatus)],
+        at_ms: i64,
+    ) -> Result<Vec<String>, DbError> {
+        use crate::db::models::lastseen::InstanceIdRow;
+        use diesel::sql_types::{BigInt, Integer, Text};
+        if statuses.is_empty() {
+            return Ok(Vec::new());
+        }
+        let rows: Vec<serde_json::Value> = statuses
+            .iter()
+            .map(|(id, s)| serde_json::json!({"id": id, "code": s.code(), "descr": s.description()}))
+            .collect();
+        let rows = serde_json::Value::Array(rows).to_string();
+        let keep = ServiceStatus::RestartRequired.code();
+        let written: Vec<InstanceIdRow> = match conn {
+            DbConn::Sqlite(c) => diesel::sql_query(
+                "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = ? \
+                 FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.code') AS code, \
+                              json_extract(value, '$.descr') AS descr FROM json_each(?)) AS j \
+                 WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != ? \
+                 RETURNING service_statuses.instance_id",
+            )
+            .bind::<BigInt, _>(at_ms)
+            .bind::<Text, _>(rows)
+            .bind::<Integer, _>(keep)
+            .load(c)?,
+            DbConn::Pg(c) => diesel::sql_query(
+                "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = $1 \
+                 FROM json_to_recordset($2::json) AS j(id text, code int, descr text) \
+                 WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != $3 \
+                 RETURNING service_statuses.instance_id",
+            )
+            .bind::<BigInt, _>(at_ms)
+            .bind::<Text, _>(rows)
+            .bind::<Integer, _>(keep)
+            .load(c)?,
+        };
+        Ok(written.into_iter().map(|r| r.instance_id).collect())
+    }
+
     /// Stores expiry: services of idle instances whose last heartbeat is older than `expiry_ms`
     /// become FAILED_TIMEOUT_GUESTAGENT. `updated_at` keeps the last heartbeat's time.
     pub fn sweep_expired(conn: &mut DbConn, expiry_ms: i64) -> Result<usize, DbError> {
