@@ -33,7 +33,12 @@ pub struct AmqpBus {
     prefetch: u16,
     /// The connection and the confirm-mode channel casts are published on.
     link: tokio::sync::Mutex<Option<(Arc<Connection>, Channel)>>,
+    /// The one channel every guest topic's consumer shares: lapin scans all of a connection's
+    /// channels for every frame, so thousands of guest sessions must not mean thousands of them.
+    guest_channel: tokio::sync::Mutex<Option<Channel>>,
     declared: Mutex<HashSet<String>>,
+    /// Topics deleted by this process: their consumers end instead of declaring them again.
+    deleted: Mutex<HashSet<String>>,
     replies: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// This process's reply queue, consumed once the first call is made.
     reply_queue: String,
@@ -94,7 +99,9 @@ impl AmqpBus {
             exchange: exchange.to_string(),
             prefetch: prefetch.max(1),
             link: tokio::sync::Mutex::new(None),
+            guest_channel: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
+            deleted: Mutex::new(HashSet::new()),
             replies: Mutex::new(HashMap::new()),
             reply_queue: format!("reply_{}", uuid::Uuid::new_v4().simple()),
             reply_consumer: tokio::sync::OnceCell::new(),
@@ -304,10 +311,25 @@ impl AmqpBus {
             .map_err(unavailable)
     }
 
-    /// A consumer on the topic's queue with a bounded prefetch.
+    /// The shared channel of guest topics' consumers, made again when it was lost.
+    async fn guest_channel(&self, conn: &Connection) -> Result<Channel, BusError> {
+        let mut shared = self.guest_channel.lock().await;
+        if let Some(channel) = shared.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        *shared = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// A consumer on the topic's queue with a bounded prefetch (RabbitMQ applies it per consumer,
+    /// also on the guests' shared channel).
     async fn consumer(&self, topic: &str) -> Result<lapin::Consumer, BusError> {
         let (conn, _) = self.link().await?;
-        let channel = conn.create_channel().await.map_err(unavailable)?;
+        let channel = match topic.starts_with("guestagent.") {
+            true => self.guest_channel(&conn).await?,
+            false => conn.create_channel().await.map_err(unavailable)?,
+        };
         channel
             .basic_qos(self.prefetch, BasicQosOptions::default())
             .await
@@ -333,6 +355,9 @@ impl AmqpBus {
         tokio::spawn(async move {
             let mut failures = 0;
             while !tx.is_closed() {
+                if bus.deleted.lock().remove(&topic) {
+                    return; // the topic is gone: the stream ends, and its consumer with it
+                }
                 match bus.consumer(&topic).await {
                     Ok(mut consumer) => {
                         failures = 0;
@@ -367,6 +392,7 @@ impl AmqpBus {
     }
 
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {
+        self.deleted.lock().insert(topic.to_string());
         let (bus, topic) = (Arc::clone(self), topic.to_string());
         tokio::spawn(async move {
             if let Ok((_, channel)) = bus.link().await {
