@@ -57,6 +57,8 @@ pub struct Metrics {
     pub heartbeats_stale: AtomicI64,
     /// Heartbeats superseded by a newer one of the same instance in the same batch.
     pub heartbeats_coalesced: AtomicI64,
+    /// Heartbeat batches the conductor wrote.
+    pub heartbeat_batches: AtomicI64,
     /// Guest messages dropped because their signature did not verify (or was missing).
     pub messages_rejected: AtomicI64,
     /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.

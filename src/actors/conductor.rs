@@ -235,6 +235,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     m.heartbeats_applied.fetch_add(applied, Ordering::Relaxed);
     m.heartbeats_stale.fetch_add(stale, Ordering::Relaxed);
     m.heartbeats_coalesced.fetch_add(coalesced, Ordering::Relaxed);
+    m.heartbeat_batches.fetch_add(1, Ordering::Relaxed);
     m.heartbeat_lag_ms.store(lag, Ordering::Relaxed);
     Ok(())
 }

@@ -33,6 +33,7 @@ struct Figures {
     cpu_seconds: f64,
     count: usize,
     applied: i64,
+    batches: i64,
     coalesced: i64,
     stale: i64,
     out_of_order: usize,
@@ -46,7 +47,7 @@ impl Figures {
     fn print(&self) {
         println!(
             "  {:<8} {} conductor{}  {:>9.0} heartbeats/s  {:>7.3} s  CPU {:.3} s/1000 ({:.1} µs each)  \
-             written {} · coalesced {} · stale {} · applied out of order {}",
+             batches of {:.1} · written {} · coalesced {} · stale {} · applied out of order {}",
             self.transport,
             self.conductors,
             if self.conductors == 1 { " " } else { "s" },
@@ -54,6 +55,7 @@ impl Figures {
             self.seconds,
             self.cpu_seconds * 1000.0 / self.count as f64,
             self.cpu_seconds * 1e6 / self.count as f64,
+            self.count as f64 / self.batches.max(1) as f64,
             self.applied,
             self.coalesced,
             self.stale,
@@ -183,6 +185,7 @@ async fn ingest(
             m.heartbeats_applied.load(Ordering::Relaxed),
             m.heartbeats_coalesced.load(Ordering::Relaxed),
             m.heartbeats_stale.load(Ordering::Relaxed),
+            m.heartbeat_batches.load(Ordering::Relaxed),
         )
     };
     let before = counters();
@@ -210,6 +213,7 @@ async fn ingest(
         applied: after.0 - before.0,
         coalesced: after.1 - before.1,
         stale: after.2 - before.2,
+        batches: after.3 - before.3,
         out_of_order,
     })
 }

@@ -31,8 +31,10 @@ pub struct AmqpBus {
     url: String,
     exchange: String,
     prefetch: u16,
-    /// The connection and the confirm-mode channel casts are published on.
-    link: tokio::sync::Mutex<Option<(Arc<Connection>, Channel)>>,
+    /// The connection and the confirm-mode channel casts are published on; read without waiting
+    /// by every publish, replaced under `connecting` when lost.
+    link: Mutex<Option<(Arc<Connection>, Channel)>>,
+    connecting: tokio::sync::Mutex<()>,
     /// The one channel every guest topic's consumer shares: lapin scans all of a connection's
     /// channels for every frame, so thousands of guest sessions must not mean thousands of them.
     guest_channel: tokio::sync::Mutex<Option<Channel>>,
@@ -98,7 +100,8 @@ impl AmqpBus {
             url: url.to_string(),
             exchange: exchange.to_string(),
             prefetch: prefetch.max(1),
-            link: tokio::sync::Mutex::new(None),
+            link: Mutex::new(None),
+            connecting: tokio::sync::Mutex::new(()),
             guest_channel: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
             deleted: Mutex::new(HashSet::new()),
@@ -111,13 +114,20 @@ impl AmqpBus {
 
     /// A connected (connection, publish channel), connecting again if it was lost.
     async fn link(&self) -> Result<(Arc<Connection>, Channel), BusError> {
-        let mut link = self.link.lock().await;
-        if let Some((conn, channel)) = link.as_ref() {
-            if conn.status().connected() && channel.status().connected() {
-                return Ok((Arc::clone(conn), channel.clone()));
-            }
+        let connected = || {
+            let link = self.link.lock();
+            link.as_ref()
+                .filter(|(conn, channel)| conn.status().connected() && channel.status().connected())
+                .map(|(conn, channel)| (Arc::clone(conn), channel.clone()))
+        };
+        if let Some(link) = connected() {
+            return Ok(link);
         }
-        *link = None;
+        let _one_at_a_time = self.connecting.lock().await;
+        if let Some(link) = connected() {
+            return Ok(link); // another task reconnected meanwhile
+        }
+        self.link.lock().take();
         self.declared.lock().clear();
         let runtime = async_rs::Runtime::tokio_with_handle(self.runtime.clone());
         let conn = Connection::connect_with_runtime(&self.url, ConnectionProperties::default(), runtime)
@@ -142,7 +152,7 @@ impl AmqpBus {
             )
             .await
             .map_err(unavailable)?;
-        *link = Some((Arc::clone(&conn), channel.clone()));
+        *self.link.lock() = Some((Arc::clone(&conn), channel.clone()));
         Ok((conn, channel))
     }
 
@@ -204,7 +214,7 @@ impl AmqpBus {
                 },
                 Err(e) => last = Some(unavailable(e)),
             }
-            self.link.lock().await.take();
+            self.link.lock().take();
         }
         Err(last.unwrap_or(BusError::Closed))
     }

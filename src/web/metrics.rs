@@ -54,6 +54,11 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
             &m.heartbeats_coalesced,
         ),
         (
+            "coffer_heartbeat_batches_total",
+            "Heartbeat batches written (one transaction each).",
+            &m.heartbeat_batches,
+        ),
+        (
             "coffer_guest_messages_rejected_total",
             "Guest messages dropped: unsigned or signed under another key.",
             &m.messages_rejected,
