@@ -100,16 +100,19 @@ impl GuestLink {
         &self.keys
     }
 
+    async fn key(&self, instance_id: &str) -> Result<Arc<GuestKey>, BusError> {
+        self.keys
+            .find(&self.db, instance_id)
+            .await
+            .map_err(BusError::Unavailable)?
+            .ok_or_else(|| BusError::Unavailable(format!("instance {instance_id} has no guest key yet")))
+    }
+
     async fn envelope(&self, instance_id: &str, method: &str, args: serde_json::Value) -> Result<Envelope, BusError> {
         let mut envelope = Envelope::new(method, args);
+        envelope.context.request_id = format!("req-{}", uuid::Uuid::new_v4().simple());
         if self.sign {
-            let key = self
-                .keys
-                .find(&self.db, instance_id)
-                .await
-                .map_err(BusError::Unavailable)?
-                .ok_or_else(|| BusError::Unavailable(format!("instance {instance_id} has no guest key yet")))?;
-            signing::sign(&mut envelope, instance_id, &key);
+            signing::sign(&mut envelope, instance_id, &*self.key(instance_id).await?);
         }
         Ok(envelope)
     }
@@ -127,7 +130,19 @@ impl GuestLink {
         timeout: Duration,
     ) -> Result<serde_json::Value, BusError> {
         let envelope = self.envelope(instance_id, method, args).await?;
-        self.bus.call(&bus::guest_topic(instance_id), envelope, timeout).await
+        let answer = self
+            .bus
+            .call(&bus::guest_topic(instance_id), envelope.clone(), timeout)
+            .await?;
+        if !self.sign {
+            return Ok(answer);
+        }
+        let key = self.key(instance_id).await?;
+        signing::open_reply(answer, &envelope, instance_id, &key).map_err(|e| {
+            BusError::Remote(format!(
+                "the answer of {instance_id}'s guest to {method} is rejected: {e}"
+            ))
+        })
     }
 
     /// Checks a message a guest sent about `instance_id` (a conductor's input).

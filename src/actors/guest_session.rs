@@ -32,6 +32,9 @@ const KIND: &str = "guest_session";
 #[rtype(result = "Result<(), String>")]
 pub struct Destroy;
 
+/// Called with the instance id when a session destroyed its server on request.
+pub type OnDestroyed = Arc<dyn Fn(&str) + Send + Sync>;
+
 /// What a guest session needs of its host process (a coffer node, or `coffer guest`): it never
 /// touches the database.
 #[derive(Clone)]
@@ -41,7 +44,7 @@ pub struct GuestEnv {
     pub supervision: Arc<SupervisionLog>,
     pub backup_store: BackupStore,
     /// Told when the session destroyed its server on request (`destroy`): its host lets go of it.
-    pub on_destroyed: Option<Arc<dyn Fn(&str) + Send + Sync>>,
+    pub on_destroyed: Option<OnDestroyed>,
 }
 
 pub struct GuestSession {
@@ -223,6 +226,20 @@ impl GuestSession {
         });
     }
 
+    /// Answers a call: a result signed under this instance's key (errors carry no secrets).
+    fn answer(&self, delivery: Delivery, result: Result<serde_json::Value, String>) {
+        let result = match result {
+            Ok(value) if self.env.config.bus.sign_guest_messages => Ok(signing::sign_reply(
+                value,
+                &delivery.envelope,
+                &self.instance_id,
+                &self.key,
+            )),
+            other => other,
+        };
+        delivery.reply(result);
+    }
+
     /// Runs a call's operation and replies with its result; `then_report` sends a heartbeat
     /// once it is done (the status changed).
     fn reply_with<F>(&mut self, delivery: Delivery, ctx: &mut Context<Self>, op: F, then_report: bool)
@@ -230,7 +247,7 @@ impl GuestSession {
         F: std::future::Future<Output = Result<serde_json::Value, GuestError>> + 'static,
     {
         ctx.spawn(op.into_actor(self).map(move |result, act, ctx| {
-            delivery.reply(result.map_err(|e| protocol::encode_error(&e)));
+            act.answer(delivery, result.map_err(|e| protocol::encode_error(&e)));
             if then_report {
                 act.heartbeat(ctx, None);
             }
@@ -301,12 +318,15 @@ impl StreamHandler<Delivery> for GuestSession {
         match method.as_str() {
             "prepare" => self.handle_prepare(delivery, ctx),
             "create_backup" => self.handle_create_backup(delivery, ctx),
-            "rpc_ping" => delivery.reply(Ok(json!(true))),
+            "rpc_ping" => self.answer(delivery, Ok(json!(true))),
             "destroy" => {
                 let destroy = self.datastore.destroy();
                 ctx.spawn(destroy.into_actor(self).map(|result, act, _ctx| {
                     let destroyed = result.is_ok();
-                    delivery.reply(result.map(|()| json!(null)).map_err(|e| protocol::encode_error(&e)));
+                    act.answer(
+                        delivery,
+                        result.map(|()| json!(null)).map_err(|e| protocol::encode_error(&e)),
+                    );
                     if let Some(release) = act.env.on_destroyed.as_ref().filter(|_| destroyed) {
                         release(&act.instance_id);
                     }
@@ -319,7 +339,7 @@ impl StreamHandler<Delivery> for GuestSession {
                     .as_ref()
                     .filter(|b| Some(b.backup_id.as_str()) == asked)
                     .map(|b| b.attempt);
-                delivery.reply(Ok(json!(attempt)));
+                self.answer(delivery, Ok(json!(attempt)));
             }
             "restart" => {
                 let op = self.datastore.restart().map(|r| r.map(|()| json!(null)));

@@ -2,7 +2,9 @@
 //! plane carries, in its context, the instance id and an HMAC-SHA256 under that instance's own
 //! key over the canonical JSON (keys sorted, no spaces) of method, args and instance id; its
 //! password arguments are sealed (ChaCha20-Poly1305) under a key derived from it. A guest or a
-//! conductor rejects a message that is unsigned, or signed under any other key.
+//! conductor rejects a message that is unsigned, or signed under any other key. The request id
+//! is signed too, and a guest signs its answer to a call as method `reply` with the call's
+//! request id ([`sign_reply`], [`open_reply`]), so an answer cannot be forged or replayed.
 
 use super::Envelope;
 use crate::secrets::MasterKey;
@@ -75,6 +77,8 @@ impl GuestKey {
         push_json_str(instance_id, &mut text);
         text.push_str(",\"method\":");
         push_json_str(&envelope.method, &mut text);
+        text.push_str(",\"request_id\":");
+        push_json_str(&envelope.context.request_id, &mut text);
         text.push('}');
         // HMAC takes a key of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
@@ -130,6 +134,32 @@ pub fn verify(envelope: &mut Envelope, instance_id: &str, key: &GuestKey) -> Res
         })?;
     }
     Ok(())
+}
+
+/// The field a signed answer travels in.
+const SIGNED_REPLY: &str = "coffer_signed_reply";
+
+/// A guest's answer to the call `request`, signed (passwords sealed) under its key.
+pub fn sign_reply(result: Value, request: &Envelope, instance_id: &str, key: &GuestKey) -> Value {
+    let mut reply = Envelope::new("reply", result);
+    reply.context.request_id = request.context.request_id.clone();
+    sign(&mut reply, instance_id, key);
+    serde_json::json!({ SIGNED_REPLY: {"result": reply.args, "sig": reply.context.signature,
+                                        "sealed": reply.context.sealed} })
+}
+
+/// Checks and opens the answer to the call `request` made to `instance_id`'s guest.
+pub fn open_reply(answer: Value, request: &Envelope, instance_id: &str, key: &GuestKey) -> Result<Value, SignError> {
+    let Some(Value::Object(mut signed)) = answer.get(SIGNED_REPLY).cloned() else {
+        return Err(SignError::Unsigned);
+    };
+    let mut reply = Envelope::new("reply", signed.remove("result").unwrap_or(Value::Null));
+    reply.context.request_id = request.context.request_id.clone();
+    reply.context.instance_id = Some(instance_id.to_string());
+    reply.context.signature = signed.get("sig").and_then(Value::as_str).map(str::to_string);
+    reply.context.sealed = signed.get("sealed").and_then(Value::as_bool).unwrap_or(false);
+    verify(&mut reply, instance_id, key)?;
+    Ok(reply.args)
 }
 
 /// Calls `f` on every string value under a password field, at any depth.
@@ -235,6 +265,21 @@ mod tests {
             "a changed argument breaks the signature"
         );
         assert_eq!(verify(&mut prepare(), "i1", &key), Err(SignError::Unsigned));
+        // Answers: bound to their call, passwords sealed.
+        let mut call = Envelope::new("enable_root", json!({}));
+        call.context.request_id = "req-1".into();
+        let answer = sign_reply(json!({"name": "root", "password": "pw!"}), &call, "i1", &key);
+        assert!(!answer.to_string().contains("pw!"), "{answer}");
+        let opened = open_reply(answer.clone(), &call, "i1", &key).expect("opens");
+        assert_eq!(opened["password"], "pw!");
+        let mut other_call = call.clone();
+        other_call.context.request_id = "req-2".into();
+        assert!(
+            open_reply(answer.clone(), &other_call, "i1", &key).is_err(),
+            "replayed to another call"
+        );
+        assert!(open_reply(answer, &call, "i1", &other).is_err(), "another key");
+        assert_eq!(open_reply(json!(true), &call, "i1", &key), Err(SignError::Unsigned));
         let restored = GuestKey::from_base64(&key.to_base64()).expect("round trip");
         let mut again = prepare();
         sign(&mut again, "i1", &restored);
