@@ -176,6 +176,14 @@ impl Bus {
         }
     }
 
+    /// How many consumers `topic` has (RabbitMQ; the in-process bus says 0).
+    pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
+        match self {
+            Bus::Memory(_) => Ok(0),
+            Bus::Amqp(a) => a.consumers(topic).await,
+        }
+    }
+
     /// Messages waiting on `topic` (for metrics and tests).
     pub fn depth(&self, topic: &str) -> usize {
         match self {

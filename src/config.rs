@@ -8,6 +8,7 @@
 
 mod backup;
 mod defaults;
+mod validate;
 
 pub use backup::BackupConfig;
 
@@ -88,6 +89,8 @@ pub struct GuestConfig {
     /// Trove's `agent_call_low_timeout` and `agent_call_high_timeout`.
     pub call_low_timeout_s: f64,
     pub call_high_timeout_s: f64,
+    /// A signed request a guest receives later than this after it was issued is dropped.
+    pub message_ttl_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -253,51 +256,6 @@ impl Config {
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
         Ok(config)
-    }
-
-    fn validate(&self) -> Result<(), ConfigError> {
-        if !matches!(self.bus.transport.as_str(), "memory" | "amqp") {
-            return Err(ConfigError::Invalid(format!(
-                "[bus] transport must be \"memory\" or \"amqp\", not {:?}",
-                self.bus.transport
-            )));
-        }
-        if !matches!(self.compute.guest_host.as_str(), "in_process" | "process") {
-            return Err(ConfigError::Invalid(format!(
-                "[compute] guest_host must be \"in_process\" or \"process\", not {:?}",
-                self.compute.guest_host
-            )));
-        }
-        if self.compute.guest_host == "process" && self.bus.transport != "amqp" {
-            return Err(ConfigError::Invalid(
-                "[compute] guest_host = \"process\" needs [bus] transport = \"amqp\": guest processes talk over RabbitMQ".into(),
-            ));
-        }
-        if !self.testing.enabled && !self.testing.fail_at.trim().is_empty() {
-            return Err(ConfigError::Invalid(
-                "[testing] fail_at is set but [testing] enabled is false; fault injection is for tests only".into(),
-            ));
-        }
-        if !matches!(self.auth.mode.as_str(), "keystone" | "noauth") {
-            return Err(ConfigError::Invalid(format!(
-                "[auth] mode must be \"keystone\" or \"noauth\", not {:?}",
-                self.auth.mode
-            )));
-        }
-        if !self.testing.enabled && self.testing.volume_unit_mb != 1024 {
-            return Err(ConfigError::Invalid(
-                "[testing] volume_unit_mb is for tests only; set [testing] enabled = true".into(),
-            ));
-        }
-        if self.testing.volume_unit_mb < 1 {
-            return Err(ConfigError::Invalid("[testing] volume_unit_mb must be positive".into()));
-        }
-        if self.guest.heartbeat_interval_s <= 0.0 || self.guest.heartbeat_expiry_s <= 0.0 {
-            return Err(ConfigError::Invalid(
-                "[guest] heartbeat interval and expiry must be positive".into(),
-            ));
-        }
-        Ok(())
     }
 
     /// The directory instance volumes live in (see `[compute] data_dir`).

@@ -82,6 +82,15 @@ impl GuestKeys {
     }
 }
 
+/// Why a guest's message was not taken.
+#[derive(Debug)]
+pub enum CheckError {
+    /// Unsigned, or not signed under the key of the instance it names: dropped for good.
+    Rejected(String),
+    /// The key could not be read now (the database): the message must come back later.
+    Unavailable(String),
+}
+
 /// Casts and calls to guests, signed under each instance's key.
 #[derive(Clone)]
 pub struct GuestLink {
@@ -112,6 +121,7 @@ impl GuestLink {
         let mut envelope = Envelope::new(method, args);
         envelope.context.request_id = format!("req-{}", uuid::Uuid::new_v4().simple());
         if self.sign {
+            envelope.context.issued = Some(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
             signing::sign(&mut envelope, instance_id, &*self.key(instance_id).await?);
         }
         Ok(envelope)
@@ -146,18 +156,19 @@ impl GuestLink {
     }
 
     /// Checks a message a guest sent about `instance_id` (a conductor's input).
-    pub async fn check_from_guest(&self, instance_id: &str, envelope: &mut Envelope) -> Result<(), String> {
+    pub async fn check_from_guest(&self, instance_id: &str, envelope: &mut Envelope) -> Result<(), CheckError> {
         if !self.sign {
             return Ok(());
         }
         if envelope.context.signature.is_none() {
-            return Err(SignError::Unsigned.to_string());
+            return Err(CheckError::Rejected(SignError::Unsigned.to_string()));
         }
         let key = self
             .keys
             .find(&self.db, instance_id)
-            .await?
-            .ok_or_else(|| format!("instance {instance_id} has no guest key"))?;
-        signing::verify(envelope, instance_id, &key).map_err(|e| e.to_string())
+            .await
+            .map_err(CheckError::Unavailable)?
+            .ok_or_else(|| CheckError::Rejected(format!("instance {instance_id} has no guest key")))?;
+        signing::verify(envelope, instance_id, &key).map_err(|e| CheckError::Rejected(e.to_string()))
     }
 }

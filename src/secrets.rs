@@ -54,6 +54,16 @@ impl MasterKey {
             writeln!(file, "{}", B64.encode(key)).map_err(|e| fail(e.to_string()))?;
             tracing::info!(secrets.master_key_file = %path.display(), "created a new master key");
         }
+        Self::load(path)
+    }
+
+    /// Reads an existing key file (a process that must share the deployment's key never makes
+    /// one of its own).
+    pub fn load(path: &Path) -> Result<MasterKey, SecretError> {
+        let fail = |reason: String| SecretError::KeyFile {
+            path: path.display().to_string(),
+            reason,
+        };
         let text = std::fs::read_to_string(path).map_err(|e| fail(e.to_string()))?;
         let key = B64.decode(text.trim()).map_err(|e| fail(format!("not base64: {e}")))?;
         if key.len() != 32 {

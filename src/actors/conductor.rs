@@ -19,6 +19,7 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
+use crate::guest_link::CheckError;
 use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};
@@ -133,38 +134,50 @@ pub async fn consume(services: Services, topic: &str) -> String {
                 Some(None) => break,
                 None => {
                     let left = until.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
                     match tokio::time::timeout(left, subscription.next()).await {
-                        Ok(Some(d)) if !left.is_zero() => batch.push(d),
+                        Ok(Some(d)) => batch.push(d),
                         _ => break,
                     }
                 }
             }
         }
         if let Err(e) = apply_batch(&services, batch).await {
-            return format!("applying heartbeats: {e}");
+            return format!("applying guest messages: {e}");
         }
     }
 }
 
 /// Checks the signature of a guest's message about the instance its args name.
-async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<(), String> {
+async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<(), CheckError> {
     let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
     let Some(subject) = subject.map(str::to_string) else {
-        return Err(format!("{} names no instance_id", delivery.envelope.method));
+        return Err(CheckError::Rejected(format!(
+            "{} names no instance_id",
+            delivery.envelope.method
+        )));
     };
     services.guests.check_from_guest(&subject, &mut delivery.envelope).await
 }
 
-/// Applies one batch; the deliveries are acknowledged only after the commit.
-async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), DbError> {
+/// Applies one batch; the deliveries are acknowledged only after the commit. On an error none
+/// of the batch's unapplied messages is acknowledged: they are delivered again.
+async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), String> {
     let mut heartbeats = Vec::with_capacity(batch.len());
     let mut keep = Vec::with_capacity(batch.len());
     for mut delivery in batch {
-        if let Err(e) = check_signed(services, &mut delivery).await {
-            services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
-            tracing::warn!(method = %delivery.envelope.method, "conductor: message rejected: {e}");
-            delivery.reply(Err(format!("rejected: {e}")));
-            continue;
+        match check_signed(services, &mut delivery).await {
+            Ok(()) => {}
+            Err(CheckError::Rejected(e)) => {
+                services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
+                let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
+                tracing::warn!(method = %delivery.envelope.method, instance.id = subject.unwrap_or(""), reason = %e, "conductor: guest message rejected");
+                delivery.reply(Err(format!("rejected: {e}")));
+                continue;
+            }
+            Err(CheckError::Unavailable(e)) => return Err(format!("reading guest keys: {e}")),
         }
         let method = delivery.envelope.method.clone();
         match method.as_str() {
@@ -224,7 +237,8 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Db
     let (applied, stale, lag, changed) = services
         .db
         .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
-        .await?;
+        .await
+        .map_err(|e| e.to_string())?;
     for d in keep {
         d.ack();
     }

@@ -1,7 +1,9 @@
 //! A pool of simulated guests (`coffer guest --simulated N`): consumes `guestpool`, competing with
 //! other pools, and hosts up to N guest sessions of simulated instances that a task manager
-//! hands it (`host_guest`, with the instance's key sealed under the master key). Its sessions talk
-//! only over the bus; a session whose server is destroyed (`destroy`) is let go.
+//! hands it (`host_guest`, with the instance's key sealed under the master key). A guest that
+//! already has a consumer (hosted by another pool) is not hosted again; a full pool hands the
+//! request back after a pause, for another pool. Its sessions talk only over the bus; a session
+//! whose server is destroyed (`destroy`) is let go.
 
 use super::guest_session::{GuestEnv, GuestSession};
 use crate::bus::signing::GuestKey;
@@ -9,7 +11,7 @@ use crate::bus::{self, Delivery};
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use serde::Deserialize;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -40,6 +42,8 @@ pub struct GuestPool {
     capacity: usize,
     name: String,
     guests: HashMap<String, Addr<GuestSession>>,
+    /// Instances whose queue is being asked whether another guest serves it.
+    checking: HashSet<String>,
 }
 
 impl GuestPool {
@@ -50,16 +54,11 @@ impl GuestPool {
             capacity,
             name,
             guests: HashMap::new(),
+            checking: HashSet::new(),
         }
     }
 
     fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), String> {
-        if self.guests.contains_key(&request.instance_id) {
-            return Ok(());
-        }
-        if self.guests.len() >= self.capacity {
-            return Err(format!("the pool is full ({} guests)", self.capacity));
-        }
         let text = self.master.open(&request.sealed_key).map_err(|e| e.to_string())?;
         let key = Arc::new(GuestKey::from_base64(&text)?);
         let prepare = Duration::from_millis(self.env.config.compute.simulated_prepare_ms);
@@ -69,8 +68,34 @@ impl GuestPool {
         env.on_destroyed = Some(Arc::new(move |id: &str| pool.do_send(Released(id.to_string()))));
         let id = request.instance_id.clone();
         let session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
+        tracing::info!(pool = %self.name, instance.id = %request.instance_id, "guest pool: hosting");
         self.guests.insert(request.instance_id, session);
         Ok(())
+    }
+
+    /// Hosts the guest unless one already consumes its queue (another pool's, after a task
+    /// manager asked again at a restart or a takeover).
+    fn host_unless_served(&mut self, delivery: Delivery, request: HostGuest, ctx: &mut Context<Self>) {
+        let id = request.instance_id.clone();
+        self.checking.insert(id.clone());
+        let (bus, topic) = (self.env.bus.clone(), bus::guest_topic(&id));
+        let asked = async move { bus.consumers(&topic).await };
+        ctx.spawn(asked.into_actor(self).map(move |consumers, act, ctx| {
+            act.checking.remove(&id);
+            let hosted = match consumers {
+                Ok(0) => act.host(request, ctx),
+                Ok(_) => {
+                    tracing::info!(pool = %act.name, instance.id = %id, "guest pool: already served elsewhere");
+                    Ok(())
+                }
+                // Not acknowledged: the request comes back once the broker answers again.
+                Err(e) => return tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: {e}"),
+            };
+            if let Err(e) = &hosted {
+                tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: host_guest refused: {e}");
+            }
+            delivery.reply(hosted.map(|()| serde_json::json!(null)));
+        }));
     }
 }
 
@@ -104,14 +129,23 @@ impl StreamHandler<Delivery> for GuestPool {
             delivery.reply(Err(format!("unknown method {method}")));
             return;
         }
-        let hosted = delivery
-            .envelope
-            .args::<HostGuest>()
-            .and_then(|request| self.host(request, ctx));
-        if let Err(e) = &hosted {
-            tracing::warn!(pool = %self.name, "guest pool: host_guest refused: {e}");
+        let request = match delivery.envelope.args::<HostGuest>() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(pool = %self.name, "guest pool: {e}");
+                return delivery.reply(Err(e));
+            }
+        };
+        if self.guests.contains_key(&request.instance_id) || self.checking.contains(&request.instance_id) {
+            return delivery.ack();
         }
-        delivery.reply(hosted.map(|()| serde_json::json!(null)));
+        if self.guests.len() + self.checking.len() >= self.capacity {
+            // Handed back (unacknowledged) after a pause, for a pool with room.
+            tracing::warn!(pool = %self.name, instance.id = %request.instance_id, capacity = self.capacity, "guest pool: full");
+            ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
+            return;
+        }
+        self.host_unless_served(delivery, request, ctx);
     }
 }
 
@@ -119,6 +153,7 @@ impl Handler<Released> for GuestPool {
     type Result = ();
 
     fn handle(&mut self, msg: Released, _ctx: &mut Context<Self>) {
+        tracing::info!(pool = %self.name, instance.id = %msg.0, "guest pool: server destroyed; guest let go");
         self.guests.remove(&msg.0);
         self.env.bus.delete_topic(&bus::guest_topic(&msg.0));
     }

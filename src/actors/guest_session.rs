@@ -21,9 +21,10 @@ use crate::storage::BackupStore;
 use actix::prelude::*;
 use futures::FutureExt;
 use serde_json::json;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use to_conductor::BackupReporter;
+use to_conductor::{sent_now, BackupReporter};
 
 const KIND: &str = "guest_session";
 
@@ -56,6 +57,8 @@ pub struct GuestSession {
     datastore: Box<dyn Datastore>,
     /// The backup attempt running here, if any.
     backup: Option<RunningBackup>,
+    /// Request ids of the signed requests taken, with when they were issued (within the TTL).
+    seen: HashMap<String, f64>,
 }
 
 impl GuestSession {
@@ -73,6 +76,7 @@ impl GuestSession {
             conductor,
             datastore,
             backup: None,
+            seen: HashMap::new(),
         }
     }
 
@@ -226,6 +230,28 @@ impl GuestSession {
         });
     }
 
+    /// Checks a verified request's age and that it was not taken before (no replays).
+    fn take_once(&mut self, envelope: &crate::bus::Envelope) -> Result<(), String> {
+        let ttl = self.env.config.guest.message_ttl_s;
+        let now = sent_now();
+        let issued = envelope.context.issued.ok_or("the request carries no issue time")?;
+        if now - issued > ttl {
+            return Err(format!(
+                "the request was issued {:.0} s ago, past [guest] message_ttl_s",
+                now - issued
+            ));
+        }
+        let id = &envelope.context.request_id;
+        if self.seen.contains_key(id) {
+            return Err(format!("request {id} was taken before"));
+        }
+        if self.seen.len() >= 4096 {
+            self.seen.retain(|_, at| now - *at <= ttl);
+        }
+        self.seen.insert(id.clone(), issued);
+        Ok(())
+    }
+
     /// Answers a call: a result signed under this instance's key (errors carry no secrets).
     fn answer(&self, delivery: Delivery, result: Result<serde_json::Value, String>) {
         let result = match result {
@@ -306,7 +332,10 @@ impl Handler<Destroy> for GuestSession {
 impl StreamHandler<Delivery> for GuestSession {
     fn handle(&mut self, mut delivery: Delivery, ctx: &mut Context<Self>) {
         if self.env.config.bus.sign_guest_messages {
-            if let Err(e) = signing::verify(&mut delivery.envelope, &self.instance_id, &self.key) {
+            let checked = signing::verify(&mut delivery.envelope, &self.instance_id, &self.key)
+                .map_err(|e| e.to_string())
+                .and_then(|()| self.take_once(&delivery.envelope));
+            if let Err(e) = checked {
                 tracing::warn!(instance.id = %self.instance_id, method = %delivery.envelope.method, "guest: message rejected: {e}");
                 delivery.reply(Err(protocol::encode_error(&GuestError::Failed(format!(
                     "rejected: {e}"

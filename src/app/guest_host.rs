@@ -72,9 +72,8 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
 
 /// Hosts up to `capacity` simulated guests handed over on `guestpool`.
 pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Result<()> {
-    let master = Arc::new(MasterKey::load_or_create(std::path::Path::new(
-        &config.secrets.master_key_file,
-    ))?);
+    // The deployment's key (it opens the guest keys task managers hand over), never a new one.
+    let master = Arc::new(MasterKey::load(std::path::Path::new(&config.secrets.master_key_file))?);
     let name = format!("{}-{}", config.node_id(), std::process::id());
     let env = guest_env(config)?;
     tracing::info!(pool = %name, capacity, "simulated guest pool serving");

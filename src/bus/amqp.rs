@@ -7,25 +7,28 @@
 //!
 //! On the wire a message is oslo.messaging's rabbit driver format (see [`oslo`]).
 
+mod consume;
 mod oslo;
 
-use super::{BusError, Delivery, Envelope, Subscription};
+pub(super) use consume::AckHandle;
+
+use super::{BusError, Envelope};
 use futures::StreamExt;
 use lapin::options::{
-    BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
-    ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
+    BasicAckOptions, BasicConsumeOptions, BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions,
+    QueueBindOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use oslo::{decode, encode, unwrap, wrap};
+use oslo::{encode, unwrap};
 use parking_lot::Mutex;
-use serde_json::{json, Value};
+use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
 
-type Reply = Result<Value, String>;
+pub(super) type Reply = Result<Value, String>;
 
 pub struct AmqpBus {
     url: String,
@@ -48,49 +51,6 @@ pub struct AmqpBus {
     /// The runtime lapin's connection tasks run on: the one the bus was made on (the System's),
     /// not whichever worker's runtime happens to connect.
     runtime: tokio::runtime::Handle,
-}
-
-/// Acknowledges, rejects or answers one AMQP delivery.
-pub(super) struct AckHandle {
-    bus: Arc<AmqpBus>,
-    acker: lapin::Acker,
-}
-
-impl AckHandle {
-    pub(super) fn ack(self) {
-        tokio::spawn(async move {
-            if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
-                tracing::warn!("amqp ack failed (the message comes back): {e}");
-            }
-        });
-    }
-
-    pub(super) fn reply(self, envelope: &Envelope, result: Reply) {
-        let target = envelope.reply_to.clone().zip(envelope.correlation_id.clone());
-        tokio::spawn(async move {
-            if let Some((queue, id)) = target {
-                let (result, failure) = match result {
-                    Ok(v) => (v, Value::Null),
-                    Err(e) => (Value::Null, json!(e)),
-                };
-                let inner = json!({"result": result, "failure": failure, "ending": true, "_msg_id": id});
-                if let Err(e) = self.bus.publish("", &queue, &wrap(inner)).await {
-                    tracing::warn!("amqp reply not sent: {e}");
-                }
-            }
-            let _ = self.acker.ack(BasicAckOptions::default()).await;
-        });
-    }
-
-    pub(super) fn requeue(self) {
-        tokio::spawn(async move {
-            let options = BasicNackOptions {
-                requeue: true,
-                ..BasicNackOptions::default()
-            };
-            let _ = self.acker.nack(options).await;
-        });
-    }
 }
 
 impl AmqpBus {
@@ -223,6 +183,22 @@ impl AmqpBus {
         usize::from(self.prefetch)
     }
 
+    /// How many consumers `topic`'s queue has (0 when it has no queue). Asked on a channel of
+    /// its own, which a missing queue closes.
+    pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
+        let (conn, _) = self.link().await?;
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        let passive = QueueDeclareOptions {
+            passive: true,
+            ..QueueDeclareOptions::default()
+        };
+        let found = channel
+            .queue_declare(topic.into(), passive, FieldTable::default())
+            .await;
+        let _ = channel.close(200, "done".into()).await;
+        Ok(found.map(|q| q.consumer_count()).unwrap_or(0))
+    }
+
     /// A message's body as it goes on the wire (for the benchmark's raw-rate comparison).
     pub fn wire_body(envelope: &Envelope) -> Vec<u8> {
         encode(envelope)
@@ -321,86 +297,6 @@ impl AmqpBus {
             .map_err(unavailable)
     }
 
-    /// The shared channel of guest topics' consumers, made again when it was lost.
-    async fn guest_channel(&self, conn: &Connection) -> Result<Channel, BusError> {
-        let mut shared = self.guest_channel.lock().await;
-        if let Some(channel) = shared.as_ref().filter(|c| c.status().connected()) {
-            return Ok(channel.clone());
-        }
-        let channel = conn.create_channel().await.map_err(unavailable)?;
-        *shared = Some(channel.clone());
-        Ok(channel)
-    }
-
-    /// A consumer on the topic's queue with a bounded prefetch (RabbitMQ applies it per consumer,
-    /// also on the guests' shared channel).
-    async fn consumer(&self, topic: &str) -> Result<lapin::Consumer, BusError> {
-        let (conn, _) = self.link().await?;
-        let channel = match topic.starts_with("guestagent.") {
-            true => self.guest_channel(&conn).await?,
-            false => conn.create_channel().await.map_err(unavailable)?,
-        };
-        channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
-            .await
-            .map_err(unavailable)?;
-        self.declared.lock().remove(topic);
-        self.declare(&channel, topic).await?;
-        channel
-            .basic_consume(
-                topic.into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)
-    }
-
-    /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
-    /// and logged, and the stream goes on.
-    pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
-        let (bus, topic) = (Arc::clone(self), topic.to_string());
-        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
-        tokio::spawn(async move {
-            let mut failures = 0;
-            while !tx.is_closed() {
-                if bus.deleted.lock().remove(&topic) {
-                    return; // the topic is gone: the stream ends, and its consumer with it
-                }
-                match bus.consumer(&topic).await {
-                    Ok(mut consumer) => {
-                        failures = 0;
-                        while let Some(next) = consumer.next().await {
-                            let Ok(delivery) = next else { break };
-                            let envelope = match decode(&delivery.data) {
-                                Ok(e) => e,
-                                Err(e) => {
-                                    tracing::warn!(topic = %topic, "amqp: malformed message rejected: {e}");
-                                    let _ = delivery.acker.reject(Default::default()).await;
-                                    continue;
-                                }
-                            };
-                            let handle = AckHandle {
-                                bus: Arc::clone(&bus),
-                                acker: delivery.acker.clone(),
-                            };
-                            let item = Delivery::from_amqp(envelope, delivery.redelivered, handle);
-                            if tx.send(item).await.is_err() {
-                                return; // the subscriber is gone; unacked messages come back
-                            }
-                        }
-                    }
-                    Err(e) => tracing::warn!(topic = %topic, "amqp consumer: {e}"),
-                }
-                failures += 1;
-                tracing::warn!(topic = %topic, "amqp consumer lost; reconnecting");
-                tokio::time::sleep(crate::actors::backoff(200, failures)).await;
-            }
-        });
-        Box::pin(rx)
-    }
-
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {
         self.deleted.lock().insert(topic.to_string());
         let (bus, topic) = (Arc::clone(self), topic.to_string());
@@ -415,7 +311,7 @@ impl AmqpBus {
     }
 }
 
-fn unavailable(e: lapin::Error) -> BusError {
+pub(super) fn unavailable(e: lapin::Error) -> BusError {
     BusError::Unavailable(format!("RabbitMQ: {e}"))
 }
 

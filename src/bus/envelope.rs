@@ -21,6 +21,10 @@ pub struct RequestContext {
     /// HMAC-SHA256 (base64) of the message under that instance's key (see `bus::signing`).
     #[serde(default, rename = "coffer_sig", skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
+    /// When the control plane signed a message to a guest (float epoch seconds): a guest drops
+    /// one older than `[guest] message_ttl_s`, and one whose request id it has seen.
+    #[serde(default, rename = "coffer_issued", skip_serializing_if = "Option::is_none")]
+    pub issued: Option<f64>,
     /// True when the message's password arguments are sealed under that key.
     #[serde(default, rename = "coffer_sealed", skip_serializing_if = "std::ops::Not::not")]
     pub sealed: bool,

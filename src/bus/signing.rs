@@ -1,10 +1,11 @@
 //! Signed guest messages (architecture.md §4): every message between a guest and the control
 //! plane carries, in its context, the instance id and an HMAC-SHA256 under that instance's own
-//! key over the canonical JSON (keys sorted, no spaces) of method, args and instance id; its
-//! password arguments are sealed (ChaCha20-Poly1305) under a key derived from it. A guest or a
-//! conductor rejects a message that is unsigned, or signed under any other key. The request id
-//! is signed too, and a guest signs its answer to a call as method `reply` with the call's
-//! request id ([`sign_reply`], [`open_reply`]), so an answer cannot be forged or replayed.
+//! key over the canonical JSON (keys sorted, no spaces) of method, args, instance id, request id,
+//! issue time and whether passwords are sealed; its password arguments are sealed
+//! (ChaCha20-Poly1305) under a key derived from it. A guest or a conductor rejects a message that
+//! is unsigned, or signed under any other key; a guest also drops an old or repeated request. A
+//! guest signs its answer to a call as method `reply` with the call's request id ([`sign_reply`],
+//! [`open_reply`]), so an answer cannot be forged or replayed.
 
 use super::Envelope;
 use crate::secrets::MasterKey;
@@ -69,17 +70,27 @@ impl GuestKey {
     }
 
     fn mac(&self, envelope: &Envelope, instance_id: &str) -> Hmac<Sha256> {
-        // The canonical JSON of {"args", "instance_id", "method"} (keys in order), built in place.
+        // The canonical JSON of {"args", "instance_id", "issued", "method", "request_id",
+        // "sealed"} (keys in order), built in place.
         let mut text = String::with_capacity(256);
         text.push_str("{\"args\":");
         canonical(&envelope.args, &mut text);
         text.push_str(",\"instance_id\":");
         push_json_str(instance_id, &mut text);
+        text.push_str(",\"issued\":");
+        match envelope.context.issued {
+            Some(t) => text.push_str(&Value::from(t).to_string()),
+            None => text.push_str("null"),
+        }
         text.push_str(",\"method\":");
         push_json_str(&envelope.method, &mut text);
         text.push_str(",\"request_id\":");
         push_json_str(&envelope.context.request_id, &mut text);
-        text.push('}');
+        text.push_str(if envelope.context.sealed {
+            ",\"sealed\":true}"
+        } else {
+            ",\"sealed\":false}"
+        });
         // HMAC takes a key of any length.
         let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
         mac.update(text.as_bytes());
@@ -259,6 +270,9 @@ mod tests {
             verify(&mut forged.clone(), "i2", &key),
             Err(SignError::WrongInstance { .. })
         ));
+        let mut unflagged = forged.clone();
+        unflagged.context.sealed = false;
+        assert!(verify(&mut unflagged, "i1", &key).is_err(), "the sealed flag is signed");
         forged.args["sent"] = json!(2.5);
         assert!(
             verify(&mut forged, "i1", &key).is_err(),

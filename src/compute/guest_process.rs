@@ -70,19 +70,23 @@ pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -
     Ok(())
 }
 
-/// Writes the key readable by its owner only, from the first byte.
+/// Writes the key readable by its owner only, from the first byte, and whole: a fresh 0600 file
+/// renamed over the old one.
 fn write_key(path: &Path, key: &GuestKey) -> Result<(), String> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let partial = path.with_extension(format!("key.{}", std::process::id()));
+    let _ = std::fs::remove_file(&partial);
     let mut file = std::fs::OpenOptions::new()
         .write(true)
-        .create(true)
-        .truncate(true)
+        .create_new(true)
         .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
-    file.write_all(key.to_base64().as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))
+        .open(&partial)
+        .map_err(fail)?;
+    file.write_all(key.to_base64().as_bytes()).map_err(fail)?;
+    file.sync_all().map_err(fail)?;
+    std::fs::rename(&partial, path).map_err(fail)
 }
 
 /// Reads what the task manager left for the guest of `volume`, and takes the guest's lock:

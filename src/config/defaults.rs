@@ -45,6 +45,7 @@ impl Default for GuestConfig {
             heartbeat_expiry_s: 90.0,
             call_low_timeout_s: 15.0,
             call_high_timeout_s: 180.0,
+            message_ttl_s: 900.0,
         }
     }
 }

@@ -8,6 +8,7 @@ use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{DeleteServer, ServerExists};
 use crate::db::models::catalog::Flavor;
 use crate::db::models::fault::InstanceFault;
+use crate::db::models::guest_key::GuestKeyRow;
 use crate::db::models::instance::Instance;
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::quota;
@@ -71,10 +72,14 @@ async fn forget(ctx: &FlowCtx) -> Result<(), String> {
             Instance::mark_deleted(c, &id)?;
             ServiceStatusRow::set(c, &id, ServiceStatus::Deleted)?;
             LastSeen::delete_for(c, &id)?;
+            GuestKeyRow::delete_for(c, &id)?;
             InstanceFault::soft_delete_all(c, &id)
         })
     })
-    .await
+    .await?;
+    // Its key verifies nothing any more.
+    ctx.services.guests.keys().forget(ctx.instance_id());
+    Ok(())
 }
 
 /// A delete past its deadline still completes: the server is released and the rows forgotten.

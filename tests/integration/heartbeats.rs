@@ -212,8 +212,8 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
         .expect("db");
     assert_eq!(last, Some(future + 3.0), "no forged heartbeat was applied");
 
-    // To a guest: a call signed with another instance's key, and an unsigned one, are refused;
-    // the same call signed with its own key is answered.
+    // To a guest: a call signed with another instance's key, an unsigned one, one issued too long
+    // ago, and a replayed one are refused; a fresh call signed with its own key is answered.
     let call = |envelope: Envelope| {
         let bus = services.bus.clone();
         let topic = bus::guest_topic(&a);
@@ -227,10 +227,36 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
             other => panic!("a forged call was answered: {other:?}"),
         }
     }
-    let mut own = Envelope::new("list_databases", json!({}));
-    signing::sign(&mut own, &a, &key_a);
-    call(own)
+    let now = chrono::Utc::now().timestamp_micros() as f64 / 1e6;
+    let signed_at = |issued: f64, request: &str| {
+        let mut e = Envelope::new("list_databases", json!({}));
+        e.context.request_id = request.into();
+        e.context.issued = Some(issued);
+        signing::sign(&mut e, &a, &key_a);
+        e
+    };
+    let own = signed_at(now, "req-test-1");
+    call(own.clone())
         .await
         .expect("a call signed with the instance's key is answered");
+    let stale = signed_at(now - 3600.0, "req-test-2");
+    for refused in [own, stale] {
+        match call(refused).await {
+            Err(BusError::Remote(text)) => assert!(text.contains("rejected"), "{text}"),
+            other => panic!("a replayed or stale call was answered: {other:?}"),
+        }
+    }
+    // A call whose "sealed" flag was stripped on the way does not verify (else its passwords
+    // would be taken as they are: sealed text an eavesdropper saw).
+    let mut stripped = Envelope::new("create_user", json!({"users": [{"name": "u", "password": "pw"}]}));
+    stripped.context.request_id = "req-test-3".into();
+    stripped.context.issued = Some(now);
+    signing::sign(&mut stripped, &a, &key_a);
+    assert!(stripped.context.sealed);
+    stripped.context.sealed = false;
+    match call(stripped).await {
+        Err(BusError::Remote(text)) => assert!(text.contains("rejected"), "{text}"),
+        other => panic!("a call with its sealed flag stripped was answered: {other:?}"),
+    }
 }
 both_backends!(unsigned_and_foreign_guest_messages_are_rejected);

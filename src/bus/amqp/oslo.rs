@@ -38,6 +38,7 @@ pub(super) fn encode(envelope: &Envelope) -> Vec<u8> {
         inner["_context_instance_id"] = json!(instance);
         inner["_context_coffer_sig"] = json!(sig);
         inner["_context_coffer_sealed"] = json!(c.sealed);
+        inner["_context_coffer_issued"] = json!(c.issued);
     }
     if let (Some(q), Some(id)) = (&envelope.reply_to, &envelope.correlation_id) {
         inner["_reply_q"] = json!(q);
@@ -65,6 +66,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Envelope, String> {
             .get("_context_coffer_sealed")
             .and_then(Value::as_bool)
             .unwrap_or(false),
+        issued: m.get("_context_coffer_issued").and_then(Value::as_f64),
     };
     Ok(Envelope {
         method,

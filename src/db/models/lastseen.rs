@@ -71,16 +71,29 @@ impl LastSeen {
             .bind::<Text, _>(rows)
             .bind::<Text, _>(method)
             .load(c)?,
-            DbConn::Pg(c) => diesel::sql_query(
-                "UPDATE conductor_lastseen SET sent = j.sent \
+            DbConn::Pg(c) => {
+                // Row locks in one order (by instance), so concurrent conductors cannot deadlock:
+                // an UPDATE … FROM locks in its plan's order.
+                diesel::sql_query(
+                    "SELECT conductor_lastseen.instance_id FROM conductor_lastseen \
+                     WHERE conductor_lastseen.method_name = $2 AND conductor_lastseen.instance_id IN \
+                       (SELECT j.id FROM json_to_recordset($1::json) AS j(id text, sent float8)) \
+                     ORDER BY conductor_lastseen.instance_id FOR UPDATE",
+                )
+                .bind::<Text, _>(&rows)
+                .bind::<Text, _>(method)
+                .load::<InstanceIdRow>(c)?;
+                diesel::sql_query(
+                    "UPDATE conductor_lastseen SET sent = j.sent \
                  FROM json_to_recordset($1::json) AS j(id text, sent float8) \
                  WHERE conductor_lastseen.instance_id = j.id AND conductor_lastseen.method_name = $2 \
                    AND conductor_lastseen.sent < j.sent \
                  RETURNING conductor_lastseen.instance_id",
-            )
-            .bind::<Text, _>(rows)
-            .bind::<Text, _>(method)
-            .load(c)?,
+                )
+                .bind::<Text, _>(rows)
+                .bind::<Text, _>(method)
+                .load(c)?
+            }
         };
         Ok(updated.into_iter().map(|r| r.instance_id).collect())
     }

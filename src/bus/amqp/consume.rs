@@ -1,0 +1,138 @@
+//! The consuming side of the RabbitMQ transport: consumers with a bounded prefetch (the guest
+//! topics' on one shared channel) that survive reconnects, and how a delivery is acknowledged,
+//! rejected or answered.
+
+use super::oslo::{decode, wrap};
+use super::{unavailable, AmqpBus, Reply};
+use crate::bus::{BusError, Delivery, Envelope, Subscription};
+use futures::StreamExt;
+use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};
+use lapin::types::FieldTable;
+use lapin::{Channel, Connection};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Acknowledges, rejects or answers one AMQP delivery.
+pub(in crate::bus) struct AckHandle {
+    bus: Arc<AmqpBus>,
+    acker: lapin::Acker,
+}
+
+impl AckHandle {
+    pub(in crate::bus) fn ack(self) {
+        tokio::spawn(async move {
+            if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
+                tracing::warn!("amqp ack failed (the message comes back): {e}");
+            }
+        });
+    }
+
+    pub(in crate::bus) fn reply(self, envelope: &Envelope, result: Reply) {
+        let target = envelope.reply_to.clone().zip(envelope.correlation_id.clone());
+        tokio::spawn(async move {
+            if let Some((queue, id)) = target {
+                let (result, failure) = match result {
+                    Ok(v) => (v, Value::Null),
+                    Err(e) => (Value::Null, json!(e)),
+                };
+                let inner = json!({"result": result, "failure": failure, "ending": true, "_msg_id": id});
+                if let Err(e) = self.bus.publish("", &queue, &wrap(inner)).await {
+                    tracing::warn!("amqp reply not sent: {e}");
+                }
+            }
+            let _ = self.acker.ack(BasicAckOptions::default()).await;
+        });
+    }
+
+    pub(in crate::bus) fn requeue(self) {
+        tokio::spawn(async move {
+            let options = BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            };
+            let _ = self.acker.nack(options).await;
+        });
+    }
+}
+
+impl AmqpBus {
+    /// The shared channel of guest topics' consumers, made again when it was lost.
+    async fn guest_channel(&self, conn: &Connection) -> Result<Channel, BusError> {
+        let mut shared = self.guest_channel.lock().await;
+        if let Some(channel) = shared.as_ref().filter(|c| c.status().connected()) {
+            return Ok(channel.clone());
+        }
+        let channel = conn.create_channel().await.map_err(unavailable)?;
+        *shared = Some(channel.clone());
+        Ok(channel)
+    }
+
+    /// A consumer on the topic's queue with a bounded prefetch (RabbitMQ applies it per consumer,
+    /// also on the guests' shared channel).
+    async fn consumer(&self, topic: &str) -> Result<lapin::Consumer, BusError> {
+        let (conn, _) = self.link().await?;
+        let channel = match topic.starts_with("guestagent.") {
+            true => self.guest_channel(&conn).await?,
+            false => conn.create_channel().await.map_err(unavailable)?,
+        };
+        channel
+            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .await
+            .map_err(unavailable)?;
+        self.declared.lock().remove(topic);
+        self.declare(&channel, topic).await?;
+        channel
+            .basic_consume(
+                topic.into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .map_err(unavailable)
+    }
+
+    /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
+    /// and logged, and the stream goes on.
+    pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
+        let (bus, topic) = (Arc::clone(self), topic.to_string());
+        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
+        tokio::spawn(async move {
+            let mut failures = 0;
+            while !tx.is_closed() {
+                if bus.deleted.lock().remove(&topic) {
+                    return; // the topic is gone: the stream ends, and its consumer with it
+                }
+                match bus.consumer(&topic).await {
+                    Ok(mut consumer) => {
+                        failures = 0;
+                        while let Some(next) = consumer.next().await {
+                            let Ok(delivery) = next else { break };
+                            let envelope = match decode(&delivery.data) {
+                                Ok(e) => e,
+                                Err(e) => {
+                                    tracing::warn!(topic = %topic, "amqp: malformed message rejected: {e}");
+                                    let _ = delivery.acker.reject(Default::default()).await;
+                                    continue;
+                                }
+                            };
+                            let handle = AckHandle {
+                                bus: Arc::clone(&bus),
+                                acker: delivery.acker.clone(),
+                            };
+                            let item = Delivery::from_amqp(envelope, delivery.redelivered, handle);
+                            if tx.send(item).await.is_err() {
+                                return; // the subscriber is gone; unacked messages come back
+                            }
+                        }
+                    }
+                    Err(e) => tracing::warn!(topic = %topic, "amqp consumer: {e}"),
+                }
+                failures += 1;
+                tracing::warn!(topic = %topic, "amqp consumer lost; reconnecting");
+                tokio::time::sleep(crate::actors::backoff(200, failures)).await;
+            }
+        });
+        Box::pin(rx)
+    }
+}
