@@ -42,7 +42,9 @@ pub struct AmqpBus {
     /// channels for every frame, so thousands of guest sessions must not mean thousands of them.
     guest_channel: tokio::sync::Mutex<Option<Channel>>,
     declared: Mutex<HashSet<String>>,
-    /// Topics deleted by this process: their consumers end instead of declaring them again.
+    /// Topics this process consumes, and those of them it deleted: their consumers end instead
+    /// of declaring them again.
+    subscribed: Mutex<HashSet<String>>,
     deleted: Mutex<HashSet<String>>,
     replies: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
     /// This process's reply queue, consumed once the first call is made.
@@ -64,6 +66,7 @@ impl AmqpBus {
             connecting: tokio::sync::Mutex::new(()),
             guest_channel: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
+            subscribed: Mutex::new(HashSet::new()),
             deleted: Mutex::new(HashSet::new()),
             replies: Mutex::new(HashMap::new()),
             reply_queue: format!("reply_{}", uuid::Uuid::new_v4().simple()),
@@ -298,7 +301,9 @@ impl AmqpBus {
     }
 
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {
-        self.deleted.lock().insert(topic.to_string());
+        if self.subscribed.lock().contains(topic) {
+            self.deleted.lock().insert(topic.to_string());
+        }
         let (bus, topic) = (Arc::clone(self), topic.to_string());
         tokio::spawn(async move {
             if let Ok((_, channel)) = bus.link().await {

@@ -97,10 +97,12 @@ impl AmqpBus {
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
         let (bus, topic) = (Arc::clone(self), topic.to_string());
         let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
+        self.subscribed.lock().insert(topic.clone());
         tokio::spawn(async move {
             let mut failures = 0;
             while !tx.is_closed() {
                 if bus.deleted.lock().remove(&topic) {
+                    bus.subscribed.lock().remove(&topic);
                     return; // the topic is gone: the stream ends, and its consumer with it
                 }
                 match bus.consumer(&topic).await {
