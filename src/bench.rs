@@ -85,24 +85,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, &base).await?;
     let began = Instant::now();
-    let created: Vec<anyhow::Result<()>> = stream::iter(0..count)
-        .map(|i| {
-            let (client, url) = (client.clone(), format!("{base}/instances"));
-            async move {
-                let body = json!({"instance": {"name": format!("bench-{i}"), "flavorRef": "1",
-                    "volume": {"size": 1}, "datastore": {"type": "simulated"}}});
-                let resp = client
-                    .post(url)
-                    .send_json(&body)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                anyhow::ensure!(resp.status().as_u16() == 200, "create answered {}", resp.status());
-                Ok(())
-            }
-        })
-        .buffer_unordered(concurrency)
-        .collect()
-        .await;
+    let created = create_simulated(&client, &base, "bench", count, concurrency).await;
     let accepted = began.elapsed();
     let failed = created.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(
@@ -130,6 +113,35 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
     Ok(())
+}
+
+/// Creates `count` simulated instances named `<prefix>-<n>` with `concurrency` requests in
+/// flight; one result per create.
+pub(crate) async fn create_simulated(
+    client: &awc::Client,
+    base: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+) -> Vec<anyhow::Result<()>> {
+    stream::iter(0..count)
+        .map(|i| {
+            let (client, url) = (client.clone(), format!("{base}/instances"));
+            async move {
+                let body = json!({"instance": {"name": format!("{prefix}-{i}"), "flavorRef": "1",
+                    "volume": {"size": 1}, "datastore": {"type": "simulated"}}});
+                let resp = client
+                    .post(url)
+                    .send_json(&body)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{e}"))?;
+                anyhow::ensure!(resp.status().as_u16() == 200, "create answered {}", resp.status());
+                Ok(())
+            }
+        })
+        .buffer_unordered(concurrency)
+        .collect()
+        .await
 }
 
 /// The bench's scratch directory: on any exit, its datastore servers are killed (by the pids in

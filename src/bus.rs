@@ -8,6 +8,7 @@
 mod amqp;
 mod envelope;
 mod memory;
+mod replies;
 pub mod signing;
 
 pub use amqp::AmqpBus;

@@ -63,18 +63,44 @@ impl GuestKeys {
 
     /// The instance's key, made and stored now if it has none (at provisioning).
     pub async fn ensure(&self, db: &Db, instance_id: &str) -> Result<Arc<GuestKey>, String> {
-        if let Some(key) = self.cached(instance_id) {
-            return Ok(key);
+        let mut keys = self.ensure_all(db, vec![instance_id.to_string()]).await?;
+        keys.pop().ok_or_else(|| format!("no guest key for {instance_id}"))
+    }
+
+    /// [`ensure`](Self::ensure) for many instances, with one trip to the database for those not
+    /// cached; the keys in the order of `instance_ids`.
+    pub async fn ensure_all(&self, db: &Db, instance_ids: Vec<String>) -> Result<Vec<Arc<GuestKey>>, String> {
+        let mut found: HashMap<String, Arc<GuestKey>> = HashMap::new();
+        let mut missing = Vec::new();
+        for id in &instance_ids {
+            match self.cached(id) {
+                Some(key) => {
+                    found.insert(id.clone(), key);
+                }
+                None => missing.push((id.clone(), self.master.seal(&GuestKey::generate().to_base64()))),
+            }
         }
-        let (id, fresh) = (
-            instance_id.to_string(),
-            self.master.seal(&GuestKey::generate().to_base64()),
-        );
-        let sealed = db
-            .run(move |c| GuestKeyRow::ensure(c, &id, &fresh))
-            .await
-            .map_err(|e| e.to_string())?;
-        self.remember(instance_id, &sealed)
+        if !missing.is_empty() {
+            let stored = db
+                .run(move |c| {
+                    let mut stored = Vec::with_capacity(missing.len());
+                    for (id, fresh) in missing {
+                        let sealed = GuestKeyRow::ensure(c, &id, &fresh)?;
+                        stored.push((id, sealed));
+                    }
+                    Ok(stored)
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+            for (id, sealed) in stored {
+                let key = self.remember(&id, &sealed)?;
+                found.insert(id, key);
+            }
+        }
+        instance_ids
+            .iter()
+            .map(|id| found.get(id).cloned().ok_or_else(|| format!("no guest key for {id}")))
+            .collect()
     }
 
     pub fn forget(&self, instance_id: &str) {

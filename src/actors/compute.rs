@@ -274,9 +274,10 @@ impl Handler<AdoptServers> for Compute {
                 })
                 .await
                 .map_err(|e| e.to_string())?;
+            let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
+            let all_keys = keys.ensure_all(&db, ids).await?;
             let mut keyed = Vec::with_capacity(servers.len());
-            for (id, manager, address, prepared) in servers {
-                let key = keys.ensure(&db, &id).await?;
+            for ((id, manager, address, prepared), key) in servers.into_iter().zip(all_keys) {
                 if to_pool && manager == "simulated" {
                     if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
                         tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");

@@ -31,11 +31,6 @@ struct HostGuest {
 #[rtype(result = "()")]
 struct Released(String);
 
-/// How many sessions a pool hosts now.
-#[derive(Message)]
-#[rtype(result = "usize")]
-pub struct Hosted;
-
 pub struct GuestPool {
     env: GuestEnv,
     master: Arc<MasterKey>,
@@ -156,13 +151,5 @@ impl Handler<Released> for GuestPool {
         tracing::info!(pool = %self.name, instance.id = %msg.0, "guest pool: server destroyed; guest let go");
         self.guests.remove(&msg.0);
         self.env.bus.delete_topic(&bus::guest_topic(&msg.0));
-    }
-}
-
-impl Handler<Hosted> for GuestPool {
-    type Result = usize;
-
-    fn handle(&mut self, _: Hosted, _ctx: &mut Context<Self>) -> usize {
-        self.guests.len()
     }
 }

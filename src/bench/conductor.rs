@@ -222,24 +222,8 @@ async fn ingest(
 async fn make_instances(db: &Db, base: &str, instances: usize) -> anyhow::Result<Vec<String>> {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, base).await?;
-    stream::iter(0..instances)
-        .map(|i| {
-            let (client, url) = (client.clone(), format!("{base}/instances"));
-            async move {
-                let body = json!({"instance": {"name": format!("hb-{i}"), "flavorRef": "1",
-                    "volume": {"size": 1}, "datastore": {"type": "simulated"}}});
-                let resp = client
-                    .post(url)
-                    .send_json(&body)
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{e}"))?;
-                anyhow::ensure!(resp.status().as_u16() == 200, "create answered {}", resp.status());
-                Ok(())
-            }
-        })
-        .buffer_unordered(64)
-        .try_collect::<Vec<()>>()
-        .await?;
+    let created = super::create_simulated(&client, base, "hb", instances, 64).await;
+    created.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
         let seen = db.run(|c| LastSeen::all_for_method(c, "heartbeat")).await?;

@@ -12,6 +12,7 @@ mod oslo;
 
 pub(super) use consume::AckHandle;
 
+use super::replies::PendingReplies;
 use super::{BusError, Envelope};
 use futures::StreamExt;
 use lapin::options::{
@@ -23,12 +24,9 @@ use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, Exchange
 use oslo::{encode, unwrap};
 use parking_lot::Mutex;
 use serde_json::Value;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::oneshot;
-
-pub(super) type Reply = Result<Value, String>;
 
 pub struct AmqpBus {
     url: String,
@@ -46,7 +44,7 @@ pub struct AmqpBus {
     /// of declaring them again.
     subscribed: Mutex<HashSet<String>>,
     deleted: Mutex<HashSet<String>>,
-    replies: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    replies: PendingReplies,
     /// This process's reply queue, consumed once the first call is made.
     reply_queue: String,
     reply_consumer: tokio::sync::OnceCell<()>,
@@ -68,7 +66,7 @@ impl AmqpBus {
             declared: Mutex::new(HashSet::new()),
             subscribed: Mutex::new(HashSet::new()),
             deleted: Mutex::new(HashSet::new()),
-            replies: Mutex::new(HashMap::new()),
+            replies: PendingReplies::default(),
             reply_queue: format!("reply_{}", uuid::Uuid::new_v4().simple()),
             reply_consumer: tokio::sync::OnceCell::new(),
             runtime: tokio::runtime::Handle::current(),
@@ -212,40 +210,17 @@ impl AmqpBus {
         self.publish(&exchange, topic, &encode(&envelope)).await
     }
 
-    pub async fn call(
-        self: &Arc<Self>,
-        topic: &str,
-        mut envelope: Envelope,
-        timeout: Duration,
-    ) -> Result<Value, BusError> {
+    pub async fn call(self: &Arc<Self>, topic: &str, envelope: Envelope, timeout: Duration) -> Result<Value, BusError> {
         let bus = Arc::clone(self);
         self.reply_consumer
             .get_or_init(|| async move {
                 tokio::spawn(bus.consume_replies());
             })
             .await;
-        let id = uuid::Uuid::new_v4().simple().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.replies.lock().insert(id.clone(), tx);
-        envelope.reply_to = Some(self.reply_queue.clone());
-        envelope.correlation_id = Some(id.clone());
-        let method = envelope.method.clone();
-        let outcome = tokio::time::timeout(timeout, async {
-            self.cast(topic, envelope).await?;
-            rx.await.map_err(|_| BusError::Closed)
-        })
-        .await;
-        self.replies.lock().remove(&id);
-        match outcome {
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(message))) => Err(BusError::Remote(message)),
-            Ok(Err(e)) => Err(e),
-            Err(_) => Err(BusError::Timeout {
-                topic: topic.to_string(),
-                method,
-                timeout,
-            }),
-        }
+        let send = |envelope| self.cast(topic, envelope);
+        self.replies
+            .call(self.reply_queue.clone(), topic, envelope, timeout, send)
+            .await
     }
 
     /// Consumes this process's reply queue for as long as the process lives, reconnecting.
@@ -265,9 +240,7 @@ impl AmqpBus {
                             Some(f) => Err(f.as_str().map(str::to_string).unwrap_or_else(|| f.to_string())),
                             None => Ok(m.get("result").cloned().unwrap_or(Value::Null)),
                         };
-                        if let Some(waiter) = self.replies.lock().remove(id) {
-                            let _ = waiter.send(result);
-                        }
+                        self.replies.answer(id, result);
                     }
                 }
                 Err(e) => tracing::warn!("amqp reply queue: {e}"),

@@ -6,15 +6,15 @@
 //! of guests fit); the bound is a semaphore of `capacity` permits: a cast takes one, a consumer
 //! taking the message gives it back, and a cast to a full queue waits (back-pressure).
 
+use super::replies::{PendingReplies, Reply};
 use super::{BusError, Delivery, Envelope, Subscription};
 use futures::StreamExt;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 
-type Reply = Result<serde_json::Value, String>;
 type Item = (Envelope, bool);
 
 #[derive(Clone)]
@@ -27,7 +27,7 @@ struct Queue {
 pub struct MemoryBus {
     capacity: usize,
     queues: Mutex<HashMap<String, Queue>>,
-    replies: Mutex<HashMap<String, oneshot::Sender<Reply>>>,
+    replies: PendingReplies,
 }
 
 /// Lets a delivery acknowledge, reply, or put itself back.
@@ -39,9 +39,7 @@ pub(super) struct AckHandle {
 impl AckHandle {
     pub(super) fn reply(self, envelope: &Envelope, result: Reply) {
         if let Some(id) = &envelope.correlation_id {
-            if let Some(waiter) = self.bus.replies.lock().remove(id) {
-                let _ = waiter.send(result);
-            }
+            self.bus.replies.answer(id, result);
         }
     }
 
@@ -56,7 +54,7 @@ impl MemoryBus {
         MemoryBus {
             capacity: capacity.max(1),
             queues: Mutex::new(HashMap::new()),
-            replies: Mutex::new(HashMap::new()),
+            replies: PendingReplies::default(),
         }
     }
 
@@ -87,36 +85,11 @@ impl MemoryBus {
     pub async fn call(
         &self,
         topic: &str,
-        mut envelope: Envelope,
+        envelope: Envelope,
         timeout: Duration,
     ) -> Result<serde_json::Value, BusError> {
-        let id = uuid::Uuid::new_v4().to_string();
-        let (tx, rx) = oneshot::channel();
-        self.replies.lock().insert(id.clone(), tx);
-        envelope.reply_to = Some("memory".into());
-        envelope.correlation_id = Some(id.clone());
-        let method = envelope.method.clone();
-        let outcome = tokio::time::timeout(timeout, async {
-            self.cast(topic, envelope).await?;
-            rx.await.map_err(|_| BusError::Closed)
-        })
-        .await;
-        match outcome {
-            Ok(Ok(Ok(value))) => Ok(value),
-            Ok(Ok(Err(message))) => Err(BusError::Remote(message)),
-            Ok(Err(e)) => {
-                self.replies.lock().remove(&id);
-                Err(e)
-            }
-            Err(_) => {
-                self.replies.lock().remove(&id);
-                Err(BusError::Timeout {
-                    topic: topic.to_string(),
-                    method,
-                    timeout,
-                })
-            }
-        }
+        let send = |envelope| self.cast(topic, envelope);
+        self.replies.call("memory".into(), topic, envelope, timeout, send).await
     }
 
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {

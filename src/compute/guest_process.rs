@@ -85,7 +85,6 @@ fn write_key(path: &Path, key: &GuestKey) -> Result<(), String> {
         .open(&partial)
         .map_err(fail)?;
     file.write_all(key.to_base64().as_bytes()).map_err(fail)?;
-    file.sync_all().map_err(fail)?;
     std::fs::rename(&partial, path).map_err(fail)
 }
 

@@ -19,15 +19,21 @@ pub fn amqp_url() -> String {
         .expect("COFFERTEST_AMQP_URL is not set: the amqp tests need the private RabbitMQ; run ./scripts/test.sh")
 }
 
+/// Every role in this process, on the private RabbitMQ and a fresh PostgreSQL database.
+async fn app_on_rabbitmq(tweak: impl FnOnce(&mut coffer::config::Config)) -> TestApp {
+    let url = amqp_url();
+    TestApp::start(Backend::Postgres, |c| {
+        c.bus.transport = "amqp".into();
+        c.bus.amqp_url = url;
+        tweak(c);
+    })
+    .await
+}
+
 #[actix_web::test]
 async fn the_lifecycle_runs_over_rabbitmq() {
     let _turn = BROKER.lock().await;
-    let url = amqp_url();
-    let app = TestApp::start(Backend::Postgres, |c| {
-        c.bus.transport = "amqp".into();
-        c.bus.amqp_url = url.clone();
-    })
-    .await;
+    let app = app_on_rabbitmq(|_| {}).await;
     let api = &app.api;
     let id = api.create("over-rabbitmq").await;
     api.wait_active(&id).await;
@@ -192,10 +198,7 @@ async fn oslo_cast(args: Vec<String>) {
 #[actix_web::test]
 async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_conductor() {
     let _turn = BROKER.lock().await;
-    let url = amqp_url();
-    let app = TestApp::start(Backend::Postgres, |c| {
-        c.bus.transport = "amqp".into();
-        c.bus.amqp_url = url.clone();
+    let app = app_on_rabbitmq(|c| {
         c.bus.sign_guest_messages = false;
         c.compute.simulated_prepare_ms = 3000;
         // The guest's own heartbeats would overwrite the ones cast here.
@@ -254,10 +257,7 @@ async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_condu
 #[actix_web::test]
 async fn unsigned_or_foreign_signed_guest_messages_are_rejected_over_rabbitmq() {
     let _turn = BROKER.lock().await;
-    let url = amqp_url();
-    let app = TestApp::start(Backend::Postgres, |c| {
-        c.bus.transport = "amqp".into();
-        c.bus.amqp_url = url.clone();
+    let app = app_on_rabbitmq(|c| {
         c.guest.heartbeat_interval_s = 0.5;
     })
     .await;

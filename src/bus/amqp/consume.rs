@@ -3,7 +3,8 @@
 //! rejected or answered.
 
 use super::oslo::{decode, wrap};
-use super::{unavailable, AmqpBus, Reply};
+use super::{unavailable, AmqpBus};
+use crate::bus::replies::Reply;
 use crate::bus::{BusError, Delivery, Envelope, Subscription};
 use futures::StreamExt;
 use lapin::options::{BasicAckOptions, BasicConsumeOptions, BasicNackOptions, BasicQosOptions};

@@ -35,21 +35,8 @@ impl LastSeen {
         Ok(())
     }
 
-    /// True when `sent` is newer than the last applied message (which it then becomes).
-    pub fn accept(conn: &mut DbConn, instance_id: &str, method: &str, sent: f64) -> Result<bool, DbError> {
-        let updated = diesel::update(
-            conductor_lastseen::table
-                .filter(conductor_lastseen::instance_id.eq(instance_id))
-                .filter(conductor_lastseen::method_name.eq(method))
-                .filter(conductor_lastseen::sent.lt(sent)),
-        )
-        .set(conductor_lastseen::sent.eq(sent))
-        .execute(conn)?;
-        Ok(updated == 1)
-    }
-
-    /// [`accept`](Self::accept) for many instances in one statement (each instance at most once):
-    /// returns the instances whose `sent` was newer than their last applied one, and now is it.
+    /// The stale check for many instances in one statement (each instance at most once): every
+    /// `sent` newer than the instance's last applied one becomes it; returns those instances.
     pub fn accept_many(conn: &mut DbConn, method: &str, sent: &[(&str, f64)]) -> Result<Vec<String>, DbError> {
         if sent.is_empty() {
             return Ok(Vec::new());

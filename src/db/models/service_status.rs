@@ -53,30 +53,9 @@ impl ServiceStatusRow {
         Ok(())
     }
 
-    /// Applies a heartbeat; RESTART_REQUIRED is sticky until a restart clears it (as in Trove).
-    /// Returns false when no row took it (unknown instance, or RESTART_REQUIRED).
-    pub fn apply_heartbeat(
-        conn: &mut DbConn,
-        instance_id: &str,
-        status: ServiceStatus,
-        at_ms: i64,
-    ) -> Result<bool, DbError> {
-        let n = diesel::update(
-            service_statuses::table
-                .filter(service_statuses::instance_id.eq(instance_id))
-                .filter(service_statuses::status_id.ne(ServiceStatus::RestartRequired.code())),
-        )
-        .set((
-            service_statuses::status_id.eq(status.code()),
-            service_statuses::status_description.eq(status.description()),
-            service_statuses::updated_at.eq(at_ms),
-        ))
-        .execute(conn)?;
-        Ok(n == 1)
-    }
-
-    /// [`apply_heartbeat`](Self::apply_heartbeat) for many instances in one statement (each at
-    /// most once); returns the instances whose status was written.
+    /// Writes the heartbeats' statuses and time for many instances in one statement (each at most
+    /// once), except over RESTART_REQUIRED (sticky until a restart clears it, as in Trove); returns
+    /// the instances whose status was written.
     pub fn apply_heartbeats(
         conn: &mut DbConn,
         statuses: &[(&str, ServiceStatus)],
