@@ -38,8 +38,6 @@ pub struct Services {
     pub faults: Arc<FaultInjector>,
     pub metrics: Arc<Metrics>,
     pub wakeups: Arc<wakeups::Wakeups>,
-    /// Brakes repeated failed logins.
-    pub login_brake: Arc<crate::identity::FailureBrake>,
     /// The master key secrets at rest are sealed under.
     pub secrets: Arc<crate::secrets::MasterKey>,
     /// Signed casts and calls to guests, and the guest keys.

@@ -62,10 +62,6 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         FaultInjector::default()
     };
     let node_id = config.node_id();
-    let login_brake = crate::identity::FailureBrake::new(
-        config.auth.max_failed_logins,
-        crate::config::secs(config.auth.failed_login_window_s),
-    );
     let secrets = Arc::new(MasterKey::load_or_create(std::path::Path::new(
         &config.secrets.master_key_file,
     ))?);
@@ -86,7 +82,6 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         wakeups: Arc::default(),
         secrets,
         guests,
-        login_brake: Arc::new(login_brake),
         backup_store,
         node_id,
     })
@@ -100,11 +95,23 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
              with the in-process bus run `coffer` (all roles in one process)"
         );
     }
-    let (url, size) = (config.database.url.clone(), config.database.pool_size);
+    let serves_api = matches!(role, Role::All | Role::Api);
+    let (url, size, api_size) = (
+        config.database.url.clone(),
+        config.database.internal_pool_size,
+        config.database.pool_size,
+    );
     let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
-    let db = tokio::task::spawn_blocking(move || Db::connect(&url, size, acquire))
-        .await
-        .context("database start")??;
+    let (db, api_db) = tokio::task::spawn_blocking(move || {
+        let internal = Db::connect(&url, size, acquire)?;
+        let api = match serves_api {
+            true => Some(internal.another_pool(api_size)?),
+            false => None,
+        };
+        Ok::<_, crate::db::DbError>((internal, api))
+    })
+    .await
+    .context("database start")??;
     if !config.bus.sign_guest_messages {
         tracing::warn!("[bus] sign_guest_messages = false: guest messages are neither signed nor checked");
     }
@@ -112,7 +119,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
 
     let (api, workers, conductor_role) = (
-        matches!(role, Role::All | Role::Api),
+        serves_api,
         matches!(role, Role::All | Role::TaskManager),
         matches!(role, Role::All | Role::Conductor),
     );
@@ -148,12 +155,12 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         let conductor_services = services.clone();
         conductor = Some(Supervisor::start(move |_| Conductor::new(conductor_services)));
     }
-    let (http, http_addr) = match api {
-        true => {
-            let (h, a) = start_http(&services)?;
+    let (http, http_addr) = match api_db {
+        Some(api_db) => {
+            let (h, a) = start_http(&services, api_db)?;
             (Some(h), Some(a))
         }
-        false => (None, None),
+        None => (None, None),
     };
     Ok(Node {
         services,
@@ -220,11 +227,14 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn start_http(services: &Services) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
-    let state = actix_web::web::Data::new(AppState {
-        services: services.clone(),
-    });
+fn start_http(services: &Services, api_db: Db) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
     let api = &services.config.api;
+    let listener =
+        std::net::TcpListener::bind(&api.bind).with_context(|| format!("binding the API to {}", api.bind))?;
+    let addr = listener.local_addr().context("the API's bound address")?;
+    let state = AppState::new(services.clone(), api_db, addr).map_err(anyhow::Error::msg)?;
+    tracing::info!(api.public_url = %state.public_url, "links name {}", state.public_url);
+    let state = actix_web::web::Data::new(state);
     let server = actix_web::HttpServer::new(move || {
         actix_web::App::new()
             .app_data(state.clone())
@@ -234,9 +244,8 @@ fn start_http(services: &Services) -> anyhow::Result<(actix_web::dev::ServerHand
     .workers(api.workers.max(1))
     .shutdown_timeout(api.shutdown_timeout_s)
     .disable_signals()
-    .bind(&api.bind)
-    .with_context(|| format!("binding the API to {}", api.bind))?;
-    let addr = *server.addrs().first().context("the API bound no address")?;
+    .listen(listener)
+    .with_context(|| format!("serving the API on {addr}"))?;
     tracing::info!(api.bind = %addr, "Trove v1.0 API listening on http://{addr}");
     let server = server.run();
     let handle = server.handle();

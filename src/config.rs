@@ -52,6 +52,12 @@ pub struct ApiConfig {
     pub show_guest_timeout_ms: u64,
     /// Seconds an in-flight request may take to finish after SIGTERM.
     pub shutdown_timeout_s: u64,
+    /// The URL clients reach this API at, used in every link and in the token catalog. Empty:
+    /// `http://` + the bound address (the host name when bound to all addresses).
+    pub public_url: String,
+    /// Addresses (IPs or CIDRs) of reverse proxies whose `X-Forwarded-Host`/`-Proto` (or
+    /// `Forwarded`) headers are believed; from anyone else those headers are ignored.
+    pub trusted_proxies: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -59,8 +65,12 @@ pub struct ApiConfig {
 pub struct DatabaseConfig {
     /// `sqlite://<path>` (embedded default) or `postgres://user@host:port/db`.
     pub url: String,
-    /// Connections in the pool; requests beyond it wait up to `acquire_timeout_ms`, then get 503.
+    /// Connections for API requests; requests beyond it wait up to `acquire_timeout_ms`, then
+    /// get 503.
     pub pool_size: u32,
+    /// Connections of the node's own work (task manager, conductor, schedulers), which API load
+    /// can never take.
+    pub internal_pool_size: u32,
     pub acquire_timeout_ms: u64,
 }
 
@@ -161,6 +171,9 @@ pub struct AuthConfig {
     /// client address) before logins are refused with 429.
     pub max_failed_logins: usize,
     pub failed_login_window_s: f64,
+    /// Passwords checked at once (each check is ~19 MiB of argon2 memory and a core's work); a
+    /// login that finds every slot busy gets 429 at once. 0: one per CPU core.
+    pub password_check_slots: usize,
 }
 
 /// Default limits of every project (Trove's max_*_per_tenant); -1 is unlimited.
@@ -304,6 +317,14 @@ fn apply_env_override(tree: &mut toml::Value, rest: &str, value: &str) -> Result
         toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
         toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?),
         toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?),
+        toml::Value::Array(_) => toml::Value::Array(
+            value
+                .split(',')
+                .map(str::trim)
+                .filter(|v| !v.is_empty())
+                .map(|v| toml::Value::String(v.to_string()))
+                .collect(),
+        ),
         _ => toml::Value::String(value.to_string()),
     };
     Ok(())

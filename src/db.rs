@@ -110,10 +110,15 @@ impl ManageConnection for Manager {
     }
 }
 
-/// The shared pool; cheap to clone.
+/// A pool of connections; cheap to clone. A node has two: one for API requests and one for
+/// its own work (task manager, conductor, schedulers), so no request load can starve the latter.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<Manager>,
+    url: DbUrl,
+    /// How long a caller waits for a connection, counted from its call, before it gets
+    /// `PoolExhausted` (503 in the API).
+    acquire_timeout: Duration,
     pub backend: &'static str,
 }
 
@@ -122,27 +127,55 @@ impl Db {
     pub fn connect(url: &str, pool_size: u32, acquire_timeout: Duration) -> Result<Db, DbError> {
         let url = DbUrl::parse(url)?;
         migrate(&url)?;
+        Self::pool_of(url, pool_size, acquire_timeout)
+    }
+
+    fn pool_of(url: DbUrl, pool_size: u32, acquire_timeout: Duration) -> Result<Db, DbError> {
         let backend = match url {
             DbUrl::Sqlite(_) => "sqlite",
             DbUrl::Postgres(_) => "postgres",
         };
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
+            .min_idle(Some(1))
             .connection_timeout(acquire_timeout)
-            .build(Manager { url })
+            .build(Manager { url: url.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
-        Ok(Db { pool, backend })
+        Ok(Db {
+            pool,
+            url,
+            acquire_timeout,
+            backend,
+        })
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool.
+    /// A second, separate pool of `pool_size` connections to the same database.
+    pub fn another_pool(&self, pool_size: u32) -> Result<Db, DbError> {
+        Self::pool_of(self.url.clone(), pool_size, self.acquire_timeout)
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool. The wait for a connection is
+    /// bounded by the acquire timeout counted from this call, however long the blocking pool
+    /// took to start the work.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
         let pool = self.pool.clone();
+        let deadline = std::time::Instant::now() + self.acquire_timeout;
         tokio::task::spawn_blocking(move || {
-            let mut conn = pool.get().map_err(|e| DbError::PoolExhausted(e.to_string()))?;
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            let conn = match left.is_zero() {
+                true => pool.try_get(),
+                false => pool.get_timeout(left).ok(),
+            };
+            let mut conn = conn.ok_or_else(|| {
+                DbError::PoolExhausted(format!(
+                    "none came free within {} ms",
+                    pool.connection_timeout().as_millis()
+                ))
+            })?;
             f(&mut conn)
         })
         .await

@@ -27,7 +27,16 @@ pub enum ApiError {
     #[error("{0}")]
     Unprocessable(String),
     #[error("{0}")]
+    MethodNotAllowed(String),
+    #[error("{0}")]
     NotImplemented(String),
+    /// Too many at once (password checks, failed logins): try again after `retry_after_s`.
+    #[error("{message}")]
+    TooManyRequests { message: String, retry_after_s: u64 },
+    /// A request the HTTP layer refuses before any handler (head too large, URI too long,
+    /// body over its limit, malformed framing): its status and message.
+    #[error("{message}")]
+    Protocol { status: u16, message: String },
     #[error("{0}")]
     Unavailable(String),
     #[error("internal error: {0}")]
@@ -45,13 +54,17 @@ impl ApiError {
             ApiError::Conflict(_) => "conflictingRequest",
             ApiError::OverLimit(_) => "overLimit",
             ApiError::Unprocessable(_) => "unprocessableEntity",
+            ApiError::MethodNotAllowed(_) => "badMethod",
             ApiError::NotImplemented(_) => "notImplemented",
+            ApiError::TooManyRequests { .. } => "overLimit",
+            ApiError::Protocol { status, .. } => protocol_fault_name(*status),
             ApiError::Unavailable(_) => "serviceUnavailable",
             ApiError::Internal(_) => "instanceFault",
         }
     }
 
-    fn client_message(&self) -> String {
+    /// What the client is told (an internal error's cause is logged, never sent).
+    pub fn client_message(&self) -> String {
         match self {
             ApiError::Internal(_) => {
                 "The server has either erred or is incapable of performing the requested operation.".into()
@@ -71,7 +84,10 @@ impl ResponseError for ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::OverLimit(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::Unprocessable(_) => StatusCode::UNPROCESSABLE_ENTITY,
+            ApiError::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ApiError::TooManyRequests { .. } => StatusCode::TOO_MANY_REQUESTS,
+            ApiError::Protocol { status, .. } => StatusCode::from_u16(*status).unwrap_or(StatusCode::BAD_REQUEST),
             ApiError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
@@ -82,9 +98,26 @@ impl ResponseError for ApiError {
             tracing::error!(error.cause = %cause, "internal error: {cause}");
         }
         let status = self.status_code();
-        HttpResponse::build(status).json(json!({
+        let mut response = HttpResponse::build(status);
+        if let ApiError::TooManyRequests { retry_after_s, .. } = self {
+            response.insert_header((actix_web::http::header::RETRY_AFTER, retry_after_s.to_string()));
+        }
+        response.json(json!({
             self.fault_name(): {"code": status.as_u16(), "message": self.client_message()}
         }))
+    }
+}
+
+/// Trove's fault names (webob's class names in lower camel case) of the HTTP layer's refusals.
+fn protocol_fault_name(status: u16) -> &'static str {
+    match status {
+        408 => "requestTimeout",
+        411 => "lengthRequired",
+        413 => "overLimit",
+        414 => "requestURITooLong",
+        415 => "badMediaType",
+        431 => "requestHeaderFieldsTooLarge",
+        _ => "badRequest",
     }
 }
 

@@ -1,44 +1,27 @@
 //! Identity: the users, projects and roles behind coffer's Keystone v3 subset — password
-//! hashing (argon2id), tokens (random, stored as SHA-256, expiring), the bootstrap admin, and
-//! the brake on repeated failed logins.
+//! hashes ([`passwords`], argon2id, checked under a bound), tokens (random, stored as SHA-256,
+//! expiring, revocable), the bootstrap admin, and the brake on password guessing ([`brake`]).
 //!
+//! A login is three steps so that no database connection is held while a password is checked:
+//! [`find_login_user`] reads the user, the caller checks the password, [`issue`] writes the token.
 //! An unknown user is checked against a dummy hash with the same parameters as a real one, so a
 //! wrong password and an unknown user cost the same and answer the same.
 
+pub mod brake;
+pub mod passwords;
+
+pub use brake::{BrakeKey, LoginBrake};
+pub use passwords::{hash_password, PasswordChecker};
+
 use crate::db::models::identity::{self, Project, TokenRow, User};
 use crate::db::{now_ms, write_tx, DbConn, DbError};
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
-use argon2::Argon2;
-use parking_lot::Mutex;
 use sha2::{Digest, Sha256};
-use std::collections::HashMap;
-use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub const DEFAULT_DOMAIN: &str = "default";
 pub const ROLES: [&str; 3] = ["admin", "member", "reader"];
-
-/// Hashes a password (argon2id, the crate's default parameters, a random salt).
-pub fn hash_password(password: &str) -> String {
-    let mut salt = [0u8; 16];
-    // The OS random source failing is not something coffer can work around.
-    getrandom::fill(&mut salt).expect("the operating system's random source is unavailable");
-    let salt = SaltString::encode_b64(&salt).expect("16 bytes encode as a salt");
-    Argon2::default()
-        .hash_password(password.as_bytes(), &salt)
-        .expect("argon2 with default parameters")
-        .to_string()
-}
-
-fn verify(password: &str, hash: &str) -> bool {
-    PasswordHash::new(hash).is_ok_and(|parsed| Argon2::default().verify_password(password.as_bytes(), &parsed).is_ok())
-}
-
-/// A hash of nothing anyone knows, checked when the user does not exist.
-fn dummy_hash() -> &'static str {
-    static DUMMY: OnceLock<String> = OnceLock::new();
-    DUMMY.get_or_init(|| hash_password(&crate::secrets::random_password(32)))
-}
+/// Keystone's limit on names and ids (and coffer's on the other identity fields).
+pub const MAX_FIELD_LEN: usize = 255;
 
 /// The digest under which a token is stored.
 pub fn token_digest(token: &str) -> String {
@@ -74,45 +57,43 @@ pub enum AuthError {
     Db(#[from] DbError),
 }
 
-/// Checks a user's password and scope; issues a token.
-pub fn login_with_password(
+/// The user a password login names (by id, or by name in `domain`), enabled or not.
+pub fn find_login_user(
     conn: &mut DbConn,
-    user: (Option<&str>, Option<&str>, &str),
-    password: &str,
-    project: (Option<&str>, Option<&str>, &str),
-    ttl: Duration,
-) -> Result<(String, Principal), AuthError> {
-    let found = User::find(conn, user.0, user.1, user.2)?;
-    let hash = found.as_ref().map(|u| u.password_hash.as_str()).unwrap_or(dummy_hash());
-    let ok = verify(password, hash);
-    let user = found.filter(|u| ok && u.enabled).ok_or(AuthError::Denied)?;
-    issue(conn, user, project, ttl)
+    id: Option<&str>,
+    name: Option<&str>,
+    domain: &str,
+) -> Result<Option<User>, DbError> {
+    User::find(conn, id, name, domain)
 }
 
-/// Exchanges a valid token for a new one (Keystone's `token` method).
-pub fn login_with_token(
-    conn: &mut DbConn,
-    token: &str,
-    project: (Option<&str>, Option<&str>, &str),
-    ttl: Duration,
-) -> Result<(String, Principal), AuthError> {
-    let row = TokenRow::find_valid(conn, &token_digest(token))?.ok_or(AuthError::Denied)?;
-    let user = User::find_by_id(conn, &row.user_id)?
-        .filter(|u| u.enabled)
-        .ok_or(AuthError::Denied)?;
-    let scope = match (project.0, project.1) {
-        (None, None) => (Some(row.project_id.as_str()), None, project.2),
-        _ => project,
+/// The token a token-method login presents, if it is valid, with its user.
+pub fn find_token_user(conn: &mut DbConn, token: &str) -> Result<Option<(TokenRow, User)>, DbError> {
+    let Some(row) = TokenRow::find_valid(conn, &token_digest(token))? else {
+        return Ok(None);
     };
-    issue(conn, user, scope, ttl)
+    Ok(User::find_by_id(conn, &row.user_id)?
+        .filter(|u| u.enabled)
+        .map(|u| (row, u)))
 }
 
-fn issue(
+/// When a new token expires: `ttl` from now, but never after `cap` — a token obtained with
+/// another token keeps that token's expiry (Keystone's rule), so re-issuing never extends it.
+pub fn expiry(ttl: Duration, cap: Option<i64>) -> i64 {
+    let fresh = now_ms() + ttl.as_millis() as i64;
+    cap.map_or(fresh, |c| c.min(fresh))
+}
+
+/// Issues a token for `user` scoped to `project` (id, name, domain), expiring at `expires_at`.
+pub fn issue(
     conn: &mut DbConn,
     user: User,
     project: (Option<&str>, Option<&str>, &str),
-    ttl: Duration,
+    expires_at: i64,
 ) -> Result<(String, Principal), AuthError> {
+    if !user.enabled {
+        return Err(AuthError::Denied);
+    }
     let project = Project::find(conn, project.0, project.1, project.2)?
         .filter(|p| p.enabled)
         .ok_or(AuthError::Denied)?;
@@ -127,7 +108,7 @@ fn issue(
         user_id: user.id.clone(),
         project_id: project.id.clone(),
         issued_at: now,
-        expires_at: now + ttl.as_millis() as i64,
+        expires_at,
     };
     row.insert(conn)?;
     let principal = Principal {
@@ -138,6 +119,11 @@ fn issue(
         issued_at: now,
     };
     Ok((token, principal))
+}
+
+/// Revokes a token (Keystone's `DELETE /v3/auth/tokens`); false when it was not valid.
+pub fn revoke(conn: &mut DbConn, token: &str) -> Result<bool, DbError> {
+    TokenRow::delete(conn, &token_digest(token))
 }
 
 /// The principal of a valid, unexpired token.
@@ -169,7 +155,7 @@ pub fn create_user(
     password: &str,
     role: &str,
 ) -> Result<(Project, User), DbError> {
-    let hash = hash_password(password);
+    let hash = passwords::hash_password(password);
     write_tx(conn, |conn| {
         let project = match Project::find(conn, None, Some(project), DEFAULT_DOMAIN)? {
             Some(p) => p,
@@ -196,72 +182,4 @@ pub fn bootstrap_admin(conn: &mut DbConn, password: &str) -> Result<bool, DbErro
     }
     create_user(conn, "admin", "admin", password, "admin")?;
     Ok(true)
-}
-
-/// Counts failed logins per key (user name, or client address) and refuses more than
-/// `max` within `window`.
-pub struct FailureBrake {
-    max: usize,
-    window: Duration,
-    seen: Mutex<HashMap<String, Vec<Instant>>>,
-}
-
-impl FailureBrake {
-    pub fn new(max: usize, window: Duration) -> FailureBrake {
-        FailureBrake {
-            max,
-            window,
-            seen: Mutex::new(HashMap::new()),
-        }
-    }
-
-    /// Whether `key` may try again now.
-    pub fn allows(&self, key: &str) -> bool {
-        let mut seen = self.seen.lock();
-        let recent = seen.entry(key.to_string()).or_default();
-        recent.retain(|t| t.elapsed() < self.window);
-        recent.len() < self.max
-    }
-
-    /// Like `allows`, for keys many users share (a client address): ten times the allowance.
-    pub fn allows_many(&self, key: &str) -> bool {
-        let mut seen = self.seen.lock();
-        let recent = seen.entry(key.to_string()).or_default();
-        recent.retain(|t| t.elapsed() < self.window);
-        recent.len() < self.max.saturating_mul(10)
-    }
-
-    pub fn failed(&self, key: &str) {
-        let mut seen = self.seen.lock();
-        if seen.len() > 100_000 {
-            seen.clear(); // bounded memory under a flood of distinct keys
-        }
-        seen.entry(key.to_string()).or_default().push(Instant::now());
-    }
-
-    pub fn succeeded(&self, key: &str) {
-        self.seen.lock().remove(key);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn hashes_verify_and_tokens_digest() {
-        let hash = hash_password("pw");
-        assert!(hash.starts_with("$argon2id$"));
-        assert!(verify("pw", &hash));
-        assert!(!verify("other", &hash));
-        assert!(!verify("pw", dummy_hash()));
-        assert_eq!(token_digest("t").len(), 64);
-        let brake = FailureBrake::new(2, Duration::from_secs(60));
-        assert!(brake.allows("u"));
-        brake.failed("u");
-        brake.failed("u");
-        assert!(!brake.allows("u"));
-        brake.succeeded("u");
-        assert!(brake.allows("u"));
-    }
 }

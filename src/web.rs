@@ -13,114 +13,241 @@ mod flavors;
 mod guest_calls;
 mod instances;
 mod keystone;
-mod links;
+pub mod links;
 mod metrics;
 mod mgmt;
 mod quotas;
+mod routing;
 mod users;
 pub(crate) mod validate;
 mod versions;
 pub(crate) mod views;
 
 use crate::actors::Services;
+use crate::db::Db;
 use crate::error::ApiError;
-use actix_web::{web, HttpRequest};
+use crate::identity::{LoginBrake, PasswordChecker};
+use actix_web::{guard, web, HttpRequest};
+use routing::endpoint;
+use std::sync::Arc;
 
 /// What every handler is given.
 #[derive(Clone)]
 pub struct AppState {
     pub services: Services,
+    /// The API's own connection pool; the node's internal work has another.
+    pub db: Db,
+    /// What every link starts with (`[api] public_url`, or derived from the bound address).
+    pub public_url: String,
+    /// Proxies whose forwarding headers are believed.
+    pub trusted_proxies: Vec<links::Cidr>,
+    /// The brake on password guessing.
+    pub login_brake: Arc<LoginBrake>,
+    /// Password checks, bounded.
+    pub passwords: Arc<PasswordChecker>,
 }
+
+impl AppState {
+    /// The API's state for a server bound to `bound`, with its own pool `db`.
+    pub fn new(services: Services, db: Db, bound: std::net::SocketAddr) -> Result<AppState, String> {
+        let api = &services.config.api;
+        let trusted_proxies = api
+            .trusted_proxies
+            .iter()
+            .map(|p| links::Cidr::parse(p))
+            .collect::<Result<Vec<_>, _>>()?;
+        let auth = &services.config.auth;
+        Ok(AppState {
+            public_url: links::derived_public_url(&api.public_url, bound),
+            trusted_proxies,
+            login_brake: Arc::new(LoginBrake::new(
+                crate::config::secs(auth.failed_login_window_s),
+                MAX_BRAKE_KEYS,
+            )),
+            passwords: Arc::new(PasswordChecker::new(auth.password_check_slots)),
+            db,
+            services,
+        })
+    }
+}
+
+/// Keys the login brake remembers at most (each a 16-byte digest and its attempt times).
+const MAX_BRAKE_KEYS: usize = 50_000;
 
 /// Registers every route on an actix-web app.
 pub fn configure(cfg: &mut web::ServiceConfig) {
     cfg.app_data(json_config())
         .app_data(web::QueryConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
-        .route("/", web::get().to(versions::list_versions))
-        .route("/metrics", web::get().to(metrics::get_metrics))
-        .route("/v3", web::get().to(keystone::show_version))
-        .route("/v3/", web::get().to(keystone::show_version))
-        .route("/v3/auth/tokens", web::post().to(keystone::issue_token))
+        .service(endpoint("/").get(versions::list_versions).done())
+        .service(endpoint("/metrics").get(metrics::get_metrics).done())
+        .configure(keystone::routes)
         .service(
             web::scope("/v1.0/{tenant_id}")
                 .wrap(actix_web::middleware::from_fn(auth::authenticate))
-                .route("/flavors", web::get().to(flavors::list_flavors))
-                .route("/flavors/{flavor_id}", web::get().to(flavors::show_flavor))
-                .route("/datastores", web::get().to(datastores::list_datastores))
-                .route("/datastores/{ds}", web::get().to(datastores::show_datastore))
-                .route("/datastores/{ds}/versions", web::get().to(datastores::list_versions))
-                .route(
-                    "/datastores/{ds}/versions/{version}",
-                    web::get().to(datastores::show_version),
-                )
-                .route("/instances", web::get().to(instances::list_instances))
-                .route("/instances/detail", web::get().to(instances::list_instances))
-                .route("/instances", web::post().to(instances::create_instance))
-                .route("/instances/{id}", web::get().to(instances::show_instance))
-                .route("/instances/{id}", web::delete().to(instances::delete_instance))
-                .route("/instances/{id}/action", web::post().to(instances::act_on_instance))
-                .route("/instances/{id}/databases", web::get().to(databases::list_databases))
-                .route("/instances/{id}/databases", web::post().to(databases::create_databases))
-                .route(
-                    "/instances/{id}/databases/{name}",
-                    web::delete().to(databases::delete_database),
-                )
-                .route("/instances/{id}/users", web::get().to(users::list_users))
-                .route("/instances/{id}/users", web::post().to(users::create_users))
-                .route("/instances/{id}/users", web::put().to(users::change_passwords))
-                .route("/instances/{id}/users/{user}", web::get().to(users::show_user))
-                .route("/instances/{id}/users/{user}", web::put().to(users::update_user))
-                .route("/instances/{id}/users/{user}", web::delete().to(users::delete_user))
-                .route(
-                    "/instances/{id}/users/{user}/databases",
-                    web::get().to(users::list_user_access),
-                )
-                .route(
-                    "/instances/{id}/users/{user}/databases",
-                    web::put().to(users::grant_user_access),
-                )
-                .route(
-                    "/instances/{id}/users/{user}/databases/{db}",
-                    web::delete().to(users::revoke_user_access),
-                )
-                .route("/instances/{id}/root", web::get().to(users::show_root))
-                .route("/instances/{id}/root", web::post().to(users::enable_root))
-                .route("/instances/{id}/root", web::delete().to(users::disable_root))
-                .route("/instances/{id}/backups", web::get().to(backups::list_instance_backups))
-                .route(
-                    "/instances/{id}/backup_schedule",
-                    web::get().to(backup_schedules::show_schedule),
-                )
-                .route(
-                    "/instances/{id}/backup_schedule",
-                    web::put().to(backup_schedules::set_schedule),
-                )
-                .route(
-                    "/instances/{id}/backup_schedule",
-                    web::delete().to(backup_schedules::delete_schedule),
-                )
-                .route("/backups", web::get().to(backups::list_backups))
-                .route("/backups", web::post().to(backups::create_backup))
-                .route("/backups/{id}", web::get().to(backups::show_backup))
-                .route("/backups/{id}", web::delete().to(backups::delete_backup))
-                .route("/backup_strategies", web::route().to(backups::backup_strategies))
-                .route("/limits", web::get().to(quotas::list_limits))
-                .route("/mgmt/quotas/{project}", web::get().to(quotas::show_quotas))
-                .route("/mgmt/quotas/{project}", web::put().to(quotas::update_quotas))
-                .route("/mgmt/instances", web::get().to(instances::list_all_instances))
-                .route("/mgmt/actors", web::get().to(mgmt::list_actors))
-                .route("/mgmt/supervision-events", web::get().to(mgmt::list_supervision_events))
-                .route("/mgmt/flows", web::get().to(mgmt::list_flows)),
+                .configure(tenant_routes),
         )
         .default_service(web::to(not_found));
 }
 
+/// `/v1.0/{tenant_id}`'s routes, all behind [`auth::authenticate`]; `/mgmt` is a scope behind
+/// [`auth::require_admin`], so what is authorized is the route the router matched, never a
+/// path string.
+fn tenant_routes(cfg: &mut web::ServiceConfig) {
+    let instance = |rest: &str| format!("/instances/{{id}}{rest}");
+    cfg.service(endpoint("/flavors").get(flavors::list_flavors).done())
+        .service(endpoint("/flavors/{flavor_id}").get(flavors::show_flavor).done())
+        .service(endpoint("/datastores").get(datastores::list_datastores).done())
+        .service(endpoint("/datastores/{ds}").get(datastores::show_datastore).done())
+        .service(
+            endpoint("/datastores/{ds}/versions")
+                .get(datastores::list_versions)
+                .done(),
+        )
+        .service(
+            endpoint("/datastores/{ds}/versions/{version}")
+                .get(datastores::show_version)
+                .done(),
+        )
+        .service(
+            endpoint("/instances")
+                .get(instances::list_instances)
+                .post(instances::create_instance)
+                .done(),
+        )
+        .service(endpoint("/instances/detail").get(instances::list_instances).done())
+        .service(
+            endpoint(&instance(""))
+                .get(instances::show_instance)
+                .delete(instances::delete_instance)
+                .done(),
+        )
+        .service(endpoint(&instance("/action")).post(instances::act_on_instance).done())
+        .service(
+            endpoint(&instance("/databases"))
+                .get(databases::list_databases)
+                .post(databases::create_databases)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/databases/{name}"))
+                .delete(databases::delete_database)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/users"))
+                .get(users::list_users)
+                .post(users::create_users)
+                .put(users::change_passwords)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/users/{user}"))
+                .get(users::show_user)
+                .put(users::update_user)
+                .delete(users::delete_user)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/users/{user}/databases"))
+                .get(users::list_user_access)
+                .put(users::grant_user_access)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/users/{user}/databases/{db}"))
+                .delete(users::revoke_user_access)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/root"))
+                .get(users::show_root)
+                .post(users::enable_root)
+                .delete(users::disable_root)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/backups"))
+                .get(backups::list_instance_backups)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/backup_schedule"))
+                .get(backup_schedules::show_schedule)
+                .put(backup_schedules::set_schedule)
+                .delete(backup_schedules::delete_schedule)
+                .done(),
+        )
+        .service(
+            endpoint("/backups")
+                .get(backups::list_backups)
+                .post(backups::create_backup)
+                .done(),
+        )
+        .service(
+            endpoint("/backups/{id}")
+                .get(backups::show_backup)
+                .delete(backups::delete_backup)
+                .done(),
+        )
+        .route("/backup_strategies", web::route().to(backups::backup_strategies))
+        .service(endpoint("/limits").get(quotas::list_limits).done())
+        // A project reads its own quotas without the admin role (the handler checks it is its own).
+        .service(
+            web::resource("/mgmt/quotas/{project}")
+                .guard(guard::Any(guard::Get()).or(guard::Head()))
+                .guard(guard::fn_guard(|ctx| !auth::is_admin_caller(&ctx.req_data())))
+                .to(quotas::show_own_quotas),
+        )
+        .service(
+            web::scope("/mgmt")
+                .wrap(actix_web::middleware::from_fn(auth::require_admin))
+                .configure(mgmt_routes),
+        );
+}
+
+/// `/mgmt`: admins only.
+fn mgmt_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        endpoint("/quotas/{project}")
+            .get(quotas::show_quotas)
+            .put(quotas::update_quotas)
+            .done(),
+    )
+    .service(endpoint("/instances").get(instances::list_all_instances).done())
+    .service(endpoint("/actors").get(mgmt::list_actors).done())
+    .service(
+        endpoint("/supervision-events")
+            .get(mgmt::list_supervision_events)
+            .done(),
+    )
+    .service(endpoint("/flows").get(mgmt::list_flows).done());
+}
+
+/// Request bodies: at most [`MAX_BODY_BYTES`] of JSON; a larger one is 413 `overLimit`.
 fn json_config() -> web::JsonConfig {
     web::JsonConfig::default()
-        .limit(1 << 20)
-        .error_handler(|e, _| ApiError::BadRequest(format!("Malformed request body: {e}")).into())
+        .limit(MAX_BODY_BYTES)
+        .content_type_required(false)
+        .error_handler(|e, _| {
+            use actix_web::error::JsonPayloadError as E;
+            match e {
+                E::Overflow { .. } | E::OverflowKnownLength { .. } => ApiError::Protocol {
+                    status: 413,
+                    message: format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+                },
+                E::ContentType => ApiError::Protocol {
+                    status: 415,
+                    message: "The request body must be application/json.".into(),
+                },
+                other => ApiError::BadRequest(format!("Malformed request body: {other}")),
+            }
+            .into()
+        })
 }
+
+/// The largest request body the API reads.
+pub const MAX_BODY_BYTES: usize = 1 << 20;
 
 async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError> {
     Err(ApiError::NotFound(format!(

@@ -11,6 +11,8 @@ impl Default for ApiConfig {
             page_size: 20,
             show_guest_timeout_ms: 2000,
             shutdown_timeout_s: 5,
+            public_url: String::new(),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -20,6 +22,7 @@ impl Default for DatabaseConfig {
         Self {
             url: "sqlite://coffer-data/coffer.db".into(),
             pool_size: 8,
+            internal_pool_size: 4,
             acquire_timeout_ms: 5000,
         }
     }
@@ -97,6 +100,7 @@ impl Default for AuthConfig {
             admin_password_file: "coffer-data/admin-password".into(),
             max_failed_logins: 10,
             failed_login_window_s: 60.0,
+            password_check_slots: 0,
         }
     }
 }

@@ -46,6 +46,16 @@ impl Config {
                 "[guest] heartbeat interval and expiry must be positive".into(),
             ));
         }
+        for proxy in &self.api.trusted_proxies {
+            crate::web::links::Cidr::parse(proxy)
+                .map_err(|e| ConfigError::Invalid(format!("[api] trusted_proxies: {e}")))?;
+        }
+        let url = self.api.public_url.trim();
+        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(ConfigError::Invalid(format!(
+                "[api] public_url must start with http:// or https://, not {url:?}"
+            )));
+        }
         Ok(())
     }
 }

@@ -121,7 +121,6 @@ pub async fn set_schedule(
     let now = now_ms();
     let schedule = parse(&body, &id, &tenant, state.services.config.backup.min_interval_s, now)?;
     let saved = state
-        .services
         .db
         .run(move |c| {
             Ok(write_tx(c, |c| {
@@ -155,7 +154,6 @@ pub async fn show_schedule(
     let (tenant, id) = path.into_inner();
     let lookup = id.clone();
     let found = state
-        .services
         .db
         .run(move |c| {
             if Instance::find_owned(c, &tenant, &lookup)?.is_none() {
@@ -175,7 +173,6 @@ pub async fn delete_schedule(
     let (tenant, id) = path.into_inner();
     let lookup = id.clone();
     let deleted = state
-        .services
         .db
         .run(move |c| {
             if Instance::find_owned(c, &tenant, &lookup)?.is_none() {

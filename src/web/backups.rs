@@ -94,7 +94,6 @@ pub async fn create_backup(
     let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
     let (deadline, limits) = (backup_deadline_ms(&state), state.services.config.quota.defaults());
     let (b, flow, datastores) = state
-        .services
         .db
         .run(move |c| {
             let made = backups::create_backup(c, &tenant, &request, expiry, deadline, &limits);
@@ -139,7 +138,6 @@ async fn list(
             .ok_or_else(|| bad(format!("The backup marker is an offset, not {m:?}.")))?,
     };
     let (items, more, datastores) = state
-        .services
         .db
         .run(move |c| {
             if let Some(ds) = datastore {
@@ -194,11 +192,7 @@ pub async fn list_instance_backups(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let (owner, lookup) = (tenant.clone(), id.clone());
-    let found = state
-        .services
-        .db
-        .run(move |c| Instance::find_owned(c, &owner, &lookup))
-        .await?;
+    let found = state.db.run(move |c| Instance::find_owned(c, &owner, &lookup)).await?;
     if found.is_none() {
         return Err(ApiError::NotFound(format!("Instance {id} could not be found.")));
     }
@@ -218,7 +212,6 @@ pub async fn show_backup(
     let owner = Some(tenant);
     let lookup = id.clone();
     let found = state
-        .services
         .db
         .run(move |c| {
             let Some(b) = Backup::find_for(c, owner.as_deref(), &lookup)? else {
@@ -240,7 +233,6 @@ pub async fn delete_backup(
     let owner = Some(tenant);
     let deadline = backup_deadline_ms(&state);
     let flow = state
-        .services
         .db
         .run(move |c| Ok(backups::delete_backup(c, owner.as_deref(), &id, deadline)))
         .await??;

@@ -38,7 +38,6 @@ fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[Datastor
 async fn find_datastore(state: &AppState, key: String) -> Result<Datastore, ApiError> {
     let lookup = key.clone();
     state
-        .services
         .db
         .run(move |c| Datastore::find_by_id_or_name(c, &lookup))
         .await?
@@ -51,7 +50,7 @@ pub async fn list_datastores(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
-    let all = state.services.db.run(Datastore::all_with_versions).await?;
+    let all = state.db.run(Datastore::all_with_versions).await?;
     let base = links::base(&req);
     let list: Vec<Value> = all
         .iter()
@@ -69,7 +68,6 @@ pub async fn show_datastore(
     let ds = find_datastore(&state, key).await?;
     let ds_id = ds.id.clone();
     let versions = state
-        .services
         .db
         .run(move |c| DatastoreVersion::for_datastore(c, &ds_id))
         .await?;
@@ -85,7 +83,6 @@ pub async fn list_versions(
     let (tenant, key) = path.into_inner();
     let ds = find_datastore(&state, key).await?;
     let versions = state
-        .services
         .db
         .run(move |c| DatastoreVersion::for_datastore(c, &ds.id))
         .await?;
@@ -103,7 +100,6 @@ pub async fn show_version(
     let ds = find_datastore(&state, key).await?;
     let lookup = version.clone();
     let found = state
-        .services
         .db
         .run(move |c| DatastoreVersion::find_in(c, &ds.id, &lookup))
         .await?;

@@ -26,7 +26,7 @@ pub async fn list_flavors(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
-    let flavors = state.services.db.run(Flavor::all).await?;
+    let flavors = state.db.run(Flavor::all).await?;
     let base = links::base(&req);
     let list: Vec<Value> = flavors.iter().map(|f| flavor_view(&base, &tenant, f)).collect();
     Ok(HttpResponse::Ok().json(json!({ "flavors": list })))
@@ -39,7 +39,7 @@ pub async fn show_flavor(
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let lookup = id.clone();
-    let flavor = state.services.db.run(move |c| Flavor::find(c, &lookup)).await?;
+    let flavor = state.db.run(move |c| Flavor::find(c, &lookup)).await?;
     let flavor = flavor.ok_or_else(|| ApiError::NotFound(format!("Flavor {id} could not be found.")))?;
     Ok(HttpResponse::Ok().json(json!({ "flavor": flavor_view(&links::base(&req), &tenant, &flavor) })))
 }

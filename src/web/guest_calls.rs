@@ -31,7 +31,6 @@ pub struct Ready {
 pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) -> Result<Ready, ApiError> {
     let lookup = id.clone();
     let record = state
-        .services
         .db
         .run(move |c| Instance::find_record(c, &tenant, &lookup))
         .await?

@@ -65,7 +65,6 @@ pub async fn create_instance(
     let secrets = state.services.secrets.clone();
     let limits = state.services.config.quota.defaults();
     let (record, flow, password) = state
-        .services
         .db
         .run(move |c| {
             Ok(intents::create_instance(
@@ -93,7 +92,6 @@ pub async fn create_instance(
 async fn check_backup_objects(state: &AppState, tenant: &str, backup_id: &str) -> Result<(), ApiError> {
     let (owner, id) = (tenant.to_string(), backup_id.to_string());
     let chain = state
-        .services
         .db
         .run(move |c| match Backup::find_for(c, Some(&owner), &id)? {
             Some(_) => Backup::chain(c, &id).map(Some),
@@ -129,7 +127,6 @@ async fn list_page(
     let limit = query.limit(state.services.config.api.page_size)?;
     let marker = query.marker.clone();
     let page = state
-        .services
         .db
         .run(move |c| Instance::list_page(c, tenant.as_deref(), limit, marker.as_deref()))
         .await
@@ -176,7 +173,6 @@ pub async fn show_instance(
     let (tenant, id) = path.into_inner();
     let lookup = id.clone();
     let found = state
-        .services
         .db
         .run(move |c| {
             let Some(record) = Instance::find_record(c, &tenant, &lookup)? else {
@@ -218,7 +214,6 @@ pub async fn delete_instance(
     let (tenant, id) = path.into_inner();
     let deadline = ms(state.services.config.taskmanager.delete_timeout_s);
     let flow = state
-        .services
         .db
         .run(move |c| Ok(intents::delete_instance(c, &tenant, &id, deadline)))
         .await??;
@@ -245,7 +240,6 @@ pub async fn act_on_instance(
             let expiry = expiry_ms(&state);
             let deadline = ms(state.services.config.taskmanager.restart_timeout_s);
             let flow = state
-                .services
                 .db
                 .run(move |c| Ok(intents::restart_instance(c, &tenant, &id, expiry, deadline)))
                 .await??;
@@ -258,7 +252,6 @@ pub async fn act_on_instance(
             let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
             let limits = state.services.config.quota.defaults();
             let flow = state
-                .services
                 .db
                 .run(move |c| {
                     Ok(intents::resize_instance(
@@ -274,7 +267,6 @@ pub async fn act_on_instance(
                 return Err(ApiError::Forbidden("reset_status is allowed for admins only.".into()));
             }
             state
-                .services
                 .db
                 .run(move |c| Ok(intents::reset_status(c, &tenant, &id)))
                 .await??;
@@ -282,11 +274,7 @@ pub async fn act_on_instance(
         }
         "promote_to_replica_source" | "eject_replica_source" => {
             // Verify the instance exists first, so an unknown id is still a 404.
-            let found = state
-                .services
-                .db
-                .run(move |c| Instance::find_record(c, &tenant, &id))
-                .await?;
+            let found = state.db.run(move |c| Instance::find_record(c, &tenant, &id)).await?;
             found.ok_or_else(|| ApiError::NotFound("Instance could not be found.".into()))?;
             Err(ApiError::NotImplemented(format!(
                 "The {action} action is not supported yet."

@@ -1,16 +1,39 @@
-//! The Keystone v3 subset clients need (client-compat.md §1): `GET /v3` and
-//! `POST /v3/auth/tokens` with the password or token method, answering 201 with
-//! `X-Subject-Token` and a token whose catalog names this API for the token's project.
-//! Errors use Keystone's `{"error": {...}}` shape; repeated failures are braked (429).
+//! The Keystone v3 subset clients need (client-compat.md §1): `GET /v3`, and on
+//! `/v3/auth/tokens` — `POST` (password or token method; 201 with `X-Subject-Token` and a token
+//! whose catalog names this API for the token's project), `GET`/`HEAD` (validate the
+//! `X-Subject-Token`) and `DELETE` (revoke it). Every answer, errors included, uses Keystone's
+//! `{"error": {...}}` shape; a body over 64 KiB or an identity field over 255 characters is
+//! refused before any work.
 
+mod login;
+
+use super::routing::endpoint;
 use super::{links, AppState};
+use crate::db::models::identity::User;
 use crate::error::ApiError;
-use crate::identity::{self, AuthError, Principal, DEFAULT_DOMAIN};
+use crate::identity::{self, Principal, DEFAULT_DOMAIN, MAX_FIELD_LEN};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::SecondsFormat;
+use futures::StreamExt;
 use serde::Deserialize;
 use serde_json::{json, Value};
+
+/// The largest body `POST /v3/auth/tokens` reads.
+const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Registers `/v3`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(endpoint("/v3").get(show_version).done())
+        .service(endpoint("/v3/").get(show_version).done())
+        .service(
+            endpoint("/v3/auth/tokens")
+                .post(issue_token)
+                .get(validate_token)
+                .delete(revoke_token)
+                .done(),
+        );
+}
 
 #[derive(Deserialize)]
 struct TokenRequest {
@@ -63,6 +86,36 @@ struct Domain {
     name: Option<String>,
 }
 
+impl TokenRequest {
+    /// The first identity field longer than Keystone allows, if any.
+    fn overlong_field(&self) -> Option<&'static str> {
+        let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_FIELD_LEN);
+        let domain_too_long = |d: &Option<Domain>| d.as_ref().is_some_and(|d| too_long(&d.id) || too_long(&d.name));
+        let identity = &self.auth.identity;
+        if identity.methods.len() > 4 || identity.methods.iter().any(|m| m.len() > MAX_FIELD_LEN) {
+            return Some("methods");
+        }
+        if let Some(pw) = &identity.password {
+            let u = &pw.user;
+            if too_long(&u.id) || too_long(&u.name) || domain_too_long(&u.domain) {
+                return Some("user");
+            }
+            // Keystone's max_password_length.
+            if u.password.len() > 4096 {
+                return Some("password");
+            }
+        }
+        if identity.token.as_ref().is_some_and(|t| t.id.len() > MAX_FIELD_LEN) {
+            return Some("token");
+        }
+        let project = self.auth.scope.as_ref().and_then(|s| s.project.as_ref());
+        if project.is_some_and(|p| too_long(&p.id) || too_long(&p.name) || domain_too_long(&p.domain)) {
+            return Some("scope");
+        }
+        None
+    }
+}
+
 /// The domain a reference names: coffer has one, `default` (name `Default`).
 fn domain_of(domain: &Option<Domain>) -> Option<&'static str> {
     match domain {
@@ -75,16 +128,32 @@ fn domain_of(domain: &Option<Domain>) -> Option<&'static str> {
     }
 }
 
-fn keystone_error(status: StatusCode, title: &str, message: &str) -> HttpResponse {
+/// Keystone's error body.
+pub(super) fn keystone_error(status: StatusCode, message: &str) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
     HttpResponse::build(status).json(json!({"error": {"code": status.as_u16(), "title": title, "message": message}}))
 }
 
 fn unauthorized() -> HttpResponse {
     keystone_error(
         StatusCode::UNAUTHORIZED,
-        "Unauthorized",
         "The request you have made requires authentication.",
     )
+}
+
+/// An API error in Keystone's shape (with `Retry-After` when it has one).
+fn from_api_error(e: &ApiError) -> HttpResponse {
+    if matches!(e, ApiError::Internal(_)) {
+        // Logged once, with its cause.
+        let _ = e.error_response();
+    }
+    let mut response = keystone_error(e.status_code(), &e.client_message());
+    if let ApiError::TooManyRequests { retry_after_s, .. } = e {
+        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after_s.to_string()) {
+            response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+        }
+    }
+    response
 }
 
 pub async fn show_version(req: HttpRequest) -> HttpResponse {
@@ -101,12 +170,12 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str) -> Value {
+fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str, with_catalog: bool) -> Value {
     let base = links::base(req);
     let database = format!("{base}/v1.0/{}", p.project.id);
     let endpoint = |id: &str, interface: &str, url: &str| json!({"id": id, "interface": interface, "region": region, "region_id": region, "url": url});
     let domain = json!({"id": DEFAULT_DOMAIN, "name": "Default"});
-    json!({"token": {
+    let mut token = json!({
         "methods": [method],
         "user": {"id": p.user.id, "name": p.user.name, "domain": domain, "password_expires_at": null},
         "audit_ids": [uuid::Uuid::new_v4().simple().to_string()],
@@ -115,7 +184,9 @@ fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str) -> V
         "project": {"id": p.project.id, "name": p.project.name, "domain": domain},
         "is_domain": false,
         "roles": p.roles.iter().map(|r| json!({"id": r, "name": r})).collect::<Vec<_>>(),
-        "catalog": [
+    });
+    if with_catalog {
+        token["catalog"] = json!([
             {"type": "database", "name": "trove", "id": "coffer-database", "endpoints": [
                 endpoint("database-public", "public", &database),
                 endpoint("database-internal", "internal", &database),
@@ -124,99 +195,163 @@ fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str) -> V
                 endpoint("identity-public", "public", &format!("{base}/v3")),
                 endpoint("identity-internal", "internal", &format!("{base}/v3")),
                 endpoint("identity-admin", "admin", &format!("{base}/v3"))]},
-        ],
-    }})
+        ]);
+    }
+    json!({ "token": token })
 }
 
-pub async fn issue_token(
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, ApiError> {
-    let Ok(parsed) = serde_json::from_slice::<TokenRequest>(&body) else {
-        return Ok(keystone_error(
-            StatusCode::BAD_REQUEST,
-            "Bad Request",
-            "Expecting an auth request body.",
-        ));
+/// Reads at most [`MAX_BODY_BYTES`]; a larger body is Keystone's 413.
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, HttpResponse> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|e| keystone_error(StatusCode::BAD_REQUEST, &format!("Cannot read the request body: {e}")))?;
+        if body.len() + chunk.len() > MAX_BODY_BYTES {
+            return Err(keystone_error(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// `POST /v3/auth/tokens`.
+pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
+    let body = match read_body(payload).await {
+        Ok(b) => b,
+        Err(refusal) => return refusal,
     };
+    let Ok(parsed) = serde_json::from_slice::<TokenRequest>(&body) else {
+        return keystone_error(StatusCode::BAD_REQUEST, "Expecting an auth request body.");
+    };
+    if let Some(field) = parsed.overlong_field() {
+        return keystone_error(
+            StatusCode::BAD_REQUEST,
+            &format!("Invalid input for field '{field}': it is longer than Keystone allows."),
+        );
+    }
     let auth = parsed.auth;
     let project = auth.scope.and_then(|s| s.project);
     let scope = match &project {
         Some(p) => match domain_of(&p.domain) {
-            Some(d) => (p.id.clone(), p.name.clone(), d),
-            None => return Ok(unauthorized()),
+            Some(d) => login::ScopeRef {
+                id: p.id.clone(),
+                name: p.name.clone(),
+                domain: d,
+            },
+            None => return unauthorized(),
         },
-        // coffer issues project-scoped tokens only; an unscoped request is refused below.
-        None => (None, None, DEFAULT_DOMAIN),
+        // coffer issues project-scoped tokens only; an unscoped request is refused later.
+        None => login::ScopeRef {
+            id: None,
+            name: None,
+            domain: DEFAULT_DOMAIN,
+        },
     };
-    let ttl = crate::config::secs(state.services.config.auth.token_ttl_s);
-    let brake = state.services.login_brake.clone();
-    let peer = req.peer_addr().map(|a| a.ip().to_string()).unwrap_or_default();
     let method = auth.identity.methods.first().cloned().unwrap_or_default();
-    let (key, login): (
-        String,
-        Box<dyn FnOnce(&mut crate::db::DbConn) -> Result<(String, Principal), AuthError> + Send>,
-    ) = match (method.as_str(), auth.identity.password, auth.identity.token) {
+    let attempt = login::Attempt::new(&state, &req);
+    let outcome = match (method.as_str(), auth.identity.password, auth.identity.token) {
         ("password", Some(pw), _) => {
             let Some(domain) = domain_of(&pw.user.domain) else {
-                return Ok(unauthorized());
+                return unauthorized();
             };
-            let key = format!(
-                "user:{}",
-                pw.user.name.clone().or(pw.user.id.clone()).unwrap_or_default()
-            );
-            let user = pw.user;
-            (
-                key,
-                Box::new(move |c| {
-                    let scope = (scope.0.as_deref(), scope.1.as_deref(), scope.2);
-                    identity::login_with_password(
-                        c,
-                        (user.id.as_deref(), user.name.as_deref(), domain),
-                        &user.password,
-                        scope,
-                        ttl,
-                    )
-                }),
-            )
+            let user = login::UserRef {
+                id: pw.user.id,
+                name: pw.user.name,
+                domain,
+            };
+            attempt.with_password(user, pw.user.password, scope).await
         }
-        ("token", _, Some(token)) => (
-            format!("addr:{peer}"),
-            Box::new(move |c| {
-                let scope = (scope.0.as_deref(), scope.1.as_deref(), scope.2);
-                identity::login_with_token(c, &token.id, scope, ttl)
-            }),
-        ),
-        _ => {
-            return Ok(keystone_error(
-                StatusCode::BAD_REQUEST,
-                "Bad Request",
-                "Unsupported authentication method.",
-            ))
-        }
+        ("token", _, Some(token)) => attempt.with_token(token.id, scope).await,
+        _ => return keystone_error(StatusCode::BAD_REQUEST, "Unsupported authentication method."),
     };
-    let addr_key = format!("addr:{peer}");
-    if !brake.allows(&key) || !brake.allows_many(&addr_key) {
-        return Ok(keystone_error(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Too Many Requests",
-            "Too many failed logins; try again later.",
-        ));
-    }
-    match state.services.db.run(move |c| Ok(login(c))).await? {
-        Ok((token, principal)) => {
-            brake.succeeded(&key);
-            let region = state.services.config.auth.region.clone();
-            Ok(HttpResponse::Created()
+    match outcome {
+        Ok(Some((token, principal))) => {
+            let region = &state.services.config.auth.region;
+            HttpResponse::Created()
                 .insert_header(("X-Subject-Token", token))
-                .json(token_body(&req, &principal, &method, &region)))
+                .json(token_body(&req, &principal, &method, region, true))
         }
-        Err(AuthError::Denied) => {
-            brake.failed(&key);
-            brake.failed(&addr_key);
-            Ok(unauthorized())
-        }
-        Err(AuthError::Db(e)) => Err(e.into()),
+        Ok(None) => unauthorized(),
+        Err(e) => from_api_error(&e),
     }
+}
+
+fn header(req: &HttpRequest, name: &str) -> Option<String> {
+    req.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty() && v.len() <= MAX_FIELD_LEN)
+        .map(str::to_string)
+}
+
+/// The principals of `X-Auth-Token` (the caller) and `X-Subject-Token`, if the caller may see
+/// the subject (an admin, or the subject's own user): Err is the answer to give.
+async fn caller_and_subject(state: &AppState, req: &HttpRequest) -> Result<(String, Principal), HttpResponse> {
+    let caller = header(req, "X-Auth-Token").ok_or_else(unauthorized)?;
+    let subject = header(req, "X-Subject-Token")
+        .ok_or_else(|| keystone_error(StatusCode::NOT_FOUND, "Could not find token: no X-Subject-Token given."))?;
+    let (c, s) = (caller.clone(), subject.clone());
+    let found = state
+        .db
+        .run(move |conn| Ok((identity::resolve(conn, &c)?, identity::resolve(conn, &s)?)))
+        .await
+        .map_err(|e| from_api_error(&ApiError::from(e)))?;
+    let caller = found.0.ok_or_else(unauthorized)?;
+    let not_found = || keystone_error(StatusCode::NOT_FOUND, "Could not find the token.");
+    let subject_principal = found.1.ok_or_else(not_found)?;
+    if !caller.is_admin() && caller.user.id != subject_principal.user.id {
+        // Another user's token: as if it did not exist.
+        return Err(not_found());
+    }
+    Ok((subject, subject_principal))
+}
+
+#[derive(Deserialize)]
+pub struct ValidateQuery {
+    nocatalog: Option<String>,
+}
+
+/// `GET`/`HEAD /v3/auth/tokens`: the subject token's body, if it is valid.
+pub async fn validate_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    query: web::Query<ValidateQuery>,
+) -> HttpResponse {
+    match caller_and_subject(&state, &req).await {
+        Ok((token, principal)) => {
+            let region = &state.services.config.auth.region;
+            HttpResponse::Ok()
+                .insert_header(("X-Subject-Token", token))
+                .json(token_body(
+                    &req,
+                    &principal,
+                    "password",
+                    region,
+                    query.nocatalog.is_none(),
+                ))
+        }
+        Err(refusal) => refusal,
+    }
+}
+
+/// `DELETE /v3/auth/tokens`: revokes the subject token (204).
+pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
+    let token = match caller_and_subject(&state, &req).await {
+        Ok((token, _)) => token,
+        Err(refusal) => return refusal,
+    };
+    match state.db.run(move |c| identity::revoke(c, &token)).await {
+        Ok(true) => HttpResponse::NoContent().finish(),
+        Ok(false) => keystone_error(StatusCode::NOT_FOUND, "Could not find the token."),
+        Err(e) => from_api_error(&ApiError::from(e)),
+    }
+}
+
+/// The password hash a login is checked against: the user's, or the dummy's (same cost).
+fn hash_of(user: Option<&User>) -> String {
+    user.map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| identity::passwords::dummy_hash().to_string())
 }

@@ -9,7 +9,7 @@ use std::sync::atomic::Ordering;
 
 pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let services = &state.services;
-    let flows = services.db.run(Flow::count_by_status).await?;
+    let flows = state.db.run(Flow::count_by_status).await?;
     let (alive, restarts, failures) = services.supervision.counters();
     let m = &services.metrics;
     let mut out = String::new();

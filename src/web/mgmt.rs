@@ -49,7 +49,6 @@ pub struct FlowQuery {
 pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>) -> Result<HttpResponse, ApiError> {
     let target = query.instance_id.clone();
     let rows: Vec<Flow> = state
-        .services
         .db
         .run(move |c| {
             Ok(flows::table

@@ -1,26 +1,22 @@
 //! `GET /limits` and `GET/PUT /mgmt/quotas/{project}` in Trove's shapes.
 
-use super::auth::Caller;
+use super::auth;
 use super::AppState;
 use crate::db::models::quota::{self, RESOURCES};
 use crate::db::write_tx;
 use crate::error::ApiError;
-use actix_web::{web, HttpMessage, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
 /// The caller's project (the URL's tenant, already checked against the token).
 fn caller_project(req: &HttpRequest) -> Result<String, ApiError> {
-    req.extensions()
-        .get::<Caller>()
-        .map(|c| c.project_id.clone())
-        .ok_or_else(|| ApiError::Internal("request without a caller".into()))
+    auth::caller(req).map(|c| c.project_id)
 }
 
 pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let project = caller_project(&req)?;
     let defaults = state.services.config.quota.defaults();
     let limits = state
-        .services
         .db
         .run(move |c| {
             RESOURCES
@@ -53,12 +49,26 @@ fn quota_rows(
     }
 }
 
+/// `GET /mgmt/quotas/{project}` by a non-admin: its own project's quotas only.
+pub async fn show_own_quotas(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, project) = path.into_inner();
+    if project != caller_project(&req)? {
+        return Err(ApiError::Forbidden("This operation is allowed for admins only.".into()));
+    }
+    let body = state.db.run(quota_rows(&state, project)).await?;
+    Ok(HttpResponse::Ok().json(body))
+}
+
 pub async fn show_quotas(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, project) = path.into_inner();
-    let body = state.services.db.run(quota_rows(&state, project)).await?;
+    let body = state.db.run(quota_rows(&state, project)).await?;
     Ok(HttpResponse::Ok().json(body))
 }
 
@@ -89,7 +99,6 @@ pub async fn update_quotas(
     }
     let target = project.clone();
     state
-        .services
         .db
         .run(move |c| {
             write_tx(c, |c| {
@@ -100,6 +109,6 @@ pub async fn update_quotas(
             })
         })
         .await?;
-    let body = state.services.db.run(quota_rows(&state, project)).await?;
+    let body = state.db.run(quota_rows(&state, project)).await?;
     Ok(HttpResponse::Ok().json(body))
 }

@@ -160,6 +160,17 @@ impl TokenRow {
             .optional()?)
     }
 
+    /// Deletes a valid token; false when there was none.
+    pub fn delete(conn: &mut DbConn, token_hash: &str) -> Result<bool, DbError> {
+        let n = diesel::delete(
+            tokens::table
+                .filter(tokens::token_hash.eq(token_hash))
+                .filter(tokens::expires_at.gt(now_ms())),
+        )
+        .execute(conn)?;
+        Ok(n > 0)
+    }
+
     /// Forgets expired tokens.
     pub fn purge_expired(conn: &mut DbConn) -> Result<usize, DbError> {
         Ok(diesel::delete(tokens::table.filter(tokens::expires_at.le(now_ms()))).execute(conn)?)
