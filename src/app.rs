@@ -43,6 +43,8 @@ pub struct Node {
     pub backup_scheduler: Option<Addr<BackupScheduler>>,
     pub http: Option<actix_web::dev::ServerHandle>,
     pub http_addr: Option<SocketAddr>,
+    /// The API's own connection pool (when this node serves the API).
+    pub api_db: Option<Db>,
 }
 
 impl Node {
@@ -155,7 +157,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         let conductor_services = services.clone();
         conductor = Some(Supervisor::start(move |_| Conductor::new(conductor_services)));
     }
-    let (http, http_addr) = match api_db {
+    let (http, http_addr) = match api_db.clone() {
         Some(api_db) => {
             let (h, a) = start_http(&services, api_db)?;
             (Some(h), Some(a))
@@ -170,6 +172,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         backup_scheduler,
         http,
         http_addr,
+        api_db,
     })
 }
 

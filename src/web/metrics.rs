@@ -71,6 +71,11 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
             value.load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP coffer_password_checks_total Passwords checked (argon2 verifications).\n# TYPE coffer_password_checks_total counter\ncoffer_password_checks_total {}",
+        state.passwords.checks()
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,

@@ -11,6 +11,7 @@ mod bus;
 mod crash_safety;
 pub mod datastores;
 mod distributed;
+mod hardening;
 mod heartbeats;
 pub mod identity;
 mod lifecycle;

@@ -188,6 +188,33 @@ impl Api {
         (resp.status().as_u16(), value)
     }
 
+    /// Sends a request to a full URL with extra headers; returns the status, the headers and the
+    /// body as JSON (Null when empty or not JSON).
+    pub async fn send_raw(
+        &self,
+        method: &str,
+        url: &str,
+        headers: &[(&str, &str)],
+        body: Option<&str>,
+    ) -> (u16, awc::http::header::HeaderMap, Value) {
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self.client.request(method, url);
+        if let Some(token) = &self.token {
+            req = req.insert_header(("X-Auth-Token", token.as_str()));
+        }
+        for (name, value) in headers {
+            req = req.insert_header((*name, *value));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_body(b.to_string()).await,
+            None => req.send().await,
+        }
+        .expect("HTTP request");
+        let bytes = resp.body().limit(16 << 20).await.expect("body");
+        let value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+        (resp.status().as_u16(), resp.headers().clone(), value)
+    }
+
     pub async fn get(&self, path: &str) -> (u16, Value) {
         self.send("GET", path, None).await
     }
