@@ -91,6 +91,8 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
 
 /// Starts `role` inside the current actix System.
 pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
+    crate::files::set_private_umask();
+    crate::files::fix_at_start(&config);
     if role != Role::All && config.bus.transport == "memory" {
         anyhow::bail!(
             "coffer {role:?} runs one role of a distributed deployment, which needs [bus] transport = \"amqp\"; \

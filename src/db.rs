@@ -71,7 +71,8 @@ impl DbUrl {
                     .parent()
                     .filter(|d| !d.as_os_str().is_empty())
                 {
-                    std::fs::create_dir_all(dir).map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
+                    crate::files::create_dirs(dir, 0o700)
+                        .map_err(|e| DbError::Connect(format!("{}: {e}", dir.display())))?;
                 }
                 let mut conn = SqliteConnection::establish(path).map_err(|e| DbError::Connect(e.to_string()))?;
                 conn.batch_execute(

@@ -10,7 +10,8 @@
 //! - [`actors`]: task manager, instance actors, compute, guest sessions, conductor, supervision.
 //! - [`flows`]: create, delete, restart, resize, backup as persisted, resumable state machines.
 //! - [`intents`]: what the API writes in one transaction before it casts.
-//! - [`secrets`]: the master key and passwords sealed under it.
+//! - [`secrets`]: the master key and passwords sealed under it; [`files`]: modes of what
+//!   coffer writes (umask 077, private directories, fixes at start).
 //! - [`storage`]: the backup object store (local directory or S3).
 //! - [`identity`]: users, projects, roles, tokens (coffer's Keystone v3 subset).
 //! - [`guest`]: the datastore contract and its drivers; [`compute`]: compute drivers.
@@ -26,6 +27,7 @@ pub mod compute;
 pub mod config;
 pub mod db;
 pub mod error;
+pub mod files;
 pub mod flows;
 pub mod guest;
 pub mod guest_link;

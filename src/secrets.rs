@@ -42,7 +42,7 @@ impl MasterKey {
         };
         if !path.exists() {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-                std::fs::create_dir_all(dir).map_err(|e| fail(e.to_string()))?;
+                crate::files::create_dirs(dir, 0o700).map_err(|e| fail(e.to_string()))?;
             }
             let key: [u8; 32] = random_bytes();
             let mut file = std::fs::OpenOptions::new()

@@ -39,7 +39,8 @@ impl BackupStore {
         match cfg.store.as_str() {
             "local" => {
                 let dir = cfg.local_dir();
-                std::fs::create_dir_all(&dir).map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                crate::files::create_dirs(&dir, 0o700)
+                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
                 let dir = dir
                     .canonicalize()
                     .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;

@@ -49,6 +49,7 @@ async fn until_stopped(done: Arc<tokio::sync::Notify>) -> anyhow::Result<()> {
 /// Serves one instance whose volume the task manager prepared; returns when its server is
 /// destroyed or on a signal (the datastore server keeps running then, and is re-adopted).
 pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Result<()> {
+    crate::files::set_private_umask();
     let volume = config.instances_dir().join(instance_id);
     let (spec, key, _lock) = guest_process::claim(&volume, instance_id).map_err(anyhow::Error::msg)?;
     let mut env = guest_env(config)?;
@@ -72,6 +73,7 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
 
 /// Hosts up to `capacity` simulated guests handed over on `guestpool`.
 pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Result<()> {
+    crate::files::set_private_umask();
     // The deployment's key (it opens the guest keys task managers hand over), never a new one.
     let master = Arc::new(MasterKey::load(std::path::Path::new(&config.secrets.master_key_file))?);
     let name = format!("{}-{}", config.node_id(), std::process::id());

@@ -43,9 +43,9 @@ pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -
     if running(volume, &spec.instance_id).is_some() {
         return Ok(());
     }
-    crate::guest::server::make_dir(volume, 0o755, None)?;
+    crate::guest::server::make_dir(volume, crate::files::TRAVERSE_ONLY, None)?;
     let json = serde_json::to_string_pretty(spec).map_err(|e| e.to_string())?;
-    crate::guest::server::write_file(&spec_path(volume), &json, 0o644, None)?;
+    crate::guest::server::write_file(&spec_path(volume), &json, 0o600, None)?;
     write_key(&volume.join("guest.key"), key)?;
     let exe = std::env::current_exe().map_err(|e| format!("coffer's own executable: {e}"))?;
     let log = std::fs::OpenOptions::new()

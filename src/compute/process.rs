@@ -99,7 +99,8 @@ pub fn ensure_instances_dir(dir: &Path) -> Result<(), String> {
             dir.display()
         ));
     }
-    crate::guest::server::make_dir(dir, 0o755, None)
+    crate::files::create_dirs(dir, crate::files::TRAVERSE_ONLY).map_err(|e| format!("{}: {e}", dir.display()))?;
+    crate::guest::server::make_dir(dir, crate::files::TRAVERSE_ONLY, None)
 }
 
 #[cfg(test)]

@@ -19,6 +19,8 @@ pub const PORT: u16 = 3306;
 const ADMIN: &str = "os_admin";
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
+/// mysqld sets its own umask from these (by default 0660/0700: group-readable data files).
+const PRIVATE_FILES: [(&str, &str); 2] = [("UMASK", "0600"), ("UMASK_DIR", "0700")];
 const SYSTEM_USERS: [&str; 5] = [ADMIN, "root", "mysql", "mariadb.sys", "PUBLIC"];
 
 /// The installed version as `major.minor` (e.g. `10.11`), if mariadbd is there.
@@ -75,13 +77,13 @@ impl MariaServer {
         for (key, value) in &settings.overrides {
             lines.push(format!("{key} = {value}"));
         }
-        server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o644, None)
+        server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o600, self.user)
     }
 
     /// The volume's directories, owned as the server needs them.
     fn make_volume_dirs(&self) -> Result<(), String> {
-        server::make_dir(&self.spec.dir, 0o755, None)?;
-        for (rel, mode) in [("data", 0o700), ("run", 0o755), ("log", 0o750), ("tmp", 0o700)] {
+        server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
+        for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700), ("tmp", 0o700)] {
             server::make_dir(&self.path(rel), mode, self.user)?;
         }
         Ok(())
@@ -98,6 +100,7 @@ impl MariaServer {
         let log = self.path("log/commands.log");
         let mut install = server::command(Path::new("/usr/bin/mariadb-install-db"), self.user, &log)?;
         install
+            .envs(PRIVATE_FILES)
             .arg(format!("--defaults-file={}", self.path("my.cnf").display()))
             .args(["--auth-root-authentication-method=normal", "--skip-test-db"]);
         server::run(install, "mariadb-install-db", &log).await?;
@@ -122,7 +125,8 @@ impl MariaServer {
         self.render_config(settings, init_file)?;
         let log = self.path("log/commands.log");
         let mut cmd = server::command(Path::new("/usr/bin/setsid"), self.user, &log)?;
-        cmd.arg("-f")
+        cmd.envs(PRIVATE_FILES)
+            .arg("-f")
             .arg(MARIADBD)
             .arg(format!("--defaults-file={}", self.path("my.cnf").display()));
         server::run(cmd, "mariadbd", &log).await?;

@@ -83,12 +83,12 @@ impl PgServer {
 
     /// The volume's directories, owned as the server needs them.
     fn make_volume_dirs(&self) -> Result<(), String> {
-        server::make_dir(&self.spec.dir, 0o755, None)?;
+        server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         let dirs = [
             (self.data(), 0o700),
-            (self.run_dir(), 0o755),
+            (self.run_dir(), 0o700),
             (self.spec.dir.join("archive"), 0o700),
-            (self.spec.dir.join("log"), 0o750),
+            (self.spec.dir.join("log"), 0o700),
         ];
         for (dir, mode) in dirs {
             server::make_dir(&dir, mode, self.user)?;
@@ -125,6 +125,8 @@ impl PgServer {
             format!("listen_addresses = '{}'", self.spec.address),
             format!("port = {PORT}"),
             format!("unix_socket_directories = '{}'", self.run_dir().display()),
+            // Only the server's own user (and root) may connect over the socket.
+            "unix_socket_permissions = 0700".into(),
             "max_connections = 100".into(),
             "wal_level = replica".into(),
             "archive_mode = on".into(),

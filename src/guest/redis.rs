@@ -152,8 +152,8 @@ impl RedisServer {
 impl RedisServer {
     /// The volume's directories and secrets (the admin's, and the clients' password).
     fn make_volume(&self, request: &PrepareRequest) -> Result<(), String> {
-        server::make_dir(&self.spec.dir, 0o755, None)?;
-        for (rel, mode) in [("data", 0o750), ("run", 0o755), ("log", 0o750)] {
+        server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
+        for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700)] {
             server::make_dir(&self.path(rel), mode, self.user)?;
         }
         if !self.path("admin.secret").exists() {

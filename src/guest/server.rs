@@ -44,9 +44,21 @@ pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), 
 }
 
 /// Writes `path` with `mode`, owned by `user` when given.
+/// The mode and owner are set before a byte is written, so the contents are never readable by
+/// anyone else, even for a moment.
 pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
-    std::fs::write(path, contents).map_err(|e| format!("{}: {e}", path.display()))?;
-    write_mode_owner(path, mode, user)
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(mode)
+        .open(path)
+        .map_err(fail)?;
+    write_mode_owner(path, mode, user)?;
+    file.write_all(contents.as_bytes()).map_err(fail)
 }
 
 /// Sets an existing file's mode, and its owner to `user` when given.

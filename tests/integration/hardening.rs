@@ -3,4 +3,5 @@
 //! accounts. Each test fails on the code before the fix.
 
 mod access;
+mod files;
 mod logins;
