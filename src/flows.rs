@@ -115,6 +115,18 @@ impl FlowCtx {
     }
 }
 
+/// The quota a running flow holds beyond what its instance's row accounts for: a resize's
+/// growth, consumed when it was asked for and recorded on the instance only when it is done.
+pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
+    let state: serde_json::Value = serde_json::from_str(&flow.state).unwrap_or_default();
+    let delta = |key: &str| state.get(key).and_then(|v| v.as_i64()).unwrap_or(0).max(0) as i32;
+    match flow.kind.as_str() {
+        RESIZE_FLAVOR => vec![("ram", delta("ram_delta"))],
+        RESIZE_VOLUME => vec![("volumes", delta("volume_delta"))],
+        _ => Vec::new(),
+    }
+}
+
 /// Runs the flow's current step.
 pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match ctx.flow.kind.as_str() {

@@ -213,12 +213,21 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
                 "Instance {id} is running a backup; delete it when the backup has ended."
             )));
         }
-        Flow::cancel_all_but(conn, id, flows::DELETE)?;
+        cancel_flows(conn, tenant, id)?;
         Instance::set_task(conn, &record.instance.id, Task::Deleting)?;
         let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })
+}
+
+/// Cancels the instance's running flows but a delete, giving back the quota each held (a
+/// resize's growth not yet recorded on the instance).
+fn cancel_flows(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), crate::db::DbError> {
+    for flow in Flow::cancel_all_but(conn, id, flows::DELETE)? {
+        quota::release(conn, tenant, &flows::held_quota(&flow))?;
+    }
+    Ok(())
 }
 
 /// Trove's `validate_can_perform_action`: the instance exists, is the caller's, has no task,
@@ -289,9 +298,14 @@ pub fn resize_instance(
                         "The new flavor id must be different than the current flavor id.".into(),
                     ));
                 }
+                let current = Flavor::find(conn, &record.instance.flavor_id)?.map_or(0, |f| f.ram);
+                // A bigger flavor takes its extra memory from the quota now; a smaller one gives
+                // the difference back when the resize is recorded.
+                let ram_delta = flavor.ram - current;
+                over_quota(quota::consume(conn, limits, tenant, &[("ram", ram_delta)])?)?;
                 (
                     flows::RESIZE_FLAVOR,
-                    json!({"flavor_id": flavor.id, "memory_mb": flavor.ram}),
+                    json!({"flavor_id": flavor.id, "memory_mb": flavor.ram, "ram_delta": ram_delta}),
                 )
             }
             Resize::Volume(size) => {
@@ -333,7 +347,7 @@ pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), Api
         if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
             return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
         }
-        Flow::cancel_all_but(conn, id, flows::DELETE)?;
+        cancel_flows(conn, tenant, id)?;
         backups::fail_running(conn, id)?;
         Instance::set_task(conn, id, Task::None)?;
         ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;

@@ -3,10 +3,16 @@
 //! volume limit, lifting read-only if the data fits again; then the size is recorded).
 //! A guest that refuses ends the flow with the task cleared and a fault; a guest that does not
 //! answer is tried again until the deadline.
+//!
+//! Quota: the growth was consumed when the resize was asked for. Every ending — recorded,
+//! refused, timed out — ends the flow row in the same transaction as its quota change, only if
+//! the row is still running; a DELETE or `reset_status` that cancelled it first has given the
+//! growth back already (see `held_quota`), so nothing is counted twice or lost.
 
 use super::{FlowCtx, StepOutcome};
 use crate::bus::BusError;
 use crate::db::models::fault::InstanceFault;
+use crate::db::models::flow::{Flow, DONE, FAILED};
 use crate::db::models::instance::Instance;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
@@ -17,16 +23,18 @@ use serde_json::json;
 pub const FLAVOR_STEPS: &[&str] = &["apply_memory", "wait_until_healthy", "record_flavor"];
 pub const VOLUME_STEPS: &[&str] = &["grow_volume", "record_size"];
 
-/// Ends the flow: task cleared, and a fault saying why.
+/// Ends the flow: its held growth given back, task cleared, and a fault saying why.
 async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> {
     let id = ctx.instance_id().to_string();
     let fault = message.clone();
-    let ram = ctx.state.get("ram_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
-    let volumes = ctx.state.get("volume_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
+    let (flow, node) = (ctx.flow.clone(), ctx.services.node_id.clone());
     ctx.db(move |c| {
         write_tx(c, |c| {
+            if !Flow::finish(c, &flow.id, &node, FAILED, Some(&fault))? {
+                return Ok(()); // cancelled or taken over: whoever did it owns the ending
+            }
             if let Some(inst) = Instance::find(c, &id)? {
-                quota::release(c, &inst.tenant_id, &[("ram", ram), ("volumes", volumes)])?;
+                quota::release(c, &inst.tenant_id, &crate::flows::held_quota(&flow))?;
             }
             Instance::clear_task(c, &id, Task::Resizing)?;
             InstanceFault::record(c, &id, &fault, "")
@@ -79,9 +87,17 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
                 .and_then(|v| v.as_str())
                 .unwrap_or_default()
                 .to_string();
+            let shrink = -ctx.state.get("ram_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
+            let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
+                    if !Flow::finish(c, &flow_id, &node, DONE, None)? {
+                        return Ok(());
+                    }
                     Instance::set_flavor(c, &id, &flavor)?;
+                    if let Some(inst) = Instance::find(c, &id)? {
+                        quota::release(c, &inst.tenant_id, &[("ram", shrink)])?;
+                    }
                     Instance::clear_task(c, &id, Task::Resizing).map(|_| ())
                 })
             })
@@ -104,8 +120,12 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
         1 => {
+            let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
+                    if !Flow::finish(c, &flow_id, &node, DONE, None)? {
+                        return Ok(());
+                    }
                     Instance::set_volume_size(c, &id, size as i32)?;
                     // A full volume's fault is over once it has grown.
                     InstanceFault::soft_delete_all(c, &id)?;

@@ -5,3 +5,4 @@
 mod access;
 mod files;
 mod logins;
+mod quotas;

@@ -195,16 +195,26 @@ impl Flow {
         .execute(conn)?)
     }
 
-    /// Cancels every running flow of `target` except those of `kind` (a delete stops the rest).
-    pub fn cancel_all_but(conn: &mut DbConn, target: &str, kind: &str) -> Result<usize, DbError> {
-        Ok(diesel::update(
-            flows::table
-                .filter(flows::target_id.eq(target))
-                .filter(flows::kind.ne(kind))
-                .filter(flows::status.eq(RUNNING)),
-        )
-        .set((flows::status.eq(CANCELLED), flows::updated.eq(now_ms())))
-        .execute(conn)?)
+    /// Cancels every running flow of `target` except those of `kind` (a delete stops the rest);
+    /// returns the flows this call cancelled (each by a conditional update, so a flow that
+    /// ended meanwhile is not among them).
+    pub fn cancel_all_but(conn: &mut DbConn, target: &str, kind: &str) -> Result<Vec<Flow>, DbError> {
+        let running: Vec<Flow> = flows::table
+            .filter(flows::target_id.eq(target))
+            .filter(flows::kind.ne(kind))
+            .filter(flows::status.eq(RUNNING))
+            .select(Flow::as_select())
+            .load(conn)?;
+        let mut cancelled = Vec::with_capacity(running.len());
+        for flow in running {
+            let n = diesel::update(flows::table.find(&flow.id).filter(flows::status.eq(RUNNING)))
+                .set((flows::status.eq(CANCELLED), flows::updated.eq(now_ms())))
+                .execute(conn)?;
+            if n == 1 {
+                cancelled.push(flow);
+            }
+        }
+        Ok(cancelled)
     }
 
     /// (status, count) over all flows, for `/metrics`.
