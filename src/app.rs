@@ -2,6 +2,7 @@
 //! HTTP server, all in the current actix System. `main` and the tests both start coffer here.
 
 mod guest_host;
+mod http;
 
 pub use guest_host::{run_instance_guest, run_simulated_pool};
 
@@ -18,7 +19,6 @@ use crate::db::Db;
 use crate::guest_link::{GuestKeys, GuestLink};
 use crate::secrets::MasterKey;
 use crate::testing::FaultInjector;
-use crate::web::{self, AppState};
 use actix::prelude::*;
 use anyhow::Context as _;
 use std::net::SocketAddr;
@@ -161,7 +161,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     }
     let (http, http_addr) = match api_db.clone() {
         Some(api_db) => {
-            let (h, a) = start_http(&services, api_db)?;
+            let (h, a) = http::start(&services, api_db)?;
             (Some(h), Some(a))
         }
         None => (None, None),
@@ -230,35 +230,4 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
         .open(path)?;
     std::io::Write::write_all(&mut file, format!("{contents}\n").as_bytes())?;
     Ok(())
-}
-
-fn start_http(services: &Services, api_db: Db) -> anyhow::Result<(actix_web::dev::ServerHandle, SocketAddr)> {
-    let api = &services.config.api;
-    let listener =
-        std::net::TcpListener::bind(&api.bind).with_context(|| format!("binding the API to {}", api.bind))?;
-    let addr = listener.local_addr().context("the API's bound address")?;
-    let state = AppState::new(services.clone(), api_db, addr).map_err(anyhow::Error::msg)?;
-    tracing::info!(api.public_url = %state.public_url, "links name {}", state.public_url);
-    let state = actix_web::web::Data::new(state);
-    let server = actix_web::HttpServer::new(move || {
-        actix_web::App::new()
-            .app_data(state.clone())
-            .wrap(tracing_actix())
-            .configure(web::configure)
-    })
-    .workers(api.workers.max(1))
-    .shutdown_timeout(api.shutdown_timeout_s)
-    .disable_signals()
-    .listen(listener)
-    .with_context(|| format!("serving the API on {addr}"))?;
-    tracing::info!(api.bind = %addr, "Trove v1.0 API listening on http://{addr}");
-    let server = server.run();
-    let handle = server.handle();
-    actix_web::rt::spawn(server);
-    Ok((handle, addr))
-}
-
-/// Access log as structured events.
-fn tracing_actix() -> actix_web::middleware::Logger {
-    actix_web::middleware::Logger::new("%r %s %Dms").log_target("coffer::http")
 }

@@ -7,6 +7,7 @@
 //! 501); users, databases and root on a datastore without them answer `Unprocessable` (422).
 
 pub mod backup_stream;
+pub mod charsets;
 pub mod mariadb;
 pub mod postgres;
 pub mod process;

@@ -64,7 +64,7 @@ fn check_accounts(manager: &str, req: &CreateInstance) -> Result<(), ApiError> {
     let rules = rules::for_manager(manager)
         .ok_or_else(|| ApiError::Unprocessable(format!("Datastore {manager} does not support users or databases.")))?;
     for db in &req.databases {
-        rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+        rules.check_database_spec(db).map_err(ApiError::BadRequest)?;
     }
     for user in &req.users {
         rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
@@ -92,7 +92,7 @@ pub fn create_instance(
     limits: &quota::Defaults,
 ) -> Result<(InstanceRecord, Flow, Option<String>), ApiError> {
     write_tx(conn, |conn| {
-        let flavor = Flavor::find(conn, &req.flavor_id)?
+        let flavor = Flavor::find_by_id_or_name(conn, &req.flavor_id)?
             .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
         if let Some(size) = req.volume_size.filter(|s| *s > MAX_VOLUME_GB) {
             return Err(ApiError::OverLimit(format!(
@@ -291,7 +291,7 @@ pub fn resize_instance(
         let record = ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
         let (kind, state) = match resize {
             Resize::Flavor(flavor_id) => {
-                let flavor = Flavor::find(conn, flavor_id)?
+                let flavor = Flavor::find_by_id_or_name(conn, flavor_id)?
                     .ok_or_else(|| ApiError::NotFound(format!("Flavor {flavor_id} could not be found.")))?;
                 if flavor.id == record.instance.flavor_id {
                     return Err(ApiError::BadRequest(

@@ -1,6 +1,9 @@
 //! What each datastore accepts as user and database names (Trove's per-datastore checks):
 //! lengths, characters, and the names reserved for the system, which users can neither create
-//! nor delete.
+//! nor delete; and which character sets and collations a database may ask for — each honoured
+//! by the datastore or refused here, never ignored.
+
+use super::DatabaseSpec;
 
 /// A datastore's naming rules; `None` from [`for_manager`] means it has no users or databases.
 #[derive(Debug, Clone, Copy)]
@@ -9,6 +12,18 @@ pub struct NameRules {
     pub max_database: usize,
     pub reserved_users: &'static [&'static str],
     pub reserved_databases: &'static [&'static str],
+    pub charsets: Charsets,
+}
+
+/// How a datastore takes a database's `character_set` and `collate`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Charsets {
+    /// PostgreSQL: a server encoding and a locale whose code set matches it (or C/POSIX).
+    Postgres,
+    /// MariaDB: a character set name and a collation of that set.
+    Mariadb,
+    /// Kept as given (the simulated datastore).
+    Any,
 }
 
 pub fn for_manager(manager: &str) -> Option<NameRules> {
@@ -18,6 +33,7 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
             max_database: 63,
             reserved_users: &["os_admin", "postgres", "root"],
             reserved_databases: &["os_admin", "postgres", "template0", "template1"],
+            charsets: Charsets::Postgres,
         }),
         "mariadb" => Some(NameRules {
             max_user: 16,
@@ -32,12 +48,14 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
                 "debian-sys-maint",
             ],
             reserved_databases: &["mysql", "information_schema", "performance_schema", "sys", "lost+found"],
+            charsets: Charsets::Mariadb,
         }),
         "simulated" => Some(NameRules {
             max_user: 64,
             max_database: 64,
             reserved_users: &["root", "os_admin"],
             reserved_databases: &["os_admin"],
+            charsets: Charsets::Any,
         }),
         _ => None,
     }
@@ -65,6 +83,18 @@ impl NameRules {
 
     pub fn check_database(&self, name: &str) -> Result<(), String> {
         check("Database", name, self.max_database, self.reserved_databases)
+    }
+
+    /// A database to create: its name, and its character set and collation as this datastore
+    /// takes them.
+    pub fn check_database_spec(&self, db: &DatabaseSpec) -> Result<(), String> {
+        self.check_database(&db.name)?;
+        let (charset, collate) = (db.character_set.as_deref(), db.collate.as_deref());
+        match self.charsets {
+            Charsets::Any => Ok(()),
+            Charsets::Mariadb => super::charsets::check_mariadb(charset, collate),
+            Charsets::Postgres => super::charsets::check_postgres(charset, collate),
+        }
     }
 }
 

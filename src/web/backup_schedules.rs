@@ -5,6 +5,7 @@
 //! `retention_days`) applied to them. GET shows it (404 without one), PUT sets it (200), DELETE
 //! removes it (202); the backups already made stay.
 
+use super::input::Body;
 use super::validate::{bad, object};
 use super::views::iso;
 use super::AppState;
@@ -115,7 +116,7 @@ fn instance_not_found(id: &str) -> ApiError {
 pub async fn set_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let now = now_ms();

@@ -2,6 +2,7 @@
 //! `instance_id`, `datastore`, admin `all_projects`; integer offset marker, most recently
 //! updated first), show, delete (202, with the backups chained on it).
 
+use super::input::Body;
 use super::validate::{bad, name_field, object, string_field};
 use super::views::iso;
 use super::{auth, instances::cast_flow, links, AppState, PageQuery};
@@ -87,7 +88,7 @@ fn backup_deadline_ms(state: &AppState) -> i64 {
 pub async fn create_backup(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
     let request = create_request(&body)?;

@@ -2,6 +2,7 @@
 //! "Mysql" extension, for every datastore that has databases).
 
 use super::guest_calls::{self, Timeout};
+use super::input::Body;
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
 use crate::guest::DatabaseSpec;
@@ -45,7 +46,21 @@ pub async fn list_databases(
         &query,
         state.services.config.api.page_size,
     )?;
-    let list: Vec<Value> = items.iter().map(|d| json!({"name": d.name})).collect();
+    // Trove shows the name; the character set and collation are added where the datastore
+    // reports them (clients ignore keys they do not know).
+    let list: Vec<Value> = items
+        .iter()
+        .map(|d| {
+            let mut view = json!({"name": d.name});
+            if let Some(cs) = &d.character_set {
+                view["character_set"] = json!(cs);
+            }
+            if let Some(collate) = &d.collate {
+                view["collate"] = json!(collate);
+            }
+            view
+        })
+        .collect();
     let mut body = json!({ "databases": list });
     if let (true, Some(last)) = (more, items.last()) {
         body["links"] = super::links::next_page(&req, query.limit(state.services.config.api.page_size)?, &last.name);
@@ -56,7 +71,7 @@ pub async fn list_databases(
 pub async fn create_databases(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let obj = body
@@ -73,7 +88,7 @@ pub async fn create_databases(
     }
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     for db in &wanted {
-        ready.rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+        ready.rules.check_database_spec(db).map_err(ApiError::BadRequest)?;
     }
     let existing = current(&state, &id).await?;
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {

@@ -3,6 +3,7 @@
 //! Writes record their intent in one transaction (see [`crate::intents`]) and then cast to the
 //! task manager; `show` asks the guest for its volume usage with a short timeout.
 
+use super::input::Body;
 use super::{auth, links, validate, views, AppState, PageQuery};
 use crate::bus::{self, Envelope};
 use crate::db::models::backup::Backup;
@@ -49,11 +50,12 @@ pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
 pub async fn create_instance(
     state: web::Data<AppState>,
     path: web::Path<String>,
-    body: web::Json<Value>,
+    body: Body,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
-    let request = validate::create_instance(&body)?;
+    let mut request = validate::create_instance(&body)?;
+    request.flavor_id = validate::flavor_key(&request.flavor_id, &links::base(&req), &tenant)?;
     let timeout = match &request.restore_backup_id {
         Some(backup_id) => {
             check_backup_objects(&state, &tenant, backup_id).await?;
@@ -227,7 +229,7 @@ pub async fn delete_instance(
 pub async fn act_on_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
@@ -247,7 +249,12 @@ pub async fn act_on_instance(
             Ok(HttpResponse::Accepted().finish())
         }
         "resize" => {
-            let resize = validate::resize(&body["resize"])?;
+            let resize = match validate::resize(&body["resize"])? {
+                intents::Resize::Flavor(reference) => {
+                    intents::Resize::Flavor(validate::flavor_key(&reference, &links::base(&req), &tenant)?)
+                }
+                volume => volume,
+            };
             let expiry = expiry_ms(&state);
             let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
             let limits = state.services.config.quota.defaults();

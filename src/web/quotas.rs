@@ -1,10 +1,13 @@
 //! `GET /limits` and `GET/PUT /mgmt/quotas/{project}` in Trove's shapes.
 
 use super::auth;
+use super::input::Body;
 use super::AppState;
+use crate::db::models::identity::Project;
 use crate::db::models::quota::{self, RESOURCES};
 use crate::db::write_tx;
 use crate::error::ApiError;
+use crate::identity::DEFAULT_DOMAIN;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
@@ -33,12 +36,18 @@ pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result
     Ok(HttpResponse::Ok().json(json!({ "limits": [Value::Object(absolute)] })))
 }
 
+/// A project's quota rows; `NotFound` when identity is on and no such project exists (in
+/// `noauth` mode projects are whatever URLs name).
 fn quota_rows(
     state: &AppState,
     project: String,
 ) -> impl FnOnce(&mut crate::db::DbConn) -> Result<Value, crate::db::DbError> {
     let defaults = state.services.config.quota.defaults();
+    let check_project = state.services.config.auth.mode != "noauth";
     move |c| {
+        if check_project {
+            Project::find(c, Some(&project), None, DEFAULT_DOMAIN)?.ok_or(diesel::result::Error::NotFound)?;
+        }
         let mut rows = Vec::new();
         for resource in RESOURCES {
             let limit = quota::limit(c, &defaults, &project, resource)?;
@@ -68,15 +77,26 @@ pub async fn show_quotas(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (_, project) = path.into_inner();
-    let body = state.db.run(quota_rows(&state, project)).await?;
+    let body = state
+        .db
+        .run(quota_rows(&state, project.clone()))
+        .await
+        .map_err(|e| unknown_project(e, &project))?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+fn unknown_project(e: crate::db::DbError, project: &str) -> ApiError {
+    match ApiError::from(e) {
+        ApiError::NotFound(_) => ApiError::NotFound(format!("Project {project} could not be found.")),
+        other => other,
+    }
 }
 
 /// `{"quotas": {"instances": 5, …}}`; -1 is unlimited, below -1 is refused.
 pub async fn update_quotas(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (_, project) = path.into_inner();
     let wanted = body
@@ -98,17 +118,22 @@ pub async fn update_quotas(
         limits.push((resource.clone(), limit));
     }
     let target = project.clone();
+    let check_project = state.services.config.auth.mode != "noauth";
     state
         .db
         .run(move |c| {
             write_tx(c, |c| {
+                if check_project {
+                    Project::find(c, Some(&target), None, DEFAULT_DOMAIN)?.ok_or(diesel::result::Error::NotFound)?;
+                }
                 for (resource, limit) in &limits {
                     quota::set_limit(c, &target, resource, *limit)?;
                 }
                 Ok(())
             })
         })
-        .await?;
+        .await
+        .map_err(|e| unknown_project(e, &project))?;
     let body = state.db.run(quota_rows(&state, project)).await?;
     Ok(HttpResponse::Ok().json(body))
 }

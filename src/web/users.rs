@@ -4,6 +4,7 @@
 
 use super::databases::{self, page};
 use super::guest_calls::{self, split_user, Ready, Timeout};
+use super::input::Body;
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
 use crate::guest::UserSpec;
@@ -59,7 +60,7 @@ pub async fn list_users(
 pub async fn create_users(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let obj = body_object(&body)?;
@@ -91,7 +92,7 @@ pub async fn create_users(
 pub async fn change_passwords(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
     let users = validate::users_field(body_object(&body)?)?;
@@ -120,7 +121,7 @@ pub async fn show_user(
 pub async fn update_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id, segment) = path.into_inner();
     let attrs = body_object(&body)?
@@ -170,7 +171,7 @@ pub async fn list_user_access(
 pub async fn grant_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
-    body: web::Json<Value>,
+    body: Body,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id, segment) = path.into_inner();
     let wanted = validate::databases_field(body_object(&body)?)?;

@@ -50,6 +50,7 @@ pub(crate) fn name_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
     if !name.chars().any(|c| c.is_ascii_alphanumeric()) {
         return Err(bad(format!("'{name}' does not match '^.*[0-9a-zA-Z]+.*$'")));
     }
+    super::input::check_printable("name", &name)?;
     Ok(name)
 }
 
@@ -70,8 +71,31 @@ fn flavor_field(obj: &Map<String, Value>) -> Result<String, ApiError> {
             )))
         }
     };
-    // A flavor href ends with the id.
-    Ok(id.rsplit('/').next().unwrap_or(&id).to_string())
+    Ok(id)
+}
+
+/// The flavor id or name a `flavorRef` names: itself, or the last segment of a link to one of
+/// this API's own flavors (`{public_url}/v1.0/{tenant}/flavors/{id}`, its bookmark
+/// `{public_url}/flavors/{id}`, or either path alone). A link elsewhere is refused.
+pub fn flavor_key(reference: &str, public_url: &str, tenant: &str) -> Result<String, ApiError> {
+    if !reference.contains('/') {
+        return Ok(reference.to_string());
+    }
+    let path = match reference.strip_prefix(public_url) {
+        Some(rest) => rest,
+        None if reference.starts_with('/') => reference,
+        None => {
+            return Err(bad(format!(
+                "flavorRef '{reference}' is not a flavor of this service ({public_url})."
+            )))
+        }
+    };
+    let own = [format!("/v1.0/{tenant}/flavors/"), "/flavors/".to_string()];
+    own.iter()
+        .find_map(|prefix| path.strip_prefix(prefix.as_str()))
+        .filter(|id| !id.is_empty() && !id.contains('/'))
+        .map(str::to_string)
+        .ok_or_else(|| bad(format!("flavorRef '{reference}' is not a link to a flavor.")))
 }
 
 /// `volume.size`: an integer ≥ 1 or a positive integer string, as Trove's schema allows.

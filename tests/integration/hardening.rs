@@ -4,5 +4,6 @@
 
 mod access;
 mod files;
+mod input;
 mod logins;
 mod quotas;

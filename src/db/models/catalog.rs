@@ -157,4 +157,17 @@ impl Flavor {
             .first(conn)
             .optional()?)
     }
+
+    /// A flavor by id, else by name (a `flavorRef` may be either).
+    pub fn find_by_id_or_name(conn: &mut DbConn, key: &str) -> Result<Option<Flavor>, DbError> {
+        match Self::find(conn, key)? {
+            Some(f) => Ok(Some(f)),
+            None => Ok(flavors::table
+                .filter(flavors::name.eq(key))
+                .order(flavors::id)
+                .select(Flavor::as_select())
+                .first(conn)
+                .optional()?),
+        }
+    }
 }

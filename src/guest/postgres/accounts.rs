@@ -8,13 +8,34 @@ use crate::guest::{DatabaseSpec, UserSpec};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 
+/// `ENCODING … LC_COLLATE … LC_CTYPE … TEMPLATE template0` for a database that names its
+/// character set or collation (checked by `guest::charsets` before it gets here); nothing for
+/// one that names neither (the cluster's UTF8 and C.UTF-8).
+fn encoding_clause(db: &DatabaseSpec) -> String {
+    if db.character_set.is_none() && db.collate.is_none() {
+        return String::new();
+    }
+    let encoding = db
+        .character_set
+        .as_deref()
+        .and_then(crate::guest::charsets::pg_encoding)
+        .unwrap_or_else(|| "UTF8".into());
+    let locale = db.collate.clone().unwrap_or_else(|| match encoding.as_str() {
+        "UTF8" => "C.UTF-8".into(),
+        _ => "C".into(),
+    });
+    let (encoding, locale) = (quote_literal(&encoding), quote_literal(&locale));
+    format!(" ENCODING {encoding} LC_COLLATE {locale} LC_CTYPE {locale} TEMPLATE template0")
+}
+
 impl Accounts for PgServer {
     fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
         async move {
             let client = self.admin("postgres").await?;
             let rows = client
                 .query(
-                    "SELECT datname FROM pg_database WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname",
+                    "SELECT datname, pg_encoding_to_char(encoding)::text, datcollate::text FROM pg_database \
+                     WHERE NOT datistemplate AND datname <> 'postgres' ORDER BY datname",
                     &[],
                 )
                 .await
@@ -23,7 +44,8 @@ impl Accounts for PgServer {
                 .iter()
                 .map(|r| DatabaseSpec {
                     name: r.get(0),
-                    ..DatabaseSpec::default()
+                    character_set: r.get(1),
+                    collate: r.get(2),
                 })
                 .collect())
         }
@@ -37,7 +59,7 @@ impl Accounts for PgServer {
             let name = quote_ident(&db.name);
             if !exists {
                 client
-                    .batch_execute(&format!("CREATE DATABASE {name}"))
+                    .batch_execute(&format!("CREATE DATABASE {name}{}", encoding_clause(&db)))
                     .await
                     .map_err(|e| format!("PostgreSQL: {e}"))?;
             }
