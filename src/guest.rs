@@ -212,7 +212,8 @@ pub trait Datastore: Send {
     ) -> GuestFuture<BackupOutcome> {
         not_implemented("create_backup")
     }
-    /// Starts a prepared datastore whose server is not running (after a host reboot).
+    /// Starts a prepared datastore whose server is not running (after a host reboot), and locks
+    /// an adopted server down (see [`process::Server::lock_down`]).
     fn start_if_down(&mut self) -> GuestFuture<()> {
         Box::pin(async { Ok(()) })
     }

@@ -2,10 +2,12 @@
 //! config (`--defaults-file` first, so the system's my.cnf is never read), socket and pid file in
 //! the instance's volume, listening on the instance's address at the standard port 3306, run as
 //! `mysql` when coffer is root. coffer administers it as `os_admin`, created by an init file at
-//! the first start (so no account is ever open), over the private socket.
+//! the first start (so no account is ever open), over the private socket. No other account
+//! exists but the ones the API creates: see [`lockdown`].
 
 mod accounts;
 mod backup;
+mod lockdown;
 
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
@@ -106,12 +108,15 @@ impl MariaServer {
         server::run(install, "mariadb-install-db", &log).await?;
         let password = crate::secrets::random_password(32);
         server::write_sealed(&self.path("admin.secret"), &password, &self.spec.secrets)?;
-        // Executed by the first start only: the admin exists and no password-less root remains.
+        // Executed by the first start, before it takes connections: the admin exists and no
+        // other account mariadb-install-db made (root@localhost, 127.0.0.1, ::1 and the host
+        // name, the installing OS user, anonymous ones) remains.
         let init = format!(
             "CREATE USER IF NOT EXISTS '{ADMIN}'@'localhost' IDENTIFIED BY {pw};\n\
              GRANT ALL PRIVILEGES ON *.* TO '{ADMIN}'@'localhost' WITH GRANT OPTION;\n\
-             DROP USER IF EXISTS 'root'@'localhost';\nFLUSH PRIVILEGES;\n",
-            pw = literal(&password)
+             {drop}FLUSH PRIVILEGES;\n",
+            pw = literal(&password),
+            drop = lockdown::INSTALLER_ACCOUNTS_SQL,
         );
         let init_file = self.path("run/init.sql");
         server::write_file(&init_file, &init, 0o600, self.user)?;
@@ -237,6 +242,10 @@ impl Server for MariaServer {
             if settings.read_only { "ON" } else { "OFF" }
         ))
         .await
+    }
+
+    async fn lock_down(&self) -> Result<(), String> {
+        self.drop_foreign_accounts().await
     }
 
     fn backups(&self) -> Option<&dyn super::process::Backups> {

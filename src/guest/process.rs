@@ -146,11 +146,14 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         let lifecycle = Arc::clone(&self.lifecycle);
         async move {
             let _serial = lifecycle.lock().await;
-            if marker(server.dir()).exists() && !server.running() {
+            if !marker(server.dir()).exists() {
+                return Ok(());
+            }
+            if !server.running() {
                 tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
                 server.start(settings).await.map_err(failed)?;
             }
-            Ok(())
+            server.lock_down().await.map_err(failed)
         }
         .boxed()
     }

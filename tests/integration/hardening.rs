@@ -6,4 +6,5 @@ mod access;
 mod files;
 mod input;
 mod logins;
+mod mariadb;
 mod quotas;

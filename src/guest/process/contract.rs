@@ -27,6 +27,11 @@ pub trait Server: Send + Sync + 'static {
     fn healthy(&self) -> impl Future<Output = bool> + Send;
     /// Applies `settings.read_only` to the running server (and its configuration).
     fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    /// Removes what the datastore's own installer (or an older coffer) left open — accounts
+    /// coffer did not make — from the running server; run at every prepare and adoption.
+    fn lock_down(&self) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
     /// Backups and restore; `None` when the datastore has none.
     fn backups(&self) -> Option<&dyn Backups> {
         None

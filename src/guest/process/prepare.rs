@@ -51,6 +51,7 @@ impl<S: Server> ProcessDatastore<S> {
                 }
             }
         }
+        server.lock_down().await.map_err(failed)?;
         Self::save_settings(server.dir(), &settings).map_err(failed)?;
         *shared.lock() = settings;
         std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
