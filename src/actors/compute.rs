@@ -34,9 +34,10 @@ pub struct CreateServer {
     pub address: Option<String>,
 }
 
-/// Deletes an instance's server, its volume and its guest session; a missing one is fine.
+/// Deletes an instance's server, its volume and its guest session; a missing one is fine. An
+/// error: the volume could not be removed yet (asking again is safe).
 #[derive(Message)]
-#[rtype(result = "()")]
+#[rtype(result = "Result<(), String>")]
 pub struct DeleteServer {
     pub instance_id: String,
 }
@@ -215,7 +216,7 @@ impl Handler<CreateServer> for Compute {
 }
 
 impl Handler<DeleteServer> for Compute {
-    type Result = ResponseActFuture<Self, ()>;
+    type Result = ResponseActFuture<Self, Result<(), String>>;
 
     fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) -> Self::Result {
         // Dropping our address lets the session end for good once its queue closes.
@@ -235,9 +236,9 @@ impl Handler<DeleteServer> for Compute {
                     }
                 }
                 bus.delete_topic(&bus::guest_topic(&msg.instance_id));
-                if dir.exists() {
-                    let _ = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(dir)).await;
-                }
+                // Whatever still runs in the volume (a server whose guest never came back after
+                // a crash, a tool of an interrupted prepare) goes first.
+                crate::guest::server::remove_volume(&dir).await
             }
             .into_actor(self),
         )

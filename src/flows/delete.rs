@@ -27,7 +27,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             ctx.ask_compute(DeleteServer {
                 instance_id: id.clone(),
             })
-            .await?;
+            .await??;
             ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
@@ -85,6 +85,8 @@ async fn forget(ctx: &FlowCtx) -> Result<(), String> {
 /// A delete past its deadline still completes: the server is released and the rows forgotten.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
-    ctx.ask_compute(DeleteServer { instance_id: id }).await?;
+    if let Err(e) = ctx.ask_compute(DeleteServer { instance_id: id }).await? {
+        tracing::warn!(instance.id = %ctx.instance_id(), "the volume outlived its delete: {e}");
+    }
     forget(&ctx).await
 }

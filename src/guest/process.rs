@@ -302,16 +302,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             if let Err(e) = server.stop().await {
                 tracing::warn!(volume = %server.dir().display(), "stopping the server before removal: {e}");
             }
-            let dir = server.dir().to_path_buf();
-            tokio::task::spawn_blocking(move || {
-                std::fs::remove_dir_all(&dir).or_else(|e| match e.kind() {
-                    std::io::ErrorKind::NotFound => Ok(()),
-                    _ => Err(e),
-                })
-            })
-            .await
-            .map_err(|e| failed(e.to_string()))?
-            .map_err(|e| failed(format!("removing the volume: {e}")))
+            super::server::remove_volume(server.dir()).await.map_err(failed)
         }
         .boxed()
     }

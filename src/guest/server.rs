@@ -171,6 +171,105 @@ fn is_zombie(pid: i32) -> bool {
         .unwrap_or(false)
 }
 
+/// The processes using `volume`: those whose command line names it or whose working directory
+/// lies in it (a server's children rename themselves but stay in its data directory), this
+/// process excepted.
+pub fn processes_using(volume: &Path) -> Vec<i32> {
+    let name = volume.display().to_string();
+    let own = std::process::id() as i32;
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|pid| *pid != own)
+        .filter(|pid| {
+            let in_volume = std::fs::read_link(format!("/proc/{pid}/cwd")).is_ok_and(|cwd| cwd.starts_with(volume));
+            in_volume
+                || std::fs::read(format!("/proc/{pid}/cmdline"))
+                    .is_ok_and(|c| String::from_utf8_lossy(&c).replace('\0', " ").contains(&name))
+        })
+        .collect()
+}
+
+/// Kills (SIGKILL) every process using `volume` — what an interrupted prepare left running
+/// (initdb, mariadb-install-db, a half-started server), or what still holds a volume being
+/// removed — and waits until none is left.
+pub async fn reap(volume: &Path, within: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + within;
+    loop {
+        let dir = volume.to_path_buf();
+        let found = tokio::task::spawn_blocking(move || processes_using(&dir))
+            .await
+            .map_err(|e| e.to_string())?;
+        if found.is_empty() {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!(
+                "processes {found:?} still use {} after {} s",
+                volume.display(),
+                within.as_secs()
+            ));
+        }
+        for pid in found {
+            tracing::warn!(volume = %volume.display(), pid, "stopping a leftover process of the volume");
+            // SAFETY: kill(2) on a pid just found in /proc; no memory effects.
+            unsafe { libc::kill(pid, libc::SIGKILL) };
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// Removes a volume once nothing uses it (a process still writing makes a first attempt fail
+/// with "Directory not empty": it is reaped and the removal tried again).
+pub async fn remove_volume(volume: &Path) -> Result<(), String> {
+    if !volume.exists() {
+        return Ok(());
+    }
+    for attempt in 0..5 {
+        reap(volume, Duration::from_secs(30)).await?;
+        let dir = volume.to_path_buf();
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir))
+            .await
+            .map_err(|e| e.to_string())?;
+        match removed {
+            Ok(()) => return Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(e) if attempt == 4 => return Err(format!("removing {}: {e}", volume.display())),
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    Ok(())
+}
+
+/// Empties a volume for a prepare that starts over, keeping the guest process's own files.
+pub async fn clear_volume(volume: &Path) -> Result<(), String> {
+    reap(volume, Duration::from_secs(30)).await?;
+    let dir = volume.to_path_buf();
+    tokio::task::spawn_blocking(move || {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(());
+        };
+        for entry in entries.flatten() {
+            let name = entry.file_name().to_string_lossy().to_string();
+            if name.starts_with("guest.") {
+                continue;
+            }
+            let path = entry.path();
+            let removed = match entry.file_type() {
+                Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
+                _ => std::fs::remove_file(&path),
+            };
+            removed.map_err(|e| format!("clearing {}: {e}", path.display()))?;
+        }
+        Ok(())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}
+
 /// Whether something accepts TCP connections at `address:port`.
 pub fn port_open(address: Ipv4Addr, port: u16) -> bool {
     TcpStream::connect_timeout(&SocketAddr::from((address, port)), Duration::from_millis(200)).is_ok()

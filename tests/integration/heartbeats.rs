@@ -105,7 +105,8 @@ async fn silent_guest_expires(backend: Backend) {
             instance_id: id.clone(),
         })
         .await
-        .expect("compute answers");
+        .expect("compute answers")
+        .expect("server deleted");
     let last_beat = {
         let lookup = id.clone();
         let row = app

@@ -8,6 +8,7 @@ mod amqp;
 mod backups;
 mod bad_input;
 mod bus;
+mod chaos;
 mod crash_safety;
 pub mod datastores;
 mod distributed;

@@ -1,6 +1,9 @@
 //! Prepare of a real datastore server: a fresh one (initdb and the like) or one restored from
 //! a backup chain, then the databases and users the create asks for; Trove's `.prepare.end`
-//! marker is written last, so a prepare that died is run again.
+//! marker is written last. A prepare that finds no marker starts over from an empty volume:
+//! whatever an interrupted attempt left — a half-made data directory, a still running initdb,
+//! mariadb-install-db or server — is stopped and removed first, so a crash at any moment of a
+//! create only costs the work done so far.
 
 use super::{failed, marker, ProcessDatastore, Server};
 use crate::guest::{GuestError, PrepareRequest, ServerSettings};
@@ -19,6 +22,7 @@ impl<S: Server> ProcessDatastore<S> {
             let settings = shared.lock().clone();
             return server.start(settings).await.map_err(failed);
         }
+        crate::guest::server::clear_volume(server.dir()).await.map_err(failed)?;
         let settings = ServerSettings {
             memory_mb: request.memory_mb,
             volume_size_gb: request.volume_size_gb,

@@ -1,0 +1,85 @@
+//! Creates of each real datastore with coffer SIGKILLed at ten moments, from 0.1 s after the
+//! POST (initdb, mariadb-install-db still running) to past ACTIVE.
+
+use super::{processes_under, real_create, usable};
+use crate::datastores::BUILD_BOUND;
+use crate::support::{Backend, CofferProcess, TestDb};
+use std::time::{Duration, Instant};
+
+const DATASTORES: [&str; 3] = ["postgresql", "mariadb", "redis"];
+/// Seconds from the POST to the SIGKILL, one round each.
+const DELAYS: [f64; 10] = [0.1, 0.3, 0.6, 0.9, 1.3, 1.8, 2.4, 3.2, 4.5, 7.0];
+
+#[actix_web::test]
+async fn real_creates_survive_a_sigkill_at_any_moment() {
+    let db = TestDb::new(Backend::Sqlite);
+    let instances_dir = db.dir.path().join("instances");
+    let env = [
+        ("COFFER_QUOTA_INSTANCES", "100".to_string()),
+        ("COFFER_QUOTA_VOLUMES", "200".to_string()),
+    ];
+    let mut coffer = CofferProcess::start(&db, &env).await;
+    let mut created: Vec<(String, &str, Option<String>, f64)> = Vec::new();
+    for delay in DELAYS {
+        for datastore in DATASTORES {
+            let body = real_create(datastore, &format!("{datastore}-{delay}"));
+            let (status, resp) = coffer.api.send("POST", "/instances", Some(&body.to_string())).await;
+            assert_eq!(status, 200, "{resp}");
+            let id = resp["instance"]["id"].as_str().expect("id").to_string();
+            let password = resp["instance"]["password"].as_str().map(str::to_string);
+            created.push((id, datastore, password, delay));
+        }
+        tokio::time::sleep(Duration::from_secs_f64(delay)).await;
+        coffer.kill9();
+        coffer = CofferProcess::start(&db, &env).await;
+    }
+    let api = coffer.api.clone();
+    for (id, datastore, password, delay) in &created {
+        let deadline = Instant::now() + BUILD_BOUND;
+        loop {
+            let view = api.instance(id).await.expect("instance exists");
+            assert_ne!(
+                view["status"], "ERROR",
+                "{datastore} killed {delay} s into its create: {view}"
+            );
+            if view["status"] == "ACTIVE" && view["operating_status"] == "HEALTHY" {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{datastore} killed {delay} s in never became ACTIVE: {view}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        usable(&api, id, datastore, password.as_deref())
+            .await
+            .unwrap_or_else(|e| panic!("{datastore} killed {delay} s into its create is not usable: {e}"));
+    }
+    for (id, ..) in &created {
+        let (status, body) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+        assert_eq!(status, 202, "{body}");
+    }
+    for (id, ..) in &created {
+        api.wait_for(id, Duration::from_secs(120), "gone", |v| v.is_none())
+            .await;
+    }
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let strays = processes_under(&instances_dir);
+        let dirs: Vec<String> = std::fs::read_dir(&instances_dir)
+            .map(|d| {
+                d.flatten()
+                    .map(|e| e.file_name().to_string_lossy().to_string())
+                    .collect()
+            })
+            .unwrap_or_default();
+        if strays.is_empty() && dirs.is_empty() {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "left behind: processes {strays:#?}, volumes {dirs:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
