@@ -203,22 +203,32 @@ pub fn create_instance(
 /// A second delete of an instance already being deleted records nothing new.
 pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i64) -> Result<Option<Flow>, ApiError> {
     write_tx(conn, |conn| {
-        let record = Instance::find_record(conn, tenant, id)?
+        Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
+        // The conditional update decides between concurrent deletes and locks the row against
+        // a concurrent action; what follows reads the state after it.
+        if !Instance::begin_delete(conn, id)? {
             return Ok(None);
         }
+        let record = Instance::find_record(conn, tenant, id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
         if record.backup_running {
             return Err(ApiError::Unprocessable(format!(
                 "Instance {id} is running a backup; delete it when the backup has ended."
             )));
         }
         cancel_flows(conn, tenant, id)?;
-        Instance::set_task(conn, &record.instance.id, Task::Deleting)?;
         let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })
+}
+
+/// 422 for an action that lost the race to another one.
+fn busy(id: &str) -> ApiError {
+    ApiError::Unprocessable(format!(
+        "Instance {id} is not currently available for an action to be performed (another action has begun)."
+    ))
 }
 
 /// Cancels the instance's running flows but a delete, giving back the quota each held (a
@@ -238,6 +248,8 @@ pub(crate) fn ready_for_action(
     id: &str,
     expiry_ms: i64,
 ) -> Result<InstanceRecord, ApiError> {
+    // Taken first, so concurrent actions, deletes and backups of one instance serialize.
+    Instance::lock(conn, id)?;
     let record = Instance::find_record(conn, tenant, id)?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let status = crate::web::views::status_of(&record, expiry_ms);
@@ -263,7 +275,9 @@ pub fn restart_instance(
 ) -> Result<Flow, ApiError> {
     write_tx(conn, |conn| {
         ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
-        Instance::set_task(conn, id, Task::Rebooting)?;
+        if !Instance::begin_task(conn, id, Task::Rebooting)? {
+            return Err(busy(id));
+        }
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
         let flow = Flow::new(flows::RESTART, id, json!({}), deadline_ms);
         flow.insert(conn)?;
@@ -330,7 +344,9 @@ pub fn resize_instance(
                 )
             }
         };
-        Instance::set_task(conn, id, Task::Resizing)?;
+        if !Instance::begin_task(conn, id, Task::Resizing)? {
+            return Err(busy(id));
+        }
         let flow = Flow::new(kind, id, state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
@@ -342,6 +358,7 @@ pub fn resize_instance(
 /// act on again.
 pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
     write_tx(conn, |conn| {
+        Instance::lock(conn, id)?;
         Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
         if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {

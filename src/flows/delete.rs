@@ -59,6 +59,7 @@ async fn forget(ctx: &FlowCtx) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
     ctx.db(move |c| {
         write_tx(c, |c| {
+            Instance::lock(c, &id)?;
             // The resources are really gone now: their quota is given back with the row.
             if let Some(inst) = Instance::find(c, &id)? {
                 let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);

@@ -30,6 +30,7 @@ async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> 
     let (flow, node) = (ctx.flow.clone(), ctx.services.node_id.clone());
     ctx.db(move |c| {
         write_tx(c, |c| {
+            Instance::lock(c, &id)?;
             if !Flow::finish(c, &flow.id, &node, FAILED, Some(&fault))? {
                 return Ok(()); // cancelled or taken over: whoever did it owns the ending
             }
@@ -91,6 +92,7 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
+                    Instance::lock(c, &id)?;
                     if !Flow::finish(c, &flow_id, &node, DONE, None)? {
                         return Ok(());
                     }
@@ -123,6 +125,7 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
+                    Instance::lock(c, &id)?;
                     if !Flow::finish(c, &flow_id, &node, DONE, None)? {
                         return Ok(());
                     }

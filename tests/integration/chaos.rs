@@ -5,6 +5,7 @@
 //! directory behind.
 
 mod sweep;
+mod workload;
 
 use crate::datastores::{ip_of, maria, pg, redis_conn};
 use crate::support::Api;

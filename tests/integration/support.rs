@@ -188,6 +188,29 @@ impl Api {
         (resp.status().as_u16(), value)
     }
 
+    /// Like [`Api::send`], but a connection that fails (coffer was killed) is `None`.
+    pub async fn try_send(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
+        let url = format!("{}{path}", self.base);
+        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut req = self
+            .client
+            .request(method, url)
+            .insert_header(("Content-Type", "application/json"));
+        if let Some(token) = &self.token {
+            req = req.insert_header(("X-Auth-Token", token.as_str()));
+        }
+        let mut resp = match body {
+            Some(b) => req.send_body(b.to_string()).await,
+            None => req.send().await,
+        }
+        .ok()?;
+        let bytes = resp.body().limit(16 << 20).await.ok()?;
+        Some((
+            resp.status().as_u16(),
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        ))
+    }
+
     /// Sends a request to a full URL with extra headers; returns the status, the headers and the
     /// body as JSON (Null when empty or not JSON).
     pub async fn send_raw(

@@ -167,6 +167,50 @@ impl Instance {
         Ok(())
     }
 
+    /// Starts task `to` if the instance has none: the conditional update decides between two
+    /// requests at once (and locks the row for the rest of the transaction on PostgreSQL).
+    pub fn begin_task(conn: &mut DbConn, id: &str, to: Task) -> Result<bool, DbError> {
+        let now = now_ms();
+        let n = diesel::update(
+            instances::table
+                .find(id)
+                .filter(instances::task_id.eq(Task::None.code())),
+        )
+        .set((
+            instances::task_id.eq(to.code()),
+            instances::task_description.eq(to.description()),
+            instances::task_start_time.eq(Some(now)),
+            instances::updated.eq(now),
+        ))
+        .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Starts the delete unless one runs already (false then), whatever other task it ends.
+    pub fn begin_delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        let now = now_ms();
+        let deleting = Task::Deleting;
+        let n = diesel::update(instances::table.find(id).filter(instances::task_id.ne(deleting.code())))
+            .set((
+                instances::task_id.eq(deleting.code()),
+                instances::task_description.eq(deleting.description()),
+                instances::task_start_time.eq(Some(now)),
+                instances::updated.eq(now),
+            ))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
+    /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
+    /// SQLite every write transaction is exclusive anyway). Transactions that change an
+    /// instance together with its flows or quota take it first, so they never deadlock.
+    pub fn lock(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        let n = diesel::update(instances::table.find(id))
+            .set(instances::updated.eq(instances::updated))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
     /// Ends task `from` (back to NONE) — unless another task (a delete) has replaced it since.
     pub fn clear_task(conn: &mut DbConn, id: &str, from: Task) -> Result<bool, DbError> {
         Self::replace_task(conn, id, from, Task::None)

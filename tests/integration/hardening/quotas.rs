@@ -133,3 +133,48 @@ async fn cancelled_resizes_give_their_growth_back(backend: Backend) {
     }
 }
 both_backends!(cancelled_resizes_give_their_growth_back);
+
+async fn concurrent_actions_on_one_instance_start_one(backend: Backend) {
+    let app = TestApp::start(backend, |c| c.database.pool_size = 12).await;
+    let api = &app.api;
+    let id = create(api, "raced", "1").await;
+    let resize = json!({"resize": {"flavorRef": "2"}}).to_string();
+    let path = format!("/instances/{id}/action");
+    let answers = futures::future::join_all((0..20).map(|_| api.send("POST", &path, Some(&resize)))).await;
+    let started = answers.iter().filter(|(s, _)| *s == 202).count();
+    let refused = answers
+        .iter()
+        .filter(|(s, b)| *s == 422 && b["unprocessableEntity"]["code"] == 422)
+        .count();
+    assert_eq!(
+        (started, refused),
+        (1, 19),
+        "one resize starts, the others are refused: {answers:?}"
+    );
+    wait_flavor(api, &id, "2").await;
+    assert_eq!(usage(api, "ram").await, 2048, "the growth was taken once");
+    // A delete racing resizes and restarts: whatever started, nothing leaks.
+    let (status, _) = act(api, &id, json!({"resize": {"flavorRef": "1"}})).await;
+    assert_eq!(status, 202);
+    wait_flavor(api, &id, "1").await;
+    let bodies: Vec<String> = (0..12)
+        .map(|i| match i % 3 {
+            0 => json!({"resize": {"volume": {"size": 3}}}),
+            1 => json!({"resize": {"flavorRef": "2"}}),
+            _ => json!({"restart": {}}),
+        })
+        .map(|b| b.to_string())
+        .collect();
+    let sends: Vec<_> = bodies.iter().map(|b| api.send("POST", &path, Some(b))).collect();
+    let instance_path = format!("/instances/{id}");
+    let delete = api.send("DELETE", &instance_path, None);
+    let (answers, (status, _)) = futures::join!(futures::future::join_all(sends), delete);
+    assert_eq!(status, 202);
+    assert!(answers.iter().all(|(s, _)| matches!(s, 202 | 404 | 422)), "{answers:?}");
+    api.wait_gone(&id).await;
+    assert_usage_is_reality(&app.node.services.db).await;
+    for resource in ["instances", "ram", "volumes"] {
+        assert_eq!(usage(api, resource).await, 0, "{resource}");
+    }
+}
+both_backends!(concurrent_actions_on_one_instance_start_one);
