@@ -51,7 +51,7 @@ impl Config {
                 .map_err(|e| ConfigError::Invalid(format!("[api] trusted_proxies: {e}")))?;
         }
         let url = self.api.public_url.trim();
-        if !url.is_empty() && !(url.starts_with("http://") || url.starts_with("https://")) {
+        if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
             return Err(ConfigError::Invalid(format!(
                 "[api] public_url must start with http:// or https://, not {url:?}"
             )));

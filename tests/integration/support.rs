@@ -161,38 +161,19 @@ impl Api {
         }
     }
 
-    /// Sends a request; returns the status and the body as JSON (Null when empty).
+    /// Sends a request; returns the status and the body as JSON (Null when empty or not JSON).
+    /// A path starting with `/` is under the tenant's base, any other under the root.
     pub async fn send(&self, method: &str, path: &str, body: Option<&str>) -> (u16, Value) {
+        self.try_send(method, path, body).await.expect("HTTP request")
+    }
+
+    /// Like [`Api::send`], but a connection that fails (coffer was killed) is `None`.
+    pub async fn try_send(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
         let url = if path.starts_with('/') {
             format!("{}{path}", self.base)
         } else {
             format!("{}/{path}", self.root)
         };
-        let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
-        let mut req = self
-            .client
-            .request(method, url)
-            .insert_header(("Content-Type", "application/json"));
-        if let Some(token) = &self.token {
-            req = req.insert_header(("X-Auth-Token", token.as_str()));
-        }
-        let mut resp = match body {
-            Some(b) => req.send_body(b.to_string()).await,
-            None => req.send().await,
-        }
-        .expect("HTTP request");
-        let bytes = resp.body().limit(16 << 20).await.expect("body");
-        let value = if bytes.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&bytes).unwrap_or(Value::Null)
-        };
-        (resp.status().as_u16(), value)
-    }
-
-    /// Like [`Api::send`], but a connection that fails (coffer was killed) is `None`.
-    pub async fn try_send(&self, method: &str, path: &str, body: Option<&str>) -> Option<(u16, Value)> {
-        let url = format!("{}{path}", self.base);
         let method = awc::http::Method::from_bytes(method.as_bytes()).expect("method");
         let mut req = self
             .client

@@ -1,7 +1,7 @@
 //! Creates of each real datastore with coffer SIGKILLed at ten moments, from 0.1 s after the
 //! POST (initdb, mariadb-install-db still running) to past ACTIVE.
 
-use super::{processes_under, real_create, usable};
+use super::{assert_nothing_left, real_create, usable};
 use crate::datastores::BUILD_BOUND;
 use crate::support::{Backend, CofferProcess, TestDb};
 use std::time::{Duration, Instant};
@@ -63,23 +63,5 @@ async fn real_creates_survive_a_sigkill_at_any_moment() {
         api.wait_for(id, Duration::from_secs(120), "gone", |v| v.is_none())
             .await;
     }
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let strays = processes_under(&instances_dir);
-        let dirs: Vec<String> = std::fs::read_dir(&instances_dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if strays.is_empty() && dirs.is_empty() {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "left behind: processes {strays:#?}, volumes {dirs:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_nothing_left(&instances_dir).await;
 }

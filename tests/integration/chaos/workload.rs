@@ -3,7 +3,7 @@
 //! Afterwards: nothing stuck, nothing in ERROR, no flow open, quota usage what the instances
 //! hold; deleting everything leaves no server process and no volume.
 
-use super::{processes_under, real_create, usable};
+use super::{assert_nothing_left, real_create, usable};
 use crate::datastores::BUILD_BOUND;
 use crate::support::{assert_usage_is_reality, Api, Backend, CofferProcess, TestDb};
 use serde_json::{json, Value};
@@ -230,21 +230,6 @@ async fn a_mixed_workload_survives_eight_sigkills() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
     assert_usage_is_reality(&pool).await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let strays = processes_under(&instances_dir);
-        let volumes: Vec<String> = std::fs::read_dir(&instances_dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if strays.is_empty() && volumes.is_empty() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "left behind: {strays:#?} {volumes:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    assert_nothing_left(&instances_dir).await;
     println!("chaos run done in {:?}", started.elapsed());
 }
