@@ -70,29 +70,25 @@ async fn a_login_flood_checks_little_keeps_memory_and_serves_others() {
 
     // 2,000 wrong passwords for admin — by name and by id, one user — 256 at a time.
     let started = Instant::now();
-    let flood = async {
-        let mut statuses = Vec::new();
-        for wave in 0..8 {
-            let sends = (0..250).map(|i| {
-                let user = match (wave + i) % 2 {
-                    0 => json!({"name": "admin", "domain": {"id": "default"}}),
-                    _ => json!({"id": user_id}),
-                };
-                let body = login_body(user, &format!("guess-{wave}-{i}"));
-                let req = client
-                    .post(format!("{root}/v3/auth/tokens"))
-                    .insert_header(("Content-Type", "application/json"));
-                async move {
-                    let mut resp = req.send_body(body).await.expect("login");
-                    let retry = resp.headers().get("retry-after").is_some();
-                    let body: Value =
-                        serde_json::from_slice(&resp.body().await.unwrap_or_default()).unwrap_or(Value::Null);
-                    (resp.status().as_u16(), retry, body)
-                }
-            });
-            statuses.extend(join_all(sends).await);
-        }
-        statuses
+    let flood = {
+        use futures::StreamExt;
+        let sends = (0..2000).map(|i| {
+            let user = match i % 2 {
+                0 => json!({"name": "admin", "domain": {"id": "default"}}),
+                _ => json!({"id": user_id}),
+            };
+            let body = login_body(user, &format!("guess-{i}"));
+            let req = client
+                .post(format!("{root}/v3/auth/tokens"))
+                .insert_header(("Content-Type", "application/json"));
+            async move {
+                let mut resp = req.send_body(body).await.expect("login");
+                let retry = resp.headers().get("retry-after").is_some();
+                let body: Value = serde_json::from_slice(&resp.body().await.unwrap_or_default()).unwrap_or(Value::Null);
+                (resp.status().as_u16(), retry, body)
+            }
+        });
+        futures::stream::iter(sends).buffer_unordered(256).collect::<Vec<_>>()
     };
     // Meanwhile an authenticated read answers promptly, again and again.
     let reads = async {
