@@ -92,7 +92,14 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
 /// Starts `role` inside the current actix System.
 pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     crate::files::set_private_umask();
-    crate::files::fix_at_start(&config);
+    // Walking volume trees and reading the host's locales is blocking work.
+    let files_config = config.clone();
+    tokio::task::spawn_blocking(move || {
+        crate::files::fix_at_start(&files_config);
+        crate::guest::charsets::load_installed_locales();
+    })
+    .await
+    .context("fixing file modes at start")?;
     if role != Role::All && config.bus.transport == "memory" {
         anyhow::bail!(
             "coffer {role:?} runs one role of a distributed deployment, which needs [bus] transport = \"amqp\"; \

@@ -203,20 +203,19 @@ pub fn create_instance(
 /// A second delete of an instance already being deleted records nothing new.
 pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i64) -> Result<Option<Flow>, ApiError> {
     write_tx(conn, |conn| {
-        Instance::find_record(conn, tenant, id)?
-            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        // The conditional update decides between concurrent deletes and locks the row against
-        // a concurrent action; what follows reads the state after it.
-        if !Instance::begin_delete(conn, id)? {
-            return Ok(None);
-        }
+        // Taken first: concurrent deletes and actions see what this one decides.
+        Instance::lock(conn, id)?;
         let record = Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+        if record.instance.task() == Some(Task::Deleting) {
+            return Ok(None);
+        }
         if record.backup_running {
             return Err(ApiError::Unprocessable(format!(
                 "Instance {id} is running a backup; delete it when the backup has ended."
             )));
         }
+        Instance::set_task(conn, id, Task::Deleting)?;
         cancel_flows(conn, tenant, id)?;
         let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
         flow.insert(conn)?;

@@ -42,7 +42,7 @@ pub struct AppState {
     /// What every link starts with (`[api] public_url`, or derived from the bound address).
     pub public_url: String,
     /// Proxies whose forwarding headers are believed.
-    pub trusted_proxies: Vec<links::Cidr>,
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// The brake on password guessing.
     pub login_brake: Arc<LoginBrake>,
     /// Password checks, bounded.
@@ -56,7 +56,7 @@ impl AppState {
         let trusted_proxies = api
             .trusted_proxies
             .iter()
-            .map(|p| links::Cidr::parse(p))
+            .map(|p| links::parse_proxy(p))
             .collect::<Result<Vec<_>, _>>()?;
         let auth = &services.config.auth;
         Ok(AppState {

@@ -47,7 +47,7 @@ impl Config {
             ));
         }
         for proxy in &self.api.trusted_proxies {
-            crate::web::links::Cidr::parse(proxy)
+            crate::web::links::parse_proxy(proxy)
                 .map_err(|e| ConfigError::Invalid(format!("[api] trusted_proxies: {e}")))?;
         }
         let url = self.api.public_url.trim();

@@ -16,12 +16,20 @@ use crate::db::models::flow::{Flow, DONE, FAILED};
 use crate::db::models::instance::Instance;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
-use crate::db::{now_ms, write_tx};
+use crate::db::{now_ms, write_tx, DbConn, DbError};
 use crate::status::Task;
 use serde_json::json;
 
 pub const FLAVOR_STEPS: &[&str] = &["apply_memory", "wait_until_healthy", "record_flavor"];
 pub const VOLUME_STEPS: &[&str] = &["grow_volume", "record_size"];
+
+/// Inside an ending's transaction: takes the instance's row, then ends the flow with `status`
+/// if it still runs; false (change nothing) when a DELETE or reset_status ended it first.
+fn end_flow(c: &mut DbConn, ctx: (&str, &str, &str), status: &str, error: Option<&str>) -> Result<bool, DbError> {
+    let (instance_id, flow_id, node) = ctx;
+    Instance::lock(c, instance_id)?;
+    Flow::finish(c, flow_id, node, status, error)
+}
 
 /// Ends the flow: its held growth given back, task cleared, and a fault saying why.
 async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> {
@@ -30,8 +38,7 @@ async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> 
     let (flow, node) = (ctx.flow.clone(), ctx.services.node_id.clone());
     ctx.db(move |c| {
         write_tx(c, |c| {
-            Instance::lock(c, &id)?;
-            if !Flow::finish(c, &flow.id, &node, FAILED, Some(&fault))? {
+            if !end_flow(c, (&id, &flow.id, &node), FAILED, Some(&fault))? {
                 return Ok(()); // cancelled or taken over: whoever did it owns the ending
             }
             if let Some(inst) = Instance::find(c, &id)? {
@@ -92,8 +99,7 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
-                    Instance::lock(c, &id)?;
-                    if !Flow::finish(c, &flow_id, &node, DONE, None)? {
+                    if !end_flow(c, (&id, &flow_id, &node), DONE, None)? {
                         return Ok(());
                     }
                     Instance::set_flavor(c, &id, &flavor)?;
@@ -125,8 +131,7 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
-                    Instance::lock(c, &id)?;
-                    if !Flow::finish(c, &flow_id, &node, DONE, None)? {
+                    if !end_flow(c, (&id, &flow_id, &node), DONE, None)? {
                         return Ok(());
                     }
                     Instance::set_volume_size(c, &id, size as i32)?;

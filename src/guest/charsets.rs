@@ -111,25 +111,34 @@ pub fn check_postgres(charset: Option<&str>, collate: Option<&str>) -> Result<()
     }
 }
 
-/// Whether this host has `locale` (`locale -a`, read once); C.UTF-8 always is.
-fn locale_installed(locale: &str) -> bool {
+/// A locale name with its code set cleaned (`en_US.UTF-8` and `en_US.utf8` are one).
+fn normal_locale(locale: &str) -> String {
+    let (lang, rest) = locale.split_once('.').unwrap_or((locale, ""));
+    format!("{lang}.{}", clean(rest))
+}
+
+/// This host's locales (`locale -a`), read once — at start (see `app::start`), so no request
+/// runs the command.
+pub fn load_installed_locales() -> &'static [String] {
     static INSTALLED: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let normal = |l: &str| {
-        let (lang, rest) = l.split_once('.').unwrap_or((l, ""));
-        format!("{lang}.{}", clean(rest))
-    };
-    if normal(locale) == "C.utf8" {
-        return true;
-    }
-    INSTALLED
-        .get_or_init(|| {
-            std::process::Command::new("locale")
-                .arg("-a")
-                .output()
-                .map(|out| String::from_utf8_lossy(&out.stdout).lines().map(normal).collect())
-                .unwrap_or_default()
-        })
-        .contains(&normal(locale))
+    INSTALLED.get_or_init(|| {
+        std::process::Command::new("locale")
+            .arg("-a")
+            .output()
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout)
+                    .lines()
+                    .map(normal_locale)
+                    .collect()
+            })
+            .unwrap_or_default()
+    })
+}
+
+/// Whether this host has `locale`; C.UTF-8 always is.
+fn locale_installed(locale: &str) -> bool {
+    let wanted = normal_locale(locale);
+    wanted == "C.utf8" || load_installed_locales().contains(&wanted)
 }
 
 /// MariaDB: plain names, and a collation of the named character set.

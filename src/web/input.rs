@@ -31,32 +31,8 @@ pub fn check_printable(what: &str, text: &str) -> Result<(), ApiError> {
 }
 
 fn decoded_has_control(raw: &str) -> bool {
-    let bytes = percent_decode(raw);
+    let bytes: Vec<u8> = percent_encoding::percent_decode_str(raw).collect();
     bytes.iter().any(|b| *b < 0x20 || *b == 0x7f) || String::from_utf8(bytes).is_ok_and(|s| has_control(&s))
-}
-
-fn percent_decode(raw: &str) -> Vec<u8> {
-    let bytes = raw.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (
-            bytes[i],
-            bytes.get(i + 1).copied().and_then(hex),
-            bytes.get(i + 2).copied().and_then(hex),
-        ) {
-            (b'%', Some(hi), Some(lo)) => {
-                out.push((hi * 16 + lo) as u8);
-                i += 3;
-            }
-            (b, _, _) => {
-                out.push(b);
-                i += 1;
-            }
-        }
-    }
-    out
 }
 
 /// The app-wide check of the request line: URI length, control characters once decoded.

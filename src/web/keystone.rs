@@ -9,7 +9,6 @@ mod login;
 
 use super::routing::endpoint;
 use super::{links, AppState};
-use crate::db::models::identity::User;
 use crate::error::ApiError;
 use crate::identity::{self, Principal, DEFAULT_DOMAIN, MAX_FIELD_LEN};
 use actix_web::http::StatusCode;
@@ -348,10 +347,4 @@ pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Ok(false) => keystone_error(StatusCode::NOT_FOUND, "Could not find the token."),
         Err(e) => from_api_error(&ApiError::from(e)),
     }
-}
-
-/// The password hash a login is checked against: the user's, or the dummy's (same cost).
-fn hash_of(user: Option<&User>) -> String {
-    user.map(|u| u.password_hash.clone())
-        .unwrap_or_else(|| identity::passwords::dummy_hash().to_string())
 }

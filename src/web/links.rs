@@ -5,54 +5,25 @@
 
 use super::AppState;
 use actix_web::{web, HttpRequest};
+use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
-/// An IP network (`10.0.0.0/8`, `::1/128`; a bare address is a /32 or /128).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
-    network: IpAddr,
-    bits: u8,
+/// A trusted proxy: an IP network (`10.0.0.0/8`) or one address (a /32 or /128).
+pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
+    let text = text.trim();
+    text.parse::<IpNet>()
+        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR"))
 }
 
-impl Cidr {
-    pub fn parse(text: &str) -> Result<Cidr, String> {
-        let (addr, bits) = match text.trim().split_once('/') {
-            Some((a, b)) => (a, Some(b)),
-            None => (text.trim(), None),
-        };
-        let network: IpAddr = addr
-            .parse()
-            .map_err(|_| format!("{text:?} is not an IP address or CIDR"))?;
-        let max = if network.is_ipv4() { 32 } else { 128 };
-        let bits = match bits {
-            None => max,
-            Some(b) => b
-                .parse::<u8>()
-                .ok()
-                .filter(|b| *b <= max)
-                .ok_or_else(|| format!("{text:?} has a bad prefix length"))?,
-        };
-        Ok(Cidr { network, bits })
-    }
-
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        let ip = match ip {
-            IpAddr::V6(v6) => v6.to_ipv4_mapped().map(IpAddr::V4).unwrap_or(ip),
-            v4 => v4,
-        };
-        match (self.network, ip) {
-            (IpAddr::V4(net), IpAddr::V4(ip)) => {
-                let mask = u32::MAX.checked_shl(32 - u32::from(self.bits)).unwrap_or(0);
-                u32::from(net) & mask == u32::from(ip) & mask
-            }
-            (IpAddr::V6(net), IpAddr::V6(ip)) => {
-                let mask = u128::MAX.checked_shl(128 - u32::from(self.bits)).unwrap_or(0);
-                u128::from(net) & mask == u128::from(ip) & mask
-            }
-            _ => false,
-        }
-    }
+/// Whether `ip` (an IPv4-mapped IPv6 address counts as its IPv4 one) is in one of `nets`.
+fn is_trusted(nets: &[IpNet], ip: IpAddr) -> bool {
+    let ip = match ip {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+        v4 => v4,
+    };
+    nets.iter().any(|net| net.contains(&ip))
 }
 
 /// The base URL of this API when `[api] public_url` is empty: the bound address, or the host
@@ -79,7 +50,7 @@ pub fn base(req: &HttpRequest) -> String {
     };
     let from_proxy = req
         .peer_addr()
-        .is_some_and(|peer| state.trusted_proxies.iter().any(|c| c.contains(peer.ip())));
+        .is_some_and(|peer| is_trusted(&state.trusted_proxies, peer.ip()));
     if from_proxy {
         if let Some(forwarded) = forwarded_base(req) {
             return forwarded;
@@ -126,19 +97,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cidrs_match_their_addresses_only() {
-        let net = Cidr::parse("10.1.0.0/16").expect("cidr");
-        assert!(net.contains("10.1.200.3".parse().expect("ip")));
-        assert!(!net.contains("10.2.0.1".parse().expect("ip")));
-        assert!(net.contains("::ffff:10.1.0.9".parse().expect("mapped")));
-        let one = Cidr::parse("127.0.0.1").expect("bare address");
-        assert!(one.contains("127.0.0.1".parse().expect("ip")));
-        assert!(!one.contains("127.0.0.2".parse().expect("ip")));
-        assert!(Cidr::parse("0.0.0.0/0")
-            .expect("all")
-            .contains("8.8.8.8".parse().expect("ip")));
-        assert!(Cidr::parse("10.0.0.0/33").is_err());
-        assert!(Cidr::parse("javascript://x").is_err());
+    fn proxies_match_their_addresses_only() {
+        let nets = [parse_proxy("10.1.0.0/16").expect("cidr")];
+        assert!(is_trusted(&nets, "10.1.200.3".parse().expect("ip")));
+        assert!(!is_trusted(&nets, "10.2.0.1".parse().expect("ip")));
+        assert!(is_trusted(&nets, "::ffff:10.1.0.9".parse().expect("mapped")));
+        let one = [parse_proxy("127.0.0.1").expect("bare address")];
+        assert!(is_trusted(&one, "127.0.0.1".parse().expect("ip")));
+        assert!(!is_trusted(&one, "127.0.0.2".parse().expect("ip")));
+        assert!(is_trusted(
+            &[parse_proxy("0.0.0.0/0").expect("all")],
+            "8.8.8.8".parse().expect("ip")
+        ));
+        assert!(parse_proxy("10.0.0.0/33").is_err());
+        assert!(parse_proxy("javascript://x").is_err());
         let bound: SocketAddr = "127.0.0.1:8779".parse().expect("addr");
         assert_eq!(derived_public_url("", bound), "http://127.0.0.1:8779");
         assert_eq!(derived_public_url("https://db.example/", bound), "https://db.example");

@@ -45,9 +45,7 @@ fn quota_rows(
     let defaults = state.services.config.quota.defaults();
     let check_project = state.services.config.auth.mode != "noauth";
     move |c| {
-        if check_project {
-            Project::find(c, Some(&project), None, DEFAULT_DOMAIN)?.ok_or(diesel::result::Error::NotFound)?;
-        }
+        require_project(c, &project, check_project)?;
         let mut rows = Vec::new();
         for resource in RESOURCES {
             let limit = quota::limit(c, &defaults, &project, resource)?;
@@ -83,6 +81,14 @@ pub async fn show_quotas(
         .await
         .map_err(|e| unknown_project(e, &project))?;
     Ok(HttpResponse::Ok().json(body))
+}
+
+/// `NotFound` when `check` (identity is on) and no project `project` exists.
+fn require_project(c: &mut crate::db::DbConn, project: &str, check: bool) -> Result<(), crate::db::DbError> {
+    if check {
+        Project::find(c, Some(project), None, DEFAULT_DOMAIN)?.ok_or(diesel::result::Error::NotFound)?;
+    }
+    Ok(())
 }
 
 fn unknown_project(e: crate::db::DbError, project: &str) -> ApiError {
@@ -123,9 +129,7 @@ pub async fn update_quotas(
         .db
         .run(move |c| {
             write_tx(c, |c| {
-                if check_project {
-                    Project::find(c, Some(&target), None, DEFAULT_DOMAIN)?.ok_or(diesel::result::Error::NotFound)?;
-                }
+                require_project(c, &target, check_project)?;
                 for (resource, limit) in &limits {
                     quota::set_limit(c, &target, resource, *limit)?;
                 }

@@ -186,21 +186,6 @@ impl Instance {
         Ok(n == 1)
     }
 
-    /// Starts the delete unless one runs already (false then), whatever other task it ends.
-    pub fn begin_delete(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
-        let now = now_ms();
-        let deleting = Task::Deleting;
-        let n = diesel::update(instances::table.find(id).filter(instances::task_id.ne(deleting.code())))
-            .set((
-                instances::task_id.eq(deleting.code()),
-                instances::task_description.eq(deleting.description()),
-                instances::task_start_time.eq(Some(now)),
-                instances::updated.eq(now),
-            ))
-            .execute(conn)?;
-        Ok(n == 1)
-    }
-
     /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
     /// SQLite every write transaction is exclusive anyway). Transactions that change an
     /// instance together with its flows or quota take it first, so they never deadlock.

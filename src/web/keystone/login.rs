@@ -4,12 +4,11 @@
 //! (over the allowance → 429, nothing checked), then the password is checked off the async
 //! threads and, only if it is right, the token is written.
 
-use super::hash_of;
+use crate::db::models::identity::User;
 use crate::error::ApiError;
 use crate::identity::{self, AuthError, BrakeKey, Principal};
+use crate::web::AppState;
 use actix_web::HttpRequest;
-
-use super::super::AppState;
 
 /// How long a client is told to wait when every password-check slot is busy.
 const BUSY_RETRY_AFTER_S: u64 = 1;
@@ -26,6 +25,12 @@ pub struct ScopeRef {
     pub id: Option<String>,
     pub name: Option<String>,
     pub domain: &'static str,
+}
+
+/// The password hash a login is checked against: the user's, or the dummy's (same cost).
+fn hash_of(user: Option<&User>) -> String {
+    user.map(|u| u.password_hash.clone())
+        .unwrap_or_else(|| identity::passwords::dummy_hash().to_string())
 }
 
 /// A login attempt from one client.
@@ -124,7 +129,7 @@ impl Attempt {
 
     async fn issue(
         &self,
-        user: crate::db::models::identity::User,
+        user: User,
         scope: ScopeRef,
         expires_at: i64,
     ) -> Result<Option<(String, Principal)>, ApiError> {
