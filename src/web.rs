@@ -15,6 +15,7 @@ mod guest_calls;
 pub mod input;
 mod instances;
 mod keystone;
+pub mod linger;
 pub mod links;
 mod metrics;
 mod mgmt;

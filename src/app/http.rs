@@ -1,10 +1,11 @@
 //! The HTTP server of the API: actix-web's app on actix-http, each connection wrapped in
 //! [`FaultIo`](crate::web::fault_io::FaultIo) so that even the HTTP layer's own refusals carry
-//! Trove's fault body; links name `[api] public_url` (see [`crate::web::links`]).
+//! Trove's fault body and lingers when closed early ([`Lingering`]); links name `[api] public_url` (see [`crate::web::links`]).
 
 use crate::actors::Services;
 use crate::db::Db;
 use crate::web::fault_io::FaultIo;
+use crate::web::linger::Lingering;
 use crate::web::{self, AppState};
 use actix_http::{HttpService, KeepAlive, Protocol};
 use actix_service::{fn_service, map_config, IntoServiceFactory, ServiceFactoryExt};
@@ -44,7 +45,7 @@ pub fn start(services: &Services, api_db: Db) -> anyhow::Result<(ServerHandle, S
             fn_service(|io: actix_rt::net::TcpStream| async move {
                 let peer = io.peer_addr().ok();
                 let _ = io.set_nodelay(true);
-                Ok((FaultIo::new(io), Protocol::Http1, peer))
+                Ok((FaultIo::new(Lingering::new(io)), Protocol::Http1, peer))
             })
             .and_then(http)
         })

@@ -283,3 +283,53 @@ async fn the_http_layers_refusals_carry_trove_faults() {
         assert_fault(status, &body, want, key, &head);
     }
 }
+
+/// Sends a 2 MiB body the way a plain client does (all of it, then read the answer) and
+/// returns the status; a write or read error is a failure.
+fn post_whole(root: &str, path: &str) -> Result<u16, String> {
+    let addr = root.trim_start_matches("http://");
+    let mut stream = std::net::TcpStream::connect(addr).map_err(|e| e.to_string())?;
+    let timeout = Some(std::time::Duration::from_secs(10));
+    stream.set_read_timeout(timeout).map_err(|e| e.to_string())?;
+    let body = format!("{{\"auth\": \"{}\"}}", "x".repeat(2 << 20));
+    let head = format!(
+        "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    stream
+        .write_all(head.as_bytes())
+        .map_err(|e| format!("writing the head: {e}"))?;
+    stream
+        .write_all(body.as_bytes())
+        .map_err(|e| format!("writing the body: {e}"))?;
+    let mut answer = Vec::new();
+    stream
+        .read_to_end(&mut answer)
+        .map_err(|e| format!("reading the answer: {e}"))?;
+    let text = String::from_utf8_lossy(&answer);
+    text.get(9..12)
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| format!("no status in {text:?}"))
+}
+
+/// A body refused before it was read (too large, or not authenticated) is still answered: the
+/// connection lingers until the client has sent it, instead of being reset under the client.
+#[actix_web::test]
+async fn refused_large_bodies_are_answered_not_reset() {
+    let app = TestApp::start(Backend::Sqlite, |c| c.auth.mode = "keystone".into()).await;
+    for (path, want) in [("/v3/auth/tokens", 413), ("/v1.0/t1/instances", 401)] {
+        let mut outcomes = Vec::new();
+        for _ in 0..30 {
+            let root = app.api.root.clone();
+            outcomes.push(
+                tokio::task::spawn_blocking(move || post_whole(&root, path))
+                    .await
+                    .expect("client"),
+            );
+        }
+        assert!(
+            outcomes.iter().all(|o| o == &Ok(want)),
+            "every 2 MiB POST {path} is answered {want}: {outcomes:?}"
+        );
+    }
+}
