@@ -7,6 +7,7 @@
 #   start   start it (or reuse the running one); prints exactly one line on stdout: its amqp:// URL
 #   stop    stop it (rabbitmqctl stop, then signals by PID), `epmd -kill`, delete its directory
 #   restart stop the node and start it again on the same ports and data (tests of reconnection)
+#   queues  prints one line per queue: name, consumers, messages (tests of queue clean-up)
 #
 # Layout, base = ${COFFERTEST_DIR:-/tmp/coffer-test}/rabbitmq: $base/mnesia, $base/log, $base/home
 # (the Erlang cookie), $base/pid, $base/port, $base/dist_port, $base/epmd_port.
@@ -59,7 +60,9 @@ start() {
     rm -rf "$BASE"
     mkdir -p "$BASE/home" "$BASE/mnesia" "$BASE/log"
     echo "[]." > "$BASE/enabled_plugins"
-    : > "$BASE/rabbitmq-env.conf"; echo "[]." > "$BASE/advanced.config"
+    : > "$BASE/rabbitmq-env.conf"
+    # Erlang's distribution port (the CLI talks to the node on it) listens on loopback too.
+    echo "[{kernel, [{inet_dist_use_interface, {127,0,0,1}}]}]." > "$BASE/advanced.config"
     # guest may log in from 127.0.0.1 only, which is where everything runs.
     echo "loopback_users.guest = true" > "$BASE/rabbitmq.conf"
     free_port > "$BASE/port"
@@ -109,9 +112,16 @@ restart() {
     start_node
 }
 
+queues() {
+    running_pid > /dev/null || die "not running"
+    node_env
+    "$BIN/rabbitmqctl" -q list_queues --no-table-headers name consumers messages >&3
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     restart) restart ;;
-    *) die "usage: $0 start|stop|restart" ;;
+    queues) queues ;;
+    *) die "usage: $0 start|stop|restart|queues" ;;
 esac

@@ -9,6 +9,8 @@
 //! - [`conductor::Conductor`] consumes `trove-conductor` and applies heartbeats and backup
 //!   reports to the database;
 //! - [`backup_scheduler::BackupScheduler`] starts scheduled backups and applies retention;
+//! - [`guest_watch::GuestWatch`] re-hosts the guests of a pool that died on a live pool;
+//! - [`service_reporter::ServiceReporter`] keeps this process in the cluster's service list;
 //! - [`supervision::SupervisionLog`] records every actor's lifecycle for operators.
 
 pub mod backup_scheduler;
@@ -17,6 +19,8 @@ pub mod conductor;
 pub mod flow_actor;
 pub mod guest_pool;
 pub mod guest_session;
+pub mod guest_watch;
+pub mod service_reporter;
 pub mod supervision;
 pub mod task_manager;
 pub mod wakeups;
@@ -46,6 +50,8 @@ pub struct Services {
     pub backup_store: crate::storage::BackupStore,
     /// This node's id, the owner written on the flows it runs.
     pub node_id: String,
+    /// This process as the service list shows it.
+    pub service: Arc<service_reporter::ServiceReport>,
 }
 
 /// Counters the actors keep for `/metrics`.

@@ -3,12 +3,16 @@
 
 mod guest_host;
 mod http;
+mod node_id;
+mod telemetry_http;
 
 pub use guest_host::{run_instance_guest, run_simulated_pool};
 
 use crate::actors::backup_scheduler::BackupScheduler;
 use crate::actors::compute::{AdoptServers, Compute};
 use crate::actors::conductor::Conductor;
+use crate::actors::guest_watch::GuestWatch;
+use crate::actors::service_reporter::{ReportSink, ServiceReport, ServiceReporter};
 use crate::actors::supervision::SupervisionLog;
 use crate::actors::task_manager::TaskManager;
 use crate::actors::{Metrics, Services};
@@ -34,6 +38,23 @@ pub enum Role {
     Conductor,
 }
 
+impl Role {
+    /// The role's name in the service list.
+    pub fn name(self) -> &'static str {
+        match self {
+            Role::All => "all",
+            Role::Api => "api",
+            Role::TaskManager => "taskmanager",
+            Role::Conductor => "conductor",
+        }
+    }
+
+    /// True when the role claims flows (and so owns leases under its node id).
+    fn runs_flows(self) -> bool {
+        matches!(self, Role::All | Role::TaskManager)
+    }
+}
+
 /// A started node: its shared services, actors and (if it serves the API) the HTTP server.
 pub struct Node {
     pub services: Services,
@@ -45,6 +66,10 @@ pub struct Node {
     pub http_addr: Option<SocketAddr>,
     /// The API's own connection pool (when this node serves the API).
     pub api_db: Option<Db>,
+    /// Where `/healthz` and `/metrics` are served apart from the API (`[telemetry] bind`).
+    pub telemetry_addr: Option<SocketAddr>,
+    /// Holds this process's node id slot while the node lives.
+    _node_id: node_id::NodeId,
 }
 
 impl Node {
@@ -57,16 +82,16 @@ impl Node {
     }
 }
 
-fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
+fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow::Result<Services> {
     let faults = if config.testing.enabled {
         FaultInjector::parse(&config.testing.fail_at).map_err(anyhow::Error::msg)?
     } else {
         FaultInjector::default()
     };
-    let node_id = config.node_id();
     let secrets = Arc::new(MasterKey::load_or_create(std::path::Path::new(
         &config.secrets.master_key_file,
     ))?);
+    let service = Arc::new(ServiceReport::this_process(role.name(), &node_id));
     let bus = match config.bus.transport.as_str() {
         "amqp" => Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch),
         _ => Bus::memory(config.bus.queue_capacity),
@@ -86,7 +111,52 @@ fn build_services(config: Config, db: Db) -> anyhow::Result<Services> {
         guests,
         backup_store,
         node_id,
+        service,
     })
+}
+
+/// Every process of a deployment must seal under one master key: the first process records
+/// the key's fingerprint, and a process with another key refuses to start.
+async fn check_master_key(services: &Services) -> anyhow::Result<()> {
+    let mine = services.secrets.fingerprint().to_string();
+    let ours = mine.clone();
+    let known = services
+        .db
+        .run(move |c| crate::db::models::cluster::settle_fact(c, "master_key_fingerprint", &ours))
+        .await?;
+    anyhow::ensure!(
+        known == mine,
+        "the master key at {} is not the deployment's (fingerprint {mine}, the database expects {known}): \
+         copy the key file from a host of this deployment",
+        services.config.secrets.master_key_file
+    );
+    Ok(())
+}
+
+/// A configured node id must not be another live process's: two task managers under one id
+/// would each run the other's flows. A process of this host that is gone does not count.
+async fn check_node_id_free(services: &Services) -> anyhow::Result<()> {
+    let (node, me) = (services.node_id.clone(), services.service.id.clone());
+    let since = crate::db::now_ms() - (services.config.cluster.down_after_s * 1000.0) as i64;
+    let holders = services
+        .db
+        .run(move |c| crate::db::models::cluster::ServiceRow::live_with_node(c, &node, &["taskmanager", "all"], since, &me))
+        .await?;
+    let host = crate::config::host_name();
+    // SAFETY: kill(pid, 0) only asks whether the process exists.
+    let alive = |pid: i64| unsafe { libc::kill(pid as i32, 0) } == 0;
+    if let Some(other) = holders.iter().find(|s| s.host != host || alive(s.pid)) {
+        anyhow::bail!(
+            "node id {:?} is in use by a live {} (pid {} on {}, seen {} ms ago): give this process another \
+             [taskmanager] node_id, or leave it empty for a unique one",
+            services.node_id,
+            other.role,
+            other.pid,
+            other.host,
+            crate::db::now_ms() - other.last_seen
+        );
+    }
+    Ok(())
 }
 
 /// Starts `role` inside the current actix System.
@@ -126,8 +196,13 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     if !config.bus.sign_guest_messages {
         tracing::warn!("[bus] sign_guest_messages = false: guest messages are neither signed nor checked");
     }
-    let services = build_services(config, db)?;
+    let node_id = node_id::claim(&config)?;
+    let services = build_services(config, db, node_id.id.clone(), role)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
+    check_master_key(&services).await?;
+    if role.runs_flows() && !services.config.taskmanager.node_id.is_empty() {
+        check_node_id_free(&services).await?;
+    }
 
     let (api, workers, conductor_role) = (
         serves_api,
@@ -162,6 +237,10 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         backup_scheduler = Some(Supervisor::start(move |_| BackupScheduler::new(scheduler_services)));
         compute = Some(started);
     }
+    if workers && services.config.compute.guest_host == "process" {
+        let watch_services = services.clone();
+        Supervisor::start(move |_| GuestWatch::new(watch_services));
+    }
     if conductor_role {
         let conductor_services = services.clone();
         conductor = Some(Supervisor::start(move |_| Conductor::new(conductor_services)));
@@ -173,6 +252,15 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         }
         None => (None, None),
     };
+    let telemetry_addr = match (serves_api, services.config.telemetry.bind.as_str()) {
+        (false, bind) if !bind.is_empty() => Some(telemetry_http::start_for_node(&services, bind)?),
+        _ => None,
+    };
+    let mut report = (*services.service).clone();
+    report.telemetry_url = telemetry_addr.or(http_addr).map(|a| format!("http://{a}"));
+    let (sink, supervision) = (ReportSink::Db(services.db.clone()), Arc::clone(&services.supervision));
+    let every = crate::config::secs(services.config.cluster.report_interval_s.max(0.2));
+    Supervisor::start(move |_| ServiceReporter::new(report, sink, supervision, every));
     Ok(Node {
         services,
         compute,
@@ -182,6 +270,8 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         http,
         http_addr,
         api_db,
+        telemetry_addr,
+        _node_id: node_id,
     })
 }
 

@@ -44,12 +44,23 @@ pub enum BusError {
     },
     #[error("the bus is closed")]
     Closed,
+    /// Nothing consumes the topic (its guest is not running): the call was not sent.
+    #[error("nothing consumes {topic}: {method} not sent")]
+    NoConsumer { topic: String, method: String },
     /// The broker cannot be reached now (the transport reconnects on its own).
     #[error("{0}")]
     Unavailable(String),
     /// The consumer answered with an error (Trove's RemoteError / GuestError).
     #[error("{0}")]
     Remote(String),
+}
+
+impl BusError {
+    /// True when the other end did not answer (it is not running, or not in time): the caller
+    /// may ask again later; the bus itself works.
+    pub fn is_no_answer(&self) -> bool {
+        matches!(self, BusError::Timeout { .. } | BusError::NoConsumer { .. })
+    }
 }
 
 /// A message handed to a consumer; acknowledge it once its effect is durable.
@@ -140,7 +151,8 @@ impl Bus {
         }
     }
 
-    /// Sends and waits for the consumer's reply, or `BusError::Timeout`.
+    /// Sends and waits for the consumer's reply, or `BusError::Timeout`; on RabbitMQ a call to a
+    /// topic nobody consumes fails at once with `BusError::NoConsumer`, unsent.
     pub async fn call(
         &self,
         topic: &str,
@@ -177,7 +189,8 @@ impl Bus {
         }
     }
 
-    /// How many consumers `topic` has (RabbitMQ; the in-process bus says 0).
+    /// How many consumers `topic` has (RabbitMQ, which declares its queue if missing; the
+    /// in-process bus says 0).
     pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
         match self {
             Bus::Memory(_) => Ok(0),

@@ -15,6 +15,18 @@ pub struct ServerInfo {
     pub address: Option<String>,
 }
 
+/// Why compute did not create a server.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ServerError {
+    /// Something it needs cannot be reached now (the database, the bus): asking again later
+    /// may succeed, and the create flow retries until its deadline.
+    #[error("{0}")]
+    Unavailable(String),
+    /// The server cannot be made (no free address, no such datastore, a driver refused).
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// The datastore driver of an instance's server, its volume secrets sealed under its key.
 pub fn datastore_for(
     config: &crate::config::Config,

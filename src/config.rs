@@ -8,6 +8,7 @@
 
 mod backup;
 mod defaults;
+mod env;
 mod validate;
 
 pub use backup::BackupConfig;
@@ -32,10 +33,16 @@ pub struct Config {
     pub quota: QuotaConfig,
     pub backup: BackupConfig,
     pub log: LogConfig,
+    pub cluster: ClusterConfig,
+    pub telemetry: TelemetryConfig,
     pub testing: TestingConfig,
     /// The file this config was read from (handed on to the guest processes coffer starts).
     #[serde(skip)]
     pub file: Option<PathBuf>,
+    /// `COFFER_*` variables that name no key (a stray `COFFER_CWD`, a typo): warned about at
+    /// start, not fatal (an unknown key in a file is).
+    #[serde(skip)]
+    pub unknown_env: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -205,6 +212,8 @@ pub struct SecretsConfig {
     /// The master key (32 bytes, base64) every stored secret is sealed under; created with
     /// mode 0600 when missing. All nodes of a deployment share it.
     pub master_key_file: String,
+    /// How long a process that must not create the key (a guest pool) waits for the file.
+    pub wait_for_key_s: f64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -214,6 +223,24 @@ pub struct LogConfig {
     pub format: String,
     /// tracing filter directive, e.g. "info" or "coffer=debug".
     pub filter: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ClusterConfig {
+    /// How often each process refreshes its row in the service list (and stores its
+    /// supervision events).
+    pub report_interval_s: f64,
+    /// A process whose row was not refreshed for this long is shown down.
+    pub down_after_s: f64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// Where a process that does not serve the API serves `/healthz` and `/metrics`
+    /// (e.g. "127.0.0.1:9779"; port 0 picks a free one). Empty: not served.
+    pub bind: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -259,15 +286,20 @@ impl Config {
     pub fn from_toml_and_env(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
         let from_file: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut tree = toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut unknown = Vec::new();
         for (name, value) in vars {
             if let Some(rest) = name.strip_prefix("COFFER_") {
-                apply_env_override(&mut tree, rest, &value)?;
+                if !env::apply_override(&mut tree, rest, &value)? {
+                    unknown.push(name.clone());
+                }
             }
         }
-        let config: Config = tree
+        let mut config: Config = tree
             .try_into()
             .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
         config.validate()?;
+        unknown.sort();
+        config.unknown_env = unknown;
         Ok(config)
     }
 
@@ -284,50 +316,19 @@ impl Config {
         }
     }
 
-    /// The node id written as the owner of flows: `[taskmanager] node_id` or the host name.
-    pub fn node_id(&self) -> String {
-        if !self.taskmanager.node_id.is_empty() {
-            return self.taskmanager.node_id.clone();
-        }
-        hostname::get()
-            .ok()
-            .and_then(|h| h.into_string().ok())
-            .unwrap_or_else(|| "coffer".into())
-    }
+}
+
+/// This host's name.
+pub fn host_name() -> String {
+    hostname::get()
+        .ok()
+        .and_then(|h| h.into_string().ok())
+        .unwrap_or_else(|| "coffer".into())
 }
 
 /// Seconds (as configured) to a `Duration`, never negative.
 pub fn secs(s: f64) -> Duration {
     Duration::from_secs_f64(s.max(0.0))
-}
-
-fn apply_env_override(tree: &mut toml::Value, rest: &str, value: &str) -> Result<(), ConfigError> {
-    let Some((section, key)) = rest.split_once('_') else {
-        return Err(ConfigError::Invalid(format!(
-            "COFFER_{rest}: expected COFFER_<SECTION>_<KEY>"
-        )));
-    };
-    let (section, key) = (section.to_ascii_lowercase(), key.to_ascii_lowercase());
-    let slot = tree
-        .get_mut(&section)
-        .and_then(|s| s.get_mut(&key))
-        .ok_or_else(|| ConfigError::Invalid(format!("COFFER_{rest}: no key [{section}] {key}")))?;
-    let bad = |what: &str| ConfigError::Invalid(format!("COFFER_{rest}={value:?}: expected {what}"));
-    *slot = match slot {
-        toml::Value::Integer(_) => toml::Value::Integer(value.trim().parse().map_err(|_| bad("an integer"))?),
-        toml::Value::Float(_) => toml::Value::Float(value.trim().parse().map_err(|_| bad("a number"))?),
-        toml::Value::Boolean(_) => toml::Value::Boolean(value.trim().parse().map_err(|_| bad("true or false"))?),
-        toml::Value::Array(_) => toml::Value::Array(
-            value
-                .split(',')
-                .map(str::trim)
-                .filter(|v| !v.is_empty())
-                .map(|v| toml::Value::String(v.to_string()))
-                .collect(),
-        ),
-        _ => toml::Value::String(value.to_string()),
-    };
-    Ok(())
 }
 
 #[cfg(test)]
@@ -380,13 +381,26 @@ mod tests {
     }
 
     #[test]
+    fn stray_environment_variables_are_set_aside_not_fatal() {
+        let vars = [
+            ("COFFER_CWD", "/srv"),
+            ("COFFER_NOPE_KEY", "1"),
+            ("COFFER_DATABASE_POOL_SIZE", "3"),
+        ];
+        let config = Config::from_toml_and_env("", vars.iter().map(|(k, v)| (k.to_string(), v.to_string())))
+            .expect("stray COFFER_* variables are not fatal");
+        assert_eq!(config.unknown_env, ["COFFER_CWD", "COFFER_NOPE_KEY"]);
+        assert_eq!(config.database.pool_size, 3, "known ones still apply");
+    }
+
+    #[test]
     fn bad_overrides_are_refused_with_a_clear_message() {
         let err = Config::from_toml_and_env("", [("COFFER_DATABASE_POOL_SIZE".into(), "many".into())].into_iter())
             .expect_err("must refuse");
         assert!(err.to_string().contains("integer"), "{err}");
-        let err = Config::from_toml_and_env("", [("COFFER_NOPE_KEY".into(), "1".into())].into_iter())
-            .expect_err("must refuse");
-        assert!(err.to_string().contains("no key"), "{err}");
+        let err = Config::from_toml_and_env("[database]\npool_sise = 3\n", std::iter::empty())
+            .expect_err("an unknown key in a file is refused");
+        assert!(err.to_string().contains("pool_sise"), "{err}");
         let err = Config::from_toml_and_env("[testing]\nfail_at = \"create:1:panic\"\n", std::iter::empty())
             .expect_err("fault injection without testing.enabled");
         assert!(err.to_string().contains("enabled"), "{err}");

@@ -12,7 +12,7 @@ pub use tx::write_tx;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection};
-use diesel::{Connection, PgConnection, SqliteConnection};
+use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
 use std::time::Duration;
 
@@ -193,11 +193,22 @@ impl Db {
     }
 }
 
-/// Applies pending migrations (`coffer migrate`, and every start).
+/// The PostgreSQL advisory lock migrations are applied under (any constant coffer owns).
+const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
+
+/// Applies pending migrations (`coffer migrate`, and every start). On PostgreSQL they run under
+/// an advisory lock, so processes started together migrate one after the other (the later
+/// ones find nothing to do); SQLite serialises writers itself.
 pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
     let applied = match url.establish()? {
         DbConn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
-        DbConn::Pg(mut c) => c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len()),
+        DbConn::Pg(mut c) => {
+            diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut c)?;
+            let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());
+            // Closing the connection releases the lock too; unlocking is for clarity.
+            let _ = diesel::sql_query(format!("SELECT pg_advisory_unlock({MIGRATION_LOCK})")).execute(&mut c);
+            applied
+        }
     }
     .map_err(|e| DbError::Migration(e.to_string()))?;
     if applied > 0 {

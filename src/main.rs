@@ -107,6 +107,9 @@ fn main() -> ExitCode {
         config.log.format = format;
     }
     coffer::telemetry::init(&config.log.format, &config.log.filter);
+    for name in &config.unknown_env {
+        tracing::warn!(env = %name, "{name} names no configuration key ([section] key); ignored");
+    }
     let role = match cli.command.unwrap_or(Command::All) {
         Command::All => Role::All,
         Command::Api => Role::Api,

@@ -24,6 +24,13 @@ pub enum SecretError {
 /// The key every secret is sealed under.
 pub struct MasterKey {
     cipher: ChaCha20Poly1305,
+    /// SHA-256 of the key (hex, first 16 bytes): every process of a deployment must show the same.
+    fingerprint: String,
+}
+
+fn fingerprint_of(key: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(key).iter().take(16).map(|b| format!("{b:02x}")).collect()
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {
@@ -35,6 +42,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 impl MasterKey {
     /// Reads the key file, creating it (0600) with a fresh random key when it does not exist.
+    /// Processes starting together on one host agree on one key: it is written whole to a
+    /// file of its own and then linked into place, which only the first one manages.
     pub fn load_or_create(path: &Path) -> Result<MasterKey, SecretError> {
         let fail = |reason: String| SecretError::KeyFile {
             path: path.display().to_string(),
@@ -45,16 +54,53 @@ impl MasterKey {
                 crate::files::create_dirs(dir, 0o700).map_err(|e| fail(e.to_string()))?;
             }
             let key: [u8; 32] = random_bytes();
-            let mut file = std::fs::OpenOptions::new()
+            let fresh = path.with_extension(format!("new-{}", std::process::id()));
+            let written = std::fs::OpenOptions::new()
                 .write(true)
-                .create_new(true)
+                .create(true)
+                .truncate(true)
                 .mode(0o600)
-                .open(path)
-                .map_err(|e| fail(e.to_string()))?;
-            writeln!(file, "{}", B64.encode(key)).map_err(|e| fail(e.to_string()))?;
-            tracing::info!(secrets.master_key_file = %path.display(), "created a new master key");
+                .open(&fresh)
+                .and_then(|mut file| {
+                    writeln!(file, "{}", B64.encode(key))?;
+                    file.sync_all()
+                });
+            let linked = written.and_then(|()| std::fs::hard_link(&fresh, path));
+            let _ = std::fs::remove_file(&fresh);
+            match linked {
+                Ok(()) => {
+                    tracing::info!(secrets.master_key_file = %path.display(), "created a new master key")
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // another process's
+                Err(e) => return Err(fail(e.to_string())),
+            }
         }
         Self::load(path)
+    }
+
+    /// Reads the key file, waiting up to `wait` for it to appear (a process started before the
+    /// one that creates it, or before an operator copied it to this host).
+    pub async fn load_waiting(path: &Path, wait: std::time::Duration) -> Result<MasterKey, SecretError> {
+        let deadline = std::time::Instant::now() + wait;
+        let mut told = false;
+        while !path.exists() && std::time::Instant::now() < deadline {
+            if !told {
+                tracing::warn!(
+                    secrets.master_key_file = %path.display(),
+                    "waiting up to {wait:?} for the master key at {}: the first coffer api, conductor or taskmanager \
+                     started on this host creates it; on other hosts copy it there",
+                    path.display()
+                );
+                told = true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+        Self::load(path)
+    }
+
+    /// The key's fingerprint, to check that every process of a deployment shares one key.
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
     }
 
     /// Reads an existing key file (a process that must share the deployment's key never makes
@@ -71,6 +117,7 @@ impl MasterKey {
         }
         Ok(MasterKey {
             cipher: ChaCha20Poly1305::new(Key::from_slice(&key)),
+            fingerprint: fingerprint_of(&key),
         })
     }
 
@@ -78,6 +125,7 @@ impl MasterKey {
     pub fn from_bytes(key: &[u8; 32]) -> MasterKey {
         MasterKey {
             cipher: ChaCha20Poly1305::new(Key::from_slice(key)),
+            fingerprint: fingerprint_of(key),
         }
     }
 

@@ -17,7 +17,7 @@ mod instances;
 mod keystone;
 pub mod linger;
 pub mod links;
-mod metrics;
+pub mod metrics;
 mod mgmt;
 mod quotas;
 mod routing;
@@ -224,7 +224,8 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
             .get(mgmt::list_supervision_events)
             .done(),
     )
-    .service(endpoint("/flows").get(mgmt::list_flows).done());
+    .service(endpoint("/flows").get(mgmt::list_flows).done())
+    .service(endpoint("/services").get(mgmt::list_services).done());
 }
 
 /// Request bodies: at most [`MAX_BODY_BYTES`] of JSON; a larger one is 413 `overLimit`.

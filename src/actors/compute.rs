@@ -11,7 +11,7 @@ use crate::bus;
 use crate::bus::signing::GuestKey;
 use crate::compute::guest_process::{self, GuestSpec};
 use crate::compute::process::{self, AddressPool};
-use crate::compute::ServerInfo;
+use crate::compute::{ServerError, ServerInfo};
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
 use crate::status::Task;
@@ -26,7 +26,7 @@ const KIND: &str = "compute";
 
 /// Creates the server of an instance (or returns the one it has).
 #[derive(Message)]
-#[rtype(result = "Result<ServerInfo, String>")]
+#[rtype(result = "Result<ServerInfo, ServerError>")]
 pub struct CreateServer {
     pub instance_id: String,
     pub manager: String,
@@ -143,7 +143,7 @@ pub fn guest_env(services: &Services) -> GuestEnv {
 }
 
 /// Hands a simulated instance's guest to a `coffer guest --simulated` pool (idempotent there).
-async fn host_in_pool(services: &Services, instance_id: &str, key: &GuestKey, prepared: bool) -> Result<(), String> {
+pub(crate) async fn host_in_pool(services: &Services, instance_id: &str, key: &GuestKey, prepared: bool) -> Result<(), String> {
     let args = serde_json::json!({
         "instance_id": instance_id,
         "sealed_key": services.secrets.seal(&key.to_base64()),
@@ -171,7 +171,7 @@ impl Actor for Compute {
 }
 
 impl Handler<CreateServer> for Compute {
-    type Result = ResponseActFuture<Self, Result<ServerInfo, String>>;
+    type Result = ResponseActFuture<Self, Result<ServerInfo, ServerError>>;
 
     fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
         let recorded = match self.remote() {
@@ -183,34 +183,46 @@ impl Handler<CreateServer> for Compute {
         let (services, id) = (self.services.clone(), msg.instance_id.clone());
         let to_pool = self.remote() && msg.manager == "simulated" && !self.guests.contains_key(&id);
         let key = async move {
-            let key = services.guests.keys().ensure(&services.db, &id).await?;
+            let key = services
+                .guests
+                .keys()
+                .ensure(&services.db, &id)
+                .await
+                .map_err(ServerError::Unavailable)?;
             if to_pool {
-                host_in_pool(&services, &id, &key, false).await?;
+                host_in_pool(&services, &id, &key, false)
+                    .await
+                    .map_err(ServerError::Unavailable)?;
             }
-            Ok::<_, String>(key)
+            Ok::<_, ServerError>(key)
         };
         if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
                 act.boot(&msg.instance_id, &msg.manager, address, false, key?)
+                    .map_err(ServerError::Refused)
             }));
         }
         let db = self.services.db.clone();
         let dir = self.services.config.instances_dir();
         let used = async move {
             let key = key.await?;
-            process::ensure_instances_dir(&dir)?;
-            let addresses = db.run(Instance::addresses_in_use).await.map_err(|e| e.to_string())?;
+            process::ensure_instances_dir(&dir).map_err(ServerError::Refused)?;
+            let addresses = db
+                .run(Instance::addresses_in_use)
+                .await
+                .map_err(|e| ServerError::Unavailable(e.to_string()))?;
             let used = addresses
                 .iter()
                 .filter_map(|a| a.parse().ok())
                 .collect::<HashSet<Ipv4Addr>>();
-            Ok::<_, String>((used, key))
+            Ok::<_, ServerError>((used, key))
         };
         Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
             let (used, key) = found?;
-            let address = act.allocate(&msg.manager, used)?;
+            let address = act.allocate(&msg.manager, used).map_err(ServerError::Refused)?;
             act.boot(&msg.instance_id, &msg.manager, Some(address), false, key)
+                .map_err(ServerError::Refused)
         }))
     }
 }
@@ -310,8 +322,17 @@ async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) {
         .guests
         .call(instance_id, "destroy", serde_json::json!({}), Duration::from_secs(60))
         .await;
-    let Err(e) = asked else { return };
-    tracing::warn!(instance.id = %instance_id, "the guest did not destroy its server ({e}); doing it here");
+    match asked {
+        Ok(_) => return,
+        // No guest runs (a create that failed before it had one, a pool that died): nothing
+        // waits for an answer that cannot come.
+        Err(e @ crate::bus::BusError::NoConsumer { .. }) => {
+            tracing::info!(instance.id = %instance_id, "no guest to ask ({e}); destroying what is left here")
+        }
+        Err(e) => {
+            tracing::warn!(instance.id = %instance_id, "the guest did not destroy its server ({e}); doing it here")
+        }
+    }
     if let Some(pid) = guest_process::running(volume, instance_id) {
         crate::guest::server::kill(pid, Duration::from_secs(5)).await;
     }

@@ -12,6 +12,7 @@ use crate::secrets::MasterKey;
 use actix::prelude::*;
 use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -39,10 +40,12 @@ pub struct GuestPool {
     guests: HashMap<String, Addr<GuestSession>>,
     /// Instances whose queue is being asked whether another guest serves it.
     checking: HashSet<String>,
+    /// How many guests are hosted, for the service list and `/metrics`.
+    hosted: Arc<AtomicI64>,
 }
 
 impl GuestPool {
-    pub fn new(env: GuestEnv, master: Arc<MasterKey>, capacity: usize, name: String) -> GuestPool {
+    pub fn new(env: GuestEnv, master: Arc<MasterKey>, capacity: usize, name: String, hosted: Arc<AtomicI64>) -> GuestPool {
         GuestPool {
             env,
             master,
@@ -50,7 +53,12 @@ impl GuestPool {
             name,
             guests: HashMap::new(),
             checking: HashSet::new(),
+            hosted,
         }
+    }
+
+    fn count(&self) {
+        self.hosted.store(self.guests.len() as i64, Ordering::Relaxed);
     }
 
     fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), String> {
@@ -65,6 +73,7 @@ impl GuestPool {
         let session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
         tracing::info!(pool = %self.name, instance.id = %request.instance_id, "guest pool: hosting");
         self.guests.insert(request.instance_id, session);
+        self.count();
         Ok(())
     }
 
@@ -84,7 +93,7 @@ impl GuestPool {
                     Ok(())
                 }
                 // Not acknowledged: the request comes back once the broker answers again.
-                Err(e) => return tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: {e}"),
+                Err(e) => return crate::telemetry::warn_limited("guest pool", &format!("guest pool: {e}")),
             };
             if let Err(e) = &hosted {
                 tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: host_guest refused: {e}");
@@ -136,7 +145,8 @@ impl StreamHandler<Delivery> for GuestPool {
         }
         if self.guests.len() + self.checking.len() >= self.capacity {
             // Handed back (unacknowledged) after a pause, for a pool with room.
-            tracing::warn!(pool = %self.name, instance.id = %request.instance_id, capacity = self.capacity, "guest pool: full");
+            let full = format!("guest pool {}: full ({} guests); handed back for another pool", self.name, self.capacity);
+            crate::telemetry::warn_limited("guest pool full", &full);
             ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
             return;
         }
@@ -150,6 +160,7 @@ impl Handler<Released> for GuestPool {
     fn handle(&mut self, msg: Released, _ctx: &mut Context<Self>) {
         tracing::info!(pool = %self.name, instance.id = %msg.0, "guest pool: server destroyed; guest let go");
         self.guests.remove(&msg.0);
+        self.count();
         self.env.bus.delete_topic(&bus::guest_topic(&msg.0));
     }
 }

@@ -1,6 +1,8 @@
 //! The supervision log: which actors are alive, how often each was restarted, and every start,
 //! stop, restart and failure — each also one structured `tracing` event with `actor.kind` and
-//! `actor.id`. Operators read it through `GET /mgmt/actors` and `GET /mgmt/supervision-events`.
+//! `actor.id`. Operators read the live actors through `GET /mgmt/actors`; the events go on to
+//! the shared database ([`ServiceReporter`](super::service_reporter::ServiceReporter) takes
+//! them), where `GET /mgmt/supervision-events` reads those of every process.
 //!
 //! It is a shared, lock-protected record rather than an actor: every actor writes to it from its
 //! own lifecycle hooks, and a write must never wait on a mailbox.
@@ -9,8 +11,8 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::{HashMap, VecDeque};
 
-/// How many events are kept (oldest dropped first).
-const EVENTS_KEPT: usize = 20_000;
+/// How many events wait for the database at most (oldest dropped first).
+const UNSENT_KEPT: usize = 20_000;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct ActorEntry {
@@ -20,11 +22,10 @@ pub struct ActorEntry {
     pub restarts: u64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
 pub struct SupervisionEvent {
-    /// Monotonic sequence number; the pagination marker.
-    pub id: u64,
-    pub at: String,
+    /// Milliseconds since the epoch.
+    pub at: i64,
     pub kind: String,
     pub actor_id: String,
     /// started | stopped | restarting | failed
@@ -35,8 +36,9 @@ pub struct SupervisionEvent {
 #[derive(Default)]
 struct Inner {
     alive: HashMap<(String, String), ActorEntry>,
-    events: VecDeque<SupervisionEvent>,
-    next_id: u64,
+    /// Events not yet taken for the database (kept only once a reporter takes them).
+    unsent: VecDeque<SupervisionEvent>,
+    forwarding: bool,
     restarts_total: u64,
     failures_total: u64,
 }
@@ -52,19 +54,38 @@ fn now_iso() -> String {
 
 impl SupervisionLog {
     fn push(inner: &mut Inner, kind: &str, id: &str, event: &str, reason: &str) {
-        inner.next_id += 1;
+        if !inner.forwarding {
+            return;
+        }
         let entry = SupervisionEvent {
-            id: inner.next_id,
-            at: now_iso(),
+            at: chrono::Utc::now().timestamp_millis(),
             kind: kind.to_string(),
             actor_id: id.to_string(),
             event: event.to_string(),
             reason: reason.to_string(),
         };
-        if inner.events.len() == EVENTS_KEPT {
-            inner.events.pop_front();
+        if inner.unsent.len() == UNSENT_KEPT {
+            inner.unsent.pop_front();
         }
-        inner.events.push_back(entry);
+        inner.unsent.push_back(entry);
+    }
+
+    /// From now on events are kept until [`take_unsent`](Self::take_unsent) takes them.
+    pub fn forward_events(&self) {
+        self.inner.lock().forwarding = true;
+    }
+
+    /// At most `max` of the events not yet taken, oldest first.
+    pub fn take_unsent(&self, max: usize) -> Vec<SupervisionEvent> {
+        let mut inner = self.inner.lock();
+        let n = inner.unsent.len().min(max);
+        inner.unsent.drain(..n).collect()
+    }
+
+    /// Records an event that is no actor's lifecycle (a task manager taking over flows).
+    pub fn note(&self, kind: &str, id: &str, event: &str, reason: &str) {
+        tracing::info!(actor.kind = kind, actor.id = id, event, reason, "{reason}");
+        Self::push(&mut self.inner.lock(), kind, id, event, reason);
     }
 
     /// An actor started (first time) — or started again after a restart, which keeps its count.
@@ -156,22 +177,6 @@ impl SupervisionLog {
             .alive
             .get(&(kind.to_string(), id.to_string()))
             .map(|a| a.restarts)
-    }
-
-    /// Events after `marker` (oldest first), at most `limit`; and whether more follow.
-    pub fn events(&self, limit: usize, marker: Option<u64>) -> (Vec<SupervisionEvent>, bool) {
-        let inner = self.inner.lock();
-        let after = marker.unwrap_or(0);
-        let mut page: Vec<SupervisionEvent> = inner
-            .events
-            .iter()
-            .filter(|e| e.id > after)
-            .take(limit + 1)
-            .cloned()
-            .collect();
-        let more = page.len() > limit;
-        page.truncate(limit);
-        (page, more)
     }
 
     /// (alive per kind, restarts total, failures total) for `/metrics`.

@@ -128,13 +128,18 @@ impl Handler<Scan> for TaskManager {
     fn handle(&mut self, _: Scan, ctx: &mut Context<Self>) {
         let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let claim = async move { db.run(move |c| Flow::claim_all(c, &node, lease)).await };
-        ctx.spawn(claim.into_actor(self).map(|targets, act, ctx| match targets {
-            Ok(targets) => {
-                for (target, flow_kind) in targets {
+        ctx.spawn(claim.into_actor(self).map(|claimed, act, ctx| match claimed {
+            Ok(claimed) => {
+                let me = &act.services.node_id;
+                for (previous, n) in &claimed.taken_over {
+                    let reason = format!("{me} took over {n} flows of {previous} (its lease expired)");
+                    act.services.supervision.note(KIND, me, "took_over", &reason);
+                }
+                for (target, flow_kind) in claimed.targets {
                     act.ensure_child(&target, crate::flows::actor_kind(&flow_kind), ctx);
                 }
             }
-            Err(e) => tracing::warn!("flow scan failed: {e}"),
+            Err(e) => crate::telemetry::warn_limited("flow scan", &format!("flow scan failed: {e}")),
         }));
     }
 }

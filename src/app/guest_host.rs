@@ -5,6 +5,7 @@
 
 use crate::actors::guest_pool::GuestPool;
 use crate::actors::guest_session::{GuestEnv, GuestSession};
+use crate::actors::service_reporter::{ReportSink, ServiceReport, ServiceReporter};
 use crate::actors::supervision::SupervisionLog;
 use crate::bus::Bus;
 use crate::compute::guest_process;
@@ -12,6 +13,7 @@ use crate::config::Config;
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use anyhow::Context as _;
+use std::sync::atomic::AtomicI64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,10 +77,36 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
 pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Result<()> {
     crate::files::set_private_umask();
     // The deployment's key (it opens the guest keys task managers hand over), never a new one.
-    let master = Arc::new(MasterKey::load(std::path::Path::new(&config.secrets.master_key_file))?);
-    let name = format!("{}-{}", config.node_id(), std::process::id());
+    let key_file = std::path::PathBuf::from(&config.secrets.master_key_file);
+    let wait = crate::config::secs(config.secrets.wait_for_key_s);
+    let master = Arc::new(MasterKey::load_waiting(&key_file, wait).await?);
+    let prefix = match config.taskmanager.node_id.as_str() {
+        "" => crate::config::host_name(),
+        configured => configured.to_string(),
+    };
+    let name = format!("{prefix}-{}", std::process::id());
+    let (bind, every) = (
+        config.telemetry.bind.clone(),
+        crate::config::secs(config.cluster.report_interval_s.max(0.2)),
+    );
     let env = guest_env(config)?;
+    let hosted = Arc::new(AtomicI64::new(0));
+    let mut report = ServiceReport::this_process("guest_pool", &name);
+    report.capacity = Some(capacity as i64);
+    if !bind.is_empty() {
+        let addr = super::telemetry_http::start_for_pool(
+            &bind,
+            &name,
+            Arc::clone(&env.supervision),
+            Arc::clone(&hosted),
+            capacity as i64,
+        )?;
+        report.telemetry_url = Some(format!("http://{addr}"));
+    }
+    let sink = ReportSink::Conductor(env.bus.clone(), Arc::clone(&master));
+    let (supervision, counted) = (Arc::clone(&env.supervision), Arc::clone(&hosted));
+    Supervisor::start(move |_| ServiceReporter::new(report, sink, supervision, every).with_hosted(counted));
     tracing::info!(pool = %name, capacity, "simulated guest pool serving");
-    let _pool = Supervisor::start(move |_| GuestPool::new(env, master, capacity, name));
+    let _pool = Supervisor::start(move |_| GuestPool::new(env, master, capacity, name, hosted));
     until_stopped(Arc::new(tokio::sync::Notify::new())).await
 }

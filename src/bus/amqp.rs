@@ -184,20 +184,23 @@ impl AmqpBus {
         usize::from(self.prefetch)
     }
 
-    /// How many consumers `topic`'s queue has (0 when it has no queue). Asked on a channel of
-    /// its own, which a missing queue closes.
+    /// How many consumers `topic`'s queue has. The queue is declared (it is made if missing, as
+    /// any cast to it would): a passive declare of a missing queue closes the channel with an
+    /// error the broker and lapin log loudly, for what is an everyday question here.
     pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
-        let (conn, _) = self.link().await?;
-        let channel = conn.create_channel().await.map_err(unavailable)?;
-        let passive = QueueDeclareOptions {
-            passive: true,
+        let (_, channel) = self.link().await?;
+        let durable = QueueDeclareOptions {
+            durable: true,
             ..QueueDeclareOptions::default()
         };
-        let found = channel
-            .queue_declare(topic.into(), passive, FieldTable::default())
-            .await;
-        let _ = channel.close(200, "done".into()).await;
-        Ok(found.map(|q| q.consumer_count()).unwrap_or(0))
+        let queue = channel
+            .queue_declare(topic.into(), durable, FieldTable::default())
+            .await
+            .map_err(unavailable)?;
+        if !self.declared.lock().contains(topic) {
+            self.declare(&channel, topic).await?;
+        }
+        Ok(queue.consumer_count())
     }
 
     /// A message's body as it goes on the wire (for the benchmark's raw-rate comparison).
@@ -211,6 +214,14 @@ impl AmqpBus {
     }
 
     pub async fn call(self: &Arc<Self>, topic: &str, envelope: Envelope, timeout: Duration) -> Result<Value, BusError> {
+        // A call nobody can answer fails now, instead of waiting out its timeout and staying
+        // queued for a guest that may run it much later.
+        if self.consumers(topic).await? == 0 {
+            return Err(BusError::NoConsumer {
+                topic: topic.to_string(),
+                method: envelope.method.clone(),
+            });
+        }
         let bus = Arc::clone(self);
         self.reply_consumer
             .get_or_init(|| async move {
@@ -243,7 +254,7 @@ impl AmqpBus {
                         self.replies.answer(id, result);
                     }
                 }
-                Err(e) => tracing::warn!("amqp reply queue: {e}"),
+                Err(e) => crate::telemetry::warn_limited("amqp reply queue", &format!("amqp reply queue: {e}")),
             }
             failures += 1;
             tokio::time::sleep(crate::actors::backoff(200, failures)).await;

@@ -118,6 +118,7 @@ impl Default for SecretsConfig {
     fn default() -> Self {
         Self {
             master_key_file: "coffer-data/master.key".into(),
+            wait_for_key_s: 60.0,
         }
     }
 }
@@ -140,5 +141,20 @@ impl Default for QuotaConfig {
             volumes: 40,
             backups: 50,
         }
+    }
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        Self {
+            report_interval_s: 2.0,
+            down_after_s: 10.0,
+        }
+    }
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self { bind: String::new() }
     }
 }

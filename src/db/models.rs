@@ -3,6 +3,7 @@
 pub mod backup;
 pub mod backup_schedule;
 pub mod catalog;
+pub mod cluster;
 pub mod fault;
 pub mod flow;
 pub mod guest_key;

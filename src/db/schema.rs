@@ -233,3 +233,47 @@ diesel::table! {
 }
 
 diesel::allow_tables_to_appear_in_same_query!(projects, users, role_assignments, tokens, quotas, quota_usages);
+
+diesel::table! {
+    services (id) {
+        id -> Text,
+        role -> Text,
+        node_id -> Text,
+        host -> Text,
+        pid -> BigInt,
+        version -> Text,
+        started -> BigInt,
+        last_seen -> BigInt,
+        telemetry_url -> Nullable<Text>,
+        capacity -> Nullable<BigInt>,
+        hosted -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    supervision_events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        service_id -> Text,
+        node_id -> Text,
+        kind -> Text,
+        actor_id -> Text,
+        event -> Text,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    cluster_leases (name) {
+        name -> Text,
+        owner -> Text,
+        lease_until -> BigInt,
+    }
+}
+
+diesel::table! {
+    deployment_facts (name) {
+        name -> Text,
+        value -> Text,
+    }
+}

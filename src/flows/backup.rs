@@ -10,7 +10,6 @@
 //! the rows, releasing their quota.
 
 use super::{FlowCtx, StepOutcome};
-use crate::bus::BusError;
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::quota;
 use crate::db::{now_ms, write_tx};
@@ -94,7 +93,7 @@ async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
         .await;
     match asked {
         Ok(v) => Ok(v.as_i64() == Some(b.attempt as i64)),
-        Err(BusError::Timeout { .. }) => Ok(false),
+        Err(e) if e.is_no_answer() => Ok(false),
         Err(e) => Err(e.to_string()),
     }
 }

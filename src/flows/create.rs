@@ -6,6 +6,7 @@
 
 use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{CreateServer, DeleteServer};
+use crate::compute::ServerError;
 use crate::db::models::catalog::{DatastoreVersion, Flavor};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
@@ -59,7 +60,9 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
         .await?;
     let server = match server {
         Ok(s) => s,
-        Err(e) => {
+        // The broker or the database is away: retried (with back-off) until the deadline.
+        Err(ServerError::Unavailable(e)) => return Err(format!("creating the server: {e}")),
+        Err(ServerError::Refused(e)) => {
             let message = format!("The server could not be created: {e}");
             fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, &message).await?;
             return Ok(StepOutcome::Fail(message));
@@ -97,7 +100,7 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Next(ctx.state.clone()))
         }
-        Err(crate::bus::BusError::Timeout { .. }) => Ok(ctx.poll()),
+        Err(e) if e.is_no_answer() => Ok(ctx.poll()),
         Err(e) => Err(e.to_string()),
     }
 }

@@ -80,6 +80,9 @@ pub async fn call(
         Err(BusError::Timeout { .. }) => Err(ApiError::Unavailable(format!(
             "The guest of instance {instance_id} did not answer {method} in time."
         ))),
+        Err(BusError::NoConsumer { .. }) => Err(ApiError::Unavailable(format!(
+            "The guest of instance {instance_id} is not running; {method} was not sent."
+        ))),
         Err(e) => Err(ApiError::Unavailable(e.to_string())),
     }
 }

@@ -1,17 +1,34 @@
-//! `GET /metrics`: Prometheus text — actors alive and restarted, flows by state, heartbeats.
+//! `GET /metrics`: Prometheus text — actors alive and restarted, flows by state, heartbeats;
+//! [`render`] also serves the processes without the API (`[telemetry] bind`).
 
 use super::AppState;
+use crate::actors::supervision::SupervisionLog;
+use crate::actors::Metrics;
 use crate::db::models::flow::Flow;
 use crate::error::ApiError;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+/// A figure beyond the shared ones: (name, help, type, value).
+pub type Extra = (&'static str, &'static str, &'static str, f64);
+
 pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let services = &state.services;
     let flows = state.db.run(Flow::count_by_status).await?;
-    let (alive, restarts, failures) = services.supervision.counters();
-    let m = &services.metrics;
+    let extra = [(
+        "coffer_password_checks_total",
+        "Passwords checked (argon2 verifications).",
+        "counter",
+        state.passwords.checks() as f64,
+    )];
+    let text = render(&state.services.supervision, Some(&state.services.metrics), &flows, &extra);
+    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
+}
+
+/// The Prometheus text of one process: its actors, the flows (when it reads the database), its
+/// counters (when it keeps them) and `extra`.
+pub fn render(supervision: &SupervisionLog, metrics: Option<&Metrics>, flows: &[(String, i64)], extra: &[Extra]) -> String {
+    let (alive, restarts, failures) = supervision.counters();
     let mut out = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(
@@ -28,26 +45,25 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
     let _ = writeln!(out, "coffer_actor_restarts_total {restarts}");
     let _ = writeln!(out, "# HELP coffer_actor_failures_total Actor failures (errors, panics).\n# TYPE coffer_actor_failures_total counter");
     let _ = writeln!(out, "coffer_actor_failures_total {failures}");
-    let _ = writeln!(out, "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge");
-    for (status, n) in flows {
-        let _ = writeln!(out, "coffer_flows{{state=\"{status}\"}} {n}");
+    if !flows.is_empty() {
+        let _ = writeln!(out, "# HELP coffer_flows Flows by state.\n# TYPE coffer_flows gauge");
+        for (status, n) in flows {
+            let _ = writeln!(out, "coffer_flows{{state=\"{status}\"}} {n}");
+        }
     }
-    let _ = writeln!(
-        out,
-        "# HELP coffer_heartbeats_applied_total Heartbeats applied.\n# TYPE coffer_heartbeats_applied_total counter"
-    );
-    let _ = writeln!(
-        out,
-        "coffer_heartbeats_applied_total {}",
-        m.heartbeats_applied.load(Ordering::Relaxed)
-    );
-    let _ = writeln!(out, "# HELP coffer_heartbeats_stale_total Heartbeats dropped as stale.\n# TYPE coffer_heartbeats_stale_total counter");
-    let _ = writeln!(
-        out,
-        "coffer_heartbeats_stale_total {}",
-        m.heartbeats_stale.load(Ordering::Relaxed)
-    );
+    if let Some(m) = metrics {
+        counters(&mut out, m);
+    }
+    for (name, help, kind, value) in extra {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    }
+    out
+}
+
+fn counters(out: &mut String, m: &Metrics) {
     let counters = [
+        ("coffer_heartbeats_applied_total", "Heartbeats applied.", &m.heartbeats_applied),
+        ("coffer_heartbeats_stale_total", "Heartbeats dropped as stale.", &m.heartbeats_stale),
         (
             "coffer_heartbeats_coalesced_total",
             "Heartbeats superseded by a newer one of the same instance in one batch.",
@@ -71,16 +87,10 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
             value.load(Ordering::Relaxed)
         );
     }
-    let _ = writeln!(
-        out,
-        "# HELP coffer_password_checks_total Passwords checked (argon2 verifications).\n# TYPE coffer_password_checks_total counter\ncoffer_password_checks_total {}",
-        state.passwords.checks()
-    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,
         "coffer_heartbeat_lag_seconds {}",
         m.heartbeat_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0
     );
-    Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(out))
 }

@@ -1,8 +1,12 @@
-//! `/mgmt`: what operators read — live actors with their restart counts, the supervision log,
-//! and the flows of an instance.
+//! `/mgmt`: what operators read — this process's live actors with their restart counts, the
+//! supervision events of every process, the cluster's services (up or down), and flows with
+//! their lease owner and expiry.
 
 use super::{AppState, PageQuery};
+use crate::actors::service_reporter::store_pending;
+use crate::db::models::cluster::{EventRow, ServiceRow};
 use crate::db::models::flow::Flow;
+use crate::db::now_ms;
 use crate::db::schema::flows;
 use crate::error::ApiError;
 use crate::flows::step_name;
@@ -21,6 +25,12 @@ pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuer
     HttpResponse::Ok().json(json!({ "actors": actors }))
 }
 
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
 pub async fn list_supervision_events(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
@@ -29,41 +39,89 @@ pub async fn list_supervision_events(
     let marker = match &query.marker {
         None => None,
         Some(m) => Some(
-            m.parse::<u64>()
+            m.parse::<i64>()
                 .map_err(|_| ApiError::BadRequest(format!("marker must be an event id, not {m:?}")))?,
         ),
     };
-    let (events, more) = state.services.supervision.events(limit as usize, marker);
+    // This process's own events are stored first, so that they are seen at once.
+    store_pending(&state.db, &state.services.supervision, &state.services.service).await?;
+    let mut rows = state.db.run(move |c| EventRow::page(c, limit, marker)).await?;
+    let more = rows.len() as i64 > limit;
+    rows.truncate(limit as usize);
+    let events: Vec<_> = rows
+        .iter()
+        .map(|e| {
+            json!({"id": e.id, "at": iso(e.at), "kind": e.kind, "actor_id": e.actor_id, "event": e.event,
+                   "reason": e.reason, "node_id": e.node_id, "service_id": e.service_id})
+        })
+        .collect();
     let mut body = json!({ "events": events });
-    if let (true, Some(last)) = (more, events.last()) {
+    if let (true, Some(last)) = (more, rows.last()) {
         body["links"] = json!([{"rel": "next", "href": format!("?limit={limit}&marker={}", last.id)}]);
     }
     Ok(HttpResponse::Ok().json(body))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FlowQuery {
-    pub instance_id: String,
+/// `GET /mgmt/services`: every process seen in the last day, up or down.
+pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
+    let rows = state.db.run(ServiceRow::list).await?;
+    let down_after = (state.services.config.cluster.down_after_s * 1000.0) as i64;
+    let now = now_ms();
+    let services: Vec<_> = rows
+        .iter()
+        .map(|s| {
+            let up = now - s.last_seen <= down_after;
+            json!({"id": s.id, "role": s.role, "node_id": s.node_id, "host": s.host, "pid": s.pid,
+                   "version": s.version, "started": iso(s.started), "last_seen": iso(s.last_seen),
+                   "state": if up { "up" } else { "down" }, "telemetry_url": s.telemetry_url,
+                   "capacity": s.capacity, "hosted": s.hosted})
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "services": services })))
 }
 
+#[derive(Debug, Deserialize)]
+pub struct FlowQuery {
+    pub instance_id: Option<String>,
+    pub status: Option<String>,
+    pub limit: Option<String>,
+}
+
+/// `GET /mgmt/flows`: an instance's flows (`instance_id`), or every flow (`status` to narrow
+/// it, e.g. `running`), oldest first, with the lease owner and when the lease expires.
 pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>) -> Result<HttpResponse, ApiError> {
-    let target = query.instance_id.clone();
+    let page = PageQuery {
+        limit: query.limit.clone(),
+        marker: None,
+    };
+    let limit = page.limit(1000)?;
+    let (target, status) = (query.instance_id.clone(), query.status.clone());
     let rows: Vec<Flow> = state
         .db
         .run(move |c| {
-            Ok(flows::table
-                .filter(flows::target_id.eq(&target))
+            let mut select = flows::table.into_boxed();
+            if let Some(target) = target {
+                select = select.filter(flows::target_id.eq(target));
+            }
+            if let Some(status) = status {
+                select = select.filter(flows::status.eq(status));
+            }
+            Ok(select
                 .order(flows::created.asc())
+                .limit(limit)
                 .select(Flow::as_select())
                 .load(c)?)
         })
         .await?;
+    let now = now_ms();
     let list: Vec<_> = rows
         .iter()
         .map(|f| {
             json!({
-                "id": f.id, "kind": f.kind, "step": f.step, "step_name": step_name(&f.kind, f.step),
-                "status": f.status, "owner": f.owner, "attempts": f.attempts, "last_error": f.last_error,
+                "id": f.id, "kind": f.kind, "target_id": f.target_id, "step": f.step,
+                "step_name": step_name(&f.kind, f.step), "status": f.status, "owner": f.owner,
+                "lease_until": iso(f.lease_until), "lease_left_ms": (f.lease_until - now).max(0),
+                "deadline": iso(f.deadline), "attempts": f.attempts, "last_error": f.last_error,
             })
         })
         .collect();

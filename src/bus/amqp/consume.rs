@@ -70,7 +70,7 @@ impl AmqpBus {
 
     /// A consumer on the topic's queue with a bounded prefetch (RabbitMQ applies it per consumer,
     /// also on the guests' shared channel).
-    async fn consumer(&self, topic: &str) -> Result<lapin::Consumer, BusError> {
+    async fn consumer(&self, topic: &str) -> Result<(Channel, lapin::Consumer), BusError> {
         let (conn, _) = self.link().await?;
         let channel = match topic.starts_with("guestagent.") {
             true => self.guest_channel(&conn).await?,
@@ -82,7 +82,7 @@ impl AmqpBus {
             .map_err(unavailable)?;
         self.declared.lock().remove(topic);
         self.declare(&channel, topic).await?;
-        channel
+        let consumer = channel
             .basic_consume(
                 topic.into(),
                 "".into(),
@@ -90,7 +90,8 @@ impl AmqpBus {
                 FieldTable::default(),
             )
             .await
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        Ok((channel, consumer))
     }
 
     /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
@@ -107,7 +108,7 @@ impl AmqpBus {
                     return; // the topic is gone: the stream ends, and its consumer with it
                 }
                 match bus.consumer(&topic).await {
-                    Ok(mut consumer) => {
+                    Ok((channel, mut consumer)) => {
                         failures = 0;
                         while let Some(next) = consumer.next().await {
                             let Ok(delivery) = next else { break };
@@ -128,11 +129,19 @@ impl AmqpBus {
                                 return; // the subscriber is gone; unacked messages come back
                             }
                         }
+                        // The stream ended on a working channel: the broker cancelled the
+                        // consumer because the queue was deleted (a deleted instance's guest,
+                        // removed by whoever deleted it). Declaring it again would leak it.
+                        if topic.starts_with("guestagent.") && channel.status().connected() {
+                            tracing::debug!(topic = %topic, "amqp: queue deleted; its consumer ends");
+                            bus.subscribed.lock().remove(&topic);
+                            return;
+                        }
                     }
-                    Err(e) => tracing::warn!(topic = %topic, "amqp consumer: {e}"),
+                    Err(e) => crate::telemetry::warn_limited("amqp consumer", &format!("amqp consumer of {topic}: {e}")),
                 }
                 failures += 1;
-                tracing::warn!(topic = %topic, "amqp consumer lost; reconnecting");
+                crate::telemetry::warn_limited("amqp consumer lost", &format!("amqp consumer of {topic} lost; reconnecting"));
                 tokio::time::sleep(crate::actors::backoff(200, failures)).await;
             }
         });

@@ -32,6 +32,14 @@ pub struct Flow {
     pub updated: i64,
 }
 
+/// What [`Flow::claim_all`] found.
+pub struct Claimed {
+    /// (target, flow kind) of every running flow now ours.
+    pub targets: Vec<(String, String)>,
+    /// (previous owner, flows taken from it) for each owner whose lease had expired.
+    pub taken_over: Vec<(String, i64)>,
+}
+
 impl Flow {
     /// A new, unowned flow at step 0; any task manager may claim it.
     pub fn new(kind: &str, target_id: &str, state: serde_json::Value, deadline_ms: i64) -> Flow {
@@ -63,25 +71,43 @@ impl Flow {
     }
 
     /// Claims every running flow that is unowned, ours, or whose lease expired (this also renews
-    /// our leases); returns the (target, flow kind) pairs we now own.
-    pub fn claim_all(conn: &mut DbConn, node: &str, lease_ms: i64) -> Result<Vec<(String, String)>, DbError> {
-        let now = now_ms();
-        diesel::update(
-            flows::table.filter(flows::status.eq(RUNNING)).filter(
-                flows::owner
-                    .is_null()
-                    .or(flows::owner.eq(node))
-                    .or(flows::lease_until.lt(now)),
-            ),
-        )
-        .set((flows::owner.eq(node), flows::lease_until.eq(now + lease_ms)))
-        .execute(conn)?;
-        Ok(flows::table
-            .filter(flows::status.eq(RUNNING))
-            .filter(flows::owner.eq(node))
-            .select((flows::target_id, flows::kind))
-            .distinct()
-            .load(conn)?)
+    /// our leases); returns the (target, flow kind) pairs we now own, and how many flows were
+    /// taken over from each other owner whose lease had expired.
+    pub fn claim_all(conn: &mut DbConn, node: &str, lease_ms: i64) -> Result<Claimed, DbError> {
+        crate::db::write_tx(conn, |conn| {
+            let now = now_ms();
+            let expired = flows::table
+                .filter(flows::status.eq(RUNNING))
+                .filter(flows::owner.ne(node))
+                .filter(flows::lease_until.lt(now));
+            let taken_over: Vec<(Option<String>, i64)> = expired
+                .group_by(flows::owner)
+                .select((flows::owner, diesel::dsl::count_star()))
+                .load(conn)?;
+            diesel::update(
+                flows::table.filter(flows::status.eq(RUNNING)).filter(
+                    flows::owner
+                        .is_null()
+                        .or(flows::owner.eq(node))
+                        .or(flows::lease_until.lt(now)),
+                ),
+            )
+            .set((flows::owner.eq(node), flows::lease_until.eq(now + lease_ms)))
+            .execute(conn)?;
+            let targets = flows::table
+                .filter(flows::status.eq(RUNNING))
+                .filter(flows::owner.eq(node))
+                .select((flows::target_id, flows::kind))
+                .distinct()
+                .load(conn)?;
+            Ok(Claimed {
+                targets,
+                taken_over: taken_over
+                    .into_iter()
+                    .filter_map(|(owner, n)| owner.map(|o| (o, n)))
+                    .collect(),
+            })
+        })
     }
 
     /// Claims the running flows of one target (on a cast); false when another node holds them.

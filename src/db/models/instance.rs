@@ -279,4 +279,25 @@ impl Instance {
             .select(Instance::as_select())
             .load(conn)?)
     }
+
+    /// Simulated instances with a server whose guest has not been heard of since `cutoff` (a
+    /// dead pool's), at most `limit`, as (id, prepared); deletes are left alone.
+    pub fn silent_pool_guests(conn: &mut DbConn, cutoff: i64, limit: i64) -> Result<Vec<(String, bool)>, DbError> {
+        let rows: Vec<(String, i32)> = instances::table
+            .inner_join(datastore_versions::table)
+            .inner_join(service_statuses::table.on(service_statuses::instance_id.eq(instances::id)))
+            .filter(instances::deleted.eq(false))
+            .filter(instances::compute_instance_id.is_not_null())
+            .filter(instances::task_id.ne(Task::Deleting.code()))
+            .filter(datastore_versions::manager.eq("simulated"))
+            .filter(service_statuses::updated_at.lt(cutoff))
+            .order(service_statuses::updated_at.asc())
+            .limit(limit)
+            .select((instances::id, instances::task_id))
+            .load(conn)?;
+        Ok(rows
+            .into_iter()
+            .map(|(id, task)| (id, task != Task::Building.code()))
+            .collect())
+    }
 }

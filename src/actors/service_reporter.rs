@@ -1,0 +1,213 @@
+//! Every coffer process's entry in the cluster's service list: the reporter registers the
+//! process in `services` at start and refreshes it every `[cluster] report_interval_s` (role,
+//! node id, host, pid, version, start, last seen, and a pool's capacity and hosted guests), and
+//! carries the process's supervision events to `supervision_events`. Processes with the
+//! database write there; a guest pool, which never touches it, casts its report (sealed under
+//! the master key) to a conductor, which writes it.
+
+use super::supervision::{SupervisionEvent, SupervisionLog};
+use crate::bus::{self, Bus, Envelope};
+use crate::db::models::cluster::{EventRow, NewEvent, ServiceRow};
+use crate::db::{Db, DbConn, DbError};
+use crate::secrets::MasterKey;
+use actix::prelude::*;
+use serde::{Deserialize, Serialize};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const KIND: &str = "service_reporter";
+/// Events carried per report at most.
+const EVENTS_PER_REPORT: usize = 5_000;
+/// Reports between two trims of the stored events.
+const TRIM_EVERY: u64 = 300;
+
+/// Where reports go.
+pub enum ReportSink {
+    Db(Db),
+    /// To a conductor, sealed under the master key.
+    Conductor(Bus, Arc<MasterKey>),
+}
+
+/// What a pool casts to the conductor (`report_service`), sealed.
+#[derive(Serialize, Deserialize)]
+pub struct SealedReport {
+    pub service: ServiceReport,
+    pub events: Vec<SupervisionEvent>,
+}
+
+/// The service row as it travels.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct ServiceReport {
+    pub id: String,
+    pub role: String,
+    pub node_id: String,
+    pub host: String,
+    pub pid: i64,
+    pub version: String,
+    pub started: i64,
+    pub telemetry_url: Option<String>,
+    pub capacity: Option<i64>,
+    pub hosted: Option<i64>,
+}
+
+impl ServiceReport {
+    /// This process, in `role`, named `node_id`.
+    pub fn this_process(role: &str, node_id: &str) -> ServiceReport {
+        ServiceReport {
+            id: uuid::Uuid::new_v4().to_string(),
+            role: role.to_string(),
+            node_id: node_id.to_string(),
+            host: crate::config::host_name(),
+            pid: i64::from(std::process::id()),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started: crate::db::now_ms(),
+            telemetry_url: None,
+            capacity: None,
+            hosted: None,
+        }
+    }
+
+    pub fn row(&self) -> ServiceRow {
+        ServiceRow {
+            id: self.id.clone(),
+            role: self.role.clone(),
+            node_id: self.node_id.clone(),
+            host: self.host.clone(),
+            pid: self.pid,
+            version: self.version.clone(),
+            started: self.started,
+            last_seen: crate::db::now_ms(),
+            telemetry_url: self.telemetry_url.clone(),
+            capacity: self.capacity,
+            hosted: self.hosted,
+        }
+    }
+}
+
+/// Writes a report and its events (a reporter's, or a pool's through the conductor).
+pub fn store(conn: &mut DbConn, report: &ServiceReport, events: &[SupervisionEvent]) -> Result<(), DbError> {
+    ServiceRow::report(conn, &report.row())?;
+    let rows: Vec<NewEvent> = events
+        .iter()
+        .map(|e| NewEvent {
+            at: e.at,
+            service_id: report.id.clone(),
+            node_id: report.node_id.clone(),
+            kind: e.kind.clone(),
+            actor_id: e.actor_id.clone(),
+            event: e.event.clone(),
+            reason: e.reason.clone(),
+        })
+        .collect();
+    EventRow::insert(conn, &rows)
+}
+
+/// Stores this process's events not yet stored (before `/mgmt/supervision-events` reads them,
+/// so that a reader sees its own process's events at once).
+pub async fn store_pending(db: &Db, supervision: &SupervisionLog, me: &ServiceReport) -> Result<(), DbError> {
+    let me = me.clone();
+    loop {
+        let events = supervision.take_unsent(EVENTS_PER_REPORT);
+        if events.is_empty() {
+            return Ok(());
+        }
+        let me = me.clone();
+        db.run(move |c| store(c, &me, &events)).await?;
+    }
+}
+
+pub struct ServiceReporter {
+    me: ServiceReport,
+    sink: Arc<ReportSink>,
+    supervision: Arc<SupervisionLog>,
+    /// A pool's hosted guests, read at each report.
+    hosted: Option<Arc<AtomicI64>>,
+    every: Duration,
+    reports: u64,
+    /// Events taken but not yet stored (the last report failed).
+    carried: Vec<SupervisionEvent>,
+}
+
+impl ServiceReporter {
+    pub fn new(me: ServiceReport, sink: ReportSink, supervision: Arc<SupervisionLog>, every: Duration) -> Self {
+        supervision.forward_events();
+        ServiceReporter {
+            me,
+            sink: Arc::new(sink),
+            supervision,
+            hosted: None,
+            every,
+            reports: 0,
+            carried: Vec::new(),
+        }
+    }
+
+    pub fn with_hosted(mut self, hosted: Arc<AtomicI64>) -> Self {
+        self.hosted = Some(hosted);
+        self
+    }
+
+    fn report(&mut self, ctx: &mut Context<Self>) {
+        let mut me = self.me.clone();
+        if let Some(hosted) = &self.hosted {
+            me.hosted = Some(hosted.load(Ordering::Relaxed));
+        }
+        let mut events = std::mem::take(&mut self.carried);
+        events.extend(self.supervision.take_unsent(EVENTS_PER_REPORT.saturating_sub(events.len())));
+        self.reports += 1;
+        let trim = self.reports % TRIM_EVERY == 1;
+        let sink = Arc::clone(&self.sink);
+        let sent = async move {
+            let outcome = match &*sink {
+                ReportSink::Db(db) => {
+                    let (me, batch) = (me.clone(), events.clone());
+                    db.run(move |c| {
+                        store(c, &me, &batch)?;
+                        if trim {
+                            EventRow::trim(c)?;
+                        }
+                        Ok(())
+                    })
+                    .await
+                    .map_err(|e| e.to_string())
+                }
+                ReportSink::Conductor(bus, master) => {
+                    let sealed = SealedReport {
+                        service: me,
+                        events: events.clone(),
+                    };
+                    let text = serde_json::to_string(&sealed).unwrap_or_default();
+                    let args = serde_json::json!({ "sealed": master.seal(&text) });
+                    bus.cast(bus::CONDUCTOR, Envelope::new("report_service", args))
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            };
+            outcome.map_err(|e| (e, events))
+        };
+        ctx.spawn(sent.into_actor(self).map(|outcome, act, _| {
+            if let Err((e, mut events)) = outcome {
+                crate::telemetry::warn_limited("service report", &format!("service report not stored: {e}"));
+                events.truncate(EVENTS_PER_REPORT);
+                act.carried = events;
+            }
+        }));
+    }
+}
+
+impl Actor for ServiceReporter {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        self.supervision.started(KIND, &self.me.node_id);
+        self.report(ctx);
+        ctx.run_interval(self.every, |act, ctx| act.report(ctx));
+    }
+}
+
+impl Supervised for ServiceReporter {
+    fn restarting(&mut self, _ctx: &mut Context<Self>) {
+        self.supervision.restarting(KIND, &self.me.node_id, "reporter stopped");
+    }
+}
