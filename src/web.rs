@@ -84,6 +84,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .app_data(web::PathConfig::default().error_handler(|e, _| ApiError::BadRequest(e.to_string()).into()))
         .service(endpoint("/").get(versions::list_versions).done())
         .service(endpoint("/metrics").get(metrics::get_metrics).done())
+        .service(endpoint("/healthz").get(metrics::healthz).done())
         .configure(keystone::routes)
         .service(
             web::scope("/v1.0/{tenant_id}")

@@ -206,7 +206,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), St
             Err(CheckError::Rejected(e)) => {
                 services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
                 let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
-                tracing::warn!(method = %delivery.envelope.method, instance.id = subject.unwrap_or(""), reason = %e, "conductor: guest message rejected");
+                crate::telemetry::warn_limited("guest message rejected", &format!("conductor: {} about {} rejected: {e}", delivery.envelope.method, subject.unwrap_or("?")));
                 delivery.reply(Err(format!("rejected: {e}")));
                 continue;
             }

@@ -93,15 +93,28 @@ async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<Str
         if recently.contains(&id) {
             continue;
         }
-        if services.bus.consumers(&bus::guest_topic(&id)).await.map_err(|e| e.to_string())? > 0 {
-            continue; // slow, not orphaned
+        match rehost_if_orphaned(services, &id, prepared).await {
+            Ok(true) => rehosted.push(id),
+            Ok(false) => {}
+            // The next scan tries again; what was handed over so far is reported.
+            Err(e) => {
+                crate::telemetry::warn_limited("guest watch", &format!("guest watch: {id}: {e}"));
+                break;
+            }
         }
-        let key = services.guests.keys().ensure(&services.db, &id).await?;
-        host_in_pool(services, &id, &key, prepared).await?;
-        tracing::info!(instance.id = %id, "guest watch: guest orphaned; handed to the pools again");
-        rehosted.push(id);
     }
     Ok(rehosted)
+}
+
+/// Hands the guest to the pools if nothing consumes its queue; true when it did.
+async fn rehost_if_orphaned(services: &Services, id: &str, prepared: bool) -> Result<bool, String> {
+    if services.bus.consumers(&bus::guest_topic(id)).await.map_err(|e| e.to_string())? > 0 {
+        return Ok(false); // slow, not orphaned
+    }
+    let key = services.guests.keys().ensure(&services.db, id).await?;
+    host_in_pool(services, id, &key, prepared).await?;
+    tracing::info!(instance.id = %id, "guest watch: guest orphaned; handed to the pools again");
+    Ok(true)
 }
 
 impl Actor for GuestWatch {

@@ -111,13 +111,10 @@ impl SupervisionLog {
 
     /// An actor failed (error, panic, timeout) and will be restarted by its supervisor.
     pub fn failed(&self, kind: &str, id: &str, reason: &str) {
-        tracing::warn!(
-            actor.kind = kind,
-            actor.id = id,
-            event = "failed",
-            reason,
-            "{kind} {id} failed: {reason}"
-        );
+        // Every failure is an event (structured, at debug, and stored); as a warning, a burst of
+        // them (a broker outage seen by 500 flows) is one line every 10 s with a count.
+        tracing::debug!(actor.kind = kind, actor.id = id, event = "failed", reason, "{kind} {id} failed");
+        crate::telemetry::warn_limited("actor failed", &format!("{kind} {id} failed: {reason}"));
         let mut inner = self.inner.lock();
         inner.failures_total += 1;
         Self::push(&mut inner, kind, id, "failed", reason);

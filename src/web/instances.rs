@@ -43,7 +43,7 @@ pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
     };
     let envelope = Envelope::new(method, json!({ key: flow.target_id }));
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
-        tracing::warn!(flow.id = %flow.id, "cast {method} failed, the scan will find the flow: {e}");
+        crate::telemetry::warn_limited("task manager cast", &format!("cast {method} of flow {} failed, the scan will find the flow: {e}", flow.id));
     }
 }
 

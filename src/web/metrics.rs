@@ -10,6 +10,12 @@ use actix_web::{web, HttpResponse};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
+/// `GET /healthz`: the API process answers (liveness, for load balancers and probes).
+pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
+    let service = &state.services.service;
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "role": service.role, "node_id": service.node_id}))
+}
+
 /// A figure beyond the shared ones: (name, help, type, value).
 pub type Extra = (&'static str, &'static str, &'static str, f64);
 

@@ -9,6 +9,7 @@ mod backups;
 mod bad_input;
 mod bus;
 mod chaos;
+mod cluster;
 mod crash_safety;
 pub mod datastores;
 mod distributed;

@@ -6,7 +6,7 @@ mod reality;
 
 use coffer::app::{self, Node, Role};
 use coffer::config::Config;
-pub use process::CofferProcess;
+pub use process::{free_port, CofferProcess};
 pub use reality::assert_usage_is_reality;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};

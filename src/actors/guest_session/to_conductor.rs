@@ -34,7 +34,7 @@ impl ConductorLink {
             signing::sign(&mut envelope, &self.instance_id, &self.key);
         }
         if let Err(e) = self.bus.cast(bus::CONDUCTOR, envelope).await {
-            tracing::warn!(instance.id = %self.instance_id, method, error = %e, "{method} not sent: {e}");
+            crate::telemetry::warn_limited("guest to conductor", &format!("{method} of {} not sent: {e}", self.instance_id));
         }
     }
 }

@@ -23,7 +23,7 @@ impl AckHandle {
     pub(in crate::bus) fn ack(self) {
         tokio::spawn(async move {
             if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
-                tracing::warn!("amqp ack failed (the message comes back): {e}");
+                crate::telemetry::warn_limited("amqp ack", &format!("amqp ack failed (the message comes back): {e}"));
             }
         });
     }
@@ -38,7 +38,7 @@ impl AckHandle {
                 };
                 let inner = json!({"result": result, "failure": failure, "ending": true, "_msg_id": id});
                 if let Err(e) = self.bus.publish("", &queue, &wrap(inner)).await {
-                    tracing::warn!("amqp reply not sent: {e}");
+                    crate::telemetry::warn_limited("amqp reply", &format!("amqp reply not sent: {e}"));
                 }
             }
             let _ = self.acker.ack(BasicAckOptions::default()).await;
@@ -115,7 +115,7 @@ impl AmqpBus {
                             let envelope = match decode(&delivery.data) {
                                 Ok(e) => e,
                                 Err(e) => {
-                                    tracing::warn!(topic = %topic, "amqp: malformed message rejected: {e}");
+                                    crate::telemetry::warn_limited("amqp malformed", &format!("amqp: malformed message on {topic} rejected: {e}"));
                                     let _ = delivery.acker.reject(Default::default()).await;
                                     continue;
                                 }
