@@ -140,7 +140,9 @@ async fn check_node_id_free(services: &Services) -> anyhow::Result<()> {
     let since = crate::db::now_ms() - (services.config.cluster.down_after_s * 1000.0) as i64;
     let holders = services
         .db
-        .run(move |c| crate::db::models::cluster::ServiceRow::live_with_node(c, &node, &["taskmanager", "all"], since, &me))
+        .run(move |c| {
+            crate::db::models::cluster::ServiceRow::live_with_node(c, &node, &["taskmanager", "all"], since, &me)
+        })
         .await?;
     let host = crate::config::host_name();
     // SAFETY: kill(pid, 0) only asks whether the process exists.

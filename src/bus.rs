@@ -181,6 +181,18 @@ impl Bus {
         }
     }
 
+    /// Removes a topic and what is queued on it, once the broker confirms it (a deleted
+    /// instance's guest queue, which must not outlive it).
+    pub async fn remove_topic(&self, topic: &str) -> Result<(), BusError> {
+        match self {
+            Bus::Memory(m) => {
+                m.delete_topic(topic);
+                Ok(())
+            }
+            Bus::Amqp(a) => a.remove_topic(topic).await,
+        }
+    }
+
     /// The most deliveries one consumer holds unacknowledged (a batch cannot grow past it).
     pub fn max_unacked(&self) -> usize {
         match self {

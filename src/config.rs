@@ -315,7 +315,6 @@ impl Config {
             PathBuf::from("coffer-data/instances")
         }
     }
-
 }
 
 /// This host's name.

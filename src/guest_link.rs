@@ -135,12 +135,17 @@ impl GuestLink {
         &self.keys
     }
 
-    async fn key(&self, instance_id: &str) -> Result<Arc<GuestKey>, BusError> {
+    /// The instance's key; an instance without one never had a guest (its server was never
+    /// provisioned), so nothing could answer: `NoConsumer`.
+    async fn key(&self, instance_id: &str, method: &str) -> Result<Arc<GuestKey>, BusError> {
         self.keys
             .find(&self.db, instance_id)
             .await
             .map_err(BusError::Unavailable)?
-            .ok_or_else(|| BusError::Unavailable(format!("instance {instance_id} has no guest key yet")))
+            .ok_or_else(|| BusError::NoConsumer {
+                topic: bus::guest_topic(instance_id),
+                method: method.to_string(),
+            })
     }
 
     async fn envelope(&self, instance_id: &str, method: &str, args: serde_json::Value) -> Result<Envelope, BusError> {
@@ -148,7 +153,7 @@ impl GuestLink {
         envelope.context.request_id = format!("req-{}", uuid::Uuid::new_v4().simple());
         if self.sign {
             envelope.context.issued = Some(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
-            signing::sign(&mut envelope, instance_id, &*self.key(instance_id).await?);
+            signing::sign(&mut envelope, instance_id, &*self.key(instance_id, method).await?);
         }
         Ok(envelope)
     }
@@ -173,7 +178,7 @@ impl GuestLink {
         if !self.sign {
             return Ok(answer);
         }
-        let key = self.key(instance_id).await?;
+        let key = self.key(instance_id, method).await?;
         signing::open_reply(answer, &envelope, instance_id, &key).map_err(|e| {
             BusError::Remote(format!(
                 "the answer of {instance_id}'s guest to {method} is rejected: {e}"

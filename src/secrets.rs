@@ -30,7 +30,11 @@ pub struct MasterKey {
 
 fn fingerprint_of(key: &[u8]) -> String {
     use sha2::Digest;
-    sha2::Sha256::digest(key).iter().take(16).map(|b| format!("{b:02x}")).collect()
+    sha2::Sha256::digest(key)
+        .iter()
+        .take(16)
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 pub fn random_bytes<const N: usize>() -> [u8; N] {

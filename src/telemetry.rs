@@ -21,8 +21,9 @@ pub fn init(format: &str, filter: &str) {
 const WARN_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
 
 /// Per kind of warning: when it was last logged, and how many were held back since.
-static LIMITED: std::sync::LazyLock<parking_lot::Mutex<std::collections::HashMap<&'static str, (std::time::Instant, u64)>>> =
-    std::sync::LazyLock::new(Default::default);
+static LIMITED: std::sync::LazyLock<
+    parking_lot::Mutex<std::collections::HashMap<&'static str, (std::time::Instant, u64)>>,
+> = std::sync::LazyLock::new(Default::default);
 
 /// Logs a warning of kind `kind` unless one was logged in the last 10 s; the next one logged
 /// says how many were held back (a broker outage seen by 2,000 guest consumers is one line
@@ -41,7 +42,11 @@ pub fn warn_limited(kind: &'static str, message: &str) {
         held
     };
     if held > 0 {
-        tracing::warn!(warning.kind = kind, warning.held_back = held, "{message} (and {held} more like it)");
+        tracing::warn!(
+            warning.kind = kind,
+            warning.held_back = held,
+            "{message} (and {held} more like it)"
+        );
     } else {
         tracing::warn!(warning.kind = kind, "{message}");
     }

@@ -143,7 +143,12 @@ pub fn guest_env(services: &Services) -> GuestEnv {
 }
 
 /// Hands a simulated instance's guest to a `coffer guest --simulated` pool (idempotent there).
-pub(crate) async fn host_in_pool(services: &Services, instance_id: &str, key: &GuestKey, prepared: bool) -> Result<(), String> {
+pub(crate) async fn host_in_pool(
+    services: &Services,
+    instance_id: &str,
+    key: &GuestKey,
+    prepared: bool,
+) -> Result<(), String> {
     let args = serde_json::json!({
         "instance_id": instance_id,
         "sealed_key": services.secrets.seal(&key.to_base64()),
@@ -239,7 +244,7 @@ impl Handler<DeleteServer> for Compute {
         Box::pin(
             async move {
                 if let Some((services, volume)) = remote {
-                    destroy_remote(&services, &msg.instance_id, &volume).await;
+                    destroy_remote(&services, &msg.instance_id, &volume).await?;
                 } else if let Some(addr) = guest.and_then(|g| g.addr) {
                     match addr.send(Destroy).await {
                         Ok(Ok(())) => {}
@@ -247,7 +252,9 @@ impl Handler<DeleteServer> for Compute {
                         Err(e) => tracing::warn!(instance.id = %msg.instance_id, "guest session gone: {e}"),
                     }
                 }
-                bus.delete_topic(&bus::guest_topic(&msg.instance_id));
+                bus.remove_topic(&bus::guest_topic(&msg.instance_id))
+                    .await
+                    .map_err(|e| format!("removing the guest's queue: {e}"))?;
                 // Whatever still runs in the volume (a server whose guest never came back after
                 // a crash, a tool of an interrupted prepare) goes first.
                 crate::guest::server::remove_volume(&dir).await
@@ -316,14 +323,18 @@ impl Handler<AdoptServers> for Compute {
 }
 
 /// Destroys a server whose guest runs elsewhere: the guest is asked to (and then exits); a
-/// guest that does not answer is killed and its datastore destroyed from here.
-async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) {
+/// guest that does not answer is killed and its datastore destroyed from here. An error: the
+/// broker cannot be reached, and the guest may still run (the delete asks again).
+async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -> Result<(), String> {
     let asked = services
         .guests
         .call(instance_id, "destroy", serde_json::json!({}), Duration::from_secs(60))
         .await;
     match asked {
-        Ok(_) => return,
+        Ok(_) => return Ok(()),
+        Err(e @ (crate::bus::BusError::Unavailable(_) | crate::bus::BusError::Closed)) => {
+            return Err(format!("asking the guest to destroy its server: {e}"))
+        }
         // No guest runs (a create that failed before it had one, a pool that died): nothing
         // waits for an answer that cannot come.
         Err(e @ crate::bus::BusError::NoConsumer { .. }) => {
@@ -337,11 +348,11 @@ async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) {
         crate::guest::server::kill(pid, Duration::from_secs(5)).await;
     }
     let Some(spec) = guest_process::read_spec(volume) else {
-        return;
+        return Ok(());
     };
     let key = match services.guests.keys().find(&services.db, instance_id).await {
         Ok(Some(key)) => key,
-        _ => return,
+        _ => return Ok(()),
     };
     let address = spec.address.and_then(|a| a.parse().ok());
     let driver = crate::compute::datastore_for(&services.config, instance_id, &spec.manager, address, true, &key);
@@ -353,4 +364,5 @@ async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) {
         }
         Err(e) => tracing::warn!(instance.id = %instance_id, "{e}"),
     }
+    Ok(())
 }

@@ -154,7 +154,12 @@ pub async fn consume(services: Services, topic: &str) -> String {
 /// Stores a guest pool's report (sealed under the master key, which only the deployment's
 /// processes hold) in the service list. A report that does not open is dropped.
 async fn store_service_report(services: &Services, delivery: Delivery) {
-    let sealed = delivery.envelope.args.get("sealed").and_then(|v| v.as_str()).unwrap_or_default();
+    let sealed = delivery
+        .envelope
+        .args
+        .get("sealed")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
     let report = services
         .secrets
         .open(sealed)
@@ -164,7 +169,10 @@ async fn store_service_report(services: &Services, delivery: Delivery) {
         Ok(r) => r,
         Err(e) => {
             services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::warn_limited("service report rejected", &format!("conductor: service report rejected: {e}"));
+            crate::telemetry::warn_limited(
+                "service report rejected",
+                &format!("conductor: service report rejected: {e}"),
+            );
             return delivery.reply(Err(format!("rejected: {e}")));
         }
     };
@@ -206,7 +214,14 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), St
             Err(CheckError::Rejected(e)) => {
                 services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
                 let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
-                crate::telemetry::warn_limited("guest message rejected", &format!("conductor: {} about {} rejected: {e}", delivery.envelope.method, subject.unwrap_or("?")));
+                crate::telemetry::warn_limited(
+                    "guest message rejected",
+                    &format!(
+                        "conductor: {} about {} rejected: {e}",
+                        delivery.envelope.method,
+                        subject.unwrap_or("?")
+                    ),
+                );
                 delivery.reply(Err(format!("rejected: {e}")));
                 continue;
             }

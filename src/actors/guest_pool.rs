@@ -1,13 +1,14 @@
 //! A pool of simulated guests (`coffer guest --simulated N`): consumes `guestpool`, competing with
 //! other pools, and hosts up to N guest sessions of simulated instances that a task manager
 //! hands it (`host_guest`, with the instance's key sealed under the master key). A guest that
-//! already has a consumer (hosted by another pool) is not hosted again; a full pool hands the
+//! a task manager no longer wants (`guest_wanted`: its instance was deleted meanwhile) or that
+//! already has a consumer (hosted by another pool) is not hosted; a full pool hands the
 //! request back after a pause, for another pool. Its sessions talk only over the bus; a session
 //! whose server is destroyed (`destroy`) is let go.
 
 use super::guest_session::{GuestEnv, GuestSession};
 use crate::bus::signing::GuestKey;
-use crate::bus::{self, Delivery};
+use crate::bus::{self, Delivery, Envelope};
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use serde::Deserialize;
@@ -17,6 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const KIND: &str = "guest_pool";
+/// How long a task manager may take to say whether a guest is still wanted.
+const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `host_guest`'s arguments.
 #[derive(Deserialize)]
@@ -45,7 +48,13 @@ pub struct GuestPool {
 }
 
 impl GuestPool {
-    pub fn new(env: GuestEnv, master: Arc<MasterKey>, capacity: usize, name: String, hosted: Arc<AtomicI64>) -> GuestPool {
+    pub fn new(
+        env: GuestEnv,
+        master: Arc<MasterKey>,
+        capacity: usize,
+        name: String,
+        hosted: Arc<AtomicI64>,
+    ) -> GuestPool {
         GuestPool {
             env,
             master,
@@ -83,17 +92,33 @@ impl GuestPool {
         let id = request.instance_id.clone();
         self.checking.insert(id.clone());
         let (bus, topic) = (self.env.bus.clone(), bus::guest_topic(&id));
-        let asked = async move { bus.consumers(&topic).await };
+        let wanted = Envelope::new("guest_wanted", serde_json::json!({ "instance_id": id }));
+        let asked = async move {
+            // A request that waited in the queue through the instance's delete hosts nothing.
+            let wanted = bus.call(bus::TASKMANAGER, wanted, ASK_TIMEOUT).await?;
+            if wanted != serde_json::json!(true) {
+                return Ok(None);
+            }
+            bus.consumers(&topic).await.map(Some)
+        };
         ctx.spawn(asked.into_actor(self).map(move |consumers, act, ctx| {
             act.checking.remove(&id);
             let hosted = match consumers {
-                Ok(0) => act.host(request, ctx),
-                Ok(_) => {
+                Ok(Some(0)) => act.host(request, ctx),
+                Ok(Some(_)) => {
                     tracing::info!(pool = %act.name, instance.id = %id, "guest pool: already served elsewhere");
                     Ok(())
                 }
-                // Not acknowledged: the request comes back once the broker answers again.
-                Err(e) => return crate::telemetry::warn_limited("guest pool", &format!("guest pool: {e}")),
+                Ok(None) => {
+                    tracing::info!(pool = %act.name, instance.id = %id, "guest pool: the instance is gone; not hosted");
+                    Ok(())
+                }
+                // Not acknowledged: handed back after a pause, to be asked again.
+                Err(e) => {
+                    crate::telemetry::warn_limited("guest pool", &format!("guest pool: cannot host {id} now: {e}"));
+                    ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
+                    return;
+                }
             };
             if let Err(e) = &hosted {
                 tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: host_guest refused: {e}");
@@ -145,7 +170,10 @@ impl StreamHandler<Delivery> for GuestPool {
         }
         if self.guests.len() + self.checking.len() >= self.capacity {
             // Handed back (unacknowledged) after a pause, for a pool with room.
-            let full = format!("guest pool {}: full ({} guests); handed back for another pool", self.name, self.capacity);
+            let full = format!(
+                "guest pool {}: full ({} guests); handed back for another pool",
+                self.name, self.capacity
+            );
             crate::telemetry::warn_limited("guest pool full", &full);
             ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
             return;

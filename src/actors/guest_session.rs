@@ -336,7 +336,10 @@ impl StreamHandler<Delivery> for GuestSession {
                 .map_err(|e| e.to_string())
                 .and_then(|()| self.take_once(&delivery.envelope));
             if let Err(e) = checked {
-                crate::telemetry::warn_limited("guest rejected", &format!("guest {}: {} rejected: {e}", self.instance_id, delivery.envelope.method));
+                crate::telemetry::warn_limited(
+                    "guest rejected",
+                    &format!("guest {}: {} rejected: {e}", self.instance_id, delivery.envelope.method),
+                );
                 delivery.reply(Err(protocol::encode_error(&GuestError::Failed(format!(
                     "rejected: {e}"
                 )))));

@@ -62,7 +62,9 @@ impl GuestWatch {
                         act.services.node_id,
                         rehosted.len()
                     );
-                    act.services.supervision.note(KIND, &act.services.node_id, "rehosted", &reason);
+                    act.services
+                        .supervision
+                        .note(KIND, &act.services.node_id, "rehosted", &reason);
                     let now = Instant::now();
                     act.asked.extend(rehosted.into_iter().map(|id| (id, now)));
                 }
@@ -108,7 +110,13 @@ async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<Str
 
 /// Hands the guest to the pools if nothing consumes its queue; true when it did.
 async fn rehost_if_orphaned(services: &Services, id: &str, prepared: bool) -> Result<bool, String> {
-    if services.bus.consumers(&bus::guest_topic(id)).await.map_err(|e| e.to_string())? > 0 {
+    if services
+        .bus
+        .consumers(&bus::guest_topic(id))
+        .await
+        .map_err(|e| e.to_string())?
+        > 0
+    {
         return Ok(false); // slow, not orphaned
     }
     let key = services.guests.keys().ensure(&services.db, id).await?;
@@ -123,7 +131,10 @@ impl Actor for GuestWatch {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.services.node_id);
         let config = &self.services.config;
-        let every = config.taskmanager.scan_interval_s.min(config.guest.heartbeat_interval_s);
+        let every = config
+            .taskmanager
+            .scan_interval_s
+            .min(config.guest.heartbeat_interval_s);
         let every = crate::config::secs(every.max(0.5));
         ctx.run_interval(every, |act, ctx| act.scan(ctx));
     }

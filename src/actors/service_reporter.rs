@@ -154,7 +154,10 @@ impl ServiceReporter {
             me.hosted = Some(hosted.load(Ordering::Relaxed));
         }
         let mut events = std::mem::take(&mut self.carried);
-        events.extend(self.supervision.take_unsent(EVENTS_PER_REPORT.saturating_sub(events.len())));
+        events.extend(
+            self.supervision
+                .take_unsent(EVENTS_PER_REPORT.saturating_sub(events.len())),
+        );
         self.reports += 1;
         let trim = self.reports % TRIM_EVERY == 1;
         let sink = Arc::clone(&self.sink);

@@ -113,7 +113,13 @@ impl SupervisionLog {
     pub fn failed(&self, kind: &str, id: &str, reason: &str) {
         // Every failure is an event (structured, at debug, and stored); as a warning, a burst of
         // them (a broker outage seen by 500 flows) is one line every 10 s with a count.
-        tracing::debug!(actor.kind = kind, actor.id = id, event = "failed", reason, "{kind} {id} failed");
+        tracing::debug!(
+            actor.kind = kind,
+            actor.id = id,
+            event = "failed",
+            reason,
+            "{kind} {id} failed"
+        );
         crate::telemetry::warn_limited("actor failed", &format!("{kind} {id} failed: {reason}"));
         let mut inner = self.inner.lock();
         inner.failures_total += 1;

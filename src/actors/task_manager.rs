@@ -11,6 +11,7 @@ use super::flow_actor::{self, FlowActor, FlowsDrained};
 use super::Services;
 use crate::bus::{self, Delivery};
 use crate::db::models::flow::Flow;
+use crate::db::models::instance::Instance;
 use actix::prelude::*;
 use std::collections::HashMap;
 
@@ -144,9 +145,32 @@ impl Handler<Scan> for TaskManager {
     }
 }
 
+impl TaskManager {
+    /// `guest_wanted`: whether the instance still wants a guest (a pool asks before it hosts
+    /// one, so that a `host_guest` that waited out a delete hosts nothing).
+    fn answer_guest_wanted(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+        let Some(id) = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str()) else {
+            return delivery.reply(Err("malformed message: instance_id missing".into()));
+        };
+        let (db, id) = (self.services.db.clone(), id.to_string());
+        let asked = async move {
+            db.run(move |c| Instance::find(c, &id))
+                .await
+                .map(|found| found.is_some_and(|i| i.task() != Some(crate::status::Task::Deleting)))
+        };
+        ctx.spawn(asked.into_actor(self).map(|wanted, _, _| match wanted {
+            Ok(wanted) => delivery.reply(Ok(serde_json::json!(wanted))),
+            Err(e) => delivery.reply(Err(format!("cannot tell now: {e}"))),
+        }));
+    }
+}
+
 impl StreamHandler<Delivery> for TaskManager {
     fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
         let method = delivery.envelope.method.clone();
+        if method == "guest_wanted" {
+            return self.answer_guest_wanted(delivery, ctx);
+        }
         let (key, kind) = if FLOW_METHODS.contains(&method.as_str()) {
             ("instance_id", flow_actor::INSTANCE)
         } else if BACKUP_METHODS.contains(&method.as_str()) {

@@ -285,18 +285,25 @@ impl AmqpBus {
     }
 
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {
+        let (bus, topic) = (Arc::clone(self), topic.to_string());
+        tokio::spawn(async move {
+            let _ = bus.remove_topic(&topic).await;
+        });
+    }
+
+    /// Deletes the topic's queue and what waits on it; an error when the broker cannot be
+    /// reached (asking again is safe).
+    pub async fn remove_topic(&self, topic: &str) -> Result<(), BusError> {
         if self.subscribed.lock().contains(topic) {
             self.deleted.lock().insert(topic.to_string());
         }
-        let (bus, topic) = (Arc::clone(self), topic.to_string());
-        tokio::spawn(async move {
-            if let Ok((_, channel)) = bus.link().await {
-                let _ = channel
-                    .queue_delete(topic.as_str().into(), QueueDeleteOptions::default())
-                    .await;
-                bus.declared.lock().remove(&topic);
-            }
-        });
+        let (_, channel) = self.link().await?;
+        channel
+            .queue_delete(topic.into(), QueueDeleteOptions::default())
+            .await
+            .map_err(unavailable)?;
+        self.declared.lock().remove(topic);
+        Ok(())
     }
 }
 

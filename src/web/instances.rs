@@ -43,7 +43,13 @@ pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
     };
     let envelope = Envelope::new(method, json!({ key: flow.target_id }));
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
-        crate::telemetry::warn_limited("task manager cast", &format!("cast {method} of flow {} failed, the scan will find the flow: {e}", flow.id));
+        crate::telemetry::warn_limited(
+            "task manager cast",
+            &format!(
+                "cast {method} of flow {} failed, the scan will find the flow: {e}",
+                flow.id
+            ),
+        );
     }
 }
 

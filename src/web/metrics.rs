@@ -27,13 +27,23 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
         "counter",
         state.passwords.checks() as f64,
     )];
-    let text = render(&state.services.supervision, Some(&state.services.metrics), &flows, &extra);
+    let text = render(
+        &state.services.supervision,
+        Some(&state.services.metrics),
+        &flows,
+        &extra,
+    );
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 
 /// The Prometheus text of one process: its actors, the flows (when it reads the database), its
 /// counters (when it keeps them) and `extra`.
-pub fn render(supervision: &SupervisionLog, metrics: Option<&Metrics>, flows: &[(String, i64)], extra: &[Extra]) -> String {
+pub fn render(
+    supervision: &SupervisionLog,
+    metrics: Option<&Metrics>,
+    flows: &[(String, i64)],
+    extra: &[Extra],
+) -> String {
     let (alive, restarts, failures) = supervision.counters();
     let mut out = String::new();
     // Writing to a String cannot fail.
@@ -68,8 +78,16 @@ pub fn render(supervision: &SupervisionLog, metrics: Option<&Metrics>, flows: &[
 
 fn counters(out: &mut String, m: &Metrics) {
     let counters = [
-        ("coffer_heartbeats_applied_total", "Heartbeats applied.", &m.heartbeats_applied),
-        ("coffer_heartbeats_stale_total", "Heartbeats dropped as stale.", &m.heartbeats_stale),
+        (
+            "coffer_heartbeats_applied_total",
+            "Heartbeats applied.",
+            &m.heartbeats_applied,
+        ),
+        (
+            "coffer_heartbeats_stale_total",
+            "Heartbeats dropped as stale.",
+            &m.heartbeats_stale,
+        ),
         (
             "coffer_heartbeats_coalesced_total",
             "Heartbeats superseded by a newer one of the same instance in one batch.",

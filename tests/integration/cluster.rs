@@ -76,7 +76,10 @@ pub async fn assert_no_guest_queues(ids: &[String], within: Duration) {
         if left.is_empty() {
             return;
         }
-        assert!(Instant::now() < deadline, "queues of deleted instances remain: {left:?}");
+        assert!(
+            Instant::now() < deadline,
+            "queues of deleted instances remain: {left:?}"
+        );
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
 }
@@ -103,7 +106,9 @@ pub async fn wait_services(api: &Api, within: Duration, what: &str, check: impl 
 
 /// Services of `role` that are up.
 pub fn up<'a>(list: &'a [Value], role: &str) -> Vec<&'a Value> {
-    list.iter().filter(|s| s["role"] == role && s["state"] == "up").collect()
+    list.iter()
+        .filter(|s| s["role"] == role && s["state"] == "up")
+        .collect()
 }
 
 /// Creates `n` simulated instances named `prefix-<i>`.

@@ -177,6 +177,17 @@ async fn a_create_whose_task_manager_is_killed_is_finished_by_another() {
     let flow = create_flow(api, &id).await.expect("the create flow");
     assert_eq!(flow["owner"], survivor, "the other task manager finished it: {flow}");
     assert_eq!(flow["status"], "done", "{flow}");
+    // The takeover is on record, naming both.
+    let took_over = api
+        .wait_event(Duration::from_secs(10), "of the takeover", |e| {
+            e["event"] == "took_over"
+        })
+        .await;
+    let reason = took_over["reason"].as_str().unwrap_or_default();
+    assert!(
+        reason.starts_with(survivor) && reason.contains(&format!("of {owner}")),
+        "a takeover event naming both: {took_over}"
+    );
     let volume = db.dir.path().join("instances").join(&id);
     assert_eq!(guest_processes(&id).len(), 1, "exactly one guest process");
     assert_eq!(postmasters(&volume).len(), 1, "exactly one PostgreSQL server");

@@ -315,6 +315,22 @@ impl Api {
         }
     }
 
+    /// Waits until a supervision event satisfies `check` (processes store theirs every
+    /// `[cluster] report_interval_s`); returns it.
+    pub async fn wait_event(&self, within: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        loop {
+            if let Some(found) = self.events().await.into_iter().find(|e| check(e)) {
+                return found;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no supervision event {what} within {within:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    }
+
     /// The flows of an instance as (kind, step, status).
     pub async fn flows(&self, id: &str) -> Vec<(String, i64, String)> {
         let (status, body) = self.get(&format!("/mgmt/flows?instance_id={id}")).await;

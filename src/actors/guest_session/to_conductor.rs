@@ -34,7 +34,10 @@ impl ConductorLink {
             signing::sign(&mut envelope, &self.instance_id, &self.key);
         }
         if let Err(e) = self.bus.cast(bus::CONDUCTOR, envelope).await {
-            crate::telemetry::warn_limited("guest to conductor", &format!("{method} of {} not sent: {e}", self.instance_id));
+            crate::telemetry::warn_limited(
+                "guest to conductor",
+                &format!("{method} of {} not sent: {e}", self.instance_id),
+            );
         }
     }
 }

@@ -115,7 +115,10 @@ impl AmqpBus {
                             let envelope = match decode(&delivery.data) {
                                 Ok(e) => e,
                                 Err(e) => {
-                                    crate::telemetry::warn_limited("amqp malformed", &format!("amqp: malformed message on {topic} rejected: {e}"));
+                                    crate::telemetry::warn_limited(
+                                        "amqp malformed",
+                                        &format!("amqp: malformed message on {topic} rejected: {e}"),
+                                    );
                                     let _ = delivery.acker.reject(Default::default()).await;
                                     continue;
                                 }
@@ -138,10 +141,15 @@ impl AmqpBus {
                             return;
                         }
                     }
-                    Err(e) => crate::telemetry::warn_limited("amqp consumer", &format!("amqp consumer of {topic}: {e}")),
+                    Err(e) => {
+                        crate::telemetry::warn_limited("amqp consumer", &format!("amqp consumer of {topic}: {e}"))
+                    }
                 }
                 failures += 1;
-                crate::telemetry::warn_limited("amqp consumer lost", &format!("amqp consumer of {topic} lost; reconnecting"));
+                crate::telemetry::warn_limited(
+                    "amqp consumer lost",
+                    &format!("amqp consumer of {topic} lost; reconnecting"),
+                );
                 tokio::time::sleep(crate::actors::backoff(200, failures)).await;
             }
         });

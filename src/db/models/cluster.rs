@@ -135,7 +135,10 @@ impl EventRow {
         let Some(newest) = newest.filter(|n| *n > EVENTS_KEPT) else {
             return Ok(0);
         };
-        Ok(diesel::delete(supervision_events::table.filter(supervision_events::id.le(newest - EVENTS_KEPT))).execute(conn)?)
+        Ok(
+            diesel::delete(supervision_events::table.filter(supervision_events::id.le(newest - EVENTS_KEPT)))
+                .execute(conn)?,
+        )
     }
 }
 
@@ -147,7 +150,10 @@ pub fn hold_lease(conn: &mut DbConn, name: &str, owner: &str, lease_ms: i64) -> 
             .find(name)
             .filter(cluster_leases::owner.eq(owner).or(cluster_leases::lease_until.lt(now))),
     )
-    .set((cluster_leases::owner.eq(owner), cluster_leases::lease_until.eq(now + lease_ms)))
+    .set((
+        cluster_leases::owner.eq(owner),
+        cluster_leases::lease_until.eq(now + lease_ms),
+    ))
     .execute(conn)?;
     if taken == 1 {
         return Ok(true);

@@ -10,7 +10,11 @@ use crate::support::{free_port, Backend, TestDb};
 /// `coffer api &`), as written.
 fn readme_start_line() -> String {
     let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).expect("README.md");
-    let blocks: Vec<&str> = readme.split("```sh\n").skip(1).filter_map(|b| b.split("```").next()).collect();
+    let blocks: Vec<&str> = readme
+        .split("```sh\n")
+        .skip(1)
+        .filter_map(|b| b.split("```").next())
+        .collect();
     blocks
         .into_iter()
         .find(|b| b.contains("coffer api &"))
@@ -58,12 +62,17 @@ async fn the_readmes_start_line_brings_a_cluster_up_as_written() {
             assert!(Instant::now() < deadline, "the api never answered");
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
-        let list = wait_services(&api, Duration::from_secs(60), "every process of the start line up", |l| {
-            up(l, "api").len() == 1
-                && up(l, "conductor").len() == 2
-                && up(l, "taskmanager").len() == 2
-                && up(l, "guest_pool").len() == 1
-        })
+        let list = wait_services(
+            &api,
+            Duration::from_secs(60),
+            "every process of the start line up",
+            |l| {
+                up(l, "api").len() == 1
+                    && up(l, "conductor").len() == 2
+                    && up(l, "taskmanager").len() == 2
+                    && up(l, "guest_pool").len() == 1
+            },
+        )
         .await;
         let managers = up(&list, "taskmanager");
         assert_ne!(
@@ -100,7 +109,10 @@ async fn a_node_id_held_by_a_live_task_manager_is_refused() {
     .await;
     let mut second = start(&db, "taskmanager", &with(&env, "COFFER_TASKMANAGER_NODE_ID", "tm-same")).await;
     let code = second.wait_exit(Duration::from_secs(20)).await;
-    assert!(matches!(code, Some(c) if c != 0), "the second one refuses to start: {code:?}");
+    assert!(
+        matches!(code, Some(c) if c != 0),
+        "the second one refuses to start: {code:?}"
+    );
     let said = log_lines(&db, "is in use by a live taskmanager");
     assert!(!said.is_empty(), "with a clear message");
     // Two task managers without a configured id, from one directory, get two ids.

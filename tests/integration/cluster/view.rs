@@ -33,7 +33,10 @@ async fn every_process_is_listed_and_shows_itself() {
     let _pool = start(&db, "guest --simulated 20", &env).await;
     let api = &api.api;
     let list = wait_services(api, Duration::from_secs(20), "every process up", |l| {
-        up(l, "api").len() == 1 && up(l, "conductor").len() == 1 && up(l, "taskmanager").len() == 2 && up(l, "guest_pool").len() == 1
+        up(l, "api").len() == 1
+            && up(l, "conductor").len() == 1
+            && up(l, "taskmanager").len() == 2
+            && up(l, "guest_pool").len() == 1
     })
     .await;
     assert!(!log_lines(&db, "COFFER_CWD names no configuration key").is_empty());
@@ -59,12 +62,22 @@ async fn every_process_is_listed_and_shows_itself() {
     }
     let (_, conductor_metrics) = get_text(&format!("{}/metrics", url_of("conductor"))).await;
     let applied = metric(&conductor_metrics, "coffer_heartbeats_applied_total").unwrap_or(0.0);
-    assert!(applied > 0.0, "the conductor's own metrics count its heartbeats: {conductor_metrics}");
+    assert!(
+        applied > 0.0,
+        "the conductor's own metrics count its heartbeats: {conductor_metrics}"
+    );
     let (_, pool_metrics) = get_text(&format!("{}/metrics", url_of("guest_pool"))).await;
-    assert_eq!(metric(&pool_metrics, "coffer_pool_guests_hosted"), Some(3.0), "{pool_metrics}");
+    assert_eq!(
+        metric(&pool_metrics, "coffer_pool_guests_hosted"),
+        Some(3.0),
+        "{pool_metrics}"
+    );
     assert_eq!(metric(&pool_metrics, "coffer_pool_capacity"), Some(20.0));
     let pool_row = up(&list, "guest_pool")[0].clone();
-    assert_eq!((pool_row["hosted"].clone(), pool_row["capacity"].clone()), (3.into(), 20.into()));
+    assert_eq!(
+        (pool_row["hosted"].clone(), pool_row["capacity"].clone()),
+        (3.into(), 20.into())
+    );
 
     // The supervision events of every process, not only the api's.
     let (_, events) = api.get("/mgmt/supervision-events?limit=1000").await;
@@ -76,10 +89,16 @@ async fn every_process_is_listed_and_shows_itself() {
             .map(|e| e["kind"].as_str().unwrap_or_default().to_string())
             .collect()
     };
-    let flow_actors = kinds_of("tm-a").into_iter().chain(kinds_of("tm-b")).any(|k| k == "instance");
+    let flow_actors = kinds_of("tm-a")
+        .into_iter()
+        .chain(kinds_of("tm-b"))
+        .any(|k| k == "instance");
     assert!(flow_actors, "the task managers' flow actors: {events:#?}");
     let pool_node = pool_row["node_id"].as_str().expect("pool node id").to_string();
-    assert!(kinds_of(&pool_node).iter().any(|k| k == "guest_session"), "the pool's sessions");
+    assert!(
+        kinds_of(&pool_node).iter().any(|k| k == "guest_session"),
+        "the pool's sessions"
+    );
 
     // Flows with their lease owner and expiry.
     let (status, flows) = api.get("/mgmt/flows").await;
@@ -97,7 +116,10 @@ async fn every_process_is_listed_and_shows_itself() {
         l.iter().any(|s| s["pid"] == killed_pid && s["state"] == "down")
     })
     .await;
-    println!("the killed conductor was shown down {:?} after its SIGKILL", killed_at.elapsed());
+    println!(
+        "the killed conductor was shown down {:?} after its SIGKILL",
+        killed_at.elapsed()
+    );
 }
 
 #[actix_web::test]
@@ -105,16 +127,16 @@ async fn the_test_broker_listens_on_loopback_only() {
     let _turn = BROKER.lock().await;
     let base = std::env::var("COFFERTEST_DIR").unwrap_or_else(|_| "/tmp/coffer-test".into());
     let pid = std::fs::read_to_string(format!("{base}/rabbitmq/pid")).expect("the broker's pid file");
-    let out = std::process::Command::new("ss")
-        .args(["-ltnpH"])
-        .output()
-        .expect("ss");
+    let out = std::process::Command::new("ss").args(["-ltnpH"]).output().expect("ss");
     let listening: Vec<String> = String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter(|l| l.contains(&format!("pid={},", pid.trim())))
         .map(str::to_string)
         .collect();
-    assert!(listening.len() >= 2, "the broker's AMQP and distribution ports: {listening:#?}");
+    assert!(
+        listening.len() >= 2,
+        "the broker's AMQP and distribution ports: {listening:#?}"
+    );
     for line in &listening {
         let local = line.split_whitespace().nth(3).unwrap_or_default();
         assert!(

@@ -53,14 +53,23 @@ async fn mgmt_is_for_admins_however_the_path_is_spelled() {
     let (status, all) = admin.get("/mgmt/instances").await;
     assert_eq!(status, 200, "{all}");
 
-    let reads = ["instances", "actors", "supervision-events", "flows?instance_id=x"];
+    let reads = [
+        "instances",
+        "actors",
+        "supervision-events",
+        "flows?instance_id=x",
+        "flows",
+        "services",
+    ];
     for caller in [&alice, &rita] {
         for rest in reads.iter().map(|r| r.to_string()).chain([format!("quotas/{beta}")]) {
             for path in spellings(&rest) {
                 let (status, body) = caller.get(&path).await;
                 assert!(denied(status), "GET {path} as a non-admin answered {status}: {body}");
                 assert!(
-                    body.get("instances").is_none() && body.get("actors").is_none(),
+                    ["instances", "actors", "flows", "services", "events"]
+                        .iter()
+                        .all(|k| body.get(*k).is_none()),
                     "{path} leaked: {body}"
                 );
             }
