@@ -7,11 +7,13 @@
 //! stays a string while `COFFER_GUEST_HEARTBEAT_INTERVAL_S=2` is a number.
 
 mod backup;
+mod cluster;
 mod defaults;
 mod env;
 mod validate;
 
 pub use backup::BackupConfig;
+pub use cluster::{ClusterConfig, TelemetryConfig};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -223,24 +225,6 @@ pub struct LogConfig {
     pub format: String,
     /// tracing filter directive, e.g. "info" or "coffer=debug".
     pub filter: String,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct ClusterConfig {
-    /// How often each process refreshes its row in the service list (and stores its
-    /// supervision events).
-    pub report_interval_s: f64,
-    /// A process whose row was not refreshed for this long is shown down.
-    pub down_after_s: f64,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-pub struct TelemetryConfig {
-    /// Where a process that does not serve the API serves `/healthz` and `/metrics`
-    /// (e.g. "127.0.0.1:9779"; port 0 picks a free one). Empty: not served.
-    pub bind: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

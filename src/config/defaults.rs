@@ -143,18 +143,3 @@ impl Default for QuotaConfig {
         }
     }
 }
-
-impl Default for ClusterConfig {
-    fn default() -> Self {
-        Self {
-            report_interval_s: 2.0,
-            down_after_s: 10.0,
-        }
-    }
-}
-
-impl Default for TelemetryConfig {
-    fn default() -> Self {
-        Self { bind: String::new() }
-    }
-}

@@ -19,7 +19,11 @@ const QUEUED_PARTS: usize = 2;
 /// What a backup reads from.
 pub enum DumpSource {
     /// A dump command's standard output (its standard error goes to `log`).
-    Command { cmd: Command, name: String, log: PathBuf },
+    Command {
+        cmd: Box<Command>,
+        name: String,
+        log: PathBuf,
+    },
     /// A file the datastore wrote (a Redis RDB snapshot).
     File(PathBuf),
     /// A small dump already in memory (the simulated datastore's state).
@@ -185,7 +189,11 @@ pub async fn fetch_verified(store: &BackupStore, key: &str, checksum: &str, dest
 /// Where a verified object is unpacked to.
 pub enum Unpack {
     /// A loader command reading the dump on its standard input (output appended to `log`).
-    Command { cmd: Command, name: String, log: PathBuf },
+    Command {
+        cmd: Box<Command>,
+        name: String,
+        log: PathBuf,
+    },
     /// A file (mode 0600, owned as the datastore's service user).
     File {
         path: PathBuf,

@@ -75,7 +75,7 @@ impl MariaServer {
         }
         let key = job.key("xbstream");
         let source = DumpSource::Command {
-            cmd,
+            cmd: Box::new(cmd),
             name: "mariadb-backup".into(),
             log,
         };
@@ -124,7 +124,7 @@ impl MariaServer {
                 let unpacked = backup_stream::unpack(
                     &packed,
                     Unpack::Command {
-                        cmd,
+                        cmd: Box::new(cmd),
                         name: "mbstream".into(),
                         log,
                     },

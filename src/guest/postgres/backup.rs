@@ -129,7 +129,7 @@ impl PgServer {
             .args(["-c", "fast", "-v", "--no-password"]);
         let key = job.key("tar");
         let source = DumpSource::Command {
-            cmd,
+            cmd: Box::new(cmd),
             name: "pg_basebackup".into(),
             log: log.clone(),
         };
@@ -183,7 +183,7 @@ impl PgServer {
         cmd.arg("-c").arg("-C").arg(self.archive_dir()).args(&names);
         let key = job.key("wal.tar");
         let source = DumpSource::Command {
-            cmd,
+            cmd: Box::new(cmd),
             name: "tar (WAL)".into(),
             log,
         };

@@ -24,7 +24,7 @@ impl PgServer {
         let unpacked = backup_stream::unpack(
             &packed,
             Unpack::Command {
-                cmd,
+                cmd: Box::new(cmd),
                 name: "tar".into(),
                 log,
             },
