@@ -99,11 +99,14 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
     let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
     let keys = Arc::new(GuestKeys::new(Arc::clone(&secrets)));
     let guests = GuestLink::new(bus.clone(), db.clone(), keys, config.bus.sign_guest_messages);
+    // Every event from the first on goes to the shared database (the reporter stores them).
+    let supervision = Arc::new(SupervisionLog::default());
+    supervision.forward_events();
     Ok(Services {
         config: Arc::new(config),
         db,
         bus,
-        supervision: Arc::new(SupervisionLog::default()),
+        supervision,
         faults: Arc::new(faults),
         metrics: Arc::new(Metrics::default()),
         wakeups: Arc::default(),

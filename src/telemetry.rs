@@ -2,9 +2,14 @@
 
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber; `RUST_LOG` wins over `[log] filter`.
+/// Installs the global subscriber; `RUST_LOG` wins over `[log] filter`. lapin's own log is off
+/// unless the filter names it: it reports a broker restart, an expected condition, as errors,
+/// and coffer logs what the transport tells it (rate-limited) itself.
 pub fn init(format: &str, filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(filter));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| match filter.contains("lapin") {
+        true => EnvFilter::new(filter),
+        false => EnvFilter::new(format!("{filter},lapin=off")),
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

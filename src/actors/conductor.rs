@@ -181,9 +181,11 @@ async fn store_service_report(services: &Services, delivery: Delivery) {
         .run(move |c| service_reporter::store(c, &report.service, &report.events))
         .await;
     match stored {
-        Ok(()) => delivery.ack(),
-        // Not acknowledged: the report comes back.
-        Err(e) => crate::telemetry::warn_limited("service report", &format!("service report not stored: {e}")),
+        Ok(()) => delivery.reply(Ok(serde_json::Value::Null)),
+        Err(e) => {
+            crate::telemetry::warn_limited("service report", &format!("service report not stored: {e}"));
+            delivery.reply(Err(format!("not stored: {e}")));
+        }
     }
 }
 

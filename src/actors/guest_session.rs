@@ -126,11 +126,16 @@ impl GuestSession {
                 return;
             }
         };
-        delivery.ack();
+        // Acknowledged once done: a guest host that dies mid-prepare hands the request back,
+        // and the guest hosted again in its place prepares (prepare is idempotent).
         let prepared = self.datastore.prepare(request, self.env.backup_store.clone());
-        ctx.spawn(prepared.into_actor(self).map(|result, act, ctx| match result {
-            Ok(()) => act.heartbeat(ctx, None),
+        ctx.spawn(prepared.into_actor(self).map(move |result, act, ctx| match result {
+            Ok(()) => {
+                delivery.ack();
+                act.heartbeat(ctx, None)
+            }
             Err(e) => {
+                delivery.ack();
                 tracing::warn!(instance.id = %act.instance_id, error = %e, "prepare failed: {e}");
                 // The reason first, so the create that sees FAILED can tell why.
                 let report = act
@@ -331,6 +336,11 @@ impl Handler<Destroy> for GuestSession {
 
 impl StreamHandler<Delivery> for GuestSession {
     fn handle(&mut self, mut delivery: Delivery, ctx: &mut Context<Self>) {
+        if delivery.redelivered && self.seen.contains_key(&delivery.envelope.context.request_id) {
+            // Handed back by the broker after a reconnect, already taken here (a prepare still
+            // running): nothing to do again.
+            return delivery.ack();
+        }
         if self.env.config.bus.sign_guest_messages {
             let checked = signing::verify(&mut delivery.envelope, &self.instance_id, &self.key)
                 .map_err(|e| e.to_string())

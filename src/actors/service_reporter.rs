@@ -3,7 +3,7 @@
 //! node id, host, pid, version, start, last seen, and a pool's capacity and hosted guests), and
 //! carries the process's supervision events to `supervision_events`. Processes with the
 //! database write there; a guest pool, which never touches it, casts its report (sealed under
-//! the master key) to a conductor, which writes it.
+//! the master key) to a conductor, which writes it and answers.
 
 use super::supervision::{SupervisionEvent, SupervisionLog};
 use crate::bus::{self, Bus, Envelope};
@@ -19,6 +19,8 @@ use std::time::Duration;
 const KIND: &str = "service_reporter";
 /// Events carried per report at most.
 const EVENTS_PER_REPORT: usize = 5_000;
+/// How long a conductor may take to store a pool's report.
+const REPORT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Reports between two trims of the stored events.
 const TRIM_EVERY: u64 = 300;
 
@@ -182,8 +184,11 @@ impl ServiceReporter {
                     };
                     let text = serde_json::to_string(&sealed).unwrap_or_default();
                     let args = serde_json::json!({ "sealed": master.seal(&text) });
-                    bus.cast(bus::CONDUCTOR, Envelope::new("report_service", args))
+                    // A call, not a cast: with no conductor running it fails at once instead of
+                    // piling reports up in the conductors' queue.
+                    bus.call(bus::CONDUCTOR, Envelope::new("report_service", args), REPORT_TIMEOUT)
                         .await
+                        .map(|_| ())
                         .map_err(|e| e.to_string())
                 }
             };

@@ -131,3 +131,27 @@ async fn a_node_id_held_by_a_live_task_manager_is_refused() {
     ids.dedup();
     assert_eq!(ids.len(), 3, "distinct node ids: {ids:?}");
 }
+
+#[actix_web::test]
+async fn a_process_with_another_master_key_is_refused() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = cluster_env(&db, 200);
+    let api = start(&db, "api", &env).await;
+    // A host where the key was not copied makes a key of its own: it must not join.
+    let elsewhere = db.dir.path().join("elsewhere.key").display().to_string();
+    let mut stray = start(
+        &db,
+        "conductor",
+        &with(&env, "COFFER_SECRETS_MASTER_KEY_FILE", &elsewhere),
+    )
+    .await;
+    let code = stray.wait_exit(Duration::from_secs(20)).await;
+    assert!(matches!(code, Some(c) if c != 0), "it refuses to start: {code:?}");
+    assert!(
+        !log_lines(&db, "is not the deployment's").is_empty(),
+        "with a clear message"
+    );
+    let (status, _) = api.api.get("/flavors").await;
+    assert_eq!(status, 200, "the deployment goes on");
+}
