@@ -221,3 +221,16 @@ pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
 pub fn now_ms() -> i64 {
     chrono::Utc::now().timestamp_millis()
 }
+
+/// [`now_ms`], but never the same twice in this process: creation times that order rows
+/// ("newest first") must not tie for two creates within one millisecond.
+pub fn unique_now_ms() -> i64 {
+    use std::sync::atomic::{AtomicI64, Ordering};
+    static LAST: AtomicI64 = AtomicI64::new(0);
+    let now = now_ms();
+    let previous = LAST.fetch_max(now, Ordering::SeqCst);
+    if previous < now {
+        return now;
+    }
+    LAST.fetch_add(1, Ordering::SeqCst) + 1
+}

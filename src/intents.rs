@@ -8,7 +8,7 @@ use crate::db::models::instance::{Instance, InstanceRecord};
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
-use crate::db::{now_ms, write_tx, DbConn};
+use crate::db::{unique_now_ms, write_tx, DbConn};
 use crate::error::ApiError;
 use crate::flows;
 use crate::guest::rules;
@@ -128,7 +128,7 @@ pub fn create_instance(
                 version.manager
             )));
         }
-        let now = now_ms();
+        let now = unique_now_ms();
         let instance = Instance {
             id: uuid::Uuid::new_v4().to_string(),
             created: now,
