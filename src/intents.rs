@@ -355,7 +355,18 @@ pub fn resize_instance(
 /// Trove's `reset_status` (admin): task NONE, service UNKNOWN, every running flow but a delete
 /// cancelled and every running backup FAILED — the way out for an instance an operator wants to
 /// act on again.
+/// Trove's mgmt `reset-task-status`: the task is NONE again and its flows stop; the datastore's
+/// status is left to the next heartbeat.
+pub fn reset_task_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
+    end_tasks(conn, tenant, id, false)
+}
+
 pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
+    end_tasks(conn, tenant, id, true)
+}
+
+/// Ends whatever task the instance has (not a delete), and with `service` its datastore status.
+fn end_tasks(conn: &mut DbConn, tenant: &str, id: &str, service: bool) -> Result<(), ApiError> {
     write_tx(conn, |conn| {
         Instance::lock(conn, id)?;
         Instance::find_record(conn, tenant, id)?
@@ -366,7 +377,9 @@ pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), Api
         cancel_flows(conn, tenant, id)?;
         backups::fail_running(conn, id)?;
         Instance::set_task(conn, id, Task::None)?;
-        ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
+        if service {
+            ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
+        }
         Ok(())
     })
 }

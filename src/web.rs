@@ -4,6 +4,7 @@
 //! Every `/v1.0/{tenant_id}` route passes [`auth::authenticate`] first; `/v3` is coffer's own
 //! Keystone subset, where clients get their tokens.
 
+mod acting;
 mod auth;
 mod backup_schedules;
 mod backups;
@@ -19,6 +20,7 @@ pub mod linger;
 pub mod links;
 pub mod metrics;
 mod mgmt;
+mod mgmt_instances;
 mod quotas;
 mod routing;
 mod users;
@@ -219,6 +221,12 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
             .done(),
     )
     .service(endpoint("/instances").get(instances::list_all_instances).done())
+    .service(endpoint("/instances/{id}").get(mgmt_instances::show_any).done())
+    .service(
+        endpoint("/instances/{id}/action")
+            .post(mgmt_instances::act_on_any)
+            .done(),
+    )
     .service(endpoint("/actors").get(mgmt::list_actors).done())
     .service(
         endpoint("/supervision-events")

@@ -5,6 +5,7 @@
 //! `retention_days`) applied to them. GET shows it (404 without one), PUT sets it (200), DELETE
 //! removes it (202); the backups already made stay.
 
+use super::acting::Acting;
 use super::input::Body;
 use super::validate::{bad, object};
 use super::views::iso;
@@ -117,8 +118,10 @@ pub async fn set_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let now = now_ms();
     let schedule = parse(&body, &id, &tenant, state.services.config.backup.min_interval_s, now)?;
     let saved = state
@@ -151,8 +154,10 @@ pub async fn set_schedule(
 pub async fn show_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let lookup = id.clone();
     let found = state
         .db
@@ -170,8 +175,10 @@ pub async fn show_schedule(
 pub async fn delete_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let lookup = id.clone();
     let deleted = state
         .db

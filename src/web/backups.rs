@@ -2,6 +2,7 @@
 //! `instance_id`, `datastore`, admin `all_projects`; integer offset marker, most recently
 //! updated first), show, delete (202, with the backups chained on it).
 
+use super::acting::Acting;
 use super::input::Body;
 use super::validate::{bad, name_field, object, string_field};
 use super::views::iso;
@@ -89,9 +90,18 @@ pub async fn create_backup(
     state: web::Data<AppState>,
     path: web::Path<String>,
     body: Body,
+    req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let tenant = path.into_inner();
     let request = create_request(&body)?;
+    // An admin backs up any project's instance; the backup is the instance's project's.
+    let tenant = match super::auth::is_admin(&req) {
+        true => {
+            let id = request.instance_id.clone();
+            let owner = state.db.run(move |c| Instance::find(c, &id)).await?;
+            owner.map(|i| i.tenant_id).unwrap_or_else(|| path.into_inner())
+        }
+        false => path.into_inner(),
+    };
     let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
     let (deadline, limits) = (backup_deadline_ms(&state), state.services.config.quota.defaults());
     let (b, flow, datastores) = state
@@ -190,8 +200,10 @@ pub async fn list_instance_backups(
     path: web::Path<(String, String)>,
     query: web::Query<PageQuery>,
     req: HttpRequest,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let (owner, lookup) = (tenant.clone(), id.clone());
     let found = state.db.run(move |c| Instance::find_owned(c, &owner, &lookup)).await?;
     if found.is_none() {
@@ -208,8 +220,10 @@ pub async fn list_instance_backups(
 pub async fn show_backup(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let owner = Some(tenant);
     let lookup = id.clone();
     let found = state
@@ -229,8 +243,10 @@ pub async fn show_backup(
 pub async fn delete_backup(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let owner = Some(tenant);
     let deadline = backup_deadline_ms(&state);
     let flow = state

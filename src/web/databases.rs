@@ -1,6 +1,7 @@
 //! `/instances/{id}/databases`: list, create and delete an instance's databases (Trove's
 //! "Mysql" extension, for every datastore that has databases).
 
+use super::acting::Acting;
 use super::guest_calls::{self, Timeout};
 use super::input::Body;
 use super::{validate, AppState, PageQuery};
@@ -37,8 +38,10 @@ pub async fn list_databases(
     path: web::Path<(String, String)>,
     query: web::Query<PageQuery>,
     req: HttpRequest,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let (items, more) = page(
         current(&state, &id).await?,
@@ -72,8 +75,10 @@ pub async fn create_databases(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let obj = body
         .as_object()
         .ok_or_else(|| ApiError::BadRequest("The body must be an object.".into()))?;
@@ -100,8 +105,10 @@ pub async fn create_databases(
 pub async fn delete_database(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, name) = path.into_inner();
+    let (_, id, name) = path.into_inner();
+    let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     ready.rules.check_database(&name).map_err(ApiError::BadRequest)?;
     if !current(&state, &id).await?.iter().any(|d| d.name == name) {

@@ -3,6 +3,7 @@
 //! Writes record their intent in one transaction (see [`crate::intents`]) and then cast to the
 //! task manager; `show` asks the guest for its volume usage with a short timeout.
 
+use super::acting::Acting;
 use super::input::Body;
 use super::{auth, links, validate, views, AppState, PageQuery};
 use crate::bus::{self, Envelope};
@@ -177,8 +178,19 @@ pub async fn show_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     req: HttpRequest,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    show(&state, &req, acting.project(), id).await
+}
+
+/// An instance's view as `GET /instances/{id}` answers it (also the admin's mgmt view).
+pub(super) async fn show(
+    state: &AppState,
+    req: &HttpRequest,
+    tenant: String,
+    id: String,
+) -> Result<HttpResponse, ApiError> {
     let lookup = id.clone();
     let found = state
         .db
@@ -191,13 +203,7 @@ pub async fn show_instance(
         })
         .await?;
     let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let mut view = views::instance(
-        &links::base(&req),
-        &record,
-        expiry_ms(&state),
-        true,
-        auth::is_admin(&req),
-    );
+    let mut view = views::instance(&links::base(req), &record, expiry_ms(state), true, auth::is_admin(req));
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
@@ -218,8 +224,10 @@ pub async fn show_instance(
 pub async fn delete_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let deadline = ms(state.services.config.taskmanager.delete_timeout_s);
     let flow = state
         .db
@@ -237,8 +245,10 @@ pub async fn act_on_instance(
     path: web::Path<(String, String)>,
     body: Body,
     req: HttpRequest,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let action = body
         .as_object()
         .and_then(|o| o.keys().next().cloned())

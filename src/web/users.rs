@@ -2,6 +2,7 @@
 //! databases, their passwords, and the datastore's superuser (Trove's "Mysql" extension).
 //! Users are addressed as `name` or `name@host` (host `%` by default).
 
+use super::acting::Acting;
 use super::databases::{self, page};
 use super::guest_calls::{self, split_user, Ready, Timeout};
 use super::input::Body;
@@ -45,8 +46,10 @@ pub async fn list_users(
     path: web::Path<(String, String)>,
     query: web::Query<PageQuery>,
     req: HttpRequest,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let size = state.services.config.api.page_size;
     let (items, more) = page(current(&state, &id).await?, |u| &u.name, &query, size)?;
@@ -61,8 +64,10 @@ pub async fn create_users(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let obj = body_object(&body)?;
     if !obj.contains_key("users") {
         return Err(ApiError::BadRequest("'users' is a required property".into()));
@@ -93,8 +98,10 @@ pub async fn change_passwords(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     let users = validate::users_field(body_object(&body)?)?;
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let existing = current(&state, &id).await?;
@@ -110,8 +117,10 @@ pub async fn change_passwords(
 pub async fn show_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment) = path.into_inner();
+    let (_, id, segment) = path.into_inner();
+    let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id).await?;
     let user = existing(&state, &ready, &segment).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": user_view(&user) })))
@@ -122,8 +131,10 @@ pub async fn update_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment) = path.into_inner();
+    let (_, id, segment) = path.into_inner();
+    let tenant = acting.project();
     let attrs = body_object(&body)?
         .get("user")
         .and_then(Value::as_object)
@@ -149,8 +160,10 @@ pub async fn update_user(
 pub async fn delete_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment) = path.into_inner();
+    let (_, id, segment) = path.into_inner();
+    let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     let args = json!({"user": {"name": user.name, "host": user.host}});
@@ -160,8 +173,10 @@ pub async fn delete_user(
 pub async fn list_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment) = path.into_inner();
+    let (_, id, segment) = path.into_inner();
+    let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id).await?;
     let user = existing(&state, &ready, &segment).await?;
     let dbs: Vec<Value> = user.databases.iter().map(|d| json!({"name": d})).collect();
@@ -172,8 +187,10 @@ pub async fn grant_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
     body: Body,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment) = path.into_inner();
+    let (_, id, segment) = path.into_inner();
+    let tenant = acting.project();
     let wanted = validate::databases_field(body_object(&body)?)?;
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
@@ -192,8 +209,10 @@ pub async fn grant_user_access(
 pub async fn revoke_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id, segment, database) = path.into_inner();
+    let (_, id, segment, database) = path.into_inner();
+    let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     if !user.databases.contains(&database) {
@@ -209,8 +228,10 @@ pub async fn revoke_user_access(
 pub async fn show_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let enabled = guest_calls::call(&state, &id, "is_root_enabled", json!({}), Timeout::Low).await?;
     Ok(HttpResponse::Ok().json(json!({ "rootEnabled": enabled.as_bool().unwrap_or(false) })))
@@ -219,8 +240,10 @@ pub async fn show_root(
 pub async fn enable_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let password = guest_calls::call(&state, &id, "enable_root", json!({}), Timeout::High).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": {"name": "root", "password": password} })))
@@ -229,8 +252,10 @@ pub async fn enable_root(
 pub async fn disable_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
+    acting: Acting,
 ) -> Result<HttpResponse, ApiError> {
-    let (tenant, id) = path.into_inner();
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
     guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     guest_calls::call(&state, &id, "disable_root", json!({}), Timeout::High).await?;
     Ok(HttpResponse::NoContent().finish())

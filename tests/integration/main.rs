@@ -17,5 +17,6 @@ mod hardening;
 mod heartbeats;
 pub mod identity;
 mod lifecycle;
+mod parity;
 mod process;
 mod quotas;

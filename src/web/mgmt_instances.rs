@@ -1,0 +1,58 @@
+//! `/mgmt/instances/{id}` (admin): any project's instance by id — its view with the admin's
+//! fields, and Trove's mgmt actions `reset-task-status` and `rebuild`.
+
+use super::input::Body;
+use super::instances::show;
+use super::AppState;
+use crate::db::models::instance::Instance;
+use crate::error::ApiError;
+use crate::intents;
+use actix_web::{web, HttpRequest, HttpResponse};
+
+/// The project owning instance `id` (any project's), or 404.
+async fn owner_of(state: &AppState, id: &str) -> Result<String, ApiError> {
+    let lookup = id.to_string();
+    let found = state.db.run(move |c| Instance::find(c, &lookup)).await?;
+    found
+        .map(|i| i.tenant_id)
+        .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))
+}
+
+/// `GET /mgmt/instances/{id}`.
+pub async fn show_any(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let owner = owner_of(&state, &id).await?;
+    show(&state, &req, owner, id).await
+}
+
+/// `POST /mgmt/instances/{id}/action` with exactly one of Trove's mgmt actions.
+pub async fn act_on_any(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Body,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let actions = body
+        .as_object()
+        .filter(|o| o.len() == 1)
+        .ok_or_else(|| ApiError::BadRequest("The body names exactly one mgmt action.".into()))?;
+    let action = actions.keys().next().cloned().unwrap_or_default();
+    let owner = owner_of(&state, &id).await?;
+    match action.as_str() {
+        "reset-task-status" => {
+            state
+                .db
+                .run(move |c| Ok(intents::reset_task_status(c, &owner, &id)))
+                .await??;
+            Ok(HttpResponse::Accepted().finish())
+        }
+        "stop" | "reboot" | "migrate" | "rebuild" => Err(ApiError::NotImplemented(format!(
+            "The mgmt action {action} is not implemented yet."
+        ))),
+        other => Err(ApiError::BadRequest(format!("Invalid mgmt action: {other}."))),
+    }
+}

@@ -1,0 +1,102 @@
+//! Trove parity (issue 13): what Trove's clients and test suites rely on beyond the basics —
+//! first the admin scope: an admin acts on any project's instance through its own project's
+//! URL and through `/mgmt/instances/{id}`; everyone else still gets 404 for another project's.
+
+use crate::both_backends;
+use crate::identity::{add_user, api_as, keystone_app, ADMIN_PASSWORD};
+use crate::support::Backend;
+use serde_json::json;
+
+async fn admin_acts_on_any_projects_instance(backend: Backend) {
+    let app = keystone_app(backend, |c| c.compute.simulated_prepare_ms = 100).await;
+    let alpha = add_user(&app, "alpha", "alice", "pw-a", "member").await;
+    add_user(&app, "beta", "bob", "pw-b", "member").await;
+    let alice = api_as(&app, "alice", "pw-a", "alpha").await;
+    let bob = api_as(&app, "bob", "pw-b", "beta").await;
+    let admin = api_as(&app, "admin", ADMIN_PASSWORD, "admin").await;
+    let id = alice.create("alices").await;
+    alice.wait_active(&id).await;
+
+    // Through the admin's own project's URL.
+    let (status, view) = admin.get(&format!("/instances/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["instance"]["tenant_id"], alpha.as_str(), "{view}");
+    let (status, dbs) = admin
+        .send(
+            "POST",
+            &format!("/instances/{id}/databases"),
+            Some(r#"{"databases": [{"name": "by_admin"}]}"#),
+        )
+        .await;
+    assert_eq!(status, 202, "{dbs}");
+    let (status, listed) = alice.get(&format!("/instances/{id}/databases")).await;
+    assert_eq!(status, 200);
+    assert!(listed["databases"]
+        .as_array()
+        .is_some_and(|d| d.iter().any(|d| d["name"] == "by_admin")));
+    let (status, backup) = admin
+        .send(
+            "POST",
+            "/backups",
+            Some(&json!({"backup": {"name": "b", "instance": id}}).to_string()),
+        )
+        .await;
+    assert_eq!(status, 202, "{backup}");
+    let backup_id = backup["backup"]["id"].as_str().expect("backup id").to_string();
+    let (status, seen) = alice.get(&format!("/backups/{backup_id}")).await;
+    assert_eq!(status, 200, "the backup is the instance's project's: {seen}");
+    let (status, _) = admin.get(&format!("/backups/{backup_id}")).await;
+    assert_eq!(status, 200, "the admin reads it through its own URL");
+
+    // Another member still gets 404, on every spelling of the resource.
+    for path in [
+        format!("/instances/{id}"),
+        format!("/instances/{id}/databases"),
+        format!("/backups/{backup_id}"),
+    ] {
+        assert_eq!(bob.get(&path).await.0, 404, "{path}");
+    }
+    assert_eq!(bob.send("DELETE", &format!("/instances/{id}"), None).await.0, 404);
+
+    // /mgmt/instances/{id}.
+    let (status, view) = admin.get(&format!("/mgmt/instances/{id}")).await;
+    assert_eq!(status, 200, "{view}");
+    assert_eq!(view["instance"]["id"], id.as_str());
+    let act = |body: &'static str| {
+        let (admin, id) = (admin.clone(), id.clone());
+        async move {
+            admin
+                .send("POST", &format!("/mgmt/instances/{id}/action"), Some(body))
+                .await
+        }
+    };
+    assert_eq!(act(r#"{"reset-task-status": {}}"#).await.0, 202);
+    assert_eq!(act(r#"{"nonsense": {}}"#).await.0, 400);
+    assert_eq!(act(r#"{"reset-task-status": {}, "rebuild": {}}"#).await.0, 400);
+    assert_eq!(act(r#"[1]"#).await.0, 400);
+    assert_eq!(admin.get("/mgmt/instances/no-such-id").await.0, 404);
+    assert_eq!(alice.get(&format!("/mgmt/instances/{id}")).await.0, 403);
+
+    // reset_status and delete through the admin's URL; the quota given back is alpha's.
+    let (status, _) = admin
+        .send(
+            "POST",
+            &format!("/instances/{id}/action"),
+            Some(r#"{"reset_status": {}}"#),
+        )
+        .await;
+    assert_eq!(status, 202);
+    alice.wait_active(&id).await;
+    let (status, _) = admin.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    alice.wait_gone(&id).await;
+    let (status, quotas) = alice.get(&format!("/mgmt/quotas/{alpha}")).await;
+    assert_eq!(status, 200, "{quotas}");
+    let instances = quotas["quotas"]
+        .as_array()
+        .and_then(|q| q.iter().find(|r| r["resource"] == "instances"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(instances["in_use"], 0, "alpha's quota is given back: {quotas}");
+}
+both_backends!(admin_acts_on_any_projects_instance);
