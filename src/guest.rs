@@ -61,6 +61,17 @@ pub struct UserSpec {
     pub databases: Vec<String>,
 }
 
+/// What `update_attributes` changes of a user (each field optional).
+#[derive(Clone, Default, Deserialize, Serialize)]
+pub struct UserChange {
+    #[serde(default)]
+    pub name: Option<String>,
+    #[serde(default)]
+    pub host: Option<String>,
+    #[serde(default)]
+    pub password: Option<String>,
+}
+
 impl std::fmt::Debug for UserSpec {
     // Never print a password.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -267,6 +278,11 @@ pub trait Datastore: Send {
     /// Sets the passwords of existing users.
     fn change_passwords(&mut self, _users: Vec<UserSpec>) -> GuestFuture<()> {
         not_implemented("change_passwords")
+    }
+    /// Trove's `update_attributes`: renames `user` and/or moves it to another host and/or sets
+    /// its password, keeping its grants.
+    fn update_user(&mut self, _user: String, _change: UserChange) -> GuestFuture<()> {
+        not_implemented("update_attributes")
     }
     fn grant_access(&mut self, _user: String, _databases: Vec<String>) -> GuestFuture<()> {
         not_implemented("grant_access")

@@ -169,13 +169,19 @@ impl MariaServer {
     /// The accounts (`'name'@'host'`) a user name has: users are created with the host the API
     /// was given, and later operations name the user only.
     async fn accounts_named(&self, name: &str) -> Result<Vec<String>, String> {
+        let hosts = self.hosts_of(name).await?;
+        Ok(hosts.iter().map(|h| Self::account(name, Some(h))).collect())
+    }
+
+    /// The hosts the user `name` has accounts at.
+    async fn hosts_of(&self, name: &str) -> Result<Vec<String>, String> {
         let mut conn = self.admin().await?;
         let hosts: Vec<String> = conn
             .exec("SELECT Host FROM mysql.user WHERE User = ?", (name,))
             .await
             .map_err(|e| e.to_string())?;
         let _ = conn.disconnect().await;
-        Ok(hosts.iter().map(|h| Self::account(name, Some(h))).collect())
+        Ok(hosts)
     }
 
     fn account(name: &str, host: Option<&str>) -> String {

@@ -34,6 +34,12 @@ struct Users {
 struct OneUser {
     user: UserSpec,
 }
+/// Trove's `update_attributes(username, hostname, user_attrs)`.
+#[derive(Deserialize)]
+struct UpdateAttributes {
+    username: String,
+    user_attrs: crate::guest::UserChange,
+}
 #[derive(Deserialize)]
 struct UserRef {
     username: String,
@@ -76,6 +82,10 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
         "create_user" => to_value(ds.create_users(args::<Users>(method, a)?.users)),
         "delete_user" => to_value(ds.delete_user(args::<OneUser>(method, a)?.user.name)),
         "change_passwords" => to_value(ds.change_passwords(args::<Users>(method, a)?.users)),
+        "update_attributes" => {
+            let asked = args::<UpdateAttributes>(method, a)?;
+            to_value(ds.update_user(asked.username, asked.user_attrs))
+        }
         "get_user" | "list_access" => {
             let wanted = args::<UserRef>(method, a)?.username;
             let want_access = method == "list_access";

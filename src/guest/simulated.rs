@@ -201,6 +201,20 @@ impl Datastore for SimulatedDatastore {
         })
     }
 
+    fn update_user(&mut self, user: String, change: crate::guest::UserChange) -> GuestFuture<()> {
+        self.now(move |s| {
+            if let Some(found) = s.users.iter_mut().find(|u| u.name == user) {
+                if let Some(name) = change.name {
+                    found.name = name;
+                }
+                if change.host.is_some() {
+                    found.host = change.host;
+                }
+            }
+            Ok(())
+        })
+    }
+
     fn list_users(&mut self) -> GuestFuture<Vec<UserSpec>> {
         self.now(|s| Ok(s.users.clone()))
     }

@@ -126,7 +126,9 @@ pub async fn show_user(
     Ok(HttpResponse::Ok().json(json!({ "user": user_view(&user) })))
 }
 
-/// `PUT /users/{user}`: `{"user": {"password"}}` (renaming or moving hosts is not supported).
+/// `PUT /users/{user}`: `{"user": {"name"?, "host"?, "password"?}}` renames the user, moves it
+/// to another host and/or sets its password in one call, keeping its grants (Trove's
+/// `update_attributes`); 404 for an unknown user, 400 when the new name is taken.
 pub async fn update_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -135,26 +137,17 @@ pub async fn update_user(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id, segment) = path.into_inner();
     let tenant = acting.project();
-    let attrs = body_object(&body)?
-        .get("user")
-        .and_then(Value::as_object)
-        .ok_or_else(|| ApiError::BadRequest("'user' is a required property".into()))?;
+    let change = validate::user_change(&body)?;
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
-    let renamed = attrs
-        .get("name")
-        .and_then(Value::as_str)
-        .is_some_and(|n| n != user.name);
-    if renamed || attrs.get("host").is_some_and(|h| !h.is_null()) {
-        return Err(ApiError::NotImplemented(
-            "Changing a user's name or host is not supported.".into(),
-        ));
+    if let Some(name) = change.name.as_deref().filter(|n| *n != user.name) {
+        ready.rules.check_user(name).map_err(ApiError::BadRequest)?;
+        if current(&state, &id).await?.iter().any(|u| u.name == name) {
+            return Err(ApiError::BadRequest(format!("User {name} already exists.")));
+        }
     }
-    let Some(password) = attrs.get("password").and_then(Value::as_str).filter(|p| !p.is_empty()) else {
-        return Err(ApiError::BadRequest("'password' must be a non-empty string".into()));
-    };
-    let args = json!({"users": [{"name": user.name, "password": password}]});
-    guest_calls::accepted(&state, &id, "change_passwords", args).await
+    let args = json!({"username": user.name, "hostname": user.host, "user_attrs": change});
+    guest_calls::accepted(&state, &id, "update_attributes", args).await
 }
 
 pub async fn delete_user(

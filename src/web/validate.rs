@@ -172,10 +172,7 @@ pub fn users_field(obj: &Map<String, Value>) -> Result<Vec<UserSpec>, ApiError> 
         .into_iter()
         .map(|u| {
             let host = string_field(u, "host")?;
-            if let Some(h) = host.as_deref().filter(|h| *h != "%") {
-                h.parse::<std::net::IpAddr>()
-                    .map_err(|_| bad(format!("'{h}' is not a valid host ('%' or an IP address)")))?;
-            }
+            check_host(host.as_deref())?;
             let databases = items(u, "databases")?
                 .into_iter()
                 .map(|d| required_string(d, "name"))
@@ -190,6 +187,41 @@ pub fn users_field(obj: &Map<String, Value>) -> Result<Vec<UserSpec>, ApiError> 
         .collect::<Result<Vec<_>, ApiError>>()?;
     no_duplicates("user", users.iter().map(|u| u.name.as_str()))?;
     Ok(users)
+}
+
+/// A user's `host`: `%` or an IP address.
+fn check_host(host: Option<&str>) -> Result<(), ApiError> {
+    if let Some(h) = host.filter(|h| *h != "%") {
+        h.parse::<std::net::IpAddr>()
+            .map_err(|_| bad(format!("'{h}' is not a valid host ('%' or an IP address)")))?;
+    }
+    Ok(())
+}
+
+/// `PUT /users/{user}`'s `{"user": {"name"?, "host"?, "password"?}}` (Trove's
+/// `update_attributes`): at least one of them, each a non-empty string.
+pub fn user_change(body: &Value) -> Result<crate::guest::UserChange, ApiError> {
+    let attrs = body
+        .get("user")
+        .and_then(Value::as_object)
+        .ok_or_else(|| bad("'user' is a required property"))?;
+    let change = crate::guest::UserChange {
+        name: string_field(attrs, "name")?,
+        host: string_field(attrs, "host")?,
+        password: string_field(attrs, "password")?,
+    };
+    let given = [&change.name, &change.host, &change.password];
+    if given.iter().all(|f| f.is_none()) {
+        return Err(bad("'user' names none of name, host, password"));
+    }
+    if given
+        .iter()
+        .any(|f| f.as_deref().is_some_and(|v| v.is_empty() || v.chars().count() > 255))
+    {
+        return Err(bad("name, host and password are 1 to 255 characters"));
+    }
+    check_host(change.host.as_deref())?;
+    Ok(change)
 }
 
 /// `nics: [{"net-id" | "network_id": "…"}]` (at most one, as Trove's schema).

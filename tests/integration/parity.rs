@@ -1,6 +1,9 @@
 //! Trove parity (issue 13): what Trove's clients and test suites rely on beyond the basics —
-//! first the admin scope: an admin acts on any project's instance through its own project's
-//! URL and through `/mgmt/instances/{id}`; everyone else still gets 404 for another project's.
+//! here the admin scope (an admin acts on any project's instance through its own project's URL
+//! and through `/mgmt/instances/{id}`; everyone else still gets 404 for another project's);
+//! users' rename/host/password in [`users`].
+
+mod users;
 
 use crate::both_backends;
 use crate::identity::{add_user, api_as, keystone_app, ADMIN_PASSWORD};

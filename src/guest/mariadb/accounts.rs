@@ -115,6 +115,20 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            let new_name = change.name.unwrap_or_else(|| name.clone());
+            // RENAME USER carries the account's privileges to its new name and host.
+            for host in self.hosts_of(&name).await? {
+                let account = Self::account(&name, Some(&host));
+                let renamed = Self::account(&new_name, Some(change.host.as_deref().unwrap_or(&host)));
+                self.exec(&format!("RENAME USER {account} TO {renamed}")).await?;
+            }
+            Ok(())
+        }
+        .boxed()
+    }
+
     fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
         async move {
             for account in self.accounts_named(&user).await? {

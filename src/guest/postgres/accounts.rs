@@ -142,6 +142,22 @@ impl Accounts for PgServer {
         .boxed()
     }
 
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+        async move {
+            if change.host.is_some() {
+                return Err("PostgreSQL users have no host; leave 'host' out".into());
+            }
+            let Some(new_name) = change.name.filter(|n| *n != name) else {
+                return Ok(());
+            };
+            // A role's grants and ownerships follow it; an MD5 password is cleared by the rename
+            // (it is salted with the name), so a rename also sets the password when given.
+            let sql = format!("ALTER ROLE {} RENAME TO {}", quote_ident(&name), quote_ident(&new_name));
+            self.exec("postgres", &sql).await
+        }
+        .boxed()
+    }
+
     fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
         async move {
             for db in databases {

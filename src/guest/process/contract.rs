@@ -51,6 +51,8 @@ pub trait Accounts: Send + Sync {
     fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>>;
     fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
     fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>>;
+    /// Renames the user and/or moves it to `change.host`, keeping its grants (no password).
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>>;
     fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
     fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>>;
     /// Enables the superuser `root` with `password`.
