@@ -118,6 +118,26 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
     })
 }
 
+/// A deployment that has a master key (its fingerprint is recorded) never gets a second one: a
+/// process on a host the key was not copied to refuses to start instead of making its own.
+async fn refuse_a_second_key(config: &Config, db: &Db) -> anyhow::Result<()> {
+    let path = std::path::PathBuf::from(&config.secrets.master_key_file);
+    if path.exists() {
+        return Ok(());
+    }
+    let known = db
+        .run(|c| crate::db::models::cluster::known_fact(c, "master_key_fingerprint"))
+        .await?;
+    if let Some(fingerprint) = known {
+        anyhow::bail!(
+            "no master key at {}, and this deployment has one (fingerprint {fingerprint}): copy the key file \
+             from a host of this deployment",
+            path.display()
+        );
+    }
+    Ok(())
+}
+
 /// Every process of a deployment must seal under one master key: the first process records
 /// the key's fingerprint, and a process with another key refuses to start.
 async fn check_master_key(services: &Services) -> anyhow::Result<()> {
@@ -204,6 +224,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     if !config.bus.sign_guest_messages {
         tracing::warn!("[bus] sign_guest_messages = false: guest messages are neither signed nor checked");
     }
+    refuse_a_second_key(&config, &db).await?;
     let node_id = node_id::claim(&config)?;
     let services = build_services(config, db, node_id.id.clone(), role)?;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");

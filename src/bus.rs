@@ -201,8 +201,16 @@ impl Bus {
         }
     }
 
-    /// How many consumers `topic` has (RabbitMQ, which declares its queue if missing; the
-    /// in-process bus says 0).
+    /// Makes sure `topic`'s queue exists (RabbitMQ; the in-process bus makes queues on use).
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), BusError> {
+        match self {
+            Bus::Memory(_) => Ok(()),
+            Bus::Amqp(a) => a.ensure_topic(topic).await,
+        }
+    }
+
+    /// How many consumers `topic` has, 0 when it has no queue (RabbitMQ; asking never makes
+    /// the queue; the in-process bus says 0).
     pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
         match self {
             Bus::Memory(_) => Ok(0),

@@ -197,11 +197,25 @@ impl Db {
 const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
 
 /// Applies pending migrations (`coffer migrate`, and every start). On PostgreSQL they run under
-/// an advisory lock, so processes started together migrate one after the other (the later
-/// ones find nothing to do); SQLite serialises writers itself.
+/// an advisory lock, on SQLite under a lock file beside the database, so processes started
+/// together migrate one after the other (the later ones find nothing to do).
 pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
     let applied = match url.establish()? {
-        DbConn::Sqlite(mut c) => c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len()),
+        DbConn::Sqlite(mut c) => {
+            // Processes sharing one SQLite file take turns through a lock file beside it.
+            let DbUrl::Sqlite(path) = url else {
+                return Err(DbError::Migration("an SQLite connection from a non-SQLite URL".into()));
+            };
+            let lock = std::fs::OpenOptions::new()
+                .create(true)
+                .truncate(false)
+                .write(true)
+                .open(format!("{path}.migrate.lock"))
+                .map_err(|e| DbError::Migration(format!("{path}.migrate.lock: {e}")))?;
+            lock.lock()
+                .map_err(|e| DbError::Migration(format!("{path}.migrate.lock: {e}")))?;
+            c.run_pending_migrations(SQLITE_MIGRATIONS).map(|v| v.len())
+        }
         DbConn::Pg(mut c) => {
             diesel::sql_query(format!("SELECT pg_advisory_lock({MIGRATION_LOCK})")).execute(&mut c)?;
             let applied = c.run_pending_migrations(POSTGRES_MIGRATIONS).map(|v| v.len());

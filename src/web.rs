@@ -18,7 +18,7 @@ mod instances;
 mod keystone;
 pub mod linger;
 pub mod links;
-pub mod metrics;
+pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
 mod quotas;

@@ -154,6 +154,13 @@ pub(crate) async fn host_in_pool(
         "sealed_key": services.secrets.seal(&key.to_base64()),
         "prepared": prepared,
     });
+    // The guest's queue is made here, by the side that hands the guest out; a pool's session
+    // that comes back after a lost connection only consumes a queue that still exists.
+    services
+        .bus
+        .ensure_topic(&bus::guest_topic(instance_id))
+        .await
+        .map_err(|e| format!("declaring the guest's queue: {e}"))?;
     services
         .bus
         .cast(bus::GUEST_POOL, crate::bus::Envelope::new("host_guest", args))

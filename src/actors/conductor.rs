@@ -12,7 +12,7 @@
 //! through the same kind of check on the backup row (attempt, `sent`, not ended) and wake the
 //! backup's flow.
 
-use super::service_reporter::{self, SealedReport};
+use super::service_reporter::{self, SealedReport, REPORT_FRESH_MS};
 use super::Services;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
@@ -164,7 +164,11 @@ async fn store_service_report(services: &Services, delivery: Delivery) {
         .secrets
         .open(sealed)
         .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str::<SealedReport>(&text).map_err(|e| e.to_string()));
+        .and_then(|text| serde_json::from_str::<SealedReport>(&text).map_err(|e| e.to_string()))
+        .and_then(|r| match (now_ms() - r.sent_at).abs() <= REPORT_FRESH_MS {
+            true => Ok(r),
+            false => Err(format!("sent at {} ms, too far from now (a replay?)", r.sent_at)),
+        });
     let report = match report {
         Ok(r) => r,
         Err(e) => {

@@ -6,7 +6,7 @@
 //! request back after a pause, for another pool. Its sessions talk only over the bus; a session
 //! whose server is destroyed (`destroy`) is let go.
 
-use super::guest_session::{GuestEnv, GuestSession};
+use super::guest_session::{Ending, GuestEnv, GuestSession};
 use crate::bus::signing::GuestKey;
 use crate::bus::{self, Delivery, Envelope};
 use crate::secrets::MasterKey;
@@ -30,10 +30,10 @@ struct HostGuest {
     prepared: bool,
 }
 
-/// A hosted session destroyed its server.
+/// A hosted session ended for good.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Released(String);
+struct Released(String, Ending);
 
 pub struct GuestPool {
     env: GuestEnv,
@@ -77,7 +77,9 @@ impl GuestPool {
         let datastore = crate::compute::simulated::datastore_for("simulated", prepare, request.prepared)?;
         let pool = ctx.address();
         let mut env = self.env.clone();
-        env.on_destroyed = Some(Arc::new(move |id: &str| pool.do_send(Released(id.to_string()))));
+        env.on_destroyed = Some(Arc::new(move |id: &str, ending| {
+            pool.do_send(Released(id.to_string(), ending))
+        }));
         let id = request.instance_id.clone();
         let session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
         tracing::info!(pool = %self.name, instance.id = %request.instance_id, "guest pool: hosting");
@@ -111,6 +113,8 @@ impl GuestPool {
                 }
                 Ok(None) => {
                     tracing::info!(pool = %act.name, instance.id = %id, "guest pool: the instance is gone; not hosted");
+                    // Its queue, made for the request, goes too.
+                    act.env.bus.delete_topic(&bus::guest_topic(&id));
                     Ok(())
                 }
                 // Not acknowledged: handed back after a pause, to be asked again.
@@ -168,6 +172,17 @@ impl StreamHandler<Delivery> for GuestPool {
         if self.guests.contains_key(&request.instance_id) || self.checking.contains(&request.instance_id) {
             return delivery.ack();
         }
+        if self.master.open(&request.sealed_key).is_err() {
+            // Not this deployment's key (a key file not copied here): handed back after a
+            // pause, for a pool that has the right one; the request is not lost.
+            let said = format!(
+                "guest pool {}: cannot open guest keys: this pool's master key is not the deployment's",
+                self.name
+            );
+            crate::telemetry::warn_limited("guest pool key", &said);
+            ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
+            return;
+        }
         if self.guests.len() + self.checking.len() >= self.capacity {
             // Handed back (unacknowledged) after a pause, for a pool with room.
             let full = format!(
@@ -186,9 +201,13 @@ impl Handler<Released> for GuestPool {
     type Result = ();
 
     fn handle(&mut self, msg: Released, _ctx: &mut Context<Self>) {
-        tracing::info!(pool = %self.name, instance.id = %msg.0, "guest pool: server destroyed; guest let go");
-        self.guests.remove(&msg.0);
+        let Released(id, ending) = msg;
+        tracing::info!(pool = %self.name, instance.id = %id, ?ending, "guest pool: guest let go");
+        self.guests.remove(&id);
         self.count();
-        self.env.bus.delete_topic(&bus::guest_topic(&msg.0));
+        // A destroyed server's queue goes with it; a queue served elsewhere is not ours.
+        if ending == Ending::Destroyed {
+            self.env.bus.delete_topic(&bus::guest_topic(&id));
+        }
     }
 }

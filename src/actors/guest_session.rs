@@ -6,6 +6,7 @@
 //! the conductor (`update_backup`) for the attempt it was asked to run.
 //! An unknown method or malformed arguments are answered with an error, never a crash.
 
+mod backup;
 mod to_conductor;
 
 pub use to_conductor::ConductorLink;
@@ -14,17 +15,16 @@ use super::supervision::SupervisionLog;
 use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, Bus, Delivery};
 use crate::config::Config;
-use crate::db::models::backup;
-use crate::guest::{protocol, BackupJob, Datastore, GuestError, PrepareRequest};
+use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 use actix::prelude::*;
+use backup::RunningBackup;
 use futures::FutureExt;
 use serde_json::json;
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use to_conductor::{sent_now, BackupReporter};
+use to_conductor::sent_now;
 
 const KIND: &str = "guest_session";
 
@@ -33,8 +33,17 @@ const KIND: &str = "guest_session";
 #[rtype(result = "Result<(), String>")]
 pub struct Destroy;
 
-/// Called with the instance id when a session destroyed its server on request.
-pub type OnDestroyed = Arc<dyn Fn(&str) + Send + Sync>;
+/// Why a session ends for good.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Ending {
+    /// It destroyed its server on request (`destroy`): its queue goes too.
+    Destroyed,
+    /// Its queue was deleted, or another host serves it now: it lets go (the queue is not its).
+    LetGo,
+}
+
+/// Called with the instance id when a session ends for good.
+pub type OnDestroyed = Arc<dyn Fn(&str, Ending) + Send + Sync>;
 
 /// What a guest session needs of its host process (a coffer node, or `coffer guest`): it never
 /// touches the database.
@@ -44,7 +53,7 @@ pub struct GuestEnv {
     pub config: Arc<Config>,
     pub supervision: Arc<SupervisionLog>,
     pub backup_store: BackupStore,
-    /// Told when the session destroyed its server on request (`destroy`): its host lets go of it.
+    /// Told when the session ends for good (see [`Ending`]): its host lets go of it.
     pub on_destroyed: Option<OnDestroyed>,
 }
 
@@ -147,92 +156,6 @@ impl GuestSession {
                 }));
             }
         }));
-    }
-
-    fn handle_create_backup(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
-        let job: BackupJob = match delivery.envelope.args() {
-            Ok(j) => j,
-            Err(e) => {
-                tracing::warn!(instance.id = %self.instance_id, "{e}");
-                delivery.reply(Err(e));
-                return;
-            }
-        };
-        delivery.ack();
-        if let Some(running) = self.backup.take() {
-            if running.backup_id == job.backup_id && running.attempt >= job.attempt {
-                self.backup = Some(running);
-                return; // a repeated cast of the attempt already running
-            }
-            // A newer attempt supersedes it: dropping its future stops its dump.
-            tracing::warn!(instance.id = %self.instance_id, backup.id = %running.backup_id, attempt = running.attempt, "backup attempt superseded; stopping it");
-            ctx.cancel_future(running.task);
-            ctx.cancel_future(running.ticker);
-        }
-        let stored = Arc::new(AtomicU64::new(0));
-        let store = self.env.backup_store.clone();
-        let report = BackupReporter {
-            link: self.conductor.clone(),
-            store: store.clone(),
-            backup_id: job.backup_id.clone(),
-            attempt: job.attempt,
-        };
-        tracing::info!(instance.id = %self.instance_id, backup.id = %job.backup_id, attempt = job.attempt, "backup started");
-        let running = self.datastore.create_backup(job, store, Arc::clone(&stored));
-        ctx.spawn(
-            report
-                .clone()
-                .send(json!({"state": backup::BUILDING, "size_bytes": 0}))
-                .into_actor(self),
-        );
-        let every = crate::config::secs(self.env.config.backup.progress_interval_s);
-        let (progress, counter) = (report.clone(), Arc::clone(&stored));
-        let mut reported = 0;
-        // Progress is reported only when bytes were stored since: a hung dump goes quiet and its
-        // flow takes the attempt as lost after `progress_timeout_s`.
-        let ticker = ctx.run_interval(every, move |act, ctx| {
-            let size = counter.load(Ordering::Relaxed);
-            if size <= reported {
-                return;
-            }
-            reported = size;
-            ctx.spawn(
-                progress
-                    .clone()
-                    .send(json!({"state": backup::BUILDING, "size_bytes": size}))
-                    .into_actor(act),
-            );
-        });
-        let (backup_id, attempt) = (report.backup_id.clone(), report.attempt);
-        let task = ctx.spawn(running.into_actor(self).map(move |result, act, ctx| {
-            ctx.cancel_future(ticker);
-            if act
-                .backup
-                .as_ref()
-                .is_some_and(|r| r.backup_id == report.backup_id && r.attempt == report.attempt)
-            {
-                act.backup = None;
-            }
-            let args = match result {
-                Ok(done) => {
-                    tracing::info!(instance.id = %act.instance_id, backup.id = %report.backup_id, size = done.size, "backup stored");
-                    json!({"state": backup::COMPLETED, "size_bytes": done.size, "checksum": done.checksum,
-                           "location": report.store.location(&done.object_key),
-                           "object_key": done.object_key, "meta": done.meta})
-                }
-                Err(e) => {
-                    tracing::warn!(instance.id = %act.instance_id, backup.id = %report.backup_id, "backup failed: {e}");
-                    json!({"state": backup::FAILED, "reason": e.to_string()})
-                }
-            };
-            ctx.spawn(report.send(args).into_actor(act));
-        }));
-        self.backup = Some(RunningBackup {
-            backup_id,
-            attempt,
-            task,
-            ticker,
-        });
     }
 
     /// Checks a verified request's age and that it was not taken before (no replays).
@@ -370,7 +293,7 @@ impl StreamHandler<Delivery> for GuestSession {
                         result.map(|()| json!(null)).map_err(|e| protocol::encode_error(&e)),
                     );
                     if let Some(release) = act.env.on_destroyed.as_ref().filter(|_| destroyed) {
-                        release(&act.instance_id);
+                        release(&act.instance_id, Ending::Destroyed);
                     }
                 }));
             }
@@ -398,15 +321,11 @@ impl StreamHandler<Delivery> for GuestSession {
     }
 
     fn finished(&mut self, ctx: &mut Context<Self>) {
-        // The topic was deleted: this server is gone.
+        // The topic was deleted (this server is gone) or another host serves it: the host lets
+        // go of this session, so that its supervisor does not start it (and its queue) again.
+        if let Some(release) = self.env.on_destroyed.as_ref() {
+            release(&self.instance_id, Ending::LetGo);
+        }
         ctx.stop();
     }
-}
-
-/// The backup attempt a guest session runs.
-struct RunningBackup {
-    backup_id: String,
-    attempt: i32,
-    task: SpawnHandle,
-    ticker: SpawnHandle,
 }

@@ -119,7 +119,10 @@ async fn rehost_if_orphaned(services: &Services, id: &str, prepared: bool) -> Re
     {
         return Ok(false); // slow, not orphaned
     }
-    let key = services.guests.keys().ensure(&services.db, id).await?;
+    // Found, never made: a key gone since the scan is an instance deleted since.
+    let Some(key) = services.guests.keys().find(&services.db, id).await? else {
+        return Ok(false);
+    };
     host_in_pool(services, id, &key, prepared).await?;
     tracing::info!(instance.id = %id, "guest watch: guest orphaned; handed to the pools again");
     Ok(true)

@@ -34,9 +34,14 @@ pub enum ReportSink {
 /// What a pool casts to the conductor (`report_service`), sealed.
 #[derive(Serialize, Deserialize)]
 pub struct SealedReport {
+    /// When it was sent (ms): a conductor refuses one far from its own clock (a replay).
+    pub sent_at: i64,
     pub service: ServiceReport,
     pub events: Vec<SupervisionEvent>,
 }
+
+/// How far a pool's report may be from the conductor's clock.
+pub const REPORT_FRESH_MS: i64 = 30_000;
 
 /// The service row as it travels.
 #[derive(Clone, Serialize, Deserialize)]
@@ -179,6 +184,7 @@ impl ServiceReporter {
                 }
                 ReportSink::Conductor(bus, master) => {
                     let sealed = SealedReport {
+                        sent_at: crate::db::now_ms(),
                         service: me,
                         events: events.clone(),
                     };

@@ -57,7 +57,7 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
     let mut env = guest_env(config)?;
     let done = Arc::new(tokio::sync::Notify::new());
     let notify = Arc::clone(&done);
-    env.on_destroyed = Some(Arc::new(move |_: &str| notify.notify_one()));
+    env.on_destroyed = Some(Arc::new(move |_: &str, _| notify.notify_one()));
     let address = spec
         .address
         .as_deref()

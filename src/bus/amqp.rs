@@ -39,6 +39,8 @@ pub struct AmqpBus {
     /// The one channel every guest topic's consumer shares: lapin scans all of a connection's
     /// channels for every frame, so thousands of guest sessions must not mean thousands of them.
     guest_channel: tokio::sync::Mutex<Option<Channel>>,
+    /// The channel queues are asked about on (see [`AmqpBus::probe`]).
+    probe_channel: tokio::sync::Mutex<Option<Channel>>,
     declared: Mutex<HashSet<String>>,
     /// Topics this process consumes, and those of them it deleted: their consumers end instead
     /// of declaring them again.
@@ -63,6 +65,7 @@ impl AmqpBus {
             link: Mutex::new(None),
             connecting: tokio::sync::Mutex::new(()),
             guest_channel: tokio::sync::Mutex::new(None),
+            probe_channel: tokio::sync::Mutex::new(None),
             declared: Mutex::new(HashSet::new()),
             subscribed: Mutex::new(HashSet::new()),
             deleted: Mutex::new(HashSet::new()),
@@ -184,23 +187,50 @@ impl AmqpBus {
         usize::from(self.prefetch)
     }
 
-    /// How many consumers `topic`'s queue has. The queue is declared (it is made if missing, as
-    /// any cast to it would): a passive declare of a missing queue closes the channel with an
-    /// error the broker and lapin log loudly, for what is an everyday question here.
-    pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
-        let (_, channel) = self.link().await?;
-        let durable = QueueDeclareOptions {
-            durable: true,
+    /// How many consumers `topic`'s queue has, or None when it has no queue. Asked with a
+    /// passive declare on a channel of its own (a missing queue closes that channel, which is
+    /// made again at the next question): asking never makes a queue, so asking about a deleted
+    /// instance's guest cannot bring its queue back.
+    pub async fn probe(&self, topic: &str) -> Result<Option<u32>, BusError> {
+        let (conn, _) = self.link().await?;
+        let mut probe = self.probe_channel.lock().await;
+        let channel = match probe.as_ref().filter(|c| c.status().connected()) {
+            Some(channel) => channel.clone(),
+            None => {
+                let channel = conn.create_channel().await.map_err(unavailable)?;
+                *probe = Some(channel.clone());
+                channel
+            }
+        };
+        let passive = QueueDeclareOptions {
+            passive: true,
             ..QueueDeclareOptions::default()
         };
-        let queue = channel
-            .queue_declare(topic.into(), durable, FieldTable::default())
+        match channel
+            .queue_declare(topic.into(), passive, FieldTable::default())
             .await
-            .map_err(unavailable)?;
-        if !self.declared.lock().contains(topic) {
-            self.declare(&channel, topic).await?;
+        {
+            Ok(queue) => Ok(Some(queue.consumer_count())),
+            Err(e) if is_not_found(&e) => {
+                probe.take();
+                Ok(None)
+            }
+            Err(e) => {
+                probe.take();
+                Err(unavailable(e))
+            }
         }
-        Ok(queue.consumer_count())
+    }
+
+    /// How many consumers `topic` has (0 when it has no queue).
+    pub async fn consumers(&self, topic: &str) -> Result<u32, BusError> {
+        Ok(self.probe(topic).await?.unwrap_or(0))
+    }
+
+    /// Declares the topic's queue (a guest's, before it is handed to a pool).
+    pub async fn ensure_topic(&self, topic: &str) -> Result<(), BusError> {
+        let (_, channel) = self.link().await?;
+        self.declare(&channel, topic).await
     }
 
     /// A message's body as it goes on the wire (for the benchmark's raw-rate comparison).
@@ -305,6 +335,12 @@ impl AmqpBus {
         self.declared.lock().remove(topic);
         Ok(())
     }
+}
+
+/// Whether the broker answered "no such queue".
+pub(super) fn is_not_found(e: &lapin::Error) -> bool {
+    use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
+    matches!(e.kind(), lapin::ErrorKind::ProtocolError(amqp) if matches!(amqp.kind(), AMQPErrorKind::Soft(AMQPSoftError::NOTFOUND)))
 }
 
 pub(super) fn unavailable(e: lapin::Error) -> BusError {

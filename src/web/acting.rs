@@ -1,8 +1,9 @@
 //! Which project a request acts on. Normally the URL's (`/v1.0/{tenant_id}/…`). An admin acts
 //! on any project's instance or backup through its own project's URL, as Trove's admin context
 //! does: for an admin, the project of `/instances/{id}…` or `/backups/{id}` is the resource's own
-//! (so quota, listing and ownership checks apply to the owner). Anyone else keeps the URL's
-//! project, and another project's resource stays "not found".
+//! (so quota, listing and ownership checks apply to the owner). Anyone else — a noauth caller
+//! too, who is an admin of the URL's project only — keeps the URL's project, and another
+//! project's resource stays "not found".
 
 use super::auth;
 use super::AppState;
@@ -46,7 +47,7 @@ impl FromRequest for Acting {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let url_project = req.match_info().get("tenant_id").unwrap_or_default().to_string();
-        let target = auth::is_admin(req).then(|| named(req)).flatten();
+        let target = auth::acts_across_projects(req).then(|| named(req)).flatten();
         let state = req.app_data::<web::Data<AppState>>().cloned();
         Box::pin(async move {
             let (Some(target), Some(state)) = (target, state) else {

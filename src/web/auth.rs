@@ -101,6 +101,15 @@ pub fn caller(req: &actix_web::HttpRequest) -> Result<Caller, ApiError> {
         .ok_or_else(|| ApiError::Internal("request without a caller".into()))
 }
 
+/// Whether the caller of `req` holds the admin role through a token: it acts on any project's
+/// resources through its own project's URL. A noauth caller (an admin of the URL's project
+/// only) does not: projects stay apart in local development too.
+pub fn acts_across_projects(req: &actix_web::HttpRequest) -> bool {
+    req.extensions()
+        .get::<Caller>()
+        .is_some_and(|c| c.admin && c.principal.is_some())
+}
+
 /// Whether the caller of `req` is an admin (noauth callers are).
 pub fn is_admin(req: &actix_web::HttpRequest) -> bool {
     is_admin_caller(&req.extensions())

@@ -94,7 +94,7 @@ pub async fn create_backup(
 ) -> Result<HttpResponse, ApiError> {
     let request = create_request(&body)?;
     // An admin backs up any project's instance; the backup is the instance's project's.
-    let tenant = match super::auth::is_admin(&req) {
+    let tenant = match super::auth::acts_across_projects(&req) {
         true => {
             let id = request.instance_id.clone();
             let owner = state.db.run(move |c| Instance::find(c, &id)).await?;

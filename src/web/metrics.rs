@@ -12,8 +12,8 @@ use std::sync::atomic::Ordering;
 
 /// `GET /healthz`: the API process answers (liveness, for load balancers and probes).
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
-    let service = &state.services.service;
-    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "role": service.role, "node_id": service.node_id}))
+    // The public API says no more than that it lives (no host names).
+    HttpResponse::Ok().json(serde_json::json!({"status": "ok", "role": state.services.service.role}))
 }
 
 /// A figure beyond the shared ones: (name, help, type, value).

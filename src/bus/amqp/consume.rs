@@ -13,6 +13,9 @@ use lapin::{Channel, Connection};
 use serde_json::{json, Value};
 use std::sync::Arc;
 
+/// The longest pause before a lost consumer tries again.
+const RECONNECT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Acknowledges, rejects or answers one AMQP delivery.
 pub(in crate::bus) struct AckHandle {
     bus: Arc<AmqpBus>,
@@ -100,12 +103,27 @@ impl AmqpBus {
         let (bus, topic) = (Arc::clone(self), topic.to_string());
         let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
         self.subscribed.lock().insert(topic.clone());
+        let guest = topic.starts_with("guestagent.");
         tokio::spawn(async move {
-            let mut failures = 0;
+            let (mut failures, mut lost) = (0, false);
+            let end = |bus: &AmqpBus, topic: &str| {
+                bus.subscribed.lock().remove(topic);
+                bus.deleted.lock().remove(topic);
+            };
             while !tx.is_closed() {
-                if bus.deleted.lock().remove(&topic) {
-                    bus.subscribed.lock().remove(&topic);
-                    return; // the topic is gone: the stream ends, and its consumer with it
+                if bus.deleted.lock().contains(&topic) {
+                    return end(&bus, &topic); // the topic is gone: the stream ends, and its consumer
+                }
+                if guest && lost {
+                    // Back after a lost connection: a guest whose queue was deleted meanwhile is
+                    // gone, and one another host took over (a pool that re-hosted it) is theirs.
+                    match bus.probe(&topic).await {
+                        Ok(None) | Ok(Some(1..)) => {
+                            tracing::info!(topic = %topic, "amqp: the guest's queue is gone or served elsewhere; letting go");
+                            return end(&bus, &topic);
+                        }
+                        Ok(Some(0)) | Err(_) => {}
+                    }
                 }
                 match bus.consumer(&topic).await {
                     Ok((channel, mut consumer)) => {
@@ -135,10 +153,9 @@ impl AmqpBus {
                         // The stream ended on a working channel: the broker cancelled the
                         // consumer because the queue was deleted (a deleted instance's guest,
                         // removed by whoever deleted it). Declaring it again would leak it.
-                        if topic.starts_with("guestagent.") && channel.status().connected() {
+                        if guest && channel.status().connected() {
                             tracing::debug!(topic = %topic, "amqp: queue deleted; its consumer ends");
-                            bus.subscribed.lock().remove(&topic);
-                            return;
+                            return end(&bus, &topic);
                         }
                     }
                     Err(e) => {
@@ -146,11 +163,14 @@ impl AmqpBus {
                     }
                 }
                 failures += 1;
+                lost = true;
                 crate::telemetry::warn_limited(
                     "amqp consumer lost",
                     &format!("amqp consumer of {topic} lost; reconnecting"),
                 );
-                tokio::time::sleep(crate::actors::backoff(200, failures)).await;
+                // At most a few seconds: a consumer back later than that finds its guest
+                // re-hosted by the guest watch.
+                tokio::time::sleep(crate::actors::backoff(200, failures).min(RECONNECT_AT_MOST)).await;
             }
         });
         Box::pin(rx)

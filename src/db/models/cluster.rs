@@ -173,6 +173,12 @@ pub fn hold_lease(conn: &mut DbConn, name: &str, owner: &str, lease_ms: i64) -> 
     Ok(inserted.is_ok())
 }
 
+/// The deployment's fact `name`, if recorded.
+pub fn known_fact(conn: &mut DbConn, name: &str) -> Result<Option<String>, DbError> {
+    use crate::db::schema::deployment_facts as facts;
+    Ok(facts::table.find(name).select(facts::value).first(conn).optional()?)
+}
+
 /// Records `value` as the deployment's fact `name` unless it has one; returns the one it has.
 pub fn settle_fact(conn: &mut DbConn, name: &str, value: &str) -> Result<String, DbError> {
     use crate::db::schema::deployment_facts as facts;

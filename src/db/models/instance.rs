@@ -280,7 +280,7 @@ impl Instance {
             .load(conn)?)
     }
 
-    /// Simulated instances with a server whose guest has not been heard of since `cutoff` (a
+    /// Simulated instances with a server whose guest was heard of, but not since `cutoff` (a
     /// dead pool's), at most `limit`, as (id, prepared); deletes are left alone.
     pub fn silent_pool_guests(conn: &mut DbConn, cutoff: i64, limit: i64) -> Result<Vec<(String, bool)>, DbError> {
         let rows: Vec<(String, i32)> = instances::table
@@ -291,6 +291,9 @@ impl Instance {
             .filter(instances::task_id.ne(Task::Deleting.code()))
             .filter(datastore_versions::manager.eq("simulated"))
             .filter(service_statuses::updated_at.lt(cutoff))
+            // A guest never heard of (NEW) was never hosted: its host_guest still waits in the
+            // pools' queue, and asking again would only pile up duplicates.
+            .filter(service_statuses::status_id.ne(crate::status::ServiceStatus::New.code()))
             .order(service_statuses::updated_at.asc())
             .limit(limit)
             .select((instances::id, instances::task_id))

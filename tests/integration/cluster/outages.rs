@@ -25,7 +25,9 @@ async fn creates_made_through_a_broker_restart_all_become_active() {
     let api = start(&db, "api", &env).await;
     let _conductor = start(&db, "conductor", &env).await;
     let _task_manager = start(&db, "taskmanager", &with(&env, "COFFER_TASKMANAGER_NODE_ID", "tm-a")).await;
+    // Two pools: after the outage each guest must have exactly one of them.
     let _pool = start(&db, "guest --simulated 200", &env).await;
+    let _second_pool = start(&db, "guest --simulated 200", &env).await;
     let api = &api.api;
     // 50 creates spread over the outage: some cast before it, some while the broker is down
     // (the API answers from the database; the scan finds their flows), some as it comes back.
@@ -40,6 +42,23 @@ async fn creates_made_through_a_broker_restart_all_become_active() {
     let (status, failed) = api.get("/mgmt/flows?status=failed").await;
     assert_eq!(status, 200);
     assert_eq!(failed["flows"], json!([]), "no flow gave up on the outage");
+    // Exactly one consumer per guest, however the reconnects and re-hostings played out.
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let listed = tokio::task::spawn_blocking(queues).await.expect("queues");
+    for id in &ids {
+        let consumers = listed
+            .iter()
+            .find(|(n, ..)| n == &format!("guestagent.{id}"))
+            .map(|q| q.1);
+        assert_eq!(consumers, Some(1), "guest {id} has one host");
+    }
+    for id in &ids {
+        assert_eq!(api.send("DELETE", &format!("/instances/{id}"), None).await.0, 202);
+    }
+    for id in &ids {
+        api.wait_gone(id).await;
+    }
+    assert_no_guest_queues(&ids, Duration::from_secs(10)).await;
     // Expected conditions are not errors, and a repeated warning is not repeated 2,000 times.
     let errors: Vec<String> = log_lines(&db, "ERROR")
         .into_iter()

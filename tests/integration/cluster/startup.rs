@@ -138,14 +138,21 @@ async fn a_process_with_another_master_key_is_refused() {
     let db = TestDb::new(Backend::Postgres);
     let env = cluster_env(&db, 200);
     let api = start(&db, "api", &env).await;
-    // A host where the key was not copied makes a key of its own: it must not join.
-    let elsewhere = db.dir.path().join("elsewhere.key").display().to_string();
-    let mut stray = start(
-        &db,
-        "conductor",
-        &with(&env, "COFFER_SECRETS_MASTER_KEY_FILE", &elsewhere),
-    )
-    .await;
+    // A host the key was not copied to: the process does not make a key of its own.
+    let elsewhere = db.dir.path().join("elsewhere.key");
+    let path = elsewhere.display().to_string();
+    let mut stray = start(&db, "conductor", &with(&env, "COFFER_SECRETS_MASTER_KEY_FILE", &path)).await;
+    let code = stray.wait_exit(Duration::from_secs(20)).await;
+    assert!(matches!(code, Some(c) if c != 0), "it refuses to start: {code:?}");
+    assert!(
+        !log_lines(&db, "this deployment has one").is_empty(),
+        "with a clear message"
+    );
+    assert!(!elsewhere.exists(), "and leaves no key of its own behind");
+    // A host with another key: refused too.
+    let other = coffer::secrets::MasterKey::load_or_create(&elsewhere).map(|_| ());
+    assert!(other.is_ok(), "a key of another deployment");
+    let mut stray = start(&db, "conductor", &with(&env, "COFFER_SECRETS_MASTER_KEY_FILE", &path)).await;
     let code = stray.wait_exit(Duration::from_secs(20)).await;
     assert!(matches!(code, Some(c) if c != 0), "it refuses to start: {code:?}");
     assert!(
