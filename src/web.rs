@@ -8,6 +8,7 @@ mod acting;
 mod auth;
 mod backup_schedules;
 mod backups;
+mod compute_view;
 mod databases;
 mod datastores;
 pub mod fault_io;
@@ -88,6 +89,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(endpoint("/metrics").get(metrics::get_metrics).done())
         .service(endpoint("/healthz").get(metrics::healthz).done())
         .configure(keystone::routes)
+        .service(endpoint("/compute").get(compute_view::versions).done())
+        .service(
+            web::scope("/compute/v2.1")
+                .wrap(actix_web::middleware::from_fn(compute_view::require_admin_token))
+                .configure(compute_routes),
+        )
         .service(
             web::scope("/v1.0/{tenant_id}")
                 .wrap(actix_web::middleware::from_fn(auth::authenticate))
@@ -210,6 +217,26 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
                 .wrap(actix_web::middleware::from_fn(auth::require_admin))
                 .configure(mgmt_routes),
         );
+}
+
+/// `/compute/v2.1`: the read-only Compute view, admins only.
+fn compute_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(endpoint("").get(compute_view::show_version).done())
+        .service(endpoint("/").get(compute_view::show_version).done())
+        .service(endpoint("/servers").get(compute_view::list_servers).done())
+        .service(
+            endpoint("/servers/detail")
+                .get(compute_view::list_servers_detail)
+                .done(),
+        )
+        .service(endpoint("/servers/{id}").get(compute_view::show_server).done())
+        .service(endpoint("/flavors").get(compute_view::list_flavors).done())
+        .service(
+            endpoint("/flavors/detail")
+                .get(compute_view::list_flavors_detail)
+                .done(),
+        )
+        .service(endpoint("/flavors/{id}").get(compute_view::show_flavor).done());
 }
 
 /// `/mgmt`: admins only.

@@ -190,6 +190,10 @@ fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str, with
                 endpoint("database-public", "public", &database),
                 endpoint("database-internal", "internal", &database),
                 endpoint("database-admin", "admin", &database)]},
+            {"type": "compute", "name": "nova", "id": "coffer-compute", "endpoints": [
+                endpoint("compute-public", "public", &format!("{base}/compute/v2.1")),
+                endpoint("compute-internal", "internal", &format!("{base}/compute/v2.1")),
+                endpoint("compute-admin", "admin", &format!("{base}/compute/v2.1"))]},
             {"type": "identity", "name": "keystone", "id": "coffer-identity", "endpoints": [
                 endpoint("identity-public", "public", &format!("{base}/v3")),
                 endpoint("identity-internal", "internal", &format!("{base}/v3")),

@@ -125,6 +125,22 @@ ADMIN_TOKEN=(env -u OS_AUTH_URL -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME
 run "admin_token flavor list" "${ADMIN_TOKEN[@]}" database flavor list -f value && expect "admin_token flavor list" "m1.small"
 run "admin_token instance list" "${ADMIN_TOKEN[@]}" database instance list -f value -c Name && expect "admin_token instance list" "pg1"
 
+# The compute view (Nova's shape) with an admin's credentials: pg1's server, whose flavor follows
+# a resize; a member is refused.
+AS_ADMIN=(env OS_USERNAME=admin OS_PASSWORD="$(cat "$WORK/admin-password")" OS_PROJECT_NAME=admin "$OS")
+run "server list" "${AS_ADMIN[@]}" server list -f value -c Name -c Status -c Flavor && expect "server list" "^pg1 ACTIVE m1.tiny$"
+SERVER="$("${AS_ADMIN[@]}" server list --name pg1 -f value -c ID 2>&1)"
+run "server show" "${AS_ADMIN[@]}" server show "$SERVER" -f json && expect "server show" '"flavor": "m1.tiny \(1\)"' \
+    && expect "server show has the address" '127\.77\.'
+run "instance resize" $OS database instance resize flavor pg1 2
+wait_status pg1 ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not ACTIVE after the resize: $OUT"; }
+run "server show after resize" "${AS_ADMIN[@]}" server show "$SERVER" -f value -c flavor && expect "the server's flavor follows the resize" "m1.small \(2\)"
+if OUT="$($OS server list 2>&1)"; then
+    FAILED=$((FAILED + 1)); echo "FAIL: a member listed servers: $OUT"
+else
+    expect "a member may not list servers" "(Forbidden|forbidden|403)"
+fi
+
 run "instance delete" $OS database instance delete pg1 my1 pg2
 for _ in $(seq 1 240); do
     OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5

@@ -80,6 +80,50 @@ async fn admin_acts_on_any_projects_instance(backend: Backend) {
     assert_eq!(admin.get("/mgmt/instances/no-such-id").await.0, 404);
     assert_eq!(alice.get(&format!("/mgmt/instances/{id}")).await.0, 403);
 
+    // The compute view: admins only, Nova's shapes and faults; the server follows a resize.
+    let server = view["instance"]["server_id"].as_str().expect("server id").to_string();
+    let (status, servers) = admin.get("compute/v2.1/servers/detail").await;
+    assert_eq!(status, 200, "{servers}");
+    let listed = servers["servers"]
+        .as_array()
+        .and_then(|l| l.iter().find(|s| s["id"] == server.as_str()))
+        .cloned();
+    let listed = listed.expect("the instance's server is listed");
+    assert_eq!(
+        (listed["name"].clone(), listed["status"].clone()),
+        (json!("alices"), json!("ACTIVE"))
+    );
+    assert_eq!(listed["flavor"]["id"], "1", "{listed}");
+    let (status, _) = alice
+        .send(
+            "POST",
+            &format!("/instances/{id}/action"),
+            Some(r#"{"resize": {"flavorRef": "2"}}"#),
+        )
+        .await;
+    assert_eq!(status, 202);
+    alice.wait_active(&id).await;
+    let (status, shown) = admin.get(&format!("compute/v2.1/servers/{server}")).await;
+    assert_eq!(status, 200, "{shown}");
+    assert_eq!(
+        shown["server"]["flavor"]["id"], "2",
+        "the flavor follows the resize: {shown}"
+    );
+    let (status, flavors) = admin.get("compute/v2.1/flavors/detail").await;
+    assert_eq!(status, 200);
+    assert!(flavors["flavors"]
+        .as_array()
+        .is_some_and(|f| f.iter().any(|f| f["id"] == "2" && f["ram"].is_number())));
+    let (status, missing) = admin.get("compute/v2.1/servers/no-such-server").await;
+    assert_eq!(status, 404);
+    assert!(missing["itemNotFound"]["message"].is_string(), "{missing}");
+    let (status, refused) = alice.get("compute/v2.1/servers").await;
+    assert_eq!(status, 403);
+    assert!(refused["forbidden"]["message"].is_string(), "{refused}");
+    let anonymous = crate::support::Api::new(&admin.root);
+    assert_eq!(anonymous.get("compute/v2.1/servers").await.0, 401);
+    assert_eq!(admin.send("POST", "compute/v2.1/servers", Some("{}")).await.0, 405);
+
     // reset_status and delete through the admin's URL; the quota given back is alpha's.
     let (status, _) = admin
         .send(

@@ -272,6 +272,16 @@ impl Instance {
     }
 
     /// Live instances that have a server (re-adopted by compute at start).
+    /// The live instance whose server is `server_id` (the compute view's server).
+    pub fn by_server_id(conn: &mut DbConn, server_id: &str) -> Result<Option<Instance>, DbError> {
+        Ok(instances::table
+            .filter(instances::deleted.eq(false))
+            .filter(instances::compute_instance_id.eq(server_id))
+            .select(Instance::as_select())
+            .first(conn)
+            .optional()?)
+    }
+
     pub fn with_servers(conn: &mut DbConn) -> Result<Vec<Instance>, DbError> {
         Ok(instances::table
             .filter(instances::deleted.eq(false))
