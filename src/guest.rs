@@ -8,6 +8,7 @@
 
 pub mod backup_stream;
 pub mod charsets;
+pub mod logs;
 pub mod mariadb;
 pub mod postgres;
 pub mod process;
@@ -278,6 +279,19 @@ pub trait Datastore: Send {
     /// Sets the passwords of existing users.
     fn change_passwords(&mut self, _users: Vec<UserSpec>) -> GuestFuture<()> {
         not_implemented("change_passwords")
+    }
+    /// The datastore's logs (Trove's `guest_log_list`).
+    fn log_list(&mut self) -> GuestFuture<Vec<logs::GuestLog>> {
+        Box::pin(async { Ok(Vec::new()) })
+    }
+    /// Switches a USER log on or off, publishes a log to `store`, or discards what was published
+    /// (Trove's `guest_log_action`).
+    fn log_action(
+        &mut self,
+        _action: logs::LogAction,
+        _store: crate::storage::BackupStore,
+    ) -> GuestFuture<logs::GuestLog> {
+        not_implemented("guest_log_action")
     }
     /// Trove's `update_attributes`: renames `user` and/or moves it to another host and/or sets
     /// its password, keeping its grants.

@@ -121,6 +121,30 @@ impl BackupStore {
         }
     }
 
+    /// Stores `bytes` as one object (a published datastore log).
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), String> {
+        self.inner
+            .put(&ObjectPath::from(key), bytes.into())
+            .await
+            .map(|_| ())
+            .map_err(|e| format!("storing {key}: {e}"))
+    }
+
+    /// Deletes every object under `prefix` (a log's published copies); returns how many.
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, String> {
+        let listed: Vec<_> = self.inner.list(Some(&ObjectPath::from(prefix))).collect().await;
+        let mut deleted = 0;
+        for meta in listed {
+            let meta = meta.map_err(|e| format!("listing {prefix}: {e}"))?;
+            self.inner
+                .delete(&meta.location)
+                .await
+                .map_err(|e| format!("deleting {}: {e}", meta.location))?;
+            deleted += 1;
+        }
+        Ok(deleted)
+    }
+
     /// Streams an object's bytes into `sink` chunk by chunk.
     pub async fn download(&self, key: &str, sink: mpsc::Sender<Bytes>) -> Result<(), String> {
         let path = ObjectPath::from(key);

@@ -19,6 +19,7 @@ mod instances;
 mod keystone;
 pub mod linger;
 pub mod links;
+mod logs;
 pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
@@ -177,6 +178,12 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
                 .get(users::show_root)
                 .post(users::enable_root)
                 .delete(users::disable_root)
+                .done(),
+        )
+        .service(
+            endpoint(&instance("/log"))
+                .get(logs::list_logs)
+                .post(logs::act_on_log)
                 .done(),
         )
         .service(

@@ -306,6 +306,14 @@ impl StreamHandler<Delivery> for GuestSession {
                     .map(|b| b.attempt);
                 self.answer(delivery, Ok(json!(attempt)));
             }
+            "guest_log_action" => match delivery.envelope.args::<crate::guest::logs::LogAction>() {
+                Ok(action) => {
+                    let op = self.datastore.log_action(action, self.env.backup_store.clone());
+                    let op = op.map(|r| r.map(|log| json!(log)));
+                    self.reply_with(delivery, ctx, op, false);
+                }
+                Err(e) => delivery.reply(Err(protocol::encode_error(&GuestError::Failed(e)))),
+            },
             "restart" => {
                 let op = self.datastore.restart().map(|r| r.map(|()| json!(null)));
                 self.reply_with(delivery, ctx, op, true);

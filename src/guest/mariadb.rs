@@ -9,6 +9,7 @@ mod accounts;
 mod backup;
 mod lockdown;
 
+use super::logs::LogDef;
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
 use super::sql::quote_mysql_literal as literal;
@@ -252,6 +253,38 @@ impl Server for MariaServer {
 
     async fn lock_down(&self) -> Result<(), String> {
         self.drop_foreign_accounts().await
+    }
+
+    fn logs(&self) -> Vec<LogDef> {
+        vec![
+            LogDef {
+                name: "general",
+                user: true,
+                file: self.path("log/general.log"),
+            },
+            LogDef {
+                name: "slow_query",
+                user: true,
+                file: self.path("log/slow.log"),
+            },
+            LogDef {
+                name: "error",
+                user: false,
+                file: self.path("log/error.log"),
+            },
+        ]
+    }
+
+    async fn switch_log(&self, name: String, on: bool) -> Result<(), String> {
+        let (variable, file) = match name.as_str() {
+            "general" => ("general_log", self.path("log/general.log")),
+            "slow_query" => ("slow_query_log", self.path("log/slow.log")),
+            other => return Err(format!("the log {other} cannot be switched")),
+        };
+        let file = literal(&file.display().to_string());
+        self.exec(&format!("SET GLOBAL {variable}_file = {file}")).await?;
+        self.exec(&format!("SET GLOBAL {variable} = {}", if on { "ON" } else { "OFF" }))
+            .await
     }
 
     fn backups(&self) -> Option<&dyn super::process::Backups> {

@@ -10,6 +10,7 @@ mod restore;
 
 pub use backup::parse_lsn;
 
+use super::logs::LogDef;
 use super::process::{Accounts, Server};
 use super::server::{self, ServiceUser};
 use super::sql::{quote_ident, quote_literal};
@@ -297,6 +298,33 @@ impl Server for PgServer {
             self.exec("postgres", &sql).await?;
         }
         Ok(())
+    }
+
+    fn logs(&self) -> Vec<LogDef> {
+        // One server log: statements go to it while `general` is on; errors always.
+        vec![
+            LogDef {
+                name: "general",
+                user: true,
+                file: self.server_log(),
+            },
+            LogDef {
+                name: "error",
+                user: false,
+                file: self.server_log(),
+            },
+        ]
+    }
+
+    async fn switch_log(&self, name: String, on: bool) -> Result<(), String> {
+        if name != "general" {
+            return Err(format!("the log {name} cannot be switched"));
+        }
+        // ALTER SYSTEM keeps it across restarts; a reload applies it now.
+        let value = if on { "all" } else { "none" };
+        self.exec("postgres", &format!("ALTER SYSTEM SET log_statement = '{value}'"))
+            .await?;
+        self.exec("postgres", "SELECT pg_reload_conf()").await
     }
 
     fn backups(&self) -> Option<&dyn super::process::Backups> {

@@ -3,6 +3,7 @@
 //! `.prepare.end` marker and the server's settings in the instance's volume.
 
 mod contract;
+mod logs;
 mod prepare;
 
 use super::{
@@ -156,6 +157,15 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             server.lock_down().await.map_err(failed)
         }
         .boxed()
+    }
+
+    fn log_list(&mut self) -> GuestFuture<Vec<super::logs::GuestLog>> {
+        let listed = logs::list(&*self.server);
+        Box::pin(async move { Ok(listed) })
+    }
+
+    fn log_action(&mut self, action: super::logs::LogAction, store: BackupStore) -> GuestFuture<super::logs::GuestLog> {
+        logs::act(Arc::clone(&self.server), action, store).boxed()
     }
 
     fn restart(&mut self) -> GuestFuture<()> {

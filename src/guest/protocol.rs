@@ -82,6 +82,7 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
         "create_user" => to_value(ds.create_users(args::<Users>(method, a)?.users)),
         "delete_user" => to_value(ds.delete_user(args::<OneUser>(method, a)?.user.name)),
         "change_passwords" => to_value(ds.change_passwords(args::<Users>(method, a)?.users)),
+        "guest_log_list" => to_value(ds.log_list()),
         "update_attributes" => {
             let asked = args::<UpdateAttributes>(method, a)?;
             to_value(ds.update_user(asked.username, asked.user_attrs))

@@ -7,6 +7,7 @@
 
 mod backup;
 
+use super::logs::LogDef;
 use super::process::Server;
 use super::server::{self, ServiceUser};
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
@@ -183,6 +184,14 @@ impl Server for RedisServer {
     async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
         self.make_volume(&request)?;
         self.start_server(&settings).await
+    }
+
+    fn logs(&self) -> Vec<LogDef> {
+        vec![LogDef {
+            name: "server",
+            user: false,
+            file: self.path("log/redis.log"),
+        }]
     }
 
     fn backups(&self) -> Option<&dyn super::process::Backups> {

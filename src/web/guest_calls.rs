@@ -27,20 +27,14 @@ pub struct Ready {
     pub rules: NameRules,
 }
 
-/// Trove's `load_and_verify` plus `validate_can_perform_action`.
-pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) -> Result<Ready, ApiError> {
+/// Trove's `load_and_verify` plus `validate_can_perform_action`: the caller's instance, ACTIVE.
+pub async fn ready_for_guest(state: &AppState, tenant: String, id: String) -> Result<InstanceRecord, ApiError> {
     let lookup = id.clone();
     let record = state
         .db
         .run(move |c| Instance::find_record(c, &tenant, &lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let manager = record.version.manager.clone();
-    let rules = rules::for_manager(&manager).ok_or_else(|| {
-        ApiError::Unprocessable(format!(
-            "Datastore {manager} does not support users, databases or root."
-        ))
-    })?;
     let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
     let status = super::views::status_of(&record, expiry);
     if status.api_status() != "ACTIVE" || !status.effective_service().is_some_and(|s| s.allows_actions()) {
@@ -49,6 +43,18 @@ pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) ->
             status.api_status()
         )));
     }
+    Ok(record)
+}
+
+/// [`ready_for_guest`], for a datastore that has users and databases.
+pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) -> Result<Ready, ApiError> {
+    let record = ready_for_guest(state, tenant, id).await?;
+    let manager = record.version.manager.clone();
+    let rules = rules::for_manager(&manager).ok_or_else(|| {
+        ApiError::Unprocessable(format!(
+            "Datastore {manager} does not support users, databases or root."
+        ))
+    })?;
     Ok(Ready { record, rules })
 }
 

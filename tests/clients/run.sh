@@ -125,6 +125,11 @@ ADMIN_TOKEN=(env -u OS_AUTH_URL -u OS_USERNAME -u OS_PASSWORD -u OS_PROJECT_NAME
 run "admin_token flavor list" "${ADMIN_TOKEN[@]}" database flavor list -f value && expect "admin_token flavor list" "m1.small"
 run "admin_token instance list" "${ADMIN_TOKEN[@]}" database instance list -f value -c Name && expect "admin_token instance list" "pg1"
 
+run "log list" $OS database log list pg1 -f value -c Name -c Type && expect "log list" "^general USER$"
+run "log set --enable" $OS database log set pg1 general --enable -f value -c status && expect "log set --enable" "Enabled"
+run "log set --publish" $OS database log set pg1 general --publish -f value -c status && expect "log set --publish" "Published|Partial"
+run "log show" $OS database log show pg1 general -f value -c type && expect "log show" "USER"
+
 # The compute view (Nova's shape) with an admin's credentials: pg1's server, whose flavor follows
 # a resize; a member is refused.
 AS_ADMIN=(env OS_USERNAME=admin OS_PASSWORD="$(cat "$WORK/admin-password")" OS_PROJECT_NAME=admin "$OS")

@@ -32,6 +32,14 @@ pub trait Server: Send + Sync + 'static {
     fn lock_down(&self) -> impl Future<Output = Result<(), String>> + Send {
         async { Ok(()) }
     }
+    /// The server's logs (see [`crate::guest::logs`]).
+    fn logs(&self) -> Vec<crate::guest::logs::LogDef> {
+        Vec::new()
+    }
+    /// Switches the USER log `name` on or off in the running server.
+    fn switch_log(&self, name: String, _on: bool) -> impl Future<Output = Result<(), String>> + Send {
+        async move { Err(format!("the log {name} cannot be switched")) }
+    }
     /// Backups and restore; `None` when the datastore has none.
     fn backups(&self) -> Option<&dyn Backups> {
         None
