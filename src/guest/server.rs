@@ -246,8 +246,25 @@ pub async fn remove_volume(volume: &Path) -> Result<(), String> {
 
 /// Empties a volume for a prepare that starts over, keeping the guest process's own files.
 pub async fn clear_volume(volume: &Path) -> Result<(), String> {
-    reap(volume, Duration::from_secs(30)).await?;
-    let dir = volume.to_path_buf();
+    // A process of the interrupted attempt may still be writing as it dies (a "directory not
+    // empty" while removing): reap and clear again, a few times.
+    let mut attempt = 0;
+    loop {
+        reap(volume, Duration::from_secs(30)).await?;
+        match clear_once(volume.to_path_buf()).await {
+            Ok(()) => return Ok(()),
+            Err(e) if attempt < 4 => {
+                tracing::info!(volume = %volume.display(), "clearing the volume again: {e}");
+                attempt += 1;
+                tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Removes everything in the volume but the guest's own files, once.
+async fn clear_once(dir: std::path::PathBuf) -> Result<(), String> {
     tokio::task::spawn_blocking(move || {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(());
