@@ -1,6 +1,7 @@
 //! Starting a coffer node: the pool, the bus, the supervised actors of the chosen role and the
 //! HTTP server, all in the current actix System. `main` and the tests both start coffer here.
 
+mod checks;
 mod guest_host;
 mod http;
 mod node_id;
@@ -118,75 +119,6 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
     })
 }
 
-/// A deployment that has a master key (its fingerprint is recorded) never gets a second one: a
-/// process on a host the key was not copied to refuses to start instead of making its own.
-async fn refuse_a_second_key(config: &Config, db: &Db) -> anyhow::Result<()> {
-    let path = std::path::PathBuf::from(&config.secrets.master_key_file);
-    if path.exists() {
-        return Ok(());
-    }
-    let known = db
-        .run(|c| crate::db::models::cluster::known_fact(c, "master_key_fingerprint"))
-        .await?;
-    if let Some(fingerprint) = known {
-        anyhow::bail!(
-            "no master key at {}, and this deployment has one (fingerprint {fingerprint}): copy the key file \
-             from a host of this deployment",
-            path.display()
-        );
-    }
-    Ok(())
-}
-
-/// Every process of a deployment must seal under one master key: the first process records
-/// the key's fingerprint, and a process with another key refuses to start.
-async fn check_master_key(services: &Services) -> anyhow::Result<()> {
-    let mine = services.secrets.fingerprint().to_string();
-    let ours = mine.clone();
-    let known = services
-        .db
-        .run(move |c| crate::db::models::cluster::settle_fact(c, "master_key_fingerprint", &ours))
-        .await?;
-    anyhow::ensure!(
-        known == mine,
-        "the master key at {} is not the deployment's (fingerprint {mine}, the database expects {known}): \
-         copy the key file from a host of this deployment",
-        services.config.secrets.master_key_file
-    );
-    Ok(())
-}
-
-/// A configured node id must not be another live process's: two task managers under one id
-/// would each run the other's flows. A process of this host that is gone does not count.
-async fn check_node_id_free(services: &Services) -> anyhow::Result<()> {
-    let (node, me) = (services.node_id.clone(), services.service.id.clone());
-    let since = crate::db::now_ms() - (services.config.cluster.down_after_s * 1000.0) as i64;
-    let holders = services
-        .db
-        .run(move |c| {
-            crate::db::models::cluster::ServiceRow::live_with_node(c, &node, &["taskmanager", "all"], since, &me)
-        })
-        .await?;
-    let host = crate::config::host_name();
-    // SAFETY: kill(pid, 0) only asks whether the process exists.
-    let alive = |pid: i64| unsafe { libc::kill(pid as i32, 0) } == 0;
-    // A row of this very process is an earlier node of it, stopped (tests restart in-process).
-    let me = i64::from(std::process::id());
-    let live = |s: &&crate::db::models::cluster::ServiceRow| s.host != host || (s.pid != me && alive(s.pid));
-    if let Some(other) = holders.iter().find(live) {
-        anyhow::bail!(
-            "node id {:?} is in use by a live {} (pid {} on {}, seen {} ms ago): give this process another \
-             [taskmanager] node_id, or leave it empty for a unique one",
-            services.node_id,
-            other.role,
-            other.pid,
-            other.host,
-            crate::db::now_ms() - other.last_seen
-        );
-    }
-    Ok(())
-}
-
 /// Starts `role` inside the current actix System.
 pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     crate::files::set_private_umask();
@@ -205,40 +137,25 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         );
     }
     let serves_api = matches!(role, Role::All | Role::Api);
-    let (url, size, api_size) = (
-        config.database.url.clone(),
-        config.database.internal_pool_size,
-        config.database.pool_size,
-    );
-    let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
-    let (db, api_db) = tokio::task::spawn_blocking(move || {
-        let internal = Db::connect(&url, size, acquire)?;
-        let api = match serves_api {
-            true => Some(internal.another_pool(api_size)?),
-            false => None,
-        };
-        Ok::<_, crate::db::DbError>((internal, api))
-    })
-    .await
-    .context("database start")??;
+    let (db, api_db) = open_databases(&config, serves_api).await?;
     if !config.bus.sign_guest_messages {
         tracing::warn!("[bus] sign_guest_messages = false: guest messages are neither signed nor checked");
     }
-    refuse_a_second_key(&config, &db).await?;
-    let node_id = node_id::claim(&config)?;
-    let services = build_services(config, db, node_id.id.clone(), role)?;
+    checks::refuse_a_second_key(&config, &db).await?;
+    // Node id slots and the key file are files: claimed off the async threads.
+    let (services, node_id) = tokio::task::spawn_blocking(move || {
+        let node_id = node_id::claim(&config)?;
+        let services = build_services(config, db, node_id.id.clone(), role)?;
+        Ok::<_, anyhow::Error>((services, node_id))
+    })
+    .await
+    .context("node start")??;
     tracing::info!(node.id = %services.node_id, db.backend = services.db.backend, "coffer node starting");
-    check_master_key(&services).await?;
+    checks::check_master_key(&services).await?;
     if role.runs_flows() && !services.config.taskmanager.node_id.is_empty() {
-        check_node_id_free(&services).await?;
+        checks::check_node_id_free(&services).await?;
     }
-
-    let (api, workers, conductor_role) = (
-        serves_api,
-        matches!(role, Role::All | Role::TaskManager),
-        matches!(role, Role::All | Role::Conductor),
-    );
-    if api {
+    if serves_api {
         bootstrap_identity(&services).await?;
     }
     let installed = crate::compute::process::installed_versions();
@@ -249,31 +166,14 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         .await?;
     tracing::info!(datastores.installed = ?installed, "datastore versions detected");
 
-    // The task manager's role holds compute (the servers and their guest sessions) and the
-    // backup scheduler beside it.
-    let (mut compute, mut task_manager, mut backup_scheduler, mut conductor) = (None, None, None, None);
-    if workers {
-        let started = Compute::new(services.clone()).start();
-        started
-            .send(AdoptServers)
-            .await
-            .context("compute")?
-            .map_err(anyhow::Error::msg)
-            .context("re-adopting servers")?;
-        let (tm_services, tm_compute) = (services.clone(), started.clone());
-        task_manager = Some(Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute)));
-        let scheduler_services = services.clone();
-        backup_scheduler = Some(Supervisor::start(move |_| BackupScheduler::new(scheduler_services)));
-        compute = Some(started);
-    }
-    if workers && services.config.compute.guest_host == "process" {
-        let watch_services = services.clone();
-        Supervisor::start(move |_| GuestWatch::new(watch_services));
-    }
-    if conductor_role {
+    let workers = match role.runs_flows() {
+        true => Some(start_workers(&services).await?),
+        false => None,
+    };
+    let conductor = matches!(role, Role::All | Role::Conductor).then(|| {
         let conductor_services = services.clone();
-        conductor = Some(Supervisor::start(move |_| Conductor::new(conductor_services)));
-    }
+        Supervisor::start(move |_| Conductor::new(conductor_services))
+    });
     let (http, http_addr) = match api_db.clone() {
         Some(api_db) => {
             let (h, a) = http::start(&services, api_db)?;
@@ -285,11 +185,11 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         (false, bind) if !bind.is_empty() => Some(telemetry_http::start_for_node(&services, bind)?),
         _ => None,
     };
-    let mut report = (*services.service).clone();
-    report.telemetry_url = telemetry_addr.or(http_addr).map(|a| format!("http://{a}"));
-    let (sink, supervision) = (ReportSink::Db(services.db.clone()), Arc::clone(&services.supervision));
-    let every = crate::config::secs(services.config.cluster.report_interval_s.max(0.2));
-    Supervisor::start(move |_| ServiceReporter::new(report, sink, supervision, every));
+    start_reporting(&services, telemetry_addr.or(http_addr));
+    let (compute, task_manager, backup_scheduler) = match workers {
+        Some((c, t, b)) => (Some(c), Some(t), Some(b)),
+        None => (None, None, None),
+    };
     Ok(Node {
         services,
         compute,
@@ -302,6 +202,59 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         telemetry_addr,
         _node_id: node_id,
     })
+}
+
+/// The node's own pool and, when it serves the API, the API's (migrating first).
+async fn open_databases(config: &Config, serves_api: bool) -> anyhow::Result<(Db, Option<Db>)> {
+    let (url, size, api_size) = (
+        config.database.url.clone(),
+        config.database.internal_pool_size,
+        config.database.pool_size,
+    );
+    let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
+    let pools = tokio::task::spawn_blocking(move || {
+        let internal = Db::connect(&url, size, acquire)?;
+        let api = match serves_api {
+            true => Some(internal.another_pool(api_size)?),
+            false => None,
+        };
+        Ok::<_, crate::db::DbError>((internal, api))
+    })
+    .await
+    .context("database start")??;
+    Ok(pools)
+}
+
+/// The task manager's role: compute (the servers and their guest sessions, re-adopted), the
+/// task manager, the backup scheduler beside it and, with guests in processes, the guest watch.
+async fn start_workers(
+    services: &Services,
+) -> anyhow::Result<(Addr<Compute>, Addr<TaskManager>, Addr<BackupScheduler>)> {
+    let compute = Compute::new(services.clone()).start();
+    compute
+        .send(AdoptServers)
+        .await
+        .context("compute")?
+        .map_err(anyhow::Error::msg)
+        .context("re-adopting servers")?;
+    let (tm_services, tm_compute) = (services.clone(), compute.clone());
+    let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
+    let scheduler_services = services.clone();
+    let backup_scheduler = Supervisor::start(move |_| BackupScheduler::new(scheduler_services));
+    if services.config.compute.guest_host == "process" {
+        let watch_services = services.clone();
+        Supervisor::start(move |_| GuestWatch::new(watch_services));
+    }
+    Ok((compute, task_manager, backup_scheduler))
+}
+
+/// Keeps this process in the service list (and its events in the database).
+fn start_reporting(services: &Services, telemetry: Option<SocketAddr>) {
+    let mut report = (*services.service).clone();
+    report.telemetry_url = telemetry.map(|a| format!("http://{a}"));
+    let (sink, supervision) = (ReportSink::Db(services.db.clone()), Arc::clone(&services.supervision));
+    let every = crate::config::secs(services.config.cluster.report_interval_s.max(0.2));
+    Supervisor::start(move |_| ServiceReporter::new(report, sink, supervision, every));
 }
 
 /// Creates the admin user on a fresh database, with the configured password or a generated one
