@@ -15,6 +15,7 @@ pub mod fault_io;
 mod flavors;
 mod guest_calls;
 pub mod input;
+mod instance_update;
 mod instances;
 mod keystone;
 pub mod linger;
@@ -133,6 +134,8 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         .service(
             endpoint(&instance(""))
                 .get(instances::show_instance)
+                .put(instance_update::update_instance)
+                .patch(instance_update::update_instance)
                 .delete(instances::delete_instance)
                 .done(),
         )

@@ -62,6 +62,15 @@ impl Endpoint {
         self.on(&["PUT"], web::put(), handler)
     }
 
+    pub fn patch<F, Args>(self, handler: F) -> Self
+    where
+        F: Handler<Args>,
+        Args: FromRequest + 'static,
+        F::Output: Responder + 'static,
+    {
+        self.on(&["PATCH"], web::patch(), handler)
+    }
+
     pub fn delete<F, Args>(self, handler: F) -> Self
     where
         F: Handler<Args>,

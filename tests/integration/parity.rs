@@ -148,3 +148,56 @@ async fn admin_acts_on_any_projects_instance(backend: Backend) {
     assert_eq!(instances["in_use"], 0, "alpha's quota is given back: {quotas}");
 }
 both_backends!(admin_acts_on_any_projects_instance);
+
+/// `PUT`/`PATCH /instances/{id}`: a rename; the attributes that need what coffer does not have
+/// yet are answered as Trove answers them for an instance without them.
+async fn instances_are_updated_as_trove_updates_them(backend: Backend) {
+    let app = crate::support::TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 100).await;
+    let api = &app.api;
+    let id = api.create("before").await;
+    api.wait_active(&id).await;
+    let put = |method: &'static str, body: serde_json::Value| {
+        let (api, id) = (api.clone(), id.clone());
+        async move {
+            api.send(method, &format!("/instances/{id}"), Some(&body.to_string()))
+                .await
+                .0
+        }
+    };
+    assert_eq!(put("PUT", json!({"instance": {"name": "after"}})).await, 202);
+    assert_eq!(api.instance(&id).await.expect("view")["name"], "after");
+    assert_eq!(put("PATCH", json!({"instance": {"name": "patched"}})).await, 202);
+    assert_eq!(api.instance(&id).await.expect("view")["name"], "patched");
+    assert_eq!(
+        put("PUT", json!({"instance": {}})).await,
+        202,
+        "an empty update detaches nothing"
+    );
+    assert_eq!(
+        put("PUT", json!({"instance": {"replica_of": null}})).await,
+        400,
+        "not a replica"
+    );
+    assert_eq!(
+        put("PUT", json!({"instance": {"configuration": "no-such-group"}})).await,
+        404
+    );
+    assert_eq!(put("PUT", json!({"instance": {"name": ""}})).await, 400);
+    assert_eq!(put("PUT", json!({"instance": {"name": 7}})).await, 400);
+    assert_eq!(put("PUT", json!({"instance": {"bogus": 1}})).await, 400);
+    assert_eq!(
+        put("PUT", json!({"instance": {"replica_of": null, "configuration": null}})).await,
+        400
+    );
+    assert_eq!(put("PUT", json!({"nothing": {}})).await, 400);
+    assert_eq!(
+        api.instance(&id).await.expect("view")["name"],
+        "patched",
+        "bad updates change nothing"
+    );
+    let (status, _) = api
+        .send("PUT", "/instances/no-such-id", Some(r#"{"instance": {"name": "x"}}"#))
+        .await;
+    assert_eq!(status, 404);
+}
+both_backends!(instances_are_updated_as_trove_updates_them);

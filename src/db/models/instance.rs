@@ -272,6 +272,14 @@ impl Instance {
     }
 
     /// Live instances that have a server (re-adopted by compute at start).
+    /// Renames a live instance (Trove's update of `name`: the database only).
+    pub fn rename(conn: &mut DbConn, id: &str, name: &str) -> Result<bool, DbError> {
+        let n = diesel::update(instances::table.find(id).filter(instances::deleted.eq(false)))
+            .set((instances::name.eq(name), instances::updated.eq(now_ms())))
+            .execute(conn)?;
+        Ok(n == 1)
+    }
+
     /// The live instance whose server is `server_id` (the compute view's server).
     pub fn by_server_id(conn: &mut DbConn, server_id: &str) -> Result<Option<Instance>, DbError> {
         Ok(instances::table

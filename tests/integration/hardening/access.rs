@@ -104,7 +104,7 @@ async fn unknown_methods_on_known_paths_answer_405_with_allow() {
     let id = admin.create("m").await;
     let cases = [
         ("PATCH", "/instances".to_string(), "GET, HEAD, POST"),
-        ("PUT", format!("/instances/{id}"), "GET, HEAD, DELETE"),
+        ("POST", format!("/instances/{id}"), "GET, HEAD, PUT, PATCH, DELETE"),
         ("GET", format!("/instances/{id}/action"), "POST"),
         ("DELETE", "/flavors".to_string(), "GET, HEAD"),
         ("POST", "/mgmt/actors".to_string(), "GET, HEAD"),

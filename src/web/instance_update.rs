@@ -1,0 +1,83 @@
+//! `PUT /instances/{id}` and `PATCH /instances/{id}` (Trove's update and its deprecated alias
+//! edit): `name`, plus at most one of `replica_of`/`slave_of` (detach a replica), `configuration`
+//! (attach or, absent, detach a group), `datastore_version` (upgrade) and `access`. A rename is
+//! the database's alone. Until replication, configuration groups, upgrades and access updates
+//! exist, a request for one is answered as Trove would answer it for an instance without them
+//! (400 not a replica, 404 no such group) or 501.
+
+use super::acting::Acting;
+use super::input::Body;
+use super::{validate, AppState};
+use crate::db::models::instance::Instance;
+use crate::error::ApiError;
+use actix_web::{web, HttpResponse};
+use serde_json::Value;
+
+/// The attributes besides `name` an update may carry (one at a time).
+const ONE_OF: [&str; 5] = ["replica_of", "slave_of", "configuration", "datastore_version", "access"];
+
+pub async fn update_instance(
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Body,
+    acting: Acting,
+) -> Result<HttpResponse, ApiError> {
+    let (_, id) = path.into_inner();
+    let tenant = acting.project();
+    let attrs = body
+        .get("instance")
+        .and_then(Value::as_object)
+        .ok_or_else(|| ApiError::BadRequest("'instance' is a required property".into()))?;
+    if let Some(unknown) = attrs.keys().find(|k| *k != "name" && !ONE_OF.contains(&k.as_str())) {
+        return Err(ApiError::BadRequest(format!(
+            "Additional properties are not allowed ('{unknown}' was unexpected)"
+        )));
+    }
+    let name = match attrs.contains_key("name") {
+        true => Some(validate::name_field(attrs)?),
+        false => None,
+    };
+    let others: Vec<&str> = ONE_OF.iter().copied().filter(|k| attrs.contains_key(*k)).collect();
+    if others.len() > 1 {
+        return Err(ApiError::BadRequest(
+            "Only one attribute besides name is allowed per request.".into(),
+        ));
+    }
+    let lookup = id.clone();
+    let found = state.db.run(move |c| Instance::find_owned(c, &tenant, &lookup)).await?;
+    found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    match others.first().copied() {
+        Some(key @ ("replica_of" | "slave_of")) => {
+            return Err(match attrs.get(key) {
+                Some(Value::Null) => ApiError::BadRequest(format!("Instance {id} is not a replica.")),
+                _ => ApiError::BadRequest(format!("'{key}' only detaches a replica: it must be null")),
+            })
+        }
+        Some("configuration") => match attrs.get("configuration") {
+            Some(Value::Null) => {} // detach: there is nothing attached
+            Some(Value::String(group)) => {
+                return Err(ApiError::NotFound(format!(
+                    "Configuration group {group} could not be found."
+                )))
+            }
+            Some(other) => {
+                return Err(ApiError::BadRequest(format!(
+                    "{other} is not of type 'string' (configuration)"
+                )))
+            }
+            None => {}
+        },
+        Some(other) => {
+            return Err(ApiError::NotImplemented(format!(
+                "Updating '{other}' of an instance is not supported yet."
+            )))
+        }
+        // An empty update detaches the configuration group: there is none.
+        None => {}
+    }
+    if let Some(name) = name {
+        let id = id.clone();
+        state.db.run(move |c| Instance::rename(c, &id, &name)).await?;
+    }
+    Ok(HttpResponse::Accepted().finish())
+}
