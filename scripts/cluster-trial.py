@@ -215,7 +215,15 @@ def main():
     finally:
         for p in procs.values():
             p.kill()
+        # The datastore servers (their command lines name the volume) and the guest processes
+        # the task managers started (their working directory is the trial's).
         subprocess.run(["pkill", "-9", "-f", os.path.join(work, "instances")])
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                if os.readlink(f"/proc/{pid}/cwd").startswith(work):
+                    os.kill(int(pid), signal.SIGKILL)
+            except OSError:
+                pass
     for k, v in figures.items():
         print(f"{k}: {v}")
     warnings = sum(1 for line in open(os.path.join(work, "coffer.log")) if "WARN" in line)
