@@ -51,7 +51,7 @@ pub struct Services {
     /// This node's id, the owner written on the flows it runs.
     pub node_id: String,
     /// This process as the service list shows it.
-    pub service: Arc<service_reporter::ServiceReport>,
+    pub service: Arc<crate::db::models::cluster::ServiceRow>,
 }
 
 /// Counters the actors keep for `/metrics`.

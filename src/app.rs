@@ -13,13 +13,14 @@ use crate::actors::backup_scheduler::BackupScheduler;
 use crate::actors::compute::{AdoptServers, Compute};
 use crate::actors::conductor::Conductor;
 use crate::actors::guest_watch::GuestWatch;
-use crate::actors::service_reporter::{ReportSink, ServiceReport, ServiceReporter};
+use crate::actors::service_reporter::{ReportSink, ServiceReporter};
 use crate::actors::supervision::SupervisionLog;
 use crate::actors::task_manager::TaskManager;
 use crate::actors::{Metrics, Services};
 use crate::bus::Bus;
 use crate::config::Config;
 use crate::db::models::catalog::DatastoreVersion;
+use crate::db::models::cluster::ServiceRow;
 use crate::db::Db;
 use crate::guest_link::{GuestKeys, GuestLink};
 use crate::secrets::MasterKey;
@@ -92,7 +93,7 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
     let secrets = Arc::new(MasterKey::load_or_create(std::path::Path::new(
         &config.secrets.master_key_file,
     ))?);
-    let service = Arc::new(ServiceReport::this_process(role.name(), &node_id));
+    let service = Arc::new(ServiceRow::this_process(role.name(), &node_id));
     let bus = match config.bus.transport.as_str() {
         "amqp" => Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch),
         _ => Bus::memory(config.bus.queue_capacity),

@@ -12,7 +12,7 @@
 //! through the same kind of check on the backup row (attempt, `sent`, not ended) and wake the
 //! backup's flow.
 
-use super::service_reporter::{self, SealedReport, REPORT_FRESH_MS};
+use super::service_reporter;
 use super::Services;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
@@ -151,48 +151,6 @@ pub async fn consume(services: Services, topic: &str) -> String {
     }
 }
 
-/// Stores a guest pool's report (sealed under the master key, which only the deployment's
-/// processes hold) in the service list. A report that does not open is dropped.
-async fn store_service_report(services: &Services, delivery: Delivery) {
-    let sealed = delivery
-        .envelope
-        .args
-        .get("sealed")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let report = services
-        .secrets
-        .open(sealed)
-        .map_err(|e| e.to_string())
-        .and_then(|text| serde_json::from_str::<SealedReport>(&text).map_err(|e| e.to_string()))
-        .and_then(|r| match (now_ms() - r.sent_at).abs() <= REPORT_FRESH_MS {
-            true => Ok(r),
-            false => Err(format!("sent at {} ms, too far from now (a replay?)", r.sent_at)),
-        });
-    let report = match report {
-        Ok(r) => r,
-        Err(e) => {
-            services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
-            crate::telemetry::warn_limited(
-                "service report rejected",
-                &format!("conductor: service report rejected: {e}"),
-            );
-            return delivery.reply(Err(format!("rejected: {e}")));
-        }
-    };
-    let stored = services
-        .db
-        .run(move |c| service_reporter::store(c, &report.service, &report.events))
-        .await;
-    match stored {
-        Ok(()) => delivery.reply(Ok(serde_json::Value::Null)),
-        Err(e) => {
-            crate::telemetry::warn_limited("service report", &format!("service report not stored: {e}"));
-            delivery.reply(Err(format!("not stored: {e}")));
-        }
-    }
-}
-
 /// Checks the signature of a guest's message about the instance its args name.
 async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<(), CheckError> {
     let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
@@ -212,7 +170,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), St
     let mut keep = Vec::with_capacity(batch.len());
     for mut delivery in batch {
         if delivery.envelope.method == "report_service" {
-            store_service_report(services, delivery).await;
+            service_reporter::store_pool_report(services, delivery).await;
             continue;
         }
         match check_signed(services, &mut delivery).await {

@@ -3,10 +3,11 @@
 //! node id, host, pid, version, start, last seen, and a pool's capacity and hosted guests), and
 //! carries the process's supervision events to `supervision_events`. Processes with the
 //! database write there; a guest pool, which never touches it, casts its report (sealed under
-//! the master key) to a conductor, which writes it and answers.
+//! the master key) to a conductor, which writes it ([`store_pool_report`]) and answers.
 
 use super::supervision::{SupervisionEvent, SupervisionLog};
-use crate::bus::{self, Bus, Envelope};
+use super::Services;
+use crate::bus::{self, Bus, Delivery, Envelope};
 use crate::db::models::cluster::{EventRow, NewEvent, ServiceRow};
 use crate::db::{Db, DbConn, DbError};
 use crate::secrets::MasterKey;
@@ -33,68 +34,19 @@ pub enum ReportSink {
 
 /// What a pool casts to the conductor (`report_service`), sealed.
 #[derive(Serialize, Deserialize)]
-pub struct SealedReport {
+struct SealedReport {
     /// When it was sent (ms): a conductor refuses one far from its own clock (a replay).
     pub sent_at: i64,
-    pub service: ServiceReport,
+    pub service: ServiceRow,
     pub events: Vec<SupervisionEvent>,
 }
 
 /// How far a pool's report may be from the conductor's clock.
-pub const REPORT_FRESH_MS: i64 = 30_000;
-
-/// The service row as it travels.
-#[derive(Clone, Serialize, Deserialize)]
-pub struct ServiceReport {
-    pub id: String,
-    pub role: String,
-    pub node_id: String,
-    pub host: String,
-    pub pid: i64,
-    pub version: String,
-    pub started: i64,
-    pub telemetry_url: Option<String>,
-    pub capacity: Option<i64>,
-    pub hosted: Option<i64>,
-}
-
-impl ServiceReport {
-    /// This process, in `role`, named `node_id`.
-    pub fn this_process(role: &str, node_id: &str) -> ServiceReport {
-        ServiceReport {
-            id: uuid::Uuid::new_v4().to_string(),
-            role: role.to_string(),
-            node_id: node_id.to_string(),
-            host: crate::config::host_name(),
-            pid: i64::from(std::process::id()),
-            version: env!("CARGO_PKG_VERSION").to_string(),
-            started: crate::db::now_ms(),
-            telemetry_url: None,
-            capacity: None,
-            hosted: None,
-        }
-    }
-
-    pub fn row(&self) -> ServiceRow {
-        ServiceRow {
-            id: self.id.clone(),
-            role: self.role.clone(),
-            node_id: self.node_id.clone(),
-            host: self.host.clone(),
-            pid: self.pid,
-            version: self.version.clone(),
-            started: self.started,
-            last_seen: crate::db::now_ms(),
-            telemetry_url: self.telemetry_url.clone(),
-            capacity: self.capacity,
-            hosted: self.hosted,
-        }
-    }
-}
+const REPORT_FRESH_MS: i64 = 30_000;
 
 /// Writes a report and its events (a reporter's, or a pool's through the conductor).
-pub fn store(conn: &mut DbConn, report: &ServiceReport, events: &[SupervisionEvent]) -> Result<(), DbError> {
-    ServiceRow::report(conn, &report.row())?;
+pub fn store(conn: &mut DbConn, report: &ServiceRow, events: &[SupervisionEvent]) -> Result<(), DbError> {
+    ServiceRow::report(conn, report)?;
     let rows: Vec<NewEvent> = events
         .iter()
         .map(|e| NewEvent {
@@ -110,9 +62,51 @@ pub fn store(conn: &mut DbConn, report: &ServiceReport, events: &[SupervisionEve
     EventRow::insert(conn, &rows)
 }
 
+/// Stores a guest pool's report (sealed under the master key, which only the deployment's
+/// processes hold) in the service list. A report that does not open is dropped.
+pub async fn store_pool_report(services: &Services, delivery: Delivery) {
+    let sealed = delivery
+        .envelope
+        .args
+        .get("sealed")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let report = services
+        .secrets
+        .open(sealed)
+        .map_err(|e| e.to_string())
+        .and_then(|text| serde_json::from_str::<SealedReport>(&text).map_err(|e| e.to_string()))
+        .and_then(|r| match (crate::db::now_ms() - r.sent_at).abs() <= REPORT_FRESH_MS {
+            true => Ok(r),
+            false => Err(format!("sent at {} ms, too far from now (a replay?)", r.sent_at)),
+        });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
+            crate::telemetry::warn_limited(
+                "service report rejected",
+                &format!("conductor: service report rejected: {e}"),
+            );
+            return delivery.reply(Err(format!("rejected: {e}")));
+        }
+    };
+    let stored = services
+        .db
+        .run(move |c| store(c, &report.service, &report.events))
+        .await;
+    match stored {
+        Ok(()) => delivery.reply(Ok(serde_json::Value::Null)),
+        Err(e) => {
+            crate::telemetry::warn_limited("service report", &format!("service report not stored: {e}"));
+            delivery.reply(Err(format!("not stored: {e}")));
+        }
+    }
+}
+
 /// Stores this process's events not yet stored (before `/mgmt/supervision-events` reads them,
 /// so that a reader sees its own process's events at once).
-pub async fn store_pending(db: &Db, supervision: &SupervisionLog, me: &ServiceReport) -> Result<(), DbError> {
+pub async fn store_pending(db: &Db, supervision: &SupervisionLog, me: &ServiceRow) -> Result<(), DbError> {
     let me = me.clone();
     loop {
         let events = supervision.take_unsent(EVENTS_PER_REPORT);
@@ -125,7 +119,7 @@ pub async fn store_pending(db: &Db, supervision: &SupervisionLog, me: &ServiceRe
 }
 
 pub struct ServiceReporter {
-    me: ServiceReport,
+    me: ServiceRow,
     sink: Arc<ReportSink>,
     supervision: Arc<SupervisionLog>,
     /// A pool's hosted guests, read at each report.
@@ -137,7 +131,7 @@ pub struct ServiceReporter {
 }
 
 impl ServiceReporter {
-    pub fn new(me: ServiceReport, sink: ReportSink, supervision: Arc<SupervisionLog>, every: Duration) -> Self {
+    pub fn new(me: ServiceRow, sink: ReportSink, supervision: Arc<SupervisionLog>, every: Duration) -> Self {
         supervision.forward_events();
         ServiceReporter {
             me,
@@ -176,6 +170,7 @@ impl ServiceReporter {
                         store(c, &me, &batch)?;
                         if trim {
                             EventRow::trim(c)?;
+                            ServiceRow::forget_gone(c)?;
                         }
                         Ok(())
                     })

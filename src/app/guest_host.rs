@@ -5,11 +5,12 @@
 
 use crate::actors::guest_pool::GuestPool;
 use crate::actors::guest_session::{GuestEnv, GuestSession};
-use crate::actors::service_reporter::{ReportSink, ServiceReport, ServiceReporter};
+use crate::actors::service_reporter::{ReportSink, ServiceReporter};
 use crate::actors::supervision::SupervisionLog;
 use crate::bus::Bus;
 use crate::compute::guest_process;
 use crate::config::Config;
+use crate::db::models::cluster::ServiceRow;
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -91,7 +92,7 @@ pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Resu
     );
     let env = guest_env(config)?;
     let hosted = Arc::new(AtomicI64::new(0));
-    let mut report = ServiceReport::this_process("guest_pool", &name);
+    let mut report = ServiceRow::this_process("guest_pool", &name);
     report.capacity = Some(capacity as i64);
     if !bind.is_empty() {
         let addr = super::telemetry_http::start_for_pool(

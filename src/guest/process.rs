@@ -363,19 +363,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         })
     }
     fn update_user(&mut self, user: String, change: crate::guest::UserChange) -> GuestFuture<()> {
-        self.with_accounts(move |a| {
-            async move {
-                let name = change.name.clone().unwrap_or_else(|| user.clone());
-                if change.name.as_ref().is_some_and(|n| *n != user) || change.host.is_some() {
-                    a.rename_user(user, change.clone()).await?;
-                }
-                if let Some(password) = change.password {
-                    a.set_password(name, password).await?;
-                }
-                Ok(())
-            }
-            .boxed()
-        })
+        self.with_accounts(move |a| a.update_user(user, change))
     }
     fn grant_access(&mut self, user: String, databases: Vec<String>) -> GuestFuture<()> {
         self.with_accounts(move |a| a.grant(user, databases))

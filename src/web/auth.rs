@@ -37,18 +37,7 @@ pub async fn authenticate(
             principal: None,
         }
     } else {
-        let token = req
-            .headers()
-            .get("X-Auth-Token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::Unauthorized("The request you have made requires authentication.".into()))?;
-        let principal = state
-            .db
-            .run(move |c| identity::resolve(c, &token))
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))?;
+        let principal = principal_of(&state, req.headers()).await?;
         if principal.project.id != tenant {
             return Err(ApiError::Forbidden(format!(
                 "User does not have admin privileges or the tenant {tenant} in the URL is not the token's project."
@@ -64,6 +53,24 @@ pub async fn authenticate(
     authorize(&req, &caller)?;
     req.extensions_mut().insert(caller);
     next.call(req).await
+}
+
+/// Who the request's `X-Auth-Token` names; 401 without one or with one unknown or expired.
+pub async fn principal_of(
+    state: &AppState,
+    headers: &actix_web::http::header::HeaderMap,
+) -> Result<Principal, ApiError> {
+    let token = headers
+        .get("X-Auth-Token")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
+        .ok_or_else(|| ApiError::Unauthorized("The request you have made requires authentication.".into()))?;
+    state
+        .db
+        .run(move |c| identity::resolve(c, &token))
+        .await
+        .map_err(ApiError::from)?
+        .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))
 }
 
 /// Role rules: readers only read (`GET`, `HEAD`).

@@ -9,7 +9,6 @@ use super::{links, AppState};
 use crate::db::models::catalog::Flavor;
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
-use crate::identity;
 use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
@@ -26,18 +25,7 @@ pub async fn require_admin_token(
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     if state.services.config.auth.mode != "noauth" {
-        let token = req
-            .headers()
-            .get("X-Auth-Token")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-            .ok_or_else(|| ApiError::Unauthorized("The request you have made requires authentication.".into()))?;
-        let principal = state
-            .db
-            .run(move |c| identity::resolve(c, &token))
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))?;
+        let principal = super::auth::principal_of(&state, req.headers()).await?;
         if !principal.is_admin() {
             return Err(
                 ApiError::Forbidden("Policy doesn't allow compute:servers:index to be performed.".into()).into(),

@@ -5,10 +5,11 @@
 use crate::db::schema::{cluster_leases, services, supervision_events};
 use crate::db::{now_ms, DbConn, DbError};
 use diesel::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
-/// One coffer process.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize)]
+/// One coffer process: its row, and what a process reports of itself (a pool's through a
+/// conductor).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, Serialize, Deserialize)]
 #[diesel(table_name = services)]
 #[diesel(treat_none_as_null = true)]
 pub struct ServiceRow {
@@ -31,6 +32,24 @@ pub struct ServiceRow {
 const GONE_KEPT_MS: i64 = 24 * 3600 * 1000;
 
 impl ServiceRow {
+    /// This process, in `role`, named `node_id`.
+    pub fn this_process(role: &str, node_id: &str) -> ServiceRow {
+        let now = now_ms();
+        ServiceRow {
+            id: uuid::Uuid::new_v4().to_string(),
+            role: role.to_string(),
+            node_id: node_id.to_string(),
+            host: crate::config::host_name(),
+            pid: i64::from(std::process::id()),
+            version: env!("CARGO_PKG_VERSION").to_string(),
+            started: now,
+            last_seen: now,
+            telemetry_url: None,
+            capacity: None,
+            hosted: None,
+        }
+    }
+
     /// Inserts or refreshes the row (its `last_seen` is now).
     pub fn report(conn: &mut DbConn, row: &ServiceRow) -> Result<(), DbError> {
         let mut row = row.clone();
@@ -42,9 +61,13 @@ impl ServiceRow {
         Ok(())
     }
 
+    /// Drops the rows of processes gone for a day (the reporters do it now and then).
+    pub fn forget_gone(conn: &mut DbConn) -> Result<usize, DbError> {
+        Ok(diesel::delete(services::table.filter(services::last_seen.lt(now_ms() - GONE_KEPT_MS))).execute(conn)?)
+    }
+
     /// Every process seen within the last day, by role and node.
     pub fn list(conn: &mut DbConn) -> Result<Vec<ServiceRow>, DbError> {
-        diesel::delete(services::table.filter(services::last_seen.lt(now_ms() - GONE_KEPT_MS))).execute(conn)?;
         Ok(services::table
             .order((services::role.asc(), services::node_id.asc(), services::started.asc()))
             .select(ServiceRow::as_select())

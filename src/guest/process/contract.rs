@@ -61,6 +61,20 @@ pub trait Accounts: Send + Sync {
     fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>>;
     /// Renames the user and/or moves it to `change.host`, keeping its grants (no password).
     fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>>;
+    /// Trove's `update_attributes`: a rename or move, then the password (which a PostgreSQL
+    /// rename clears when it is MD5), under the user's new name.
+    fn update_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+        Box::pin(async move {
+            let new_name = change.name.clone().unwrap_or_else(|| name.clone());
+            if new_name != name || change.host.is_some() {
+                self.rename_user(name, change.clone()).await?;
+            }
+            match change.password {
+                Some(password) => self.set_password(new_name, password).await,
+                None => Ok(()),
+            }
+        })
+    }
     fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
     fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>>;
     /// Enables the superuser `root` with `password`.
