@@ -16,7 +16,9 @@ pub(super) async fn refuse_a_second_key(config: &Config, db: &Db) -> anyhow::Res
     let known = db
         .run(|c| crate::db::models::cluster::known_fact(c, "master_key_fingerprint"))
         .await?;
-    if let Some(fingerprint) = known {
+    // The fingerprint is recorded only after its key file is in place: a process of this host
+    // starting at the same moment may have put it there since we looked.
+    if let Some(fingerprint) = known.filter(|_| !path.exists()) {
         anyhow::bail!(
             "no master key at {}, and this deployment has one (fingerprint {fingerprint}): copy the key file \
              from a host of this deployment",
