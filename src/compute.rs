@@ -41,12 +41,14 @@ pub fn datastore_for(
         return simulated::datastore_for(manager, prepare_time, prepared);
     }
     let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
+    let user = crate::guest::account::ensure(instance_id)?;
     process::datastore_for(
         manager,
         crate::guest::InstanceSpec {
             dir: config.instances_dir().join(instance_id),
             address,
             secrets: std::sync::Arc::new(key.volume_key()),
+            user,
         },
     )
 }

@@ -6,6 +6,7 @@
 //! messages into calls on it. Operations a driver lacks answer `NotImplemented` (the API's
 //! 501); users, databases and root on a datastore without them answer `Unprocessable` (422).
 
+pub mod account;
 pub mod backup_stream;
 pub mod charsets;
 pub mod logs;
@@ -176,6 +177,8 @@ pub struct InstanceSpec {
     pub dir: PathBuf,
     pub address: Ipv4Addr,
     pub secrets: std::sync::Arc<crate::secrets::MasterKey>,
+    /// The instance's own OS account when coffer is root; `None`: coffer's own user.
+    pub user: Option<account::ServiceUser>,
 }
 
 /// What a server's configuration is rendered from, kept in the volume (`settings.json`) so

@@ -264,7 +264,8 @@ impl Handler<DeleteServer> for Compute {
                     .map_err(|e| format!("removing the guest's queue: {e}"))?;
                 // Whatever still runs in the volume (a server whose guest never came back after
                 // a crash, a tool of an interrupted prepare) goes first.
-                crate::guest::server::remove_volume(&dir).await
+                crate::guest::server::remove_volume(&dir).await?;
+                crate::guest::account::remove(&msg.instance_id).await
             }
             .into_actor(self),
         )

@@ -43,7 +43,7 @@ pub struct MariaServer {
 impl MariaServer {
     pub fn new(spec: InstanceSpec) -> MariaServer {
         MariaServer {
-            user: server::service_user("mysql"),
+            user: spec.user,
             spec,
         }
     }
@@ -191,6 +191,10 @@ impl MariaServer {
 }
 
 impl Server for MariaServer {
+    fn user(&self) -> Option<ServiceUser> {
+        self.user
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

@@ -49,7 +49,7 @@ pub struct PgServer {
 impl PgServer {
     pub fn new(spec: InstanceSpec) -> PgServer {
         PgServer {
-            user: server::service_user("postgres"),
+            user: spec.user,
             spec,
         }
     }
@@ -234,6 +234,10 @@ impl PgServer {
 }
 
 impl Server for PgServer {
+    fn user(&self) -> Option<ServiceUser> {
+        self.user
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

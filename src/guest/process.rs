@@ -150,6 +150,9 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             if !marker(server.dir()).exists() {
                 return Ok(());
             }
+            crate::guest::account::take_over_volume(server.dir(), server.user())
+                .await
+                .map_err(failed)?;
             if !server.running() {
                 tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
                 server.start(settings).await.map_err(failed)?;

@@ -47,7 +47,7 @@ fn quote(value: &str) -> String {
 impl RedisServer {
     pub fn new(spec: InstanceSpec) -> RedisServer {
         RedisServer {
-            user: server::service_user("redis"),
+            user: spec.user,
             spec,
         }
     }
@@ -89,12 +89,17 @@ impl RedisServer {
             format!("logfile {}", quote(&self.path("log/redis.log").display().to_string())),
             format!("appendonly {}", if appendonly { "yes" } else { "no" }),
             format!("maxmemory {}mb", (settings.memory_mb / 2).max(16)),
-            // A full volume: clients may no longer run commands that write.
             format!(
-                // No administration: clients may not reconfigure, shut down or re-grant.
-                "user default on #{} ~* &* +@all -@admin -@dangerous +config|get +info{}",
-                client,
-                if settings.read_only { " -@write" } else { "" }
+                "user default on #{client} ~* &* +@all{}",
+                // Trove's full command set needs the instance's own account (its server writes
+                // only its own files). With an account shared by every instance, or a full volume
+                // (no writes, and no way to re-grant them), clients may not reconfigure, shut down
+                // or re-grant.
+                match (self.user.is_some(), settings.read_only) {
+                    (true, false) => "",
+                    (false, false) => " -@admin -@dangerous +config|get +info",
+                    (_, true) => " -@admin -@dangerous +config|get +info -@write",
+                }
             ),
             format!("user {ADMIN} on #{} ~* &* +@all", admin),
         ];
@@ -173,6 +178,10 @@ impl RedisServer {
 }
 
 impl Server for RedisServer {
+    fn user(&self) -> Option<ServiceUser> {
+        self.user
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

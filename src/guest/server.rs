@@ -1,5 +1,5 @@
-//! Running one instance's datastore server as a process on this host: as the datastore's Debian
-//! service user when coffer is root, detached from coffer (its own session, so a coffer crash
+//! Running one instance's datastore server as a process on this host: as the instance's own
+//! account when coffer is root (see [`super::account`]), detached from coffer (its own session, so a coffer crash
 //! leaves it running), found again through its pid file checked against `/proc/<pid>/cmdline`.
 
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
@@ -8,29 +8,7 @@ use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The OS account a datastore server runs as.
-#[derive(Debug, Clone, Copy)]
-pub struct ServiceUser {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-/// The account to run as: `name` when coffer is root (and the account exists), else coffer's own.
-pub fn service_user(name: &str) -> Option<ServiceUser> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
-        return None;
-    }
-    let cname = std::ffi::CString::new(name).ok()?;
-    // SAFETY: getpwnam returns a pointer to static storage or null; we copy out at once.
-    let pw = unsafe { libc::getpwnam(cname.as_ptr()) };
-    if pw.is_null() {
-        return None;
-    }
-    // SAFETY: pw is non-null and points to a valid passwd record.
-    let (uid, gid) = unsafe { ((*pw).pw_uid, (*pw).pw_gid) };
-    Some(ServiceUser { uid, gid })
-}
+pub use super::account::ServiceUser;
 
 /// Creates `dir` (and parents) with `mode`, owned by `user` when given.
 pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {

@@ -1,9 +1,11 @@
 //! Trove parity (issue 13): what Trove's clients and test suites rely on beyond the basics —
 //! here the admin scope (an admin acts on any project's instance through its own project's URL
 //! and through `/mgmt/instances/{id}`; everyone else still gets 404 for another project's);
-//! users' rename/host/password in [`users`]; guest logs in [`logs`].
+//! users' rename/host/password in [`users`]; guest logs in [`logs`]; root, isolated per
+//! instance, in [`root`].
 
 mod logs;
+mod root;
 mod users;
 
 use crate::both_backends;

@@ -184,10 +184,16 @@ impl Accounts for PgServer {
             let client = self.admin("postgres").await?;
             let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = 'root'", "").await?;
             let verb = if exists { "ALTER" } else { "CREATE" };
-            // Not SUPERUSER: every instance's server runs as the same OS user, and a superuser could
-            // reach the host (COPY … TO PROGRAM) and so other instances' data.
+            // Trove's root is a superuser. That needs the server to run under the instance's own
+            // account: a superuser runs programs as it (COPY … FROM PROGRAM), and with an account
+            // shared by every instance (coffer not root) it would reach its neighbours' files.
+            let power = if self.user.is_some() {
+                "SUPERUSER"
+            } else {
+                "NOSUPERUSER CREATEROLE CREATEDB"
+            };
             let sql = format!(
-                "{verb} ROLE root NOSUPERUSER CREATEROLE CREATEDB LOGIN PASSWORD {}",
+                "{verb} ROLE root {power} LOGIN PASSWORD {}",
                 quote_literal(&password)
             );
             client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))

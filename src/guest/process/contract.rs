@@ -12,6 +12,8 @@ use std::sync::Arc;
 /// One datastore server process in an instance's volume.
 pub trait Server: Send + Sync + 'static {
     fn dir(&self) -> &Path;
+    /// The OS account the server runs as (`None`: coffer's own).
+    fn user(&self) -> Option<crate::guest::account::ServiceUser>;
     /// Whether the server process runs (pid file checked against /proc).
     fn running(&self) -> bool;
     fn prepare(

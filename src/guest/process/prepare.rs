@@ -20,6 +20,9 @@ impl<S: Server> ProcessDatastore<S> {
     ) -> Result<(), GuestError> {
         if marker(server.dir()).exists() {
             let settings = shared.lock().clone();
+            crate::guest::account::take_over_volume(server.dir(), server.user())
+                .await
+                .map_err(failed)?;
             return server.start(settings).await.map_err(failed);
         }
         crate::guest::server::clear_volume(server.dir()).await.map_err(failed)?;

@@ -62,6 +62,11 @@ async fn real_creates_survive_a_sigkill_at_any_moment() {
     for (id, ..) in &created {
         api.wait_for(id, Duration::from_secs(120), "gone", |v| v.is_none())
             .await;
+        let account = coffer::guest::account::name_for(id);
+        assert!(
+            coffer::guest::account::lookup(&account).is_none(),
+            "the account {account} is removed with its instance"
+        );
     }
     assert_nothing_left(&instances_dir).await;
 }
