@@ -9,6 +9,7 @@
 pub mod account;
 pub mod backup_stream;
 pub mod charsets;
+pub mod firewall;
 pub mod logs;
 pub mod mariadb;
 pub mod postgres;
@@ -234,6 +235,20 @@ pub trait Datastore: Send {
     }
     fn restart(&mut self) -> GuestFuture<()>;
     fn stop(&mut self) -> GuestFuture<()>;
+    /// Lets only `allowed_cidrs` reach the server (everyone when empty); kept for restarts.
+    fn update_access(&mut self, _allowed_cidrs: Vec<String>) -> GuestFuture<()> {
+        not_implemented("update_access")
+    }
+    /// Re-provisions the server from the datastore's installed binaries on the same volume
+    /// (Trove's upgrade and rebuild): stopped, its configuration made anew, started, locked
+    /// down. Answers the server's full version.
+    fn rebuild(&mut self) -> GuestFuture<String> {
+        not_implemented("rebuild")
+    }
+    /// The server's full version as it reports it.
+    fn server_version(&mut self) -> GuestFuture<String> {
+        not_implemented("server_version")
+    }
     /// The status the next heartbeat reports.
     fn status(&mut self) -> BoxFuture<'static, ServiceStatus>;
     fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats>;

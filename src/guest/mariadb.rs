@@ -195,6 +195,17 @@ impl Server for MariaServer {
         self.user
     }
 
+    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
+        (self.spec.address, PORT)
+    }
+
+    async fn version(&self) -> Result<String, String> {
+        let mut conn = self.admin().await?;
+        let full: Option<String> = conn.query_first("SELECT VERSION()").await.map_err(|e| format!("MariaDB: {e}"))?;
+        let _ = conn.disconnect().await;
+        Ok(full.unwrap_or_default().split('-').next().unwrap_or_default().to_string())
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

@@ -238,6 +238,25 @@ impl Server for PgServer {
         self.user
     }
 
+    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
+        (self.spec.address, PORT)
+    }
+
+    async fn version(&self) -> Result<String, String> {
+        let client = self.admin("postgres").await?;
+        let row = client
+            .query_one("SHOW server_version", &[])
+            .await
+            .map_err(|e| format!("PostgreSQL: {e}"))?;
+        let full: String = row.get(0);
+        Ok(full.split_whitespace().next().unwrap_or_default().to_string())
+    }
+
+    async fn apply_access(&self, settings: ServerSettings) -> Result<(), String> {
+        self.render_config(&settings)?;
+        self.exec("postgres", "SELECT pg_reload_conf()").await
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

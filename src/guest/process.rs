@@ -5,6 +5,7 @@
 mod contract;
 mod logs;
 mod prepare;
+mod rebuild;
 
 use super::{
     BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest,
@@ -68,6 +69,16 @@ impl<S: Server> ProcessDatastore<S> {
             lifecycle: Arc::default(),
             preparing: Arc::default(),
         }
+    }
+
+    /// What an operation on the server takes along.
+    #[allow(clippy::type_complexity)]
+    fn parts(&self) -> (Arc<S>, Arc<Mutex<ServerSettings>>, Arc<tokio::sync::Mutex<()>>) {
+        (
+            Arc::clone(&self.server),
+            Arc::clone(&self.settings),
+            Arc::clone(&self.lifecycle),
+        )
     }
 
     fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), String> {
@@ -153,6 +164,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             crate::guest::account::take_over_volume(server.dir(), server.user())
                 .await
                 .map_err(failed)?;
+            rebuild::apply_firewall(&*server, &settings).await?;
             if !server.running() {
                 tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
                 server.start(settings).await.map_err(failed)?;
@@ -183,6 +195,21 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             server.restart(settings).await.map_err(failed)
         }
         .boxed()
+    }
+
+    fn update_access(&mut self, allowed_cidrs: Vec<String>) -> GuestFuture<()> {
+        let (server, shared, lifecycle) = self.parts();
+        Self::update_access_now(server, shared, lifecycle, allowed_cidrs).boxed()
+    }
+
+    fn rebuild(&mut self) -> GuestFuture<String> {
+        let (server, shared, lifecycle) = self.parts();
+        Self::rebuild_now(server, shared, lifecycle).boxed()
+    }
+
+    fn server_version(&mut self) -> GuestFuture<String> {
+        let server = Arc::clone(&self.server);
+        async move { server.version().await.map_err(failed) }.boxed()
     }
 
     fn stop(&mut self) -> GuestFuture<()> {
@@ -315,6 +342,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
             if let Err(e) = server.stop().await {
                 tracing::warn!(volume = %server.dir().display(), "stopping the server before removal: {e}");
             }
+            rebuild::remove_firewall(&*server).await.map_err(failed)?;
             super::server::remove_volume(server.dir()).await.map_err(failed)
         }
         .boxed()

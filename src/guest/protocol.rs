@@ -64,6 +64,10 @@ struct RetainLogs {
     keep_from: Option<String>,
 }
 #[derive(Deserialize)]
+struct Access {
+    allowed_cidrs: Vec<String>,
+}
+#[derive(Deserialize)]
 struct Revoke {
     username: String,
     database: String,
@@ -115,6 +119,9 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
             let r = args::<ResizeFs>(method, a)?;
             to_value(ds.resize_volume(r.size_gb, r.limit_mb))
         }
+        "update_access" => to_value(ds.update_access(args::<Access>(method, a)?.allowed_cidrs)),
+        "rebuild" => to_value(ds.rebuild()),
+        "server_version" => to_value(ds.server_version()),
         "enable_root" => to_value(ds.enable_root()),
         "disable_root" => to_value(ds.disable_root()),
         "is_root_enabled" => to_value(ds.is_root_enabled()),

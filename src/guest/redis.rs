@@ -182,6 +182,23 @@ impl Server for RedisServer {
         self.user
     }
 
+    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
+        (self.spec.address, PORT)
+    }
+
+    async fn version(&self) -> Result<String, String> {
+        let mut conn = self.admin().await?;
+        let info: String = redis::cmd("INFO")
+            .arg("server")
+            .query_async(&mut conn)
+            .await
+            .map_err(|e| format!("Redis: {e}"))?;
+        info.lines()
+            .find_map(|l| l.strip_prefix("redis_version:"))
+            .map(|v| v.trim().to_string())
+            .ok_or_else(|| "Redis did not report its version".into())
+    }
+
     fn dir(&self) -> &Path {
         &self.spec.dir
     }

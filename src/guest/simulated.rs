@@ -14,6 +14,9 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The version a simulated server reports.
+const SIMULATED_VERSION: &str = "1.0.0";
+
 #[derive(Default)]
 struct State {
     prepared: bool,
@@ -160,6 +163,24 @@ impl Datastore for SimulatedDatastore {
 
     fn is_prepared(&self) -> bool {
         self.state.lock().prepared
+    }
+
+    fn update_access(&mut self, _allowed_cidrs: Vec<String>) -> GuestFuture<()> {
+        self.now(|_| Ok(()))
+    }
+
+    fn rebuild(&mut self) -> GuestFuture<String> {
+        self.now(|s| {
+            if !s.prepared {
+                return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
+            }
+            s.running = true;
+            Ok(SIMULATED_VERSION.to_string())
+        })
+    }
+
+    fn server_version(&mut self) -> GuestFuture<String> {
+        self.now(|_| Ok(SIMULATED_VERSION.to_string()))
     }
 
     fn resize_memory(&mut self, _memory_mb: i64) -> GuestFuture<()> {

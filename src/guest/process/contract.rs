@@ -14,6 +14,15 @@ pub trait Server: Send + Sync + 'static {
     fn dir(&self) -> &Path;
     /// The OS account the server runs as (`None`: coffer's own).
     fn user(&self) -> Option<crate::guest::account::ServiceUser>;
+    /// The address and port clients reach the server at.
+    fn endpoint(&self) -> (std::net::Ipv4Addr, u16);
+    /// The server's full version as it reports it (`15.14`, `10.11.14`, `7.0.15`).
+    fn version(&self) -> impl Future<Output = Result<String, String>> + Send;
+    /// Applies `settings.allowed_cidrs` in the server itself where it has such rules
+    /// (PostgreSQL's pg_hba); the host firewall is applied by the caller for every datastore.
+    fn apply_access(&self, _settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send {
+        async { Ok(()) }
+    }
     /// Whether the server process runs (pid file checked against /proc).
     fn running(&self) -> bool;
     fn prepare(

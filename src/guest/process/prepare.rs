@@ -30,11 +30,7 @@ impl<S: Server> ProcessDatastore<S> {
             memory_mb: request.memory_mb,
             volume_size_gb: request.volume_size_gb,
             volume_limit_mb: request.volume_limit_mb,
-            allowed_cidrs: if request.allowed_cidrs.is_empty() {
-                vec!["0.0.0.0/0".into()]
-            } else {
-                request.allowed_cidrs.clone()
-            },
+            allowed_cidrs: super::rebuild::normalized(request.allowed_cidrs.clone()),
             ..ServerSettings::default()
         };
         if request.restore.is_empty() {
@@ -59,6 +55,7 @@ impl<S: Server> ProcessDatastore<S> {
             }
         }
         server.lock_down().await.map_err(failed)?;
+        super::rebuild::apply_firewall(&*server, &settings).await?;
         Self::save_settings(server.dir(), &settings).map_err(failed)?;
         *shared.lock() = settings;
         std::fs::write(marker(server.dir()), b"").map_err(|e| failed(format!("prepare marker: {e}")))
