@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod create;
 pub mod delete;
+pub mod rebuild;
 pub mod resize;
 pub mod restart;
 
@@ -28,6 +29,9 @@ pub const RESIZE_FLAVOR: &str = "resize_flavor";
 pub const RESIZE_VOLUME: &str = "resize_volume";
 pub const BACKUP: &str = "backup";
 pub const DELETE_BACKUP: &str = "delete_backup";
+pub const UPGRADE: &str = "upgrade";
+pub const REBUILD: &str = "rebuild";
+pub const UPDATE_ACCESS: &str = "update_access";
 
 /// Which flow actor runs flows of `kind` (their target is an instance or a backup).
 pub fn actor_kind(kind: &str) -> &'static str {
@@ -115,6 +119,19 @@ impl FlowCtx {
     }
 }
 
+/// The server's full version as its guest reports it; `None` when it does not answer (the
+/// catalog's version is shown until it does).
+pub async fn server_version(ctx: &FlowCtx) -> Option<String> {
+    let timeout = crate::config::secs(ctx.services.config.guest.call_low_timeout_s);
+    match ctx.call_guest("server_version", serde_json::json!({}), timeout).await {
+        Ok(v) => v.as_str().map(str::to_string),
+        Err(e) => {
+            tracing::debug!(instance.id = %ctx.instance_id(), "no server version: {e}");
+            None
+        }
+    }
+}
+
 /// The quota a running flow holds beyond what its instance's row accounts for: a resize's
 /// growth, consumed when it was asked for and recorded on the instance only when it is done.
 pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
@@ -137,6 +154,8 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         RESIZE_VOLUME => resize::volume_step(ctx).await,
         BACKUP => backup::step(ctx).await,
         DELETE_BACKUP => backup::delete_step(ctx).await,
+        UPGRADE | REBUILD => rebuild::step(ctx).await,
+        UPDATE_ACCESS => rebuild::access_step(ctx).await,
         other => Ok(StepOutcome::Fail(format!("unknown flow kind {other}"))),
     }
 }
@@ -150,6 +169,7 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
         RESIZE_FLAVOR | RESIZE_VOLUME => resize::on_deadline(ctx).await,
         BACKUP => backup::on_deadline(ctx).await,
         DELETE_BACKUP => backup::on_delete_deadline(ctx).await,
+        UPGRADE | REBUILD | UPDATE_ACCESS => rebuild::on_deadline(ctx).await,
         _ => Ok(()),
     }
 }
@@ -164,6 +184,8 @@ pub fn step_name(kind: &str, step: i32) -> &'static str {
         RESIZE_VOLUME => resize::VOLUME_STEPS,
         BACKUP => backup::STEPS,
         DELETE_BACKUP => backup::DELETE_STEPS,
+        UPGRADE | REBUILD => rebuild::STEPS,
+        UPDATE_ACCESS => rebuild::ACCESS_STEPS,
         _ => &[],
     };
     names.get(step as usize).copied().unwrap_or("finished")

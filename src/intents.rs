@@ -19,6 +19,7 @@ use diesel::RunQueryDsl;
 use serde_json::json;
 
 pub mod backups;
+pub mod updates;
 
 /// Trove's `max_accepted_volume_size` (GB).
 pub const MAX_VOLUME_GB: i32 = 10;
@@ -122,12 +123,12 @@ pub fn create_instance(
             .as_ref()
             .and_then(|a| a.get("allowed_cidrs"))
             .and_then(|c| c.as_array());
-        if cidrs.is_some_and(|c| !c.is_empty()) && matches!(version.manager.as_str(), "mariadb" | "redis") {
-            return Err(ApiError::NotImplemented(format!(
-                "access.allowed_cidrs is not enforced for {} yet; create without it.",
-                version.manager
-            )));
-        }
+        let cidrs: Vec<String> = cidrs
+            .into_iter()
+            .flatten()
+            .filter_map(|c| c.as_str().map(str::to_string))
+            .collect();
+        updates::access_enforceable(&version.manager, &cidrs)?;
         let now = unique_now_ms();
         let instance = Instance {
             id: uuid::Uuid::new_v4().to_string(),
@@ -148,6 +149,8 @@ pub fn create_instance(
             deleted: false,
             deleted_at: None,
             network_id: req.network_id.clone(),
+            server_version: None,
+            image_id: None,
         };
         diesel::insert_into(crate::db::schema::instances::table)
             .values(&instance)

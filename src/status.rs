@@ -13,6 +13,11 @@ pub enum Task {
     Rebooting,
     Resizing,
     Building,
+    /// Access rules being applied (Trove's UPDATING; the API shows the server's status).
+    Updating,
+    Upgrading,
+    /// An admin's rebuild; Trove has no task of its own for it, coffer shows Nova's REBUILD.
+    Rebuilding,
     BuildingErrorServer,
     BuildingErrorTimeoutGa,
 }
@@ -25,6 +30,9 @@ impl Task {
             Task::Rebooting => 0x03,
             Task::Resizing => 0x04,
             Task::Building => 0x05,
+            Task::Updating => 0x0c,
+            Task::Rebuilding => 0x0d,
+            Task::Upgrading => 0x59,
             Task::BuildingErrorServer => 0x51,
             Task::BuildingErrorTimeoutGa => 0x5b,
         }
@@ -37,6 +45,9 @@ impl Task {
             Task::Rebooting => "Rebooting the instance.",
             Task::Resizing => "Resizing the instance.",
             Task::Building => "The instance is building.",
+            Task::Updating => "Updating the instance.",
+            Task::Upgrading => "Upgrading the instance.",
+            Task::Rebuilding => "Rebuilding the instance.",
             Task::BuildingErrorServer => "Build error: Server.",
             Task::BuildingErrorTimeoutGa => "Build error: guestagent timeout.",
         }
@@ -50,6 +61,9 @@ impl Task {
             Task::Rebooting,
             Task::Resizing,
             Task::Building,
+            Task::Updating,
+            Task::Upgrading,
+            Task::Rebuilding,
             Task::BuildingErrorServer,
             Task::BuildingErrorTimeoutGa,
         ]
@@ -207,6 +221,8 @@ impl StatusInputs<'_> {
             }
             Some(Task::Rebooting) => "REBOOT",
             Some(Task::Resizing) => "RESIZE",
+            Some(Task::Upgrading) => "UPGRADE",
+            Some(Task::Rebuilding) => "REBUILD",
             Some(Task::Deleting) => match server {
                 "ACTIVE" | "SHUTDOWN" | "DELETED" => "SHUTDOWN",
                 _ => "ERROR",

@@ -24,6 +24,9 @@ const FLOW_METHODS: &[&str] = &[
     "restart",
     "resize_flavor",
     "resize_volume",
+    "update_access",
+    "upgrade",
+    "rebuild",
 ];
 /// Backup methods; each names the backup in `backup_id`.
 const BACKUP_METHODS: &[&str] = &["create_backup", "delete_backup"];

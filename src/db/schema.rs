@@ -53,6 +53,8 @@ diesel::table! {
         deleted -> Bool,
         deleted_at -> Nullable<BigInt>,
         network_id -> Nullable<Text>,
+        server_version -> Nullable<Text>,
+        image_id -> Nullable<Text>,
     }
 }
 

@@ -32,7 +32,12 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         3 => wait_until_healthy(ctx).await,
         4 => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| Instance::clear_task(c, &id, Task::Building)).await?;
+            let version = super::server_version(&ctx).await;
+            ctx.db(move |c| {
+                Instance::set_provisioned(c, &id, version.as_deref(), None, None)?;
+                Instance::clear_task(c, &id, Task::Building)
+            })
+            .await?;
             Ok(StepOutcome::Done)
         }
         n => Err(format!("create has no step {n}")),

@@ -138,19 +138,22 @@ pub async fn remove(instance_id: &str) -> Result<(), String> {
     if !isolating() {
         return Ok(());
     }
+    let id = instance_id.to_string();
+    tokio::task::spawn_blocking(move || remove_now(&id))
+        .await
+        .map_err(|e| e.to_string())?
+}
+
+/// [`remove`], blocking.
+pub fn remove_now(instance_id: &str) -> Result<(), String> {
     let name = name_for(instance_id);
-    if lookup(&name).is_none() {
+    if !isolating() || lookup(&name).is_none() {
         return Ok(());
     }
-    let id = instance_id.to_string();
-    tokio::task::spawn_blocking(move || {
-        // 6: no such user (removed by a delete that ran before a crash).
-        run_tool("/usr/sbin/userdel", &[&name], &[6])?;
-        tracing::info!(instance.id = %id, account = %name, "instance account removed");
-        Ok(())
-    })
-    .await
-    .map_err(|e| e.to_string())?
+    // 6: no such user (removed by a delete that ran before a crash).
+    run_tool("/usr/sbin/userdel", &[&name], &[6])?;
+    tracing::info!(instance.id = %instance_id, account = %name, "instance account removed");
+    Ok(())
 }
 
 /// Makes a volume its instance's own when coffer adopts one whose server ran under another
@@ -192,7 +195,9 @@ fn reown(dir: &Path, old: u32, user: ServiceUser) -> Result<(), String> {
         let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
         for entry in entries.flatten() {
             let path = entry.path();
-            let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+            let Ok(meta) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
             if meta.uid() == old {
                 std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))
                     .map_err(|e| format!("chown {}: {e}", path.display()))?;

@@ -66,10 +66,14 @@ pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), Strin
     if open_to_all(cidrs) {
         return remove(address, port);
     }
+    let mut networks = Vec::new();
     for cidr in cidrs {
-        cidr.parse::<ipnet::Ipv4Net>()
+        let net = cidr
+            .parse::<ipnet::Ipv4Net>()
             .or_else(|_| cidr.parse::<Ipv4Addr>().map(ipnet::Ipv4Net::from))
             .map_err(|_| format!("'{cidr}' is not an IPv4 network"))?;
+        // nft refuses a prefix with host bits set (`10.1.2.3/16`): the network it names.
+        networks.push(net.trunc().to_string());
     }
     let chain = chain(address);
     let script = format!(
@@ -83,7 +87,7 @@ pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), Strin
          add rule {TABLE} {chain} ip saddr {{ {allowed} }} accept\n\
          add rule {TABLE} {chain} reject with tcp reset\n\
          add element {TABLE} targets {{ {address} . {port} : jump {chain} }}\n",
-        allowed = cidrs.join(", "),
+        allowed = networks.join(", "),
     );
     run(&script)
 }
@@ -95,8 +99,6 @@ pub fn remove(address: Ipv4Addr, port: u16) -> Result<(), String> {
     }
     let chain = chain(address);
     // The element may be gone already (a removal interrupted between the two): try both ways.
-    let both = format!(
-        "delete element {TABLE} targets {{ {address} . {port} }}\ndelete chain {TABLE} {chain}\n"
-    );
+    let both = format!("delete element {TABLE} targets {{ {address} . {port} }}\ndelete chain {TABLE} {chain}\n");
     run(&both).or_else(|_| run(&format!("delete chain {TABLE} {chain}\n")))
 }

@@ -42,10 +42,7 @@ pub struct MariaServer {
 
 impl MariaServer {
     pub fn new(spec: InstanceSpec) -> MariaServer {
-        MariaServer {
-            user: spec.user,
-            spec,
-        }
+        MariaServer { user: spec.user, spec }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -201,9 +198,17 @@ impl Server for MariaServer {
 
     async fn version(&self) -> Result<String, String> {
         let mut conn = self.admin().await?;
-        let full: Option<String> = conn.query_first("SELECT VERSION()").await.map_err(|e| format!("MariaDB: {e}"))?;
+        let full: Option<String> = conn
+            .query_first("SELECT VERSION()")
+            .await
+            .map_err(|e| format!("MariaDB: {e}"))?;
         let _ = conn.disconnect().await;
-        Ok(full.unwrap_or_default().split('-').next().unwrap_or_default().to_string())
+        Ok(full
+            .unwrap_or_default()
+            .split('-')
+            .next()
+            .unwrap_or_default()
+            .to_string())
     }
 
     fn dir(&self) -> &Path {

@@ -48,10 +48,7 @@ pub struct PgServer {
 
 impl PgServer {
     pub fn new(spec: InstanceSpec) -> PgServer {
-        PgServer {
-            user: spec.user,
-            spec,
-        }
+        PgServer { user: spec.user, spec }
     }
 
     fn data(&self) -> PathBuf {

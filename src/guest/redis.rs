@@ -46,10 +46,7 @@ fn quote(value: &str) -> String {
 
 impl RedisServer {
     pub fn new(spec: InstanceSpec) -> RedisServer {
-        RedisServer {
-            user: spec.user,
-            spec,
-        }
+        RedisServer { user: spec.user, spec }
     }
 
     fn path(&self, rel: &str) -> PathBuf {

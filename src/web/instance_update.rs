@@ -1,15 +1,17 @@
 //! `PUT /instances/{id}` and `PATCH /instances/{id}` (Trove's update and its deprecated alias
 //! edit): `name`, plus at most one of `replica_of`/`slave_of` (detach a replica), `configuration`
-//! (attach or, absent, detach a group), `datastore_version` (upgrade) and `access`. A rename is
-//! the database's alone. Until replication, configuration groups, upgrades and access updates
-//! exist, a request for one is answered as Trove would answer it for an instance without them
-//! (400 not a replica, 404 no such group) or 501.
+//! (attach or, absent, detach a group), `datastore_version` (upgrade, a flow) and `access`
+//! (applied by the guest, a flow). A rename is the database's alone. Until replication and
+//! configuration groups exist, a request for one is answered as Trove would answer it for an
+//! instance without them (400 not a replica, 404 no such group).
 
 use super::acting::Acting;
 use super::input::Body;
+use super::instances::{cast_flow, expiry_ms, ms};
 use super::{validate, AppState};
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
+use crate::intents::updates;
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 
@@ -43,8 +45,8 @@ pub async fn update_instance(
             "Only one attribute besides name is allowed per request.".into(),
         ));
     }
-    let lookup = id.clone();
-    let found = state.db.run(move |c| Instance::find_owned(c, &tenant, &lookup)).await?;
+    let (lookup, owner) = (id.clone(), tenant.clone());
+    let found = state.db.run(move |c| Instance::find_owned(c, &owner, &lookup)).await?;
     found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     match others.first().copied() {
         Some(key @ ("replica_of" | "slave_of")) => {
@@ -67,17 +69,57 @@ pub async fn update_instance(
             }
             None => {}
         },
-        Some(other) => {
-            return Err(ApiError::NotImplemented(format!(
-                "Updating '{other}' of an instance is not supported yet."
-            )))
+        Some("access") => {
+            let access = attrs.get("access").cloned().unwrap_or_default();
+            validate::access(&access)?;
+            let (expiry, deadline) = (
+                expiry_ms(&state),
+                ms(state.services.config.taskmanager.restart_timeout_s),
+            );
+            let flow = state
+                .db
+                .run({
+                    let id = id.clone();
+                    move |c| Ok(updates::update_access(c, &tenant, &id, access, expiry, deadline))
+                })
+                .await??;
+            cast_flow(&state, "update_access", &flow).await;
+        }
+        Some(_) => {
+            let version = match attrs.get("datastore_version") {
+                Some(Value::String(v)) if !v.trim().is_empty() => v.clone(),
+                other => {
+                    return Err(ApiError::BadRequest(format!(
+                        "{} is not a datastore version name or id (datastore_version)",
+                        other.cloned().unwrap_or_default()
+                    )))
+                }
+            };
+            let (expiry, deadline) = (
+                expiry_ms(&state),
+                ms(state.services.config.taskmanager.resize_timeout_s),
+            );
+            let flow = state
+                .db
+                .run({
+                    let id = id.clone();
+                    move |c| Ok(updates::upgrade_instance(c, &tenant, &id, &version, expiry, deadline))
+                })
+                .await??;
+            cast_flow(&state, "upgrade", &flow).await;
         }
         // An empty update detaches the configuration group: there is none.
         None => {}
     }
+    rename(&state, &id, name).await?;
+    Ok(HttpResponse::Accepted().finish())
+}
+
+/// Renames the instance when a name was given.
+async fn rename(state: &AppState, id: &str, name: Option<String>) -> Result<(), ApiError> {
     if let Some(name) = name {
-        let id = id.clone();
+        let id = id.to_string();
         state.db.run(move |c| Instance::rename(c, &id, &name)).await?;
     }
-    Ok(HttpResponse::Accepted().finish())
+    Ok(())
 }

@@ -18,11 +18,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::time::Duration;
 
-fn ms(seconds: f64) -> i64 {
+pub(super) fn ms(seconds: f64) -> i64 {
     (seconds * 1000.0) as i64
 }
 
-fn expiry_ms(state: &AppState) -> i64 {
+pub(super) fn expiry_ms(state: &AppState) -> i64 {
     ms(state.services.config.guest.heartbeat_expiry_s)
 }
 

@@ -2,7 +2,7 @@
 //! fields, and Trove's mgmt actions `reset-task-status` and `rebuild`.
 
 use super::input::Body;
-use super::instances::show;
+use super::instances::{cast_flow, expiry_ms, ms, show};
 use super::AppState;
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
@@ -50,7 +50,24 @@ pub async fn act_on_any(
                 .await??;
             Ok(HttpResponse::Accepted().finish())
         }
-        "stop" | "reboot" | "migrate" | "rebuild" => Err(ApiError::NotImplemented(format!(
+        "rebuild" => {
+            let image_id = actions["rebuild"]
+                .get("image_id")
+                .and_then(|v| v.as_str())
+                .filter(|v| uuid::Uuid::parse_str(v).is_ok())
+                .ok_or_else(|| ApiError::BadRequest("rebuild needs an 'image_id' that is a UUID.".into()))?
+                .to_string();
+            let expiry = expiry_ms(&state);
+            let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
+            let flow = state
+                .db
+                .run(move |c| Ok(intents::updates::rebuild_instance(c, &id, &image_id, expiry, deadline)))
+                .await??;
+            tracing::info!(instance.id = %flow.target_id, project = %owner, "rebuild requested");
+            cast_flow(&state, "rebuild", &flow).await;
+            Ok(HttpResponse::Accepted().finish())
+        }
+        "stop" | "reboot" | "migrate" => Err(ApiError::NotImplemented(format!(
             "The mgmt action {action} is not implemented yet."
         ))),
         other => Err(ApiError::BadRequest(format!("Invalid mgmt action: {other}."))),

@@ -237,6 +237,22 @@ fn nics_field(obj: &Map<String, Value>) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// An update's `access` object (only its two keys).
+pub fn access(value: &Value) -> Result<(), ApiError> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| bad(format!("{value} is not of type 'object' (access)")))?;
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !matches!(k.as_str(), "is_public" | "allowed_cidrs"))
+    {
+        return Err(bad(format!(
+            "Additional properties are not allowed ('{unknown}' was unexpected) (access)"
+        )));
+    }
+    access_field(obj).map(|_| ())
+}
+
 /// `access: {"is_public": bool, "allowed_cidrs": ["a.b.c.d[/nn]"]}`.
 fn access_field(access: &Map<String, Value>) -> Result<Value, ApiError> {
     if let Some(public) = access.get("is_public").filter(|v| !v.is_boolean() && !v.is_null()) {

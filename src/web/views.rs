@@ -62,7 +62,9 @@ pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: boo
         view["created"] = json!(iso(inst.created));
         view["updated"] = json!(iso(inst.updated));
         view["service_status_updated"] = json!(iso(record.service.updated_at));
-        view["datastore"]["version_number"] = json!(record.version.version);
+        // The server's own full version once it reported it, else the catalog's.
+        let number = inst.server_version.as_deref().unwrap_or(&record.version.version);
+        view["datastore"]["version_number"] = json!(number);
     }
     view
 }

@@ -6,6 +6,7 @@
 
 mod logs;
 mod root;
+mod updates;
 mod users;
 
 use crate::both_backends;
@@ -151,8 +152,9 @@ async fn admin_acts_on_any_projects_instance(backend: Backend) {
 }
 both_backends!(admin_acts_on_any_projects_instance);
 
-/// `PUT`/`PATCH /instances/{id}`: a rename; the attributes that need what coffer does not have
-/// yet are answered as Trove answers them for an instance without them.
+/// `PUT`/`PATCH /instances/{id}`: a rename, access rules, an upgrade, and an admin's rebuild on a
+/// simulated instance; the attributes that need what coffer does not have yet are answered as
+/// Trove answers them for an instance without them.
 async fn instances_are_updated_as_trove_updates_them(backend: Backend) {
     let app = crate::support::TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 100).await;
     let api = &app.api;
@@ -201,5 +203,61 @@ async fn instances_are_updated_as_trove_updates_them(backend: Backend) {
         .send("PUT", "/instances/no-such-id", Some(r#"{"instance": {"name": "x"}}"#))
         .await;
     assert_eq!(status, 404);
+
+    // Access: bad rules change nothing; good ones are recorded once the guest applied them.
+    for bad in [
+        json!({"allowed_cidrs": ["10.0.0.0/33"]}),
+        json!({"allowed_cidrs": "10.0.0.0/8"}),
+        json!({"is_public": "yes"}),
+        json!({"open": true}),
+        json!([]),
+    ] {
+        assert_eq!(put("PUT", json!({"instance": {"access": bad}})).await, 400, "{bad}");
+    }
+    let access = json!({"is_public": true, "allowed_cidrs": ["10.0.0.0/8", "192.168.1.7"]});
+    assert_eq!(
+        put("PUT", json!({"instance": {"name": "ruled", "access": access}})).await,
+        202
+    );
+    let view = api.wait_active(&id).await;
+    assert_eq!(view["access"], access);
+    assert_eq!(view["name"], "ruled");
+
+    // Upgrade: an unknown or wrongly typed version is refused; the installed one runs the flow
+    // and the server's own version is reported.
+    for bad in [json!("9.9"), json!(7), json!(""), json!(null)] {
+        assert_eq!(
+            put("PATCH", json!({"instance": {"datastore_version": bad}})).await,
+            400,
+            "{bad}"
+        );
+    }
+    let version = view["datastore"]["version"].clone();
+    assert_eq!(
+        put("PATCH", json!({"instance": {"datastore_version": version}})).await,
+        202
+    );
+    let view = api.wait_active(&id).await;
+    assert_eq!(view["datastore"]["version_number"], "1.0.0", "{view}");
+
+    // An admin's rebuild: the image id is a UUID; unknown instances are 404.
+    let act = |target: &str, body: serde_json::Value| {
+        let (api, path) = (api.clone(), format!("/mgmt/instances/{target}/action"));
+        async move { api.send("POST", &path, Some(&body.to_string())).await.0 }
+    };
+    assert_eq!(act(&id, json!({"rebuild": {}})).await, 400);
+    assert_eq!(act(&id, json!({"rebuild": {"image_id": 5}})).await, 400);
+    let image = json!({"rebuild": {"image_id": uuid::Uuid::new_v4().to_string()}});
+    assert_eq!(act("no-such-id", image.clone()).await, 404);
+    assert_eq!(act(&id, image.clone()).await, 202);
+    assert_eq!(act(&id, image).await, 422, "one action at a time");
+    api.wait_active(&id).await;
+    let flows = api.flows(&id).await;
+    for kind in ["update_access", "upgrade", "rebuild"] {
+        assert!(
+            flows.iter().any(|(k, _, s)| k == kind && s == "done"),
+            "{kind}: {flows:?}"
+        );
+    }
 }
 both_backends!(instances_are_updated_as_trove_updates_them);

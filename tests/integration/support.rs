@@ -86,6 +86,14 @@ pub fn kill_servers_under(dir: &std::path::Path) {
             }
         }
     }
+    // The instances' own OS accounts go with them (a test may end without deleting them).
+    let Ok(instances) = std::fs::read_dir(dir) else { return };
+    for instance in instances.flatten() {
+        let id = instance.file_name().to_string_lossy().to_string();
+        if let Err(e) = coffer::guest::account::remove_now(&id) {
+            eprintln!("removing the account of {id}: {e}");
+        }
+    }
 }
 
 /// Settings every test starts from: fast heartbeats and polls, a free port.

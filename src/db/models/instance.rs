@@ -32,6 +32,10 @@ pub struct Instance {
     pub deleted_at: Option<i64>,
     /// The network the create named (`nics[0]`), echoed as `addresses[].network`.
     pub network_id: Option<String>,
+    /// The server's full version as it last reported it (`datastore.version_number`).
+    pub server_version: Option<String>,
+    /// The image id of the last rebuild (kept for admins; coffer has no image service).
+    pub image_id: Option<String>,
 }
 
 /// An instance with everything its API view shows.
@@ -273,6 +277,38 @@ impl Instance {
 
     /// Live instances that have a server (re-adopted by compute at start).
     /// Renames a live instance (Trove's update of `name`: the database only).
+    /// Records what a create, upgrade or rebuild found: the server's version, and the version
+    /// and image the instance now runs (each when given).
+    pub fn set_provisioned(
+        conn: &mut DbConn,
+        id: &str,
+        server_version: Option<&str>,
+        datastore_version_id: Option<&str>,
+        image_id: Option<&str>,
+    ) -> Result<(), DbError> {
+        let row = instances::table.find(id);
+        if let Some(v) = server_version.filter(|v| !v.is_empty()) {
+            diesel::update(row).set(instances::server_version.eq(v)).execute(conn)?;
+        }
+        if let Some(v) = datastore_version_id {
+            diesel::update(row)
+                .set(instances::datastore_version_id.eq(v))
+                .execute(conn)?;
+        }
+        if let Some(v) = image_id {
+            diesel::update(row).set(instances::image_id.eq(v)).execute(conn)?;
+        }
+        Ok(())
+    }
+
+    /// Records the access rules an update applied.
+    pub fn set_access(conn: &mut DbConn, id: &str, access: &str) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set((instances::access.eq(access), instances::updated.eq(now_ms())))
+            .execute(conn)?;
+        Ok(())
+    }
+
     pub fn rename(conn: &mut DbConn, id: &str, name: &str) -> Result<bool, DbError> {
         let n = diesel::update(instances::table.find(id).filter(instances::deleted.eq(false)))
             .set((instances::name.eq(name), instances::updated.eq(now_ms())))

@@ -192,10 +192,7 @@ impl Accounts for PgServer {
             } else {
                 "NOSUPERUSER CREATEROLE CREATEDB"
             };
-            let sql = format!(
-                "{verb} ROLE root {power} LOGIN PASSWORD {}",
-                quote_literal(&password)
-            );
+            let sql = format!("{verb} ROLE root {power} LOGIN PASSWORD {}", quote_literal(&password));
             client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))
         }
         .boxed()

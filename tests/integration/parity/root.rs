@@ -87,23 +87,33 @@ async fn root_is_a_superuser_of_its_own_instance_only() {
     assert!(!root_shown(api, &a).await, "no root before POST /root");
     let password = enable_root(api, &a).await;
     assert!(root_shown(api, &a).await);
-    let root = pg(ip_a, "root", &password, "postgres").await.expect("root connects to postgres");
-    let superuser = pg_text(
-        &root,
-        "select rolsuper from pg_roles where rolname = current_user",
-    )
-    .await
-    .expect("rolsuper");
+    let root = pg(ip_a, "root", &password, "postgres")
+        .await
+        .expect("root connects to postgres");
+    let superuser = pg_text(&root, "select rolsuper from pg_roles where rolname = current_user")
+        .await
+        .expect("rolsuper");
     assert_eq!(superuser == "t", running_as_root(), "root is a superuser when isolated");
-    pg(ip_a, "root", &password, "template1").await.expect("root connects to template1");
-    pg(ip_a, "root", &password, "shop").await.expect("root connects to shop");
-    root.batch_execute("CREATE DATABASE made_by_root").await.expect("root creates databases");
-    pg(ip_a, "app", "app-pw", "shop").await.expect("app still connects to shop");
+    pg(ip_a, "root", &password, "template1")
+        .await
+        .expect("root connects to template1");
+    pg(ip_a, "root", &password, "shop")
+        .await
+        .expect("root connects to shop");
+    root.batch_execute("CREATE DATABASE made_by_root")
+        .await
+        .expect("root creates databases");
+    pg(ip_a, "app", "app-pw", "shop")
+        .await
+        .expect("app still connects to shop");
     if running_as_root() {
         // Its programs run as the instance's account: its own files, not B's.
-        let whoami = pg_text(&root, "CREATE TEMP TABLE out (l text); COPY out FROM PROGRAM 'id -un'; SELECT l FROM out")
-            .await
-            .expect("COPY FROM PROGRAM");
+        let whoami = pg_text(
+            &root,
+            "CREATE TEMP TABLE out (l text); COPY out FROM PROGRAM 'id -un'; SELECT l FROM out",
+        )
+        .await
+        .expect("COPY FROM PROGRAM");
         assert_eq!(whoami, coffer::guest::account::name_for(&a));
         let own = format!("SELECT pg_read_file('{}')", vol_a.join("data/PG_VERSION").display());
         assert_eq!(pg_text(&root, &own).await.expect("own file").trim(), "15");
@@ -144,7 +154,10 @@ async fn root_is_a_superuser_of_its_own_instance_only() {
     let (status, _) = api.send("DELETE", &format!("/instances/{m}/root"), None).await;
     assert_eq!(status, 204);
     assert!(!root_shown(api, &m).await, "root is off again");
-    assert!(maria(ip_m, "root", &password, "shop").await.is_err(), "root cannot log in");
+    assert!(
+        maria(ip_m, "root", &password, "shop").await.is_err(),
+        "root cannot log in"
+    );
     maria(ip_m, "app", "app-pw", "shop").await.expect("app still connects");
 
     // Redis: the instance's password has every command, and still only its own files.
