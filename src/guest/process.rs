@@ -6,6 +6,7 @@ mod contract;
 mod logs;
 mod prepare;
 mod rebuild;
+mod volume;
 
 use super::{
     BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest,
@@ -20,16 +21,6 @@ use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
-
-const GB: f64 = 1024.0 * 1024.0 * 1024.0;
-const MIB: f64 = 1024.0 * 1024.0;
-
-/// The volume's real usage in bytes, measured off the async threads.
-async fn usage(dir: PathBuf) -> Result<u64, GuestError> {
-    tokio::task::spawn_blocking(move || super::server::dir_usage_bytes(&dir))
-        .await
-        .map_err(|e| failed(e.to_string()))
-}
 
 pub struct ProcessDatastore<S: Server> {
     server: Arc<S>,
@@ -234,22 +225,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     }
 
     fn filesystem_stats(&mut self) -> GuestFuture<FilesystemStats> {
-        let dir = self.server.dir().to_path_buf();
-        let settings = self.settings.lock().clone();
-        let total = settings.volume_size_gb.unwrap_or(0) as f64;
-        // Bytes per volume "GB": a real GiB, or what the volume unit makes of it.
-        let per_gb = match (settings.volume_limit_mb, settings.volume_size_gb) {
-            (Some(limit), Some(size)) if size > 0 => (limit as f64 * MIB) / size as f64,
-            _ => GB,
-        };
-        async move {
-            let used = usage(dir).await?;
-            Ok(FilesystemStats {
-                total,
-                used: used as f64 / per_gb,
-            })
-        }
-        .boxed()
+        self.stats_now()
     }
 
     fn resize_memory(&mut self, memory_mb: i64) -> GuestFuture<()> {
@@ -269,65 +245,11 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     }
 
     fn resize_volume(&mut self, size_gb: i64, limit_mb: i64) -> GuestFuture<()> {
-        let (server, shared) = (Arc::clone(&self.server), Arc::clone(&self.settings));
-        async move {
-            let used = usage(server.dir().to_path_buf()).await?;
-            let (settings, lift) = {
-                let mut s = shared.lock();
-                s.volume_size_gb = Some(size_gb);
-                s.volume_limit_mb = Some(limit_mb);
-                let lift = s.read_only && (used as f64) < limit_mb as f64 * MIB;
-                if lift {
-                    s.read_only = false;
-                }
-                (s.clone(), lift)
-            };
-            Self::save_settings(server.dir(), &settings).map_err(failed)?;
-            if lift {
-                tracing::info!(volume = %server.dir().display(), "the volume grew: writes are allowed again");
-                server.apply_read_only(settings).await.map_err(failed)?;
-            }
-            Ok(())
-        }
-        .boxed()
+        self.resize_volume_now(size_gb, limit_mb)
     }
 
     fn check_volume(&mut self) -> BoxFuture<'static, Option<String>> {
-        use std::sync::atomic::Ordering;
-        let (server, shared, busy) = (
-            Arc::clone(&self.server),
-            Arc::clone(&self.settings),
-            Arc::clone(&self.checking),
-        );
-        async move {
-            let limit = shared.lock().volume_limit_mb?;
-            if !marker(server.dir()).exists() || shared.lock().read_only || busy.swap(true, Ordering::AcqRel) {
-                return None;
-            }
-            let result = async {
-                let used = usage(server.dir().to_path_buf()).await.ok()?;
-                if (used as f64) <= limit as f64 * MIB {
-                    return None;
-                }
-                let settings = {
-                    let mut s = shared.lock();
-                    s.read_only = true;
-                    s.clone()
-                };
-                let _ = Self::save_settings(server.dir(), &settings);
-                if let Err(e) = server.apply_read_only(settings).await {
-                    tracing::warn!(volume = %server.dir().display(), "making the datastore read-only failed: {e}");
-                }
-                Some(format!(
-                    "The volume is full ({} MiB used of {limit} MiB): the datastore is read-only until the volume is resized.",
-                    used / (1024 * 1024)
-                ))
-            }
-            .await;
-            busy.store(false, Ordering::Release);
-            result
-        }
-        .boxed()
+        self.check_volume_now()
     }
 
     fn is_prepared(&self) -> bool {
