@@ -55,6 +55,9 @@ need_pkg /usr/bin/mariadb-backup              mariadb-backup
 need_pkg /usr/bin/mbstream                    mariadb-backup
 need_pkg tar                                  tar
 need_pkg setsid                               util-linux
+# Each instance's own OS account (coffer as root), and its access rules at the host firewall.
+need_pkg /usr/sbin/useradd                    passwd
+need_pkg /usr/sbin/nft                        nftables
 # The amqp bus's tests run a private RabbitMQ (scripts/rabbitmq-test-server.sh).
 need_pkg /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
 # ---------------------------------------------------------------------------
