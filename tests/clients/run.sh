@@ -146,6 +146,18 @@ else
     expect "a member may not list servers" "(Forbidden|forbidden|403)"
 fi
 
+# PUT access and PATCH upgrade through the client's own calls.
+run "instance update --allowed-cidr" $OS database instance update pg1 --allowed-cidr 127.0.0.0/8
+for _ in $(seq 1 120); do
+    OUT="$($OS database instance show pg1 -f value -c allowed_cidrs 2>&1)"; [[ "$OUT" == *127.0.0.0/8* ]] && break; sleep 0.5
+done
+expect "the access rules are applied and shown" "127\.0\.0\.0/8"
+wait_status pg1 ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not ACTIVE after the access update: $OUT"; }
+run "instance upgrade" $OS database instance upgrade pg1 15
+wait_status pg1 ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not ACTIVE after the upgrade: $OUT"; }
+run "instance show version" $OS database instance show pg1 -f value -c datastore_version_number \
+    && expect "the server's own version" "^15\.[0-9]+$"
+
 run "instance delete" $OS database instance delete pg1 my1 pg2
 for _ in $(seq 1 240); do
     OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5
