@@ -398,4 +398,15 @@ async fn allowed_cidrs_become_the_servers_host_rules() {
     assert!(refused.is_err(), "a client outside the CIDRs is refused");
     let hba = std::fs::read_to_string(volume(&app, &id).join("data/pg_hba.conf")).expect("pg_hba.conf");
     assert!(hba.contains("host all all 10.1.0.0/16 scram-sha-256"), "{hba}");
+    // The firewall rule (when there is one) goes with the instance.
+    let ip = ip_of(&view);
+    let (status, _) = api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202);
+    api.wait_gone(&id).await;
+    let rules = std::process::Command::new("/usr/sbin/nft")
+        .args(["list", "table", "inet", "coffer_access"])
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).to_string())
+        .unwrap_or_default();
+    assert!(!rules.contains(&format!("{ip} . 5432")), "{rules}");
 }
