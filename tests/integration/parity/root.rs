@@ -160,7 +160,9 @@ async fn root_is_a_superuser_of_its_own_instance_only() {
     );
     maria(ip_m, "app", "app-pw", "shop").await.expect("app still connects");
 
-    // Redis: the instance's password has every command, and still only its own files.
+    // Redis: its password, given at create, is its root (Trove's root_on_create); it has every
+    // command, and still only its own files.
+    assert!(root_shown(api, &r).await, "Redis has its root from the create");
     let mut redis = redis_conn(ip_r, &redis_password).await.expect("redis connects");
     let policy: Result<String, _> = redis::cmd("CONFIG")
         .arg("SET")
