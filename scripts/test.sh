@@ -104,6 +104,9 @@ done
 phase install bash scripts/install-deps.sh
 
 phase build cargo build --all-targets
+# The code as it must read: formatted, and no clippy warning.
+phase fmt cargo fmt --check
+phase clippy cargo clippy --all-targets -- -D warnings
 
 start_pg() {
     local url

@@ -165,19 +165,23 @@ impl Db {
     {
         let pool = self.pool.clone();
         let deadline = std::time::Instant::now() + self.acquire_timeout;
+        // The request this work belongs to goes along (a flow recorded here keeps its id).
+        let request = crate::telemetry::request::current();
         tokio::task::spawn_blocking(move || {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            let conn = match left.is_zero() {
-                true => pool.try_get(),
-                false => pool.get_timeout(left).ok(),
-            };
-            let mut conn = conn.ok_or_else(|| {
-                DbError::PoolExhausted(format!(
-                    "none came free within {} ms",
-                    pool.connection_timeout().as_millis()
-                ))
-            })?;
-            f(&mut conn)
+            crate::telemetry::request::on_this_thread(request, || {
+                let left = deadline.saturating_duration_since(std::time::Instant::now());
+                let conn = match left.is_zero() {
+                    true => pool.try_get(),
+                    false => pool.get_timeout(left).ok(),
+                };
+                let mut conn = conn.ok_or_else(|| {
+                    DbError::PoolExhausted(format!(
+                        "none came free within {} ms",
+                        pool.connection_timeout().as_millis()
+                    ))
+                })?;
+                f(&mut conn)
+            })
         })
         .await
         .map_err(|e| DbError::Task(e.to_string()))?

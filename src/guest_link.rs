@@ -151,6 +151,7 @@ impl GuestLink {
     async fn envelope(&self, instance_id: &str, method: &str, args: serde_json::Value) -> Result<Envelope, BusError> {
         let mut envelope = Envelope::new(method, args);
         envelope.context.request_id = format!("req-{}", uuid::Uuid::new_v4().simple());
+        envelope.context.global_request_id = crate::telemetry::request::current();
         if self.sign {
             envelope.context.issued = Some(chrono::Utc::now().timestamp_micros() as f64 / 1e6);
             signing::sign(&mut envelope, instance_id, &*self.key(instance_id, method).await?);

@@ -1,5 +1,8 @@
 //! Logging: `tracing` to stderr, human-readable by default or JSON with one switch.
 
+pub mod request;
+
+use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
 /// Installs the global subscriber; `RUST_LOG` wins over `[log] filter`. lapin's own log is off
@@ -12,7 +15,9 @@ pub fn init(format: &str, filter: &str) {
     });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr);
+        .with_writer(std::io::stderr)
+        // Colour codes only for a terminal, never in a file or a pipe.
+        .with_ansi(std::io::stderr().is_terminal());
     let result = if format == "json" {
         builder.json().flatten_event(true).try_init()
     } else {

@@ -25,6 +25,7 @@ pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
 mod quotas;
+pub mod request_id;
 mod routing;
 mod users;
 pub(crate) mod validate;

@@ -32,6 +32,8 @@ pub struct CreateServer {
     pub manager: String,
     /// The address recorded for the instance by an earlier attempt, if any.
     pub address: Option<String>,
+    /// The API request the create serves, for the log.
+    pub request_id: Option<String>,
 }
 
 /// Deletes an instance's server, its volume and its guest session; a missing one is fine. An
@@ -186,6 +188,9 @@ impl Handler<CreateServer> for Compute {
     type Result = ResponseActFuture<Self, Result<ServerInfo, ServerError>>;
 
     fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
+        let span = crate::telemetry::request::message_span(KIND, "create_server", msg.request_id.as_deref());
+        let _entered = span.enter();
+        tracing::info!(instance.id = %msg.instance_id, datastore = %msg.manager, "provisioning the server");
         let recorded = match self.remote() {
             // A guest process started by a task manager that died before recording the address.
             true => guest_process::read_spec(&self.volume(&msg.instance_id)).and_then(|s| s.address),
@@ -209,9 +214,11 @@ impl Handler<CreateServer> for Compute {
             Ok::<_, ServerError>(key)
         };
         if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
+            let span = span.clone();
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
-                act.boot(&msg.instance_id, &msg.manager, address, false, key?)
+                let key = key?;
+                span.in_scope(|| act.boot(&msg.instance_id, &msg.manager, address, false, key))
                     .map_err(ServerError::Refused)
             }));
         }
@@ -230,10 +237,11 @@ impl Handler<CreateServer> for Compute {
                 .collect::<HashSet<Ipv4Addr>>();
             Ok::<_, ServerError>((used, key))
         };
+        let span = span.clone();
         Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
             let (used, key) = found?;
             let address = act.allocate(&msg.manager, used).map_err(ServerError::Refused)?;
-            act.boot(&msg.instance_id, &msg.manager, Some(address), false, key)
+            span.in_scope(|| act.boot(&msg.instance_id, &msg.manager, Some(address), false, key))
                 .map_err(ServerError::Refused)
         }))
     }

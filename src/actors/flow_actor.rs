@@ -17,6 +17,7 @@ use actix::prelude::*;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
+use tracing::Instrument;
 
 /// The two kinds of flow actor, as supervision events name them.
 pub const INSTANCE: &str = "instance";
@@ -199,11 +200,25 @@ async fn run_once(services: Services, compute: Addr<Compute>, instance_id: Strin
         Some(_) => return record_failure(&services, &flow, "injected error".into()).await,
         None => {}
     }
-    let outcome = match flows::run_step(ctx).await {
-        Ok(outcome) => outcome,
-        Err(e) => return record_failure(&services, &flow, e).await,
+    // The step runs as part of the request that recorded the flow: its log lines and the
+    // messages it sends carry that request's id.
+    let span = tracing::info_span!(
+        "flow_step",
+        flow.id = %flow.id,
+        flow.kind = %flow.kind,
+        step = flows::step_name(&flow.kind, flow.step),
+        request_id = flow.request_id.as_deref().unwrap_or("")
+    );
+    let request = flow.request_id.clone();
+    let step = async {
+        tracing::debug!("running the step");
+        let outcome = match flows::run_step(ctx).await {
+            Ok(outcome) => outcome,
+            Err(e) => return record_failure(&services, &flow, e).await,
+        };
+        apply_outcome(&services, &flow, outcome).await
     };
-    apply_outcome(&services, &flow, outcome).await
+    crate::telemetry::request::scope(request, step.instrument(span)).await
 }
 
 async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -> Tick {

@@ -25,6 +25,7 @@ use serde_json::json;
 use std::collections::HashMap;
 use std::sync::Arc;
 use to_conductor::sent_now;
+use tracing::Instrument;
 
 const KIND: &str = "guest_session";
 
@@ -137,10 +138,16 @@ impl GuestSession {
         };
         // Acknowledged once done: a guest host that dies mid-prepare hands the request back,
         // and the guest hosted again in its place prepares (prepare is idempotent).
-        let prepared = self.datastore.prepare(request, self.env.backup_store.clone());
+        tracing::info!(instance.id = %self.instance_id, "preparing the datastore");
+        let span = tracing::Span::current();
+        let prepared = self
+            .datastore
+            .prepare(request, self.env.backup_store.clone())
+            .instrument(span.clone());
         ctx.spawn(prepared.into_actor(self).map(move |result, act, ctx| match result {
             Ok(()) => {
                 delivery.ack();
+                span.in_scope(|| tracing::info!(instance.id = %act.instance_id, "the datastore is prepared"));
                 act.heartbeat(ctx, None)
             }
             Err(e) => {
@@ -200,6 +207,7 @@ impl GuestSession {
     where
         F: std::future::Future<Output = Result<serde_json::Value, GuestError>> + 'static,
     {
+        let op = op.instrument(tracing::Span::current());
         ctx.spawn(op.into_actor(self).map(move |result, act, ctx| {
             act.answer(delivery, result.map_err(|e| protocol::encode_error(&e)));
             if then_report {
@@ -280,6 +288,14 @@ impl StreamHandler<Delivery> for GuestSession {
             }
         }
         let method = delivery.envelope.method.clone();
+        // Handled as part of the API request the message serves: every line logged for it,
+        // now or when its work finishes, carries that request's id.
+        let span = crate::telemetry::request::message_span(
+            KIND,
+            &method,
+            delivery.envelope.context.global_request_id.as_deref(),
+        );
+        let _entered = span.enter();
         match method.as_str() {
             "prepare" => self.handle_prepare(delivery, ctx),
             "create_backup" => self.handle_create_backup(delivery, ctx),

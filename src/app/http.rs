@@ -35,6 +35,8 @@ pub fn start(services: &Services, api_db: Db) -> anyhow::Result<(ServerHandle, S
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(web::input::check_request_line))
                 .wrap(access_log())
+                // Outermost: the access log and everything below carry the request's id.
+                .wrap(actix_web::middleware::from_fn(web::request_id::tag))
                 .configure(web::configure)
                 .into_factory();
             let http = HttpService::build()

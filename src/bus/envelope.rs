@@ -15,6 +15,10 @@ pub struct RequestContext {
     pub user_id: Option<String>,
     #[serde(default)]
     pub roles: Vec<String>,
+    /// The API request the message serves (oslo's `global_request_id`; `request_id` is the
+    /// message's own and unique).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub global_request_id: Option<String>,
     /// The instance whose key signed a guest <-> control-plane message.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub instance_id: Option<String>,

@@ -110,6 +110,7 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created -> BigInt,
         updated -> BigInt,
+        request_id -> Nullable<Text>,
     }
 }
 

@@ -61,6 +61,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
             instance_id: id.clone(),
             manager,
             address,
+            request_id: crate::telemetry::request::current(),
         })
         .await?;
     let server = match server {

@@ -42,7 +42,8 @@ pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
         crate::actors::flow_actor::BACKUP => "backup_id",
         _ => "instance_id",
     };
-    let envelope = Envelope::new(method, json!({ key: flow.target_id }));
+    let mut envelope = Envelope::new(method, json!({ key: flow.target_id }));
+    envelope.context.global_request_id = flow.request_id.clone();
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
         crate::telemetry::warn_limited(
             "task manager cast",

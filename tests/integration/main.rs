@@ -20,3 +20,4 @@ mod lifecycle;
 mod parity;
 mod process;
 mod quotas;
+mod request_ids;

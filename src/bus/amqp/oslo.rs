@@ -34,6 +34,9 @@ pub(super) fn encode(envelope: &Envelope) -> Vec<u8> {
         "_context_request_id": c.request_id, "_context_project_id": c.project_id,
         "_context_user_id": c.user_id, "_context_roles": c.roles,
     });
+    if let Some(global) = &c.global_request_id {
+        inner["_context_global_request_id"] = json!(global);
+    }
     if let (Some(instance), Some(sig)) = (&c.instance_id, &c.signature) {
         inner["_context_instance_id"] = json!(instance);
         inner["_context_coffer_sig"] = json!(sig);
@@ -60,6 +63,7 @@ pub(super) fn decode(body: &[u8]) -> Result<Envelope, String> {
             .get("_context_roles")
             .and_then(|r| serde_json::from_value(r.clone()).ok())
             .unwrap_or_default(),
+        global_request_id: text("_context_global_request_id"),
         instance_id: text("_context_instance_id"),
         signature: text("_context_coffer_sig"),
         sealed: m

@@ -30,6 +30,8 @@ pub struct Flow {
     pub last_error: Option<String>,
     pub created: i64,
     pub updated: i64,
+    /// The API request that recorded the flow (`X-Openstack-Request-Id`), for its logs.
+    pub request_id: Option<String>,
 }
 
 /// What [`Flow::claim_all`] found.
@@ -58,6 +60,7 @@ impl Flow {
             last_error: None,
             created: now,
             updated: now,
+            request_id: crate::telemetry::request::current(),
         }
     }
 
