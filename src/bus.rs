@@ -9,6 +9,7 @@ mod amqp;
 mod envelope;
 mod memory;
 mod replies;
+pub mod retry;
 pub mod signing;
 
 pub use amqp::AmqpBus;

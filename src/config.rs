@@ -10,7 +10,7 @@ mod backup;
 mod cluster;
 mod defaults;
 mod env;
-mod validate;
+pub mod validate;
 
 pub use backup::BackupConfig;
 pub use cluster::{ClusterConfig, TelemetryConfig};

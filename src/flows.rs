@@ -15,7 +15,7 @@ pub mod resize;
 pub mod restart;
 
 use crate::actors::compute::Compute;
-use crate::actors::Services;
+use crate::app::Services;
 use crate::bus::BusError;
 use crate::db::models::flow::Flow;
 use crate::db::{DbConn, DbError};

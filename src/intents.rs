@@ -13,12 +13,13 @@ use crate::error::ApiError;
 use crate::flows;
 use crate::guest::rules;
 use crate::secrets::MasterKey;
-use crate::status::{ServiceStatus, Task};
-use crate::web::validate::CreateInstance;
+use crate::status::{ServiceStatus, StatusInputs, Task};
 use diesel::RunQueryDsl;
+pub use requests::CreateInstance;
 use serde_json::json;
 
 pub mod backups;
+pub mod requests;
 pub mod updates;
 
 /// Trove's `max_accepted_volume_size` (GB).
@@ -254,17 +255,21 @@ pub(crate) fn ready_for_action(
     Instance::lock(conn, id)?;
     let record = Instance::find_record(conn, tenant, id)?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let status = crate::web::views::status_of(&record, expiry_ms);
-    let task_ok = matches!(status.task, Some(Task::None));
-    let server_ok = record.instance.server_status.as_deref() == Some("ACTIVE");
-    let service_ok = status.effective_service().is_some_and(|s| s.allows_actions());
-    if !(task_ok && server_ok && service_ok) || record.backup_running {
-        return Err(ApiError::Unprocessable(format!(
-            "Instance {id} is not currently available for an action to be performed (status was {}).",
-            status.api_status()
-        )));
-    }
+    check_ready(id, &record, expiry_ms)?;
     Ok(record)
+}
+
+/// The readiness rule ([`StatusInputs::allows_actions`]) as Trove answers it: 422 with the
+/// status the instance is in.
+pub fn check_ready(id: &str, record: &InstanceRecord, expiry_ms: i64) -> Result<(), ApiError> {
+    let status = StatusInputs::of(record, expiry_ms);
+    if status.allows_actions() {
+        return Ok(());
+    }
+    Err(ApiError::Unprocessable(format!(
+        "Instance {id} is not currently available for an action to be performed (status was {}).",
+        status.api_status()
+    )))
 }
 
 /// Records a restart: task REBOOTING, service RESTARTING, a restart flow.

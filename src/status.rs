@@ -193,6 +193,30 @@ pub struct StatusInputs<'a> {
     pub backup_running: bool,
 }
 
+impl<'a> StatusInputs<'a> {
+    /// The status inputs of a stored instance, with the configured heartbeat expiry.
+    pub fn of(record: &'a crate::db::models::instance::InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInputs<'a> {
+        StatusInputs {
+            task: Task::from_code(record.instance.task_id),
+            server_status: record.instance.server_status.as_deref(),
+            service: record.service.status(),
+            heartbeat_age_ms: crate::db::now_ms() - record.service.updated_at,
+            heartbeat_expiry_ms,
+            backup_running: record.backup_running,
+        }
+    }
+
+    /// Trove's `validate_can_perform_action`, the one readiness rule of every action and guest
+    /// call: no task, the server ACTIVE, no backup running, and the datastore in a state that
+    /// allows actions.
+    pub fn allows_actions(&self) -> bool {
+        self.task == Some(Task::None)
+            && self.server_status == Some("ACTIVE")
+            && !self.backup_running
+            && self.effective_service().is_some_and(|s| s.allows_actions())
+    }
+}
+
 impl StatusInputs<'_> {
     /// The service status after Trove's read-time heartbeat expiry.
     pub fn effective_service(&self) -> Option<ServiceStatus> {

@@ -32,7 +32,7 @@ pub(crate) mod validate;
 mod versions;
 pub(crate) mod views;
 
-use crate::actors::Services;
+use crate::app::Services;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::identity::{LoginBrake, PasswordChecker};
@@ -63,7 +63,7 @@ impl AppState {
         let trusted_proxies = api
             .trusted_proxies
             .iter()
-            .map(|p| links::parse_proxy(p))
+            .map(|p| crate::config::validate::parse_proxy(p))
             .collect::<Result<Vec<_>, _>>()?;
         let auth = &services.config.auth;
         Ok(AppState {

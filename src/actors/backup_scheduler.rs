@@ -8,7 +8,7 @@
 //! full backups that COMPLETED: beyond the newest `retention_count`, or older than
 //! `retention_days`, a backup is deleted with the incrementals chained on it.
 
-use super::Services;
+use crate::app::Services;
 use crate::bus::{self, Envelope};
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::backup_schedule::{BackupSchedule, RunKind};

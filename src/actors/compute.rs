@@ -6,7 +6,7 @@
 //! re-adopted real server that is not running (a host reboot) is started again.
 
 use super::guest_session::{Destroy, GuestEnv, GuestSession};
-use super::Services;
+use crate::app::Services;
 use crate::bus;
 use crate::bus::signing::GuestKey;
 use crate::compute::guest_process::{self, GuestSpec};

@@ -13,7 +13,7 @@
 //! backup's flow.
 
 use super::service_reporter;
-use super::Services;
+use crate::app::Services;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
 use crate::db::models::fault::InstanceFault;
@@ -74,7 +74,7 @@ impl Actor for Conductor {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.services.node_id);
-        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         let services = self.services.clone();
         let consume = async move {
             tokio::time::sleep(delay).await;

@@ -9,7 +9,7 @@
 //! left, the actor tells its task manager, which drops it.
 
 use super::compute::Compute;
-use super::Services;
+use crate::app::Services;
 use crate::db::models::flow::{self, Flow};
 use crate::flows::{self, FlowCtx, StepOutcome};
 use crate::testing::Fault;
@@ -91,7 +91,7 @@ impl Actor for FlowActor {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(self.kind, &self.instance_id);
         self.resumed = true;
-        let delay = super::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
+        let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         ctx.notify_later(RunStep, delay);
     }
 

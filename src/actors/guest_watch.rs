@@ -7,7 +7,7 @@
 //! `heartbeat_expiry_s`. A guest that is merely slow still has its consumer and is left alone.
 
 use super::compute::host_in_pool;
-use super::Services;
+use crate::app::Services;
 use crate::bus;
 use crate::db::models::cluster::hold_lease;
 use crate::db::models::instance::Instance;

@@ -6,7 +6,7 @@
 //! the master key) to a conductor, which writes it ([`store_pool_report`]) and answers.
 
 use super::supervision::{SupervisionEvent, SupervisionLog};
-use super::Services;
+use crate::app::Services;
 use crate::bus::{self, Bus, Delivery, Envelope};
 use crate::db::models::cluster::{EventRow, NewEvent, ServiceRow};
 use crate::db::{Db, DbConn, DbError};

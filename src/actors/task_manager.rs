@@ -8,7 +8,7 @@
 
 use super::compute::Compute;
 use super::flow_actor::{self, FlowActor, FlowsDrained};
-use super::Services;
+use crate::app::Services;
 use crate::bus::{self, Delivery};
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;

@@ -2,7 +2,7 @@
 //! key does not make a second one; a process with another key refuses to start), and a
 //! configured node id no live process holds.
 
-use crate::actors::Services;
+use crate::app::Services;
 use crate::config::Config;
 use crate::db::Db;
 

@@ -3,7 +3,7 @@
 //! api's.
 
 use crate::actors::supervision::SupervisionLog;
-use crate::actors::{Metrics, Services};
+use crate::app::{Metrics, Services};
 use crate::db::models::flow::Flow;
 use crate::db::Db;
 use crate::web::metrics::{render, Extra};

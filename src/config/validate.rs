@@ -47,8 +47,7 @@ impl Config {
             ));
         }
         for proxy in &self.api.trusted_proxies {
-            crate::web::links::parse_proxy(proxy)
-                .map_err(|e| ConfigError::Invalid(format!("[api] trusted_proxies: {e}")))?;
+            parse_proxy(proxy).map_err(|e| ConfigError::Invalid(format!("[api] trusted_proxies: {e}")))?;
         }
         let url = self.api.public_url.trim();
         if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
@@ -58,4 +57,12 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// A trusted proxy: an IP network (`10.0.0.0/8`) or one address (a /32 or /128).
+pub fn parse_proxy(text: &str) -> Result<ipnet::IpNet, String> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{text:?} is not an IP address or CIDR"))
 }

@@ -36,13 +36,7 @@ pub async fn ready_for_guest(state: &AppState, tenant: String, id: String) -> Re
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
-    let status = super::views::status_of(&record, expiry);
-    if status.api_status() != "ACTIVE" || !status.effective_service().is_some_and(|s| s.allows_actions()) {
-        return Err(ApiError::Unprocessable(format!(
-            "Instance {id} is not currently available for an action to be performed (status was {}).",
-            status.api_status()
-        )));
-    }
+    crate::intents::check_ready(&id, &record, expiry)?;
     Ok(record)
 }
 

@@ -9,14 +9,6 @@ use ipnet::IpNet;
 use serde_json::{json, Value};
 use std::net::{IpAddr, SocketAddr};
 
-/// A trusted proxy: an IP network (`10.0.0.0/8`) or one address (a /32 or /128).
-pub fn parse_proxy(text: &str) -> Result<IpNet, String> {
-    let text = text.trim();
-    text.parse::<IpNet>()
-        .or_else(|_| text.parse::<IpAddr>().map(IpNet::from))
-        .map_err(|_| format!("{text:?} is not an IP address or CIDR"))
-}
-
 /// Whether `ip` (an IPv4-mapped IPv6 address counts as its IPv4 one) is in one of `nets`.
 fn is_trusted(nets: &[IpNet], ip: IpAddr) -> bool {
     let ip = match ip {
@@ -98,19 +90,19 @@ mod tests {
 
     #[test]
     fn proxies_match_their_addresses_only() {
-        let nets = [parse_proxy("10.1.0.0/16").expect("cidr")];
+        let nets = [crate::config::validate::parse_proxy("10.1.0.0/16").expect("cidr")];
         assert!(is_trusted(&nets, "10.1.200.3".parse().expect("ip")));
         assert!(!is_trusted(&nets, "10.2.0.1".parse().expect("ip")));
         assert!(is_trusted(&nets, "::ffff:10.1.0.9".parse().expect("mapped")));
-        let one = [parse_proxy("127.0.0.1").expect("bare address")];
+        let one = [crate::config::validate::parse_proxy("127.0.0.1").expect("bare address")];
         assert!(is_trusted(&one, "127.0.0.1".parse().expect("ip")));
         assert!(!is_trusted(&one, "127.0.0.2".parse().expect("ip")));
         assert!(is_trusted(
-            &[parse_proxy("0.0.0.0/0").expect("all")],
+            &[crate::config::validate::parse_proxy("0.0.0.0/0").expect("all")],
             "8.8.8.8".parse().expect("ip")
         ));
-        assert!(parse_proxy("10.0.0.0/33").is_err());
-        assert!(parse_proxy("javascript://x").is_err());
+        assert!(crate::config::validate::parse_proxy("10.0.0.0/33").is_err());
+        assert!(crate::config::validate::parse_proxy("javascript://x").is_err());
         let bound: SocketAddr = "127.0.0.1:8779".parse().expect("addr");
         assert_eq!(derived_public_url("", bound), "http://127.0.0.1:8779");
         assert_eq!(derived_public_url("https://db.example/", bound), "https://db.example");

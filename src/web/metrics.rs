@@ -3,7 +3,7 @@
 
 use super::AppState;
 use crate::actors::supervision::SupervisionLog;
-use crate::actors::Metrics;
+use crate::app::Metrics;
 use crate::db::models::flow::Flow;
 use crate::error::ApiError;
 use actix_web::{web, HttpResponse};

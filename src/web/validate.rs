@@ -4,25 +4,8 @@
 
 use crate::error::ApiError;
 use crate::guest::{DatabaseSpec, UserSpec};
+pub use crate::intents::CreateInstance;
 use serde_json::{Map, Value};
-
-/// A create request that passed the schema.
-#[derive(Debug, Clone)]
-pub struct CreateInstance {
-    pub name: String,
-    pub flavor_id: String,
-    pub volume_size: Option<i32>,
-    pub datastore_type: Option<String>,
-    pub datastore_version: Option<String>,
-    pub databases: Vec<DatabaseSpec>,
-    /// Users with their passwords (sealed before anything is stored).
-    pub users: Vec<UserSpec>,
-    pub access: Option<Value>,
-    /// `nics[0]`'s network (`net-id` from troveclient, `network_id` from OSC).
-    pub network_id: Option<String>,
-    /// `restorePoint.backupRef`: the backup to restore into the new instance.
-    pub restore_backup_id: Option<String>,
-}
 
 pub(crate) fn bad(message: impl Into<String>) -> ApiError {
     ApiError::BadRequest(message.into())

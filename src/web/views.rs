@@ -4,8 +4,7 @@
 use super::links;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::InstanceRecord;
-use crate::db::now_ms;
-use crate::status::{StatusInputs, Task};
+use crate::status::StatusInputs;
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -15,22 +14,10 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// The status inputs of a record, with the configured heartbeat expiry.
-pub fn status_of(record: &InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInputs<'_> {
-    StatusInputs {
-        task: Task::from_code(record.instance.task_id),
-        server_status: record.instance.server_status.as_deref(),
-        service: record.service.status(),
-        heartbeat_age_ms: now_ms() - record.service.updated_at,
-        heartbeat_expiry_ms,
-        backup_running: record.backup_running,
-    }
-}
-
 /// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
 pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
     let inst = &record.instance;
-    let status = status_of(record, expiry_ms);
+    let status = StatusInputs::of(record, expiry_ms);
     let mut view = json!({
         "id": inst.id,
         "name": inst.name,
