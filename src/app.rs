@@ -93,9 +93,11 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
         &config.secrets.master_key_file,
     ))?);
     let service = Arc::new(ServiceRow::this_process(role.name(), &node_id));
-    let bus = match config.bus.transport.as_str() {
-        "amqp" => Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch),
-        _ => Bus::memory(config.bus.queue_capacity),
+    let bus = match config.bus.transport {
+        crate::config::Transport::Amqp => {
+            Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch)
+        }
+        crate::config::Transport::Memory => Bus::memory(config.bus.queue_capacity),
     };
     let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
     let keys = Arc::new(GuestKeys::new(Arc::clone(&secrets)));
@@ -130,7 +132,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     })
     .await
     .context("fixing file modes at start")?;
-    if role != Role::All && config.bus.transport == "memory" {
+    if role != Role::All && config.bus.transport == crate::config::Transport::Memory {
         anyhow::bail!(
             "coffer {role:?} runs one role of a distributed deployment, which needs [bus] transport = \"amqp\"; \
              with the in-process bus run `coffer` (all roles in one process)"
@@ -241,7 +243,7 @@ async fn start_workers(
     let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
     let scheduler_services = services.clone();
     let backup_scheduler = Supervisor::start(move |_| BackupScheduler::new(scheduler_services));
-    if services.config.compute.guest_host == "process" {
+    if services.config.compute.guest_host == crate::config::GuestHost::Process {
         let watch_services = services.clone();
         Supervisor::start(move |_| GuestWatch::new(watch_services));
     }
@@ -261,7 +263,7 @@ fn start_reporting(services: &Services, telemetry: Option<SocketAddr>) {
 /// written (0600) to `[auth] admin_password_file`; says loudly when authentication is off.
 async fn bootstrap_identity(services: &Services) -> anyhow::Result<()> {
     let auth = &services.config.auth;
-    if auth.mode == "noauth" {
+    if auth.mode == crate::config::AuthMode::Noauth {
         tracing::warn!("[auth] mode = \"noauth\": ANY caller may act for ANY project. For local development only.");
     }
     let (password, file) = (

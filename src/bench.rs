@@ -58,7 +58,7 @@ pub(crate) fn bench_config(dir: &std::path::Path) -> Config {
     config.compute.data_dir = dir.join("instances").display().to_string();
     config.compute.simulated_prepare_ms = 100;
     config.log.filter = "warn".into();
-    config.auth.mode = "noauth".into();
+    config.auth.mode = crate::config::AuthMode::Noauth;
     config.auth.admin_password_file = dir.join("admin-password").display().to_string();
     config.secrets.master_key_file = dir.join("master.key").display().to_string();
     config

@@ -10,10 +10,12 @@ mod backup;
 mod cluster;
 mod defaults;
 mod env;
+pub mod kinds;
 pub mod validate;
 
 pub use backup::BackupConfig;
 pub use cluster::{ClusterConfig, TelemetryConfig};
+pub use kinds::{AuthMode, GuestHost, LogFormat, Transport};
 
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
@@ -87,7 +89,7 @@ pub struct DatabaseConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct BusConfig {
     /// "memory" (in-process, embedded default) or "amqp" (RabbitMQ).
-    pub transport: String,
+    pub transport: Transport,
     pub amqp_url: String,
     pub control_exchange: String,
     /// Sign guest <-> control-plane messages under each instance's key and check them.
@@ -159,7 +161,7 @@ pub struct ComputeConfig {
     /// Where guest agents run: "in_process" (guest sessions in the task manager's process) or
     /// "process" (each real instance's guest is its own `coffer guest --instance-id` process,
     /// simulated guests live in a `coffer guest --simulated N` pool) — distributed mode.
-    pub guest_host: String,
+    pub guest_host: GuestHost,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -167,7 +169,7 @@ pub struct ComputeConfig {
 pub struct AuthConfig {
     /// "keystone": every API request needs a token from coffer's identity service (`/v3`).
     /// "noauth": any token, the project is the one in the URL — for local development only.
-    pub mode: String,
+    pub mode: AuthMode,
     /// How long an issued token is valid.
     pub token_ttl_s: f64,
     /// The region named in the service catalog.
@@ -222,7 +224,7 @@ pub struct SecretsConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct LogConfig {
     /// "text" or "json"; `--log-format` overrides it.
-    pub format: String,
+    pub format: LogFormat,
     /// tracing filter directive, e.g. "info" or "coffer=debug".
     pub filter: String,
 }
@@ -268,7 +270,8 @@ impl Config {
 
     /// Builds a config from TOML text plus `COFFER_*` variables (the testable core of `load`).
     pub fn from_toml_and_env(text: &str, vars: impl Iterator<Item = (String, String)>) -> Result<Config, ConfigError> {
-        let from_file: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let from_file: Config =
+            toml::from_str(text).map_err(|e| ConfigError::Invalid(kinds::naming_the_key(text, &e)))?;
         let mut tree = toml::Value::try_from(&from_file).map_err(|e| ConfigError::Invalid(e.to_string()))?;
         let mut unknown = Vec::new();
         for (name, value) in vars {
@@ -278,9 +281,10 @@ impl Config {
                 }
             }
         }
-        let mut config: Config = tree
-            .try_into()
-            .map_err(|e: toml::de::Error| ConfigError::Invalid(e.to_string()))?;
+        // Read back as text, so that an error (a bad value from the environment) names its key.
+        let merged = toml::to_string(&tree).map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let mut config: Config =
+            toml::from_str(&merged).map_err(|e| ConfigError::Invalid(kinds::naming_the_key(&merged, &e)))?;
         config.validate()?;
         unknown.sort();
         config.unknown_env = unknown;
@@ -345,10 +349,10 @@ mod tests {
         assert_eq!(config.taskmanager.node_id, "7");
         assert_eq!(config.conductor.batch_max, 10);
         assert_eq!(config.compute.simulated_prepare_ms, 5);
-        assert_eq!(config.auth.mode, "noauth");
+        assert_eq!(config.auth.mode, AuthMode::Noauth);
         assert_eq!(config.secrets.master_key_file, "/tmp/k");
         assert_eq!(config.quota.instances, 5);
-        assert_eq!(config.log.format, "json");
+        assert_eq!(config.log.format, LogFormat::Json);
         assert!(config.testing.enabled);
     }
 

@@ -17,8 +17,8 @@ struct Cli {
     #[arg(long, global = true)]
     config: Option<PathBuf>,
     /// Log format: text or json (overrides [log] format).
-    #[arg(long, global = true)]
-    log_format: Option<String>,
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<coffer::config::LogFormat>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -106,7 +106,7 @@ fn main() -> ExitCode {
     if let Some(format) = cli.log_format {
         config.log.format = format;
     }
-    coffer::telemetry::init(&config.log.format, &config.log.filter);
+    coffer::telemetry::init(config.log.format, &config.log.filter);
     for name in &config.unknown_env {
         tracing::warn!(env = %name, "{name} names no configuration key ([section] key); ignored");
     }

@@ -8,7 +8,7 @@ use tracing_subscriber::EnvFilter;
 /// Installs the global subscriber; `RUST_LOG` wins over `[log] filter`. lapin's own log is off
 /// unless the filter names it: it reports a broker restart, an expected condition, as errors,
 /// and coffer logs what the transport tells it (rate-limited) itself.
-pub fn init(format: &str, filter: &str) {
+pub fn init(format: crate::config::LogFormat, filter: &str) {
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| match filter.contains("lapin") {
         true => EnvFilter::new(filter),
         false => EnvFilter::new(format!("{filter},lapin=off")),
@@ -18,7 +18,7 @@ pub fn init(format: &str, filter: &str) {
         .with_writer(std::io::stderr)
         // Colour codes only for a terminal, never in a file or a pipe.
         .with_ansi(std::io::stderr().is_terminal());
-    let result = if format == "json" {
+    let result = if format == crate::config::LogFormat::Json {
         builder.json().flatten_event(true).try_init()
     } else {
         builder.try_init()

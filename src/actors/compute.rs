@@ -77,7 +77,7 @@ impl Compute {
 
     /// True when guests run outside this process (`[compute] guest_host = "process"`).
     fn remote(&self) -> bool {
-        self.services.config.compute.guest_host == "process"
+        self.services.config.compute.guest_host == crate::config::GuestHost::Process
     }
 
     fn volume(&self, instance_id: &str) -> PathBuf {

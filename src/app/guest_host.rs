@@ -20,7 +20,7 @@ use std::time::Duration;
 
 fn guest_env(config: Config) -> anyhow::Result<GuestEnv> {
     anyhow::ensure!(
-        config.bus.transport == "amqp",
+        config.bus.transport == crate::config::Transport::Amqp,
         "coffer guest talks to the control plane over RabbitMQ: set [bus] transport = \"amqp\""
     );
     let bus = Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch);

@@ -147,7 +147,7 @@ async fn ingest(
     config.guest.heartbeat_interval_s = 3600.0;
     config.guest.heartbeat_expiry_s = 36_000.0;
     if let Some(url) = amqp_url.filter(|_| transport == "amqp") {
-        config.bus.transport = "amqp".into();
+        config.bus.transport = crate::config::Transport::Amqp;
         config.bus.amqp_url = url;
     }
     let node = app::start(config, Role::All).await?;

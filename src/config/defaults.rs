@@ -31,7 +31,7 @@ impl Default for DatabaseConfig {
 impl Default for BusConfig {
     fn default() -> Self {
         Self {
-            transport: "memory".into(),
+            transport: Transport::Memory,
             amqp_url: "amqp://guest:guest@127.0.0.1:5672/%2f".into(),
             control_exchange: "trove".into(),
             sign_guest_messages: true,
@@ -85,7 +85,7 @@ impl Default for ComputeConfig {
             data_dir: String::new(),
             address_pool: "127.77.0.0/16".into(),
             simulated_prepare_ms: 500,
-            guest_host: "in_process".into(),
+            guest_host: GuestHost::InProcess,
         }
     }
 }
@@ -93,7 +93,7 @@ impl Default for ComputeConfig {
 impl Default for AuthConfig {
     fn default() -> Self {
         Self {
-            mode: "keystone".into(),
+            mode: AuthMode::Keystone,
             token_ttl_s: 3600.0,
             region: "RegionOne".into(),
             admin_password: String::new(),
@@ -108,7 +108,7 @@ impl Default for AuthConfig {
 impl Default for LogConfig {
     fn default() -> Self {
         Self {
-            format: "text".into(),
+            format: LogFormat::Text,
             filter: "info".into(),
         }
     }

@@ -30,7 +30,7 @@ pub async fn authenticate(
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
     let tenant = req.match_info().get("tenant_id").unwrap_or_default().to_string();
-    let caller = if state.services.config.auth.mode == "noauth" {
+    let caller = if state.services.config.auth.mode == crate::config::AuthMode::Noauth {
         Caller {
             project_id: tenant.clone(),
             admin: true,

@@ -24,7 +24,7 @@ pub async fn require_admin_token(
         .app_data::<web::Data<AppState>>()
         .cloned()
         .ok_or_else(|| ApiError::Internal("application state missing".into()))?;
-    if state.services.config.auth.mode != "noauth" {
+    if state.services.config.auth.mode != crate::config::AuthMode::Noauth {
         let principal = super::auth::principal_of(&state, req.headers()).await?;
         if !principal.is_admin() {
             return Err(

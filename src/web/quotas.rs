@@ -43,7 +43,7 @@ fn quota_rows(
     project: String,
 ) -> impl FnOnce(&mut crate::db::DbConn) -> Result<Value, crate::db::DbError> {
     let defaults = state.services.config.quota.defaults();
-    let check_project = state.services.config.auth.mode != "noauth";
+    let check_project = state.services.config.auth.mode != crate::config::AuthMode::Noauth;
     move |c| {
         require_project(c, &project, check_project)?;
         let mut rows = Vec::new();
@@ -124,7 +124,7 @@ pub async fn update_quotas(
         limits.push((resource.clone(), limit));
     }
     let target = project.clone();
-    let check_project = state.services.config.auth.mode != "noauth";
+    let check_project = state.services.config.auth.mode != crate::config::AuthMode::Noauth;
     state
         .db
         .run(move |c| {

@@ -23,7 +23,7 @@ pub fn amqp_url() -> String {
 async fn app_on_rabbitmq(tweak: impl FnOnce(&mut coffer::config::Config)) -> TestApp {
     let url = amqp_url();
     TestApp::start(Backend::Postgres, |c| {
-        c.bus.transport = "amqp".into();
+        c.bus.transport = coffer::config::Transport::Amqp;
         c.bus.amqp_url = url;
         tweak(c);
     })

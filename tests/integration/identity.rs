@@ -9,7 +9,7 @@ pub const ADMIN_PASSWORD: &str = "admin-secret";
 
 pub async fn keystone_app(backend: Backend, tweak: impl FnOnce(&mut coffer::config::Config)) -> TestApp {
     TestApp::start(backend, |c| {
-        c.auth.mode = "keystone".into();
+        c.auth.mode = coffer::config::AuthMode::Keystone;
         c.auth.admin_password = ADMIN_PASSWORD.into();
         tweak(c);
     })

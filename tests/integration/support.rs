@@ -117,7 +117,7 @@ pub fn test_config(db: &TestDb) -> Config {
     c.taskmanager.retry_backoff_ms = 50;
     c.taskmanager.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
     // Most tests act as the URL's project; the identity tests switch authentication on.
-    c.auth.mode = "noauth".into();
+    c.auth.mode = coffer::config::AuthMode::Noauth;
     c.auth.admin_password_file = db.dir.path().join("admin-password").display().to_string();
     c
 }

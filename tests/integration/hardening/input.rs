@@ -316,7 +316,7 @@ fn post_whole(root: &str, path: &str) -> Result<u16, String> {
 /// connection lingers until the client has sent it, instead of being reset under the client.
 #[actix_web::test]
 async fn refused_large_bodies_are_answered_not_reset() {
-    let app = TestApp::start(Backend::Sqlite, |c| c.auth.mode = "keystone".into()).await;
+    let app = TestApp::start(Backend::Sqlite, |c| c.auth.mode = coffer::config::AuthMode::Keystone).await;
     for (path, want) in [("/v3/auth/tokens", 413), ("/v1.0/t1/instances", 401)] {
         let mut outcomes = Vec::new();
         for _ in 0..30 {
