@@ -16,6 +16,7 @@ mod conductor;
 
 use crate::app::{self, Role};
 use crate::config::Config;
+use crate::manager::Manager;
 use anyhow::Context as _;
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
@@ -179,9 +180,18 @@ fn rss_mib() -> f64 {
 }
 
 /// Creates one instance of `datastore` and waits until it is ACTIVE; returns its id and the time.
-async fn create_one(client: &awc::Client, base: &str, datastore: &str, n: usize) -> anyhow::Result<(String, Duration)> {
+async fn create_one(
+    client: &awc::Client,
+    base: &str,
+    datastore: Manager,
+    n: usize,
+) -> anyhow::Result<(String, Duration)> {
+    let databases = match datastore.has_accounts() {
+        true => json!([{"name": "d"}]),
+        false => json!([]),
+    };
     let body = json!({"instance": {"name": format!("{datastore}-{n}"), "flavorRef": "1", "volume": {"size": 1},
-        "datastore": {"type": datastore}, "databases": if datastore == "redis" { json!([]) } else { json!([{"name": "d"}]) }}});
+        "datastore": {"type": datastore}, "databases": databases}});
     let began = Instant::now();
     let mut resp = client
         .post(format!("{base}/instances"))
@@ -231,16 +241,13 @@ async fn datastores() -> anyhow::Result<()> {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, &base).await?;
     let idle = rss_mib();
-    let installed: Vec<&str> = crate::compute::process::installed_versions()
+    let installed: Vec<Manager> = crate::compute::process::installed_versions()
         .iter()
         .map(|(m, _)| *m)
         .collect();
     let mut ids = Vec::new();
     println!("bench datastores: create-to-ACTIVE, one at a time, 5 each (process compute, SQLite)");
-    for datastore in ["postgresql", "mariadb", "redis"]
-        .into_iter()
-        .filter(|d| installed.contains(d))
-    {
+    for datastore in Manager::REAL.into_iter().filter(|d| installed.contains(d)) {
         let mut times = Vec::new();
         for n in 0..5 {
             let (id, took) = create_one(&client, &base, datastore, n).await?;

@@ -31,14 +31,14 @@ pub enum ServerError {
 pub fn datastore_for(
     config: &crate::config::Config,
     instance_id: &str,
-    manager: &str,
+    manager: crate::manager::Manager,
     address: Option<std::net::Ipv4Addr>,
     prepared: bool,
     key: &crate::bus::signing::GuestKey,
 ) -> Result<Box<dyn crate::guest::Datastore>, String> {
-    if manager == "simulated" {
+    if manager.is_simulated() {
         let prepare_time = std::time::Duration::from_millis(config.compute.simulated_prepare_ms);
-        return simulated::datastore_for(manager, prepare_time, prepared);
+        return Ok(simulated::datastore_for(prepare_time, prepared));
     }
     let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
     let user = crate::guest::account::ensure(instance_id)?;

@@ -25,7 +25,7 @@ pub mod updates;
 /// Trove's `max_accepted_volume_size` (GB).
 pub const MAX_VOLUME_GB: i32 = 10;
 /// The datastore used when a create names none (Trove's `default_datastore`).
-pub const DEFAULT_DATASTORE: &str = "simulated";
+pub const DEFAULT_DATASTORE: &str = crate::manager::Manager::Simulated.as_str();
 
 /// Resolves the datastore version a create asks for.
 fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore, DatastoreVersion), ApiError> {

@@ -33,6 +33,7 @@ pub mod guest;
 pub mod guest_link;
 pub mod identity;
 pub mod intents;
+pub mod manager;
 pub mod secrets;
 pub mod status;
 pub mod storage;

@@ -14,6 +14,7 @@ use crate::compute::process::{self, AddressPool};
 use crate::compute::{ServerError, ServerInfo};
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
+use crate::manager::Manager;
 use crate::status::Task;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -29,7 +30,7 @@ const KIND: &str = "compute";
 #[rtype(result = "Result<ServerInfo, ServerError>")]
 pub struct CreateServer {
     pub instance_id: String,
-    pub manager: String,
+    pub manager: Manager,
     /// The address recorded for the instance by an earlier attempt, if any.
     pub address: Option<String>,
     /// The API request the create serves, for the log.
@@ -89,7 +90,7 @@ impl Compute {
     fn boot(
         &mut self,
         instance_id: &str,
-        manager: &str,
+        manager: Manager,
         address: Option<Ipv4Addr>,
         prepared: bool,
         key: Arc<GuestKey>,
@@ -97,11 +98,11 @@ impl Compute {
         if !self.guests.contains_key(instance_id) {
             let config = &self.services.config;
             let addr = match (self.remote(), manager) {
-                (true, "simulated") => None,
+                (true, Manager::Simulated) => None,
                 (true, _) => {
                     let spec = GuestSpec {
                         instance_id: instance_id.to_string(),
-                        manager: manager.to_string(),
+                        manager,
                         address: address.map(|a| a.to_string()),
                     };
                     guest_process::start(config, &self.volume(instance_id), &spec, &key)?;
@@ -123,8 +124,10 @@ impl Compute {
     }
 
     /// Picks a free address for a new `manager` server.
-    fn allocate(&self, manager: &str, in_db: HashSet<Ipv4Addr>) -> Result<Ipv4Addr, String> {
-        let port = process::standard_port(manager).ok_or_else(|| format!("datastore {manager} has no server"))?;
+    fn allocate(&self, manager: Manager, in_db: HashSet<Ipv4Addr>) -> Result<Ipv4Addr, String> {
+        let port = manager
+            .standard_port()
+            .ok_or_else(|| format!("datastore {manager} has no server"))?;
         let pool = AddressPool::parse(&self.services.config.compute.address_pool)?;
         let mut in_use = in_db;
         in_use.extend(self.guests.values().filter_map(|g| g.address));
@@ -198,7 +201,7 @@ impl Handler<CreateServer> for Compute {
         };
         let known = (msg.address.as_deref().or(recorded.as_deref())).and_then(|a| a.parse::<Ipv4Addr>().ok());
         let (services, id) = (self.services.clone(), msg.instance_id.clone());
-        let to_pool = self.remote() && msg.manager == "simulated" && !self.guests.contains_key(&id);
+        let to_pool = self.remote() && msg.manager.is_simulated() && !self.guests.contains_key(&id);
         let key = async move {
             let key = services
                 .guests
@@ -213,12 +216,12 @@ impl Handler<CreateServer> for Compute {
             }
             Ok::<_, ServerError>(key)
         };
-        if msg.manager == "simulated" || known.is_some() || self.guests.contains_key(&msg.instance_id) {
+        if msg.manager.is_simulated() || known.is_some() || self.guests.contains_key(&msg.instance_id) {
             let span = span.clone();
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
                 let key = key?;
-                span.in_scope(|| act.boot(&msg.instance_id, &msg.manager, address, false, key))
+                span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, key))
                     .map_err(ServerError::Refused)
             }));
         }
@@ -240,8 +243,8 @@ impl Handler<CreateServer> for Compute {
         let span = span.clone();
         Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
             let (used, key) = found?;
-            let address = act.allocate(&msg.manager, used).map_err(ServerError::Refused)?;
-            span.in_scope(|| act.boot(&msg.instance_id, &msg.manager, Some(address), false, key))
+            let address = act.allocate(msg.manager, used).map_err(ServerError::Refused)?;
+            span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, key))
                 .map_err(ServerError::Refused)
         }))
     }
@@ -302,7 +305,10 @@ impl Handler<AdoptServers> for Compute {
                     let mut out = Vec::with_capacity(servers.len());
                     for inst in servers {
                         let version = DatastoreVersion::find(conn, &inst.datastore_version_id)?;
-                        let manager = version.map(|v| v.manager).unwrap_or_default();
+                        let Some(manager) = version.and_then(|v| Manager::parse(&v.manager)) else {
+                            tracing::warn!(instance.id = %inst.id, "its datastore is not one coffer runs; not adopted");
+                            continue;
+                        };
                         let prepared = inst.task() != Some(Task::Building);
                         out.push((inst.id.clone(), manager, inst.address.clone(), prepared));
                     }
@@ -314,7 +320,7 @@ impl Handler<AdoptServers> for Compute {
             let all_keys = keys.ensure_all(&db, ids).await?;
             let mut keyed = Vec::with_capacity(servers.len());
             for ((id, manager, address, prepared), key) in servers.into_iter().zip(all_keys) {
-                if to_pool && manager == "simulated" {
+                if to_pool && manager.is_simulated() {
                     if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
                         tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
                     }
@@ -328,7 +334,7 @@ impl Handler<AdoptServers> for Compute {
             let count = servers.len();
             for (id, manager, address, prepared, key) in servers {
                 let address = address.and_then(|a| a.parse().ok());
-                if let Err(e) = act.boot(&id, &manager, address, prepared, key) {
+                if let Err(e) = act.boot(&id, manager, address, prepared, key) {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }
@@ -371,7 +377,7 @@ async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -
         _ => return Ok(()),
     };
     let address = spec.address.and_then(|a| a.parse().ok());
-    let driver = crate::compute::datastore_for(&services.config, instance_id, &spec.manager, address, true, &key);
+    let driver = crate::compute::datastore_for(&services.config, instance_id, spec.manager, address, true, &key);
     match driver {
         Ok(mut datastore) => {
             if let Err(e) = datastore.destroy().await {

@@ -74,7 +74,7 @@ impl GuestPool {
         let text = self.master.open(&request.sealed_key).map_err(|e| e.to_string())?;
         let key = Arc::new(GuestKey::from_base64(&text)?);
         let prepare = Duration::from_millis(self.env.config.compute.simulated_prepare_ms);
-        let datastore = crate::compute::simulated::datastore_for("simulated", prepare, request.prepared)?;
+        let datastore = crate::compute::simulated::datastore_for(prepare, request.prepared);
         let pool = ctx.address();
         let mut env = self.env.clone();
         env.on_destroyed = Some(Arc::new(move |id: &str, ending| {

@@ -65,8 +65,8 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
         .map(str::parse)
         .transpose()
         .context("guest.json address")?;
-    let prepared = !matches!(spec.manager.as_str(), "simulated");
-    let datastore = crate::compute::datastore_for(&env.config, instance_id, &spec.manager, address, prepared, &key)
+    let prepared = !spec.manager.is_simulated();
+    let datastore = crate::compute::datastore_for(&env.config, instance_id, spec.manager, address, prepared, &key)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(instance.id = %instance_id, datastore = %spec.manager, "guest agent serving");
     let (id, key) = (instance_id.to_string(), Arc::new(key));

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct GuestSpec {
     pub instance_id: String,
-    pub manager: String,
+    pub manager: crate::manager::Manager,
     pub address: Option<String>,
 }
 

@@ -8,44 +8,34 @@ use crate::guest::postgres::PgServer;
 use crate::guest::process::ProcessDatastore;
 use crate::guest::redis::RedisServer;
 use crate::guest::{Datastore, InstanceSpec};
+use crate::manager::Manager;
 use std::collections::HashSet;
 use std::net::Ipv4Addr;
 use std::path::Path;
 
-/// The datastores this driver runs, with their standard ports.
-pub fn standard_port(manager: &str) -> Option<u16> {
-    match manager {
-        "postgresql" => Some(crate::guest::postgres::PORT),
-        "mariadb" => Some(crate::guest::mariadb::PORT),
-        "redis" => Some(crate::guest::redis::PORT),
-        _ => None,
-    }
-}
-
 /// The driver of a `manager` server living in `spec`.
-pub fn datastore_for(manager: &str, spec: InstanceSpec) -> Result<Box<dyn Datastore>, String> {
+pub fn datastore_for(manager: Manager, spec: InstanceSpec) -> Result<Box<dyn Datastore>, String> {
     match manager {
-        "postgresql" => Ok(Box::new(ProcessDatastore::new(PgServer::new(spec)))),
-        "mariadb" => Ok(Box::new(ProcessDatastore::new(MariaServer::new(spec)))),
-        "redis" => Ok(Box::new(ProcessDatastore::new(RedisServer::new(spec)))),
-        other => Err(format!("datastore {other} is not available on this compute driver")),
+        Manager::Postgresql => Ok(Box::new(ProcessDatastore::new(PgServer::new(spec)))),
+        Manager::Mariadb => Ok(Box::new(ProcessDatastore::new(MariaServer::new(spec)))),
+        Manager::Redis => Ok(Box::new(ProcessDatastore::new(RedisServer::new(spec)))),
+        Manager::Simulated => Err("a simulated datastore has no server process".into()),
     }
 }
 
 /// The datastore versions whose servers are installed on this host and that this driver runs:
 /// (manager, version name), the name being the installed major version (`15`, `10.11`, `7.0`).
-pub fn installed_versions() -> Vec<(&'static str, String)> {
+pub fn installed_versions() -> Vec<(Manager, String)> {
     let mut found = Vec::new();
     if let Some(v) = crate::guest::postgres::detect_version() {
-        found.push(("postgresql", v));
+        found.push((Manager::Postgresql, v));
     }
     if let Some(v) = crate::guest::mariadb::detect_version() {
-        found.push(("mariadb", v));
+        found.push((Manager::Mariadb, v));
     }
     if let Some(v) = crate::guest::redis::detect_version() {
-        found.push(("redis", v));
+        found.push((Manager::Redis, v));
     }
-    found.retain(|(manager, _)| standard_port(manager).is_some());
     found
 }
 

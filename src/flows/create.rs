@@ -56,6 +56,8 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok((version.manager, ram, inst.address))
         })
         .await?;
+    let manager = crate::manager::Manager::parse(&manager)
+        .ok_or_else(|| format!("datastore {manager} is not one coffer runs"))?;
     let server = ctx
         .ask_compute(CreateServer {
             instance_id: id.clone(),

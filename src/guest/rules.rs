@@ -4,6 +4,7 @@
 //! by the datastore or refused here, never ignored.
 
 use super::DatabaseSpec;
+use crate::manager::Manager;
 
 /// A datastore's naming rules; `None` from [`for_manager`] means it has no users or databases.
 #[derive(Debug, Clone, Copy)]
@@ -27,15 +28,15 @@ pub enum Charsets {
 }
 
 pub fn for_manager(manager: &str) -> Option<NameRules> {
-    match manager {
-        "postgresql" => Some(NameRules {
+    match Manager::parse(manager)? {
+        Manager::Postgresql => Some(NameRules {
             max_user: 63,
             max_database: 63,
             reserved_users: &["os_admin", "postgres", "root"],
             reserved_databases: &["os_admin", "postgres", "template0", "template1"],
             charsets: Charsets::Postgres,
         }),
-        "mariadb" => Some(NameRules {
+        Manager::Mariadb => Some(NameRules {
             max_user: 16,
             max_database: 64,
             reserved_users: &[
@@ -50,14 +51,14 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
             reserved_databases: &["mysql", "information_schema", "performance_schema", "sys", "lost+found"],
             charsets: Charsets::Mariadb,
         }),
-        "simulated" => Some(NameRules {
+        Manager::Simulated => Some(NameRules {
             max_user: 64,
             max_database: 64,
             reserved_users: &["root", "os_admin"],
             reserved_databases: &["os_admin"],
             charsets: Charsets::Any,
         }),
-        _ => None,
+        Manager::Redis => None,
     }
 }
 

@@ -29,7 +29,7 @@ fn not_found(id: &str) -> ApiError {
 
 /// Datastores whose backups can be chained.
 fn has_incrementals(manager: &str) -> bool {
-    matches!(manager, "postgresql" | "mariadb" | "simulated")
+    crate::manager::Manager::parse(manager).is_some_and(|m| m.has_incremental_backups())
 }
 
 /// Records a backup of an instance that can perform an action: row (NEW), quota, flow.

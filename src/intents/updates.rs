@@ -18,7 +18,8 @@ use serde_json::{json, Value};
 /// pg_hba; the others through the host firewall only).
 pub fn access_enforceable(manager: &str, cidrs: &[String]) -> Result<(), ApiError> {
     let restricted = !crate::guest::firewall::open_to_all(cidrs);
-    if restricted && matches!(manager, "mariadb" | "redis") && !crate::guest::firewall::available() {
+    let by_itself = crate::manager::Manager::parse(manager).is_some_and(|m| m.enforces_access_itself());
+    if restricted && !by_itself && !crate::guest::firewall::available() {
         return Err(ApiError::NotImplemented(format!(
             "access.allowed_cidrs is enforced for {manager} only when coffer runs as root with nftables installed."
         )));

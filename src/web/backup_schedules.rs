@@ -132,9 +132,9 @@ pub async fn set_schedule(
                     return Err(instance_not_found(&schedule.instance_id));
                 };
                 let manager = DatastoreVersion::find(c, &instance.datastore_version_id)?
-                    .map(|v| v.manager)
-                    .unwrap_or_default();
-                if schedule.incremental_every_s.is_some() && manager == "redis" {
+                    .and_then(|v| crate::manager::Manager::parse(&v.manager));
+                let chains = manager.is_some_and(|m| m.has_incremental_backups());
+                if schedule.incremental_every_s.is_some() && !chains {
                     return Err(ApiError::NotImplemented(
                         "Incremental backups are not supported for datastore redis.".into(),
                     ));

@@ -2,6 +2,7 @@
 
 use crate::db::schema::{datastore_versions, datastores, flavors};
 use crate::db::{DbConn, DbError};
+use crate::manager::Manager;
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -95,20 +96,20 @@ impl DatastoreVersion {
     }
 }
 
-/// The managers whose versions depend on what is installed on the host.
-const PROCESS_MANAGERS: [&str; 3] = ["postgresql", "mariadb", "redis"];
-
 impl DatastoreVersion {
     /// Marks active exactly the versions in `installed` (adding rows for versions the catalog
     /// lacks, which become their datastore's default); other versions of real datastores are
     /// inactive, since their binaries are missing.
-    pub fn sync_installed(conn: &mut DbConn, installed: &[(&str, String)]) -> Result<(), DbError> {
+    pub fn sync_installed(conn: &mut DbConn, installed: &[(Manager, String)]) -> Result<(), DbError> {
         crate::db::write_tx(conn, |conn| {
-            diesel::update(datastore_versions::table.filter(datastore_versions::manager.eq_any(PROCESS_MANAGERS)))
-                .set(datastore_versions::active.eq(false))
-                .execute(conn)?;
+            diesel::update(
+                datastore_versions::table
+                    .filter(datastore_versions::manager.eq_any(Manager::REAL.map(Manager::as_str))),
+            )
+            .set(datastore_versions::active.eq(false))
+            .execute(conn)?;
             for (manager, name) in installed {
-                let Some(ds) = Datastore::find_by_id_or_name(conn, manager)? else {
+                let Some(ds) = Datastore::find_by_id_or_name(conn, manager.as_str())? else {
                     continue;
                 };
                 let existing = DatastoreVersion::find_in(conn, &ds.id, name)?;
@@ -121,7 +122,7 @@ impl DatastoreVersion {
                                 datastore_versions::id.eq(&id),
                                 datastore_versions::datastore_id.eq(&ds.id),
                                 datastore_versions::name.eq(name),
-                                datastore_versions::manager.eq(manager),
+                                datastore_versions::manager.eq(manager.as_str()),
                                 datastore_versions::version.eq(name),
                                 datastore_versions::active.eq(true),
                                 datastore_versions::packages.eq(""),

@@ -343,7 +343,7 @@ impl Instance {
             .filter(instances::deleted.eq(false))
             .filter(instances::compute_instance_id.is_not_null())
             .filter(instances::task_id.ne(Task::Deleting.code()))
-            .filter(datastore_versions::manager.eq("simulated"))
+            .filter(datastore_versions::manager.eq(crate::manager::Manager::Simulated.as_str()))
             .filter(service_statuses::updated_at.lt(cutoff))
             // A guest never heard of (NEW) was never hosted: its host_guest still waits in the
             // pools' queue, and asking again would only pile up duplicates.

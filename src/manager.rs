@@ -1,0 +1,95 @@
+//! The datastore kinds coffer runs (Trove's datastore `manager`), and what each one offers.
+//! The catalog stores a manager as its name; everything past the database speaks this type.
+
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Manager {
+    Postgresql,
+    Mariadb,
+    Redis,
+    /// A simulated server (no process): load tests and the embedded default.
+    Simulated,
+}
+
+impl Manager {
+    /// The datastores whose servers are real processes on the host.
+    pub const REAL: [Manager; 3] = [Manager::Postgresql, Manager::Mariadb, Manager::Redis];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Manager::Postgresql => "postgresql",
+            Manager::Mariadb => "mariadb",
+            Manager::Redis => "redis",
+            Manager::Simulated => "simulated",
+        }
+    }
+
+    /// The manager a catalog name names, if coffer runs it.
+    pub fn parse(name: &str) -> Option<Manager> {
+        [
+            Manager::Postgresql,
+            Manager::Mariadb,
+            Manager::Redis,
+            Manager::Simulated,
+        ]
+        .into_iter()
+        .find(|m| m.as_str() == name)
+    }
+
+    pub fn is_simulated(self) -> bool {
+        self == Manager::Simulated
+    }
+
+    /// The standard port its server listens on (none for a simulated one).
+    pub fn standard_port(self) -> Option<u16> {
+        match self {
+            Manager::Postgresql => Some(crate::guest::postgres::PORT),
+            Manager::Mariadb => Some(crate::guest::mariadb::PORT),
+            Manager::Redis => Some(crate::guest::redis::PORT),
+            Manager::Simulated => None,
+        }
+    }
+
+    /// Whether it has users and databases in Trove's sense (Redis has neither).
+    pub fn has_accounts(self) -> bool {
+        self != Manager::Redis
+    }
+
+    /// Whether its backups can be incremental (Redis snapshots cannot).
+    pub fn has_incremental_backups(self) -> bool {
+        self != Manager::Redis
+    }
+
+    /// Whether it enforces `allowed_cidrs` by itself (PostgreSQL's pg_hba); the others need the
+    /// host firewall.
+    pub fn enforces_access_itself(self) -> bool {
+        matches!(self, Manager::Postgresql | Manager::Simulated)
+    }
+}
+
+impl std::fmt::Display for Manager {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for m in [
+            Manager::Postgresql,
+            Manager::Mariadb,
+            Manager::Redis,
+            Manager::Simulated,
+        ] {
+            assert_eq!(Manager::parse(m.as_str()), Some(m));
+            assert_eq!(serde_json::to_value(m).expect("json"), serde_json::json!(m.as_str()));
+        }
+        assert_eq!(Manager::parse("cassandra"), None);
+    }
+}
