@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod create;
 pub mod delete;
+pub mod kind;
 pub mod rebuild;
 pub mod resize;
 pub mod restart;
@@ -22,23 +23,13 @@ use crate::db::{DbConn, DbError};
 use actix::Addr;
 use std::time::Duration;
 
-pub const CREATE: &str = "create";
-pub const DELETE: &str = "delete";
-pub const RESTART: &str = "restart";
-pub const RESIZE_FLAVOR: &str = "resize_flavor";
-pub const RESIZE_VOLUME: &str = "resize_volume";
-pub const BACKUP: &str = "backup";
-pub const DELETE_BACKUP: &str = "delete_backup";
-pub const UPGRADE: &str = "upgrade";
-pub const REBUILD: &str = "rebuild";
-pub const UPDATE_ACCESS: &str = "update_access";
+pub use kind::{FlowKind, Target};
 
-/// Which flow actor runs flows of `kind` (their target is an instance or a backup).
+/// Which flow actor runs flows stored as `kind` (their target is an instance or a backup).
 pub fn actor_kind(kind: &str) -> &'static str {
-    match kind {
-        BACKUP | DELETE_BACKUP => crate::actors::flow_actor::BACKUP,
-        _ => crate::actors::flow_actor::INSTANCE,
-    }
+    FlowKind::parse(kind)
+        .map_or(Target::Instance, FlowKind::target)
+        .actor_kind()
 }
 
 /// What a step decided.
@@ -137,56 +128,47 @@ pub async fn server_version(ctx: &FlowCtx) -> Option<String> {
 pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
     let state: serde_json::Value = serde_json::from_str(&flow.state).unwrap_or_default();
     let delta = |key: &str| state.get(key).and_then(|v| v.as_i64()).unwrap_or(0).max(0) as i32;
-    match flow.kind.as_str() {
-        RESIZE_FLAVOR => vec![("ram", delta("ram_delta"))],
-        RESIZE_VOLUME => vec![("volumes", delta("volume_delta"))],
+    match flow.flow_kind() {
+        Some(FlowKind::ResizeFlavor) => vec![("ram", delta("ram_delta"))],
+        Some(FlowKind::ResizeVolume) => vec![("volumes", delta("volume_delta"))],
         _ => Vec::new(),
     }
 }
 
 /// Runs the flow's current step.
 pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
-    match ctx.flow.kind.as_str() {
-        CREATE => create::step(ctx).await,
-        DELETE => delete::step(ctx).await,
-        RESTART => restart::step(ctx).await,
-        RESIZE_FLAVOR => resize::flavor_step(ctx).await,
-        RESIZE_VOLUME => resize::volume_step(ctx).await,
-        BACKUP => backup::step(ctx).await,
-        DELETE_BACKUP => backup::delete_step(ctx).await,
-        UPGRADE | REBUILD => rebuild::step(ctx).await,
-        UPDATE_ACCESS => rebuild::access_step(ctx).await,
-        other => Ok(StepOutcome::Fail(format!("unknown flow kind {other}"))),
+    let Some(kind) = ctx.flow.flow_kind() else {
+        return Ok(StepOutcome::Fail(format!("unknown flow kind {}", ctx.flow.kind)));
+    };
+    match kind {
+        FlowKind::Create => create::step(ctx).await,
+        FlowKind::Delete => delete::step(ctx).await,
+        FlowKind::Restart => restart::step(ctx).await,
+        FlowKind::ResizeFlavor => resize::flavor_step(ctx).await,
+        FlowKind::ResizeVolume => resize::volume_step(ctx).await,
+        FlowKind::Backup => backup::step(ctx).await,
+        FlowKind::DeleteBackup => backup::delete_step(ctx).await,
+        FlowKind::Upgrade | FlowKind::Rebuild => rebuild::step(ctx).await,
+        FlowKind::UpdateAccess => rebuild::access_step(ctx).await,
     }
 }
 
 /// The flow missed its deadline: record the error state and release what it holds.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
-    match ctx.flow.kind.as_str() {
-        CREATE => create::on_deadline(ctx).await,
-        DELETE => delete::on_deadline(ctx).await,
-        RESTART => restart::on_deadline(ctx).await,
-        RESIZE_FLAVOR | RESIZE_VOLUME => resize::on_deadline(ctx).await,
-        BACKUP => backup::on_deadline(ctx).await,
-        DELETE_BACKUP => backup::on_delete_deadline(ctx).await,
-        UPGRADE | REBUILD | UPDATE_ACCESS => rebuild::on_deadline(ctx).await,
-        _ => Ok(()),
+    match ctx.flow.flow_kind() {
+        Some(FlowKind::Create) => create::on_deadline(ctx).await,
+        Some(FlowKind::Delete) => delete::on_deadline(ctx).await,
+        Some(FlowKind::Restart) => restart::on_deadline(ctx).await,
+        Some(FlowKind::ResizeFlavor | FlowKind::ResizeVolume) => resize::on_deadline(ctx).await,
+        Some(FlowKind::Backup) => backup::on_deadline(ctx).await,
+        Some(FlowKind::DeleteBackup) => backup::on_delete_deadline(ctx).await,
+        Some(FlowKind::Upgrade | FlowKind::Rebuild | FlowKind::UpdateAccess) => rebuild::on_deadline(ctx).await,
+        None => Ok(()),
     }
 }
 
-/// Human name of a step, for logs and `/mgmt/flows`.
+/// Human name of a step of a flow stored as `kind`, for logs and `/mgmt/flows`.
 pub fn step_name(kind: &str, step: i32) -> &'static str {
-    let names: &[&'static str] = match kind {
-        CREATE => create::STEPS,
-        DELETE => delete::STEPS,
-        RESTART => restart::STEPS,
-        RESIZE_FLAVOR => resize::FLAVOR_STEPS,
-        RESIZE_VOLUME => resize::VOLUME_STEPS,
-        BACKUP => backup::STEPS,
-        DELETE_BACKUP => backup::DELETE_STEPS,
-        UPGRADE | REBUILD => rebuild::STEPS,
-        UPDATE_ACCESS => rebuild::ACCESS_STEPS,
-        _ => &[],
-    };
+    let names = FlowKind::parse(kind).map_or(&[][..], FlowKind::steps);
     names.get(step as usize).copied().unwrap_or("finished")
 }

@@ -190,7 +190,7 @@ pub fn create_instance(
         if let Some(plan) = &restore {
             state["restore"] = json!(plan.pieces);
         }
-        let flow = Flow::new(flows::CREATE, &instance.id, state, usage_timeout_ms);
+        let flow = Flow::new(flows::FlowKind::Create, &instance.id, state, usage_timeout_ms);
         flow.insert(conn)?;
         let record = InstanceRecord {
             instance,
@@ -221,7 +221,7 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
         }
         Instance::set_task(conn, id, Task::Deleting)?;
         cancel_flows(conn, tenant, id)?;
-        let flow = Flow::new(flows::DELETE, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::Delete, id, json!({}), deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })
@@ -237,7 +237,7 @@ fn busy(id: &str) -> ApiError {
 /// Cancels the instance's running flows but a delete, giving back the quota each held (a
 /// resize's growth not yet recorded on the instance).
 fn cancel_flows(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), crate::db::DbError> {
-    for flow in Flow::cancel_all_but(conn, id, flows::DELETE)? {
+    for flow in Flow::cancel_all_but(conn, id, flows::FlowKind::Delete)? {
         quota::release(conn, tenant, &flows::held_quota(&flow))?;
     }
     Ok(())
@@ -286,7 +286,7 @@ pub fn restart_instance(
             return Err(busy(id));
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
-        let flow = Flow::new(flows::RESTART, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::Restart, id, json!({}), deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -325,7 +325,7 @@ pub fn resize_instance(
                 let ram_delta = flavor.ram - current;
                 over_quota(quota::consume(conn, limits, tenant, &[("ram", ram_delta)])?)?;
                 (
-                    flows::RESIZE_FLAVOR,
+                    flows::FlowKind::ResizeFlavor,
                     json!({"flavor_id": flavor.id, "memory_mb": flavor.ram, "ram_delta": ram_delta}),
                 )
             }
@@ -346,7 +346,7 @@ pub fn resize_instance(
                 }
                 over_quota(quota::consume(conn, limits, tenant, &[("volumes", size - current)])?)?;
                 (
-                    flows::RESIZE_VOLUME,
+                    flows::FlowKind::ResizeVolume,
                     json!({ "size": size, "volume_delta": size - current }),
                 )
             }
@@ -379,7 +379,7 @@ fn end_tasks(conn: &mut DbConn, tenant: &str, id: &str, service: bool) -> Result
         Instance::lock(conn, id)?;
         Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        if Flow::running_of_kind(conn, id, flows::DELETE)?.is_some() {
+        if Flow::running_of_kind(conn, id, flows::FlowKind::Delete)?.is_some() {
             return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
         }
         cancel_flows(conn, tenant, id)?;

@@ -78,8 +78,10 @@ impl Handler<Tick> for BackupScheduler {
                 .await;
             match flows {
                 Ok(flows) => {
-                    for (method, flow) in flows {
-                        let args = serde_json::json!({"backup_id": flow.target_id});
+                    for flow in flows {
+                        let Some(kind) = flow.flow_kind() else { continue };
+                        let method = kind.method();
+                        let args = serde_json::json!({ kind.target().key(): flow.target_id });
                         if let Err(e) = services.bus.cast(bus::TASKMANAGER, Envelope::new(method, args)).await {
                             tracing::warn!(flow.id = %flow.id, "cast {method} failed, the scan will find the flow: {e}");
                         }
@@ -92,14 +94,14 @@ impl Handler<Tick> for BackupScheduler {
     }
 }
 
-/// One pass over the schedules; returns the flows to cast (method, flow).
+/// One pass over the schedules; returns the flows to cast.
 fn tick(
     conn: &mut DbConn,
     now: i64,
     expiry_ms: i64,
     deadline_ms: i64,
     limits: &crate::db::models::quota::Defaults,
-) -> Result<Vec<(&'static str, Flow)>, DbError> {
+) -> Result<Vec<Flow>, DbError> {
     let mut flows = Vec::new();
     for schedule in BackupSchedule::all(conn)? {
         if Instance::find(conn, &schedule.instance_id)?.is_none() {
@@ -126,7 +128,7 @@ fn tick(
                 deadline_ms,
                 limits,
             )? {
-                Ok(Some(flow)) => flows.push(("create_backup", flow)),
+                Ok(Some(flow)) => flows.push(flow),
                 Ok(None) => {}
                 Err(why) => {
                     tracing::info!(instance.id = %schedule.instance_id, "scheduled backup waits: {why}");
@@ -191,7 +193,7 @@ fn apply_retention(
     schedule: &BackupSchedule,
     now: i64,
     deadline_ms: i64,
-) -> Result<Vec<(&'static str, Flow)>, DbError> {
+) -> Result<Vec<Flow>, DbError> {
     if schedule.retention_count.is_none() && schedule.retention_days.is_none() {
         return Ok(Vec::new());
     }
@@ -212,7 +214,7 @@ fn apply_retention(
         match backup_intents::delete_backup(conn, Some(&b.tenant_id), &b.id, deadline_ms) {
             Ok(Some(flow)) => {
                 tracing::info!(backup.id = %b.id, instance.id = %b.instance_id, "retention: deleting backup {}", b.id);
-                flows.push(("delete_backup", flow));
+                flows.push(flow);
             }
             Ok(None) => {}
             Err(ApiError::Internal(e)) | Err(ApiError::Unavailable(e)) => return Err(DbError::Task(e)),

@@ -7,7 +7,7 @@
 //! and never loses it.
 
 use super::compute::Compute;
-use super::flow_actor::{self, FlowActor, FlowsDrained};
+use super::flow_actor::{FlowActor, FlowsDrained};
 use crate::app::Services;
 use crate::bus::{self, Delivery};
 use crate::db::models::flow::Flow;
@@ -16,20 +16,6 @@ use actix::prelude::*;
 use std::collections::HashMap;
 
 const KIND: &str = "task_manager";
-
-/// Flow-carrying methods the API casts (Trove's names); each names the instance in `instance_id`.
-const FLOW_METHODS: &[&str] = &[
-    "create_instance",
-    "delete_instance",
-    "restart",
-    "resize_flavor",
-    "resize_volume",
-    "update_access",
-    "upgrade",
-    "rebuild",
-];
-/// Backup methods; each names the backup in `backup_id`.
-const BACKUP_METHODS: &[&str] = &["create_backup", "delete_backup"];
 
 pub struct TaskManager {
     services: Services,
@@ -174,15 +160,12 @@ impl StreamHandler<Delivery> for TaskManager {
         if method == "guest_wanted" {
             return self.answer_guest_wanted(delivery, ctx);
         }
-        let (key, kind) = if FLOW_METHODS.contains(&method.as_str()) {
-            ("instance_id", flow_actor::INSTANCE)
-        } else if BACKUP_METHODS.contains(&method.as_str()) {
-            ("backup_id", flow_actor::BACKUP)
-        } else {
+        let Some(target) = crate::flows::FlowKind::from_method(&method).map(|k| k.target()) else {
             tracing::warn!(method = %method, "task manager: unknown method {method}");
             delivery.reply(Err(format!("unknown method {method}")));
             return;
         };
+        let (key, kind) = (target.key(), target.actor_kind());
         let target = delivery
             .envelope
             .args

@@ -12,7 +12,7 @@
 //! → task cleared. Until then the instance shows the rules it had; past the deadline it keeps
 //! them and gets a fault.
 
-use super::{FlowCtx, StepOutcome};
+use super::{FlowCtx, FlowKind, StepOutcome};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
@@ -25,8 +25,8 @@ pub const ACCESS_STEPS: &[&str] = &["apply_access", "record_access"];
 
 /// The task a re-provisioning flow holds.
 fn task_of(ctx: &FlowCtx) -> Task {
-    match ctx.flow.kind.as_str() {
-        super::UPGRADE => Task::Upgrading,
+    match ctx.flow.flow_kind() {
+        Some(FlowKind::Upgrade) => Task::Upgrading,
         _ => Task::Rebuilding,
     }
 }
@@ -110,9 +110,9 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
 /// nothing is recorded, and a fault says so.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
     let id = ctx.instance_id().to_string();
-    let (task, what) = match ctx.flow.kind.as_str() {
-        super::UPDATE_ACCESS => (Task::Updating, "Updating the access rules"),
-        super::UPGRADE => (Task::Upgrading, "The upgrade"),
+    let (task, what) = match ctx.flow.flow_kind() {
+        Some(FlowKind::UpdateAccess) => (Task::Updating, "Updating the access rules"),
+        Some(FlowKind::Upgrade) => (Task::Upgrading, "The upgrade"),
         _ => (Task::Rebuilding, "The rebuild"),
     };
     let message = format!("{what} timed out; the instance keeps what it had.");

@@ -107,7 +107,12 @@ pub fn record_backup(
             )) => ApiError::Unprocessable(format!("Instance {} is already running a backup.", req.instance_id)),
             other => other.into(),
         })?;
-        let flow = Flow::new(flows::BACKUP, &b.id, json!({"instance_id": b.instance_id}), deadline_ms);
+        let flow = Flow::new(
+            flows::FlowKind::Backup,
+            &b.id,
+            json!({"instance_id": b.instance_id}),
+            deadline_ms,
+        );
         flow.insert(conn)?;
         Ok((b, flow))
     }
@@ -116,7 +121,7 @@ pub fn record_backup(
 /// A backup cannot be chained on while it, or a backup it is chained on, is being deleted.
 fn refuse_if_being_deleted(conn: &mut DbConn, parent_id: &str) -> Result<(), ApiError> {
     for ancestor in Backup::chain(conn, parent_id)? {
-        if Flow::running_of_kind(conn, &ancestor.id, flows::DELETE_BACKUP)?.is_some() {
+        if Flow::running_of_kind(conn, &ancestor.id, flows::FlowKind::DeleteBackup)?.is_some() {
             return Err(ApiError::Unprocessable(format!(
                 "Backup {} is being deleted; an incremental backup cannot chain on it.",
                 ancestor.id
@@ -142,10 +147,10 @@ pub fn delete_backup(
                 running.id, running.state
             )));
         }
-        if Flow::running_of_kind(conn, id, flows::DELETE_BACKUP)?.is_some() {
+        if Flow::running_of_kind(conn, id, flows::FlowKind::DeleteBackup)?.is_some() {
             return Ok(None);
         }
-        let flow = Flow::new(flows::DELETE_BACKUP, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::DeleteBackup, id, json!({}), deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })
@@ -157,7 +162,7 @@ pub fn fail_running(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError>
         .into_iter()
         .filter(|b| b.is_running())
     {
-        Flow::cancel(conn, &b.id, flows::BACKUP)?;
+        Flow::cancel(conn, &b.id, flows::FlowKind::Backup)?;
     }
     Backup::fail_running_of(conn, instance_id, "reset_status: the backup was abandoned")?;
     Ok(())

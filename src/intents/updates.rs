@@ -52,7 +52,12 @@ pub fn update_access(
             "is_public": access.get("is_public").and_then(Value::as_bool).unwrap_or(false),
             "allowed_cidrs": cidrs,
         });
-        let flow = Flow::new(flows::UPDATE_ACCESS, id, json!({ "access": access }), deadline_ms);
+        let flow = Flow::new(
+            flows::FlowKind::UpdateAccess,
+            id,
+            json!({ "access": access }),
+            deadline_ms,
+        );
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -83,7 +88,7 @@ pub fn upgrade_instance(
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Upgrading)?;
         let state = json!({ "datastore_version_id": target.id });
-        let flow = Flow::new(flows::UPGRADE, id, state, deadline_ms);
+        let flow = Flow::new(flows::FlowKind::Upgrade, id, state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -106,7 +111,12 @@ pub fn rebuild_instance(
             return Err(busy(id));
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
-        let flow = Flow::new(flows::REBUILD, id, json!({ "image_id": image_id }), deadline_ms);
+        let flow = Flow::new(
+            flows::FlowKind::Rebuild,
+            id,
+            json!({ "image_id": image_id }),
+            deadline_ms,
+        );
         flow.insert(conn)?;
         Ok(flow)
     })

@@ -118,7 +118,7 @@ pub async fn create_backup(
         })
         .await??;
     tracing::info!(backup.id = %b.id, instance.id = %b.instance_id, "backup {} requested", b.id);
-    cast_flow(&state, "create_backup", &flow).await;
+    cast_flow(&state, &flow).await;
     Ok(HttpResponse::Accepted().json(json!({"backup": view(&b, &datastores)})))
 }
 
@@ -254,7 +254,7 @@ pub async fn delete_backup(
         .run(move |c| Ok(backups::delete_backup(c, owner.as_deref(), &id, deadline)))
         .await??;
     if let Some(flow) = flow {
-        cast_flow(&state, "delete_backup", &flow).await;
+        cast_flow(&state, &flow).await;
     }
     Ok(HttpResponse::Accepted().finish())
 }

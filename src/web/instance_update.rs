@@ -83,7 +83,7 @@ pub async fn update_instance(
                     move |c| Ok(updates::update_access(c, &tenant, &id, access, expiry, deadline))
                 })
                 .await??;
-            cast_flow(&state, "update_access", &flow).await;
+            cast_flow(&state, &flow).await;
         }
         Some(_) => {
             let version = match attrs.get("datastore_version") {
@@ -106,7 +106,7 @@ pub async fn update_instance(
                     move |c| Ok(updates::upgrade_instance(c, &tenant, &id, &version, expiry, deadline))
                 })
                 .await??;
-            cast_flow(&state, "upgrade", &flow).await;
+            cast_flow(&state, &flow).await;
         }
         // An empty update detaches the configuration group: there is none.
         None => {}

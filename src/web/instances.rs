@@ -28,8 +28,10 @@ pub(super) fn expiry_ms(state: &AppState) -> i64 {
 
 /// Wakes the task manager for a recorded flow. A failed (or test-dropped) cast only delays the
 /// work: the task manager's scan finds the flow.
-pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
+pub(super) async fn cast_flow(state: &AppState, flow: &Flow) {
     let services = &state.services;
+    let Some(kind) = flow.flow_kind() else { return };
+    let (method, key) = (kind.method(), kind.target().key());
     if services
         .faults
         .take(&flow.kind, &flow.id, 0, &[Fault::DropCast])
@@ -38,10 +40,6 @@ pub(super) async fn cast_flow(state: &AppState, method: &str, flow: &Flow) {
         tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
         return;
     }
-    let key = match crate::flows::actor_kind(&flow.kind) {
-        crate::actors::flow_actor::BACKUP => "backup_id",
-        _ => "instance_id",
-    };
     let mut envelope = Envelope::new(method, json!({ key: flow.target_id }));
     envelope.context.global_request_id = flow.request_id.clone();
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
@@ -83,7 +81,7 @@ pub async fn create_instance(
         })
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
-    cast_flow(&state, "create_instance", &flow).await;
+    cast_flow(&state, &flow).await;
     let mut view = views::instance(
         &links::base(&req),
         &record,
@@ -236,7 +234,7 @@ pub async fn delete_instance(
         .await??;
     if let Some(flow) = flow {
         tracing::info!(instance.id = %flow.target_id, "instance {} delete requested", flow.target_id);
-        cast_flow(&state, "delete_instance", &flow).await;
+        cast_flow(&state, &flow).await;
     }
     Ok(HttpResponse::Accepted().finish())
 }
@@ -262,7 +260,7 @@ pub async fn act_on_instance(
                 .db
                 .run(move |c| Ok(intents::restart_instance(c, &tenant, &id, expiry, deadline)))
                 .await??;
-            cast_flow(&state, "restart", &flow).await;
+            cast_flow(&state, &flow).await;
             Ok(HttpResponse::Accepted().finish())
         }
         "resize" => {
@@ -283,7 +281,7 @@ pub async fn act_on_instance(
                     ))
                 })
                 .await??;
-            cast_flow(&state, &flow.kind.clone(), &flow).await;
+            cast_flow(&state, &flow).await;
             Ok(HttpResponse::Accepted().finish())
         }
         "reset_status" => {

@@ -64,7 +64,7 @@ pub async fn act_on_any(
                 .run(move |c| Ok(intents::updates::rebuild_instance(c, &id, &image_id, expiry, deadline)))
                 .await??;
             tracing::info!(instance.id = %flow.target_id, project = %owner, "rebuild requested");
-            cast_flow(&state, "rebuild", &flow).await;
+            cast_flow(&state, &flow).await;
             Ok(HttpResponse::Accepted().finish())
         }
         "stop" | "reboot" | "migrate" => Err(ApiError::NotImplemented(format!(

@@ -1,0 +1,138 @@
+//! The kinds of flow: for each, its stored name, its steps, what it targets (an instance or a
+//! backup, hence which flow actor runs it) and the task-manager method (Trove's name) that the
+//! API casts to wake it. One table instead of parallel string lists.
+
+/// What a flow works on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target {
+    Instance,
+    Backup,
+}
+
+impl Target {
+    /// The kind of flow actor that runs flows of this target.
+    pub fn actor_kind(self) -> &'static str {
+        match self {
+            Target::Instance => crate::actors::flow_actor::INSTANCE,
+            Target::Backup => crate::actors::flow_actor::BACKUP,
+        }
+    }
+
+    /// The argument naming the target in a task-manager cast.
+    pub fn key(self) -> &'static str {
+        match self {
+            Target::Instance => "instance_id",
+            Target::Backup => "backup_id",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowKind {
+    Create,
+    Delete,
+    Restart,
+    ResizeFlavor,
+    ResizeVolume,
+    Backup,
+    DeleteBackup,
+    Upgrade,
+    Rebuild,
+    UpdateAccess,
+}
+
+const ALL: [FlowKind; 10] = [
+    FlowKind::Create,
+    FlowKind::Delete,
+    FlowKind::Restart,
+    FlowKind::ResizeFlavor,
+    FlowKind::ResizeVolume,
+    FlowKind::Backup,
+    FlowKind::DeleteBackup,
+    FlowKind::Upgrade,
+    FlowKind::Rebuild,
+    FlowKind::UpdateAccess,
+];
+
+impl FlowKind {
+    /// The name stored in `flows.kind` (and shown in `/mgmt/flows`).
+    pub fn name(self) -> &'static str {
+        match self {
+            FlowKind::Create => "create",
+            FlowKind::Delete => "delete",
+            FlowKind::Restart => "restart",
+            FlowKind::ResizeFlavor => "resize_flavor",
+            FlowKind::ResizeVolume => "resize_volume",
+            FlowKind::Backup => "backup",
+            FlowKind::DeleteBackup => "delete_backup",
+            FlowKind::Upgrade => "upgrade",
+            FlowKind::Rebuild => "rebuild",
+            FlowKind::UpdateAccess => "update_access",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<FlowKind> {
+        ALL.into_iter().find(|k| k.name() == name)
+    }
+
+    /// The task-manager method the API casts for it (Trove's names).
+    pub fn method(self) -> &'static str {
+        match self {
+            FlowKind::Create => "create_instance",
+            FlowKind::Delete => "delete_instance",
+            FlowKind::Backup => "create_backup",
+            other => other.name(),
+        }
+    }
+
+    /// The kind a task-manager method wakes.
+    pub fn from_method(method: &str) -> Option<FlowKind> {
+        ALL.into_iter().find(|k| k.method() == method)
+    }
+
+    pub fn target(self) -> Target {
+        match self {
+            FlowKind::Backup | FlowKind::DeleteBackup => Target::Backup,
+            _ => Target::Instance,
+        }
+    }
+
+    /// Its steps' names, in order (for logs and `/mgmt/flows`).
+    pub fn steps(self) -> &'static [&'static str] {
+        use super::{backup, create, delete, rebuild, resize, restart};
+        match self {
+            FlowKind::Create => create::STEPS,
+            FlowKind::Delete => delete::STEPS,
+            FlowKind::Restart => restart::STEPS,
+            FlowKind::ResizeFlavor => resize::FLAVOR_STEPS,
+            FlowKind::ResizeVolume => resize::VOLUME_STEPS,
+            FlowKind::Backup => backup::STEPS,
+            FlowKind::DeleteBackup => backup::DELETE_STEPS,
+            FlowKind::Upgrade | FlowKind::Rebuild => rebuild::STEPS,
+            FlowKind::UpdateAccess => rebuild::ACCESS_STEPS,
+        }
+    }
+}
+
+impl std::fmt::Display for FlowKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_methods_are_one_table() {
+        for kind in ALL {
+            assert_eq!(FlowKind::parse(kind.name()), Some(kind));
+            assert_eq!(FlowKind::from_method(kind.method()), Some(kind));
+            assert!(!kind.steps().is_empty());
+        }
+        assert_eq!(FlowKind::from_method("create_instance"), Some(FlowKind::Create));
+        assert_eq!(FlowKind::Backup.target(), Target::Backup);
+        assert_eq!(FlowKind::parse("bogus"), None);
+    }
+}
