@@ -14,6 +14,7 @@ pub mod kind;
 pub mod rebuild;
 pub mod resize;
 pub mod restart;
+pub mod state;
 
 use crate::actors::compute::Compute;
 use crate::app::Services;
@@ -35,8 +36,8 @@ pub fn actor_kind(kind: &str) -> &'static str {
 /// What a step decided.
 #[derive(Debug)]
 pub enum StepOutcome {
-    /// Go on to the next step with this state.
-    Next(serde_json::Value),
+    /// Go on to the next step with this state (its kind's type as JSON, see [`StepOutcome::next`]).
+    Next(String),
     /// Not yet: run this step again after the pause.
     Wait(Duration),
     /// The flow is complete.
@@ -51,13 +52,33 @@ pub struct FlowCtx {
     pub services: Services,
     pub compute: Addr<Compute>,
     pub flow: Flow,
-    pub state: serde_json::Value,
     /// True on the first step this actor runs after it (re)started: a step that waits on
     /// something it sent earlier sends it again, since that may have been lost with a crash.
     pub resumed: bool,
 }
 
+impl StepOutcome {
+    /// Go on with `state`.
+    pub fn next<T: serde::Serialize>(state: &T) -> Result<StepOutcome, String> {
+        serde_json::to_string(state)
+            .map(StepOutcome::Next)
+            .map_err(|e| format!("flow state: {e}"))
+    }
+}
+
 impl FlowCtx {
+    /// The flow's state as its kind's type.
+    pub fn state<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
+        self.flow
+            .state()
+            .map_err(|e| format!("{} flow {}: its state does not read: {e}", self.flow.kind, self.flow.id))
+    }
+
+    /// Go on with the state as it is.
+    pub fn keep(&self) -> StepOutcome {
+        StepOutcome::Next(self.flow.state.clone())
+    }
+
     pub fn instance_id(&self) -> &str {
         &self.flow.target_id
     }
@@ -126,11 +147,16 @@ pub async fn server_version(ctx: &FlowCtx) -> Option<String> {
 /// The quota a running flow holds beyond what its instance's row accounts for: a resize's
 /// growth, consumed when it was asked for and recorded on the instance only when it is done.
 pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
-    let state: serde_json::Value = serde_json::from_str(&flow.state).unwrap_or_default();
-    let delta = |key: &str| state.get(key).and_then(|v| v.as_i64()).unwrap_or(0).max(0) as i32;
+    let growth = |delta: i64| delta.max(0) as i32;
     match flow.flow_kind() {
-        Some(FlowKind::ResizeFlavor) => vec![("ram", delta("ram_delta"))],
-        Some(FlowKind::ResizeVolume) => vec![("volumes", delta("volume_delta"))],
+        Some(FlowKind::ResizeFlavor) => flow
+            .state::<state::ResizeFlavorState>()
+            .map(|s| vec![("ram", growth(s.ram_delta))])
+            .unwrap_or_default(),
+        Some(FlowKind::ResizeVolume) => flow
+            .state::<state::ResizeVolumeState>()
+            .map(|s| vec![("volumes", growth(s.volume_delta))])
+            .unwrap_or_default(),
         _ => Vec::new(),
     }
 }

@@ -11,6 +11,7 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{unique_now_ms, write_tx, DbConn};
 use crate::error::ApiError;
 use crate::flows;
+use crate::flows::state::{CreateState, NoState, ResizeFlavorState, ResizeVolumeState, RestartState, SealedUser};
 use crate::guest::rules;
 use crate::secrets::MasterKey;
 use crate::status::{ServiceStatus, StatusInputs, Task};
@@ -161,36 +162,29 @@ pub fn create_instance(
             .values(&service)
             .execute(conn)?;
         LastSeen::start(conn, &instance.id, "heartbeat")?;
-        let users: Vec<_> = req
+        let users = req
             .users
             .iter()
-            .map(|u| {
-                json!({"name": u.name, "host": u.host, "databases": u.databases,
-                       "password_sealed": secrets.seal(&u.password)})
+            .map(|u| SealedUser {
+                name: u.name.clone(),
+                host: u.host.clone(),
+                databases: u.databases.clone(),
+                password_sealed: secrets.seal_secret(&u.password),
             })
             .collect();
-        let allowed_cidrs = req
-            .access
-            .as_ref()
-            .and_then(|a| a.get("allowed_cidrs"))
-            .cloned()
-            .unwrap_or(json!([]));
-        let mut state = json!({
-            "volume_size": req.volume_size,
-            "databases": req.databases,
-            "users": users,
-            "allowed_cidrs": allowed_cidrs,
-        });
         // Datastores without users (Redis) get a password at create, shown once in the answer
         // (Trove's root_on_create).
         let password = (rules::for_manager(&version.manager).is_none()).then(|| crate::secrets::random_password(24));
-        if let Some(p) = &password {
-            state["root_password_sealed"] = json!(secrets.seal(p));
-        }
-        if let Some(plan) = &restore {
-            state["restore"] = json!(plan.pieces);
-        }
-        let flow = Flow::new(flows::FlowKind::Create, &instance.id, state, usage_timeout_ms);
+        let state = CreateState {
+            volume_size: req.volume_size,
+            databases: req.databases.clone(),
+            users,
+            allowed_cidrs: cidrs,
+            root_password_sealed: password.as_deref().map(|p| secrets.seal_secret(p)),
+            restore: restore.as_ref().map(|plan| plan.pieces.clone()).unwrap_or_default(),
+            memory_mb: None,
+        };
+        let flow = Flow::new(flows::FlowKind::Create, &instance.id, &state, usage_timeout_ms);
         flow.insert(conn)?;
         let record = InstanceRecord {
             instance,
@@ -221,7 +215,7 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
         }
         Instance::set_task(conn, id, Task::Deleting)?;
         cancel_flows(conn, tenant, id)?;
-        let flow = Flow::new(flows::FlowKind::Delete, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::Delete, id, &NoState {}, deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })
@@ -286,7 +280,7 @@ pub fn restart_instance(
             return Err(busy(id));
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
-        let flow = Flow::new(flows::FlowKind::Restart, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::Restart, id, &RestartState::default(), deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -324,10 +318,13 @@ pub fn resize_instance(
                 // the difference back when the resize is recorded.
                 let ram_delta = flavor.ram - current;
                 over_quota(quota::consume(conn, limits, tenant, &[("ram", ram_delta)])?)?;
-                (
-                    flows::FlowKind::ResizeFlavor,
-                    json!({"flavor_id": flavor.id, "memory_mb": flavor.ram, "ram_delta": ram_delta}),
-                )
+                let state = ResizeFlavorState {
+                    flavor_id: flavor.id.clone(),
+                    memory_mb: i64::from(flavor.ram),
+                    ram_delta: i64::from(ram_delta),
+                    resized_at: None,
+                };
+                (flows::FlowKind::ResizeFlavor, json!(state))
             }
             Resize::Volume(size) => {
                 let current = record
@@ -345,16 +342,18 @@ pub fn resize_instance(
                     )));
                 }
                 over_quota(quota::consume(conn, limits, tenant, &[("volumes", size - current)])?)?;
-                (
-                    flows::FlowKind::ResizeVolume,
-                    json!({ "size": size, "volume_delta": size - current }),
-                )
+                let state = ResizeVolumeState {
+                    size: i64::from(*size),
+                    volume_delta: i64::from(size - current),
+                    resized_at: None,
+                };
+                (flows::FlowKind::ResizeVolume, json!(state))
             }
         };
         if !Instance::begin_task(conn, id, Task::Resizing)? {
             return Err(busy(id));
         }
-        let flow = Flow::new(kind, id, state, deadline_ms);
+        let flow = Flow::new(kind, id, &state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })

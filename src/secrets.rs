@@ -147,6 +147,11 @@ impl MasterKey {
     }
 
     /// Opens what [`seal`](Self::seal) made.
+    /// [`MasterKey::seal`], as a value that says what it is.
+    pub fn seal_secret(&self, plaintext: &str) -> Sealed {
+        Sealed(self.seal(plaintext))
+    }
+
     pub fn open(&self, sealed: &str) -> Result<String, SecretError> {
         let bytes = B64.decode(sealed).map_err(|_| SecretError::Tampered)?;
         if bytes.len() < 12 {
@@ -171,6 +176,18 @@ pub fn random_password(len: usize) -> String {
         .take(len)
         .map(|b| ALPHABET[*b as usize % ALPHABET.len()] as char)
         .collect()
+}
+
+/// A secret sealed under the master key (base64), as stored in flow state: it can only be
+/// opened with the key, never read or logged by mistake as the secret itself.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
+pub struct Sealed(String);
+
+impl Sealed {
+    pub fn open(&self, key: &MasterKey) -> Result<String, SecretError> {
+        key.open(&self.0)
+    }
 }
 
 #[cfg(test)]

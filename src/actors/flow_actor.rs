@@ -181,12 +181,10 @@ async fn run_once(services: Services, compute: Addr<Compute>, instance_id: Strin
         Ok(None) => return Tick::Idle,
         Err(e) => return Tick::Failed(format!("loading flow: {e}")),
     };
-    let state = serde_json::from_str(&flow.state).unwrap_or(serde_json::json!({}));
     let ctx = FlowCtx {
         services: services.clone(),
         compute,
         flow: flow.clone(),
-        state,
         resumed,
     };
     if crate::db::now_ms() > flow.deadline {
@@ -231,7 +229,6 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
                 instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind,
                 flow.step = flows::step_name(&flow.kind, step), "{} {}: step {} done", flow.kind, flow.target_id, flows::step_name(&flow.kind, step)
             );
-            let state = state.to_string();
             services
                 .db
                 .run(move |c| Flow::advance(c, &id, &node, step, step + 1, &state))

@@ -43,7 +43,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
                 };
                 start_attempt(&ctx, &b, parent_meta).await?;
             }
-            Ok(StepOutcome::Next(ctx.state.clone()))
+            Ok(ctx.keep())
         }
         1 => wait_for_result(ctx, b).await,
         n => Err(format!("backup has no step {n}")),

@@ -4,6 +4,7 @@
 //! service FAILED_TIMEOUT_GUESTAGENT and a fault, and its server is released (unlike Trove,
 //! which leaves it behind).
 
+use super::state::CreateState;
 use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{CreateServer, DeleteServer};
 use crate::compute::ServerError;
@@ -12,6 +13,7 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::write_tx;
+use crate::guest::{PrepareRequest, UserSpec};
 use crate::status::{ServiceStatus, Task};
 use serde_json::json;
 use std::time::Duration;
@@ -86,9 +88,9 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
         )
     })
     .await?;
-    let mut state = ctx.state.clone();
-    state["memory_mb"] = json!(ram);
-    Ok(StepOutcome::Next(state))
+    let mut state = ctx.state::<CreateState>()?;
+    state.memory_mb = Some(i64::from(ram));
+    StepOutcome::next(&state)
 }
 
 async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
@@ -106,7 +108,7 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
                 )
             })
             .await?;
-            Ok(StepOutcome::Next(ctx.state.clone()))
+            Ok(ctx.keep())
         }
         Err(e) if e.is_no_answer() => Ok(ctx.poll()),
         Err(e) => Err(e.to_string()),
@@ -114,45 +116,38 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// The prepare message: what the create recorded, with the users' passwords unsealed (they
-/// travel only on the in-process bus; the flow state keeps them sealed).
+/// travel only signed and sealed under the guest's key; the flow state keeps them sealed).
 fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
-    let state = &ctx.state;
-    let mut users = Vec::new();
-    for user in state
-        .get("users")
-        .and_then(|u| u.as_array())
-        .cloned()
-        .unwrap_or_default()
-    {
-        let sealed = user.get("password_sealed").and_then(|p| p.as_str()).unwrap_or_default();
-        let password = ctx.services.secrets.open(sealed).map_err(|e| e.to_string())?;
-        let mut user = user.clone();
-        if let Some(obj) = user.as_object_mut() {
-            obj.remove("password_sealed");
-            obj.insert("password".into(), json!(password));
-        }
-        users.push(user);
+    let state = ctx.state::<CreateState>()?;
+    let key = &ctx.services.secrets;
+    let open = |sealed: &crate::secrets::Sealed| sealed.open(key).map_err(|e| e.to_string());
+    let mut users = Vec::with_capacity(state.users.len());
+    for user in &state.users {
+        users.push(UserSpec {
+            name: user.name.clone(),
+            password: open(&user.password_sealed)?,
+            host: user.host.clone(),
+            databases: user.databases.clone(),
+        });
     }
-    let root_password = match state.get("root_password_sealed").and_then(|p| p.as_str()) {
-        Some(sealed) => Some(ctx.services.secrets.open(sealed).map_err(|e| e.to_string())?),
-        None => None,
+    let request = PrepareRequest {
+        memory_mb: state.memory_mb.unwrap_or(0),
+        volume_size_gb: state.volume_size.map(i64::from),
+        databases: state.databases,
+        users,
+        allowed_cidrs: state.allowed_cidrs,
+        root_password: state.root_password_sealed.as_ref().map(open).transpose()?,
+        volume_limit_mb: state
+            .volume_size
+            .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),
+        restore: state.restore,
     };
-    Ok(json!({
-        "memory_mb": state.get("memory_mb").cloned().unwrap_or(json!(0)),
-        "volume_size_gb": state.get("volume_size").cloned().unwrap_or(json!(null)),
-        "databases": state.get("databases").cloned().unwrap_or(json!([])),
-        "users": users,
-        "allowed_cidrs": state.get("allowed_cidrs").cloned().unwrap_or(json!([])),
-        "root_password": root_password,
-        "volume_limit_mb": state.get("volume_size").and_then(|v| v.as_i64())
-            .map(|gb| gb * ctx.services.config.testing.volume_unit_mb),
-        "restore": state.get("restore").cloned().unwrap_or(json!([])),
-    }))
+    serde_json::to_value(&request).map_err(|e| e.to_string())
 }
 
 async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, String> {
     ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
-    Ok(StepOutcome::Next(ctx.state.clone()))
+    Ok(ctx.keep())
 }
 
 async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
@@ -163,7 +158,7 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
     let id = ctx.instance_id().to_string();
     let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
     match status.and_then(|s| s.status()) {
-        Some(s) if s.is_ready() => Ok(StepOutcome::Next(ctx.state.clone())),
+        Some(s) if s.is_ready() => Ok(ctx.keep()),
         Some(ServiceStatus::Failed) => {
             let id = ctx.instance_id().to_string();
             let reported = ctx.db(move |c| InstanceFault::latest(c, &id)).await?;

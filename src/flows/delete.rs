@@ -29,7 +29,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             })
             .await??;
             ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
-            Ok(StepOutcome::Next(ctx.state.clone()))
+            Ok(ctx.keep())
         }
         2 => {
             forget(&ctx).await?;
@@ -52,7 +52,7 @@ async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, String> {
             tracing::warn!(instance.id = %ctx.instance_id(), error = %e, "stop_db before delete failed: {e}");
         }
     }
-    Ok(StepOutcome::Next(ctx.state.clone()))
+    Ok(ctx.keep())
 }
 
 async fn forget(ctx: &FlowCtx) -> Result<(), String> {

@@ -12,6 +12,7 @@
 //! → task cleared. Until then the instance shows the rules it had; past the deadline it keeps
 //! them and gets a fault.
 
+use super::state::{AccessState, RebuildState};
 use super::{FlowCtx, FlowKind, StepOutcome};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
@@ -40,27 +41,28 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
                 .call_guest("rebuild", json!({}), timeout)
                 .await
                 .map_err(|e| format!("guest rebuild: {e}"))?;
-            let mut state = ctx.state.clone();
-            state["rebuilt_at"] = json!(started);
-            state["server_version"] = version;
-            Ok(StepOutcome::Next(state))
+            let mut state = ctx.state::<RebuildState>()?;
+            state.rebuilt_at = Some(started);
+            state.server_version = version.as_str().map(str::to_string);
+            StepOutcome::next(&state)
         }
         1 => {
-            let since = ctx.state.get("rebuilt_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let since = ctx.state::<RebuildState>()?.rebuilt_at.unwrap_or(0);
             let id = ctx.instance_id().to_string();
             let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
             match status {
-                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => {
-                    Ok(StepOutcome::Next(ctx.state.clone()))
-                }
+                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => Ok(ctx.keep()),
                 _ => Ok(ctx.poll()),
             }
         }
         2 => {
             let (id, task) = (ctx.instance_id().to_string(), task_of(&ctx));
-            let text = |key: &str| ctx.state.get(key).and_then(|v| v.as_str()).map(str::to_string);
-            let (server_version, version_id, image_id) =
-                (text("server_version"), text("datastore_version_id"), text("image_id"));
+            let RebuildState {
+                server_version,
+                datastore_version_id: version_id,
+                image_id,
+                ..
+            } = ctx.state()?;
             ctx.db(move |c| {
                 write_tx(c, |c| {
                     Instance::set_provisioned(
@@ -83,16 +85,16 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
 pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match ctx.flow.step {
         0 => {
-            let cidrs = ctx.state["access"]["allowed_cidrs"].clone();
+            let cidrs = ctx.state::<AccessState>()?.access.allowed_cidrs;
             let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
             ctx.call_guest("update_access", json!({ "allowed_cidrs": cidrs }), timeout)
                 .await
                 .map_err(|e| format!("guest update_access: {e}"))?;
-            Ok(StepOutcome::Next(ctx.state.clone()))
+            Ok(ctx.keep())
         }
         1 => {
             let id = ctx.instance_id().to_string();
-            let access = ctx.state["access"].to_string();
+            let access = serde_json::to_string(&ctx.state::<AccessState>()?.access).map_err(|e| e.to_string())?;
             ctx.db(move |c| {
                 write_tx(c, |c| {
                     Instance::set_access(c, &id, &access)?;

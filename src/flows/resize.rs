@@ -9,6 +9,7 @@
 //! the row is still running; a DELETE or `reset_status` that cancelled it first has given the
 //! growth back already (see `held_quota`), so nothing is counted twice or lost.
 
+use super::state::{ResizeFlavorState, ResizeVolumeState};
 use super::{FlowCtx, StepOutcome};
 use crate::bus::BusError;
 use crate::db::models::fault::InstanceFault;
@@ -70,32 +71,28 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match ctx.flow.step {
         0 => {
             let started = now_ms();
-            let memory_mb = ctx.state.get("memory_mb").cloned().unwrap_or(json!(0));
-            if let Some(end) = guest(&ctx, "resize", json!({ "memory_mb": memory_mb })).await? {
+            let mut state = ctx.state::<ResizeFlavorState>()?;
+            if let Some(end) = guest(&ctx, "resize", json!({ "memory_mb": state.memory_mb })).await? {
                 return Ok(end);
             }
-            let mut state = ctx.state.clone();
-            state["resized_at"] = json!(started);
-            Ok(StepOutcome::Next(state))
+            state.resized_at = Some(started);
+            StepOutcome::next(&state)
         }
         1 => {
-            let since = ctx.state.get("resized_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let since = ctx.state::<ResizeFlavorState>()?.resized_at.unwrap_or(0);
             let row = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
             match row {
-                Some(r) if r.updated_at >= since && r.status().is_some_and(|s| s.is_ready()) => {
-                    Ok(StepOutcome::Next(ctx.state.clone()))
-                }
+                Some(r) if r.updated_at >= since && r.status().is_some_and(|s| s.is_ready()) => Ok(ctx.keep()),
                 _ => Ok(ctx.poll()),
             }
         }
         2 => {
-            let flavor = ctx
-                .state
-                .get("flavor_id")
-                .and_then(|v| v.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let shrink = -ctx.state.get("ram_delta").and_then(|v| v.as_i64()).unwrap_or(0) as i32;
+            let ResizeFlavorState {
+                flavor_id: flavor,
+                ram_delta,
+                ..
+            } = ctx.state()?;
+            let shrink = -ram_delta as i32;
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());
             ctx.db(move |c| {
                 write_tx(c, |c| {
@@ -118,14 +115,14 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
 
 pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     let id = ctx.instance_id().to_string();
-    let size = ctx.state.get("size").and_then(|v| v.as_i64()).unwrap_or(0);
+    let size = ctx.state::<ResizeVolumeState>()?.size;
     match ctx.flow.step {
         0 => {
             let limit_mb = size * ctx.services.config.testing.volume_unit_mb;
             if let Some(end) = guest(&ctx, "resize_fs", json!({ "size_gb": size, "limit_mb": limit_mb })).await? {
                 return Ok(end);
             }
-            Ok(StepOutcome::Next(ctx.state.clone()))
+            Ok(ctx.keep())
         }
         1 => {
             let (flow_id, node) = (ctx.flow.id.clone(), ctx.services.node_id.clone());

@@ -1,6 +1,7 @@
 //! Restart: the guest restarts its datastore → a healthy heartbeat newer than the restart
 //! arrives → task NONE. Unlike Trove, a failed restart is not only logged: it leaves a fault.
 
+use super::state::RestartState;
 use super::{FlowCtx, StepOutcome};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
@@ -19,18 +20,16 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             ctx.call_guest("restart", json!({}), timeout)
                 .await
                 .map_err(|e| format!("guest restart: {e}"))?;
-            let mut state = ctx.state.clone();
-            state["restarted_at"] = json!(started);
-            Ok(StepOutcome::Next(state))
+            StepOutcome::next(&RestartState {
+                restarted_at: Some(started),
+            })
         }
         1 => {
-            let since = ctx.state.get("restarted_at").and_then(|v| v.as_i64()).unwrap_or(0);
+            let since = ctx.state::<RestartState>()?.restarted_at.unwrap_or(0);
             let id = ctx.instance_id().to_string();
             let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
             match status {
-                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => {
-                    Ok(StepOutcome::Next(ctx.state.clone()))
-                }
+                Some(row) if row.updated_at >= since && row.status().is_some_and(|s| s.is_ready()) => Ok(ctx.keep()),
                 _ => Ok(ctx.poll()),
             }
         }

@@ -9,8 +9,8 @@ use crate::db::models::quota;
 use crate::db::{write_tx, DbConn, DbError};
 use crate::error::ApiError;
 use crate::flows;
+use crate::flows::state::{BackupState, NoState};
 use crate::guest::RestorePiece;
-use serde_json::json;
 
 /// A checked `POST /backups`.
 #[derive(Debug, Clone)]
@@ -110,7 +110,9 @@ pub fn record_backup(
         let flow = Flow::new(
             flows::FlowKind::Backup,
             &b.id,
-            json!({"instance_id": b.instance_id}),
+            &BackupState {
+                instance_id: b.instance_id.clone(),
+            },
             deadline_ms,
         );
         flow.insert(conn)?;
@@ -150,7 +152,7 @@ pub fn delete_backup(
         if Flow::running_of_kind(conn, id, flows::FlowKind::DeleteBackup)?.is_some() {
             return Ok(None);
         }
-        let flow = Flow::new(flows::FlowKind::DeleteBackup, id, json!({}), deadline_ms);
+        let flow = Flow::new(flows::FlowKind::DeleteBackup, id, &NoState {}, deadline_ms);
         flow.insert(conn)?;
         Ok(Some(flow))
     })

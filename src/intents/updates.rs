@@ -11,8 +11,9 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{write_tx, DbConn};
 use crate::error::ApiError;
 use crate::flows;
+use crate::flows::state::{AccessRules, AccessState, RebuildState};
 use crate::status::{ServiceStatus, Task};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 /// Whether the host can enforce `allowed_cidrs` for `manager` (PostgreSQL always can, through
 /// pg_hba; the others through the host firewall only).
@@ -48,16 +49,11 @@ pub fn update_access(
         if !Instance::begin_task(conn, id, Task::Updating)? {
             return Err(busy(id));
         }
-        let access = json!({
-            "is_public": access.get("is_public").and_then(Value::as_bool).unwrap_or(false),
-            "allowed_cidrs": cidrs,
-        });
-        let flow = Flow::new(
-            flows::FlowKind::UpdateAccess,
-            id,
-            json!({ "access": access }),
-            deadline_ms,
-        );
+        let access = AccessRules {
+            is_public: access.get("is_public").and_then(Value::as_bool).unwrap_or(false),
+            allowed_cidrs: cidrs,
+        };
+        let flow = Flow::new(flows::FlowKind::UpdateAccess, id, &AccessState { access }, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -87,8 +83,11 @@ pub fn upgrade_instance(
             return Err(busy(id));
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Upgrading)?;
-        let state = json!({ "datastore_version_id": target.id });
-        let flow = Flow::new(flows::FlowKind::Upgrade, id, state, deadline_ms);
+        let state = RebuildState {
+            datastore_version_id: Some(target.id),
+            ..RebuildState::default()
+        };
+        let flow = Flow::new(flows::FlowKind::Upgrade, id, &state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })
@@ -111,12 +110,11 @@ pub fn rebuild_instance(
             return Err(busy(id));
         }
         ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
-        let flow = Flow::new(
-            flows::FlowKind::Rebuild,
-            id,
-            json!({ "image_id": image_id }),
-            deadline_ms,
-        );
+        let state = RebuildState {
+            image_id: Some(image_id.to_string()),
+            ..RebuildState::default()
+        };
+        let flow = Flow::new(flows::FlowKind::Rebuild, id, &state, deadline_ms);
         flow.insert(conn)?;
         Ok(flow)
     })

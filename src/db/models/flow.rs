@@ -45,14 +45,15 @@ pub struct Claimed {
 
 impl Flow {
     /// A new, unowned flow at step 0; any task manager may claim it.
-    pub fn new(kind: FlowKind, target_id: &str, state: serde_json::Value, deadline_ms: i64) -> Flow {
+    pub fn new(kind: FlowKind, target_id: &str, state: &impl serde::Serialize, deadline_ms: i64) -> Flow {
         let now = now_ms();
         Flow {
             id: uuid::Uuid::new_v4().to_string(),
             kind: kind.name().to_string(),
             target_id: target_id.to_string(),
             step: 0,
-            state: state.to_string(),
+            // Plain derived types: serializing them cannot fail.
+            state: serde_json::to_string(state).unwrap_or_else(|_| "{}".into()),
             status: RUNNING.to_string(),
             owner: None,
             lease_until: 0,
@@ -63,6 +64,11 @@ impl Flow {
             updated: now,
             request_id: crate::telemetry::request::current(),
         }
+    }
+
+    /// Its state as its kind's type (see [`crate::flows::state`]).
+    pub fn state<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
+        serde_json::from_str(&self.state)
     }
 
     /// Its kind; `None` for a kind this coffer does not know (a newer one's).
