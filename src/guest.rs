@@ -12,6 +12,7 @@ pub mod charsets;
 pub mod firewall;
 pub mod logs;
 pub mod mariadb;
+pub mod messages;
 pub mod postgres;
 pub mod process;
 pub mod protocol;

@@ -20,11 +20,11 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::lastseen::LastSeen;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
+use crate::guest::messages::{FaultReport, Heartbeat};
 use crate::guest_link::CheckError;
 use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};
-use serde::Deserialize;
 use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -36,27 +36,6 @@ pub struct Conductor {
     failures: u32,
     /// Set when the consumer failed and the supervisor is about to restart this actor.
     restart_pending: bool,
-}
-
-/// Trove's heartbeat arguments.
-#[derive(Debug, Deserialize)]
-struct Heartbeat {
-    instance_id: String,
-    #[serde(default)]
-    payload: HeartbeatPayload,
-    sent: Option<f64>,
-}
-
-/// A guest's report that something went wrong (Trove's `notify_exc_info`), stored as a fault.
-#[derive(Debug, Deserialize)]
-struct FaultReport {
-    instance_id: String,
-    message: String,
-}
-
-#[derive(Debug, Default, Deserialize)]
-struct HeartbeatPayload {
-    service_status: Option<String>,
 }
 
 impl Conductor {
@@ -327,6 +306,7 @@ fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64,
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::guest::messages::HeartbeatPayload;
 
     fn hb(instance_id: &str, sent: Option<f64>, status: &str) -> Heartbeat {
         Heartbeat {

@@ -103,8 +103,7 @@ impl GuestSession {
                     Some(s) => s,
                     None => status.await,
                 };
-                let args = json!({"payload": {"service_status": status.description()}});
-                link.cast("heartbeat", args).await;
+                link.heartbeat(status.description()).await;
             }
             .into_actor(self),
         );
@@ -121,7 +120,7 @@ impl GuestSession {
             async move {
                 let Some(message) = check.await else { return };
                 tracing::warn!(instance.id = %link.instance_id, "{message}");
-                link.cast("report_fault", json!({"message": message})).await;
+                link.report_fault(message).await;
             }
             .into_actor(self),
         );
@@ -154,10 +153,7 @@ impl GuestSession {
                 delivery.ack();
                 tracing::warn!(instance.id = %act.instance_id, error = %e, "prepare failed: {e}");
                 // The reason first, so the create that sees FAILED can tell why.
-                let report = act
-                    .conductor
-                    .clone()
-                    .cast("report_fault", json!({"message": e.to_string()}));
+                let report = act.conductor.clone().report_fault(e.to_string());
                 ctx.spawn(report.into_actor(act).map(|(), act, ctx| {
                     act.heartbeat(ctx, Some(ServiceStatus::Failed));
                 }));

@@ -13,6 +13,7 @@ use super::{FlowCtx, StepOutcome};
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::quota;
 use crate::db::{now_ms, write_tx};
+use crate::guest::messages::{encode, RetainLogs};
 use crate::guest::BackupJob;
 use serde_json::json;
 use std::time::Duration;
@@ -206,7 +207,7 @@ async fn retain_logs(ctx: &FlowCtx, instance_id: String) {
     let cast = ctx
         .services
         .guests
-        .cast(&instance_id, "retain_logs", json!({"keep_from": keep_from}))
+        .cast(&instance_id, "retain_logs", encode(&RetainLogs { keep_from }))
         .await;
     if let Err(e) = cast {
         tracing::warn!(instance.id = %instance_id, "retain_logs not sent: {e}");

@@ -18,6 +18,7 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx};
+use crate::guest::messages::{encode, UpdateAccess};
 use crate::status::Task;
 use serde_json::json;
 
@@ -87,7 +88,7 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         0 => {
             let cidrs = ctx.state::<AccessState>()?.access.allowed_cidrs;
             let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
-            ctx.call_guest("update_access", json!({ "allowed_cidrs": cidrs }), timeout)
+            ctx.call_guest("update_access", encode(&UpdateAccess { allowed_cidrs: cidrs }), timeout)
                 .await
                 .map_err(|e| format!("guest update_access: {e}"))?;
             Ok(ctx.keep())

@@ -18,8 +18,8 @@ use crate::db::models::instance::Instance;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
+use crate::guest::messages::{encode, Resize, ResizeFs};
 use crate::status::Task;
-use serde_json::json;
 
 pub const FLAVOR_STEPS: &[&str] = &["apply_memory", "wait_until_healthy", "record_flavor"];
 pub const VOLUME_STEPS: &[&str] = &["grow_volume", "record_size"];
@@ -72,7 +72,10 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
         0 => {
             let started = now_ms();
             let mut state = ctx.state::<ResizeFlavorState>()?;
-            if let Some(end) = guest(&ctx, "resize", json!({ "memory_mb": state.memory_mb })).await? {
+            let args = encode(&Resize {
+                memory_mb: state.memory_mb,
+            });
+            if let Some(end) = guest(&ctx, "resize", args).await? {
                 return Ok(end);
             }
             state.resized_at = Some(started);
@@ -119,7 +122,11 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
     match ctx.flow.step {
         0 => {
             let limit_mb = size * ctx.services.config.testing.volume_unit_mb;
-            if let Some(end) = guest(&ctx, "resize_fs", json!({ "size_gb": size, "limit_mb": limit_mb })).await? {
+            let args = encode(&ResizeFs {
+                size_gb: size,
+                limit_mb,
+            });
+            if let Some(end) = guest(&ctx, "resize_fs", args).await? {
                 return Ok(end);
             }
             Ok(ctx.keep())

@@ -2,10 +2,13 @@
 //! arguments, run the driver's operation, encode the result. Errors travel back as a JSON
 //! [`GuestError`] so the API can answer 422 or 501 as Trove does.
 
-use super::{DatabaseSpec, Datastore, GuestError, GuestFuture, UserSpec};
+use super::messages::{
+    Databases, Grant, OneDatabase, OneUser, Resize, ResizeFs, RetainLogs, Revoke, UpdateAccess, UpdateAttributes,
+    UserRef, Users,
+};
+use super::{Datastore, GuestError, GuestFuture};
 use futures::FutureExt;
 use serde::de::DeserializeOwned;
-use serde::Deserialize;
 use serde_json::{json, Value};
 
 fn args<T: DeserializeOwned>(method: &str, value: &Value) -> Result<T, GuestError> {
@@ -16,61 +19,6 @@ fn args<T: DeserializeOwned>(method: &str, value: &Value) -> Result<T, GuestErro
 fn to_value<T: serde::Serialize + Send + 'static>(op: GuestFuture<T>) -> GuestFuture<Value> {
     op.map(|r| r.and_then(|v| serde_json::to_value(v).map_err(|e| GuestError::Failed(e.to_string()))))
         .boxed()
-}
-
-#[derive(Deserialize)]
-struct Databases {
-    databases: Vec<DatabaseSpec>,
-}
-#[derive(Deserialize)]
-struct OneDatabase {
-    database: DatabaseSpec,
-}
-#[derive(Deserialize)]
-struct Users {
-    users: Vec<UserSpec>,
-}
-#[derive(Deserialize)]
-struct OneUser {
-    user: UserSpec,
-}
-/// Trove's `update_attributes(username, hostname, user_attrs)`.
-#[derive(Deserialize)]
-struct UpdateAttributes {
-    username: String,
-    user_attrs: crate::guest::UserChange,
-}
-#[derive(Deserialize)]
-struct UserRef {
-    username: String,
-}
-#[derive(Deserialize)]
-struct Grant {
-    username: String,
-    databases: Vec<String>,
-}
-#[derive(Deserialize)]
-struct Resize {
-    memory_mb: i64,
-}
-#[derive(Deserialize)]
-struct ResizeFs {
-    size_gb: i64,
-    limit_mb: i64,
-}
-#[derive(Deserialize)]
-struct RetainLogs {
-    #[serde(default)]
-    keep_from: Option<String>,
-}
-#[derive(Deserialize)]
-struct Access {
-    allowed_cidrs: Vec<String>,
-}
-#[derive(Deserialize)]
-struct Revoke {
-    username: String,
-    database: String,
 }
 
 /// Starts the operation `method` asks for; `Err` when the method is unknown or its arguments
@@ -119,7 +67,7 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
             let r = args::<ResizeFs>(method, a)?;
             to_value(ds.resize_volume(r.size_gb, r.limit_mb))
         }
-        "update_access" => to_value(ds.update_access(args::<Access>(method, a)?.allowed_cidrs)),
+        "update_access" => to_value(ds.update_access(args::<UpdateAccess>(method, a)?.allowed_cidrs)),
         "rebuild" => to_value(ds.rebuild()),
         "server_version" => to_value(ds.server_version()),
         "enable_root" => to_value(ds.enable_root()),

@@ -6,6 +6,7 @@ use super::guest_calls::{self, Timeout};
 use super::input::Body;
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
+use crate::guest::messages::{encode, Databases};
 use crate::guest::DatabaseSpec;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
@@ -99,7 +100,7 @@ pub async fn create_databases(
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
         return Err(ApiError::BadRequest(format!("Database {} already exists.", dup.name)));
     }
-    guest_calls::accepted(&state, &id, "create_database", json!({ "databases": wanted })).await
+    guest_calls::accepted(&state, &id, "create_database", encode(&Databases { databases: wanted })).await
 }
 
 pub async fn delete_database(

@@ -8,6 +8,7 @@ use super::guest_calls::{self, split_user, Ready, Timeout};
 use super::input::Body;
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
+use crate::guest::messages::{encode, Grant, OneUser, Revoke, UpdateAttributes, Users};
 use crate::guest::UserSpec;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
@@ -90,7 +91,7 @@ pub async fn create_users(
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
         return Err(ApiError::BadRequest(format!("User {} already exists.", dup.name)));
     }
-    guest_calls::accepted(&state, &id, "create_user", json!({ "users": wanted })).await
+    guest_calls::accepted(&state, &id, "create_user", encode(&Users { users: wanted })).await
 }
 
 /// `PUT /users`: `{"users": [{"name", "password"}]}` changes passwords.
@@ -111,7 +112,7 @@ pub async fn change_passwords(
             return Err(ApiError::NotFound(format!("User {} could not be found.", user.name)));
         }
     }
-    guest_calls::accepted(&state, &id, "change_passwords", json!({ "users": users })).await
+    guest_calls::accepted(&state, &id, "change_passwords", encode(&Users { users })).await
 }
 
 pub async fn show_user(
@@ -146,7 +147,11 @@ pub async fn update_user(
             return Err(ApiError::BadRequest(format!("User {name} already exists.")));
         }
     }
-    let args = json!({"username": user.name, "hostname": user.host, "user_attrs": change});
+    let args = encode(&UpdateAttributes {
+        username: user.name,
+        hostname: user.host,
+        user_attrs: change,
+    });
     guest_calls::accepted(&state, &id, "update_attributes", args).await
 }
 
@@ -159,7 +164,12 @@ pub async fn delete_user(
     let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
-    let args = json!({"user": {"name": user.name, "host": user.host}});
+    let user = UserSpec {
+        name: user.name,
+        host: user.host,
+        ..UserSpec::default()
+    };
+    let args = encode(&OneUser { user });
     guest_calls::accepted(&state, &id, "delete_user", args).await
 }
 
@@ -195,7 +205,11 @@ pub async fn grant_user_access(
         }
     }
     let names: Vec<&str> = wanted.iter().map(|d| d.name.as_str()).collect();
-    let args = json!({"username": user.name, "hostname": user.host, "databases": names});
+    let args = encode(&Grant {
+        username: user.name,
+        hostname: user.host,
+        databases: names.into_iter().map(str::to_string).collect(),
+    });
     guest_calls::accepted(&state, &id, "grant_access", args).await
 }
 
@@ -214,7 +228,11 @@ pub async fn revoke_user_access(
             user.name
         )));
     }
-    let args = json!({"username": user.name, "hostname": user.host, "database": database});
+    let args = encode(&Revoke {
+        username: user.name,
+        hostname: user.host,
+        database,
+    });
     guest_calls::accepted(&state, &id, "revoke_access", args).await
 }
 

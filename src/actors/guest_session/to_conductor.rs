@@ -4,6 +4,7 @@
 
 use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, Bus, Envelope};
+use crate::guest::messages::{encode, FaultReport, Heartbeat, HeartbeatPayload};
 use crate::storage::BackupStore;
 use serde_json::json;
 use std::sync::Arc;
@@ -23,12 +24,30 @@ pub fn sent_now() -> f64 {
 }
 
 impl ConductorLink {
+    /// Trove's `heartbeat` with the datastore's status.
+    pub async fn heartbeat(self, service_status: &str) {
+        let args = Heartbeat {
+            instance_id: self.instance_id.clone(),
+            payload: HeartbeatPayload {
+                service_status: Some(service_status.to_string()),
+            },
+            sent: Some(sent_now()),
+        };
+        self.cast("heartbeat", encode(&args)).await
+    }
+
+    /// A fault to store on the instance.
+    pub async fn report_fault(self, message: String) {
+        let args = FaultReport {
+            instance_id: self.instance_id.clone(),
+            message,
+            sent: Some(sent_now()),
+        };
+        self.cast("report_fault", encode(&args)).await
+    }
+
     /// Casts `method`; a failure is logged (the next heartbeat or report supersedes it).
-    pub async fn cast(self, method: &'static str, mut args: serde_json::Value) {
-        args["instance_id"] = json!(self.instance_id);
-        if args.get("sent").is_none() {
-            args["sent"] = json!(sent_now());
-        }
+    async fn cast(self, method: &'static str, args: serde_json::Value) {
         let mut envelope = Envelope::new(method, args);
         if self.sign {
             signing::sign(&mut envelope, &self.instance_id, &self.key);
@@ -55,6 +74,8 @@ impl BackupReporter {
     pub async fn send(self, mut fields: serde_json::Value) {
         fields["backup_id"] = json!(self.backup_id);
         fields["attempt"] = json!(self.attempt);
+        fields["instance_id"] = json!(self.link.instance_id);
+        fields["sent"] = json!(sent_now());
         self.link.cast("update_backup", fields).await;
     }
 }
