@@ -348,4 +348,7 @@ pub struct Metrics {
     pub messages_rejected: std::sync::atomic::AtomicI64,
     /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.
     pub heartbeat_lag_ms: std::sync::atomic::AtomicI64,
+    /// Passes the backup scheduler finished (a test waits for passes, not for time, to see
+    /// that a pass did nothing).
+    pub scheduler_passes: std::sync::atomic::AtomicI64,
 }

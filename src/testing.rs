@@ -80,6 +80,13 @@ impl FaultInjector {
     }
 }
 
+impl FaultInjector {
+    /// How many times a fault of kind `tag` (`panic`, `error`, `drop_cast`) has fired.
+    pub fn fired(&self, tag: &str) -> usize {
+        self.fired.lock().iter().filter(|(_, _, t)| *t == tag).count()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -89,6 +89,10 @@ impl Handler<Tick> for BackupScheduler {
                 }
                 Err(e) => tracing::warn!(actor.kind = KIND, "backup schedules: {e}"),
             }
+            services
+                .metrics
+                .scheduler_passes
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         };
         Box::pin(work.into_actor(self))
     }

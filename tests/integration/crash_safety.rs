@@ -116,5 +116,10 @@ async fn lost_cast_is_found_by_the_scan(backend: Backend) {
     let api = &app.api;
     let id = api.create("lost-cast").await;
     api.wait_active(&id).await;
+    assert_eq!(
+        app.node.services.faults.fired("drop_cast"),
+        1,
+        "the create's cast really was dropped: the scan found the flow"
+    );
 }
 both_backends!(lost_cast_is_found_by_the_scan);

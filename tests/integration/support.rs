@@ -141,6 +141,23 @@ impl TestApp {
     }
 }
 
+/// Polls `check` every 50 ms until it gives `Some`, and returns that; panics naming `what`
+/// when `within` passes first.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(found) = check().await {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// A thin HTTP client for the Trove API of one coffer, tenant `t1`.
 #[derive(Clone)]
 pub struct Api {

@@ -1,7 +1,7 @@
 //! Backup schedules: runs on time, retention keeps exactly the newest, and a coffer restart in
 //! between neither skips nor doubles a run.
 
-use crate::support::{Api, Backend, CofferProcess, TestApp, TestDb};
+use crate::support::{eventually, Api, Backend, CofferProcess, TestApp, TestDb};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -115,8 +115,19 @@ async fn a_schedule_runs_on_time_and_keeps_the_two_newest() {
     })
     .await;
     let last_due = settled.iter().map(due_of).max();
-    // Asserting that nothing happens takes a while: three intervals without a new run.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    // Three scheduler passes (counted, not timed) after the removal start no run.
+    let passes = || {
+        app.node
+            .services
+            .metrics
+            .scheduler_passes
+            .load(std::sync::atomic::Ordering::Relaxed)
+    };
+    let removed_at = passes();
+    eventually(Duration::from_secs(10), "three scheduler passes", || async {
+        (passes() >= removed_at + 3).then_some(())
+    })
+    .await;
     let after = backups_of(api, &id).await;
     assert_eq!(
         after.iter().map(due_of).max(),

@@ -2,7 +2,7 @@
 //! back) memory, a resize cancelled by DELETE or `reset_status` gives its growth back.
 
 use crate::both_backends;
-use crate::support::{assert_usage_is_reality, Api, Backend, TestApp};
+use crate::support::{assert_usage_is_reality, eventually, Api, Backend, TestApp};
 use serde_json::{json, Value};
 use std::time::Duration;
 
@@ -105,8 +105,12 @@ async fn cancelled_resizes_give_their_growth_back(backend: Backend) {
     assert_eq!(status, 202);
     assert_eq!(usage(api, "volumes").await, 1, "reset_status gives the growth back");
     assert_usage_is_reality(&app.node.services.db).await;
-    // Past the retry the cancelled flow does not record its size after all.
-    tokio::time::sleep(Duration::from_secs(4)).await;
+    // Once the flow actor of the instance is done (it retried and found its flow cancelled),
+    // the cancelled resize has not recorded its size after all.
+    eventually(Duration::from_secs(15), "the instance's flow actor is done", || async {
+        (!api.actors("instance").await.contains(&reset)).then_some(())
+    })
+    .await;
     let view = api.instance(&reset).await.expect("view");
     assert_eq!(view["volume"]["size"], 1, "{view}");
     assert_eq!(usage(api, "volumes").await, 1);
