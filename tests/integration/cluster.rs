@@ -9,7 +9,7 @@ mod startup;
 mod view;
 
 use crate::amqp::amqp_url;
-use crate::support::{Api, CofferProcess, TestDb};
+use crate::support::{eventually, Api, CofferProcess, TestDb};
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
@@ -93,15 +93,16 @@ pub async fn services(api: &Api) -> Vec<Value> {
 
 /// Waits until `check` holds for the service list; returns it.
 pub async fn wait_services(api: &Api, within: Duration, what: &str, check: impl Fn(&[Value]) -> bool) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    loop {
+    let what = format!("the service list shows {what}");
+    eventually(within, &what, || async {
         let list = services(api).await;
         if check(&list) {
-            return list;
+            Ok(list)
+        } else {
+            Err(list)
         }
-        assert!(Instant::now() < deadline, "services never showed {what}: {list:#?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 /// Services of `role` that are up.

@@ -5,7 +5,7 @@
 
 use crate::amqp::{amqp_url, BROKER};
 use crate::datastores::{alive, create, ip_of, pg, server_pid, BUILD_BOUND};
-use crate::support::{Api, Backend, CofferProcess, TestDb};
+use crate::support::{eventually, Api, Backend, CofferProcess, TestDb};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -56,14 +56,19 @@ fn postmasters(volume: &Path) -> Vec<i32> {
 
 /// The guest process exits once it has destroyed its server.
 async fn wait_no_guest(id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(15);
-    while !guest_processes(id).is_empty() {
-        assert!(
-            Instant::now() < deadline,
-            "the guest process did not exit with its server"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(15),
+        "the guest process exits with its server",
+        || async {
+            let left = guest_processes(id);
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(left)
+            }
+        },
+    )
+    .await
 }
 
 async fn create_flow(api: &Api, id: &str) -> Option<Value> {
@@ -77,15 +82,16 @@ async fn create_flow(api: &Api, id: &str) -> Option<Value> {
 }
 
 async fn wait_heartbeat_after(api: &Api, id: &str, before: &Value, what: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    let what = format!("a heartbeat {what}");
+    eventually(Duration::from_secs(30), &what, || async {
         let now = api.instance(id).await.expect("view")["service_status_updated"].clone();
         if &now != before {
-            return;
+            Ok(())
+        } else {
+            Err(now)
         }
-        assert!(Instant::now() < deadline, "no heartbeat {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await
 }
 
 #[actix_web::test]

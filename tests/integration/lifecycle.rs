@@ -64,7 +64,13 @@ async fn create_restart_delete(backend: Backend) {
     eventually(
         Duration::from_secs(10),
         "the guest session ends with its instance",
-        || async { api.actors("guest_session").await.is_empty().then_some(()) },
+        || async {
+            api.actors("guest_session")
+                .await
+                .is_empty()
+                .then_some(())
+                .ok_or("not yet")
+        },
     )
     .await;
     assert!(
@@ -82,7 +88,9 @@ async fn delete_during_build(backend: Backend) {
     let id = api.create("doomed").await;
     // Wait until the build has allocated its server, then delete mid-build.
     eventually(Duration::from_secs(10), "a guest session is started", || async {
-        (!api.actors("guest_session").await.is_empty()).then_some(())
+        (!api.actors("guest_session").await.is_empty())
+            .then_some(())
+            .ok_or("not yet")
     })
     .await;
     assert_eq!(api.instance(&id).await.expect("exists")["status"], "BUILD");
@@ -93,7 +101,9 @@ async fn delete_during_build(backend: Backend) {
         Duration::from_secs(10),
         "nothing the build allocated remains",
         || async {
-            (api.actors("guest_session").await.is_empty() && api.actors("instance").await.is_empty()).then_some(())
+            (api.actors("guest_session").await.is_empty() && api.actors("instance").await.is_empty())
+                .then_some(())
+                .ok_or("not yet")
         },
     )
     .await;

@@ -141,19 +141,23 @@ impl TestApp {
     }
 }
 
-/// Polls `check` every 50 ms until it gives `Some`, and returns that; panics naming `what`
-/// when `within` passes first.
-pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+/// Polls `check` every 50 ms until it gives `Ok`, and returns that; panics naming `what` and
+/// what the last check saw (its `Err`) when `within` passes first.
+pub async fn eventually<T, E, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where
+    E: std::fmt::Debug,
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Option<T>>,
+    Fut: std::future::Future<Output = Result<T, E>>,
 {
     let deadline = Instant::now() + within;
     loop {
-        if let Some(found) = check().await {
-            return found;
+        match check().await {
+            Ok(found) => return found,
+            Err(seen) => assert!(
+                Instant::now() < deadline,
+                "{what}: not within {within:?}; last seen: {seen:?}"
+            ),
         }
-        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -4,7 +4,7 @@
 
 use super::{assert_completed, request_backup, restore, wait_backup};
 use crate::datastores::{create, ip_of, maria, pg, redis_conn, BUILD_BOUND};
-use crate::support::{Backend, TestApp};
+use crate::support::{eventually, Backend, TestApp};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
 use std::time::Duration;
@@ -49,11 +49,15 @@ async fn postgresql_full_and_incremental_backups_restore_exactly() {
         .await
         .expect("filler");
     let archive = crate::datastores::volume(&app, &id).join("archive");
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while archived_segments(&archive) < 3 {
-        assert!(std::time::Instant::now() < deadline, "no WAL was archived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(Duration::from_secs(30), "3 WAL segments archived", || async {
+        let n = archived_segments(&archive);
+        if n >= 3 {
+            Ok(())
+        } else {
+            Err(n)
+        }
+    })
+    .await;
     let full = request_backup(api, &id, json!({})).await;
     assert_completed(&wait_backup(api, &full, BACKUP_BOUND).await);
     client
@@ -79,15 +83,19 @@ async fn postgresql_full_and_incremental_backups_restore_exactly() {
     let (status, _) = api.send("DELETE", &format!("/backups/{full}"), None).await;
     assert_eq!(status, 202);
     super::wait_backup_gone(api, &inc).await;
-    let deadline = std::time::Instant::now() + Duration::from_secs(30);
-    while archived_segments(&archive) > 2 {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the WAL archive was not pruned ({} segments)",
-            archived_segments(&archive)
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    eventually(
+        Duration::from_secs(30),
+        "the WAL archive pruned to 2 segments",
+        || async {
+            let n = archived_segments(&archive);
+            if n <= 2 {
+                Ok(())
+            } else {
+                Err(n)
+            }
+        },
+    )
+    .await;
 }
 
 async fn maria_count(ip: &str) -> i64 {

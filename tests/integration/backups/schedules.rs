@@ -3,7 +3,7 @@
 
 use crate::support::{eventually, Api, Backend, CofferProcess, TestApp, TestDb};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Polls the instance's backups until `done` holds for them, or panics after `within`.
 async fn wait_backups(
@@ -13,15 +13,15 @@ async fn wait_backups(
     what: &str,
     done: impl Fn(&[Value]) -> bool,
 ) -> Vec<Value> {
-    let deadline = Instant::now() + within;
-    loop {
+    eventually(within, what, || async {
         let list = backups_of(api, id).await;
         if done(&list) {
-            return list;
+            Ok(list)
+        } else {
+            Err(list)
         }
-        assert!(Instant::now() < deadline, "never {what}: {list:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 fn completed(list: &[Value]) -> usize {
@@ -125,7 +125,7 @@ async fn a_schedule_runs_on_time_and_keeps_the_two_newest() {
     };
     let removed_at = passes();
     eventually(Duration::from_secs(10), "three scheduler passes", || async {
-        (passes() >= removed_at + 3).then_some(())
+        (passes() >= removed_at + 3).then_some(()).ok_or("not yet")
     })
     .await;
     let after = backups_of(api, &id).await;

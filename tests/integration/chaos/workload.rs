@@ -5,7 +5,7 @@
 
 use super::{assert_nothing_left, real_create, usable};
 use crate::datastores::BUILD_BOUND;
-use crate::support::{assert_usage_is_reality, Api, Backend, CofferProcess, TestDb};
+use crate::support::{assert_usage_is_reality, eventually, Api, Backend, CofferProcess, TestDb};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
 
@@ -235,11 +235,15 @@ async fn a_mixed_workload_survives_eight_sigkills() {
         let (status, body) = api.send("DELETE", &format!("/instances/{id}"), None).await;
         assert_eq!(status, 202, "{body}");
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !all_instances(&api).await.is_empty() {
-        assert!(Instant::now() < deadline, "deletes did not finish");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    eventually(Duration::from_secs(60), "every delete finished", || async {
+        let left = all_instances(&api).await.len();
+        if left == 0 {
+            Ok(())
+        } else {
+            Err(left)
+        }
+    })
+    .await;
     assert_usage_is_reality(&pool).await;
     assert_nothing_left(&instances_dir).await;
     println!("chaos run done in {:?}", started.elapsed());

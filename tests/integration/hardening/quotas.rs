@@ -108,7 +108,9 @@ async fn cancelled_resizes_give_their_growth_back(backend: Backend) {
     // Once the flow actor of the instance is done (it retried and found its flow cancelled),
     // the cancelled resize has not recorded its size after all.
     eventually(Duration::from_secs(15), "the instance's flow actor is done", || async {
-        (!api.actors("instance").await.contains(&reset)).then_some(())
+        (!api.actors("instance").await.contains(&reset))
+            .then_some(())
+            .ok_or("not yet")
     })
     .await;
     let view = api.instance(&reset).await.expect("view");
