@@ -154,10 +154,10 @@ pub(crate) async fn host_in_pool(
     key: &GuestKey,
     prepared: bool,
 ) -> Result<(), String> {
-    let args = serde_json::json!({
-        "instance_id": instance_id,
-        "sealed_key": services.secrets.seal(&key.to_base64()),
-        "prepared": prepared,
+    let args = crate::guest::messages::encode(&crate::guest::messages::HostGuest {
+        instance_id: instance_id.to_string(),
+        sealed_key: services.secrets.seal(&key.to_base64()),
+        prepared,
     });
     // The guest's queue is made here, by the side that hands the guest out; a pool's session
     // that comes back after a lost connection only consumes a queue that still exists.
@@ -338,7 +338,11 @@ impl Handler<AdoptServers> for Compute {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }
-            tracing::info!(servers.adopted = count, "compute re-adopted {count} servers");
+            // An event, so that the cluster sees when a node has taken up its servers.
+            let node = act.services.node_id.clone();
+            act.services
+                .supervision
+                .note(KIND, &node, "adopted", &format!("compute re-adopted {count} servers"));
             Ok(count)
         }))
     }

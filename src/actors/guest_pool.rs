@@ -9,9 +9,9 @@
 use super::guest_session::{Ending, GuestEnv, GuestSession};
 use crate::bus::signing::GuestKey;
 use crate::bus::{self, Delivery, Envelope};
+use crate::guest::messages::{encode, GuestWanted, HostGuest};
 use crate::secrets::MasterKey;
 use actix::prelude::*;
-use serde::Deserialize;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
@@ -20,15 +20,6 @@ use std::time::Duration;
 const KIND: &str = "guest_pool";
 /// How long a task manager may take to say whether a guest is still wanted.
 const ASK_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `host_guest`'s arguments.
-#[derive(Deserialize)]
-struct HostGuest {
-    instance_id: String,
-    sealed_key: String,
-    #[serde(default)]
-    prepared: bool,
-}
 
 /// A hosted session ended for good.
 #[derive(Message)]
@@ -94,7 +85,12 @@ impl GuestPool {
         let id = request.instance_id.clone();
         self.checking.insert(id.clone());
         let (bus, topic) = (self.env.bus.clone(), bus::guest_topic(&id));
-        let wanted = Envelope::new("guest_wanted", serde_json::json!({ "instance_id": id }));
+        let wanted = Envelope::new(
+            "guest_wanted",
+            encode(&GuestWanted {
+                instance_id: id.clone(),
+            }),
+        );
         let asked = async move {
             // A request that waited in the queue through the instance's delete hosts nothing.
             let wanted = bus.call(bus::TASKMANAGER, wanted, ASK_TIMEOUT).await?;

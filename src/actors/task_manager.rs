@@ -138,10 +138,11 @@ impl TaskManager {
     /// `guest_wanted`: whether the instance still wants a guest (a pool asks before it hosts
     /// one, so that a `host_guest` that waited out a delete hosts nothing).
     fn answer_guest_wanted(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
-        let Some(id) = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str()) else {
-            return delivery.reply(Err("malformed message: instance_id missing".into()));
+        let id = match delivery.envelope.args::<crate::guest::messages::GuestWanted>() {
+            Ok(asked) => asked.instance_id,
+            Err(e) => return delivery.reply(Err(e)),
         };
-        let (db, id) = (self.services.db.clone(), id.to_string());
+        let db = self.services.db.clone();
         let asked = async move {
             db.run(move |c| Instance::find(c, &id))
                 .await

@@ -91,6 +91,21 @@ pub struct UpdateAccess {
     pub allowed_cidrs: Vec<String>,
 }
 
+/// `host_guest`: a task manager hands a simulated instance's guest to a pool, with the
+/// instance's key sealed under the master key.
+#[derive(Serialize, Deserialize)]
+pub struct HostGuest {
+    pub instance_id: String,
+    pub sealed_key: String,
+    pub prepared: bool,
+}
+
+/// `guest_wanted`: a pool asks a task manager whether an instance still wants its guest.
+#[derive(Serialize, Deserialize)]
+pub struct GuestWanted {
+    pub instance_id: String,
+}
+
 /// Trove's `heartbeat` to the conductor.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Heartbeat {

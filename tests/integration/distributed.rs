@@ -126,7 +126,10 @@ async fn a_real_postgresql_instance_runs_under_its_own_guest_process() {
     wait_heartbeat_after(api, &id, &before, "from the guest process after its task manager died").await;
     // A new task manager adopts the running guest instead of starting another.
     let _successor = CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-b")).await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    api.wait_event(Duration::from_secs(30), "tm-b adopted its servers", |e| {
+        e["kind"] == "compute" && e["actor_id"] == "tm-b" && e["event"] == "adopted"
+    })
+    .await;
     assert_eq!(guest_processes(&id), guests, "the same single guest process");
 
     let server = server_pid(&volume).expect("postmaster pid");
