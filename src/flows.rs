@@ -10,6 +10,7 @@
 pub mod backup;
 pub mod create;
 pub mod delete;
+pub mod error;
 pub mod kind;
 pub mod rebuild;
 pub mod resize;
@@ -24,6 +25,7 @@ use crate::db::{DbConn, DbError};
 use actix::Addr;
 use std::time::Duration;
 
+pub use error::FlowError;
 pub use kind::{FlowKind, Target};
 
 /// Which flow actor runs flows stored as `kind` (their target is an instance or a backup).
@@ -59,19 +61,21 @@ pub struct FlowCtx {
 
 impl StepOutcome {
     /// Go on with `state`.
-    pub fn next<T: serde::Serialize>(state: &T) -> Result<StepOutcome, String> {
+    pub fn next<T: serde::Serialize>(state: &T) -> Result<StepOutcome, FlowError> {
         serde_json::to_string(state)
             .map(StepOutcome::Next)
-            .map_err(|e| format!("flow state: {e}"))
+            .map_err(|e| FlowError::Other(format!("flow state: {e}")))
     }
 }
 
 impl FlowCtx {
     /// The flow's state as its kind's type.
-    pub fn state<T: serde::de::DeserializeOwned>(&self) -> Result<T, String> {
-        self.flow
-            .state()
-            .map_err(|e| format!("{} flow {}: its state does not read: {e}", self.flow.kind, self.flow.id))
+    pub fn state<T: serde::de::DeserializeOwned>(&self) -> Result<T, FlowError> {
+        self.flow.state().map_err(|source| FlowError::State {
+            kind: self.flow.kind.clone(),
+            id: self.flow.id.clone(),
+            source,
+        })
     }
 
     /// Go on with the state as it is.
@@ -88,21 +92,21 @@ impl FlowCtx {
     }
 
     /// Runs blocking database work for this flow.
-    pub async fn db<T, F>(&self, f: F) -> Result<T, String>
+    pub async fn db<T, F>(&self, f: F) -> Result<T, FlowError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
     {
-        self.services.db.run(f).await.map_err(|e| format!("database: {e}"))
+        Ok(self.services.db.run(f).await?)
     }
 
     /// Casts `method` to this instance's guest.
-    pub async fn cast_guest(&self, method: &str, args: serde_json::Value) -> Result<(), String> {
+    pub async fn cast_guest(&self, method: &str, args: serde_json::Value) -> Result<(), FlowError> {
         self.services
             .guests
             .cast(self.instance_id(), method, args)
             .await
-            .map_err(|e| format!("cast {method}: {e}"))
+            .map_err(|e| FlowError::bus(method, e))
     }
 
     /// Calls `method` on this instance's guest.
@@ -118,7 +122,7 @@ impl FlowCtx {
             .await
     }
 
-    pub async fn ask_compute<M>(&self, msg: M) -> Result<M::Result, String>
+    pub async fn ask_compute<M>(&self, msg: M) -> Result<M::Result, FlowError>
     where
         M: actix::Message + Send + 'static,
         M::Result: Send,
@@ -127,7 +131,7 @@ impl FlowCtx {
         self.compute
             .send(msg)
             .await
-            .map_err(|e| format!("compute unavailable: {e}"))
+            .map_err(|e| FlowError::ComputeGone(e.to_string()))
     }
 }
 
@@ -162,7 +166,7 @@ pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
 }
 
 /// Runs the flow's current step.
-pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let Some(kind) = ctx.flow.flow_kind() else {
         return Ok(StepOutcome::Fail(format!("unknown flow kind {}", ctx.flow.kind)));
     };
@@ -180,7 +184,7 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// The flow missed its deadline: record the error state and release what it holds.
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     match ctx.flow.flow_kind() {
         Some(FlowKind::Create) => create::on_deadline(ctx).await,
         Some(FlowKind::Delete) => delete::on_deadline(ctx).await,

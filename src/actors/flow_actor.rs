@@ -212,7 +212,7 @@ async fn run_once(services: Services, compute: Addr<Compute>, instance_id: Strin
         tracing::debug!("running the step");
         let outcome = match flows::run_step(ctx).await {
             Ok(outcome) => outcome,
-            Err(e) => return record_failure(&services, &flow, e).await,
+            Err(e) => return record_failure(&services, &flow, e.to_string()).await,
         };
         apply_outcome(&services, &flow, outcome).await
     };

@@ -9,6 +9,7 @@
 //! `delete_backup`: delete the objects of the backup and of every backup chained on it, then
 //! the rows, releasing their quota.
 
+use super::error::FlowError;
 use super::{FlowCtx, StepOutcome};
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::quota;
@@ -21,7 +22,7 @@ use std::time::Duration;
 pub const STEPS: &[&str] = &["start_attempt", "wait_for_result"];
 pub const DELETE_STEPS: &[&str] = &["delete_objects"];
 
-pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.flow.target_id.clone();
     let Some(b) = ctx.db(move |c| Backup::find(c, &id)).await? else {
         return Ok(StepOutcome::Done); // deleted meanwhile
@@ -47,13 +48,16 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok(ctx.keep())
         }
         1 => wait_for_result(ctx, b).await,
-        n => Err(format!("backup has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "backup".into(),
+            step: n,
+        }),
     }
 }
 
 /// The parent's meta for an incremental (`Some(None)` for a full backup); None when the parent
 /// is gone or not completed, which no retry mends.
-async fn parent_meta(ctx: &FlowCtx, b: &Backup) -> Result<Option<Option<serde_json::Value>>, String> {
+async fn parent_meta(ctx: &FlowCtx, b: &Backup) -> Result<Option<Option<serde_json::Value>>, FlowError> {
     let Some(parent) = b.parent_id.clone() else {
         return Ok(Some(None));
     };
@@ -64,7 +68,7 @@ async fn parent_meta(ctx: &FlowCtx, b: &Backup) -> Result<Option<Option<serde_js
 }
 
 /// Casts `create_backup` for the backup's current attempt.
-async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json::Value>) -> Result<(), String> {
+async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json::Value>) -> Result<(), FlowError> {
     let job = BackupJob {
         backup_id: b.id.clone(),
         tenant_id: b.tenant_id.clone(),
@@ -77,11 +81,11 @@ async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json
         .guests
         .cast(&b.instance_id, "create_backup", args)
         .await
-        .map_err(|e| format!("cast create_backup: {e}"))
+        .map_err(|e| FlowError::bus("create_backup", e))
 }
 
 /// Whether the instance's guest is running this backup's current attempt now.
-async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
+async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, FlowError> {
     let asked = ctx
         .services
         .guests
@@ -95,11 +99,11 @@ async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, String> {
     match asked {
         Ok(v) => Ok(v.as_i64() == Some(b.attempt as i64)),
         Err(e) if e.is_no_answer() => Ok(false),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(FlowError::bus("backup_running", e)),
     }
 }
 
-async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String> {
+async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, FlowError> {
     let cfg = &ctx.services.config.backup;
     let stalled_ms = (cfg.progress_timeout_s * 1000.0) as i64;
     let lost = if b.attempt_failed {
@@ -129,7 +133,7 @@ async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String>
             next.attempt += 1;
             match parent_meta(&ctx, &next).await? {
                 Some(meta) => start_attempt(&ctx, &next, meta).await?,
-                None => return Err("the parent backup is gone or not completed".into()),
+                None => return Err(FlowError::Other("the parent backup is gone or not completed".into())),
             }
         }
         return Ok(ctx.poll());
@@ -141,7 +145,7 @@ async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, String>
     Ok(StepOutcome::Fail(message))
 }
 
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.flow.target_id.clone();
     let timeout = ctx.services.config.backup.timeout_s;
     ctx.db(move |c| Backup::fail(c, &id, &format!("the backup did not finish within {timeout} s")))
@@ -150,14 +154,17 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
 }
 
 /// Deletes the backup's objects and those of its descendants, then their rows.
-pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.flow.target_id.clone();
     let all = ctx.db(move |c| Backup::with_descendants(c, &id)).await?;
     if all.is_empty() {
         return Ok(StepOutcome::Done);
     }
     if let Some(running) = all.iter().find(|b| b.is_running()) {
-        return Err(format!("backup {} of the chain is still running", running.id));
+        return Err(FlowError::Other(format!(
+            "backup {} of the chain is still running",
+            running.id
+        )));
     }
     let instance_id = all[0].instance_id.clone();
     // Children first, each row gone with its objects: a chain never keeps a member whose
@@ -214,7 +221,7 @@ async fn retain_logs(ctx: &FlowCtx, instance_id: String) {
     }
 }
 
-pub async fn on_delete_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_delete_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.flow.target_id.clone();
     let reason = ctx
         .flow

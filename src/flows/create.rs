@@ -4,6 +4,7 @@
 //! service FAILED_TIMEOUT_GUESTAGENT and a fault, and its server is released (unlike Trove,
 //! which leaves it behind).
 
+use super::error::FlowError;
 use super::state::CreateState;
 use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{CreateServer, DeleteServer};
@@ -26,7 +27,7 @@ pub const STEPS: &[&str] = &[
     "clear_task",
 ];
 
-pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => create_server(ctx).await,
         1 => wait_for_guest(ctx).await,
@@ -42,11 +43,14 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("create has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "create".into(),
+            step: n,
+        }),
     }
 }
 
-async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
+async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     let lookup = id.clone();
     let (manager, ram, address) = ctx
@@ -71,7 +75,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
     let server = match server {
         Ok(s) => s,
         // The broker or the database is away: retried (with back-off) until the deadline.
-        Err(ServerError::Unavailable(e)) => return Err(format!("creating the server: {e}")),
+        Err(ServerError::Unavailable(e)) => return Err(FlowError::ServerUnavailable(e)),
         Err(ServerError::Refused(e)) => {
             let message = format!("The server could not be created: {e}");
             fail(&ctx, Task::BuildingErrorServer, ServiceStatus::Failed, &message).await?;
@@ -93,7 +97,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, String> {
     StepOutcome::next(&state)
 }
 
-async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
+async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
         Ok(_) => {
             let id = ctx.instance_id().to_string();
@@ -111,13 +115,13 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, String> {
             Ok(ctx.keep())
         }
         Err(e) if e.is_no_answer() => Ok(ctx.poll()),
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(FlowError::bus("rpc_ping", e)),
     }
 }
 
 /// The prepare message: what the create recorded, with the users' passwords unsealed (they
 /// travel only signed and sealed under the guest's key; the flow state keeps them sealed).
-fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
+fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
     let state = ctx.state::<CreateState>()?;
     let key = &ctx.services.secrets;
     let open = |sealed: &crate::secrets::Sealed| sealed.open(key).map_err(|e| e.to_string());
@@ -142,15 +146,15 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, String> {
             .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),
         restore: state.restore,
     };
-    serde_json::to_value(&request).map_err(|e| e.to_string())
+    serde_json::to_value(&request).map_err(|e| FlowError::Other(format!("prepare arguments: {e}")))
 }
 
-async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, String> {
+async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
     Ok(ctx.keep())
 }
 
-async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
+async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     if ctx.resumed {
         // The prepare cast may have been lost with a crash; prepare is idempotent.
         ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
@@ -174,7 +178,7 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, String> {
 }
 
 /// Puts the instance into an error task with a fault and releases its server.
-async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) -> Result<(), String> {
+async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     let message = message.to_string();
     let _ = ctx
@@ -195,7 +199,7 @@ async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) 
     .await
 }
 
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     fail(
         &ctx,
         Task::BuildingErrorTimeoutGa,

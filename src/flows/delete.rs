@@ -4,6 +4,7 @@
 //! same transaction that records this one, the create stops at its next step boundary, and this
 //! flow releases whatever the create had allocated.
 
+use super::error::FlowError;
 use super::{FlowCtx, StepOutcome};
 use crate::actors::compute::{DeleteServer, ServerExists};
 use crate::db::models::catalog::Flavor;
@@ -19,7 +20,7 @@ use serde_json::json;
 
 pub const STEPS: &[&str] = &["stop_datastore", "delete_server", "forget_instance"];
 
-pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => stop_datastore(ctx).await,
         1 => {
@@ -35,11 +36,14 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             forget(&ctx).await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("delete has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "delete".into(),
+            step: n,
+        }),
     }
 }
 
-async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, String> {
+async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let exists = ctx
         .ask_compute(ServerExists {
             instance_id: ctx.instance_id().to_string(),
@@ -55,7 +59,7 @@ async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, String> {
     Ok(ctx.keep())
 }
 
-async fn forget(ctx: &FlowCtx) -> Result<(), String> {
+async fn forget(ctx: &FlowCtx) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     ctx.db(move |c| {
         write_tx(c, |c| {
@@ -84,7 +88,7 @@ async fn forget(ctx: &FlowCtx) -> Result<(), String> {
 }
 
 /// A delete past its deadline still completes: the server is released and the rows forgotten.
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     if let Err(e) = ctx.ask_compute(DeleteServer { instance_id: id }).await? {
         tracing::warn!(instance.id = %ctx.instance_id(), "the volume outlived its delete: {e}");

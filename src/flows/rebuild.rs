@@ -12,6 +12,7 @@
 //! → task cleared. Until then the instance shows the rules it had; past the deadline it keeps
 //! them and gets a fault.
 
+use super::error::FlowError;
 use super::state::{AccessState, RebuildState};
 use super::{FlowCtx, FlowKind, StepOutcome};
 use crate::db::models::fault::InstanceFault;
@@ -33,7 +34,7 @@ fn task_of(ctx: &FlowCtx) -> Task {
     }
 }
 
-pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
             let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
@@ -41,7 +42,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             let version = ctx
                 .call_guest("rebuild", json!({}), timeout)
                 .await
-                .map_err(|e| format!("guest rebuild: {e}"))?;
+                .map_err(|e| FlowError::bus("rebuild", e))?;
             let mut state = ctx.state::<RebuildState>()?;
             state.rebuilt_at = Some(started);
             state.server_version = version.as_str().map(str::to_string);
@@ -79,18 +80,21 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("{} has no step {n}", ctx.flow.kind)),
+        n => Err(FlowError::NoStep {
+            kind: ctx.flow.kind.clone(),
+            step: n,
+        }),
     }
 }
 
-pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
             let cidrs = ctx.state::<AccessState>()?.access.allowed_cidrs;
             let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
             ctx.call_guest("update_access", encode(&UpdateAccess { allowed_cidrs: cidrs }), timeout)
                 .await
-                .map_err(|e| format!("guest update_access: {e}"))?;
+                .map_err(|e| FlowError::bus("update_access", e))?;
             Ok(ctx.keep())
         }
         1 => {
@@ -105,13 +109,16 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("update_access has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "update_access".into(),
+            step: n,
+        }),
     }
 }
 
 /// The server did not come back (or the rules were not applied) in time: the task is cleared,
 /// nothing is recorded, and a fault says so.
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     let (task, what) = match ctx.flow.flow_kind() {
         Some(FlowKind::UpdateAccess) => (Task::Updating, "Updating the access rules"),

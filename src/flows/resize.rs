@@ -9,6 +9,7 @@
 //! the row is still running; a DELETE or `reset_status` that cancelled it first has given the
 //! growth back already (see `held_quota`), so nothing is counted twice or lost.
 
+use super::error::FlowError;
 use super::state::{ResizeFlavorState, ResizeVolumeState};
 use super::{FlowCtx, StepOutcome};
 use crate::bus::BusError;
@@ -33,7 +34,7 @@ fn end_flow(c: &mut DbConn, ctx: (&str, &str, &str), status: &str, error: Option
 }
 
 /// Ends the flow: its held growth given back, task cleared, and a fault saying why.
-async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> {
+async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     let fault = message.clone();
     let (flow, node) = (ctx.flow.clone(), ctx.services.node_id.clone());
@@ -54,7 +55,7 @@ async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, String> 
 }
 
 /// Calls the guest; a refusal gives up, silence is retried.
-async fn guest(ctx: &FlowCtx, method: &str, args: serde_json::Value) -> Result<Option<StepOutcome>, String> {
+async fn guest(ctx: &FlowCtx, method: &str, args: serde_json::Value) -> Result<Option<StepOutcome>, FlowError> {
     let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
     match ctx.call_guest(method, args, timeout).await {
         Ok(_) => Ok(None),
@@ -62,11 +63,11 @@ async fn guest(ctx: &FlowCtx, method: &str, args: serde_json::Value) -> Result<O
             let reason = crate::guest::protocol::decode_error(&text);
             Ok(Some(give_up(ctx, format!("Resize failed: {reason}")).await?))
         }
-        Err(e) => Err(e.to_string()),
+        Err(e) => Err(FlowError::bus(method, e)),
     }
 }
 
-pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     match ctx.flow.step {
         0 => {
@@ -112,11 +113,14 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("resize_flavor has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "resize_flavor".into(),
+            step: n,
+        }),
     }
 }
 
-pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     let size = ctx.state::<ResizeVolumeState>()?.size;
     match ctx.flow.step {
@@ -147,11 +151,14 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("resize_volume has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "resize_volume".into(),
+            step: n,
+        }),
     }
 }
 
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     give_up(&ctx, "Resize timed out waiting for the guest.".into())
         .await
         .map(|_| ())

@@ -1,6 +1,7 @@
 //! Restart: the guest restarts its datastore → a healthy heartbeat newer than the restart
 //! arrives → task NONE. Unlike Trove, a failed restart is not only logged: it leaves a fault.
 
+use super::error::FlowError;
 use super::state::RestartState;
 use super::{FlowCtx, StepOutcome};
 use crate::db::models::fault::InstanceFault;
@@ -12,14 +13,14 @@ use serde_json::json;
 
 pub const STEPS: &[&str] = &["restart_datastore", "wait_until_healthy", "clear_task"];
 
-pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
+pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
             let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
             let started = now_ms();
             ctx.call_guest("restart", json!({}), timeout)
                 .await
-                .map_err(|e| format!("guest restart: {e}"))?;
+                .map_err(|e| FlowError::bus("restart", e))?;
             StepOutcome::next(&RestartState {
                 restarted_at: Some(started),
             })
@@ -38,13 +39,16 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, String> {
             ctx.db(move |c| Instance::clear_task(c, &id, Task::Rebooting)).await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(format!("restart has no step {n}")),
+        n => Err(FlowError::NoStep {
+            kind: "restart".into(),
+            step: n,
+        }),
     }
 }
 
 /// The datastore did not come back in time: the task is cleared (the service status shows
 /// what is wrong) and a fault says so.
-pub async fn on_deadline(ctx: FlowCtx) -> Result<(), String> {
+pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     ctx.db(move |c| {
         write_tx(c, |c| {
