@@ -213,7 +213,7 @@ async fn open_databases(config: &Config, serves_api: bool) -> anyhow::Result<(Db
         config.database.internal_pool_size,
         config.database.pool_size,
     );
-    let acquire = Duration::from_millis(config.database.acquire_timeout_ms);
+    let acquire = config.database.acquire_timeout_ms;
     let pools = tokio::task::spawn_blocking(move || {
         let internal = Db::connect(&url, size, acquire)?;
         let api = match serves_api {
@@ -255,7 +255,11 @@ fn start_reporting(services: &Services, telemetry: Option<SocketAddr>) {
     let mut report = (*services.service).clone();
     report.telemetry_url = telemetry.map(|a| format!("http://{a}"));
     let (sink, supervision) = (ReportSink::Db(services.db.clone()), Arc::clone(&services.supervision));
-    let every = crate::config::secs(services.config.cluster.report_interval_s.max(0.2));
+    let every = services
+        .config
+        .cluster
+        .report_interval_s
+        .max(Duration::from_millis(200));
     Supervisor::start(move |_| ServiceReporter::new(report, sink, supervision, every));
 }
 

@@ -57,7 +57,7 @@ pub(crate) fn bench_config(dir: &std::path::Path) -> Config {
     config.database.url = format!("sqlite://{}", dir.join("bench.db").display());
     config.database.pool_size = 8;
     config.compute.data_dir = dir.join("instances").display().to_string();
-    config.compute.simulated_prepare_ms = 100;
+    config.compute.simulated_prepare_ms = std::time::Duration::from_millis(100);
     config.log.filter = "warn".into();
     config.auth.mode = crate::config::AuthMode::Noauth;
     config.auth.admin_password_file = dir.join("admin-password").display().to_string();
@@ -235,7 +235,7 @@ async fn datastores() -> anyhow::Result<()> {
     let _scratch = Scratch(dir.clone());
     let mut config = bench_config(&dir);
     config.compute.address_pool = "127.77.240.0/24".into();
-    config.guest.heartbeat_interval_s = 2.0;
+    config.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(2.0);
     let node = app::start(config, Role::All).await?;
     let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();

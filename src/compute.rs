@@ -37,7 +37,7 @@ pub fn datastore_for(
     key: &crate::bus::signing::GuestKey,
 ) -> Result<Box<dyn crate::guest::Datastore>, String> {
     if manager.is_simulated() {
-        let prepare_time = std::time::Duration::from_millis(config.compute.simulated_prepare_ms);
+        let prepare_time = config.compute.simulated_prepare_ms;
         return Ok(simulated::datastore_for(prepare_time, prepared));
     }
     let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;

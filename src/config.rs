@@ -9,6 +9,7 @@
 mod backup;
 mod cluster;
 mod defaults;
+pub mod duration;
 mod env;
 pub mod kinds;
 pub mod validate;
@@ -60,9 +61,11 @@ pub struct ApiConfig {
     pub page_size: i64,
     /// How long `GET /instances/{id}` waits for the guest's filesystem stats before it answers
     /// without them; a slow guest must not hold an API worker for Trove's full 15 s.
-    pub show_guest_timeout_ms: u64,
+    #[serde(with = "crate::config::duration::millis")]
+    pub show_guest_timeout_ms: Duration,
     /// Seconds an in-flight request may take to finish after SIGTERM.
-    pub shutdown_timeout_s: u64,
+    #[serde(with = "crate::config::duration::whole_secs")]
+    pub shutdown_timeout_s: Duration,
     /// The URL clients reach this API at, used in every link and in the token catalog. Empty:
     /// `http://` + the bound address (the host name when bound to all addresses).
     pub public_url: String,
@@ -82,7 +85,8 @@ pub struct DatabaseConfig {
     /// Connections of the node's own work (task manager, conductor, schedulers), which API load
     /// can never take.
     pub internal_pool_size: u32,
-    pub acquire_timeout_ms: u64,
+    #[serde(with = "crate::config::duration::millis")]
+    pub acquire_timeout_ms: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -103,15 +107,20 @@ pub struct BusConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct GuestConfig {
-    pub heartbeat_interval_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub heartbeat_interval_s: Duration,
     /// A healthy service whose last heartbeat is older than this is reported (and stored) as
     /// FAILED_TIMEOUT_GUESTAGENT, i.e. `operating_status` ERROR.
-    pub heartbeat_expiry_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub heartbeat_expiry_s: Duration,
     /// Trove's `agent_call_low_timeout` and `agent_call_high_timeout`.
-    pub call_low_timeout_s: f64,
-    pub call_high_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub call_low_timeout_s: Duration,
+    #[serde(with = "crate::config::duration::secs")]
+    pub call_high_timeout_s: Duration,
     /// A signed request a guest receives later than this after it was issued is dropped.
-    pub message_ttl_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub message_ttl_s: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,21 +129,29 @@ pub struct TaskManagerConfig {
     /// Owner written on the flows this node runs; stable across restarts. Empty = host name.
     pub node_id: String,
     /// How long a claimed flow stays ours without renewal; another node may take it after.
-    pub lease_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub lease_s: Duration,
     /// How often unowned or expired flows are looked for (a lost cast is found by this scan).
-    pub scan_interval_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub scan_interval_s: Duration,
     /// Trove's `usage_timeout`: how long a create waits for the guest to report healthy.
-    pub usage_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub usage_timeout_s: Duration,
     /// How long a delete waits for the server to go away.
-    pub delete_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub delete_timeout_s: Duration,
     /// How long a restart waits for the guest.
-    pub restart_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub restart_timeout_s: Duration,
     /// How long a resize waits for the guest (Trove's resize_time_out).
-    pub resize_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub resize_timeout_s: Duration,
     /// How often a waiting step checks again.
-    pub poll_interval_ms: u64,
+    #[serde(with = "crate::config::duration::millis")]
+    pub poll_interval_ms: Duration,
     /// First back-off after a failed step; doubles per consecutive failure, capped at 30 s.
-    pub retry_backoff_ms: u64,
+    #[serde(with = "crate::config::duration::millis")]
+    pub retry_backoff_ms: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -143,9 +160,11 @@ pub struct ConductorConfig {
     /// Most heartbeats applied in one database transaction.
     pub batch_max: usize,
     /// How long a batch waits for more messages after its first one.
-    pub batch_linger_ms: f64,
+    #[serde(with = "crate::config::duration::millis_f64")]
+    pub batch_linger_ms: Duration,
     /// How often stale heartbeats are swept into FAILED_TIMEOUT_GUESTAGENT.
-    pub expiry_sweep_interval_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub expiry_sweep_interval_s: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -157,7 +176,8 @@ pub struct ComputeConfig {
     /// Addresses handed to `process` instances.
     pub address_pool: String,
     /// How long the simulated datastore takes to prepare.
-    pub simulated_prepare_ms: u64,
+    #[serde(with = "crate::config::duration::millis")]
+    pub simulated_prepare_ms: Duration,
     /// Where guest agents run: "in_process" (guest sessions in the task manager's process) or
     /// "process" (each real instance's guest is its own `coffer guest --instance-id` process,
     /// simulated guests live in a `coffer guest --simulated N` pool) — distributed mode.
@@ -171,7 +191,8 @@ pub struct AuthConfig {
     /// "noauth": any token, the project is the one in the URL — for local development only.
     pub mode: AuthMode,
     /// How long an issued token is valid.
-    pub token_ttl_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub token_ttl_s: Duration,
     /// The region named in the service catalog.
     pub region: String,
     /// The bootstrap admin's password; empty: generated at first start and written (0600) to
@@ -181,7 +202,8 @@ pub struct AuthConfig {
     /// Failed logins allowed per user within `failed_login_window_s` (ten times as many per
     /// client address) before logins are refused with 429.
     pub max_failed_logins: usize,
-    pub failed_login_window_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub failed_login_window_s: Duration,
     /// Passwords checked at once (each check is ~19 MiB of argon2 memory and a core's work); a
     /// login that finds every slot busy gets 429 at once. 0: one per CPU core.
     pub password_check_slots: usize,
@@ -217,7 +239,8 @@ pub struct SecretsConfig {
     /// mode 0600 when missing. All nodes of a deployment share it.
     pub master_key_file: String,
     /// How long a process that must not create the key (a guest pool) waits for the file.
-    pub wait_for_key_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub wait_for_key_s: Duration,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -313,11 +336,6 @@ pub fn host_name() -> String {
         .unwrap_or_else(|| "coffer".into())
 }
 
-/// Seconds (as configured) to a `Duration`, never negative.
-pub fn secs(s: f64) -> Duration {
-    Duration::from_secs_f64(s.max(0.0))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -345,10 +363,10 @@ mod tests {
         assert_eq!(config.api.bind, "127.0.0.1:9999");
         assert_eq!(config.database.pool_size, 3);
         assert_eq!(config.bus.control_exchange, "other");
-        assert_eq!(config.guest.heartbeat_interval_s, 2.0);
+        assert_eq!(config.guest.heartbeat_interval_s, Duration::from_secs(2));
         assert_eq!(config.taskmanager.node_id, "7");
         assert_eq!(config.conductor.batch_max, 10);
-        assert_eq!(config.compute.simulated_prepare_ms, 5);
+        assert_eq!(config.compute.simulated_prepare_ms, Duration::from_millis(5));
         assert_eq!(config.auth.mode, AuthMode::Noauth);
         assert_eq!(config.secrets.master_key_file, "/tmp/k");
         assert_eq!(config.quota.instances, 5);

@@ -88,7 +88,7 @@ impl FlowCtx {
     }
 
     pub fn poll(&self) -> StepOutcome {
-        StepOutcome::Wait(Duration::from_millis(self.services.config.taskmanager.poll_interval_ms))
+        StepOutcome::Wait(self.services.config.taskmanager.poll_interval_ms)
     }
 
     /// Runs blocking database work for this flow.
@@ -138,7 +138,7 @@ impl FlowCtx {
 /// The server's full version as its guest reports it; `None` when it does not answer (the
 /// catalog's version is shown until it does).
 pub async fn server_version(ctx: &FlowCtx) -> Option<String> {
-    let timeout = crate::config::secs(ctx.services.config.guest.call_low_timeout_s);
+    let timeout = ctx.services.config.guest.call_low_timeout_s;
     match ctx.call_guest("server_version", serde_json::json!({}), timeout).await {
         Ok(v) => v.as_str().map(str::to_string),
         Err(e) => {

@@ -162,7 +162,7 @@ fn migrate(config: &Config) -> ExitCode {
 }
 
 fn open_db(config: &Config) -> anyhow::Result<coffer::db::Db> {
-    let timeout = std::time::Duration::from_millis(config.database.acquire_timeout_ms);
+    let timeout = config.database.acquire_timeout_ms;
     Ok(coffer::db::Db::connect(&config.database.url, 1, timeout)?)
 }
 

@@ -69,10 +69,7 @@ impl AppState {
         Ok(AppState {
             public_url: links::derived_public_url(&api.public_url, bound),
             trusted_proxies,
-            login_brake: Arc::new(LoginBrake::new(
-                crate::config::secs(auth.failed_login_window_s),
-                MAX_BRAKE_KEYS,
-            )),
+            login_brake: Arc::new(LoginBrake::new(auth.failed_login_window_s, MAX_BRAKE_KEYS)),
             passwords: Arc::new(PasswordChecker::new(auth.password_check_slots)),
             db,
             services,

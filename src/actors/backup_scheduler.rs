@@ -42,7 +42,7 @@ impl Actor for BackupScheduler {
 
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.services.supervision.started(KIND, &self.services.node_id);
-        let every = crate::config::secs(self.services.config.backup.scheduler_tick_s);
+        let every = self.services.config.backup.scheduler_tick_s;
         ctx.notify(Tick);
         ctx.run_interval(every, |_, ctx| ctx.notify(Tick));
     }
@@ -69,8 +69,8 @@ impl Handler<Tick> for BackupScheduler {
         let services = self.services.clone();
         let work = async move {
             let cfg = services.config.clone();
-            let expiry = (cfg.guest.heartbeat_expiry_s * 1000.0) as i64;
-            let deadline = (cfg.backup.timeout_s * 1000.0) as i64;
+            let expiry = cfg.guest.heartbeat_expiry_s.as_millis() as i64;
+            let deadline = cfg.backup.timeout_s.as_millis() as i64;
             let limits = cfg.quota.defaults();
             let flows = services
                 .db

@@ -65,9 +65,9 @@ impl Actor for Conductor {
             act.services.supervision.failed(KIND, &act.services.node_id, &reason);
             ctx.stop();
         }));
-        let every = crate::config::secs(self.services.config.conductor.expiry_sweep_interval_s);
+        let every = self.services.config.conductor.expiry_sweep_interval_s;
         ctx.run_interval(every, |act, ctx| {
-            let expiry_ms = (act.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
+            let expiry_ms = act.services.config.guest.heartbeat_expiry_s.as_millis() as i64;
             let db = act.services.db.clone();
             let sweep = async move { db.run(move |c| ServiceStatusRow::sweep_expired(c, expiry_ms)).await };
             ctx.spawn(sweep.into_actor(act).map(|swept, _, _| match swept {
@@ -99,7 +99,7 @@ impl Supervised for Conductor {
 pub async fn consume(services: Services, topic: &str) -> String {
     let mut subscription: Subscription = services.bus.subscribe(topic);
     let batch_max = services.config.conductor.batch_max.clamp(1, services.bus.max_unacked());
-    let linger = Duration::from_micros((services.config.conductor.batch_linger_ms * 1000.0) as u64);
+    let linger = Duration::from_micros(services.config.conductor.batch_linger_ms.as_micros() as u64);
     loop {
         let Some(first) = subscription.next().await else {
             return "the bus closed".into();

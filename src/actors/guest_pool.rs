@@ -64,7 +64,7 @@ impl GuestPool {
     fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), String> {
         let text = self.master.open(&request.sealed_key).map_err(|e| e.to_string())?;
         let key = Arc::new(GuestKey::from_base64(&text)?);
-        let prepare = Duration::from_millis(self.env.config.compute.simulated_prepare_ms);
+        let prepare = self.env.config.compute.simulated_prepare_ms;
         let datastore = crate::compute::simulated::datastore_for(prepare, request.prepared);
         let pool = ctx.address();
         let mut env = self.env.clone();

@@ -163,7 +163,7 @@ impl GuestSession {
 
     /// Checks a verified request's age and that it was not taken before (no replays).
     fn take_once(&mut self, envelope: &crate::bus::Envelope) -> Result<(), String> {
-        let ttl = self.env.config.guest.message_ttl_s;
+        let ttl = self.env.config.guest.message_ttl_s.as_secs_f64();
         let now = sent_now();
         let issued = envelope.context.issued.ok_or("the request carries no issue time")?;
         if now - issued > ttl {
@@ -219,7 +219,7 @@ impl Actor for GuestSession {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.env.supervision.started(KIND, &self.instance_id);
         ctx.add_stream(self.env.bus.subscribe(&bus::guest_topic(&self.instance_id)));
-        let interval = crate::config::secs(self.env.config.guest.heartbeat_interval_s);
+        let interval = self.env.config.guest.heartbeat_interval_s;
         ctx.run_interval(interval, |act, ctx| {
             act.heartbeat(ctx, None);
             act.enforce_volume(ctx);

@@ -39,8 +39,10 @@ impl GuestWatch {
     /// How long a guest may be silent before its consumer is looked at.
     fn silent_after(&self) -> Duration {
         let guest = &self.services.config.guest;
-        let three_beats = guest.heartbeat_interval_s * 3.0;
-        crate::config::secs(three_beats.min(guest.heartbeat_expiry_s / 2.0).max(1.0))
+        let three_beats = guest.heartbeat_interval_s * 3;
+        three_beats
+            .min(guest.heartbeat_expiry_s / 2)
+            .max(Duration::from_secs(1))
     }
 
     fn scan(&mut self, ctx: &mut Context<Self>) {
@@ -77,7 +79,7 @@ impl GuestWatch {
 
 /// Hands every orphaned guest to the pools; returns those handed.
 async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<String>) -> Result<Vec<String>, String> {
-    let lease_ms = (services.config.taskmanager.lease_s * 1000.0) as i64;
+    let lease_ms = services.config.taskmanager.lease_s.as_millis() as i64;
     let node = services.node_id.clone();
     let cutoff = crate::db::now_ms() - silent.as_millis() as i64;
     let candidates = services
@@ -138,7 +140,7 @@ impl Actor for GuestWatch {
             .taskmanager
             .scan_interval_s
             .min(config.guest.heartbeat_interval_s);
-        let every = crate::config::secs(every.max(0.5));
+        let every = every.max(Duration::from_millis(500));
         ctx.run_interval(every, |act, ctx| act.scan(ctx));
     }
 }

@@ -43,7 +43,7 @@ impl TaskManager {
     }
 
     fn lease_ms(&self) -> i64 {
-        (self.services.config.taskmanager.lease_s * 1000.0) as i64
+        self.services.config.taskmanager.lease_s.as_millis() as i64
     }
 
     /// Starts the target's actor unless it runs already.
@@ -93,7 +93,7 @@ impl Actor for TaskManager {
         self.services.supervision.started(KIND, &self.services.node_id);
         ctx.add_stream(self.services.bus.subscribe(bus::TASKMANAGER));
         ctx.notify(Scan);
-        let every = crate::config::secs(self.services.config.taskmanager.scan_interval_s);
+        let every = self.services.config.taskmanager.scan_interval_s;
         ctx.run_interval(every, |_, ctx| ctx.notify(Scan));
     }
 

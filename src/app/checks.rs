@@ -50,7 +50,7 @@ pub(super) async fn check_master_key(services: &Services) -> anyhow::Result<()> 
 /// would each run the other's flows. A process of this host that is gone does not count.
 pub(super) async fn check_node_id_free(services: &Services) -> anyhow::Result<()> {
     let (node, me) = (services.node_id.clone(), services.service.id.clone());
-    let since = crate::db::now_ms() - (services.config.cluster.down_after_s * 1000.0) as i64;
+    let since = crate::db::now_ms() - services.config.cluster.down_after_s.as_millis() as i64;
     let holders = services
         .db
         .run(move |c| {

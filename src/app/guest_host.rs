@@ -79,7 +79,7 @@ pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Resu
     crate::files::set_private_umask();
     // The deployment's key (it opens the guest keys task managers hand over), never a new one.
     let key_file = std::path::PathBuf::from(&config.secrets.master_key_file);
-    let wait = crate::config::secs(config.secrets.wait_for_key_s);
+    let wait = config.secrets.wait_for_key_s;
     let master = Arc::new(MasterKey::load_waiting(&key_file, wait).await?);
     let prefix = match config.taskmanager.node_id.as_str() {
         "" => crate::config::host_name(),
@@ -88,7 +88,7 @@ pub async fn run_simulated_pool(config: Config, capacity: usize) -> anyhow::Resu
     let name = format!("{prefix}-{}", std::process::id());
     let (bind, every) = (
         config.telemetry.bind.clone(),
-        crate::config::secs(config.cluster.report_interval_s.max(0.2)),
+        config.cluster.report_interval_s.max(Duration::from_millis(200)),
     );
     let env = guest_env(config)?;
     let hosted = Arc::new(AtomicI64::new(0));

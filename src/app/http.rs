@@ -28,7 +28,7 @@ pub fn start(services: &Services, api_db: Db) -> anyhow::Result<(ServerHandle, S
     let state = actix_web::web::Data::new(state);
     let server = actix_server::Server::build()
         .workers(api.workers.max(1))
-        .shutdown_timeout(api.shutdown_timeout_s)
+        .shutdown_timeout(api.shutdown_timeout_s.as_secs())
         .disable_signals()
         .listen("coffer-api", listener, move || {
             let app = actix_web::App::new()

@@ -144,8 +144,8 @@ async fn ingest(
     std::fs::create_dir_all(&dir)?;
     let _scratch = Scratch(dir.clone());
     let mut config = bench_config(&dir);
-    config.guest.heartbeat_interval_s = 3600.0;
-    config.guest.heartbeat_expiry_s = 36_000.0;
+    config.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(3600.0);
+    config.guest.heartbeat_expiry_s = std::time::Duration::from_secs_f64(36_000.0);
     if let Some(url) = amqp_url.filter(|_| transport == "amqp") {
         config.bus.transport = crate::config::Transport::Amqp;
         config.bus.amqp_url = url;

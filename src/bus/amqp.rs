@@ -287,7 +287,11 @@ impl AmqpBus {
                 Err(e) => crate::telemetry::warn_limited("amqp reply queue", &format!("amqp reply queue: {e}")),
             }
             failures += 1;
-            tokio::time::sleep(crate::bus::retry::backoff(200, failures)).await;
+            tokio::time::sleep(crate::bus::retry::backoff(
+                std::time::Duration::from_millis(200),
+                failures,
+            ))
+            .await;
         }
     }
 

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,17 +23,23 @@ pub struct BackupConfig {
     /// How many attempts a backup gets before it is FAILED.
     pub max_attempts: i32,
     /// An attempt that reports no progress for this long is taken as lost (its guest died).
-    pub progress_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub progress_timeout_s: Duration,
     /// How often a running backup reports its progress.
-    pub progress_interval_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub progress_interval_s: Duration,
     /// How long a backup may take in all, attempts included.
-    pub timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub timeout_s: Duration,
     /// How long a restore may take (Trove's restore_usage_timeout).
-    pub restore_timeout_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub restore_timeout_s: Duration,
     /// How often the scheduler looks for due runs.
-    pub scheduler_tick_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub scheduler_tick_s: Duration,
     /// The shortest interval a schedule may ask for.
-    pub min_interval_s: i64,
+    #[serde(with = "crate::config::duration::whole_secs")]
+    pub min_interval_s: Duration,
 }
 
 impl Default for BackupConfig {
@@ -47,12 +54,12 @@ impl Default for BackupConfig {
             s3_secret_key: String::new(),
             compression_level: 3,
             max_attempts: 3,
-            progress_timeout_s: 300.0,
-            progress_interval_s: 5.0,
-            timeout_s: 86400.0,
-            restore_timeout_s: 3600.0,
-            scheduler_tick_s: 10.0,
-            min_interval_s: 3600,
+            progress_timeout_s: Duration::from_secs_f64(300.0),
+            progress_interval_s: Duration::from_secs_f64(5.0),
+            timeout_s: Duration::from_secs_f64(86400.0),
+            restore_timeout_s: Duration::from_secs_f64(3600.0),
+            scheduler_tick_s: Duration::from_secs_f64(10.0),
+            min_interval_s: Duration::from_secs(3600),
         }
     }
 }

@@ -2,15 +2,18 @@
 //! (its row in the service list, its own `/healthz` and `/metrics`).
 
 use serde::{Deserialize, Serialize};
+use std::time::Duration;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ClusterConfig {
     /// How often each process refreshes its row in the service list (and stores its
     /// supervision events).
-    pub report_interval_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub report_interval_s: Duration,
     /// A process whose row was not refreshed for this long is shown down.
-    pub down_after_s: f64,
+    #[serde(with = "crate::config::duration::secs")]
+    pub down_after_s: Duration,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -24,8 +27,8 @@ pub struct TelemetryConfig {
 impl Default for ClusterConfig {
     fn default() -> Self {
         Self {
-            report_interval_s: 2.0,
-            down_after_s: 10.0,
+            report_interval_s: Duration::from_secs_f64(2.0),
+            down_after_s: Duration::from_secs_f64(10.0),
         }
     }
 }

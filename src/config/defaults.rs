@@ -2,6 +2,7 @@
 //! `config.toml` states the same values, which a test checks).
 
 use super::*;
+use std::time::Duration;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -9,8 +10,8 @@ impl Default for ApiConfig {
             bind: "127.0.0.1:8779".into(),
             workers: 2,
             page_size: 20,
-            show_guest_timeout_ms: 2000,
-            shutdown_timeout_s: 5,
+            show_guest_timeout_ms: Duration::from_millis(2000),
+            shutdown_timeout_s: Duration::from_secs(5),
             public_url: String::new(),
             trusted_proxies: Vec::new(),
         }
@@ -23,7 +24,7 @@ impl Default for DatabaseConfig {
             url: "sqlite://coffer-data/coffer.db".into(),
             pool_size: 8,
             internal_pool_size: 4,
-            acquire_timeout_ms: 5000,
+            acquire_timeout_ms: Duration::from_millis(5000),
         }
     }
 }
@@ -44,11 +45,11 @@ impl Default for BusConfig {
 impl Default for GuestConfig {
     fn default() -> Self {
         Self {
-            heartbeat_interval_s: 30.0,
-            heartbeat_expiry_s: 90.0,
-            call_low_timeout_s: 15.0,
-            call_high_timeout_s: 180.0,
-            message_ttl_s: 900.0,
+            heartbeat_interval_s: Duration::from_secs_f64(30.0),
+            heartbeat_expiry_s: Duration::from_secs_f64(90.0),
+            call_low_timeout_s: Duration::from_secs_f64(15.0),
+            call_high_timeout_s: Duration::from_secs_f64(180.0),
+            message_ttl_s: Duration::from_secs_f64(900.0),
         }
     }
 }
@@ -57,14 +58,14 @@ impl Default for TaskManagerConfig {
     fn default() -> Self {
         Self {
             node_id: String::new(),
-            lease_s: 30.0,
-            scan_interval_s: 5.0,
-            usage_timeout_s: 1800.0,
-            delete_timeout_s: 60.0,
-            restart_timeout_s: 180.0,
-            resize_timeout_s: 900.0,
-            poll_interval_ms: 2000,
-            retry_backoff_ms: 200,
+            lease_s: Duration::from_secs_f64(30.0),
+            scan_interval_s: Duration::from_secs_f64(5.0),
+            usage_timeout_s: Duration::from_secs_f64(1800.0),
+            delete_timeout_s: Duration::from_secs_f64(60.0),
+            restart_timeout_s: Duration::from_secs_f64(180.0),
+            resize_timeout_s: Duration::from_secs_f64(900.0),
+            poll_interval_ms: Duration::from_millis(2000),
+            retry_backoff_ms: Duration::from_millis(200),
         }
     }
 }
@@ -73,8 +74,8 @@ impl Default for ConductorConfig {
     fn default() -> Self {
         Self {
             batch_max: 2048,
-            batch_linger_ms: 2.0,
-            expiry_sweep_interval_s: 5.0,
+            batch_linger_ms: Duration::from_secs_f64(2.0 / 1000.0),
+            expiry_sweep_interval_s: Duration::from_secs_f64(5.0),
         }
     }
 }
@@ -84,7 +85,7 @@ impl Default for ComputeConfig {
         Self {
             data_dir: String::new(),
             address_pool: "127.77.0.0/16".into(),
-            simulated_prepare_ms: 500,
+            simulated_prepare_ms: Duration::from_millis(500),
             guest_host: GuestHost::InProcess,
         }
     }
@@ -94,12 +95,12 @@ impl Default for AuthConfig {
     fn default() -> Self {
         Self {
             mode: AuthMode::Keystone,
-            token_ttl_s: 3600.0,
+            token_ttl_s: Duration::from_secs_f64(3600.0),
             region: "RegionOne".into(),
             admin_password: String::new(),
             admin_password_file: "coffer-data/admin-password".into(),
             max_failed_logins: 10,
-            failed_login_window_s: 60.0,
+            failed_login_window_s: Duration::from_secs_f64(60.0),
             password_check_slots: 0,
         }
     }
@@ -118,7 +119,7 @@ impl Default for SecretsConfig {
     fn default() -> Self {
         Self {
             master_key_file: "coffer-data/master.key".into(),
-            wait_for_key_s: 60.0,
+            wait_for_key_s: Duration::from_secs_f64(60.0),
         }
     }
 }

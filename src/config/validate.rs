@@ -23,7 +23,7 @@ impl Config {
         if self.testing.volume_unit_mb < 1 {
             return Err(ConfigError::Invalid("[testing] volume_unit_mb must be positive".into()));
         }
-        if self.guest.heartbeat_interval_s <= 0.0 || self.guest.heartbeat_expiry_s <= 0.0 {
+        if self.guest.heartbeat_interval_s.is_zero() || self.guest.heartbeat_expiry_s.is_zero() {
             return Err(ConfigError::Invalid(
                 "[guest] heartbeat interval and expiry must be positive".into(),
             ));

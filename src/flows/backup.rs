@@ -105,13 +105,14 @@ async fn guest_runs(ctx: &FlowCtx, b: &Backup) -> Result<bool, FlowError> {
 
 async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, FlowError> {
     let cfg = &ctx.services.config.backup;
-    let stalled_ms = (cfg.progress_timeout_s * 1000.0) as i64;
+    let stalled_ms = cfg.progress_timeout_s.as_millis() as i64;
     let lost = if b.attempt_failed {
         None
     } else if now_ms() - b.progress_at > stalled_ms {
         Some(format!(
             "attempt {} made no progress for {} s",
-            b.attempt, cfg.progress_timeout_s
+            b.attempt,
+            cfg.progress_timeout_s.as_secs()
         ))
     } else if ctx.resumed && !guest_runs(&ctx, &b).await? {
         Some(format!(
@@ -147,7 +148,7 @@ async fn wait_for_result(ctx: FlowCtx, b: Backup) -> Result<StepOutcome, FlowErr
 
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.flow.target_id.clone();
-    let timeout = ctx.services.config.backup.timeout_s;
+    let timeout = ctx.services.config.backup.timeout_s.as_secs();
     ctx.db(move |c| Backup::fail(c, &id, &format!("the backup did not finish within {timeout} s")))
         .await
         .map(|_| ())

@@ -17,6 +17,7 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::write_tx;
 use crate::status::ServiceStatus;
 use serde_json::json;
+use std::time::Duration;
 
 pub const STEPS: &[&str] = &["stop_datastore", "delete_server", "forget_instance"];
 
@@ -50,7 +51,7 @@ async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         })
         .await?;
     if exists {
-        let timeout = crate::config::secs(ctx.services.config.guest.call_low_timeout_s.min(5.0));
+        let timeout = ctx.services.config.guest.call_low_timeout_s.min(Duration::from_secs(5));
         if let Err(e) = ctx.call_guest("stop_db", json!({}), timeout).await {
             // As in Trove, a guest that cannot stop does not keep its server alive.
             tracing::warn!(instance.id = %ctx.instance_id(), error = %e, "stop_db before delete failed: {e}");

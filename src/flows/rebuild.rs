@@ -37,7 +37,7 @@ fn task_of(ctx: &FlowCtx) -> Task {
 pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
-            let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+            let timeout = ctx.services.config.guest.call_high_timeout_s;
             let started = now_ms();
             let version = ctx
                 .call_guest("rebuild", json!({}), timeout)
@@ -91,7 +91,7 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
             let cidrs = ctx.state::<AccessState>()?.access.allowed_cidrs;
-            let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+            let timeout = ctx.services.config.guest.call_high_timeout_s;
             ctx.call_guest("update_access", encode(&UpdateAccess { allowed_cidrs: cidrs }), timeout)
                 .await
                 .map_err(|e| FlowError::bus("update_access", e))?;

@@ -56,7 +56,7 @@ async fn give_up(ctx: &FlowCtx, message: String) -> Result<StepOutcome, FlowErro
 
 /// Calls the guest; a refusal gives up, silence is retried.
 async fn guest(ctx: &FlowCtx, method: &str, args: serde_json::Value) -> Result<Option<StepOutcome>, FlowError> {
-    let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+    let timeout = ctx.services.config.guest.call_high_timeout_s;
     match ctx.call_guest(method, args, timeout).await {
         Ok(_) => Ok(None),
         Err(BusError::Remote(text)) => {

@@ -16,7 +16,7 @@ pub const STEPS: &[&str] = &["restart_datastore", "wait_until_healthy", "clear_t
 pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => {
-            let timeout = crate::config::secs(ctx.services.config.guest.call_high_timeout_s);
+            let timeout = ctx.services.config.guest.call_high_timeout_s;
             let started = now_ms();
             ctx.call_guest("restart", json!({}), timeout)
                 .await

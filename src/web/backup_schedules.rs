@@ -123,7 +123,13 @@ pub async fn set_schedule(
     let (_, id) = path.into_inner();
     let tenant = acting.project();
     let now = now_ms();
-    let schedule = parse(&body, &id, &tenant, state.services.config.backup.min_interval_s, now)?;
+    let schedule = parse(
+        &body,
+        &id,
+        &tenant,
+        state.services.config.backup.min_interval_s.as_secs() as i64,
+        now,
+    )?;
     let saved = state
         .db
         .run(move |c| {

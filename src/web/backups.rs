@@ -83,7 +83,7 @@ fn create_request(body: &Value) -> Result<CreateBackup, ApiError> {
 }
 
 fn backup_deadline_ms(state: &AppState) -> i64 {
-    (state.services.config.backup.timeout_s * 1000.0) as i64
+    state.services.config.backup.timeout_s.as_millis() as i64
 }
 
 pub async fn create_backup(
@@ -102,7 +102,7 @@ pub async fn create_backup(
         }
         false => path.into_inner(),
     };
-    let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
+    let expiry = state.services.config.guest.heartbeat_expiry_s.as_millis() as i64;
     let (deadline, limits) = (backup_deadline_ms(&state), state.services.config.quota.defaults());
     let (b, flow, datastores) = state
         .db

@@ -35,7 +35,7 @@ pub async fn ready_for_guest(state: &AppState, tenant: String, id: String) -> Re
         .run(move |c| Instance::find_record(c, &tenant, &lookup))
         .await?
         .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let expiry = (state.services.config.guest.heartbeat_expiry_s * 1000.0) as i64;
+    let expiry = state.services.config.guest.heartbeat_expiry_s.as_millis() as i64;
     crate::intents::check_ready(&id, &record, expiry)?;
     Ok(record)
 }
@@ -61,16 +61,11 @@ pub async fn call(
     timeout: Timeout,
 ) -> Result<Value, ApiError> {
     let guest = &state.services.config.guest;
-    let seconds = match timeout {
+    let within = match timeout {
         Timeout::Low => guest.call_low_timeout_s,
         Timeout::High => guest.call_high_timeout_s,
     };
-    match state
-        .services
-        .guests
-        .call(instance_id, method, args, crate::config::secs(seconds))
-        .await
-    {
+    match state.services.guests.call(instance_id, method, args, within).await {
         Ok(value) => Ok(value),
         Err(BusError::Remote(text)) => Err(match decode_error(&text) {
             GuestError::Unprocessable(m) => ApiError::Unprocessable(m),

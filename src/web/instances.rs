@@ -16,10 +16,9 @@ use crate::intents;
 use crate::testing::Fault;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
-use std::time::Duration;
 
-pub(super) fn ms(seconds: f64) -> i64 {
-    (seconds * 1000.0) as i64
+pub(super) fn ms(duration: std::time::Duration) -> i64 {
+    duration.as_millis() as i64
 }
 
 pub(super) fn expiry_ms(state: &AppState) -> i64 {
@@ -205,7 +204,7 @@ pub(super) async fn show(
     let mut view = views::instance(&links::base(req), &record, expiry_ms(state), true, auth::is_admin(req));
     view = views::with_fault(view, fault.as_ref());
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
-        let timeout = Duration::from_millis(state.services.config.api.show_guest_timeout_ms);
+        let timeout = state.services.config.api.show_guest_timeout_ms;
         let args = json!({"fs_path": null});
         match state
             .services

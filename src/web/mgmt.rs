@@ -65,7 +65,7 @@ pub async fn list_supervision_events(
 /// `GET /mgmt/services`: every process seen in the last day, up or down.
 pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let rows = state.db.run(ServiceRow::list).await?;
-    let down_after = (state.services.config.cluster.down_after_s * 1000.0) as i64;
+    let down_after = state.services.config.cluster.down_after_s.as_millis() as i64;
     let now = now_ms();
     let services: Vec<_> = rows
         .iter()

@@ -200,9 +200,9 @@ async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_condu
     let _turn = BROKER.lock().await;
     let app = app_on_rabbitmq(|c| {
         c.bus.sign_guest_messages = false;
-        c.compute.simulated_prepare_ms = 3000;
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(3000);
         // The guest's own heartbeats would overwrite the ones cast here.
-        c.guest.heartbeat_interval_s = 600.0;
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(600.0);
     })
     .await;
     let api = &app.api;
@@ -258,7 +258,7 @@ async fn an_oslo_messaging_client_casts_heartbeat_and_update_backup_to_the_condu
 async fn unsigned_or_foreign_signed_guest_messages_are_rejected_over_rabbitmq() {
     let _turn = BROKER.lock().await;
     let app = app_on_rabbitmq(|c| {
-        c.guest.heartbeat_interval_s = 0.5;
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(0.5);
     })
     .await;
     assert!(

@@ -124,7 +124,10 @@ fn fault_of(view: &Value) -> &str {
 }
 
 async fn backup_lifecycle_and_restore(backend: Backend) {
-    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 400).await;
+    let app = TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(400)
+    })
+    .await;
     let api = &app.api;
     let id = simulated_with_db(api, "shop").await;
 
@@ -205,7 +208,10 @@ async fn backup_lifecycle_and_restore(backend: Backend) {
 crate::both_backends!(backup_lifecycle_and_restore);
 
 async fn bad_backup_requests(backend: Backend) {
-    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 300).await;
+    let app = TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(300)
+    })
+    .await;
     let api = &app.api;
     let id = simulated_with_db(api, "shop").await;
     let other = simulated_with_db(api, "other").await;

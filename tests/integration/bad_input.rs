@@ -20,7 +20,10 @@ fn assert_fault(status: u16, body: &Value, want_status: u16, want_key: &str, cas
 }
 
 async fn bad_requests_get_trove_faults(backend: Backend) {
-    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 60_000).await;
+    let app = TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(60_000)
+    })
+    .await;
     let api = &app.api;
     // A version whose binaries are missing is inactive: make Redis's so, whatever is installed.
     app.node

@@ -80,8 +80,8 @@ async fn restart_count_is_visible_while_the_actor_lives(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.testing.enabled = true;
         c.testing.fail_at = "create:3:error".into();
-        c.compute.simulated_prepare_ms = 1_500;
-        c.taskmanager.retry_backoff_ms = 300;
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(1_500);
+        c.taskmanager.retry_backoff_ms = std::time::Duration::from_millis(300);
     })
     .await;
     let api = &app.api;
@@ -110,7 +110,7 @@ async fn lost_cast_is_found_by_the_scan(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.testing.enabled = true;
         c.testing.fail_at = "create:0:drop_cast".into();
-        c.taskmanager.scan_interval_s = 1.0;
+        c.taskmanager.scan_interval_s = std::time::Duration::from_secs_f64(1.0);
     })
     .await;
     let api = &app.api;

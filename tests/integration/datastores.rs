@@ -286,7 +286,10 @@ async fn redis_end_to_end() {
 
 #[actix_web::test]
 async fn killed_server_leaves_healthy_and_restart_brings_it_back() {
-    let app = TestApp::start(Backend::Sqlite, |c| c.guest.heartbeat_interval_s = 1.0).await;
+    let app = TestApp::start(Backend::Sqlite, |c| {
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(1.0)
+    })
+    .await;
     let api = &app.api;
     let (id, _) = create(
         api,

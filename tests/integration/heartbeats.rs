@@ -56,7 +56,10 @@ async fn wait_stale(app: &TestApp, before: i64, n: i64) {
 
 async fn stale_heartbeats_change_nothing(backend: Backend) {
     // Slow heartbeats from the guest itself, so the test's own messages decide.
-    let app = TestApp::start(backend, |c| c.guest.heartbeat_interval_s = 3600.0).await;
+    let app = TestApp::start(backend, |c| {
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(3600.0)
+    })
+    .await;
     let id = app.api.create("stale").await;
     app.api.wait_active(&id).await;
 
@@ -91,9 +94,9 @@ both_backends!(stale_heartbeats_change_nothing);
 
 async fn silent_guest_expires(backend: Backend) {
     let app = TestApp::start(backend, |c| {
-        c.guest.heartbeat_interval_s = 0.5;
-        c.guest.heartbeat_expiry_s = 3.0;
-        c.conductor.expiry_sweep_interval_s = 0.5;
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(0.5);
+        c.guest.heartbeat_expiry_s = std::time::Duration::from_secs_f64(3.0);
+        c.conductor.expiry_sweep_interval_s = std::time::Duration::from_secs_f64(0.5);
     })
     .await;
     let id = app.api.create("silent").await;
@@ -168,7 +171,10 @@ async fn silent_guest_expires(backend: Backend) {
 both_backends!(silent_guest_expires);
 
 async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
-    let app = TestApp::start(backend, |c| c.guest.heartbeat_interval_s = 3600.0).await;
+    let app = TestApp::start(backend, |c| {
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(3600.0)
+    })
+    .await;
     let (a, b) = (app.api.create("signed-a").await, app.api.create("signed-b").await);
     app.api.wait_active(&a).await;
     app.api.wait_active(&b).await;

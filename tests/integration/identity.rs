@@ -166,7 +166,10 @@ async fn projects_are_kept_apart_and_roles_hold() {
 
 #[actix_web::test]
 async fn expired_tokens_are_refused() {
-    let app = keystone_app(Backend::Sqlite, |c| c.auth.token_ttl_s = 1.0).await;
+    let app = keystone_app(Backend::Sqlite, |c| {
+        c.auth.token_ttl_s = std::time::Duration::from_secs_f64(1.0)
+    })
+    .await;
     let admin = api_as(&app, "admin", ADMIN_PASSWORD, "admin").await;
     assert_eq!(admin.get("/flavors").await.0, 200);
     let deadline = Instant::now() + Duration::from_secs(10);
@@ -235,7 +238,10 @@ async fn bad_logins_look_alike_and_are_braked() {
 
 #[actix_web::test]
 async fn admin_views_and_reset_status() {
-    let app = keystone_app(Backend::Sqlite, |c| c.compute.simulated_prepare_ms = 60_000).await;
+    let app = keystone_app(Backend::Sqlite, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(60_000)
+    })
+    .await;
     add_user(&app, "alpha", "alice", "pw-a", "member").await;
     let alice = api_as(&app, "alice", "pw-a", "alpha").await;
     let admin = api_as(&app, "admin", ADMIN_PASSWORD, "admin").await;

@@ -7,12 +7,12 @@ use std::time::Duration;
 
 async fn create_restart_delete(backend: Backend) {
     let app = TestApp::start(backend, |c| {
-        c.compute.simulated_prepare_ms = 400;
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(400);
         // The restart's first step fails once and is retried after the back-off, so REBOOT is
         // there to be seen however fast the simulated guest restarts.
         c.testing.enabled = true;
         c.testing.fail_at = "restart:0:error".into();
-        c.taskmanager.retry_backoff_ms = 300;
+        c.taskmanager.retry_backoff_ms = std::time::Duration::from_millis(300);
     })
     .await;
     let api = &app.api;
@@ -83,7 +83,10 @@ async fn create_restart_delete(backend: Backend) {
 both_backends!(create_restart_delete);
 
 async fn delete_during_build(backend: Backend) {
-    let app = TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 3_000).await;
+    let app = TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(3_000)
+    })
+    .await;
     let api = &app.api;
     let id = api.create("doomed").await;
     // Wait until the build has allocated its server, then delete mid-build.
@@ -169,8 +172,8 @@ both_backends!(catalog_and_pagination);
 
 async fn build_past_its_deadline_fails_and_releases(backend: Backend) {
     let app = TestApp::start(backend, |c| {
-        c.compute.simulated_prepare_ms = 120_000;
-        c.taskmanager.usage_timeout_s = 1.5;
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(120_000);
+        c.taskmanager.usage_timeout_s = std::time::Duration::from_secs_f64(1.5);
     })
     .await;
     let api = &app.api;

@@ -15,7 +15,10 @@ use crate::support::Backend;
 use serde_json::json;
 
 async fn admin_acts_on_any_projects_instance(backend: Backend) {
-    let app = keystone_app(backend, |c| c.compute.simulated_prepare_ms = 100).await;
+    let app = keystone_app(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(100)
+    })
+    .await;
     let alpha = add_user(&app, "alpha", "alice", "pw-a", "member").await;
     add_user(&app, "beta", "bob", "pw-b", "member").await;
     let alice = api_as(&app, "alice", "pw-a", "alpha").await;
@@ -156,7 +159,10 @@ both_backends!(admin_acts_on_any_projects_instance);
 /// simulated instance; the attributes that need what coffer does not have yet are answered as
 /// Trove answers them for an instance without them.
 async fn instances_are_updated_as_trove_updates_them(backend: Backend) {
-    let app = crate::support::TestApp::start(backend, |c| c.compute.simulated_prepare_ms = 100).await;
+    let app = crate::support::TestApp::start(backend, |c| {
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(100)
+    })
+    .await;
     let api = &app.api;
     let id = api.create("before").await;
     api.wait_active(&id).await;

@@ -107,14 +107,14 @@ pub fn test_config(db: &TestDb) -> Config {
     c.compute.address_pool = db.pool.clone();
     c.secrets.master_key_file = db.dir.path().join("master.key").display().to_string();
     c.backup.local_dir = db.dir.path().join("backups").display().to_string();
-    c.backup.progress_interval_s = 0.5;
-    c.compute.simulated_prepare_ms = 200;
-    c.guest.heartbeat_interval_s = 1.0;
-    c.guest.heartbeat_expiry_s = 30.0;
-    c.conductor.expiry_sweep_interval_s = 0.5;
-    c.taskmanager.scan_interval_s = 1.0;
-    c.taskmanager.poll_interval_ms = 50;
-    c.taskmanager.retry_backoff_ms = 50;
+    c.backup.progress_interval_s = std::time::Duration::from_secs_f64(0.5);
+    c.compute.simulated_prepare_ms = std::time::Duration::from_millis(200);
+    c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(1.0);
+    c.guest.heartbeat_expiry_s = std::time::Duration::from_secs_f64(30.0);
+    c.conductor.expiry_sweep_interval_s = std::time::Duration::from_secs_f64(0.5);
+    c.taskmanager.scan_interval_s = std::time::Duration::from_secs_f64(1.0);
+    c.taskmanager.poll_interval_ms = std::time::Duration::from_millis(50);
+    c.taskmanager.retry_backoff_ms = std::time::Duration::from_millis(50);
     c.taskmanager.node_id = format!("test-{}", uuid::Uuid::new_v4().simple());
     // Most tests act as the URL's project; the identity tests switch authentication on.
     c.auth.mode = coffer::config::AuthMode::Noauth;

@@ -57,7 +57,7 @@ impl GuestSession {
                 .send(json!({"state": backup::BUILDING, "size_bytes": 0}))
                 .into_actor(self),
         );
-        let every = crate::config::secs(self.env.config.backup.progress_interval_s);
+        let every = self.env.config.backup.progress_interval_s;
         let (progress, counter) = (report.clone(), Arc::clone(&stored));
         let mut reported = 0;
         // Progress is reported only when bytes were stored since: a hung dump goes quiet and its

@@ -170,7 +170,10 @@ impl AmqpBus {
                 );
                 // At most a few seconds: a consumer back later than that finds its guest
                 // re-hosted by the guest watch.
-                tokio::time::sleep(crate::bus::retry::backoff(200, failures).min(RECONNECT_AT_MOST)).await;
+                tokio::time::sleep(
+                    crate::bus::retry::backoff(std::time::Duration::from_millis(200), failures).min(RECONNECT_AT_MOST),
+                )
+                .await;
             }
         });
         Box::pin(rx)

@@ -99,7 +99,7 @@ impl Attempt {
         // The password is right: this was no guess.
         brake.clear(user_key);
         brake.refund(self.address);
-        let expires_at = identity::expiry(crate::config::secs(config.token_ttl_s), None);
+        let expires_at = identity::expiry(config.token_ttl_s, None);
         self.issue(user, scope, expires_at).await
     }
 
@@ -122,7 +122,7 @@ impl Attempt {
             },
             _ => scope,
         };
-        let ttl = crate::config::secs(self.state.services.config.auth.token_ttl_s);
+        let ttl = self.state.services.config.auth.token_ttl_s;
         self.issue(user, scope, identity::expiry(ttl, Some(row.expires_at)))
             .await
     }

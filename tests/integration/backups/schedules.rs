@@ -58,9 +58,9 @@ fn due_of(b: &Value) -> i64 {
 #[actix_web::test]
 async fn a_schedule_runs_on_time_and_keeps_the_two_newest() {
     let app = TestApp::start(Backend::Sqlite, |c| {
-        c.compute.simulated_prepare_ms = 50;
-        c.backup.min_interval_s = 1;
-        c.backup.scheduler_tick_s = 0.2;
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(50);
+        c.backup.min_interval_s = std::time::Duration::from_secs(1);
+        c.backup.scheduler_tick_s = std::time::Duration::from_secs_f64(0.2);
     })
     .await;
     let api = &app.api;

@@ -139,7 +139,10 @@ fn token_body(token: &str) -> String {
 
 #[actix_web::test]
 async fn tokens_from_tokens_keep_their_expiry_and_can_be_revoked() {
-    let app = keystone_app(Backend::Sqlite, |c| c.auth.token_ttl_s = 4.0).await;
+    let app = keystone_app(Backend::Sqlite, |c| {
+        c.auth.token_ttl_s = std::time::Duration::from_secs_f64(4.0)
+    })
+    .await;
     add_user(&app, "alpha", "alice", "pw-a", "member").await;
     let root = app.api.root.clone();
     let (status, first, body) = login(&root, &password_body("alice", "pw-a", "alpha")).await;

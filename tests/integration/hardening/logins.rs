@@ -190,8 +190,8 @@ async fn concurrent_guesses_are_counted_before_they_are_checked() {
 async fn internal_work_has_its_own_connections(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.database.pool_size = 2;
-        c.database.acquire_timeout_ms = 1000;
-        c.compute.simulated_prepare_ms = 500;
+        c.database.acquire_timeout_ms = std::time::Duration::from_millis(1000);
+        c.compute.simulated_prepare_ms = std::time::Duration::from_millis(500);
     })
     .await;
     let api = &app.api;

@@ -81,7 +81,7 @@ async fn cancelled_resizes_give_their_growth_back(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.testing.enabled = true;
         c.testing.fail_at = "resize_volume:0:error,resize_flavor:0:error".into();
-        c.taskmanager.retry_backoff_ms = 3000;
+        c.taskmanager.retry_backoff_ms = std::time::Duration::from_millis(3000);
     })
     .await;
     let api = &app.api;
