@@ -33,19 +33,51 @@ impl std::fmt::Debug for BackupStore {
     }
 }
 
+/// What can go wrong with the backup object store.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// The store `[backup]` names cannot be opened.
+    #[error("{0}")]
+    Setup(String),
+    /// An operation on the store failed (`what` names it and the object).
+    #[error("{what}: {source}")]
+    Store { what: String, source: object_store::Error },
+    #[error("the backup object {0} is missing")]
+    Missing(String),
+    /// The side producing an upload, or consuming a download, failed or went away.
+    #[error("{0}")]
+    Stream(String),
+}
+
+impl StorageError {
+    fn store(what: impl Into<String>, source: object_store::Error) -> StorageError {
+        StorageError::Store {
+            what: what.into(),
+            source,
+        }
+    }
+}
+
+/// The guest drivers still speak text errors (a later step of issue 14 types them).
+impl From<StorageError> for String {
+    fn from(e: StorageError) -> String {
+        e.to_string()
+    }
+}
+
 impl BackupStore {
     /// Opens the store `[backup]` names (creating the local directory if needed).
-    pub fn from_config(cfg: &BackupConfig) -> Result<BackupStore, String> {
+    pub fn from_config(cfg: &BackupConfig) -> Result<BackupStore, StorageError> {
         match cfg.store.as_str() {
             "local" => {
                 let dir = cfg.local_dir();
                 crate::files::create_dirs(&dir, 0o700)
-                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                    .map_err(|e| StorageError::Setup(format!("backup directory {}: {e}", dir.display())))?;
                 let dir = dir
                     .canonicalize()
-                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                    .map_err(|e| StorageError::Setup(format!("backup directory {}: {e}", dir.display())))?;
                 let fs = object_store::local::LocalFileSystem::new_with_prefix(&dir)
-                    .map_err(|e| format!("backup directory {}: {e}", dir.display()))?;
+                    .map_err(|e| StorageError::Setup(format!("backup directory {}: {e}", dir.display())))?;
                 Ok(BackupStore {
                     inner: Arc::new(fs),
                     base_url: format!("file://{}/", dir.display()),
@@ -62,14 +94,16 @@ impl BackupStore {
                     .with_allow_http(cfg.s3_endpoint.starts_with("http://"))
                     .with_virtual_hosted_style_request(false)
                     .build()
-                    .map_err(|e| format!("S3 backup store: {e}"))?;
+                    .map_err(|e| StorageError::Setup(format!("S3 backup store: {e}")))?;
                 Ok(BackupStore {
                     inner: Arc::new(s3),
                     base_url: format!("s3://{}/", cfg.s3_bucket),
                     local_root: None,
                 })
             }
-            other => Err(format!("[backup] store must be \"local\" or \"s3\", not {other:?}")),
+            other => Err(StorageError::Setup(format!(
+                "[backup] store must be \"local\" or \"s3\", not {other:?}"
+            ))),
         }
     }
 
@@ -90,17 +124,17 @@ impl BackupStore {
         key: &str,
         mut parts: mpsc::Receiver<Bytes>,
         producer: tokio::task::JoinHandle<Result<T, String>>,
-    ) -> Result<T, String> {
+    ) -> Result<T, StorageError> {
         let path = ObjectPath::from(key);
         let upload = self
             .inner
             .put_multipart(&path)
             .await
-            .map_err(|e| format!("starting upload of {key}: {e}"))?;
+            .map_err(|e| StorageError::store(format!("starting upload of {key}"), e))?;
         let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_BYTES);
         while let Some(part) = parts.recv().await {
             if let Err(e) = writer.wait_for_capacity(UPLOAD_CONCURRENCY).await {
-                return Err(format!("uploading {key}: {e}"));
+                return Err(StorageError::store(format!("uploading {key}"), e));
             }
             writer.put(part);
         }
@@ -109,70 +143,70 @@ impl BackupStore {
                 .finish()
                 .await
                 .map(|_| made)
-                .map_err(|e| format!("completing upload of {key}: {e}")),
+                .map_err(|e| StorageError::store(format!("completing upload of {key}"), e)),
             Ok(Err(e)) => {
                 let _ = writer.abort().await;
-                Err(e)
+                Err(StorageError::Stream(e))
             }
             Err(e) => {
                 let _ = writer.abort().await;
-                Err(format!("backup stream: {e}"))
+                Err(StorageError::Stream(format!("backup stream: {e}")))
             }
         }
     }
 
     /// Stores `bytes` as one object (a published datastore log).
-    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), String> {
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
         self.inner
             .put(&ObjectPath::from(key), bytes.into())
             .await
             .map(|_| ())
-            .map_err(|e| format!("storing {key}: {e}"))
+            .map_err(|e| StorageError::store(format!("storing {key}"), e))
     }
 
     /// Deletes every object under `prefix` (a log's published copies); returns how many.
-    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, String> {
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize, StorageError> {
         let listed: Vec<_> = self.inner.list(Some(&ObjectPath::from(prefix))).collect().await;
         let mut deleted = 0;
         for meta in listed {
-            let meta = meta.map_err(|e| format!("listing {prefix}: {e}"))?;
+            let meta = meta.map_err(|e| StorageError::store(format!("listing {prefix}"), e))?;
             self.inner
                 .delete(&meta.location)
                 .await
-                .map_err(|e| format!("deleting {}: {e}", meta.location))?;
+                .map_err(|e| StorageError::store(format!("deleting {}", meta.location), e))?;
             deleted += 1;
         }
         Ok(deleted)
     }
 
     /// Streams an object's bytes into `sink` chunk by chunk.
-    pub async fn download(&self, key: &str, sink: mpsc::Sender<Bytes>) -> Result<(), String> {
+    pub async fn download(&self, key: &str, sink: mpsc::Sender<Bytes>) -> Result<(), StorageError> {
         let path = ObjectPath::from(key);
         let got = self.inner.get(&path).await.map_err(|e| match e {
-            object_store::Error::NotFound { .. } => format!("the backup object {} is missing", self.location(key)),
-            e => format!("reading {}: {e}", self.location(key)),
+            object_store::Error::NotFound { .. } => StorageError::Missing(self.location(key)),
+            e => StorageError::store(format!("reading {}", self.location(key)), e),
         })?;
         let mut stream = got.into_stream();
         while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(|e| format!("reading {}: {e}", self.location(key)))?;
+            let chunk = chunk.map_err(|e| StorageError::store(format!("reading {}", self.location(key)), e))?;
             if sink.send(chunk).await.is_err() {
-                return Err("the restore stopped reading".into());
+                return Err(StorageError::Stream("the restore stopped reading".into()));
             }
         }
         Ok(())
     }
 
     /// Whether an object exists.
-    pub async fn exists(&self, key: &str) -> Result<bool, String> {
+    pub async fn exists(&self, key: &str) -> Result<bool, StorageError> {
         match self.inner.head(&ObjectPath::from(key)).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
-            Err(e) => Err(format!("checking {}: {e}", self.location(key))),
+            Err(e) => Err(StorageError::store(format!("checking {}", self.location(key)), e)),
         }
     }
 
     /// Deletes every object of a backup (all attempts); deleting what is gone is fine.
-    pub async fn delete_backup(&self, tenant: &str, backup_id: &str) -> Result<(), String> {
+    pub async fn delete_backup(&self, tenant: &str, backup_id: &str) -> Result<(), StorageError> {
         let prefix = ObjectPath::from(format!("{tenant}/{backup_id}"));
         let mut listing = self.inner.list(Some(&prefix));
         let mut keys = Vec::new();
@@ -180,13 +214,13 @@ impl BackupStore {
             match meta {
                 Ok(m) => keys.push(m.location),
                 Err(object_store::Error::NotFound { .. }) => break,
-                Err(e) => return Err(format!("listing {prefix}: {e}")),
+                Err(e) => return Err(StorageError::store(format!("listing {prefix}"), e)),
             }
         }
         for key in keys {
             match self.inner.delete(&key).await {
                 Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(format!("deleting {key}: {e}")),
+                Err(e) => return Err(StorageError::store(format!("deleting {key}"), e)),
             }
         }
         if let Some(root) = &self.local_root {

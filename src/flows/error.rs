@@ -25,6 +25,8 @@ pub enum FlowError {
         id: String,
         source: serde_json::Error,
     },
+    #[error("backup store: {0}")]
+    Storage(#[from] crate::storage::StorageError),
     #[error("{kind} has no step {step}")]
     NoStep { kind: String, step: i32 },
     /// A failure reported by another layer as text (compute, storage, secrets).

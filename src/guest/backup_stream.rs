@@ -157,7 +157,7 @@ pub async fn upload(
         stored,
     };
     let producer = tokio::task::spawn_blocking(move || compress(source, level, sink));
-    store.upload(key, rx, producer).await
+    Ok(store.upload(key, rx, producer).await?)
 }
 
 /// Downloads the object `key` into `dest`, then checks it against `checksum`.

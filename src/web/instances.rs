@@ -113,7 +113,7 @@ async fn check_backup_objects(state: &AppState, tenant: &str, backup_id: &str) -
             .backup_store
             .exists(key)
             .await
-            .map_err(ApiError::Unavailable)?
+            .map_err(|e| ApiError::Unavailable(e.to_string()))?
         {
             return Err(ApiError::NotFound(format!(
                 "The file of backup {} is missing from the backup store.",

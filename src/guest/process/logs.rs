@@ -56,14 +56,14 @@ pub async fn act<S: Server>(server: Arc<S>, action: LogAction, store: BackupStor
         server
             .switch_log(def.name.to_string(), action.enable)
             .await
-            .map_err(GuestError::Failed)?;
+            .map_err(|e| GuestError::Failed(e.to_string()))?;
         book.enabled.insert(def.name.to_string(), action.enable);
     }
     if action.discard {
         store
             .delete_prefix(&logs::prefix(&id, def.name))
             .await
-            .map_err(GuestError::Failed)?;
+            .map_err(|e| GuestError::Failed(e.to_string()))?;
         book.published.remove(def.name);
     }
     if action.publish {
@@ -74,11 +74,14 @@ pub async fn act<S: Server>(server: Arc<S>, action: LogAction, store: BackupStor
         let (bytes, size) = tokio::task::spawn_blocking(move || read_tail(&file))
             .await
             .map_err(|e| GuestError::Failed(e.to_string()))?
-            .map_err(GuestError::Failed)?;
+            .map_err(|e| GuestError::Failed(e.to_string()))?;
         let key = format!("{}{}.log", logs::prefix(&id, def.name), crate::db::now_ms());
-        store.put(&key, bytes.into()).await.map_err(GuestError::Failed)?;
+        store
+            .put(&key, bytes.into())
+            .await
+            .map_err(|e| GuestError::Failed(e.to_string()))?;
         book.published.insert(def.name.to_string(), size);
     }
-    book.write(&dir).map_err(GuestError::Failed)?;
+    book.write(&dir).map_err(|e| GuestError::Failed(e.to_string()))?;
     Ok(logs::view(&id, &def, &book))
 }
