@@ -10,6 +10,7 @@ pub mod account;
 pub mod backup_stream;
 pub mod charsets;
 pub mod firewall;
+pub mod host_error;
 pub mod logs;
 pub mod mariadb;
 pub mod messages;

@@ -276,7 +276,7 @@ impl Handler<DeleteServer> for Compute {
                 // Whatever still runs in the volume (a server whose guest never came back after
                 // a crash, a tool of an interrupted prepare) goes first.
                 crate::guest::server::remove_volume(&dir).await?;
-                crate::guest::account::remove(&msg.instance_id).await
+                Ok(crate::guest::account::remove(&msg.instance_id).await?)
             }
             .into_actor(self),
         )

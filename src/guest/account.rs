@@ -5,6 +5,7 @@
 //! `CONFIG SET dir`) reaches nothing of another's. When coffer is not root, servers run as
 //! coffer's own user, shared by every instance, and root is granted less (see the drivers).
 
+use super::host_error::HostError;
 use std::ffi::CString;
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -67,14 +68,17 @@ pub fn lookup(name: &str) -> Option<ServiceUser> {
 }
 
 /// Runs an account tool, retrying while another process holds the password files' lock.
-fn run_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(), String> {
+fn run_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(), HostError> {
     let _one = ACCOUNT_TOOLS.lock();
     let mut attempt = 0;
     loop {
         let out = std::process::Command::new(program)
             .args(args)
             .output()
-            .map_err(|e| format!("{program}: cannot run: {e}"))?;
+            .map_err(|source| HostError::Spawn {
+                program: program.to_string(),
+                source,
+            })?;
         let code = out.status.code().unwrap_or(-1);
         if out.status.success() || ok_codes.contains(&code) {
             return Ok(());
@@ -85,17 +89,18 @@ fn run_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(), String
             std::thread::sleep(Duration::from_millis(100 * attempt));
             continue;
         }
-        return Err(format!(
-            "{program} {} failed ({code}): {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        return Err(HostError::Failed {
+            program: program.to_string(),
+            args: args.join(" "),
+            code,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        });
     }
 }
 
 /// The account an instance's server runs as: its own (made now if missing) when coffer is
 /// root, else `None` (coffer's own user). Blocking: a process is run.
-pub fn ensure(instance_id: &str) -> Result<Option<ServiceUser>, String> {
+pub fn ensure(instance_id: &str) -> Result<Option<ServiceUser>, HostError> {
     if !isolating() {
         return Ok(None);
     }
@@ -128,24 +133,25 @@ pub fn ensure(instance_id: &str) -> Result<Option<ServiceUser>, String> {
     args.push(&name);
     // 9: the name exists (another process made it a moment ago).
     run_tool("/usr/sbin/useradd", &args, &[9])?;
-    let user = lookup(&name).ok_or_else(|| format!("account {name} missing right after useradd"))?;
+    let user =
+        lookup(&name).ok_or_else(|| HostError::Invalid(format!("account {name} missing right after useradd")))?;
     tracing::info!(instance.id = %instance_id, account = %name, uid = user.uid, "instance account created");
     Ok(Some(user))
 }
 
 /// Removes an instance's account and group (after its volume: nothing of it runs any more).
-pub async fn remove(instance_id: &str) -> Result<(), String> {
+pub async fn remove(instance_id: &str) -> Result<(), HostError> {
     if !isolating() {
         return Ok(());
     }
     let id = instance_id.to_string();
     tokio::task::spawn_blocking(move || remove_now(&id))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| HostError::Task(e.to_string()))?
 }
 
 /// [`remove`], blocking.
-pub fn remove_now(instance_id: &str) -> Result<(), String> {
+pub fn remove_now(instance_id: &str) -> Result<(), HostError> {
     let name = name_for(instance_id);
     if !isolating() || lookup(&name).is_none() {
         return Ok(());
@@ -160,7 +166,7 @@ pub fn remove_now(instance_id: &str) -> Result<(), String> {
 /// account (an older coffer's shared `postgres`/`mysql`/`redis` users): that server is stopped
 /// (SIGTERM, then SIGKILL after 60 s) and whatever the old account owned in the volume passes
 /// to `user`. Nothing to do when the data directory is `user`'s already.
-pub async fn take_over_volume(volume: &Path, user: Option<ServiceUser>) -> Result<(), String> {
+pub async fn take_over_volume(volume: &Path, user: Option<ServiceUser>) -> Result<(), HostError> {
     let Some(user) = user else { return Ok(()) };
     let Ok(meta) = std::fs::metadata(volume.join("data")) else {
         return Ok(());
@@ -178,29 +184,34 @@ pub async fn take_over_volume(volume: &Path, user: Option<ServiceUser>) -> Resul
             .collect::<Vec<_>>()
     })
     .await
-    .map_err(|e| e.to_string())?;
+    .map_err(|e| HostError::Task(e.to_string()))?;
     for pid in theirs {
         super::server::kill(pid, Duration::from_secs(60)).await;
     }
     let dir = volume.to_path_buf();
     tokio::task::spawn_blocking(move || reown(&dir, old, user))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| HostError::Task(e.to_string()))?
 }
 
 /// Gives every file below `dir` owned by `old` to `user` (links themselves, not their targets).
-fn reown(dir: &Path, old: u32, user: ServiceUser) -> Result<(), String> {
+fn reown(dir: &Path, old: u32, user: ServiceUser) -> Result<(), HostError> {
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        let entries = std::fs::read_dir(&d).map_err(|e| format!("{}: {e}", d.display()))?;
+        let entries = std::fs::read_dir(&d).map_err(|source| HostError::Io {
+            path: d.clone(),
+            source,
+        })?;
         for entry in entries.flatten() {
             let path = entry.path();
             let Ok(meta) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
             if meta.uid() == old {
-                std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid))
-                    .map_err(|e| format!("chown {}: {e}", path.display()))?;
+                std::os::unix::fs::lchown(&path, Some(user.uid), Some(user.gid)).map_err(|source| HostError::Io {
+                    path: path.clone(),
+                    source,
+                })?;
             }
             if meta.is_dir() {
                 stack.push(path);

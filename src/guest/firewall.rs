@@ -7,6 +7,7 @@
 //! transaction; rules live in the kernel, so they outlast a coffer crash, and each prepare and
 //! adoption applies them again (after a host reboot).
 
+use super::host_error::HostError;
 use std::io::Write;
 use std::net::Ipv4Addr;
 use std::path::Path;
@@ -28,22 +29,36 @@ fn chain(address: Ipv4Addr) -> String {
     format!("i_{}", address.to_string().replace('.', "_"))
 }
 
-fn run(script: &str) -> Result<(), String> {
+fn run(script: &str) -> Result<(), HostError> {
     let mut child = std::process::Command::new(NFT)
         .args(["-f", "-"])
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::piped())
         .spawn()
-        .map_err(|e| format!("nft: {e}"))?;
+        .map_err(|source| HostError::Spawn {
+            program: NFT.into(),
+            source,
+        })?;
     if let Some(mut input) = child.stdin.take() {
-        input.write_all(script.as_bytes()).map_err(|e| format!("nft: {e}"))?;
+        input.write_all(script.as_bytes()).map_err(|source| HostError::Spawn {
+            program: NFT.into(),
+            source,
+        })?;
     }
-    let out = child.wait_with_output().map_err(|e| format!("nft: {e}"))?;
+    let out = child.wait_with_output().map_err(|source| HostError::Spawn {
+        program: NFT.into(),
+        source,
+    })?;
     if out.status.success() {
         Ok(())
     } else {
-        Err(format!("nft: {}", String::from_utf8_lossy(&out.stderr).trim()))
+        Err(HostError::Failed {
+            program: NFT.into(),
+            args: "-f -".into(),
+            code: out.status.code().unwrap_or(-1),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
@@ -59,7 +74,7 @@ fn has_rule(address: Ipv4Addr) -> bool {
 
 /// Lets only `cidrs` reach `address:port` (everyone when they are empty or `0.0.0.0/0`).
 /// Blocking: run off the async threads.
-pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), String> {
+pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), HostError> {
     if !available() {
         return Ok(());
     }
@@ -71,7 +86,7 @@ pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), Strin
         let net = cidr
             .parse::<ipnet::Ipv4Net>()
             .or_else(|_| cidr.parse::<Ipv4Addr>().map(ipnet::Ipv4Net::from))
-            .map_err(|_| format!("'{cidr}' is not an IPv4 network"))?;
+            .map_err(|_| HostError::Invalid(format!("'{cidr}' is not an IPv4 network")))?;
         // nft refuses a prefix with host bits set (`10.1.2.3/16`): the network it names.
         networks.push(net.trunc().to_string());
     }
@@ -93,7 +108,7 @@ pub fn apply(address: Ipv4Addr, port: u16, cidrs: &[String]) -> Result<(), Strin
 }
 
 /// Removes the rule of the instance at `address:port`, if it has one.
-pub fn remove(address: Ipv4Addr, port: u16) -> Result<(), String> {
+pub fn remove(address: Ipv4Addr, port: u16) -> Result<(), HostError> {
     if !available() || !has_rule(address) {
         return Ok(());
     }

@@ -42,8 +42,8 @@ fn settings_file(dir: &Path) -> PathBuf {
     dir.join("settings.json")
 }
 
-fn failed(e: String) -> GuestError {
-    GuestError::Failed(e)
+fn failed(e: impl std::fmt::Display) -> GuestError {
+    GuestError::Failed(e.to_string())
 }
 
 impl<S: Server> ProcessDatastore<S> {

@@ -5,6 +5,7 @@
 //! Both are idempotent: a flow resumed after a crash simply asks again.
 
 use super::{failed, marker, ProcessDatastore, Server};
+use crate::guest::host_error::HostError;
 use crate::guest::{firewall, GuestError, ServerSettings};
 use std::sync::Arc;
 
@@ -27,11 +28,11 @@ pub(super) async fn apply_firewall<S: Server>(server: &S, settings: &ServerSetti
 }
 
 /// Removes the server's firewall rule (its instance is being deleted).
-pub(super) async fn remove_firewall<S: Server>(server: &S) -> Result<(), String> {
+pub(super) async fn remove_firewall<S: Server>(server: &S) -> Result<(), HostError> {
     let (address, port) = server.endpoint();
     tokio::task::spawn_blocking(move || firewall::remove(address, port))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(|e| HostError::Task(e.to_string()))?
 }
 
 impl<S: Server> ProcessDatastore<S> {
