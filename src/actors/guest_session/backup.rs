@@ -5,10 +5,9 @@
 use super::to_conductor::BackupReporter;
 use super::GuestSession;
 use crate::bus::Delivery;
-use crate::db::models::backup;
+use crate::db::models::backup::{self, BackupReport};
 use crate::guest::BackupJob;
 use actix::prelude::*;
-use serde_json::json;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
@@ -51,12 +50,7 @@ impl GuestSession {
         };
         tracing::info!(instance.id = %self.instance_id, backup.id = %job.backup_id, attempt = job.attempt, "backup started");
         let running = self.datastore.create_backup(job, store, Arc::clone(&stored));
-        ctx.spawn(
-            report
-                .clone()
-                .send(json!({"state": backup::BUILDING, "size_bytes": 0}))
-                .into_actor(self),
-        );
+        ctx.spawn(report.clone().send(progress_report(0)).into_actor(self));
         let every = self.env.config.backup.progress_interval_s;
         let (progress, counter) = (report.clone(), Arc::clone(&stored));
         let mut reported = 0;
@@ -68,12 +62,7 @@ impl GuestSession {
                 return;
             }
             reported = size;
-            ctx.spawn(
-                progress
-                    .clone()
-                    .send(json!({"state": backup::BUILDING, "size_bytes": size}))
-                    .into_actor(act),
-            );
+            ctx.spawn(progress.clone().send(progress_report(size as i64)).into_actor(act));
         });
         let (backup_id, attempt) = (report.backup_id.clone(), report.attempt);
         let task = ctx.spawn(running.into_actor(self).map(move |result, act, ctx| {
@@ -88,13 +77,23 @@ impl GuestSession {
             let args = match result {
                 Ok(done) => {
                     tracing::info!(instance.id = %act.instance_id, backup.id = %report.backup_id, size = done.size, "backup stored");
-                    json!({"state": backup::COMPLETED, "size_bytes": done.size, "checksum": done.checksum,
-                           "location": report.store.location(&done.object_key),
-                           "object_key": done.object_key, "meta": done.meta})
+                    BackupReport {
+                        state: backup::COMPLETED.into(),
+                        size_bytes: Some(done.size as i64),
+                        checksum: Some(done.checksum),
+                        location: Some(report.store.location(&done.object_key)),
+                        object_key: Some(done.object_key),
+                        meta: Some(done.meta),
+                        ..BackupReport::default()
+                    }
                 }
                 Err(e) => {
                     tracing::warn!(instance.id = %act.instance_id, backup.id = %report.backup_id, "backup failed: {e}");
-                    json!({"state": backup::FAILED, "reason": e.to_string()})
+                    BackupReport {
+                        state: backup::FAILED.into(),
+                        reason: Some(e.to_string()),
+                        ..BackupReport::default()
+                    }
                 }
             };
             ctx.spawn(report.send(args).into_actor(act));
@@ -105,5 +104,14 @@ impl GuestSession {
             task,
             ticker,
         });
+    }
+}
+
+/// A running attempt's progress: BUILDING with the bytes stored so far.
+fn progress_report(size_bytes: i64) -> BackupReport {
+    BackupReport {
+        state: backup::BUILDING.into(),
+        size_bytes: Some(size_bytes),
+        ..BackupReport::default()
     }
 }

@@ -4,9 +4,9 @@
 
 use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, Bus, Envelope};
+use crate::db::models::backup::BackupReport;
 use crate::guest::messages::{encode, FaultReport, Heartbeat, HeartbeatPayload};
 use crate::storage::BackupStore;
-use serde_json::json;
 use std::sync::Arc;
 
 /// A guest's channel to the conductor.
@@ -71,11 +71,12 @@ pub struct BackupReporter {
 }
 
 impl BackupReporter {
-    pub async fn send(self, mut fields: serde_json::Value) {
-        fields["backup_id"] = json!(self.backup_id);
-        fields["attempt"] = json!(self.attempt);
-        fields["instance_id"] = json!(self.link.instance_id);
-        fields["sent"] = json!(sent_now());
-        self.link.cast("update_backup", fields).await;
+    /// Casts `update_backup`: `report`'s state and figures, for this attempt, sent now.
+    pub async fn send(self, mut report: BackupReport) {
+        report.instance_id = self.link.instance_id.clone();
+        report.backup_id = self.backup_id.clone();
+        report.attempt = Some(self.attempt);
+        report.sent = sent_now();
+        self.link.cast("update_backup", encode(&report)).await;
     }
 }
