@@ -32,6 +32,12 @@ pub enum ReportSink {
     Conductor(Bus, Arc<MasterKey>),
 }
 
+/// `report_service`'s arguments: a [`SealedReport`] as JSON, sealed under the master key.
+#[derive(Serialize, Deserialize)]
+struct ReportService {
+    sealed: crate::secrets::Sealed,
+}
+
 /// What a pool casts to the conductor (`report_service`), sealed.
 #[derive(Serialize, Deserialize)]
 struct SealedReport {
@@ -65,16 +71,10 @@ pub fn store(conn: &mut DbConn, report: &ServiceRow, events: &[SupervisionEvent]
 /// Stores a guest pool's report (sealed under the master key, which only the deployment's
 /// processes hold) in the service list. A report that does not open is dropped.
 pub async fn store_pool_report(services: &Services, delivery: Delivery) {
-    let sealed = delivery
+    let report = delivery
         .envelope
-        .args
-        .get("sealed")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let report = services
-        .secrets
-        .open(sealed)
-        .map_err(|e| e.to_string())
+        .args::<ReportService>()
+        .and_then(|args| args.sealed.open(&services.secrets).map_err(|e| e.to_string()))
         .and_then(|text| serde_json::from_str::<SealedReport>(&text).map_err(|e| e.to_string()))
         .and_then(|r| match (crate::db::now_ms() - r.sent_at).abs() <= REPORT_FRESH_MS {
             true => Ok(r),
@@ -184,7 +184,9 @@ impl ServiceReporter {
                         events: events.clone(),
                     };
                     let text = serde_json::to_string(&sealed).unwrap_or_default();
-                    let args = serde_json::json!({ "sealed": master.seal(&text) });
+                    let args = crate::guest::messages::encode(&ReportService {
+                        sealed: master.seal_secret(&text),
+                    });
                     // A call, not a cast: with no conductor running it fails at once instead of
                     // piling reports up in the conductors' queue.
                     bus.call(bus::CONDUCTOR, Envelope::new("report_service", args), REPORT_TIMEOUT)
