@@ -78,6 +78,28 @@ impl FlowCtx {
         })
     }
 
+    /// This flow's kind has no step `step` (a row written by a newer coffer, or a bug).
+    pub fn no_step(&self, step: i32) -> FlowError {
+        FlowError::NoStep {
+            kind: self.flow.kind.clone(),
+            step,
+        }
+    }
+
+    /// Clears the instance's `task` and records `message` as its fault, in one transaction:
+    /// how a flow that ran out of time leaves its instance.
+    pub async fn clear_task_with_fault(&self, task: crate::status::Task, message: String) -> Result<(), FlowError> {
+        use crate::db::models::{fault::InstanceFault, instance::Instance};
+        let id = self.instance_id().to_string();
+        self.db(move |c| {
+            crate::db::write_tx(c, |c| {
+                Instance::clear_task(c, &id, task)?;
+                InstanceFault::record(c, &id, &message, "")
+            })
+        })
+        .await
+    }
+
     /// Go on with the state as it is.
     pub fn keep(&self) -> StepOutcome {
         StepOutcome::Next(self.flow.state.clone())

@@ -48,10 +48,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             Ok(ctx.keep())
         }
         1 => wait_for_result(ctx, b).await,
-        n => Err(FlowError::NoStep {
-            kind: "backup".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 

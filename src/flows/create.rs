@@ -43,10 +43,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "create".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 

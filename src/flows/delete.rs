@@ -37,10 +37,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             forget(&ctx).await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "delete".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 

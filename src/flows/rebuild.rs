@@ -15,7 +15,6 @@
 use super::error::FlowError;
 use super::state::{AccessState, RebuildState};
 use super::{FlowCtx, FlowKind, StepOutcome};
-use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx};
@@ -80,10 +79,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: ctx.flow.kind.clone(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 
@@ -109,28 +105,18 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "update_access".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 
 /// The server did not come back (or the rules were not applied) in time: the task is cleared,
 /// nothing is recorded, and a fault says so.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
-    let id = ctx.instance_id().to_string();
     let (task, what) = match ctx.flow.flow_kind() {
         Some(FlowKind::UpdateAccess) => (Task::Updating, "Updating the access rules"),
         Some(FlowKind::Upgrade) => (Task::Upgrading, "The upgrade"),
         _ => (Task::Rebuilding, "The rebuild"),
     };
     let message = format!("{what} timed out; the instance keeps what it had.");
-    ctx.db(move |c| {
-        write_tx(c, |c| {
-            Instance::clear_task(c, &id, task)?;
-            InstanceFault::record(c, &id, &message, "")
-        })
-    })
-    .await
+    ctx.clear_task_with_fault(task, message).await
 }

@@ -113,10 +113,7 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "resize_flavor".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 
@@ -151,10 +148,7 @@ pub async fn volume_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             .await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "resize_volume".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 

@@ -4,10 +4,9 @@
 use super::error::FlowError;
 use super::state::RestartState;
 use super::{FlowCtx, StepOutcome};
-use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
-use crate::db::{now_ms, write_tx};
+use crate::db::now_ms;
 use crate::status::Task;
 use serde_json::json;
 
@@ -39,27 +38,13 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             ctx.db(move |c| Instance::clear_task(c, &id, Task::Rebooting)).await?;
             Ok(StepOutcome::Done)
         }
-        n => Err(FlowError::NoStep {
-            kind: "restart".into(),
-            step: n,
-        }),
+        n => Err(ctx.no_step(n)),
     }
 }
 
 /// The datastore did not come back in time: the task is cleared (the service status shows
 /// what is wrong) and a fault says so.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
-    let id = ctx.instance_id().to_string();
-    ctx.db(move |c| {
-        write_tx(c, |c| {
-            Instance::clear_task(c, &id, Task::Rebooting)?;
-            InstanceFault::record(
-                c,
-                &id,
-                "Restart timed out waiting for the datastore to report healthy.",
-                "",
-            )
-        })
-    })
-    .await
+    let message = "Restart timed out waiting for the datastore to report healthy.".to_string();
+    ctx.clear_task_with_fault(Task::Rebooting, message).await
 }

@@ -11,7 +11,7 @@ mod lockdown;
 
 use super::logs::LogDef;
 use super::process::{Accounts, Server};
-use super::server::{self, ServiceUser};
+use super::server;
 use super::sql::quote_mysql_literal as literal;
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
 use mysql_async::prelude::Queryable;
@@ -37,12 +37,11 @@ pub fn detect_version() -> Option<String> {
 
 pub struct MariaServer {
     spec: InstanceSpec,
-    user: Option<ServiceUser>,
 }
 
 impl MariaServer {
     pub fn new(spec: InstanceSpec) -> MariaServer {
-        MariaServer { user: spec.user, spec }
+        MariaServer { spec }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -77,14 +76,14 @@ impl MariaServer {
         for (key, value) in &settings.overrides {
             lines.push(format!("{key} = {value}"));
         }
-        server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o600, self.user)
+        server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
 
     /// The volume's directories, owned as the server needs them.
     fn make_volume_dirs(&self) -> Result<(), String> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700), ("tmp", 0o700)] {
-            server::make_dir(&self.path(rel), mode, self.user)?;
+            server::make_dir(&self.path(rel), mode, self.spec.user)?;
         }
         Ok(())
     }
@@ -98,7 +97,7 @@ impl MariaServer {
         }
         self.render_config(&ServerSettings::default(), None)?;
         let log = self.path("log/commands.log");
-        let mut install = server::command(Path::new("/usr/bin/mariadb-install-db"), self.user, &log)?;
+        let mut install = server::command(Path::new("/usr/bin/mariadb-install-db"), self.spec.user, &log)?;
         install
             .envs(PRIVATE_FILES)
             .arg(format!("--defaults-file={}", self.path("my.cnf").display()))
@@ -117,7 +116,7 @@ impl MariaServer {
             drop = lockdown::INSTALLER_ACCOUNTS_SQL,
         );
         let init_file = self.path("run/init.sql");
-        server::write_file(&init_file, &init, 0o600, self.user)?;
+        server::write_file(&init_file, &init, 0o600, self.spec.user)?;
         Ok(Some(init_file))
     }
 
@@ -127,7 +126,7 @@ impl MariaServer {
         }
         self.render_config(settings, init_file)?;
         let log = self.path("log/commands.log");
-        let mut cmd = server::command(Path::new("/usr/bin/setsid"), self.user, &log)?;
+        let mut cmd = server::command(Path::new("/usr/bin/setsid"), self.spec.user, &log)?;
         cmd.envs(PRIVATE_FILES)
             .arg("-f")
             .arg(MARIADBD)
@@ -188,12 +187,12 @@ impl MariaServer {
 }
 
 impl Server for MariaServer {
-    fn user(&self) -> Option<ServiceUser> {
-        self.user
+    fn spec(&self) -> &InstanceSpec {
+        &self.spec
     }
 
-    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
-        (self.spec.address, PORT)
+    fn port(&self) -> u16 {
+        PORT
     }
 
     async fn version(&self) -> Result<String, String> {
@@ -209,10 +208,6 @@ impl Server for MariaServer {
             .next()
             .unwrap_or_default()
             .to_string())
-    }
-
-    fn dir(&self) -> &Path {
-        &self.spec.dir
     }
 
     fn running(&self) -> bool {

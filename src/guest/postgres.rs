@@ -12,7 +12,7 @@ pub use backup::parse_lsn;
 
 use super::logs::LogDef;
 use super::process::{Accounts, Server};
-use super::server::{self, ServiceUser};
+use super::server;
 use super::sql::{quote_ident, quote_literal};
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
 use std::path::{Path, PathBuf};
@@ -43,12 +43,11 @@ pub fn detect_version() -> Option<String> {
 /// One instance's PostgreSQL server.
 pub struct PgServer {
     pub spec: InstanceSpec,
-    user: Option<ServiceUser>,
 }
 
 impl PgServer {
     pub fn new(spec: InstanceSpec) -> PgServer {
-        PgServer { user: spec.user, spec }
+        PgServer { spec }
     }
 
     fn data(&self) -> PathBuf {
@@ -74,7 +73,7 @@ impl PgServer {
     }
 
     fn pg_ctl(&self, args: &[&str]) -> Result<std::process::Command, String> {
-        let mut cmd = server::command(&bin_dir().join("pg_ctl"), self.user, &self.log())?;
+        let mut cmd = server::command(&bin_dir().join("pg_ctl"), self.spec.user, &self.log())?;
         cmd.arg("-D").arg(self.data()).args(args);
         Ok(cmd)
     }
@@ -89,7 +88,7 @@ impl PgServer {
             (self.spec.dir.join("log"), 0o700),
         ];
         for (dir, mode) in dirs {
-            server::make_dir(&dir, mode, self.user)?;
+            server::make_dir(&dir, mode, self.spec.user)?;
         }
         Ok(())
     }
@@ -103,8 +102,8 @@ impl PgServer {
         let password = crate::secrets::random_password(32);
         server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
         let pwfile = self.spec.dir.join("run/initdb.pw");
-        server::write_file(&pwfile, &password, 0o600, self.user)?;
-        let mut initdb = server::command(&bin_dir().join("initdb"), self.user, &self.log())?;
+        server::write_file(&pwfile, &password, 0o600, self.spec.user)?;
+        let mut initdb = server::command(&bin_dir().join("initdb"), self.spec.user, &self.log())?;
         initdb
             .arg("-D")
             .arg(self.data())
@@ -146,7 +145,7 @@ impl PgServer {
             &self.data().join("coffer.conf"),
             &(lines.join("\n") + "\n"),
             0o600,
-            self.user,
+            self.spec.user,
         )?;
         let main_conf = self.data().join("postgresql.conf");
         let text = std::fs::read_to_string(&main_conf).map_err(|e| format!("{}: {e}", main_conf.display()))?;
@@ -155,7 +154,7 @@ impl PgServer {
                 &main_conf,
                 &(text + "\ninclude_if_exists = 'coffer.conf'\n"),
                 0o600,
-                self.user,
+                self.spec.user,
             )?;
         }
         let mut hba = vec![
@@ -169,7 +168,7 @@ impl PgServer {
             &self.data().join("pg_hba.conf"),
             &(hba.join("\n") + "\n"),
             0o600,
-            self.user,
+            self.spec.user,
         )
     }
 
@@ -231,12 +230,12 @@ impl PgServer {
 }
 
 impl Server for PgServer {
-    fn user(&self) -> Option<ServiceUser> {
-        self.user
+    fn spec(&self) -> &InstanceSpec {
+        &self.spec
     }
 
-    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
-        (self.spec.address, PORT)
+    fn port(&self) -> u16 {
+        PORT
     }
 
     async fn version(&self) -> Result<String, String> {
@@ -252,10 +251,6 @@ impl Server for PgServer {
     async fn apply_access(&self, settings: ServerSettings) -> Result<(), String> {
         self.render_config(&settings)?;
         self.exec("postgres", "SELECT pg_reload_conf()").await
-    }
-
-    fn dir(&self) -> &Path {
-        &self.spec.dir
     }
 
     fn running(&self) -> bool {

@@ -9,7 +9,7 @@ mod backup;
 
 use super::logs::LogDef;
 use super::process::Server;
-use super::server::{self, ServiceUser};
+use super::server;
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,7 +32,6 @@ pub fn detect_version() -> Option<String> {
 
 pub struct RedisServer {
     spec: InstanceSpec,
-    user: Option<ServiceUser>,
 }
 
 fn sha256_hex(text: &str) -> String {
@@ -46,7 +45,7 @@ fn quote(value: &str) -> String {
 
 impl RedisServer {
     pub fn new(spec: InstanceSpec) -> RedisServer {
-        RedisServer { user: spec.user, spec }
+        RedisServer { spec }
     }
 
     fn path(&self, rel: &str) -> PathBuf {
@@ -92,7 +91,7 @@ impl RedisServer {
                 // only its own files). With an account shared by every instance, or a full volume
                 // (no writes, and no way to re-grant them), clients may not reconfigure, shut down
                 // or re-grant.
-                match (self.user.is_some(), settings.read_only) {
+                match (self.spec.user.is_some(), settings.read_only) {
                     (true, false) => "",
                     (false, false) => " -@admin -@dangerous +config|get +info",
                     (_, true) => " -@admin -@dangerous +config|get +info -@write",
@@ -103,7 +102,7 @@ impl RedisServer {
         for (key, value) in &settings.overrides {
             lines.push(format!("{key} {}", quote(value)));
         }
-        server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.user)
+        server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
 
     async fn start_server(&self, settings: &ServerSettings) -> Result<(), String> {
@@ -117,7 +116,7 @@ impl RedisServer {
     /// Starts the server with the config as rendered.
     async fn start_rendered(&self) -> Result<(), String> {
         let log = self.path("log/commands.log");
-        let mut cmd = server::command(Path::new(REDIS_SERVER), self.user, &log)?;
+        let mut cmd = server::command(Path::new(REDIS_SERVER), self.spec.user, &log)?;
         cmd.arg(self.conf());
         server::run(cmd, "redis-server", &log).await?;
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
@@ -157,7 +156,7 @@ impl RedisServer {
     fn make_volume(&self, request: &PrepareRequest) -> Result<(), String> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700)] {
-            server::make_dir(&self.path(rel), mode, self.user)?;
+            server::make_dir(&self.path(rel), mode, self.spec.user)?;
         }
         if !self.path("admin.secret").exists() {
             server::write_sealed(
@@ -175,12 +174,12 @@ impl RedisServer {
 }
 
 impl Server for RedisServer {
-    fn user(&self) -> Option<ServiceUser> {
-        self.user
+    fn spec(&self) -> &InstanceSpec {
+        &self.spec
     }
 
-    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
-        (self.spec.address, PORT)
+    fn port(&self) -> u16 {
+        PORT
     }
 
     async fn version(&self) -> Result<String, String> {
@@ -194,10 +193,6 @@ impl Server for RedisServer {
             .find_map(|l| l.strip_prefix("redis_version:"))
             .map(|v| v.trim().to_string())
             .ok_or_else(|| "Redis did not report its version".into())
-    }
-
-    fn dir(&self) -> &Path {
-        &self.spec.dir
     }
 
     fn running(&self) -> bool {

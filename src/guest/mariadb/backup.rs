@@ -153,13 +153,13 @@ impl MariaServer {
                 format!("--datadir={}", data.display()),
             ])
             .await?;
-            if let Some(u) = self.user {
+            if let Some(u) = self.spec.user {
                 let log = self.path("log/commands.log");
                 let mut chown = server::command(Path::new("/usr/bin/chown"), None, &log)?;
                 chown.arg("-R").arg(format!("{}:{}", u.uid, u.gid)).arg(&data);
                 server::run(chown, "chown", &log).await?;
             }
-            server::write_mode_owner(&data, 0o700, self.user)?;
+            server::write_mode_owner(&data, 0o700, self.spec.user)?;
             let _ = std::fs::remove_dir_all(&stage);
             server::write_file(&unpacked, "", 0o600, None)?;
         }
@@ -169,7 +169,7 @@ impl MariaServer {
             pw = literal(&password)
         );
         let init_file = self.path("run/init.sql");
-        server::write_file(&init_file, &init, 0o600, self.user)?;
+        server::write_file(&init_file, &init, 0o600, self.spec.user)?;
         server::write_sealed(&self.path("admin.secret"), &password, &self.spec.secrets)?;
         self.start_server(&settings, Some(&init_file)).await?;
         let _ = std::fs::remove_file(&init_file);

@@ -187,7 +187,7 @@ impl Accounts for PgServer {
             // Trove's root is a superuser. That needs the server to run under the instance's own
             // account: a superuser runs programs as it (COPY … FROM PROGRAM), and with an account
             // shared by every instance (coffer not root) it would reach its neighbours' files.
-            let power = if self.user.is_some() {
+            let power = if self.spec.user.is_some() {
                 "SUPERUSER"
             } else {
                 "NOSUPERUSER CREATEROLE CREATEDB"

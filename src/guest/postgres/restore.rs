@@ -17,9 +17,9 @@ impl PgServer {
     async fn load_piece(&self, store: &BackupStore, piece: &RestorePiece, into: &Path) -> Result<(), String> {
         let packed = self.spec.dir.join(format!("restore-{}.zst", piece.backup_id));
         backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
-        server::make_dir(into, 0o700, self.user)?;
+        server::make_dir(into, 0o700, self.spec.user)?;
         let log = self.log();
-        let mut cmd = server::command(Path::new("/usr/bin/tar"), self.user, &log)?;
+        let mut cmd = server::command(Path::new("/usr/bin/tar"), self.spec.user, &log)?;
         cmd.arg("-x").arg("-C").arg(into);
         let unpacked = backup_stream::unpack(
             &packed,
@@ -129,14 +129,14 @@ impl PgServer {
                 "restore_command = 'cp {}/%f %p'\nrecovery_target_timeline = 'latest'\n",
                 self.restore_wal_dir().display()
             ));
-            server::write_file(&self.data().join("recovery.signal"), "", 0o600, self.user)?;
+            server::write_file(&self.data().join("recovery.signal"), "", 0o600, self.spec.user)?;
         }
-        server::write_file(&conf, &text, 0o600, self.user)?;
+        server::write_file(&conf, &text, 0o600, self.spec.user)?;
         server::write_file(
             &self.data().join("pg_hba.conf"),
             &format!("local all {ADMIN} trust\nlocal replication {ADMIN} trust\n"),
             0o600,
-            self.user,
+            self.spec.user,
         )
     }
 

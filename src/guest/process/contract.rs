@@ -11,11 +11,22 @@ use std::sync::Arc;
 
 /// One datastore server process in an instance's volume.
 pub trait Server: Send + Sync + 'static {
-    fn dir(&self) -> &Path;
+    /// Where and as whom the server lives.
+    fn spec(&self) -> &crate::guest::InstanceSpec;
+    /// The port clients reach it at (the datastore's standard one).
+    fn port(&self) -> u16;
+    /// The instance's volume.
+    fn dir(&self) -> &Path {
+        &self.spec().dir
+    }
     /// The OS account the server runs as (`None`: coffer's own).
-    fn user(&self) -> Option<crate::guest::account::ServiceUser>;
+    fn user(&self) -> Option<crate::guest::account::ServiceUser> {
+        self.spec().user
+    }
     /// The address and port clients reach the server at.
-    fn endpoint(&self) -> (std::net::Ipv4Addr, u16);
+    fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
+        (self.spec().address, self.port())
+    }
     /// The server's full version as it reports it (`15.14`, `10.11.14`, `7.0.15`).
     fn version(&self) -> impl Future<Output = Result<String, String>> + Send;
     /// Applies `settings.allowed_cidrs` in the server itself where it has such rules

@@ -114,7 +114,7 @@ impl RedisServer {
                 &packed,
                 Unpack::File {
                     path: partial.clone(),
-                    user: self.user,
+                    user: self.spec.user,
                 },
             )
             .await;
