@@ -4,9 +4,12 @@
 //! real PostgreSQL, MariaDB and Redis servers on this host. Their guests run in the task
 //! manager's process, or as processes of their own ([`guest_process`]).
 
+pub mod error;
 pub mod guest_process;
 pub mod process;
 pub mod simulated;
+
+use error::ComputeError;
 
 /// What compute reports about a server it created.
 #[derive(Debug, Clone)]
@@ -27,6 +30,18 @@ pub enum ServerError {
     Refused(String),
 }
 
+impl ServerError {
+    /// For `map_err`: what failed may work when asked again.
+    pub fn unavailable(e: impl std::fmt::Display) -> ServerError {
+        ServerError::Unavailable(e.to_string())
+    }
+
+    /// For `map_err`: what failed will fail again.
+    pub fn refused(e: impl std::fmt::Display) -> ServerError {
+        ServerError::Refused(e.to_string())
+    }
+}
+
 /// The datastore driver of an instance's server, its volume secrets sealed under its key.
 pub fn datastore_for(
     config: &crate::config::Config,
@@ -35,12 +50,12 @@ pub fn datastore_for(
     address: Option<std::net::Ipv4Addr>,
     prepared: bool,
     key: &crate::bus::signing::GuestKey,
-) -> Result<Box<dyn crate::guest::Datastore>, String> {
+) -> Result<Box<dyn crate::guest::Datastore>, ComputeError> {
     if manager.is_simulated() {
         let prepare_time = config.compute.simulated_prepare_ms;
         return Ok(simulated::datastore_for(prepare_time, prepared));
     }
-    let address = address.ok_or_else(|| format!("instance {instance_id} has no address"))?;
+    let address = address.ok_or_else(|| ComputeError::Refused(format!("instance {instance_id} has no address")))?;
     let user = crate::guest::account::ensure(instance_id)?;
     process::datastore_for(
         manager,

@@ -121,6 +121,13 @@ fn protocol_fault_name(status: u16) -> &'static str {
     }
 }
 
+/// A name, character set or collation the datastore refuses.
+impl From<crate::guest::rules::Refused> for ApiError {
+    fn from(e: crate::guest::rules::Refused) -> ApiError {
+        ApiError::BadRequest(e.0)
+    }
+}
+
 impl From<crate::db::DbError> for ApiError {
     fn from(e: crate::db::DbError) -> Self {
         match e {

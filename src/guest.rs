@@ -9,6 +9,7 @@
 pub mod account;
 pub mod backup_stream;
 pub mod charsets;
+pub mod driver_error;
 pub mod firewall;
 pub mod host_error;
 pub mod logs;

@@ -13,6 +13,18 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Why an instance's guest key cannot be had.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestKeyError {
+    #[error(transparent)]
+    Db(#[from] crate::db::DbError),
+    /// The stored key does not open under the master key, or is not a key.
+    #[error("guest key of {instance_id}: {reason}")]
+    Unreadable { instance_id: String, reason: String },
+    #[error("no guest key for {0}")]
+    Missing(String),
+}
+
 /// Keys cached at most; past it the cache starts again (a key is one row away).
 const CACHE_MAX: usize = 200_000;
 
@@ -34,12 +46,16 @@ impl GuestKeys {
         self.cache.lock().get(instance_id).cloned()
     }
 
-    fn remember(&self, instance_id: &str, sealed: &str) -> Result<Arc<GuestKey>, String> {
-        let text = self
-            .master
-            .open(sealed)
-            .map_err(|e| format!("guest key of {instance_id}: {e}"))?;
-        let key = Arc::new(GuestKey::from_base64(&text)?);
+    fn remember(&self, instance_id: &str, sealed: &str) -> Result<Arc<GuestKey>, GuestKeyError> {
+        let text = self.master.open(sealed).map_err(|e| GuestKeyError::Unreadable {
+            instance_id: instance_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let key = GuestKey::from_base64(&text).map_err(|e| GuestKeyError::Unreadable {
+            instance_id: instance_id.to_string(),
+            reason: e.to_string(),
+        })?;
+        let key = Arc::new(key);
         let mut cache = self.cache.lock();
         if cache.len() >= CACHE_MAX {
             cache.clear();
@@ -49,27 +65,25 @@ impl GuestKeys {
     }
 
     /// The instance's key, if its server was ever provisioned.
-    pub async fn find(&self, db: &Db, instance_id: &str) -> Result<Option<Arc<GuestKey>>, String> {
+    pub async fn find(&self, db: &Db, instance_id: &str) -> Result<Option<Arc<GuestKey>>, GuestKeyError> {
         if let Some(key) = self.cached(instance_id) {
             return Ok(Some(key));
         }
         let id = instance_id.to_string();
-        let sealed = db
-            .run(move |c| GuestKeyRow::find(c, &id))
-            .await
-            .map_err(|e| e.to_string())?;
+        let sealed = db.run(move |c| GuestKeyRow::find(c, &id)).await?;
         sealed.map(|s| self.remember(instance_id, &s)).transpose()
     }
 
     /// The instance's key, made and stored now if it has none (at provisioning).
-    pub async fn ensure(&self, db: &Db, instance_id: &str) -> Result<Arc<GuestKey>, String> {
+    pub async fn ensure(&self, db: &Db, instance_id: &str) -> Result<Arc<GuestKey>, GuestKeyError> {
         let mut keys = self.ensure_all(db, vec![instance_id.to_string()]).await?;
-        keys.pop().ok_or_else(|| format!("no guest key for {instance_id}"))
+        keys.pop()
+            .ok_or_else(|| GuestKeyError::Missing(instance_id.to_string()))
     }
 
     /// [`ensure`](Self::ensure) for many instances, with one trip to the database for those not
     /// cached; the keys in the order of `instance_ids`.
-    pub async fn ensure_all(&self, db: &Db, instance_ids: Vec<String>) -> Result<Vec<Arc<GuestKey>>, String> {
+    pub async fn ensure_all(&self, db: &Db, instance_ids: Vec<String>) -> Result<Vec<Arc<GuestKey>>, GuestKeyError> {
         let mut found: HashMap<String, Arc<GuestKey>> = HashMap::new();
         let mut missing = Vec::new();
         for id in &instance_ids {
@@ -90,8 +104,7 @@ impl GuestKeys {
                     }
                     Ok(stored)
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             for (id, sealed) in stored {
                 let key = self.remember(&id, &sealed)?;
                 found.insert(id, key);
@@ -99,7 +112,7 @@ impl GuestKeys {
         }
         instance_ids
             .iter()
-            .map(|id| found.get(id).cloned().ok_or_else(|| format!("no guest key for {id}")))
+            .map(|id| found.get(id).cloned().ok_or_else(|| GuestKeyError::Missing(id.clone())))
             .collect()
     }
 
@@ -141,7 +154,7 @@ impl GuestLink {
         self.keys
             .find(&self.db, instance_id)
             .await
-            .map_err(BusError::Unavailable)?
+            .map_err(|e| BusError::Unavailable(e.to_string()))?
             .ok_or_else(|| BusError::NoConsumer {
                 topic: bus::guest_topic(instance_id),
                 method: method.to_string(),
@@ -199,7 +212,7 @@ impl GuestLink {
             .keys
             .find(&self.db, instance_id)
             .await
-            .map_err(CheckError::Unavailable)?
+            .map_err(|e| CheckError::Unavailable(e.to_string()))?
             .ok_or_else(|| CheckError::Rejected(format!("instance {instance_id} has no guest key")))?;
         signing::verify(envelope, instance_id, &key).map_err(|e| CheckError::Rejected(e.to_string()))
     }

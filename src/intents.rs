@@ -67,10 +67,10 @@ fn check_accounts(manager: &str, req: &CreateInstance) -> Result<(), ApiError> {
     let rules = rules::for_manager(manager)
         .ok_or_else(|| ApiError::Unprocessable(format!("Datastore {manager} does not support users or databases.")))?;
     for db in &req.databases {
-        rules.check_database_spec(db).map_err(ApiError::BadRequest)?;
+        rules.check_database_spec(db)?;
     }
     for user in &req.users {
-        rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        rules.check_user(&user.name)?;
         if let Some(missing) = user
             .databases
             .iter()

@@ -58,13 +58,6 @@ impl StorageError {
     }
 }
 
-/// The guest drivers still speak text errors (a later step of issue 14 types them).
-impl From<StorageError> for String {
-    fn from(e: StorageError) -> String {
-        e.to_string()
-    }
-}
-
 impl BackupStore {
     /// Opens the store `[backup]` names (creating the local directory if needed).
     pub fn from_config(cfg: &BackupConfig) -> Result<BackupStore, StorageError> {
@@ -119,11 +112,11 @@ impl BackupStore {
 
     /// Uploads the chunks received on `parts` as one object, then completes it if `producer`
     /// (the task sending them) succeeded, or aborts it if it failed.
-    pub async fn upload<T>(
+    pub async fn upload<T, E: std::fmt::Display>(
         &self,
         key: &str,
         mut parts: mpsc::Receiver<Bytes>,
-        producer: tokio::task::JoinHandle<Result<T, String>>,
+        producer: tokio::task::JoinHandle<Result<T, E>>,
     ) -> Result<T, StorageError> {
         let path = ObjectPath::from(key);
         let upload = self
@@ -146,7 +139,7 @@ impl BackupStore {
                 .map_err(|e| StorageError::store(format!("completing upload of {key}"), e)),
             Ok(Err(e)) => {
                 let _ = writer.abort().await;
-                Err(StorageError::Stream(e))
+                Err(StorageError::Stream(e.to_string()))
             }
             Err(e) => {
                 let _ = writer.abort().await;

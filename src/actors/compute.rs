@@ -9,6 +9,7 @@ use super::guest_session::{Destroy, GuestEnv, GuestSession};
 use crate::app::Services;
 use crate::bus;
 use crate::bus::signing::GuestKey;
+use crate::compute::error::ComputeError;
 use crate::compute::guest_process::{self, GuestSpec};
 use crate::compute::process::{self, AddressPool};
 use crate::compute::{ServerError, ServerInfo};
@@ -40,7 +41,7 @@ pub struct CreateServer {
 /// Deletes an instance's server, its volume and its guest session; a missing one is fine. An
 /// error: the volume could not be removed yet (asking again is safe).
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), ComputeError>")]
 pub struct DeleteServer {
     pub instance_id: String,
 }
@@ -54,7 +55,7 @@ pub struct ServerExists {
 
 /// Starts guest sessions for servers that exist in the database (after a restart).
 #[derive(Message)]
-#[rtype(result = "Result<usize, String>")]
+#[rtype(result = "Result<usize, ComputeError>")]
 pub struct AdoptServers;
 
 struct Guest {
@@ -94,7 +95,7 @@ impl Compute {
         address: Option<Ipv4Addr>,
         prepared: bool,
         key: Arc<GuestKey>,
-    ) -> Result<ServerInfo, String> {
+    ) -> Result<ServerInfo, ComputeError> {
         if !self.guests.contains_key(instance_id) {
             let config = &self.services.config;
             let addr = match (self.remote(), manager) {
@@ -124,15 +125,19 @@ impl Compute {
     }
 
     /// Picks a free address for a new `manager` server.
-    fn allocate(&self, manager: Manager, in_db: HashSet<Ipv4Addr>) -> Result<Ipv4Addr, String> {
+    fn allocate(&self, manager: Manager, in_db: HashSet<Ipv4Addr>) -> Result<Ipv4Addr, ComputeError> {
         let port = manager
             .standard_port()
-            .ok_or_else(|| format!("datastore {manager} has no server"))?;
+            .ok_or_else(|| ComputeError::Refused(format!("datastore {manager} has no server")))?;
         let pool = AddressPool::parse(&self.services.config.compute.address_pool)?;
         let mut in_use = in_db;
         in_use.extend(self.guests.values().filter_map(|g| g.address));
-        pool.allocate(&in_use, port)
-            .ok_or_else(|| format!("no free address left in {}", self.services.config.compute.address_pool))
+        pool.allocate(&in_use, port).ok_or_else(|| {
+            ComputeError::Refused(format!(
+                "no free address left in {}",
+                self.services.config.compute.address_pool
+            ))
+        })
     }
 }
 
@@ -153,7 +158,7 @@ pub(crate) async fn host_in_pool(
     instance_id: &str,
     key: &GuestKey,
     prepared: bool,
-) -> Result<(), String> {
+) -> Result<(), ComputeError> {
     let args = crate::guest::messages::encode(&crate::guest::messages::HostGuest {
         instance_id: instance_id.to_string(),
         sealed_key: services.secrets.seal(&key.to_base64()),
@@ -165,12 +170,12 @@ pub(crate) async fn host_in_pool(
         .bus
         .ensure_topic(&bus::guest_topic(instance_id))
         .await
-        .map_err(|e| format!("declaring the guest's queue: {e}"))?;
+        .map_err(ComputeError::bus("declaring the guest's queue"))?;
     services
         .bus
         .cast(bus::GUEST_POOL, crate::bus::Envelope::new("host_guest", args))
         .await
-        .map_err(|e| format!("handing the guest to a pool: {e}"))
+        .map_err(ComputeError::bus("handing the guest to a pool"))
 }
 
 impl Actor for Compute {
@@ -208,11 +213,11 @@ impl Handler<CreateServer> for Compute {
                 .keys()
                 .ensure(&services.db, &id)
                 .await
-                .map_err(ServerError::Unavailable)?;
+                .map_err(ServerError::unavailable)?;
             if to_pool {
                 host_in_pool(&services, &id, &key, false)
                     .await
-                    .map_err(ServerError::Unavailable)?;
+                    .map_err(ServerError::unavailable)?;
             }
             Ok::<_, ServerError>(key)
         };
@@ -222,18 +227,18 @@ impl Handler<CreateServer> for Compute {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
                 let key = key?;
                 span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, key))
-                    .map_err(ServerError::Refused)
+                    .map_err(ServerError::refused)
             }));
         }
         let db = self.services.db.clone();
         let dir = self.services.config.instances_dir();
         let used = async move {
             let key = key.await?;
-            process::ensure_instances_dir(&dir).map_err(ServerError::Refused)?;
+            process::ensure_instances_dir(&dir).map_err(ServerError::refused)?;
             let addresses = db
                 .run(Instance::addresses_in_use)
                 .await
-                .map_err(|e| ServerError::Unavailable(e.to_string()))?;
+                .map_err(ServerError::unavailable)?;
             let used = addresses
                 .iter()
                 .filter_map(|a| a.parse().ok())
@@ -243,15 +248,15 @@ impl Handler<CreateServer> for Compute {
         let span = span.clone();
         Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
             let (used, key) = found?;
-            let address = act.allocate(msg.manager, used).map_err(ServerError::Refused)?;
+            let address = act.allocate(msg.manager, used).map_err(ServerError::refused)?;
             span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, key))
-                .map_err(ServerError::Refused)
+                .map_err(ServerError::refused)
         }))
     }
 }
 
 impl Handler<DeleteServer> for Compute {
-    type Result = ResponseActFuture<Self, Result<(), String>>;
+    type Result = ResponseActFuture<Self, Result<(), ComputeError>>;
 
     fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) -> Self::Result {
         // Dropping our address lets the session end for good once its queue closes.
@@ -272,7 +277,7 @@ impl Handler<DeleteServer> for Compute {
                 }
                 bus.remove_topic(&bus::guest_topic(&msg.instance_id))
                     .await
-                    .map_err(|e| format!("removing the guest's queue: {e}"))?;
+                    .map_err(ComputeError::bus("removing the guest's queue"))?;
                 // Whatever still runs in the volume (a server whose guest never came back after
                 // a crash, a tool of an interrupted prepare) goes first.
                 crate::guest::server::remove_volume(&dir).await?;
@@ -293,7 +298,7 @@ impl Handler<ServerExists> for Compute {
 }
 
 impl Handler<AdoptServers> for Compute {
-    type Result = ResponseActFuture<Self, Result<usize, String>>;
+    type Result = ResponseActFuture<Self, Result<usize, ComputeError>>;
 
     fn handle(&mut self, _: AdoptServers, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
@@ -314,8 +319,7 @@ impl Handler<AdoptServers> for Compute {
                     }
                     Ok(out)
                 })
-                .await
-                .map_err(|e| e.to_string())?;
+                .await?;
             let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
             let all_keys = keys.ensure_all(&db, ids).await?;
             let mut keyed = Vec::with_capacity(servers.len());
@@ -327,7 +331,7 @@ impl Handler<AdoptServers> for Compute {
                 }
                 keyed.push((id, manager, address, prepared, key));
             }
-            Ok::<_, String>(keyed)
+            Ok::<_, ComputeError>(keyed)
         };
         Box::pin(load.into_actor(self).map(|servers, act, _ctx| {
             let servers = servers?;
@@ -351,7 +355,7 @@ impl Handler<AdoptServers> for Compute {
 /// Destroys a server whose guest runs elsewhere: the guest is asked to (and then exits); a
 /// guest that does not answer is killed and its datastore destroyed from here. An error: the
 /// broker cannot be reached, and the guest may still run (the delete asks again).
-async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -> Result<(), String> {
+async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -> Result<(), ComputeError> {
     let asked = services
         .guests
         .call(instance_id, "destroy", serde_json::json!({}), Duration::from_secs(60))
@@ -359,7 +363,9 @@ async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -
     match asked {
         Ok(_) => return Ok(()),
         Err(e @ (crate::bus::BusError::Unavailable(_) | crate::bus::BusError::Closed)) => {
-            return Err(format!("asking the guest to destroy its server: {e}"))
+            return Err(ComputeError::Refused(format!(
+                "asking the guest to destroy its server: {e}"
+            )))
         }
         // No guest runs (a create that failed before it had one, a pool that died): nothing
         // waits for an answer that cannot come.

@@ -142,9 +142,18 @@ async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<()
     services.guests.check_from_guest(&subject, &mut delivery.envelope).await
 }
 
+/// Why a batch was not applied (its unacknowledged messages come again).
+#[derive(Debug, thiserror::Error)]
+enum BatchError {
+    #[error("reading guest keys: {0}")]
+    Keys(String),
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
 /// Applies one batch; the deliveries are acknowledged only after the commit. On an error none
 /// of the batch's unapplied messages is acknowledged: they are delivered again.
-async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), String> {
+async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), BatchError> {
     let mut heartbeats = Vec::with_capacity(batch.len());
     let mut keep = Vec::with_capacity(batch.len());
     for mut delivery in batch {
@@ -168,7 +177,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), St
                 delivery.reply(Err(format!("rejected: {e}")));
                 continue;
             }
-            Err(CheckError::Unavailable(e)) => return Err(format!("reading guest keys: {e}")),
+            Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
         }
         let method = delivery.envelope.method.clone();
         match method.as_str() {
@@ -228,8 +237,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), St
     let (applied, stale, lag, changed) = services
         .db
         .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     for d in keep {
         d.ack();
     }

@@ -10,6 +10,7 @@ use super::guest_session::{Ending, GuestEnv, GuestSession};
 use crate::bus::signing::GuestKey;
 use crate::bus::{self, Delivery, Envelope};
 use crate::guest::messages::{encode, GuestWanted, HostGuest};
+use crate::guest_link::GuestKeyError;
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -61,9 +62,16 @@ impl GuestPool {
         self.hosted.store(self.guests.len() as i64, Ordering::Relaxed);
     }
 
-    fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), String> {
-        let text = self.master.open(&request.sealed_key).map_err(|e| e.to_string())?;
-        let key = Arc::new(GuestKey::from_base64(&text)?);
+    fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), GuestKeyError> {
+        let unreadable = |reason: String| GuestKeyError::Unreadable {
+            instance_id: request.instance_id.clone(),
+            reason,
+        };
+        let text = self
+            .master
+            .open(&request.sealed_key)
+            .map_err(|e| unreadable(e.to_string()))?;
+        let key = Arc::new(GuestKey::from_base64(&text).map_err(|e| unreadable(e.to_string()))?);
         let prepare = self.env.config.compute.simulated_prepare_ms;
         let datastore = crate::compute::simulated::datastore_for(prepare, request.prepared);
         let pool = ctx.address();
@@ -123,7 +131,7 @@ impl GuestPool {
             if let Err(e) = &hosted {
                 tracing::warn!(pool = %act.name, instance.id = %id, "guest pool: host_guest refused: {e}");
             }
-            delivery.reply(hosted.map(|()| serde_json::json!(null)));
+            delivery.reply(hosted.map(|()| serde_json::json!(null)).map_err(|e| e.to_string()));
         }));
     }
 }

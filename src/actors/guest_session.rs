@@ -12,7 +12,7 @@ mod to_conductor;
 pub use to_conductor::ConductorLink;
 
 use super::supervision::SupervisionLog;
-use crate::bus::signing::{self, GuestKey};
+use crate::bus::signing::{self, GuestKey, SignError};
 use crate::bus::{self, Bus, Delivery};
 use crate::config::Config;
 use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
@@ -31,7 +31,7 @@ const KIND: &str = "guest_session";
 
 /// Stops the datastore server for good and removes its volume (the server is being deleted).
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), GuestError>")]
 pub struct Destroy;
 
 /// Why a session ends for good.
@@ -162,19 +162,16 @@ impl GuestSession {
     }
 
     /// Checks a verified request's age and that it was not taken before (no replays).
-    fn take_once(&mut self, envelope: &crate::bus::Envelope) -> Result<(), String> {
+    fn take_once(&mut self, envelope: &crate::bus::Envelope) -> Result<(), SignError> {
         let ttl = self.env.config.guest.message_ttl_s.as_secs_f64();
         let now = sent_now();
-        let issued = envelope.context.issued.ok_or("the request carries no issue time")?;
+        let issued = envelope.context.issued.ok_or(SignError::NoIssueTime)?;
         if now - issued > ttl {
-            return Err(format!(
-                "the request was issued {:.0} s ago, past [guest] message_ttl_s",
-                now - issued
-            ));
+            return Err(SignError::Expired { age_s: now - issued });
         }
         let id = &envelope.context.request_id;
         if self.seen.contains_key(id) {
-            return Err(format!("request {id} was taken before"));
+            return Err(SignError::Replayed(id.clone()));
         }
         if self.seen.len() >= 4096 {
             self.seen.retain(|_, at| now - *at <= ttl);
@@ -253,11 +250,10 @@ impl Supervised for GuestSession {
 }
 
 impl Handler<Destroy> for GuestSession {
-    type Result = ResponseFuture<Result<(), String>>;
+    type Result = ResponseFuture<Result<(), GuestError>>;
 
     fn handle(&mut self, _: Destroy, _ctx: &mut Context<Self>) -> Self::Result {
-        let destroy = self.datastore.destroy();
-        Box::pin(async move { destroy.await.map_err(|e| e.to_string()) })
+        Box::pin(self.datastore.destroy())
     }
 }
 
@@ -270,7 +266,6 @@ impl StreamHandler<Delivery> for GuestSession {
         }
         if self.env.config.bus.sign_guest_messages {
             let checked = signing::verify(&mut delivery.envelope, &self.instance_id, &self.key)
-                .map_err(|e| e.to_string())
                 .and_then(|()| self.take_once(&delivery.envelope));
             if let Err(e) = checked {
                 crate::telemetry::warn_limited(

@@ -9,6 +9,7 @@
 use super::compute::host_in_pool;
 use crate::app::Services;
 use crate::bus;
+use crate::compute::error::ComputeError;
 use crate::db::models::cluster::hold_lease;
 use crate::db::models::instance::Instance;
 use actix::prelude::*;
@@ -78,7 +79,11 @@ impl GuestWatch {
 }
 
 /// Hands every orphaned guest to the pools; returns those handed.
-async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<String>) -> Result<Vec<String>, String> {
+async fn rehost_orphans(
+    services: &Services,
+    silent: Duration,
+    recently: Vec<String>,
+) -> Result<Vec<String>, ComputeError> {
     let lease_ms = services.config.taskmanager.lease_s.as_millis() as i64;
     let node = services.node_id.clone();
     let cutoff = crate::db::now_ms() - silent.as_millis() as i64;
@@ -90,8 +95,7 @@ async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<Str
             }
             Instance::silent_pool_guests(c, cutoff, PER_SCAN)
         })
-        .await
-        .map_err(|e| e.to_string())?;
+        .await?;
     let mut rehosted = Vec::new();
     for (id, prepared) in candidates {
         if recently.contains(&id) {
@@ -111,12 +115,12 @@ async fn rehost_orphans(services: &Services, silent: Duration, recently: Vec<Str
 }
 
 /// Hands the guest to the pools if nothing consumes its queue; true when it did.
-async fn rehost_if_orphaned(services: &Services, id: &str, prepared: bool) -> Result<bool, String> {
+async fn rehost_if_orphaned(services: &Services, id: &str, prepared: bool) -> Result<bool, ComputeError> {
     if services
         .bus
         .consumers(&bus::guest_topic(id))
         .await
-        .map_err(|e| e.to_string())?
+        .map_err(ComputeError::bus("counting the guest's consumers"))?
         > 0
     {
         return Ok(false); // slow, not orphaned

@@ -29,6 +29,17 @@ pub enum SignError {
     BadSignature(String),
     #[error("a sealed password does not open under instance {0}'s key")]
     Sealed(String),
+    /// A signed request without the time it was issued at.
+    #[error("the request carries no issue time")]
+    NoIssueTime,
+    #[error("the request was issued {age_s:.0} s ago, past [guest] message_ttl_s")]
+    Expired { age_s: f64 },
+    /// A request id taken before (a replayed message).
+    #[error("request {0} was taken before")]
+    Replayed(String),
+    /// A key's text that is not 32 bytes in base64.
+    #[error("guest key {0}")]
+    BadKey(String),
 }
 
 /// One instance's guest key: 32 random bytes made when its server is provisioned.
@@ -50,13 +61,13 @@ impl GuestKey {
     }
 
     /// A key from its base64 text (as stored, once unsealed, and as handed to a guest).
-    pub fn from_base64(text: &str) -> Result<GuestKey, String> {
+    pub fn from_base64(text: &str) -> Result<GuestKey, SignError> {
         let raw = B64
             .decode(text.trim())
-            .map_err(|e| format!("guest key is not base64: {e}"))?;
+            .map_err(|e| SignError::BadKey(format!("is not base64: {e}")))?;
         let bytes: [u8; 32] = raw
             .try_into()
-            .map_err(|raw: Vec<u8>| format!("guest key has {} bytes, not 32", raw.len()))?;
+            .map_err(|raw: Vec<u8>| SignError::BadKey(format!("has {} bytes, not 32", raw.len())))?;
         Ok(GuestKey::from_bytes(bytes))
     }
 

@@ -6,6 +6,7 @@
 //! asks, an instance never has two guests.
 
 use crate::bus::signing::GuestKey;
+use crate::compute::error::ComputeError;
 use crate::config::Config;
 use serde::{Deserialize, Serialize};
 use std::os::unix::process::CommandExt;
@@ -39,20 +40,20 @@ pub fn running(volume: &Path, instance_id: &str) -> Option<i32> {
 }
 
 /// Starts the instance's guest process unless one runs; the spec and key are written first.
-pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -> Result<(), String> {
+pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -> Result<(), ComputeError> {
     if running(volume, &spec.instance_id).is_some() {
         return Ok(());
     }
     crate::guest::server::make_dir(volume, crate::files::TRAVERSE_ONLY, None)?;
-    let json = serde_json::to_string_pretty(spec).map_err(|e| e.to_string())?;
+    let json = serde_json::to_string_pretty(spec).map_err(|e| ComputeError::Refused(format!("guest.json: {e}")))?;
     crate::guest::server::write_file(&spec_path(volume), &json, 0o600, None)?;
     write_key(&volume.join("guest.key"), key)?;
-    let exe = std::env::current_exe().map_err(|e| format!("coffer's own executable: {e}"))?;
+    let exe = std::env::current_exe().map_err(|e| ComputeError::Refused(format!("coffer's own executable: {e}")))?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(volume.join("guest.log"))
-        .map_err(|e| format!("guest log: {e}"))?;
+        .map_err(ComputeError::at(&volume.join("guest.log")))?;
     let mut cmd = std::process::Command::new(exe);
     if let Some(file) = &config.file {
         cmd.arg("--config").arg(file);
@@ -63,7 +64,9 @@ pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -
         .stderr(log)
         // Its own process group: a signal to the task manager's group does not reach it.
         .process_group(0);
-    let mut child = cmd.spawn().map_err(|e| format!("starting the guest process: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| ComputeError::Refused(format!("starting the guest process: {e}")))?;
     tracing::info!(instance.id = %spec.instance_id, pid = child.id(), "guest process started");
     // Reaped when it exits, so it never lingers as a zombie of this process.
     std::thread::spawn(move || child.wait());
@@ -72,10 +75,9 @@ pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -
 
 /// Writes the key readable by its owner only, from the first byte, and whole: a fresh 0600 file
 /// renamed over the old one.
-fn write_key(path: &Path, key: &GuestKey) -> Result<(), String> {
+fn write_key(path: &Path, key: &GuestKey) -> Result<(), ComputeError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let partial = path.with_extension(format!("key.{}", std::process::id()));
     let _ = std::fs::remove_file(&partial);
     let mut file = std::fs::OpenOptions::new()
@@ -83,31 +85,41 @@ fn write_key(path: &Path, key: &GuestKey) -> Result<(), String> {
         .create_new(true)
         .mode(0o600)
         .open(&partial)
-        .map_err(fail)?;
-    file.write_all(key.to_base64().as_bytes()).map_err(fail)?;
-    std::fs::rename(&partial, path).map_err(fail)
+        .map_err(ComputeError::at(path))?;
+    file.write_all(key.to_base64().as_bytes())
+        .map_err(ComputeError::at(path))?;
+    std::fs::rename(&partial, path).map_err(ComputeError::at(path))
 }
 
 /// Reads what the task manager left for the guest of `volume`, and takes the guest's lock:
 /// `Err` when another guest process holds it.
-pub fn claim(volume: &Path, instance_id: &str) -> Result<(GuestSpec, GuestKey, std::fs::File), String> {
+pub fn claim(volume: &Path, instance_id: &str) -> Result<(GuestSpec, GuestKey, std::fs::File), ComputeError> {
     let lock = std::fs::OpenOptions::new()
         .create(true)
         .truncate(false)
         .write(true)
         .open(volume.join("guest.lock"))
-        .map_err(|e| format!("{}: {e}", volume.display()))?;
+        .map_err(ComputeError::at(volume))?;
     // SAFETY: flock(2) on a descriptor we own; no memory effects.
     let rc = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&lock), libc::LOCK_EX | libc::LOCK_NB) };
     if rc != 0 {
-        return Err(format!("another guest process serves instance {instance_id}"));
+        return Err(ComputeError::Refused(format!(
+            "another guest process serves instance {instance_id}"
+        )));
     }
-    let spec = read_spec(volume).ok_or_else(|| format!("{} has no readable guest.json", volume.display()))?;
+    let spec = read_spec(volume)
+        .ok_or_else(|| ComputeError::Refused(format!("{} has no readable guest.json", volume.display())))?;
     if spec.instance_id != instance_id {
-        return Err(format!("{} belongs to instance {}", volume.display(), spec.instance_id));
+        return Err(ComputeError::Refused(format!(
+            "{} belongs to instance {}",
+            volume.display(),
+            spec.instance_id
+        )));
     }
-    let key_text = std::fs::read_to_string(volume.join("guest.key")).map_err(|e| format!("guest.key: {e}"))?;
+    let key_text =
+        std::fs::read_to_string(volume.join("guest.key")).map_err(ComputeError::at(&volume.join("guest.key")))?;
     let key = GuestKey::from_base64(&key_text)?;
-    std::fs::write(pid_path(volume), format!("{}\n", std::process::id())).map_err(|e| format!("guest.pid: {e}"))?;
+    std::fs::write(pid_path(volume), format!("{}\n", std::process::id()))
+        .map_err(ComputeError::at(&pid_path(volume)))?;
     Ok((spec, key, lock))
 }

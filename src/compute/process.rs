@@ -3,6 +3,7 @@
 //! from `[compute] address_pool`, on which it listens on its datastore's standard port — so to
 //! a client every instance looks like its own host.
 
+use crate::compute::error::ComputeError;
 use crate::guest::mariadb::MariaServer;
 use crate::guest::postgres::PgServer;
 use crate::guest::process::ProcessDatastore;
@@ -14,12 +15,14 @@ use std::net::Ipv4Addr;
 use std::path::Path;
 
 /// The driver of a `manager` server living in `spec`.
-pub fn datastore_for(manager: Manager, spec: InstanceSpec) -> Result<Box<dyn Datastore>, String> {
+pub fn datastore_for(manager: Manager, spec: InstanceSpec) -> Result<Box<dyn Datastore>, ComputeError> {
     match manager {
         Manager::Postgresql => Ok(Box::new(ProcessDatastore::new(PgServer::new(spec)))),
         Manager::Mariadb => Ok(Box::new(ProcessDatastore::new(MariaServer::new(spec)))),
         Manager::Redis => Ok(Box::new(ProcessDatastore::new(RedisServer::new(spec)))),
-        Manager::Simulated => Err("a simulated datastore has no server process".into()),
+        Manager::Simulated => Err(ComputeError::Refused(
+            "a simulated datastore has no server process".into(),
+        )),
     }
 }
 
@@ -47,18 +50,18 @@ pub struct AddressPool {
 }
 
 impl AddressPool {
-    pub fn parse(cidr: &str) -> Result<AddressPool, String> {
+    pub fn parse(cidr: &str) -> Result<AddressPool, ComputeError> {
         let (addr, bits) = cidr
             .split_once('/')
-            .ok_or_else(|| format!("address pool {cidr:?} is not a.b.c.d/n"))?;
+            .ok_or_else(|| ComputeError::Refused(format!("address pool {cidr:?} is not a.b.c.d/n")))?;
         let addr: Ipv4Addr = addr
             .parse()
-            .map_err(|_| format!("address pool {cidr:?}: bad address"))?;
+            .map_err(|_| ComputeError::Refused(format!("address pool {cidr:?}: bad address")))?;
         let bits: u32 = bits
             .parse()
             .ok()
             .filter(|b| *b <= 30)
-            .ok_or_else(|| format!("address pool {cidr:?}: bad prefix"))?;
+            .ok_or_else(|| ComputeError::Refused(format!("address pool {cidr:?}: bad prefix")))?;
         let mask = if bits == 0 { 0 } else { u32::MAX << (32 - bits) };
         let network = u32::from(addr) & mask;
         // Skip the network and broadcast addresses (and .0/.255 of every /24, which some tools
@@ -81,16 +84,16 @@ impl AddressPool {
 
 /// Creates the directory volumes live in, traversable by the datastores' service users.
 /// Servers keep their unix sockets in their volumes, and a socket path has at most 107 bytes.
-pub fn ensure_instances_dir(dir: &Path) -> Result<(), String> {
+pub fn ensure_instances_dir(dir: &Path) -> Result<(), ComputeError> {
     let longest_socket = dir.join("00000000-0000-0000-0000-000000000000/run/.s.PGSQL.5432.lock");
     if longest_socket.as_os_str().len() > 107 {
-        return Err(format!(
+        return Err(ComputeError::Refused(format!(
             "[compute] data_dir {} is too long: the servers' unix sockets inside it would pass 107 bytes",
             dir.display()
-        ));
+        )));
     }
-    crate::files::create_dirs(dir, crate::files::TRAVERSE_ONLY).map_err(|e| format!("{}: {e}", dir.display()))?;
-    crate::guest::server::make_dir(dir, crate::files::TRAVERSE_ONLY, None)
+    crate::files::create_dirs(dir, crate::files::TRAVERSE_ONLY).map_err(ComputeError::at(dir))?;
+    Ok(crate::guest::server::make_dir(dir, crate::files::TRAVERSE_ONLY, None)?)
 }
 
 #[cfg(test)]

@@ -73,7 +73,7 @@ async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json
         parent_meta,
         compression_level: ctx.services.config.backup.compression_level,
     };
-    let args = serde_json::to_value(&job).map_err(|e| e.to_string())?;
+    let args = serde_json::to_value(&job).map_err(FlowError::encode("create_backup arguments"))?;
     ctx.services
         .guests
         .cast(&b.instance_id, "create_backup", args)

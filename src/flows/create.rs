@@ -60,7 +60,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         })
         .await?;
     let manager = crate::manager::Manager::parse(&manager)
-        .ok_or_else(|| format!("datastore {manager} is not one coffer runs"))?;
+        .ok_or_else(|| FlowError::Other(format!("datastore {manager} is not one coffer runs")))?;
     let server = ctx
         .ask_compute(CreateServer {
             instance_id: id.clone(),
@@ -121,7 +121,7 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
 fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
     let state = ctx.state::<CreateState>()?;
     let key = &ctx.services.secrets;
-    let open = |sealed: &crate::secrets::Sealed| sealed.open(key).map_err(|e| e.to_string());
+    let open = |sealed: &crate::secrets::Sealed| sealed.open(key);
     let mut users = Vec::with_capacity(state.users.len());
     for user in &state.users {
         users.push(UserSpec {
@@ -143,7 +143,7 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
             .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),
         restore: state.restore,
     };
-    serde_json::to_value(&request).map_err(|e| FlowError::Other(format!("prepare arguments: {e}")))
+    serde_json::to_value(&request).map_err(FlowError::encode("prepare arguments"))
 }
 
 async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {

@@ -25,8 +25,20 @@ pub enum FlowError {
         id: String,
         source: serde_json::Error,
     },
+    /// Compute could not delete a server yet (its volume is still in use; asked again).
+    #[error(transparent)]
+    Compute(#[from] crate::compute::error::ComputeError),
     #[error("backup store: {0}")]
     Storage(#[from] crate::storage::StorageError),
+    /// A sealed secret of the flow's state that does not open under the master key.
+    #[error("a sealed secret: {0}")]
+    Secret(#[from] crate::secrets::SecretError),
+    /// Arguments for a guest or compute that do not encode (`what` names them).
+    #[error("{what}: {source}")]
+    Encode {
+        what: &'static str,
+        source: serde_json::Error,
+    },
     #[error("{kind} has no step {step}")]
     NoStep { kind: String, step: i32 },
     /// A failure reported by another layer as text (compute, storage, secrets).
@@ -35,16 +47,15 @@ pub enum FlowError {
 }
 
 impl FlowError {
+    /// For `map_err`: the arguments `what` do not encode.
+    pub fn encode(what: &'static str) -> impl FnOnce(serde_json::Error) -> FlowError {
+        move |source| FlowError::Encode { what, source }
+    }
+
     pub fn bus(method: &str, source: BusError) -> FlowError {
         FlowError::Bus {
             method: method.to_string(),
             source,
         }
-    }
-}
-
-impl From<String> for FlowError {
-    fn from(text: String) -> FlowError {
-        FlowError::Other(text)
     }
 }

@@ -95,7 +95,8 @@ pub async fn access_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         }
         1 => {
             let id = ctx.instance_id().to_string();
-            let access = serde_json::to_string(&ctx.state::<AccessState>()?.access).map_err(|e| e.to_string())?;
+            let access = serde_json::to_string(&ctx.state::<AccessState>()?.access)
+                .map_err(FlowError::encode("allowed cidrs"))?;
             ctx.db(move |c| {
                 write_tx(c, |c| {
                     Instance::set_access(c, &id, &access)?;

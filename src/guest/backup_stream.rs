@@ -3,6 +3,7 @@
 //! zstd → the datastore's own loader. The compressing and hashing run on a blocking thread;
 //! what is in memory at once is a few upload parts, whatever the backup's size.
 
+use crate::guest::driver_error::DriverError;
 use crate::storage::{BackupStore, PART_BYTES};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
@@ -77,62 +78,76 @@ impl Write for PartSink {
 }
 
 /// Describes how a command ended, for a failure reason.
-fn ended(name: &str, status: std::process::ExitStatus, log: &Path) -> String {
+fn ended(name: &str, status: std::process::ExitStatus, log: &Path) -> DriverError {
     use std::os::unix::process::ExitStatusExt;
-    let how = match status.signal() {
+    let ended = match status.signal() {
         Some(sig) => format!("was killed by signal {sig}"),
         None => format!("failed ({status})"),
     };
-    format!("{name} {how}: {}", super::server::log_tail(log))
+    DriverError::Tool {
+        program: name.to_string(),
+        ended,
+        log_tail: super::server::log_tail(log),
+    }
 }
 
 /// Runs on a blocking thread: dump → zstd → parts.
-fn compress(source: DumpSource, level: i32, mut sink: PartSink) -> Result<Stored, String> {
+fn compress(source: DumpSource, level: i32, mut sink: PartSink) -> Result<Stored, DriverError> {
     let (mut reader, mut child, name, log): (Box<dyn Read>, _, String, Option<PathBuf>) = match source {
         DumpSource::Command { mut cmd, name, log } => {
             cmd.stdout(Stdio::piped());
-            let mut child = cmd.spawn().map_err(|e| format!("{name}: cannot run: {e}"))?;
-            let out = child.stdout.take().ok_or_else(|| format!("{name}: no output"))?;
+            let mut child = cmd.spawn().map_err(DriverError::spawn(&name))?;
+            let out = child
+                .stdout
+                .take()
+                .ok_or_else(|| DriverError::Failed(format!("{name}: no output")))?;
             (Box::new(out), Some(child), name, Some(log))
         }
         DumpSource::File(path) => {
-            let file = std::fs::File::open(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let file = std::fs::File::open(&path).map_err(DriverError::at(&path))?;
             (Box::new(file), None, path.display().to_string(), None)
         }
         DumpSource::Bytes(bytes) => (Box::new(std::io::Cursor::new(bytes)), None, "dump".to_string(), None),
     };
     let result = (|| {
-        let mut encoder = zstd::stream::write::Encoder::new(&mut sink, level).map_err(|e| e.to_string())?;
+        let mut encoder = zstd::stream::write::Encoder::new(&mut sink, level)
+            .map_err(|e| DriverError::failed(format!("compressing: {e}")))?;
         // zstd's own worker threads compress while this one reads the dump and hashes.
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get() as u32);
-        encoder.multithread(workers).map_err(|e| format!("zstd workers: {e}"))?;
+        encoder
+            .multithread(workers)
+            .map_err(|e| DriverError::Failed(format!("zstd workers: {e}")))?;
         let mut block = vec![0u8; 1024 * 1024];
         let mut raw = 0u64;
         loop {
-            let n = reader.read(&mut block).map_err(|e| format!("reading {name}: {e}"))?;
+            let n = reader
+                .read(&mut block)
+                .map_err(|e| DriverError::Failed(format!("reading {name}: {e}")))?;
             if n == 0 {
                 break;
             }
             raw += n as u64;
             encoder
                 .write_all(&block[..n])
-                .map_err(|e| format!("compressing: {e}"))?;
+                .map_err(|e| DriverError::Failed(format!("compressing: {e}")))?;
         }
-        encoder.finish().map_err(|e| format!("compressing: {e}"))?;
-        Ok::<u64, String>(raw)
+        encoder
+            .finish()
+            .map_err(|e| DriverError::Failed(format!("compressing: {e}")))?;
+        Ok::<u64, DriverError>(raw)
     })();
     drop(reader);
     if let Some(child) = child.as_mut() {
         if result.is_err() {
             let _ = child.kill();
         }
-        let status = child.wait().map_err(|e| format!("{name}: {e}"))?;
+        let status = child.wait().map_err(|e| DriverError::Failed(format!("{name}: {e}")))?;
         if result.is_ok() && !status.success() {
             return Err(ended(&name, status, log.as_deref().unwrap_or(Path::new("/dev/null"))));
         }
     }
     let raw_size = result?;
-    sink.send().map_err(|e| e.to_string())?;
+    sink.send().map_err(|e| DriverError::failed(format!("storing: {e}")))?;
     Ok(Stored {
         size: sink.stored.load(Ordering::Relaxed),
         checksum: hex::encode(sink.hasher.finalize()),
@@ -148,7 +163,7 @@ pub async fn upload(
     source: DumpSource,
     level: i32,
     stored: Arc<AtomicU64>,
-) -> Result<Stored, String> {
+) -> Result<Stored, DriverError> {
     let (tx, rx) = mpsc::channel(QUEUED_PARTS);
     let sink = PartSink {
         buf: Vec::with_capacity(PART_BYTES),
@@ -161,27 +176,27 @@ pub async fn upload(
 }
 
 /// Downloads the object `key` into `dest`, then checks it against `checksum`.
-pub async fn fetch_verified(store: &BackupStore, key: &str, checksum: &str, dest: &Path) -> Result<(), String> {
+pub async fn fetch_verified(store: &BackupStore, key: &str, checksum: &str, dest: &Path) -> Result<(), DriverError> {
     let (tx, mut rx) = mpsc::channel::<Bytes>(QUEUED_PARTS);
     let path = dest.to_path_buf();
     let writer = tokio::task::spawn_blocking(move || {
-        let mut file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let mut file = std::fs::File::create(&path).map_err(DriverError::at(&path))?;
         let mut hasher = Sha256::new();
         while let Some(chunk) = rx.blocking_recv() {
             hasher.update(&chunk);
-            file.write_all(&chunk).map_err(|e| format!("{}: {e}", path.display()))?;
+            file.write_all(&chunk).map_err(DriverError::at(&path))?;
         }
-        file.sync_all().map_err(|e| format!("{}: {e}", path.display()))?;
-        Ok::<String, String>(hex::encode(hasher.finalize()))
+        file.sync_all().map_err(DriverError::at(&path))?;
+        Ok::<String, DriverError>(hex::encode(hasher.finalize()))
     });
     let fetched = store.download(key, tx).await;
-    let digest = writer.await.map_err(|e| e.to_string())??;
+    let digest = writer.await??;
     fetched?;
     if digest != checksum {
-        return Err(format!(
+        return Err(DriverError::Failed(format!(
             "checksum mismatch for {}: the stored object's SHA-256 is {digest}, the backup recorded {checksum}",
             store.location(key)
-        ));
+        )));
     }
     Ok(())
 }
@@ -202,26 +217,28 @@ pub enum Unpack {
 }
 
 /// Decompresses a verified object into its loader (on a blocking thread).
-pub async fn unpack(compressed: &Path, into: Unpack) -> Result<(), String> {
+pub async fn unpack(compressed: &Path, into: Unpack) -> Result<(), DriverError> {
     let compressed = compressed.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let file = std::fs::File::open(&compressed).map_err(|e| format!("{}: {e}", compressed.display()))?;
-        let mut decoder = zstd::stream::read::Decoder::new(file).map_err(|e| e.to_string())?;
+        let file = std::fs::File::open(&compressed).map_err(DriverError::at(&compressed))?;
+        let mut decoder =
+            zstd::stream::read::Decoder::new(file).map_err(|e| DriverError::failed(format!("unpacking: {e}")))?;
         match into {
             Unpack::File { path, user } => {
-                let mut out = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
-                std::io::copy(&mut decoder, &mut out).map_err(|e| format!("unpacking: {e}"))?;
-                out.sync_all().map_err(|e| e.to_string())?;
+                let mut out = std::fs::File::create(&path).map_err(DriverError::at(&path))?;
+                std::io::copy(&mut decoder, &mut out).map_err(|e| DriverError::Failed(format!("unpacking: {e}")))?;
+                out.sync_all().map_err(DriverError::at(&path))?;
                 super::server::write_mode_owner(&path, 0o600, user)
             }
             Unpack::Command { mut cmd, name, log } => {
                 cmd.stdin(Stdio::piped());
-                let mut child = cmd.spawn().map_err(|e| format!("{name}: cannot run: {e}"))?;
+                let mut child = cmd.spawn().map_err(DriverError::spawn(&name))?;
                 let copied = match child.stdin.take() {
-                    Some(mut stdin) => std::io::copy(&mut decoder, &mut stdin).map_err(|e| format!("unpacking: {e}")),
-                    None => Err(format!("{name}: no input")),
+                    Some(mut stdin) => std::io::copy(&mut decoder, &mut stdin)
+                        .map_err(|e| DriverError::Failed(format!("unpacking: {e}"))),
+                    None => Err(DriverError::Failed(format!("{name}: no input"))),
                 };
-                let status = child.wait().map_err(|e| format!("{name}: {e}"))?;
+                let status = child.wait().map_err(|e| DriverError::Failed(format!("{name}: {e}")))?;
                 if !status.success() {
                     return Err(ended(&name, status, &log));
                 }
@@ -229,6 +246,5 @@ pub async fn unpack(compressed: &Path, into: Unpack) -> Result<(), String> {
             }
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }

@@ -2,6 +2,8 @@
 //! encoding and a locale for LC_COLLATE/LC_CTYPE whose code set matches the encoding (C and
 //! POSIX match every one); MariaDB a character set and a collation of that set.
 
+use super::rules::Refused;
+
 /// PostgreSQL's server encodings (`pg_wchar.h`), cleaned as PostgreSQL cleans them.
 const PG_ENCODINGS: &[&str] = &[
     "sqlascii",
@@ -84,14 +86,14 @@ fn plain_word(text: &str, max: usize, extra: &[char]) -> bool {
 
 /// PostgreSQL: a known server encoding; a locale that is C/POSIX or whose code set is that
 /// encoding (UTF8 when none is given, the instances' own), and that this host has.
-pub fn check_postgres(charset: Option<&str>, collate: Option<&str>) -> Result<(), String> {
+pub fn check_postgres(charset: Option<&str>, collate: Option<&str>) -> Result<(), Refused> {
     let encoding = match charset {
-        Some(c) => Some(pg_encoding(c).ok_or_else(|| format!("'{c}' is not a PostgreSQL server encoding."))?),
+        Some(c) => Some(pg_encoding(c).ok_or_else(|| Refused(format!("'{c}' is not a PostgreSQL server encoding.")))?),
         None => None,
     };
     let Some(locale) = collate else { return Ok(()) };
     if !plain_word(locale, 64, &['_', '.', '@', '-']) {
-        return Err(format!("'{locale}' is not a locale name."));
+        return Err(Refused(format!("'{locale}' is not a locale name.")));
     }
     if is_c_locale(locale) {
         return Ok(());
@@ -100,14 +102,16 @@ pub fn check_postgres(charset: Option<&str>, collate: Option<&str>) -> Result<()
     match locale_encoding(locale) {
         Some(found) if found == wanted => {}
         _ => {
-            return Err(format!(
+            return Err(Refused(format!(
                 "The collation '{locale}' does not match the encoding {wanted}; name a locale of that code set (e.g. 'C.UTF-8' for UTF8) or 'C'."
-            ))
+            )))
         }
     }
     match locale_installed(locale) {
         true => Ok(()),
-        false => Err(format!("The locale '{locale}' is not available on the database host.")),
+        false => Err(Refused(format!(
+            "The locale '{locale}' is not available on the database host."
+        ))),
     }
 }
 
@@ -142,21 +146,21 @@ fn locale_installed(locale: &str) -> bool {
 }
 
 /// MariaDB: plain names, and a collation of the named character set.
-pub fn check_mariadb(charset: Option<&str>, collate: Option<&str>) -> Result<(), String> {
+pub fn check_mariadb(charset: Option<&str>, collate: Option<&str>) -> Result<(), Refused> {
     if let Some(c) = charset.filter(|c| !plain_word(c, 32, &['_'])) {
-        return Err(format!("'{c}' is not a character set name."));
+        return Err(Refused(format!("'{c}' is not a character set name.")));
     }
     if let Some(c) = collate.filter(|c| !plain_word(c, 64, &['_'])) {
-        return Err(format!("'{c}' is not a collation name."));
+        return Err(Refused(format!("'{c}' is not a collation name.")));
     }
     if let (Some(set), Some(collation)) = (charset, collate) {
         if !collation
             .to_ascii_lowercase()
             .starts_with(&format!("{}_", set.to_ascii_lowercase()))
         {
-            return Err(format!(
+            return Err(Refused(format!(
                 "The collation '{collation}' is not one of the character set '{set}'."
-            ));
+            )));
         }
     }
     Ok(())

@@ -23,10 +23,3 @@ pub enum HostError {
     #[error("blocking task: {0}")]
     Task(String),
 }
-
-/// Callers that still speak text errors (see issue 14's later steps).
-impl From<HostError> for String {
-    fn from(e: HostError) -> String {
-        e.to_string()
-    }
-}

@@ -3,6 +3,7 @@
 //! on); publishing copies a log's file to the object store under the instance's prefix, and the
 //! volume's `logs.json` remembers what was switched on and how much was published.
 
+use crate::guest::driver_error::DriverError;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -70,9 +71,9 @@ impl LogBook {
             .unwrap_or_default()
     }
 
-    pub fn write(&self, dir: &Path) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(self).map_err(|e| e.to_string())?;
-        std::fs::write(Self::path(dir), text).map_err(|e| format!("logs.json: {e}"))
+    pub fn write(&self, dir: &Path) -> Result<(), DriverError> {
+        let text = serde_json::to_string_pretty(self).map_err(|e| DriverError::failed(format!("logs.json: {e}")))?;
+        std::fs::write(Self::path(dir), text).map_err(|e| DriverError::Failed(format!("logs.json: {e}")))
     }
 
     pub fn is_on(&self, def: &LogDef) -> bool {

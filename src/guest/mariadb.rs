@@ -14,6 +14,7 @@ use super::process::{Accounts, Server};
 use super::server;
 use super::sql::quote_mysql_literal as literal;
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
+use crate::guest::driver_error::DriverError;
 use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -52,7 +53,7 @@ impl MariaServer {
         server::running_pid(&self.path("run/mysqld.pid"), &self.path("my.cnf").display().to_string())
     }
 
-    fn render_config(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), String> {
+    fn render_config(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), DriverError> {
         let pool_mb = (settings.memory_mb / 2).max(32);
         let mut lines = vec![
             "[mysqld]".to_string(),
@@ -80,7 +81,7 @@ impl MariaServer {
     }
 
     /// The volume's directories, owned as the server needs them.
-    fn make_volume_dirs(&self) -> Result<(), String> {
+    fn make_volume_dirs(&self) -> Result<(), DriverError> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700), ("tmp", 0o700)] {
             server::make_dir(&self.path(rel), mode, self.spec.user)?;
@@ -88,7 +89,7 @@ impl MariaServer {
         Ok(())
     }
 
-    async fn initialize(&self) -> Result<Option<PathBuf>, String> {
+    async fn initialize(&self) -> Result<Option<PathBuf>, DriverError> {
         self.make_volume_dirs()?;
         if self.path("data/mysql").exists() {
             // A first start that failed left its init file: the next start must still run it.
@@ -120,7 +121,7 @@ impl MariaServer {
         Ok(Some(init_file))
     }
 
-    async fn start_server(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), String> {
+    async fn start_server(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), DriverError> {
         if self.running_pid().is_some() {
             return Ok(());
         }
@@ -135,17 +136,17 @@ impl MariaServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
         while !(self.running_pid().is_some() && self.admin().await.is_ok()) {
             if std::time::Instant::now() > deadline {
-                return Err(format!(
+                return Err(DriverError::Failed(format!(
                     "MariaDB did not start: {}",
                     server::log_tail(&self.path("log/error.log"))
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
         Ok(())
     }
 
-    async fn admin(&self) -> Result<mysql_async::Conn, String> {
+    async fn admin(&self) -> Result<mysql_async::Conn, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
         let opts = mysql_async::OptsBuilder::default()
             .socket(Some(self.path("run/mysqld.sock").display().to_string()))
@@ -153,30 +154,30 @@ impl MariaServer {
             .pass(Some(password.trim().to_string()));
         mysql_async::Conn::new(opts)
             .await
-            .map_err(|e| format!("connect to MariaDB: {e}"))
+            .map_err(DriverError::connect("MariaDB"))
     }
 
-    async fn exec(&self, sql: &str) -> Result<(), String> {
+    async fn exec(&self, sql: &str) -> Result<(), DriverError> {
         let mut conn = self.admin().await?;
-        let result = conn.query_drop(sql).await.map_err(|e| format!("MariaDB: {e}"));
+        let result = conn.query_drop(sql).await.map_err(DriverError::query("MariaDB"));
         let _ = conn.disconnect().await;
         result
     }
 
     /// The accounts (`'name'@'host'`) a user name has: users are created with the host the API
     /// was given, and later operations name the user only.
-    async fn accounts_named(&self, name: &str) -> Result<Vec<String>, String> {
+    async fn accounts_named(&self, name: &str) -> Result<Vec<String>, DriverError> {
         let hosts = self.hosts_of(name).await?;
         Ok(hosts.iter().map(|h| Self::account(name, Some(h))).collect())
     }
 
     /// The hosts the user `name` has accounts at.
-    async fn hosts_of(&self, name: &str) -> Result<Vec<String>, String> {
+    async fn hosts_of(&self, name: &str) -> Result<Vec<String>, DriverError> {
         let mut conn = self.admin().await?;
         let hosts: Vec<String> = conn
             .exec("SELECT Host FROM mysql.user WHERE User = ?", (name,))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(DriverError::query("MariaDB"))?;
         let _ = conn.disconnect().await;
         Ok(hosts)
     }
@@ -195,12 +196,12 @@ impl Server for MariaServer {
         PORT
     }
 
-    async fn version(&self) -> Result<String, String> {
+    async fn version(&self) -> Result<String, DriverError> {
         let mut conn = self.admin().await?;
         let full: Option<String> = conn
             .query_first("SELECT VERSION()")
             .await
-            .map_err(|e| format!("MariaDB: {e}"))?;
+            .map_err(DriverError::query("MariaDB"))?;
         let _ = conn.disconnect().await;
         Ok(full
             .unwrap_or_default()
@@ -214,7 +215,7 @@ impl Server for MariaServer {
         self.running_pid().is_some()
     }
 
-    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), DriverError> {
         let init_file = self.initialize().await?;
         self.start_server(&settings, init_file.as_deref()).await?;
         if let Some(init) = init_file {
@@ -230,18 +231,18 @@ impl Server for MariaServer {
         Ok(())
     }
 
-    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn start(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.start_server(&settings, None).await
     }
 
-    async fn stop(&self) -> Result<(), String> {
+    async fn stop(&self) -> Result<(), DriverError> {
         if let Some(pid) = self.running_pid() {
             server::kill(pid, Duration::from_secs(60)).await;
         }
         Ok(())
     }
 
-    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn restart(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.stop().await?;
         self.start(settings).await
     }
@@ -257,7 +258,7 @@ impl Server for MariaServer {
         }
     }
 
-    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings, None)?;
         self.exec(&format!(
             "SET GLOBAL read_only = {}",
@@ -266,7 +267,7 @@ impl Server for MariaServer {
         .await
     }
 
-    async fn lock_down(&self) -> Result<(), String> {
+    async fn lock_down(&self) -> Result<(), DriverError> {
         self.drop_foreign_accounts().await
     }
 
@@ -290,11 +291,11 @@ impl Server for MariaServer {
         ]
     }
 
-    async fn switch_log(&self, name: String, on: bool) -> Result<(), String> {
+    async fn switch_log(&self, name: String, on: bool) -> Result<(), DriverError> {
         let (variable, file) = match name.as_str() {
             "general" => ("general_log", self.path("log/general.log")),
             "slow_query" => ("slow_query_log", self.path("log/slow.log")),
-            other => return Err(format!("the log {other} cannot be switched")),
+            other => return Err(DriverError::Failed(format!("the log {other} cannot be switched"))),
         };
         let file = literal(&file.display().to_string());
         self.exec(&format!("SET GLOBAL {variable}_file = {file}")).await?;

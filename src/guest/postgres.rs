@@ -15,6 +15,7 @@ use super::process::{Accounts, Server};
 use super::server;
 use super::sql::{quote_ident, quote_literal};
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
+use crate::guest::driver_error::DriverError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_postgres::NoTls;
@@ -72,14 +73,14 @@ impl PgServer {
         server::running_pid(&self.data().join("postmaster.pid"), &self.data().display().to_string())
     }
 
-    fn pg_ctl(&self, args: &[&str]) -> Result<std::process::Command, String> {
+    fn pg_ctl(&self, args: &[&str]) -> Result<std::process::Command, DriverError> {
         let mut cmd = server::command(&bin_dir().join("pg_ctl"), self.spec.user, &self.log())?;
         cmd.arg("-D").arg(self.data()).args(args);
         Ok(cmd)
     }
 
     /// The volume's directories, owned as the server needs them.
-    fn make_volume_dirs(&self) -> Result<(), String> {
+    fn make_volume_dirs(&self) -> Result<(), DriverError> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         let dirs = [
             (self.data(), 0o700),
@@ -94,7 +95,7 @@ impl PgServer {
     }
 
     /// initdb with the admin password, once.
-    async fn initialize(&self) -> Result<(), String> {
+    async fn initialize(&self) -> Result<(), DriverError> {
         self.make_volume_dirs()?;
         if self.data().join("PG_VERSION").exists() {
             return Ok(());
@@ -116,7 +117,7 @@ impl PgServer {
 
     /// Renders the server's configuration: datastore defaults, then the flavor's memory
     /// settings, then the overrides map.
-    pub fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
+    pub fn render_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         let ram = settings.memory_mb.max(128);
         let mut lines = vec![
             format!("listen_addresses = '{}'", self.spec.address),
@@ -148,7 +149,7 @@ impl PgServer {
             self.spec.user,
         )?;
         let main_conf = self.data().join("postgresql.conf");
-        let text = std::fs::read_to_string(&main_conf).map_err(|e| format!("{}: {e}", main_conf.display()))?;
+        let text = std::fs::read_to_string(&main_conf).map_err(DriverError::at(&main_conf))?;
         if !text.contains("include_if_exists = 'coffer.conf'") {
             server::write_file(
                 &main_conf,
@@ -172,7 +173,7 @@ impl PgServer {
         )
     }
 
-    async fn start_server(&self) -> Result<(), String> {
+    async fn start_server(&self) -> Result<(), DriverError> {
         if self.running_pid().is_some() {
             return Ok(());
         }
@@ -188,7 +189,7 @@ impl PgServer {
     }
 
     /// Connects as the admin over the private socket.
-    pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, String> {
+    pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, DriverError> {
         let password = server::read_sealed(&self.secret(), &self.spec.secrets)?;
         let (client, connection) = tokio_postgres::Config::new()
             .host_path(self.run_dir())
@@ -199,7 +200,7 @@ impl PgServer {
             .connect_timeout(Duration::from_secs(5))
             .connect(NoTls)
             .await
-            .map_err(|e| format!("connect to PostgreSQL: {e}"))?;
+            .map_err(DriverError::connect("PostgreSQL"))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });
@@ -207,21 +208,24 @@ impl PgServer {
     }
 
     /// Whether `sql` finds a row (its `$1` bound to `param` when it has one).
-    async fn found(client: &tokio_postgres::Client, sql: &str, param: &str) -> Result<bool, String> {
+    async fn found(client: &tokio_postgres::Client, sql: &str, param: &str) -> Result<bool, DriverError> {
         let row = if sql.contains("$1") {
             client.query_opt(sql, &[&param]).await
         } else {
             client.query_opt(sql, &[]).await
         };
-        row.map(|r| r.is_some()).map_err(|e| e.to_string())
+        row.map(|r| r.is_some()).map_err(DriverError::query("PostgreSQL"))
     }
 
-    async fn exec(&self, database: &str, sql: &str) -> Result<(), String> {
+    async fn exec(&self, database: &str, sql: &str) -> Result<(), DriverError> {
         let client = self.admin(database).await?;
-        client.batch_execute(sql).await.map_err(|e| format!("PostgreSQL: {e}"))
+        client
+            .batch_execute(sql)
+            .await
+            .map_err(DriverError::query("PostgreSQL"))
     }
 
-    async fn grant(&self, user: &str, database: &str) -> Result<(), String> {
+    async fn grant(&self, user: &str, database: &str) -> Result<(), DriverError> {
         let (u, d) = (quote_ident(user), quote_ident(database));
         self.exec("postgres", &format!("GRANT ALL PRIVILEGES ON DATABASE {d} TO {u}"))
             .await?;
@@ -238,17 +242,17 @@ impl Server for PgServer {
         PORT
     }
 
-    async fn version(&self) -> Result<String, String> {
+    async fn version(&self) -> Result<String, DriverError> {
         let client = self.admin("postgres").await?;
         let row = client
             .query_one("SHOW server_version", &[])
             .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
+            .map_err(DriverError::query("PostgreSQL"))?;
         let full: String = row.get(0);
         Ok(full.split_whitespace().next().unwrap_or_default().to_string())
     }
 
-    async fn apply_access(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn apply_access(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         self.exec("postgres", "SELECT pg_reload_conf()").await
     }
@@ -258,7 +262,7 @@ impl Server for PgServer {
     }
 
     /// initdb, configure, start, create the initial databases and users.
-    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), DriverError> {
         self.initialize().await?;
         self.render_config(&settings)?;
         self.start_server().await?;
@@ -276,12 +280,12 @@ impl Server for PgServer {
         Ok(())
     }
 
-    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn start(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         self.start_server().await
     }
 
-    async fn stop(&self) -> Result<(), String> {
+    async fn stop(&self) -> Result<(), DriverError> {
         if self.running_pid().is_none() {
             return Ok(());
         }
@@ -289,7 +293,7 @@ impl Server for PgServer {
         server::run(cmd, "pg_ctl stop", &self.log()).await
     }
 
-    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn restart(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.stop().await?;
         self.start(settings).await
     }
@@ -304,7 +308,7 @@ impl Server for PgServer {
         }
     }
 
-    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         self.exec("postgres", "SELECT pg_reload_conf()").await?;
         if settings.read_only {
@@ -331,9 +335,9 @@ impl Server for PgServer {
         ]
     }
 
-    async fn switch_log(&self, name: String, on: bool) -> Result<(), String> {
+    async fn switch_log(&self, name: String, on: bool) -> Result<(), DriverError> {
         if name != "general" {
-            return Err(format!("the log {name} cannot be switched"));
+            return Err(DriverError::Failed(format!("the log {name} cannot be switched")));
         }
         // ALTER SYSTEM keeps it across restarts; a reload applies it now.
         let value = if on { "all" } else { "none" };

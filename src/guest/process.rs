@@ -12,6 +12,7 @@ use super::{
     BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture, PrepareRequest,
     ServerSettings, UserSpec,
 };
+use crate::guest::driver_error::DriverError;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 pub use contract::{Accounts, Backups, Server};
@@ -72,15 +73,15 @@ impl<S: Server> ProcessDatastore<S> {
         )
     }
 
-    fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), String> {
-        let text = serde_json::to_string_pretty(settings).map_err(|e| e.to_string())?;
-        std::fs::write(settings_file(dir), text).map_err(|e| format!("settings: {e}"))
+    fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), DriverError> {
+        let text = serde_json::to_string_pretty(settings).map_err(|e| DriverError::failed(format!("settings: {e}")))?;
+        std::fs::write(settings_file(dir), text).map_err(|e| DriverError::Failed(format!("settings: {e}")))
     }
 
     fn with_accounts<T, F>(&self, f: F) -> GuestFuture<T>
     where
         T: Send + 'static,
-        F: for<'a> FnOnce(&'a dyn Accounts) -> BoxFuture<'a, Result<T, String>> + Send + 'static,
+        F: for<'a> FnOnce(&'a dyn Accounts) -> BoxFuture<'a, Result<T, DriverError>> + Send + 'static,
     {
         let server = Arc::clone(&self.server);
         async move {

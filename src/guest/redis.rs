@@ -11,6 +11,7 @@ use super::logs::LogDef;
 use super::process::Server;
 use super::server;
 use super::{InstanceSpec, PrepareRequest, ServerSettings};
+use crate::guest::driver_error::DriverError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -60,13 +61,13 @@ impl RedisServer {
         server::running_pid(&self.path("run/redis.pid"), &self.spec.address.to_string())
     }
 
-    fn render_config(&self, settings: &ServerSettings) -> Result<(), String> {
+    fn render_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         self.render_config_with(settings, true)
     }
 
     /// Renders the config; `appendonly` off only for the first start of a restore (Redis loads
     /// the RDB only when AOF is off).
-    fn render_config_with(&self, settings: &ServerSettings, appendonly: bool) -> Result<(), String> {
+    fn render_config_with(&self, settings: &ServerSettings, appendonly: bool) -> Result<(), DriverError> {
         // The config holds only SHA-256 digests of the passwords (Redis ACL's `#<hex>`).
         let admin = sha256_hex(&server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?);
         let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
@@ -105,7 +106,7 @@ impl RedisServer {
         server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
 
-    async fn start_server(&self, settings: &ServerSettings) -> Result<(), String> {
+    async fn start_server(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         if self.running_pid().is_some() {
             return Ok(());
         }
@@ -114,7 +115,7 @@ impl RedisServer {
     }
 
     /// Starts the server with the config as rendered.
-    async fn start_rendered(&self) -> Result<(), String> {
+    async fn start_rendered(&self) -> Result<(), DriverError> {
         let log = self.path("log/commands.log");
         let mut cmd = server::command(Path::new(REDIS_SERVER), self.spec.user, &log)?;
         cmd.arg(self.conf());
@@ -122,17 +123,17 @@ impl RedisServer {
         let deadline = std::time::Instant::now() + Duration::from_secs(30);
         while !self.healthy().await {
             if std::time::Instant::now() > deadline {
-                return Err(format!(
+                return Err(DriverError::Failed(format!(
                     "Redis did not start: {}",
                     server::log_tail(&self.path("log/redis.log"))
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         Ok(())
     }
 
-    async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, String> {
+    async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
         let info = redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Unix(self.path("run/redis.sock")),
@@ -143,17 +144,17 @@ impl RedisServer {
                 ..Default::default()
             },
         };
-        let client = redis::Client::open(info).map_err(|e| e.to_string())?;
+        let client = redis::Client::open(info).map_err(DriverError::connect("Redis"))?;
         tokio::time::timeout(Duration::from_secs(5), client.get_multiplexed_async_connection())
             .await
-            .map_err(|_| "connect to Redis: timed out".to_string())?
-            .map_err(|e| format!("connect to Redis: {e}"))
+            .map_err(|_| DriverError::failed("connect to Redis: timed out"))?
+            .map_err(DriverError::connect("Redis"))
     }
 }
 
 impl RedisServer {
     /// The volume's directories and secrets (the admin's, and the clients' password).
-    fn make_volume(&self, request: &PrepareRequest) -> Result<(), String> {
+    fn make_volume(&self, request: &PrepareRequest) -> Result<(), DriverError> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
         for (rel, mode) in [("data", 0o700), ("run", 0o700), ("log", 0o700)] {
             server::make_dir(&self.path(rel), mode, self.spec.user)?;
@@ -168,7 +169,7 @@ impl RedisServer {
         let client = request
             .root_password
             .clone()
-            .ok_or("a Redis instance needs its password (root_password) at prepare")?;
+            .ok_or_else(|| DriverError::failed("a Redis instance needs its password (root_password) at prepare"))?;
         server::write_sealed(&self.path("client.secret"), &client, &self.spec.secrets)
     }
 }
@@ -182,24 +183,24 @@ impl Server for RedisServer {
         PORT
     }
 
-    async fn version(&self) -> Result<String, String> {
+    async fn version(&self) -> Result<String, DriverError> {
         let mut conn = self.admin().await?;
         let info: String = redis::cmd("INFO")
             .arg("server")
             .query_async(&mut conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))?;
+            .map_err(DriverError::query("Redis"))?;
         info.lines()
             .find_map(|l| l.strip_prefix("redis_version:"))
             .map(|v| v.trim().to_string())
-            .ok_or_else(|| "Redis did not report its version".into())
+            .ok_or_else(|| DriverError::failed("Redis did not report its version"))
     }
 
     fn running(&self) -> bool {
         self.running_pid().is_some()
     }
 
-    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), String> {
+    async fn prepare(&self, request: PrepareRequest, settings: ServerSettings) -> Result<(), DriverError> {
         self.make_volume(&request)?;
         self.start_server(&settings).await
     }
@@ -216,23 +217,23 @@ impl Server for RedisServer {
         Some(self)
     }
 
-    async fn start(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn start(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.start_server(&settings).await
     }
 
-    async fn stop(&self) -> Result<(), String> {
+    async fn stop(&self) -> Result<(), DriverError> {
         if let Some(pid) = self.running_pid() {
             server::kill(pid, Duration::from_secs(30)).await;
         }
         Ok(())
     }
 
-    async fn restart(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn restart(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.stop().await?;
         self.start(settings).await
     }
 
-    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), String> {
+    async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         let mut conn = self.admin().await?;
         let rule = if settings.read_only { "-@write" } else { "+@write" };
@@ -242,7 +243,7 @@ impl Server for RedisServer {
             .arg(rule)
             .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))
+            .map_err(DriverError::query("Redis"))
     }
 
     async fn healthy(&self) -> bool {

@@ -6,6 +6,11 @@
 use super::DatabaseSpec;
 use crate::manager::Manager;
 
+/// Why a name, character set or collation is refused (a message for the API's 400).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct Refused(pub String);
+
 /// A datastore's naming rules; `None` from [`for_manager`] means it has no users or databases.
 #[derive(Debug, Clone, Copy)]
 pub struct NameRules {
@@ -62,33 +67,35 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
     }
 }
 
-fn check(kind: &str, name: &str, max: usize, reserved: &[&str]) -> Result<(), String> {
+fn check(kind: &str, name: &str, max: usize, reserved: &[&str]) -> Result<(), Refused> {
     if name.is_empty() || name.chars().count() > max {
-        return Err(format!("{kind} name '{name}' must be 1 to {max} characters long."));
+        return Err(Refused(format!(
+            "{kind} name '{name}' must be 1 to {max} characters long."
+        )));
     }
     if !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') || name.starts_with('-') {
-        return Err(format!(
+        return Err(Refused(format!(
             "{kind} name '{name}' may contain only letters, digits, '_' and '-'."
-        ));
+        )));
     }
     if reserved.iter().any(|r| r.eq_ignore_ascii_case(name)) {
-        return Err(format!("{kind} name '{name}' is reserved."));
+        return Err(Refused(format!("{kind} name '{name}' is reserved.")));
     }
     Ok(())
 }
 
 impl NameRules {
-    pub fn check_user(&self, name: &str) -> Result<(), String> {
+    pub fn check_user(&self, name: &str) -> Result<(), Refused> {
         check("User", name, self.max_user, self.reserved_users)
     }
 
-    pub fn check_database(&self, name: &str) -> Result<(), String> {
+    pub fn check_database(&self, name: &str) -> Result<(), Refused> {
         check("Database", name, self.max_database, self.reserved_databases)
     }
 
     /// A database to create: its name, and its character set and collation as this datastore
     /// takes them.
-    pub fn check_database_spec(&self, db: &DatabaseSpec) -> Result<(), String> {
+    pub fn check_database_spec(&self, db: &DatabaseSpec) -> Result<(), Refused> {
         self.check_database(&db.name)?;
         let (charset, collate) = (db.character_set.as_deref(), db.collate.as_deref());
         match self.charsets {

@@ -2,6 +2,7 @@
 //! account when coffer is root (see [`super::account`]), detached from coffer (its own session, so a coffer crash
 //! leaves it running), found again through its pid file checked against `/proc/<pid>/cmdline`.
 
+use crate::guest::driver_error::DriverError;
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::process::CommandExt;
@@ -11,12 +12,12 @@ use std::time::{Duration, Instant};
 pub use super::account::ServiceUser;
 
 /// Creates `dir` (and parents) with `mode`, owned by `user` when given.
-pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", dir.display()))?;
+pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
+    std::fs::create_dir_all(dir).map_err(DriverError::at(dir))?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode)).map_err(DriverError::at(dir))?;
     if let Some(u) = user {
-        std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid)).map_err(|e| format!("chown {}: {e}", dir.display()))?;
+        std::os::unix::fs::chown(dir, Some(u.uid), Some(u.gid))
+            .map_err(|e| DriverError::Failed(format!("chown {}: {e}", dir.display())))?;
     }
     Ok(())
 }
@@ -24,52 +25,51 @@ pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), 
 /// Writes `path` with `mode`, owned by `user` when given.
 /// The mode and owner are set before a byte is written, so the contents are never readable by
 /// anyone else, even for a moment.
-pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
+pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
-    let fail = |e: std::io::Error| format!("{}: {e}", path.display());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create(true)
         .truncate(true)
         .mode(mode)
         .open(path)
-        .map_err(fail)?;
+        .map_err(DriverError::at(path))?;
     write_mode_owner(path, mode, user)?;
-    file.write_all(contents.as_bytes()).map_err(fail)
+    file.write_all(contents.as_bytes()).map_err(DriverError::at(path))
 }
 
 /// Sets an existing file's mode, and its owner to `user` when given.
-pub fn write_mode_owner(path: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), String> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode))
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+pub fn write_mode_owner(path: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(DriverError::at(path))?;
     if let Some(u) = user {
         std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
-            .map_err(|e| format!("chown {}: {e}", path.display()))?;
+            .map_err(|e| DriverError::Failed(format!("chown {}: {e}", path.display())))?;
     }
     Ok(())
 }
 
 /// Writes `secret` sealed under the master key (mode 0600): a volume holds no password in clear.
-pub fn write_sealed(path: &Path, secret: &str, key: &crate::secrets::MasterKey) -> Result<(), String> {
+pub fn write_sealed(path: &Path, secret: &str, key: &crate::secrets::MasterKey) -> Result<(), DriverError> {
     write_file(path, &key.seal(secret), 0o600, None)
 }
 
 /// Reads what [`write_sealed`] wrote.
-pub fn read_sealed(path: &Path, key: &crate::secrets::MasterKey) -> Result<String, String> {
-    let sealed = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    key.open(sealed.trim()).map_err(|e| format!("{}: {e}", path.display()))
+pub fn read_sealed(path: &Path, key: &crate::secrets::MasterKey) -> Result<String, DriverError> {
+    let sealed = std::fs::read_to_string(path).map_err(DriverError::at(path))?;
+    key.open(sealed.trim())
+        .map_err(|e| DriverError::failed(format!("{}: {e}", path.display())))
 }
 
 /// A command that runs as `user`, in its own session, with output appended to `log`.
-pub fn command(program: &Path, user: Option<ServiceUser>, log: &Path) -> Result<std::process::Command, String> {
+pub fn command(program: &Path, user: Option<ServiceUser>, log: &Path) -> Result<std::process::Command, DriverError> {
     let mut cmd = std::process::Command::new(program);
     let out = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
-        .map_err(|e| format!("{}: {e}", log.display()))?;
-    let err = out.try_clone().map_err(|e| e.to_string())?;
+        .map_err(DriverError::at(log))?;
+    let err = out.try_clone().map_err(DriverError::at(log))?;
     cmd.stdin(std::process::Stdio::null())
         .stdout(out)
         .stderr(err)
@@ -89,19 +89,22 @@ pub fn command(program: &Path, user: Option<ServiceUser>, log: &Path) -> Result<
 }
 
 /// Runs `cmd` to completion off the async threads; an error carries the log's tail.
-pub async fn run(mut cmd: std::process::Command, what: &str, log: &Path) -> Result<(), String> {
+pub async fn run(mut cmd: std::process::Command, what: &str, log: &Path) -> Result<(), DriverError> {
     let what = what.to_string();
     let log = log.to_path_buf();
     tokio::task::spawn_blocking(move || {
-        let status = cmd.status().map_err(|e| format!("{what}: cannot run: {e}"))?;
+        let status = cmd.status().map_err(DriverError::spawn(&what))?;
         if status.success() {
             Ok(())
         } else {
-            Err(format!("{what} failed ({status}): {}", log_tail(&log)))
+            Err(DriverError::Tool {
+                program: what,
+                ended: format!("failed ({status})"),
+                log_tail: log_tail(&log),
+            })
         }
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// The last lines of a log, for error messages.
@@ -174,22 +177,20 @@ pub fn processes_using(volume: &Path) -> Vec<i32> {
 /// Kills (SIGKILL) every process using `volume` — what an interrupted prepare left running
 /// (initdb, mariadb-install-db, a half-started server), or what still holds a volume being
 /// removed — and waits until none is left.
-pub async fn reap(volume: &Path, within: Duration) -> Result<(), String> {
+pub async fn reap(volume: &Path, within: Duration) -> Result<(), DriverError> {
     let deadline = Instant::now() + within;
     loop {
         let dir = volume.to_path_buf();
-        let found = tokio::task::spawn_blocking(move || processes_using(&dir))
-            .await
-            .map_err(|e| e.to_string())?;
+        let found = tokio::task::spawn_blocking(move || processes_using(&dir)).await?;
         if found.is_empty() {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!(
+            return Err(DriverError::Failed(format!(
                 "processes {found:?} still use {} after {} s",
                 volume.display(),
                 within.as_secs()
-            ));
+            )));
         }
         for pid in found {
             tracing::warn!(volume = %volume.display(), pid, "stopping a leftover process of the volume");
@@ -202,20 +203,18 @@ pub async fn reap(volume: &Path, within: Duration) -> Result<(), String> {
 
 /// Removes a volume once nothing uses it (a process still writing makes a first attempt fail
 /// with "Directory not empty": it is reaped and the removal tried again).
-pub async fn remove_volume(volume: &Path) -> Result<(), String> {
+pub async fn remove_volume(volume: &Path) -> Result<(), DriverError> {
     if !volume.exists() {
         return Ok(());
     }
     for attempt in 0..5 {
         reap(volume, Duration::from_secs(30)).await?;
         let dir = volume.to_path_buf();
-        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir))
-            .await
-            .map_err(|e| e.to_string())?;
+        let removed = tokio::task::spawn_blocking(move || std::fs::remove_dir_all(&dir)).await?;
         match removed {
             Ok(()) => return Ok(()),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
-            Err(e) if attempt == 4 => return Err(format!("removing {}: {e}", volume.display())),
+            Err(e) if attempt == 4 => return Err(DriverError::Failed(format!("removing {}: {e}", volume.display()))),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
     }
@@ -223,7 +222,7 @@ pub async fn remove_volume(volume: &Path) -> Result<(), String> {
 }
 
 /// Empties a volume for a prepare that starts over, keeping the guest process's own files.
-pub async fn clear_volume(volume: &Path) -> Result<(), String> {
+pub async fn clear_volume(volume: &Path) -> Result<(), DriverError> {
     // A process of the interrupted attempt may still be writing as it dies (a "directory not
     // empty" while removing): reap and clear again, a few times.
     let mut attempt = 0;
@@ -242,7 +241,7 @@ pub async fn clear_volume(volume: &Path) -> Result<(), String> {
 }
 
 /// Removes everything in the volume but the guest's own files, once.
-async fn clear_once(dir: std::path::PathBuf) -> Result<(), String> {
+async fn clear_once(dir: std::path::PathBuf) -> Result<(), DriverError> {
     tokio::task::spawn_blocking(move || {
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(());
@@ -257,12 +256,11 @@ async fn clear_once(dir: std::path::PathBuf) -> Result<(), String> {
                 Ok(t) if t.is_dir() => std::fs::remove_dir_all(&path),
                 _ => std::fs::remove_file(&path),
             };
-            removed.map_err(|e| format!("clearing {}: {e}", path.display()))?;
+            removed.map_err(|e| DriverError::Failed(format!("clearing {}: {e}", path.display())))?;
         }
         Ok(())
     })
-    .await
-    .map_err(|e| e.to_string())?
+    .await?
 }
 
 /// Whether something accepts TCP connections at `address:port`.

@@ -5,6 +5,7 @@ use super::{
     backup_stream, BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture,
     PrepareRequest, RestorePiece, UserSpec,
 };
+use crate::guest::driver_error::DriverError;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 use futures::future::{ready, BoxFuture};
@@ -70,7 +71,7 @@ impl Datastore for SimulatedDatastore {
                     Ok(dump) => Some(dump),
                     Err(e) => {
                         state.lock().preparing = false;
-                        return Err(GuestError::Failed(e));
+                        return Err(e.into());
                     }
                 },
                 None => None,
@@ -119,8 +120,7 @@ impl Datastore for SimulatedDatastore {
                 job.compression_level,
                 stored,
             )
-            .await
-            .map_err(GuestError::Failed)?;
+            .await?;
             Ok(BackupOutcome::new(key, done, serde_json::json!({})))
         }
         .boxed()
@@ -319,9 +319,9 @@ struct Dump {
 }
 
 /// Fetches and verifies a simulated backup (the last of the chain holds the whole state).
-async fn restore(store: &BackupStore, piece: &RestorePiece) -> Result<Dump, String> {
+async fn restore(store: &BackupStore, piece: &RestorePiece) -> Result<Dump, DriverError> {
     let dir = std::env::temp_dir().join(format!("coffer-restore-{}", uuid::Uuid::new_v4()));
-    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    std::fs::create_dir_all(&dir).map_err(DriverError::at(&dir))?;
     let result = async {
         let (packed, plain) = (dir.join("dump.zst"), dir.join("dump.json"));
         backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
@@ -333,8 +333,9 @@ async fn restore(store: &BackupStore, piece: &RestorePiece) -> Result<Dump, Stri
             },
         )
         .await?;
-        let text = std::fs::read(&plain).map_err(|e| e.to_string())?;
-        serde_json::from_slice(&text).map_err(|e| format!("the backup is not a simulated dump: {e}"))
+        let text = std::fs::read(&plain).map_err(DriverError::at(&plain))?;
+        serde_json::from_slice(&text)
+            .map_err(|e| DriverError::Failed(format!("the backup is not a simulated dump: {e}")))
     }
     .await;
     let _ = std::fs::remove_dir_all(&dir);

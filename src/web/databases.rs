@@ -94,7 +94,7 @@ pub async fn create_databases(
     }
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     for db in &wanted {
-        ready.rules.check_database_spec(db).map_err(ApiError::BadRequest)?;
+        ready.rules.check_database_spec(db)?;
     }
     let existing = current(&state, &id).await?;
     if let Some(dup) = wanted.iter().find(|w| existing.iter().any(|e| e.name == w.name)) {
@@ -111,7 +111,7 @@ pub async fn delete_database(
     let (_, id, name) = path.into_inner();
     let tenant = acting.project();
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
-    ready.rules.check_database(&name).map_err(ApiError::BadRequest)?;
+    ready.rules.check_database(&name)?;
     if !current(&state, &id).await?.iter().any(|d| d.name == name) {
         return Err(ApiError::NotFound(format!("Database {name} could not be found.")));
     }

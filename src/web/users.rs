@@ -29,7 +29,7 @@ async fn current(state: &AppState, instance_id: &str) -> Result<Vec<UserSpec>, A
 /// The named user, 404 when the instance has none such; reserved names are refused first.
 async fn existing(state: &AppState, ready: &Ready, segment: &str) -> Result<UserSpec, ApiError> {
     let (name, _host) = split_user(segment);
-    ready.rules.check_user(&name).map_err(ApiError::BadRequest)?;
+    ready.rules.check_user(&name)?;
     current(state, &ready.record.instance.id)
         .await?
         .into_iter()
@@ -80,7 +80,7 @@ pub async fn create_users(
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let dbs = databases::current(&state, &id).await?;
     for user in &wanted {
-        ready.rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        ready.rules.check_user(&user.name)?;
         if let Some(missing) = user.databases.iter().find(|d| !dbs.iter().any(|db| &db.name == *d)) {
             return Err(ApiError::BadRequest(format!(
                 "Database {missing} does not exist on the instance."
@@ -107,7 +107,7 @@ pub async fn change_passwords(
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let existing = current(&state, &id).await?;
     for user in &users {
-        ready.rules.check_user(&user.name).map_err(ApiError::BadRequest)?;
+        ready.rules.check_user(&user.name)?;
         if !existing.iter().any(|e| e.name == user.name) {
             return Err(ApiError::NotFound(format!("User {} could not be found.", user.name)));
         }
@@ -142,7 +142,7 @@ pub async fn update_user(
     let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     if let Some(name) = change.name.as_deref().filter(|n| *n != user.name) {
-        ready.rules.check_user(name).map_err(ApiError::BadRequest)?;
+        ready.rules.check_user(name)?;
         if current(&state, &id).await?.iter().any(|u| u.name == name) {
             return Err(ApiError::BadRequest(format!("User {name} already exists.")));
         }
@@ -199,7 +199,7 @@ pub async fn grant_user_access(
     let user = existing(&state, &ready, &segment).await?;
     let dbs = databases::current(&state, &id).await?;
     for db in &wanted {
-        ready.rules.check_database(&db.name).map_err(ApiError::BadRequest)?;
+        ready.rules.check_database(&db.name)?;
         if !dbs.iter().any(|d| d.name == db.name) {
             return Err(ApiError::NotFound(format!("Database {} could not be found.", db.name)));
         }

@@ -2,6 +2,7 @@
 //! with the host the API was given (`%` by default); later operations find its accounts by name.
 
 use super::{MariaServer, SYSTEM_DATABASES, SYSTEM_USERS};
+use crate::guest::driver_error::DriverError;
 use crate::guest::process::Accounts;
 use crate::guest::sql::{quote_mysql_ident as ident, quote_mysql_literal as literal};
 use crate::guest::{DatabaseSpec, UserSpec};
@@ -10,10 +11,13 @@ use futures::FutureExt;
 use mysql_async::prelude::Queryable;
 
 impl Accounts for MariaServer {
-    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, DriverError>> {
         async move {
             let mut conn = self.admin().await?;
-            let names: Vec<String> = conn.query("SHOW DATABASES").await.map_err(|e| e.to_string())?;
+            let names: Vec<String> = conn
+                .query("SHOW DATABASES")
+                .await
+                .map_err(DriverError::query("MariaDB"))?;
             let _ = conn.disconnect().await;
             Ok(names
                 .into_iter()
@@ -27,7 +31,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let mut sql = format!("CREATE DATABASE IF NOT EXISTS {}", ident(&db.name));
             if let Some(cs) = &db.character_set {
@@ -41,17 +45,17 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move { self.exec(&format!("DROP DATABASE IF EXISTS {}", ident(&name))).await }.boxed()
     }
 
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, DriverError>> {
         async move {
             let mut conn = self.admin().await?;
             let rows: Vec<(String, String)> = conn
                 .query("SELECT User, Host FROM mysql.user ORDER BY User")
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(DriverError::query("MariaDB"))?;
             let mut users = Vec::new();
             for (name, host) in rows
                 .into_iter()
@@ -63,7 +67,7 @@ impl Accounts for MariaServer {
                         (&name, &host),
                     )
                     .await
-                    .map_err(|e| e.to_string())?;
+                    .map_err(DriverError::query("MariaDB"))?;
                 users.push(UserSpec {
                     name,
                     host: Some(host),
@@ -77,7 +81,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let account = Self::account(&user.name, user.host.as_deref());
             self.exec(&format!(
@@ -94,7 +98,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             for account in self.accounts_named(&name).await? {
                 self.exec(&format!("DROP USER IF EXISTS {account}")).await?;
@@ -104,7 +108,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             for account in self.accounts_named(&name).await? {
                 self.exec(&format!("ALTER USER {account} IDENTIFIED BY {}", literal(&password)))
@@ -115,7 +119,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let new_name = change.name.unwrap_or_else(|| name.clone());
             // RENAME USER carries the account's privileges to its new name and host.
@@ -129,7 +133,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             for account in self.accounts_named(&user).await? {
                 for db in &databases {
@@ -142,7 +146,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             for account in self.accounts_named(&user).await? {
                 self.exec(&format!(
@@ -156,7 +160,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let account = Self::account("root", None);
             self.exec(&format!(
@@ -172,7 +176,7 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             self.exec(&format!("DROP USER IF EXISTS {}", Self::account("root", None)))
                 .await
@@ -180,13 +184,13 @@ impl Accounts for MariaServer {
         .boxed()
     }
 
-    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, DriverError>> {
         async move {
             let mut conn = self.admin().await?;
             let found: Option<i32> = conn
                 .query_first("SELECT 1 FROM mysql.user WHERE User = 'root'")
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(DriverError::query("MariaDB"))?;
             let _ = conn.disconnect().await;
             Ok(found.is_some())
         }

@@ -9,6 +9,7 @@
 
 use super::{MariaServer, ADMIN};
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::driver_error::DriverError;
 use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::sql::quote_mysql_literal as literal;
@@ -25,9 +26,10 @@ const MBSTREAM: &str = "/usr/bin/mbstream";
 
 impl MariaServer {
     /// A 0600 option file for mariadb-backup: the server's options plus the admin's login.
-    fn backup_options(&self, scratch: &Path) -> Result<PathBuf, String> {
+    fn backup_options(&self, scratch: &Path) -> Result<PathBuf, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
-        let server_conf = std::fs::read_to_string(self.path("my.cnf")).map_err(|e| format!("my.cnf: {e}"))?;
+        let server_conf =
+            std::fs::read_to_string(self.path("my.cnf")).map_err(|e| DriverError::Failed(format!("my.cnf: {e}")))?;
         let text = format!(
             "{server_conf}\n[mariadb-backup]\nuser = {ADMIN}\npassword = {}\nsocket = {}\n",
             password.trim(),
@@ -43,7 +45,7 @@ impl MariaServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         let scratch = self.path(&format!("tmp/backup-{}-{}", job.backup_id, job.attempt));
         let _ = std::fs::remove_dir_all(&scratch);
         server::make_dir(&scratch, 0o700, None)?;
@@ -58,7 +60,7 @@ impl MariaServer {
         store: BackupStore,
         stored: Arc<AtomicU64>,
         scratch: &Path,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         let options = self.backup_options(scratch)?;
         let log = self.path(&format!("log/backup-{}.log", job.backup_id));
         let mut cmd = server::command(Path::new(MARIADB_BACKUP), None, &log)?;
@@ -70,7 +72,7 @@ impl MariaServer {
             let lsn = parent
                 .get("to_lsn")
                 .and_then(|l| l.as_str())
-                .ok_or("the parent backup has no to_lsn to continue from")?;
+                .ok_or_else(|| DriverError::failed("the parent backup has no to_lsn to continue from"))?;
             cmd.arg(format!("--incremental-lsn={lsn}"));
         }
         let key = job.key("xbstream");
@@ -81,17 +83,17 @@ impl MariaServer {
         };
         let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         let checkpoints = std::fs::read_to_string(scratch.join("lsn/xtrabackup_checkpoints"))
-            .map_err(|e| format!("mariadb-backup left no checkpoints: {e}"))?;
+            .map_err(|e| DriverError::Failed(format!("mariadb-backup left no checkpoints: {e}")))?;
         let to_lsn = checkpoints
             .lines()
             .find_map(|l| l.strip_prefix("to_lsn = "))
             .map(|l| l.trim().to_string())
-            .ok_or("mariadb-backup reported no to_lsn")?;
+            .ok_or_else(|| DriverError::failed("mariadb-backup reported no to_lsn"))?;
         Ok(BackupOutcome::new(key, done, json!({"to_lsn": to_lsn})))
     }
 
     /// Runs mariadb-backup (as coffer) with `args`.
-    async fn mariadb_backup(&self, args: Vec<String>) -> Result<(), String> {
+    async fn mariadb_backup(&self, args: Vec<String>) -> Result<(), DriverError> {
         let log = self.path("log/commands.log");
         let mut cmd = server::command(Path::new(MARIADB_BACKUP), None, &log)?;
         cmd.args(&args);
@@ -103,7 +105,7 @@ impl MariaServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> Result<(), String> {
+    ) -> Result<(), DriverError> {
         self.make_volume_dirs()?;
         // Marked done once the data directory is complete; a restore that died before is
         // started again from scratch (and a server it had started is stopped first).
@@ -134,7 +136,11 @@ impl MariaServer {
                 unpacked?;
                 dirs.push(dir);
             }
-            let full = dirs.first().ok_or("nothing to restore")?.display().to_string();
+            let full = dirs
+                .first()
+                .ok_or_else(|| DriverError::failed("nothing to restore"))?
+                .display()
+                .to_string();
             self.mariadb_backup(vec!["--prepare".into(), format!("--target-dir={full}")])
                 .await?;
             for inc in &dirs[1..] {
@@ -184,7 +190,7 @@ impl Backups for MariaServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+    ) -> BoxFuture<'_, Result<BackupOutcome, DriverError>> {
         Box::pin(self.stream_backup(job, store, stored))
     }
 
@@ -193,7 +199,7 @@ impl Backups for MariaServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(self.restore_chain(request, settings, store))
     }
 }

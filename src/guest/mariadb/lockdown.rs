@@ -7,6 +7,7 @@
 //! (an instance made by an older coffer, a restored backup of one).
 
 use super::{MariaServer, ADMIN};
+use crate::guest::driver_error::DriverError;
 use crate::guest::sql::quote_mysql_literal as literal;
 use mysql_async::prelude::Queryable;
 
@@ -46,12 +47,12 @@ fn belongs(user: &str, host: &str, privileges: &serde_json::Value) -> bool {
 
 impl MariaServer {
     /// Drops every account that does not [`belong`](belongs); logs what it dropped.
-    pub(super) async fn drop_foreign_accounts(&self) -> Result<(), String> {
+    pub(super) async fn drop_foreign_accounts(&self) -> Result<(), DriverError> {
         let mut conn = self.admin().await?;
         let rows: Vec<(String, String, String)> = conn
             .query("SELECT User, Host, Priv FROM mysql.global_priv")
             .await
-            .map_err(|e| format!("MariaDB accounts: {e}"))?;
+            .map_err(|e| DriverError::Failed(format!("MariaDB accounts: {e}")))?;
         let foreign: Vec<(String, String)> = rows
             .into_iter()
             .filter(|(user, host, priv_json)| {
@@ -64,7 +65,7 @@ impl MariaServer {
             let account = format!("{}@{}", literal(user), literal(host));
             conn.query_drop(format!("DROP USER IF EXISTS {account}"))
                 .await
-                .map_err(|e| format!("dropping {account}: {e}"))?;
+                .map_err(|e| DriverError::Failed(format!("dropping {account}: {e}")))?;
         }
         let _ = conn.disconnect().await;
         if !foreign.is_empty() {

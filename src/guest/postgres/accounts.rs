@@ -2,6 +2,7 @@
 //! refuses CONNECT to PUBLIC, so a user reaches exactly the databases it was granted.
 
 use super::{PgServer, ADMIN};
+use crate::guest::driver_error::DriverError;
 use crate::guest::process::Accounts;
 use crate::guest::sql::{quote_ident, quote_literal};
 use crate::guest::{DatabaseSpec, UserSpec};
@@ -29,7 +30,7 @@ fn encoding_clause(db: &DatabaseSpec) -> String {
 }
 
 impl Accounts for PgServer {
-    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>> {
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let rows = client
@@ -39,7 +40,7 @@ impl Accounts for PgServer {
                     &[],
                 )
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(DriverError::query("PostgreSQL"))?;
             Ok(rows
                 .iter()
                 .map(|r| DatabaseSpec {
@@ -52,7 +53,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>> {
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let exists = PgServer::found(&client, "SELECT 1 FROM pg_database WHERE datname = $1", &db.name).await?;
@@ -61,7 +62,7 @@ impl Accounts for PgServer {
                 client
                     .batch_execute(&format!("CREATE DATABASE {name}{}", encoding_clause(&db)))
                     .await
-                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+                    .map_err(DriverError::query("PostgreSQL"))?;
             }
             // Only users granted the database may connect to it.
             self.exec("postgres", &format!("REVOKE CONNECT ON DATABASE {name} FROM PUBLIC"))
@@ -70,7 +71,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             self.exec(
                 "postgres",
@@ -81,7 +82,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>> {
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let rows = client
@@ -93,8 +94,7 @@ impl Accounts for PgServer {
                      WHERE r.rolcanlogin AND r.rolname <> $1 AND r.rolname <> 'root' GROUP BY r.rolname ORDER BY r.rolname",
                     &[&ADMIN],
                 )
-                .await
-                .map_err(|e| e.to_string())?;
+                .await.map_err(DriverError::query("PostgreSQL"))?;
             Ok(rows
                 .iter()
                 .map(|r| UserSpec {
@@ -108,7 +108,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>> {
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = $1", &user.name).await?;
@@ -121,7 +121,7 @@ impl Accounts for PgServer {
             client
                 .batch_execute(&sql)
                 .await
-                .map_err(|e| format!("PostgreSQL: {e}"))?;
+                .map_err(DriverError::query("PostgreSQL"))?;
             for db in &user.databases {
                 self.grant(&user.name, db).await?;
             }
@@ -130,7 +130,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>> {
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let sql = format!(
                 "ALTER ROLE {} PASSWORD {}",
@@ -142,10 +142,10 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             if change.host.is_some() {
-                return Err("PostgreSQL users have no host; leave 'host' out".into());
+                return Err(DriverError::failed("PostgreSQL users have no host; leave 'host' out"));
             }
             let Some(new_name) = change.name.filter(|n| *n != name) else {
                 return Ok(());
@@ -158,7 +158,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             for db in databases {
                 PgServer::grant(self, &user, &db).await?;
@@ -168,7 +168,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>> {
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let (u, d) = (quote_ident(&user), quote_ident(&database));
             self.exec(&database, &format!("REVOKE ALL ON SCHEMA public FROM {u}"))
@@ -179,7 +179,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>> {
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = 'root'", "").await?;
@@ -193,12 +193,15 @@ impl Accounts for PgServer {
                 "NOSUPERUSER CREATEROLE CREATEDB"
             };
             let sql = format!("{verb} ROLE root {power} LOGIN PASSWORD {}", quote_literal(&password));
-            client.batch_execute(&sql).await.map_err(|e| format!("PostgreSQL: {e}"))
+            client
+                .batch_execute(&sql)
+                .await
+                .map_err(DriverError::query("PostgreSQL"))
         }
         .boxed()
     }
 
-    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>> {
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             let exists = PgServer::found(&client, "SELECT 1 FROM pg_roles WHERE rolname = 'root'", "").await?;
@@ -206,14 +209,14 @@ impl Accounts for PgServer {
                 client
                     .batch_execute("ALTER ROLE root NOLOGIN")
                     .await
-                    .map_err(|e| format!("PostgreSQL: {e}"))?;
+                    .map_err(DriverError::query("PostgreSQL"))?;
             }
             Ok(())
         }
         .boxed()
     }
 
-    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>> {
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, DriverError>> {
         async move {
             let client = self.admin("postgres").await?;
             PgServer::found(
@@ -226,7 +229,7 @@ impl Accounts for PgServer {
         .boxed()
     }
 
-    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>> {
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>> {
         async move {
             let role = quote_ident(&name);
             for db in self.list_databases().await? {

@@ -7,6 +7,7 @@
 
 use super::{PgServer, ADMIN, PORT};
 use crate::guest::backup_stream::{self, DumpSource};
+use crate::guest::driver_error::DriverError;
 use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
@@ -44,19 +45,19 @@ fn parse_wal_name(name: &str) -> Option<(u32, u64)> {
 }
 
 /// The names of the files in a WAL archive directory.
-fn archive_files(dir: &Path) -> Result<Vec<String>, String> {
-    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+fn archive_files(dir: &Path) -> Result<Vec<String>, DriverError> {
+    let entries = std::fs::read_dir(dir).map_err(DriverError::at(dir))?;
     entries
         .map(|e| {
             e.map(|e| e.file_name().to_string_lossy().to_string())
-                .map_err(|e| e.to_string())
+                .map_err(DriverError::at(dir))
         })
         .collect()
 }
 
 /// Removes the archived segments before the one holding `keep_lsn` (every timeline); with no
 /// position, all but the two newest. Returns how many went.
-fn prune_segments(dir: &Path, keep_lsn: Option<u64>) -> Result<usize, String> {
+fn prune_segments(dir: &Path, keep_lsn: Option<u64>) -> Result<usize, DriverError> {
     let mut segments: Vec<(u64, String)> = archive_files(dir)?
         .into_iter()
         .filter_map(|name| parse_wal_name(&name).map(|(_, seg)| (seg, name)))
@@ -68,7 +69,7 @@ fn prune_segments(dir: &Path, keep_lsn: Option<u64>) -> Result<usize, String> {
     };
     let mut removed = 0;
     for (_, name) in segments.iter().filter(|(seg, _)| *seg < keep_seg) {
-        std::fs::remove_file(dir.join(name)).map_err(|e| format!("{name}: {e}"))?;
+        std::fs::remove_file(dir.join(name)).map_err(|e| DriverError::Failed(format!("{name}: {e}")))?;
         removed += 1;
     }
     Ok(removed)
@@ -87,7 +88,7 @@ impl PgServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         match &job.parent_meta {
             None => self.full_backup(job, store, stored).await,
             Some(parent) => {
@@ -95,7 +96,7 @@ impl PgServer {
                     .get("end_lsn")
                     .and_then(|l| l.as_str())
                     .and_then(parse_lsn)
-                    .ok_or("the parent backup has no WAL end point to continue from")?;
+                    .ok_or_else(|| DriverError::failed("the parent backup has no WAL end point to continue from"))?;
                 self.wal_backup(job, store, stored, start).await
             }
         }
@@ -106,7 +107,7 @@ impl PgServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         let log = self.spec.dir.join(format!("log/backup-{}.log", job.backup_id));
         let _ = std::fs::remove_file(&log);
         let mut cmd = server::command(&super::bin_dir().join("pg_basebackup"), None, &log)?;
@@ -139,7 +140,7 @@ impl PgServer {
             .lines()
             .find_map(|l| l.split("write-ahead log end point:").nth(1))
             .map(|l| l.trim().to_string())
-            .ok_or("pg_basebackup did not report its WAL end point")?;
+            .ok_or_else(|| DriverError::failed("pg_basebackup did not report its WAL end point"))?;
         Ok(BackupOutcome::new(key, done, json!({"end_lsn": end})))
     }
 
@@ -150,7 +151,7 @@ impl PgServer {
         store: BackupStore,
         stored: Arc<AtomicU64>,
         start: u64,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         let client = self.admin("postgres").await?;
         let row = client
             .query_one(
@@ -159,9 +160,9 @@ impl PgServer {
                 &[],
             )
             .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
+            .map_err(DriverError::query("PostgreSQL"))?;
         let (last, _, timeline): (String, String, i32) = (row.get(0), row.get(1), row.get(2));
-        let last = parse_lsn(&last).ok_or("PostgreSQL returned no WAL position")?;
+        let last = parse_lsn(&last).ok_or_else(|| DriverError::failed("PostgreSQL returned no WAL position"))?;
         let end = last + 1;
         let (first_seg, last_seg) = (segment_of(start), segment_of(last));
         // Wait until the archiver has every segment up to the switch.
@@ -172,9 +173,9 @@ impl PgServer {
                 break names;
             }
             if std::time::Instant::now() > deadline {
-                return Err(format!(
+                return Err(DriverError::Failed(format!(
                     "the WAL archive lacks segments {first_seg}..={last_seg}: archiving is behind or broken"
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         };
@@ -198,17 +199,15 @@ impl PgServer {
 
     /// Removes archived segments before the one holding `keep_from` (every timeline); with no
     /// position, all but the two newest segments.
-    async fn prune_archive(&self, keep_from: Option<String>) -> Result<(), String> {
+    async fn prune_archive(&self, keep_from: Option<String>) -> Result<(), DriverError> {
         let keep_lsn = match keep_from.as_deref().map(parse_lsn) {
             Some(Some(lsn)) => Some(lsn),
-            Some(None) => return Err("retain_logs: not a WAL position".into()),
+            Some(None) => return Err(DriverError::failed("retain_logs: not a WAL position")),
             None => None,
         };
         let dir = self.archive_dir();
         // Listing and unlinking many segment files: off the actor's thread.
-        let removed = tokio::task::spawn_blocking(move || prune_segments(&dir, keep_lsn))
-            .await
-            .map_err(|e| e.to_string())??;
+        let removed = tokio::task::spawn_blocking(move || prune_segments(&dir, keep_lsn)).await??;
         if removed > 0 {
             tracing::info!(volume = %self.spec.dir.display(), segments.removed = removed, "WAL archive pruned");
         }
@@ -216,12 +215,12 @@ impl PgServer {
     }
 
     /// The names of the files in the WAL archive.
-    fn archive_files(&self) -> Result<Vec<String>, String> {
+    fn archive_files(&self) -> Result<Vec<String>, DriverError> {
         archive_files(&self.archive_dir())
     }
 
     /// Archived segment files of `timeline` numbered `first..=last`, plus timeline histories.
-    fn archived_segments(&self, timeline: u32, first: u64, last: u64) -> Result<Vec<String>, String> {
+    fn archived_segments(&self, timeline: u32, first: u64, last: u64) -> Result<Vec<String>, DriverError> {
         let mut names = Vec::new();
         for name in self.archive_files()? {
             let wanted = match parse_wal_name(&name) {
@@ -243,7 +242,7 @@ impl Backups for PgServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+    ) -> BoxFuture<'_, Result<BackupOutcome, DriverError>> {
         Box::pin(self.backup_stream(job, store, stored))
     }
 
@@ -252,11 +251,11 @@ impl Backups for PgServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(self.restore_chain(request, settings, store))
     }
 
-    fn retain_logs(&self, keep_from: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn retain_logs(&self, keep_from: Option<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(self.prune_archive(keep_from))
     }
 }

@@ -6,6 +6,7 @@
 
 use super::{PgServer, ADMIN, PORT};
 use crate::guest::backup_stream::{self, Unpack};
+use crate::guest::driver_error::DriverError;
 use crate::guest::server;
 use crate::guest::{PrepareRequest, RestorePiece, ServerSettings};
 use crate::storage::BackupStore;
@@ -14,7 +15,7 @@ use std::time::Duration;
 
 impl PgServer {
     /// Fetches, verifies and unpacks one backup of the chain.
-    async fn load_piece(&self, store: &BackupStore, piece: &RestorePiece, into: &Path) -> Result<(), String> {
+    async fn load_piece(&self, store: &BackupStore, piece: &RestorePiece, into: &Path) -> Result<(), DriverError> {
         let packed = self.spec.dir.join(format!("restore-{}.zst", piece.backup_id));
         backup_stream::fetch_verified(store, &piece.object_key, &piece.checksum, &packed).await?;
         server::make_dir(into, 0o700, self.spec.user)?;
@@ -39,9 +40,9 @@ impl PgServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> Result<(), String> {
+    ) -> Result<(), DriverError> {
         let Some((full, incrementals)) = request.restore.split_first() else {
-            return Err("nothing to restore".into());
+            return Err(DriverError::failed("nothing to restore"));
         };
         // Each phase is marked done in the volume; a restore that died part-way starts its
         // unfinished phase again from scratch (stopping what it had started).
@@ -56,7 +57,7 @@ impl PgServer {
                 match std::fs::remove_dir_all(&dir) {
                     Ok(()) => {}
                     Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                    Err(e) => return Err(format!("{}: {e}", dir.display())),
+                    Err(e) => return Err(DriverError::Failed(format!("{}: {e}", dir.display()))),
                 }
             }
             self.make_volume_dirs()?;
@@ -77,7 +78,7 @@ impl PgServer {
 
     /// Recovery of the unpacked backup in a private start, then this instance's own admin
     /// password; the server is stopped again.
-    async fn recover(&self, settings: &ServerSettings, replay_wal: bool) -> Result<(), String> {
+    async fn recover(&self, settings: &ServerSettings, replay_wal: bool) -> Result<(), DriverError> {
         let password = crate::secrets::random_password(32);
         // Recovery runs with only the admin admitted, over a socket only coffer can reach.
         self.render_config(settings)?;
@@ -97,10 +98,10 @@ impl PgServer {
                 break;
             }
             if std::time::Instant::now() > deadline || self.running_pid().is_none() {
-                return Err(format!(
+                return Err(DriverError::Failed(format!(
                     "PostgreSQL did not finish recovering the backup: {}",
                     server::log_tail(&self.server_log())
-                ));
+                )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
@@ -111,7 +112,7 @@ impl PgServer {
                 super::quote_literal(&password)
             ))
             .await
-            .map_err(|e| format!("PostgreSQL: {e}"))?;
+            .map_err(DriverError::query("PostgreSQL"))?;
         drop(client);
         server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;
         crate::guest::process::Server::stop(self).await
@@ -120,9 +121,9 @@ impl PgServer {
     /// Configuration for the private first start of a restore: no TCP listener, the admin
     /// trusted on the socket only, the socket directory closed to others; and, with WAL to
     /// replay, recovery from the restore directory.
-    fn render_private_start(&self, replay_wal: bool) -> Result<(), String> {
+    fn render_private_start(&self, replay_wal: bool) -> Result<(), DriverError> {
         let conf = self.data().join("coffer.conf");
-        let mut text = std::fs::read_to_string(&conf).map_err(|e| format!("{}: {e}", conf.display()))?;
+        let mut text = std::fs::read_to_string(&conf).map_err(DriverError::at(&conf))?;
         text.push_str("listen_addresses = ''\nunix_socket_permissions = 0700\n");
         if replay_wal {
             text.push_str(&format!(
@@ -141,7 +142,7 @@ impl PgServer {
     }
 
     /// The admin over the socket without a password (the private start of a restore only).
-    async fn trusted_admin(&self) -> Result<tokio_postgres::Client, String> {
+    async fn trusted_admin(&self) -> Result<tokio_postgres::Client, DriverError> {
         let (client, connection) = tokio_postgres::Config::new()
             .host_path(self.run_dir())
             .port(PORT)
@@ -150,7 +151,7 @@ impl PgServer {
             .connect_timeout(Duration::from_secs(5))
             .connect(tokio_postgres::NoTls)
             .await
-            .map_err(|e| format!("connect to PostgreSQL: {e}"))?;
+            .map_err(DriverError::connect("PostgreSQL"))?;
         tokio::spawn(async move {
             let _ = connection.await;
         });

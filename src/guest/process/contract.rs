@@ -1,6 +1,7 @@
 //! What a real datastore server offers the guest: its lifecycle ([`Server`]) and, where it has
 //! them, its users and databases ([`Accounts`]).
 
+use crate::guest::driver_error::DriverError;
 use crate::guest::{BackupJob, BackupOutcome, DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
@@ -28,10 +29,10 @@ pub trait Server: Send + Sync + 'static {
         (self.spec().address, self.port())
     }
     /// The server's full version as it reports it (`15.14`, `10.11.14`, `7.0.15`).
-    fn version(&self) -> impl Future<Output = Result<String, String>> + Send;
+    fn version(&self) -> impl Future<Output = Result<String, DriverError>> + Send;
     /// Applies `settings.allowed_cidrs` in the server itself where it has such rules
     /// (PostgreSQL's pg_hba); the host firewall is applied by the caller for every datastore.
-    fn apply_access(&self, _settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send {
+    fn apply_access(&self, _settings: ServerSettings) -> impl Future<Output = Result<(), DriverError>> + Send {
         async { Ok(()) }
     }
     /// Whether the server process runs (pid file checked against /proc).
@@ -40,18 +41,18 @@ pub trait Server: Send + Sync + 'static {
         &self,
         request: PrepareRequest,
         settings: ServerSettings,
-    ) -> impl Future<Output = Result<(), String>> + Send;
-    fn start(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
-    fn stop(&self) -> impl Future<Output = Result<(), String>> + Send;
+    ) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn start(&self, settings: ServerSettings) -> impl Future<Output = Result<(), DriverError>> + Send;
+    fn stop(&self) -> impl Future<Output = Result<(), DriverError>> + Send;
     /// Re-renders the configuration from `settings` and restarts.
-    fn restart(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    fn restart(&self, settings: ServerSettings) -> impl Future<Output = Result<(), DriverError>> + Send;
     /// Whether the server answers a trivial query as the admin.
     fn healthy(&self) -> impl Future<Output = bool> + Send;
     /// Applies `settings.read_only` to the running server (and its configuration).
-    fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), String>> + Send;
+    fn apply_read_only(&self, settings: ServerSettings) -> impl Future<Output = Result<(), DriverError>> + Send;
     /// Removes what the datastore's own installer (or an older coffer) left open — accounts
     /// coffer did not make — from the running server; run at every prepare and adoption.
-    fn lock_down(&self) -> impl Future<Output = Result<(), String>> + Send {
+    fn lock_down(&self) -> impl Future<Output = Result<(), DriverError>> + Send {
         async { Ok(()) }
     }
     /// The server's logs (see [`crate::guest::logs`]).
@@ -59,8 +60,8 @@ pub trait Server: Send + Sync + 'static {
         Vec::new()
     }
     /// Switches the USER log `name` on or off in the running server.
-    fn switch_log(&self, name: String, _on: bool) -> impl Future<Output = Result<(), String>> + Send {
-        async move { Err(format!("the log {name} cannot be switched")) }
+    fn switch_log(&self, name: String, _on: bool) -> impl Future<Output = Result<(), DriverError>> + Send {
+        async move { Err(DriverError::Failed(format!("the log {name} cannot be switched"))) }
     }
     /// Backups and restore; `None` when the datastore has none.
     fn backups(&self) -> Option<&dyn Backups> {
@@ -74,18 +75,18 @@ pub trait Server: Send + Sync + 'static {
 
 /// Users and databases of a datastore that has them.
 pub trait Accounts: Send + Sync {
-    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, String>>;
-    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), String>>;
-    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
-    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, String>>;
-    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), String>>;
-    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), String>>;
-    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), String>>;
+    fn list_databases(&self) -> BoxFuture<'_, Result<Vec<DatabaseSpec>, DriverError>>;
+    fn create_database(&self, db: DatabaseSpec) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn delete_database(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn list_users(&self) -> BoxFuture<'_, Result<Vec<UserSpec>, DriverError>>;
+    fn create_user(&self, user: UserSpec) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn delete_user(&self, name: String) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn set_password(&self, name: String, password: String) -> BoxFuture<'_, Result<(), DriverError>>;
     /// Renames the user and/or moves it to `change.host`, keeping its grants (no password).
-    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>>;
+    fn rename_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), DriverError>>;
     /// Trove's `update_attributes`: a rename or move, then the password (which a PostgreSQL
     /// rename clears when it is MD5), under the user's new name.
-    fn update_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), String>> {
+    fn update_user(&self, name: String, change: crate::guest::UserChange) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async move {
             let new_name = change.name.clone().unwrap_or_else(|| name.clone());
             if new_name != name || change.host.is_some() {
@@ -97,12 +98,12 @@ pub trait Accounts: Send + Sync {
             }
         })
     }
-    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), String>>;
-    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), String>>;
+    fn grant(&self, user: String, databases: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn revoke(&self, user: String, database: String) -> BoxFuture<'_, Result<(), DriverError>>;
     /// Enables the superuser `root` with `password`.
-    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), String>>;
-    fn disable_root(&self) -> BoxFuture<'_, Result<(), String>>;
-    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, String>>;
+    fn enable_root(&self, password: String) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn disable_root(&self) -> BoxFuture<'_, Result<(), DriverError>>;
+    fn root_enabled(&self) -> BoxFuture<'_, Result<bool, DriverError>>;
 }
 
 /// Backups and restore of a datastore server.
@@ -113,7 +114,7 @@ pub trait Backups: Send + Sync {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> BoxFuture<'_, Result<BackupOutcome, String>>;
+    ) -> BoxFuture<'_, Result<BackupOutcome, DriverError>>;
     /// Loads `request.restore` (fetched from `store` and verified) into a fresh volume, with
     /// this instance's own address, socket and admin credentials, and starts the server.
     fn restore(
@@ -121,10 +122,10 @@ pub trait Backups: Send + Sync {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> BoxFuture<'_, Result<(), String>>;
+    ) -> BoxFuture<'_, Result<(), DriverError>>;
     /// Drops the logs kept for incremental backups that no live backup can need any more: those
     /// before `keep_from` (a backup's end position), or all but the newest with no backup left.
-    fn retain_logs(&self, _keep_from: Option<String>) -> BoxFuture<'_, Result<(), String>> {
+    fn retain_logs(&self, _keep_from: Option<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -3,6 +3,7 @@
 //! discarding what was published.
 
 use super::Server;
+use crate::guest::driver_error::DriverError;
 use crate::guest::logs::{self, GuestLog, LogAction, LogBook, LogDef};
 use crate::guest::GuestError;
 use crate::storage::BackupStore;
@@ -28,13 +29,15 @@ pub fn list<S: Server>(server: &S) -> Vec<GuestLog> {
 }
 
 /// The newest [`logs::PUBLISH_MAX_BYTES`] of `file` and its size.
-fn read_tail(file: &Path) -> Result<(Vec<u8>, u64), String> {
-    let mut f = std::fs::File::open(file).map_err(|e| format!("{}: {e}", file.display()))?;
-    let size = f.metadata().map_err(|e| e.to_string())?.len();
+fn read_tail(file: &Path) -> Result<(Vec<u8>, u64), DriverError> {
+    let mut f = std::fs::File::open(file).map_err(DriverError::at(file))?;
+    let size = f.metadata().map_err(DriverError::at(file))?.len();
     let from = size.saturating_sub(logs::PUBLISH_MAX_BYTES);
-    f.seek(SeekFrom::Start(from)).map_err(|e| e.to_string())?;
+    f.seek(SeekFrom::Start(from)).map_err(DriverError::at(file))?;
     let mut bytes = Vec::with_capacity((size - from) as usize);
-    f.take(size - from).read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+    f.take(size - from)
+        .read_to_end(&mut bytes)
+        .map_err(DriverError::at(file))?;
     Ok((bytes, size))
 }
 

@@ -4,6 +4,7 @@
 
 use super::RedisServer;
 use crate::guest::backup_stream::{self, DumpSource, Unpack};
+use crate::guest::driver_error::DriverError;
 use crate::guest::process::Backups;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
 use crate::storage::BackupStore;
@@ -20,12 +21,12 @@ fn info_field(info: &str, key: &str) -> Option<String> {
 }
 
 impl RedisServer {
-    async fn persistence(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<String, String> {
+    async fn persistence(&self, conn: &mut redis::aio::MultiplexedConnection) -> Result<String, DriverError> {
         redis::cmd("INFO")
             .arg("persistence")
             .query_async::<String>(conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))
+            .map_err(DriverError::query("Redis"))
     }
 
     /// Waits until one `INFO persistence` snapshot satisfies `done`.
@@ -33,7 +34,7 @@ impl RedisServer {
         &self,
         conn: &mut redis::aio::MultiplexedConnection,
         done: impl Fn(&str) -> bool,
-    ) -> Result<String, String> {
+    ) -> Result<String, DriverError> {
         let deadline = std::time::Instant::now() + Duration::from_secs(3600);
         loop {
             let info = self.persistence(conn).await?;
@@ -41,7 +42,9 @@ impl RedisServer {
                 return Ok(info);
             }
             if std::time::Instant::now() > deadline {
-                return Err("Redis: the append-only file was not rewritten within an hour".into());
+                return Err(DriverError::failed(
+                    "Redis: the append-only file was not rewritten within an hour",
+                ));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -52,9 +55,9 @@ impl RedisServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> Result<BackupOutcome, String> {
+    ) -> Result<BackupOutcome, DriverError> {
         if job.parent_meta.is_some() {
-            return Err("Redis has no incremental backups: take a full one".into());
+            return Err(DriverError::failed("Redis has no incremental backups: take a full one"));
         }
         let mut conn = self.admin().await?;
         let saves = |info: &str| {
@@ -68,7 +71,7 @@ impl RedisServer {
             .arg("SCHEDULE")
             .query_async::<String>(&mut conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))?;
+            .map_err(DriverError::query("Redis"))?;
         // Done when a snapshot newer than the request has ended (a scheduled one waits for an
         // AOF rewrite in progress to end first).
         let deadline = std::time::Instant::now() + Duration::from_secs(3600);
@@ -80,12 +83,12 @@ impl RedisServer {
             let idle = info_field(&info, "rdb_bgsave_in_progress").as_deref() == Some("0");
             if idle && saves(&info) > before && saved_at >= asked_at {
                 if info_field(&info, "rdb_last_bgsave_status").as_deref() != Some("ok") {
-                    return Err("Redis: the RDB snapshot failed".into());
+                    return Err(DriverError::failed("Redis: the RDB snapshot failed"));
                 }
                 break;
             }
             if std::time::Instant::now() > deadline {
-                return Err("Redis: no RDB snapshot was made within an hour".into());
+                return Err(DriverError::failed("Redis: no RDB snapshot was made within an hour"));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -100,9 +103,12 @@ impl RedisServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> Result<(), String> {
+    ) -> Result<(), DriverError> {
         self.make_volume(&request)?;
-        let piece = request.restore.last().ok_or("nothing to restore")?;
+        let piece = request
+            .restore
+            .last()
+            .ok_or_else(|| DriverError::failed("nothing to restore"))?;
         let rdb = self.path("data/dump.rdb");
         // A restore that died part-way: stop what it started, and load the RDB again unless it
         // was completely in place (it is renamed there only once whole).
@@ -120,7 +126,7 @@ impl RedisServer {
             .await;
             let _ = std::fs::remove_file(&packed);
             unpacked?;
-            std::fs::rename(&partial, &rdb).map_err(|e| format!("{}: {e}", rdb.display()))?;
+            std::fs::rename(&partial, &rdb).map_err(DriverError::at(&rdb))?;
         }
         // An AOF left by an interrupted start would be loaded instead of the RDB.
         let _ = std::fs::remove_dir_all(self.path("data/appendonlydir"));
@@ -133,7 +139,7 @@ impl RedisServer {
             .arg("yes")
             .query_async::<()>(&mut conn)
             .await
-            .map_err(|e| format!("Redis: {e}"))?;
+            .map_err(DriverError::query("Redis"))?;
         // The AOF holds the data only once its rewrite has run and succeeded.
         self.wait_until(&mut conn, |info| {
             info_field(info, "aof_rewrite_in_progress").as_deref() == Some("0")
@@ -153,7 +159,7 @@ impl Backups for RedisServer {
         job: BackupJob,
         store: BackupStore,
         stored: Arc<AtomicU64>,
-    ) -> BoxFuture<'_, Result<BackupOutcome, String>> {
+    ) -> BoxFuture<'_, Result<BackupOutcome, DriverError>> {
         Box::pin(self.snapshot(job, store, stored))
     }
 
@@ -162,7 +168,7 @@ impl Backups for RedisServer {
         request: PrepareRequest,
         settings: ServerSettings,
         store: BackupStore,
-    ) -> BoxFuture<'_, Result<(), String>> {
+    ) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(self.restore_rdb(request, settings, store))
     }
 }
