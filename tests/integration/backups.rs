@@ -6,9 +6,9 @@ mod real;
 mod s3;
 mod schedules;
 
-use crate::support::{Api, Backend, CofferProcess, TestApp, TestDb};
+use crate::support::{eventually, Api, Backend, CofferProcess, TestApp, TestDb};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Requests a backup; returns its id (asserting Trove's 202 and view).
 pub async fn request_backup(api: &Api, instance: &str, extra: Value) -> String {
@@ -45,29 +45,35 @@ pub async fn request_backup(api: &Api, instance: &str, extra: Value) -> String {
 
 /// Polls the backup until it is COMPLETED or FAILED (or gone: Null).
 pub async fn wait_backup(api: &Api, id: &str, within: Duration) -> Value {
-    let deadline = Instant::now() + within;
-    loop {
+    let what = format!("backup {id} ends");
+    eventually(within, &what, || async {
         let (status, body) = api.get(&format!("/backups/{id}")).await;
         if status == 404 {
-            return Value::Null;
+            return Ok(Value::Null);
         }
         assert_eq!(status, 200, "{body}");
         let state = body["backup"]["status"].as_str().unwrap_or("").to_string();
         if state == "COMPLETED" || (state == "FAILED" && body["backup"]["fault"].is_object()) {
-            return body["backup"].clone();
+            Ok(body["backup"].clone())
+        } else {
+            Err(body)
         }
-        assert!(Instant::now() < deadline, "backup {id} never ended: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await
 }
 
 /// Polls until the backup is gone (404).
 pub async fn wait_backup_gone(api: &Api, id: &str) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while api.get(&format!("/backups/{id}")).await.0 != 404 {
-        assert!(Instant::now() < deadline, "backup {id} was never deleted");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("backup {id} deleted");
+    eventually(Duration::from_secs(30), &what, || async {
+        let (status, body) = api.get(&format!("/backups/{id}")).await;
+        if status == 404 {
+            Ok(())
+        } else {
+            Err((status, body))
+        }
+    })
+    .await
 }
 
 pub fn assert_completed(b: &Value) {
@@ -328,15 +334,15 @@ async fn a_backup_interrupted_by_sigkill_is_retried_and_completes() {
     let id = coffer.api.create("src").await;
     coffer.api.wait_active_within(&id, Duration::from_secs(30)).await;
     let bk = request_backup(&coffer.api, &id, json!({})).await;
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
+    eventually(Duration::from_secs(10), "the backup starts (BUILDING)", || async {
         let (_, body) = coffer.api.get(&format!("/backups/{bk}")).await;
         if body["backup"]["status"] == "BUILDING" {
-            break;
+            Ok(())
+        } else {
+            Err(body)
         }
-        assert!(Instant::now() < deadline, "the backup never started: {body}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    })
+    .await;
     coffer.kill9();
 
     let coffer = CofferProcess::start(&db, &env).await;

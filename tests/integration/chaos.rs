@@ -8,7 +8,7 @@ mod sweep;
 mod workload;
 
 use crate::datastores::{ip_of, maria, pg, redis_conn};
-use crate::support::Api;
+use crate::support::{eventually, Api};
 use serde_json::{json, Value};
 use std::path::Path;
 
@@ -38,25 +38,26 @@ pub fn processes_under(dir: &Path) -> Vec<String> {
 /// Waits (30 s at most) until no process uses anything under `instances_dir` and no volume is
 /// left in it.
 pub async fn assert_nothing_left(instances_dir: &Path) {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        let strays = processes_under(instances_dir);
-        let volumes: Vec<String> = std::fs::read_dir(instances_dir)
-            .map(|d| {
-                d.flatten()
-                    .map(|e| e.file_name().to_string_lossy().to_string())
-                    .collect()
-            })
-            .unwrap_or_default();
-        if strays.is_empty() && volumes.is_empty() {
-            return;
-        }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "left behind: processes {strays:#?}, volumes {volumes:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    }
+    eventually(
+        std::time::Duration::from_secs(30),
+        "nothing left behind (processes, volumes)",
+        || async {
+            let strays = processes_under(instances_dir);
+            let volumes: Vec<String> = std::fs::read_dir(instances_dir)
+                .map(|d| {
+                    d.flatten()
+                        .map(|e| e.file_name().to_string_lossy().to_string())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if strays.is_empty() && volumes.is_empty() {
+                Ok(())
+            } else {
+                Err((strays, volumes))
+            }
+        },
+    )
+    .await
 }
 
 /// The body of a real instance's create, with a database `shop` and a user `app` where the

@@ -64,8 +64,7 @@ pub fn queues() -> Vec<(String, u64, u64)> {
 
 /// Waits until no queue is left for any of `ids`' guests.
 pub async fn assert_no_guest_queues(ids: &[String], within: Duration) {
-    let deadline = Instant::now() + within;
-    loop {
+    eventually(within, "no queue of the deleted instances remains", || async {
         let left: Vec<String> = tokio::task::spawn_blocking(queues)
             .await
             .expect("queues")
@@ -74,14 +73,12 @@ pub async fn assert_no_guest_queues(ids: &[String], within: Duration) {
             .filter(|name| ids.iter().any(|id| name == &format!("guestagent.{id}")))
             .collect();
         if left.is_empty() {
-            return;
+            Ok(())
+        } else {
+            Err(left)
         }
-        assert!(
-            Instant::now() < deadline,
-            "queues of deleted instances remain: {left:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    })
+    .await
 }
 
 /// `GET /mgmt/services`.
@@ -123,27 +120,25 @@ pub async fn create_many(api: &Api, prefix: &str, n: usize) -> Vec<String> {
 
 /// Waits until every instance is ACTIVE and HEALTHY; panics on one in ERROR.
 pub async fn wait_all_active(api: &Api, ids: &[String], within: Duration) {
-    let deadline = Instant::now() + within;
-    let mut waiting: Vec<String> = ids.to_vec();
-    while !waiting.is_empty() {
+    // Those not yet seen ACTIVE/HEALTHY; an instance seen so is not asked again.
+    let waiting = std::cell::Cell::new(ids.to_vec());
+    eventually(within, "every instance ACTIVE/HEALTHY", || async {
         let mut still = Vec::new();
-        for id in waiting {
+        for id in waiting.take() {
             let view = api.instance(&id).await.expect("the instance exists");
             assert_ne!(view["status"], "ERROR", "an instance failed: {view}");
             if view["status"] != "ACTIVE" || view["operating_status"] != "HEALTHY" {
                 still.push(id);
             }
         }
-        waiting = still;
-        assert!(
-            Instant::now() < deadline,
-            "{} instances not ACTIVE/HEALTHY in {within:?}: {waiting:?}",
-            waiting.len()
-        );
-        if !waiting.is_empty() {
-            tokio::time::sleep(Duration::from_millis(250)).await;
+        waiting.set(still.clone());
+        if still.is_empty() {
+            Ok(())
+        } else {
+            Err(still)
         }
-    }
+    })
+    .await
 }
 
 /// Starts `coffer <role>` of the cluster.

@@ -2,7 +2,7 @@
 //! guest messages (unsigned or another instance's signature rejected, both ways).
 
 use crate::both_backends;
-use crate::support::{Backend, TestApp};
+use crate::support::{eventually, Backend, TestApp};
 use coffer::actors::compute::DeleteServer;
 use coffer::bus::signing::{self, GuestKey};
 use coffer::bus::{self, BusError, Envelope};
@@ -10,7 +10,7 @@ use coffer::db::models::service_status::ServiceStatusRow;
 use coffer::status::ServiceStatus;
 use serde_json::json;
 use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 async fn guest_key(app: &TestApp, id: &str) -> std::sync::Arc<GuestKey> {
     let services = &app.node.services;
@@ -44,14 +44,19 @@ fn dropped(app: &TestApp) -> i64 {
 
 /// Waits until the conductor has dropped `n` more heartbeats than `before`.
 async fn wait_stale(app: &TestApp, before: i64, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while dropped(app) < before + n {
-        assert!(
-            Instant::now() < deadline,
-            "the conductor did not process the stale heartbeat"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the conductor drops the stale heartbeats",
+        || async {
+            let seen = dropped(app);
+            if seen >= before + n {
+                Ok(())
+            } else {
+                Err(seen)
+            }
+        },
+    )
+    .await
 }
 
 async fn stale_heartbeats_change_nothing(backend: Backend) {
@@ -132,10 +137,8 @@ async fn silent_guest_expires(backend: Backend) {
         expired["status"], "ACTIVE",
         "status stays ACTIVE while operating_status is ERROR"
     );
-    let lookup = id.clone();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let lookup = lookup.clone();
+    let row = eventually(Duration::from_secs(10), "the expiry is stored", || async {
+        let lookup = id.clone();
         let row = app
             .node
             .services
@@ -145,15 +148,16 @@ async fn silent_guest_expires(backend: Backend) {
             .expect("db")
             .expect("row");
         if row.status() == Some(ServiceStatus::FailedTimeoutGuestagent) {
-            assert!(
-                row.updated_at <= last_beat + 1_000,
-                "expiry keeps the last heartbeat's time"
-            );
-            break;
+            Ok(row)
+        } else {
+            Err(row)
         }
-        assert!(Instant::now() < deadline, "expiry was never stored: {row:?}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    })
+    .await;
+    assert!(
+        row.updated_at <= last_beat + 1_000,
+        "expiry keeps the last heartbeat's time"
+    );
     let view = app.api.instance(&id).await.expect("exists");
     let shown = chrono::NaiveDateTime::parse_from_str(
         view["service_status_updated"].as_str().expect("time"),
@@ -193,15 +197,15 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
     for forged in [unsigned, as_b, claims_a] {
         services.bus.cast(bus::CONDUCTOR, forged).await.expect("cast");
     }
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while rejected() < 3 {
-        assert!(
-            Instant::now() < deadline,
-            "rejected {} of 3 forged heartbeats",
-            rejected()
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually(Duration::from_secs(10), "3 forged heartbeats rejected", || async {
+        let seen = rejected();
+        if seen >= 3 {
+            Ok(())
+        } else {
+            Err(seen)
+        }
+    })
+    .await;
     // The conductor goes on: a's own signed heartbeat applies, and nothing forged did.
     cast_heartbeat(&app, &a, "shutdown", future + 3.0).await;
     app.api

@@ -190,11 +190,19 @@ async fn build_past_its_deadline_fails_and_releases(backend: Backend) {
             .is_some_and(|m| m.contains("timed out")),
         "a fault says why: {failed}"
     );
-    let deadline = std::time::Instant::now() + Duration::from_secs(10);
-    while !api.actors("guest_session").await.is_empty() {
-        assert!(std::time::Instant::now() < deadline, "the failed build kept its server");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually(
+        Duration::from_secs(10),
+        "the failed build releases its server",
+        || async {
+            let sessions = api.actors("guest_session").await;
+            if sessions.is_empty() {
+                Ok(())
+            } else {
+                Err(sessions)
+            }
+        },
+    )
+    .await;
     let flows = api.flows(&id).await;
     assert_eq!(flows.len(), 1);
     assert_eq!(flows[0].2, "failed", "{flows:?}");

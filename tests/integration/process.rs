@@ -2,25 +2,21 @@
 //! each followed by a start on the same database.
 
 use crate::both_backends;
-use crate::support::{Backend, CofferProcess, TestDb};
-use std::time::{Duration, Instant};
-
-async fn wait_until(what: &str, within: Duration, mut check: impl AsyncFnMut() -> bool) {
-    let deadline = Instant::now() + within;
-    while !check().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-}
+use crate::support::{eventually, Backend, CofferProcess, TestDb};
+use std::time::Duration;
 
 async fn sigkill_during_build_then_restart(backend: Backend) {
     let db = TestDb::new(backend);
     let slow_prepare = [("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "4000".to_string())];
     let first = CofferProcess::start(&db, &slow_prepare).await;
     let id = first.api.create("survivor").await;
-    let api = first.api.clone();
-    wait_until("the guest session of the build", Duration::from_secs(10), async || {
-        api.actors("guest_session").await.contains(&id)
+    eventually(Duration::from_secs(10), "the guest session of the build", || async {
+        let sessions = first.api.actors("guest_session").await;
+        if sessions.contains(&id) {
+            Ok(())
+        } else {
+            Err(sessions)
+        }
     })
     .await;
     assert_eq!(first.api.instance(&id).await.expect("exists")["status"], "BUILD");
@@ -52,11 +48,17 @@ async fn sigkill_during_delete_then_restart(backend: Backend) {
     first.api.wait_active(&id).await;
     let (status, _) = first.api.send("DELETE", &format!("/instances/{id}"), None).await;
     assert_eq!(status, 202);
-    let api = first.api.clone();
-    wait_until(
-        "the delete flow to fail once at step 1",
+    eventually(
         Duration::from_secs(10),
-        async || api.flows(&id).await.iter().any(|f| f.0 == "delete" && f.1 == 1),
+        "the delete flow fails once at step 1",
+        || async {
+            let flows = first.api.flows(&id).await;
+            if flows.iter().any(|f| f.0 == "delete" && f.1 == 1) {
+                Ok(())
+            } else {
+                Err(flows)
+            }
+        },
     )
     .await;
     let deleting = first.api.instance(&id).await.expect("still there while DELETING");
@@ -68,9 +70,13 @@ async fn sigkill_during_delete_then_restart(backend: Backend) {
 
     let second = CofferProcess::start(&db, &[]).await;
     second.api.wait_gone(&id).await;
-    let api = second.api.clone();
-    wait_until("the guest session to go", Duration::from_secs(10), async || {
-        api.actors("guest_session").await.is_empty()
+    eventually(Duration::from_secs(10), "the guest sessions end", || async {
+        let sessions = second.api.actors("guest_session").await;
+        if sessions.is_empty() {
+            Ok(())
+        } else {
+            Err(sessions)
+        }
     })
     .await;
     let flows = second.api.flows(&id).await;

@@ -2,9 +2,9 @@
 //! JSON log lines of its API handler, of each step of its create flow, of compute's
 //! provisioning and of the guest's prepare — and the id of another request is not.
 
-use crate::support::{Backend, CofferProcess, TestDb};
+use crate::support::{eventually, Backend, CofferProcess, TestDb};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The log's JSON lines that mention `id` anywhere (their fields or their spans').
 fn lines_with(log: &str, id: &str) -> Vec<Value> {
@@ -60,8 +60,8 @@ async fn a_creates_request_id_follows_its_work() {
     assert_ne!(other, id);
 
     let log_file = db.dir.path().join("coffer.log");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    let (handler, steps, compute, prepare) = loop {
+    let what = format!("the create's log lines carrying {id} (handler, steps, compute, prepare)");
+    let (log, (handler, steps, compute, prepare)) = eventually(Duration::from_secs(10), &what, || async {
         let log = std::fs::read_to_string(&log_file).unwrap_or_default();
         let lines = lines_with(&log, &id);
         let handler = lines
@@ -74,15 +74,19 @@ async fn a_creates_request_id_follows_its_work() {
             .collect();
         let compute = lines.iter().any(|l| text(l).contains("provisioning the server"));
         let prepare = lines.iter().any(|l| text(l).contains("the datastore is prepared"));
-        if (handler && steps.len() == 4 && compute && prepare) || Instant::now() > deadline {
-            assert!(
-                !lines_with(&log, &other).iter().any(|l| text(l).contains(&instance)),
-                "another request's id stays out of the create's lines"
-            );
-            break (handler, steps, compute, prepare);
+        let found = handler && steps.len() == 4 && compute && prepare;
+        let seen = (handler, steps, compute, prepare);
+        if found {
+            Ok((log, seen))
+        } else {
+            Err(seen)
         }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    })
+    .await;
+    assert!(
+        !lines_with(&log, &other).iter().any(|l| text(l).contains(&instance)),
+        "another request's id stays out of the create's lines"
+    );
     assert!(handler, "the API handler's line carries {id}");
     assert_eq!(steps.len(), 4, "each create step's line carries {id}: {steps:?}");
     assert!(compute, "compute's provisioning line carries {id}");

@@ -281,18 +281,16 @@ impl Api {
         what: &str,
         check: impl Fn(Option<&Value>) -> bool,
     ) -> Option<Value> {
-        let deadline = Instant::now() + within;
-        loop {
+        let what = format!("instance {id} becomes {what}");
+        eventually(within, &what, || async {
             let view = self.instance(id).await;
             if check(view.as_ref()) {
-                return view;
+                Ok(view)
+            } else {
+                Err(view)
             }
-            assert!(
-                Instant::now() < deadline,
-                "instance {id} never became {what}; last view: {view:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        })
+        .await
     }
 
     pub async fn wait_active(&self, id: &str) -> Value {
@@ -347,17 +345,16 @@ impl Api {
     /// Waits until a supervision event satisfies `check` (processes store theirs every
     /// `[cluster] report_interval_s`); returns it.
     pub async fn wait_event(&self, within: Duration, what: &str, check: impl Fn(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        loop {
-            if let Some(found) = self.events().await.into_iter().find(|e| check(e)) {
-                return found;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "no supervision event {what} within {within:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+        let what = format!("a supervision event {what}");
+        eventually(within, &what, || async {
+            let events = self.events().await;
+            let seen = events.len();
+            events
+                .into_iter()
+                .find(|e| check(e))
+                .ok_or_else(|| format!("none of {seen} events"))
+        })
+        .await
     }
 
     /// The flows of an instance as (kind, step, status).

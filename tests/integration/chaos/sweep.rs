@@ -3,8 +3,8 @@
 
 use super::{assert_nothing_left, real_create, usable};
 use crate::datastores::BUILD_BOUND;
-use crate::support::{Backend, CofferProcess, TestDb};
-use std::time::{Duration, Instant};
+use crate::support::{eventually, Backend, CofferProcess, TestDb};
+use std::time::Duration;
 
 const DATASTORES: [&str; 3] = ["postgresql", "mariadb", "redis"];
 /// Seconds from the POST to the SIGKILL, one round each.
@@ -35,22 +35,20 @@ async fn real_creates_survive_a_sigkill_at_any_moment() {
     }
     let api = coffer.api.clone();
     for (id, datastore, password, delay) in &created {
-        let deadline = Instant::now() + BUILD_BOUND;
-        loop {
+        let what = format!("{datastore} killed {delay} s in becomes ACTIVE");
+        eventually(BUILD_BOUND, &what, || async {
             let view = api.instance(id).await.expect("instance exists");
             assert_ne!(
                 view["status"], "ERROR",
                 "{datastore} killed {delay} s into its create: {view}"
             );
             if view["status"] == "ACTIVE" && view["operating_status"] == "HEALTHY" {
-                break;
+                Ok(())
+            } else {
+                Err(view)
             }
-            assert!(
-                Instant::now() < deadline,
-                "{datastore} killed {delay} s in never became ACTIVE: {view}"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        })
+        .await;
         usable(&api, id, datastore, password.as_deref())
             .await
             .unwrap_or_else(|e| panic!("{datastore} killed {delay} s into its create is not usable: {e}"));

@@ -162,8 +162,7 @@ async fn a_mixed_workload_survives_eight_sigkills() {
 
     // Everything settles: ACTIVE and HEALTHY, or gone.
     let api = coffer.api.clone();
-    let deadline = Instant::now() + BUILD_BOUND;
-    let settled = loop {
+    let settled = eventually(BUILD_BOUND, "every instance ACTIVE/HEALTHY", || async {
         let all = all_instances(&api).await;
         // ERROR with work still running is on its way somewhere (Trove shows a delete whose
         // server is still in BUILD as ERROR until it is gone); ERROR with nothing running stays.
@@ -184,16 +183,16 @@ async fn a_mixed_workload_survives_eight_sigkills() {
             .map(|i| format!("{} {} {}", i["id"], i["status"], i["operating_status"]))
             .collect();
         if unsettled.is_empty() {
-            break all;
+            Ok(all)
+        } else {
+            Err(unsettled)
         }
-        assert!(Instant::now() < deadline, "stuck: {unsettled:#?}");
-        tokio::time::sleep(Duration::from_millis(500)).await;
-    };
+    })
+    .await;
     println!("{} instances settled at {:?}", settled.len(), started.elapsed());
     let pool = coffer::db::Db::connect(&db.url, 2, Duration::from_secs(5)).expect("db");
     // A flow may still be writing its last step for a moment; none may stay open.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
+    eventually(Duration::from_secs(30), "no flow left open", || async {
         let open = pool
             .run(|c| {
                 use coffer::db::schema::flows;
@@ -212,11 +211,12 @@ async fn a_mixed_workload_survives_eight_sigkills() {
             .await
             .expect("flows");
         if open.is_empty() {
-            break;
+            Ok(())
+        } else {
+            Err(open)
         }
-        assert!(Instant::now() < deadline, "flows still open: {open:#?}");
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    })
+    .await;
     assert_usage_is_reality(&pool).await;
     for instance in &settled {
         let id = instance["id"].as_str().expect("id");

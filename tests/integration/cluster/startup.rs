@@ -57,11 +57,13 @@ async fn the_readmes_start_line_brings_a_cluster_up_as_written() {
     let group = shell.id() as i32;
     let api = Api::new(&format!("http://127.0.0.1:{port}"));
     let outcome = async {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while api.try_send("GET", "/instances", None).await.is_none() {
-            assert!(Instant::now() < deadline, "the api never answered");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        eventually(Duration::from_secs(60), "the api answers", || async {
+            api.try_send("GET", "/instances", None)
+                .await
+                .map(|_| ())
+                .ok_or("no answer")
+        })
+        .await;
         let list = wait_services(
             &api,
             Duration::from_secs(60),

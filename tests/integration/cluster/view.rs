@@ -73,6 +73,11 @@ async fn every_process_is_listed_and_shows_itself() {
         "{pool_metrics}"
     );
     assert_eq!(metric(&pool_metrics, "coffer_pool_capacity"), Some(20.0));
+    // The pool's row follows at its next report.
+    let list = wait_services(api, Duration::from_secs(20), "the pool's row shows its guests", |l| {
+        up(l, "guest_pool").first().is_some_and(|p| p["hosted"] == 3)
+    })
+    .await;
     let pool_row = up(&list, "guest_pool")[0].clone();
     assert_eq!(
         (pool_row["hosted"].clone(), pool_row["capacity"].clone()),

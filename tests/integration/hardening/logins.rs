@@ -2,7 +2,7 @@
 //! requests and the node's own work unharmed; a request that finds no connection gets 503 on
 //! time, while the task manager and conductor keep theirs.
 
-use crate::support::{Backend, CofferProcess, TestApp, TestDb};
+use crate::support::{eventually, Backend, CofferProcess, TestApp, TestDb};
 use futures::future::join_all;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -215,10 +215,9 @@ async fn internal_work_has_its_own_connections(backend: Backend) {
         "503 after the acquire timeout (1 s), not {waited:?}"
     );
     // Meanwhile the task manager and conductor finish the create on their own pool.
-    let lookup = id.clone();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let lookup = lookup.clone();
+    let what = "the create finishes while the API pool is taken (task, service status)";
+    eventually(Duration::from_secs(30), what, || async {
+        let lookup = id.clone();
         let (task, service) = app
             .node
             .services
@@ -231,14 +230,12 @@ async fn internal_work_has_its_own_connections(backend: Backend) {
             .await
             .expect("internal pool");
         if task == coffer::status::Task::None.code() && service == coffer::status::ServiceStatus::Healthy.code() {
-            break;
+            Ok(())
+        } else {
+            Err((task, service))
         }
-        assert!(
-            Instant::now() < deadline,
-            "the create did not finish while the API pool was taken"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    })
+    .await;
     drop(held);
     api.wait_active(&id).await;
 }

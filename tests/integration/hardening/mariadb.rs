@@ -3,10 +3,10 @@
 //! adopted after a restart that had gained such accounts.
 
 use crate::datastores::{create, ip_of, maria, BUILD_BOUND};
-use crate::support::{Api, Backend, CofferProcess, TestApp, TestDb};
+use crate::support::{eventually, Api, Backend, CofferProcess, TestApp, TestDb};
 use mysql_async::prelude::Queryable;
 use serde_json::json;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Every account of the instance, read as root (enabled through the API).
 async fn try_accounts(ip: &str, root_password: &str) -> Result<Vec<(String, String)>, String> {
@@ -100,16 +100,16 @@ async fn an_adopted_mariadb_loses_accounts_coffer_did_not_make() {
     );
     coffer.kill9();
     let coffer = CofferProcess::start(&db, &[]).await;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
+    eventually(Duration::from_secs(60), "the planted accounts removed", || async {
         // While the password-less root@127.0.0.1 exists, it is who a local client is.
         let found = try_accounts(&ip, &password).await;
         if found.as_ref().is_ok_and(|a| *a == expected(&[("app", "%")])) {
-            break;
+            Ok(())
+        } else {
+            Err(found)
         }
-        assert!(Instant::now() < deadline, "still there after adoption: {found:?}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    })
+    .await;
     assert!(maria(&ip, "root", "", "mysql").await.is_err());
     assert!(
         maria(&ip, "app", "app-secret", "mysql").await.is_ok() || maria(&ip, "app", "app-secret", "").await.is_ok()

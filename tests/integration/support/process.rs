@@ -1,6 +1,6 @@
 //! coffer as a child process, for the tests that kill it.
 
-use super::{Api, TestDb};
+use super::{eventually, Api, TestDb};
 use std::time::{Duration, Instant};
 
 /// A free TCP port on 127.0.0.1.
@@ -61,16 +61,14 @@ impl CofferProcess {
         if !matches!(role, None | Some("api")) {
             return process;
         }
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while awc::Client::default()
-            .get(format!("{}/", process.api.root))
-            .send()
-            .await
-            .is_err()
-        {
-            assert!(Instant::now() < deadline, "coffer did not start listening");
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
+        eventually(Duration::from_secs(30), "coffer starts listening", || async {
+            awc::Client::default()
+                .get(format!("{}/", process.api.root))
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await;
         process
     }
 
