@@ -22,18 +22,12 @@ use crate::app::Services;
 use crate::bus::BusError;
 use crate::db::models::flow::Flow;
 use crate::db::{DbConn, DbError};
+use crate::ids::InstanceId;
 use actix::Addr;
 use std::time::Duration;
 
 pub use error::FlowError;
-pub use kind::{FlowKind, Target};
-
-/// Which flow actor runs flows stored as `kind` (their target is an instance or a backup).
-pub fn actor_kind(kind: &str) -> &'static str {
-    FlowKind::parse(kind)
-        .map_or(Target::Instance, FlowKind::target)
-        .actor_kind()
-}
+pub use kind::{FlowKind, Target, TargetId, WakeUp};
 
 /// What a step decided.
 #[derive(Debug)]
@@ -107,6 +101,11 @@ impl FlowCtx {
 
     pub fn instance_id(&self) -> &str {
         &self.flow.target_id
+    }
+
+    /// The flow's instance, typed (an instance flow's target).
+    pub fn instance(&self) -> InstanceId {
+        InstanceId::new(self.flow.target_id.clone())
     }
 
     pub fn poll(&self) -> StepOutcome {

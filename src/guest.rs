@@ -24,6 +24,7 @@ pub mod server;
 pub mod simulated;
 pub mod sql;
 
+use crate::ids::{BackupId, ProjectId};
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
@@ -49,9 +50,7 @@ pub enum GuestError {
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct DatabaseSpec {
     pub name: String,
-    #[serde(default)]
     pub character_set: Option<String>,
-    #[serde(default)]
     pub collate: Option<String>,
 }
 
@@ -59,22 +58,16 @@ pub struct DatabaseSpec {
 #[derive(Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct UserSpec {
     pub name: String,
-    #[serde(default)]
     pub password: String,
-    #[serde(default)]
     pub host: Option<String>,
-    #[serde(default)]
     pub databases: Vec<String>,
 }
 
 /// What `update_attributes` changes of a user (each field optional).
 #[derive(Clone, Default, Deserialize, Serialize)]
 pub struct UserChange {
-    #[serde(default)]
     pub name: Option<String>,
-    #[serde(default)]
     pub host: Option<String>,
-    #[serde(default)]
     pub password: Option<String>,
 }
 
@@ -92,43 +85,29 @@ impl std::fmt::Debug for UserSpec {
 /// What `prepare` is given (the Trove prepare arguments this datastore uses).
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct PrepareRequest {
-    #[serde(default)]
     pub memory_mb: i64,
-    #[serde(default)]
     pub volume_size_gb: Option<i64>,
-    #[serde(default)]
     pub databases: Vec<DatabaseSpec>,
-    #[serde(default)]
     pub users: Vec<UserSpec>,
-    #[serde(default)]
     pub allowed_cidrs: Vec<String>,
     /// The password clients use where the datastore has no users (Redis).
-    #[serde(default)]
     pub root_password: Option<String>,
     /// The volume's capacity in MiB.
-    #[serde(default)]
     pub volume_limit_mb: Option<i64>,
     /// The backup chain to restore (the full backup first); empty for a fresh datastore.
-    #[serde(default)]
     pub restore: Vec<RestorePiece>,
 }
 
 /// One attempt of a backup, as the task manager asks for it (`create_backup`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct BackupJob {
-    pub backup_id: String,
-    pub tenant_id: String,
+    pub backup_id: BackupId,
+    pub tenant_id: ProjectId,
     pub attempt: i32,
     /// The parent's meta (its end LSN or to_lsn) when this is an incremental backup.
-    #[serde(default)]
     pub parent_meta: Option<serde_json::Value>,
     /// zstd level of the stored stream (`[backup] compression_level`).
-    #[serde(default = "default_compression_level")]
     pub compression_level: i32,
-}
-
-fn default_compression_level() -> i32 {
-    3
 }
 
 impl BackupJob {
@@ -170,7 +149,6 @@ pub struct RestorePiece {
     pub object_key: String,
     pub checksum: String,
     pub backup_type: String,
-    #[serde(default)]
     pub meta: serde_json::Value,
 }
 
@@ -334,5 +312,23 @@ pub trait Datastore: Send {
     }
     fn is_root_enabled(&mut self) -> GuestFuture<bool> {
         not_implemented("is_root_enabled")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The guest's arguments have no silent defaults: a key the sender misspelt is an error.
+    #[test]
+    fn a_misspelt_argument_is_an_error() {
+        let mut prepare = serde_json::to_value(PrepareRequest::default()).unwrap();
+        assert!(serde_json::from_value::<PrepareRequest>(prepare.clone()).is_ok());
+        let memory = prepare["memory_mb"].take();
+        prepare.as_object_mut().unwrap().remove("memory_mb");
+        prepare["memory_mbb"] = memory;
+        assert!(serde_json::from_value::<PrepareRequest>(prepare).is_err());
+        let user = serde_json::json!({"name": "app", "pasword": "x", "host": null, "databases": []});
+        assert!(serde_json::from_value::<UserSpec>(user).is_err());
     }
 }

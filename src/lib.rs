@@ -32,6 +32,7 @@ pub mod flows;
 pub mod guest;
 pub mod guest_link;
 pub mod identity;
+pub mod ids;
 pub mod intents;
 pub mod manager;
 pub mod secrets;

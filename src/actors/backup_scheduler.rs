@@ -9,7 +9,7 @@
 //! `retention_days`, a backup is deleted with the incrementals chained on it.
 
 use crate::app::Services;
-use crate::bus::{self, Envelope};
+use crate::bus;
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::backup_schedule::{BackupSchedule, RunKind};
 use crate::db::models::flow::Flow;
@@ -81,8 +81,8 @@ impl Handler<Tick> for BackupScheduler {
                     for flow in flows {
                         let Some(kind) = flow.flow_kind() else { continue };
                         let method = kind.method();
-                        let args = serde_json::json!({ kind.target().key(): flow.target_id });
-                        if let Err(e) = services.bus.cast(bus::TASKMANAGER, Envelope::new(method, args)).await {
+                        let cast = crate::flows::WakeUp::envelope(kind, &flow.target_id);
+                        if let Err(e) = services.bus.cast(bus::TASKMANAGER, cast).await {
                             tracing::warn!(flow.id = %flow.id, "cast {method} failed, the scan will find the flow: {e}");
                         }
                     }

@@ -15,6 +15,7 @@ use crate::compute::process::{self, AddressPool};
 use crate::compute::{ServerError, ServerInfo};
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
+use crate::ids::InstanceId;
 use crate::manager::Manager;
 use crate::status::Task;
 use actix::prelude::*;
@@ -30,7 +31,7 @@ const KIND: &str = "compute";
 #[derive(Message)]
 #[rtype(result = "Result<ServerInfo, ServerError>")]
 pub struct CreateServer {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub manager: Manager,
     /// The address recorded for the instance by an earlier attempt, if any.
     pub address: Option<String>,
@@ -43,14 +44,14 @@ pub struct CreateServer {
 #[derive(Message)]
 #[rtype(result = "Result<(), ComputeError>")]
 pub struct DeleteServer {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 /// Whether the instance has a server (Nova's `servers.get`).
 #[derive(Message)]
 #[rtype(result = "bool")]
 pub struct ServerExists {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 /// Starts guest sessions for servers that exist in the database (after a restart).
@@ -66,7 +67,7 @@ struct Guest {
 
 pub struct Compute {
     services: Services,
-    guests: HashMap<String, Guest>,
+    guests: HashMap<InstanceId, Guest>,
 }
 
 impl Compute {
@@ -90,7 +91,7 @@ impl Compute {
     /// simulated guest of a pool was handed to the pool before.
     fn boot(
         &mut self,
-        instance_id: &str,
+        instance_id: &InstanceId,
         manager: Manager,
         address: Option<Ipv4Addr>,
         prepared: bool,
@@ -112,11 +113,11 @@ impl Compute {
                 (false, _) => {
                     let datastore =
                         crate::compute::datastore_for(config, instance_id, manager, address, prepared, &key)?;
-                    let (env, id) = (guest_env(&self.services), instance_id.to_string());
+                    let (env, id) = (guest_env(&self.services), instance_id.clone());
                     Some(Supervisor::start(move |_| GuestSession::new(id, env, key, datastore)))
                 }
             };
-            self.guests.insert(instance_id.to_string(), Guest { addr, address });
+            self.guests.insert(instance_id.clone(), Guest { addr, address });
         }
         Ok(ServerInfo {
             compute_instance_id: format!("{manager}-{instance_id}"),
@@ -160,7 +161,7 @@ pub(crate) async fn host_in_pool(
     prepared: bool,
 ) -> Result<(), ComputeError> {
     let args = crate::guest::messages::encode(&crate::guest::messages::HostGuest {
-        instance_id: instance_id.to_string(),
+        instance_id: InstanceId::new(instance_id),
         sealed_key: services.secrets.seal(&key.to_base64()),
         prepared,
     });
@@ -338,7 +339,7 @@ impl Handler<AdoptServers> for Compute {
             let count = servers.len();
             for (id, manager, address, prepared, key) in servers {
                 let address = address.and_then(|a| a.parse().ok());
-                if let Err(e) = act.boot(&id, manager, address, prepared, key) {
+                if let Err(e) = act.boot(&InstanceId::new(id.clone()), manager, address, prepared, key) {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }

@@ -290,7 +290,7 @@ fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64,
     let mut statuses = Vec::with_capacity(heartbeats.len());
     for hb in heartbeats {
         match hb.sent {
-            Some(sent) if fresh.contains(&hb.instance_id) => lag = lag.max(now - (sent * 1000.0) as i64),
+            Some(sent) if fresh.contains(hb.instance_id.as_str()) => lag = lag.max(now - (sent * 1000.0) as i64),
             Some(_) => {
                 stale += 1;
                 continue;
@@ -340,7 +340,7 @@ mod tests {
         ];
         let kept: Vec<(String, Option<String>)> = coalesce(batch)
             .into_iter()
-            .map(|h| (h.instance_id, h.payload.service_status))
+            .map(|h| (h.instance_id.into_string(), h.payload.service_status))
             .collect();
         let want = [("a", "a5"), ("b", "b2-again"), ("c", "c1")];
         let want: Vec<(String, Option<String>)> =

@@ -11,6 +11,7 @@
 use super::compute::Compute;
 use crate::app::Services;
 use crate::db::models::flow::{self, Flow};
+use crate::flows::TargetId;
 use crate::flows::{self, FlowCtx, StepOutcome};
 use crate::testing::Fault;
 use actix::prelude::*;
@@ -32,8 +33,7 @@ struct RunStep;
 #[derive(Message)]
 #[rtype(result = "()")]
 pub struct FlowsDrained {
-    pub instance_id: String,
-    pub kind: &'static str,
+    pub target: TargetId,
 }
 
 /// What one pass of the runner found.
@@ -49,10 +49,8 @@ enum Tick {
 }
 
 pub struct FlowActor {
-    /// INSTANCE or BACKUP.
-    kind: &'static str,
     /// The instance or backup whose flows this actor runs.
-    instance_id: String,
+    target: TargetId,
     services: Services,
     compute: Addr<Compute>,
     manager: Recipient<FlowsDrained>,
@@ -65,16 +63,9 @@ pub struct FlowActor {
 }
 
 impl FlowActor {
-    pub fn new(
-        kind: &'static str,
-        instance_id: String,
-        services: Services,
-        compute: Addr<Compute>,
-        manager: Recipient<FlowsDrained>,
-    ) -> Self {
+    pub fn new(target: TargetId, services: Services, compute: Addr<Compute>, manager: Recipient<FlowsDrained>) -> Self {
         FlowActor {
-            kind,
-            instance_id,
+            target,
             services,
             compute,
             manager,
@@ -89,7 +80,9 @@ impl Actor for FlowActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(self.kind, &self.instance_id);
+        self.services
+            .supervision
+            .started(self.target.actor_kind(), self.target.as_str());
         self.resumed = true;
         let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         ctx.notify_later(RunStep, delay);
@@ -97,7 +90,7 @@ impl Actor for FlowActor {
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {
         if !self.restart_pending {
-            self.services.wakeups.forget(&self.instance_id);
+            self.services.wakeups.forget(self.target.as_str());
         }
         let (reason, again) = if self.restart_pending {
             ("failed", true)
@@ -106,7 +99,7 @@ impl Actor for FlowActor {
         };
         self.services
             .supervision
-            .stopped(self.kind, &self.instance_id, reason, again);
+            .stopped(self.target.actor_kind(), self.target.as_str(), reason, again);
     }
 }
 
@@ -114,8 +107,8 @@ impl Supervised for FlowActor {
     fn restarting(&mut self, _ctx: &mut Context<Self>) {
         self.restart_pending = false;
         self.services.supervision.restarting(
-            self.kind,
-            &self.instance_id,
+            self.target.actor_kind(),
+            self.target.as_str(),
             &format!("failure {} in a row", self.failures),
         );
     }
@@ -128,7 +121,7 @@ impl Handler<RunStep> for FlowActor {
         let pass = run_once(
             self.services.clone(),
             self.compute.clone(),
-            self.instance_id.clone(),
+            self.target.to_string(),
             self.resumed,
         );
         self.resumed = false;
@@ -138,8 +131,7 @@ impl Handler<RunStep> for FlowActor {
         });
         Box::pin(guarded.into_actor(self).map(|tick, act, ctx| match tick {
             Tick::Idle => act.manager.do_send(FlowsDrained {
-                instance_id: act.instance_id.clone(),
-                kind: act.kind,
+                target: act.target.clone(),
             }),
             Tick::Again => {
                 act.failures = 0;
@@ -147,7 +139,7 @@ impl Handler<RunStep> for FlowActor {
             }
             Tick::After(pause) => {
                 act.failures = 0;
-                let woken = act.services.wakeups.listen(&act.instance_id);
+                let woken = act.services.wakeups.listen(act.target.as_str());
                 let wait = async move {
                     let _ = tokio::time::timeout(pause, woken.notified()).await;
                 };
@@ -156,7 +148,9 @@ impl Handler<RunStep> for FlowActor {
             Tick::Failed(reason) => {
                 act.failures += 1;
                 act.restart_pending = true;
-                act.services.supervision.failed(act.kind, &act.instance_id, &reason);
+                act.services
+                    .supervision
+                    .failed(act.target.actor_kind(), act.target.as_str(), &reason);
                 ctx.stop();
             }
         }))

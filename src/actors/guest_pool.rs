@@ -11,6 +11,7 @@ use crate::bus::signing::GuestKey;
 use crate::bus::{self, Delivery, Envelope};
 use crate::guest::messages::{encode, GuestWanted, HostGuest};
 use crate::guest_link::GuestKeyError;
+use crate::ids::InstanceId;
 use crate::secrets::MasterKey;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -25,16 +26,16 @@ const ASK_TIMEOUT: Duration = Duration::from_secs(10);
 /// A hosted session ended for good.
 #[derive(Message)]
 #[rtype(result = "()")]
-struct Released(String, Ending);
+struct Released(InstanceId, Ending);
 
 pub struct GuestPool {
     env: GuestEnv,
     master: Arc<MasterKey>,
     capacity: usize,
     name: String,
-    guests: HashMap<String, Addr<GuestSession>>,
+    guests: HashMap<InstanceId, Addr<GuestSession>>,
     /// Instances whose queue is being asked whether another guest serves it.
-    checking: HashSet<String>,
+    checking: HashSet<InstanceId>,
     /// How many guests are hosted, for the service list and `/metrics`.
     hosted: Arc<AtomicI64>,
 }
@@ -64,7 +65,7 @@ impl GuestPool {
 
     fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), GuestKeyError> {
         let unreadable = |reason: String| GuestKeyError::Unreadable {
-            instance_id: request.instance_id.clone(),
+            instance_id: request.instance_id.to_string(),
             reason,
         };
         let text = self
@@ -77,7 +78,7 @@ impl GuestPool {
         let pool = ctx.address();
         let mut env = self.env.clone();
         env.on_destroyed = Some(Arc::new(move |id: &str, ending| {
-            pool.do_send(Released(id.to_string(), ending))
+            pool.do_send(Released(InstanceId::new(id), ending))
         }));
         let id = request.instance_id.clone();
         let session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));

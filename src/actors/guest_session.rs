@@ -16,6 +16,7 @@ use crate::bus::signing::{self, GuestKey, SignError};
 use crate::bus::{self, Bus, Delivery};
 use crate::config::Config;
 use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
+use crate::ids::InstanceId;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 use actix::prelude::*;
@@ -59,7 +60,7 @@ pub struct GuestEnv {
 }
 
 pub struct GuestSession {
-    instance_id: String,
+    instance_id: InstanceId,
     env: GuestEnv,
     /// Signs what it sends, checks what it receives.
     key: Arc<GuestKey>,
@@ -72,7 +73,12 @@ pub struct GuestSession {
 }
 
 impl GuestSession {
-    pub fn new(instance_id: String, env: GuestEnv, key: Arc<GuestKey>, datastore: Box<dyn Datastore>) -> GuestSession {
+    pub fn new(
+        instance_id: InstanceId,
+        env: GuestEnv,
+        key: Arc<GuestKey>,
+        datastore: Box<dyn Datastore>,
+    ) -> GuestSession {
         let conductor = ConductorLink {
             bus: env.bus.clone(),
             instance_id: instance_id.clone(),

@@ -12,6 +12,7 @@ use crate::app::Services;
 use crate::bus::{self, Delivery};
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
+use crate::flows::{FlowKind, TargetId, WakeUp};
 use actix::prelude::*;
 use std::collections::HashMap;
 
@@ -20,7 +21,7 @@ const KIND: &str = "task_manager";
 pub struct TaskManager {
     services: Services,
     compute: Addr<Compute>,
-    children: HashMap<String, Addr<FlowActor>>,
+    children: HashMap<TargetId, Addr<FlowActor>>,
 }
 
 /// Claims and runs every flow this node may own now.
@@ -47,35 +48,29 @@ impl TaskManager {
     }
 
     /// Starts the target's actor unless it runs already.
-    fn ensure_child(&mut self, instance_id: &str, kind: &'static str, ctx: &mut Context<Self>) {
-        if self.children.contains_key(instance_id) {
+    fn ensure_child(&mut self, target: TargetId, ctx: &mut Context<Self>) {
+        if self.children.contains_key(&target) {
             return;
         }
         let (services, compute) = (self.services.clone(), self.compute.clone());
         let manager = ctx.address().recipient();
-        let id = instance_id.to_string();
-        let addr = Supervisor::start(move |_| FlowActor::new(kind, id, services, compute, manager));
-        self.children.insert(instance_id.to_string(), addr);
+        let id = target.clone();
+        let addr = Supervisor::start(move |_| FlowActor::new(id, services, compute, manager));
+        self.children.insert(target, addr);
     }
 
-    /// Claims the instance's flows and runs them here if they are now ours.
-    fn claim_and_run(
-        &mut self,
-        instance_id: String,
-        kind: &'static str,
-        delivery: Option<Delivery>,
-        ctx: &mut Context<Self>,
-    ) {
+    /// Claims the target's flows and runs them here if they are now ours.
+    fn claim_and_run(&mut self, target: TargetId, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
         let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
-        let target = instance_id.clone();
-        let claim = async move { db.run(move |c| Flow::claim_target(c, &target, &node, lease)).await };
+        let id = target.to_string();
+        let claim = async move { db.run(move |c| Flow::claim_target(c, &id, &node, lease)).await };
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
             match claimed {
-                Ok(true) => act.ensure_child(&instance_id, kind, ctx),
+                Ok(true) => act.ensure_child(target, ctx),
                 Ok(false) => {}
                 Err(e) => {
                     // Not acknowledged: the message comes back, and the scan finds the flow anyway.
-                    tracing::warn!(instance.id = %instance_id, "cannot claim flows: {e}");
+                    tracing::warn!(target.id = %target, "cannot claim flows: {e}");
                     return;
                 }
             }
@@ -126,7 +121,10 @@ impl Handler<Scan> for TaskManager {
                     act.services.supervision.note(KIND, me, "took_over", &reason);
                 }
                 for (target, flow_kind) in claimed.targets {
-                    act.ensure_child(&target, crate::flows::actor_kind(&flow_kind), ctx);
+                    match FlowKind::parse(&flow_kind) {
+                        Some(kind) => act.ensure_child(TargetId::of(kind, &target), ctx),
+                        None => tracing::warn!(target.id = %target, "a flow of unknown kind {flow_kind}; not run"),
+                    }
                 }
             }
             Err(e) => crate::telemetry::warn_limited("flow scan", &format!("flow scan failed: {e}")),
@@ -161,21 +159,16 @@ impl StreamHandler<Delivery> for TaskManager {
         if method == "guest_wanted" {
             return self.answer_guest_wanted(delivery, ctx);
         }
-        let Some(target) = crate::flows::FlowKind::from_method(&method).map(|k| k.target()) else {
+        let Some(kind) = FlowKind::from_method(&method) else {
             tracing::warn!(method = %method, "task manager: unknown method {method}");
             delivery.reply(Err(format!("unknown method {method}")));
             return;
         };
-        let (key, kind) = (target.key(), target.actor_kind());
-        let target = delivery
-            .envelope
-            .args
-            .get(key)
-            .and_then(|v| v.as_str())
-            .map(str::to_string);
+        let target = delivery.envelope.args::<WakeUp>().map(|w| w.target(kind));
         match target {
-            Some(id) => self.claim_and_run(id, kind, Some(delivery), ctx),
-            None => {
+            Ok(Some(target)) => self.claim_and_run(target, Some(delivery), ctx),
+            Ok(None) | Err(_) => {
+                let key = kind.target().key();
                 tracing::warn!(method = %method, "task manager: {method} without {key}");
                 delivery.reply(Err(format!("malformed message: {key} missing")));
             }
@@ -188,8 +181,8 @@ impl Handler<FlowsDrained> for TaskManager {
 
     fn handle(&mut self, msg: FlowsDrained, ctx: &mut Context<Self>) {
         // Dropping the address ends the idle actor; a flow that arrived meanwhile is picked up.
-        self.children.remove(&msg.instance_id);
-        self.claim_and_run(msg.instance_id, msg.kind, None, ctx);
+        self.children.remove(&msg.target);
+        self.claim_and_run(msg.target, None, ctx);
     }
 }
 

@@ -69,7 +69,7 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
     let datastore = crate::compute::datastore_for(&env.config, instance_id, spec.manager, address, prepared, &key)
         .map_err(anyhow::Error::msg)?;
     tracing::info!(instance.id = %instance_id, datastore = %spec.manager, "guest agent serving");
-    let (id, key) = (instance_id.to_string(), Arc::new(key));
+    let (id, key) = (crate::ids::InstanceId::new(instance_id), Arc::new(key));
     let _session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
     until_stopped(done).await
 }

@@ -16,6 +16,7 @@ use crate::db::models::quota;
 use crate::db::{now_ms, write_tx};
 use crate::guest::messages::{encode, RetainLogs};
 use crate::guest::BackupJob;
+use crate::ids::{BackupId, ProjectId};
 use serde_json::json;
 use std::time::Duration;
 
@@ -67,8 +68,8 @@ async fn parent_meta(ctx: &FlowCtx, b: &Backup) -> Result<Option<Option<serde_js
 /// Casts `create_backup` for the backup's current attempt.
 async fn start_attempt(ctx: &FlowCtx, b: &Backup, parent_meta: Option<serde_json::Value>) -> Result<(), FlowError> {
     let job = BackupJob {
-        backup_id: b.id.clone(),
-        tenant_id: b.tenant_id.clone(),
+        backup_id: BackupId::new(b.id.clone()),
+        tenant_id: ProjectId::new(b.tenant_id.clone()),
         attempt: b.attempt,
         parent_meta,
         compression_level: ctx.services.config.backup.compression_level,

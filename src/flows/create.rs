@@ -15,6 +15,7 @@ use crate::db::models::instance::Instance;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::write_tx;
 use crate::guest::{PrepareRequest, UserSpec};
+use crate::ids::InstanceId;
 use crate::status::{ServiceStatus, Task};
 use serde_json::json;
 use std::time::Duration;
@@ -63,7 +64,7 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         .ok_or_else(|| FlowError::Other(format!("datastore {manager} is not one coffer runs")))?;
     let server = ctx
         .ask_compute(CreateServer {
-            instance_id: id.clone(),
+            instance_id: InstanceId::new(id.clone()),
             manager,
             address,
             request_id: crate::telemetry::request::current(),
@@ -180,7 +181,7 @@ async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) 
     let message = message.to_string();
     let _ = ctx
         .ask_compute(DeleteServer {
-            instance_id: id.clone(),
+            instance_id: InstanceId::new(id.clone()),
         })
         .await;
     ctx.db(move |c| {

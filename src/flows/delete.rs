@@ -27,7 +27,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         1 => {
             let id = ctx.instance_id().to_string();
             ctx.ask_compute(DeleteServer {
-                instance_id: id.clone(),
+                instance_id: ctx.instance(),
             })
             .await??;
             ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
@@ -44,7 +44,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
 async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let exists = ctx
         .ask_compute(ServerExists {
-            instance_id: ctx.instance_id().to_string(),
+            instance_id: ctx.instance(),
         })
         .await?;
     if exists {
@@ -87,7 +87,7 @@ async fn forget(ctx: &FlowCtx) -> Result<(), FlowError> {
 
 /// A delete past its deadline still completes: the server is released and the rows forgotten.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
-    let id = ctx.instance_id().to_string();
+    let id = ctx.instance();
     if let Err(e) = ctx.ask_compute(DeleteServer { instance_id: id }).await? {
         tracing::warn!(instance.id = %ctx.instance_id(), "the volume outlived its delete: {e}");
     }

@@ -2,11 +2,96 @@
 //! backup, hence which flow actor runs it) and the task-manager method (Trove's name) that the
 //! API casts to wake it. One table instead of parallel string lists.
 
+use crate::ids::{BackupId, InstanceId};
+use serde::{Deserialize, Serialize};
+
 /// What a flow works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target {
     Instance,
     Backup,
+}
+
+/// The one instance or backup whose flows a flow actor runs.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum TargetId {
+    Instance(InstanceId),
+    Backup(BackupId),
+}
+
+impl TargetId {
+    /// The target `id` of a flow of `kind` as stored (`flows.target_id`).
+    pub fn of(kind: FlowKind, id: &str) -> TargetId {
+        match kind.target() {
+            Target::Instance => TargetId::Instance(InstanceId::new(id)),
+            Target::Backup => TargetId::Backup(BackupId::new(id)),
+        }
+    }
+
+    pub fn target(&self) -> Target {
+        match self {
+            TargetId::Instance(_) => Target::Instance,
+            TargetId::Backup(_) => Target::Backup,
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        match self {
+            TargetId::Instance(id) => id.as_str(),
+            TargetId::Backup(id) => id.as_str(),
+        }
+    }
+
+    /// The kind of flow actor that runs its flows (as supervision events name it).
+    pub fn actor_kind(&self) -> &'static str {
+        self.target().actor_kind()
+    }
+}
+
+impl std::fmt::Display for TargetId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The arguments of a task manager's wake-up cast (`create_instance`, `delete_backup`, …):
+/// the flow's target, under the name Trove gives it. The flow row is the work; this only says
+/// whose flows to claim.
+#[derive(Debug, Default, Serialize, Deserialize)]
+pub struct WakeUp {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instance_id: Option<InstanceId>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backup_id: Option<BackupId>,
+}
+
+impl WakeUp {
+    pub fn of(target: &TargetId) -> WakeUp {
+        match target {
+            TargetId::Instance(id) => WakeUp {
+                instance_id: Some(id.clone()),
+                ..WakeUp::default()
+            },
+            TargetId::Backup(id) => WakeUp {
+                backup_id: Some(id.clone()),
+                ..WakeUp::default()
+            },
+        }
+    }
+
+    /// The target a method of `kind` names; `None` when the cast lacks it.
+    pub fn target(self, kind: FlowKind) -> Option<TargetId> {
+        match kind.target() {
+            Target::Instance => self.instance_id.map(TargetId::Instance),
+            Target::Backup => self.backup_id.map(TargetId::Backup),
+        }
+    }
+
+    /// The cast that wakes the task manager for a flow of `kind` on `target_id`.
+    pub fn envelope(kind: FlowKind, target_id: &str) -> crate::bus::Envelope {
+        let args = crate::guest::messages::encode(&WakeUp::of(&TargetId::of(kind, target_id)));
+        crate::bus::Envelope::new(kind.method(), args)
+    }
 }
 
 impl Target {
@@ -134,5 +219,23 @@ mod tests {
         assert_eq!(FlowKind::from_method("create_instance"), Some(FlowKind::Create));
         assert_eq!(FlowKind::Backup.target(), Target::Backup);
         assert_eq!(FlowKind::parse("bogus"), None);
+    }
+
+    #[test]
+    fn a_wake_up_names_its_target_as_trove_does() {
+        let cast = WakeUp::envelope(FlowKind::DeleteBackup, "b1");
+        assert_eq!(cast.method, "delete_backup");
+        assert_eq!(cast.args, serde_json::json!({"backup_id": "b1"}));
+        let back: WakeUp = serde_json::from_value(cast.args).unwrap();
+        assert_eq!(
+            back.target(FlowKind::DeleteBackup),
+            Some(TargetId::Backup(BackupId::new("b1")))
+        );
+        let wrong: WakeUp = serde_json::from_value(serde_json::json!({"instance_id": "i1"})).unwrap();
+        assert_eq!(
+            wrong.target(FlowKind::DeleteBackup),
+            None,
+            "a backup method without backup_id"
+        );
     }
 }

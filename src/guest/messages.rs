@@ -4,6 +4,7 @@
 //! is optional only where the message may leave it out.
 
 use super::{DatabaseSpec, UserChange, UserSpec};
+use crate::ids::InstanceId;
 use serde::{Deserialize, Serialize};
 
 /// Encodes a message's arguments (plain derived types: this cannot fail).
@@ -95,7 +96,7 @@ pub struct UpdateAccess {
 /// instance's key sealed under the master key.
 #[derive(Serialize, Deserialize)]
 pub struct HostGuest {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub sealed_key: String,
     pub prepared: bool,
 }
@@ -103,13 +104,13 @@ pub struct HostGuest {
 /// `guest_wanted`: a pool asks a task manager whether an instance still wants its guest.
 #[derive(Serialize, Deserialize)]
 pub struct GuestWanted {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
 }
 
 /// Trove's `heartbeat` to the conductor.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct Heartbeat {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     /// Trove's guests may leave it out.
     #[serde(default)]
     pub payload: HeartbeatPayload,
@@ -124,7 +125,7 @@ pub struct HeartbeatPayload {
 /// A guest's report that something went wrong (Trove's `notify_exc_info`), stored as a fault.
 #[derive(Debug, Serialize, Deserialize)]
 pub struct FaultReport {
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub message: String,
     pub sent: Option<f64>,
 }

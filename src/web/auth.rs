@@ -15,7 +15,7 @@ use actix_web::{web, HttpMessage};
 /// Who is calling; put in the request's extensions for handlers that need it.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub project_id: String,
+    pub project_id: crate::ids::ProjectId,
     pub admin: bool,
     /// None in noauth mode.
     pub principal: Option<Principal>,
@@ -32,7 +32,7 @@ pub async fn authenticate(
     let tenant = req.match_info().get("tenant_id").unwrap_or_default().to_string();
     let caller = if state.services.config.auth.mode == crate::config::AuthMode::Noauth {
         Caller {
-            project_id: tenant.clone(),
+            project_id: tenant.as_str().into(),
             admin: true,
             principal: None,
         }
@@ -45,7 +45,7 @@ pub async fn authenticate(
             .into());
         }
         Caller {
-            project_id: tenant.clone(),
+            project_id: tenant.as_str().into(),
             admin: principal.is_admin(),
             principal: Some(principal),
         }

@@ -6,7 +6,7 @@
 use super::acting::Acting;
 use super::input::Body;
 use super::{auth, links, validate, views, AppState, PageQuery};
-use crate::bus::{self, Envelope};
+use crate::bus;
 use crate::db::models::backup::Backup;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::flow::Flow;
@@ -30,7 +30,7 @@ pub(super) fn expiry_ms(state: &AppState) -> i64 {
 pub(super) async fn cast_flow(state: &AppState, flow: &Flow) {
     let services = &state.services;
     let Some(kind) = flow.flow_kind() else { return };
-    let (method, key) = (kind.method(), kind.target().key());
+    let method = kind.method();
     if services
         .faults
         .take(&flow.kind, &flow.id, 0, &[Fault::DropCast])
@@ -39,7 +39,7 @@ pub(super) async fn cast_flow(state: &AppState, flow: &Flow) {
         tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
         return;
     }
-    let mut envelope = Envelope::new(method, json!({ key: flow.target_id }));
+    let mut envelope = crate::flows::WakeUp::envelope(kind, &flow.target_id);
     envelope.context.global_request_id = flow.request_id.clone();
     if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
         crate::telemetry::warn_limited(

@@ -13,7 +13,7 @@ use serde_json::{json, Map, Value};
 
 /// The caller's project (the URL's tenant, already checked against the token).
 fn caller_project(req: &HttpRequest) -> Result<String, ApiError> {
-    auth::caller(req).map(|c| c.project_id)
+    auth::caller(req).map(|c| c.project_id.into_string())
 }
 
 pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {

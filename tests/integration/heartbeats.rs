@@ -110,7 +110,7 @@ async fn silent_guest_expires(backend: Backend) {
     let compute = app.node.compute.clone().expect("compute");
     compute
         .send(DeleteServer {
-            instance_id: id.clone(),
+            instance_id: id.as_str().into(),
         })
         .await
         .expect("compute answers")

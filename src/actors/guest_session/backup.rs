@@ -7,13 +7,14 @@ use super::GuestSession;
 use crate::bus::Delivery;
 use crate::db::models::backup::{self, BackupReport};
 use crate::guest::BackupJob;
+use crate::ids::BackupId;
 use actix::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 /// The backup attempt a guest session runs.
 pub(super) struct RunningBackup {
-    pub(super) backup_id: String,
+    pub(super) backup_id: BackupId,
     pub(super) attempt: i32,
     task: SpawnHandle,
     ticker: SpawnHandle,

@@ -6,6 +6,7 @@ use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, Bus, Envelope};
 use crate::db::models::backup::BackupReport;
 use crate::guest::messages::{encode, FaultReport, Heartbeat, HeartbeatPayload};
+use crate::ids::{BackupId, InstanceId};
 use crate::storage::BackupStore;
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use std::sync::Arc;
 #[derive(Clone)]
 pub struct ConductorLink {
     pub bus: Bus,
-    pub instance_id: String,
+    pub instance_id: InstanceId,
     pub key: Arc<GuestKey>,
     pub sign: bool,
 }
@@ -66,15 +67,15 @@ impl ConductorLink {
 pub struct BackupReporter {
     pub link: ConductorLink,
     pub store: BackupStore,
-    pub backup_id: String,
+    pub backup_id: BackupId,
     pub attempt: i32,
 }
 
 impl BackupReporter {
     /// Casts `update_backup`: `report`'s state and figures, for this attempt, sent now.
     pub async fn send(self, mut report: BackupReport) {
-        report.instance_id = self.link.instance_id.clone();
-        report.backup_id = self.backup_id.clone();
+        report.instance_id = self.link.instance_id.to_string();
+        report.backup_id = self.backup_id.to_string();
         report.attempt = Some(self.attempt);
         report.sent = sent_now();
         self.link.cast("update_backup", encode(&report)).await;
