@@ -11,7 +11,7 @@
 //! - [`backup_scheduler::BackupScheduler`] starts scheduled backups and applies retention;
 //! - [`guest_watch::GuestWatch`] re-hosts the guests of a pool that died on a live pool;
 //! - [`service_reporter::ServiceReporter`] keeps this process in the cluster's service list;
-//! - [`supervision::SupervisionLog`] records every actor's lifecycle for operators.
+//! - every actor records its lifecycle in [`crate::telemetry::supervision::SupervisionLog`] for operators.
 
 pub mod backup_scheduler;
 pub mod compute;
@@ -21,6 +21,4 @@ pub mod guest_pool;
 pub mod guest_session;
 pub mod guest_watch;
 pub mod service_reporter;
-pub mod supervision;
 pub mod task_manager;
-pub mod wakeups;

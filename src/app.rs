@@ -14,15 +14,17 @@ use crate::actors::compute::{AdoptServers, Compute};
 use crate::actors::conductor::Conductor;
 use crate::actors::guest_watch::GuestWatch;
 use crate::actors::service_reporter::{ReportSink, ServiceReporter};
-use crate::actors::supervision::SupervisionLog;
 use crate::actors::task_manager::TaskManager;
 use crate::bus::Bus;
+use crate::compute::messages::ComputeHandle;
 use crate::config::Config;
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::cluster::ServiceRow;
 use crate::db::Db;
 use crate::guest_link::{GuestKeys, GuestLink};
 use crate::secrets::MasterKey;
+use crate::services::{Metrics, Services};
+use crate::telemetry::supervision::SupervisionLog;
 use crate::testing::FaultInjector;
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -239,7 +241,7 @@ async fn start_workers(
         .context("compute")?
         .map_err(anyhow::Error::msg)
         .context("re-adopting servers")?;
-    let (tm_services, tm_compute) = (services.clone(), compute.clone());
+    let (tm_services, tm_compute) = (services.clone(), ComputeHandle::from(&compute));
     let task_manager = Supervisor::start(move |_| TaskManager::new(tm_services, tm_compute));
     let scheduler_services = services.clone();
     let backup_scheduler = Supervisor::start(move |_| BackupScheduler::new(scheduler_services));
@@ -315,44 +317,4 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
         .open(path)?;
     std::io::Write::write_all(&mut file, format!("{contents}\n").as_bytes())?;
     Ok(())
-}
-
-/// What every actor is built from: configuration, the pool, the bus and the shared records.
-#[derive(Clone)]
-pub struct Services {
-    pub config: Arc<crate::config::Config>,
-    pub db: crate::db::Db,
-    pub bus: crate::bus::Bus,
-    pub supervision: Arc<crate::actors::supervision::SupervisionLog>,
-    pub faults: Arc<crate::testing::FaultInjector>,
-    pub metrics: Arc<Metrics>,
-    pub wakeups: Arc<crate::actors::wakeups::Wakeups>,
-    /// The master key secrets at rest are sealed under.
-    pub secrets: Arc<crate::secrets::MasterKey>,
-    /// Signed casts and calls to guests, and the guest keys.
-    pub guests: crate::guest_link::GuestLink,
-    /// Where backups are stored.
-    pub backup_store: crate::storage::BackupStore,
-    /// This node's id, the owner written on the flows it runs.
-    pub node_id: String,
-    /// This process as the service list shows it.
-    pub service: Arc<crate::db::models::cluster::ServiceRow>,
-}
-
-/// Counters the actors keep for `/metrics`.
-#[derive(Default)]
-pub struct Metrics {
-    pub heartbeats_applied: std::sync::atomic::AtomicI64,
-    pub heartbeats_stale: std::sync::atomic::AtomicI64,
-    /// Heartbeats superseded by a newer one of the same instance in the same batch.
-    pub heartbeats_coalesced: std::sync::atomic::AtomicI64,
-    /// Heartbeat batches the conductor wrote.
-    pub heartbeat_batches: std::sync::atomic::AtomicI64,
-    /// Guest messages dropped because their signature did not verify (or was missing).
-    pub messages_rejected: std::sync::atomic::AtomicI64,
-    /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.
-    pub heartbeat_lag_ms: std::sync::atomic::AtomicI64,
-    /// Passes the backup scheduler finished (a test waits for passes, not for time, to see
-    /// that a pass did nothing).
-    pub scheduler_passes: std::sync::atomic::AtomicI64,
 }

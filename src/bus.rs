@@ -11,6 +11,7 @@ mod memory;
 mod replies;
 pub mod retry;
 pub mod signing;
+pub mod wakeups;
 
 pub use amqp::AmqpBus;
 pub use envelope::{Envelope, RequestContext};

@@ -6,6 +6,7 @@
 
 pub mod error;
 pub mod guest_process;
+pub mod messages;
 pub mod process;
 pub mod simulated;
 

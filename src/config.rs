@@ -221,17 +221,6 @@ pub struct QuotaConfig {
     pub backups: i32,
 }
 
-impl QuotaConfig {
-    pub fn defaults(&self) -> crate::db::models::quota::Defaults {
-        crate::db::models::quota::Defaults {
-            instances: self.instances,
-            ram: self.ram,
-            volumes: self.volumes,
-            backups: self.backups,
-        }
-    }
-}
-
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SecretsConfig {

@@ -17,13 +17,12 @@ pub mod resize;
 pub mod restart;
 pub mod state;
 
-use crate::actors::compute::Compute;
-use crate::app::Services;
 use crate::bus::BusError;
+use crate::compute::messages::{ComputeHandle, Route};
 use crate::db::models::flow::Flow;
 use crate::db::{DbConn, DbError};
 use crate::ids::InstanceId;
-use actix::Addr;
+use crate::services::Services;
 use std::time::Duration;
 
 pub use error::FlowError;
@@ -46,7 +45,7 @@ pub enum StepOutcome {
 #[derive(Clone)]
 pub struct FlowCtx {
     pub services: Services,
-    pub compute: Addr<Compute>,
+    pub compute: ComputeHandle,
     pub flow: Flow,
     /// True on the first step this actor runs after it (re)started: a step that waits on
     /// something it sent earlier sends it again, since that may have been lost with a crash.
@@ -147,9 +146,10 @@ impl FlowCtx {
     where
         M: actix::Message + Send + 'static,
         M::Result: Send,
-        Compute: actix::Handler<M>,
+        ComputeHandle: Route<M>,
     {
         self.compute
+            .route()
             .send(msg)
             .await
             .map_err(|e| FlowError::ComputeGone(e.to_string()))

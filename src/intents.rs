@@ -14,7 +14,7 @@ use crate::flows;
 use crate::flows::state::{CreateState, NoState, ResizeFlavorState, ResizeVolumeState, RestartState, SealedUser};
 use crate::guest::rules;
 use crate::secrets::MasterKey;
-use crate::status::{ServiceStatus, StatusInputs, Task};
+use crate::status::{ServiceStatus, Task};
 use diesel::RunQueryDsl;
 pub use requests::CreateInstance;
 use serde_json::json;
@@ -231,7 +231,7 @@ fn busy(id: &str) -> ApiError {
 /// Cancels the instance's running flows but a delete, giving back the quota each held (a
 /// resize's growth not yet recorded on the instance).
 fn cancel_flows(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), crate::db::DbError> {
-    for flow in Flow::cancel_all_but(conn, id, flows::FlowKind::Delete)? {
+    for flow in Flow::cancel_all_but(conn, id, flows::FlowKind::Delete.name())? {
         quota::release(conn, tenant, &flows::held_quota(&flow))?;
     }
     Ok(())
@@ -256,7 +256,7 @@ pub(crate) fn ready_for_action(
 /// The readiness rule ([`StatusInputs::allows_actions`]) as Trove answers it: 422 with the
 /// status the instance is in.
 pub fn check_ready(id: &str, record: &InstanceRecord, expiry_ms: i64) -> Result<(), ApiError> {
-    let status = StatusInputs::of(record, expiry_ms);
+    let status = record.status_inputs(expiry_ms);
     if status.allows_actions() {
         return Ok(());
     }
@@ -378,7 +378,7 @@ fn end_tasks(conn: &mut DbConn, tenant: &str, id: &str, service: bool) -> Result
         Instance::lock(conn, id)?;
         Instance::find_record(conn, tenant, id)?
             .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        if Flow::running_of_kind(conn, id, flows::FlowKind::Delete)?.is_some() {
+        if Flow::running_of_kind(conn, id, flows::FlowKind::Delete.name())?.is_some() {
             return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
         }
         cancel_flows(conn, tenant, id)?;

@@ -36,6 +36,7 @@ pub mod ids;
 pub mod intents;
 pub mod manager;
 pub mod secrets;
+pub mod services;
 pub mod status;
 pub mod storage;
 pub mod telemetry;

@@ -3,6 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
+/// The standard ports clients reach each datastore's server at.
+pub const POSTGRES_PORT: u16 = 5432;
+pub const MARIADB_PORT: u16 = 3306;
+pub const REDIS_PORT: u16 = 6379;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Manager {
@@ -45,9 +50,9 @@ impl Manager {
     /// The standard port its server listens on (none for a simulated one).
     pub fn standard_port(self) -> Option<u16> {
         match self {
-            Manager::Postgresql => Some(crate::guest::postgres::PORT),
-            Manager::Mariadb => Some(crate::guest::mariadb::PORT),
-            Manager::Redis => Some(crate::guest::redis::PORT),
+            Manager::Postgresql => Some(POSTGRES_PORT),
+            Manager::Mariadb => Some(MARIADB_PORT),
+            Manager::Redis => Some(REDIS_PORT),
             Manager::Simulated => None,
         }
     }

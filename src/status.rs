@@ -194,18 +194,6 @@ pub struct StatusInputs<'a> {
 }
 
 impl<'a> StatusInputs<'a> {
-    /// The status inputs of a stored instance, with the configured heartbeat expiry.
-    pub fn of(record: &'a crate::db::models::instance::InstanceRecord, heartbeat_expiry_ms: i64) -> StatusInputs<'a> {
-        StatusInputs {
-            task: Task::from_code(record.instance.task_id),
-            server_status: record.instance.server_status.as_deref(),
-            service: record.service.status(),
-            heartbeat_age_ms: crate::db::now_ms() - record.service.updated_at,
-            heartbeat_expiry_ms,
-            backup_running: record.backup_running,
-        }
-    }
-
     /// Trove's `validate_can_perform_action`, the one readiness rule of every action and guest
     /// call: no task, the server ACTIVE, no backup running, and the datastore in a state that
     /// allows actions.

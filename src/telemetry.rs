@@ -1,6 +1,7 @@
 //! Logging: `tracing` to stderr, human-readable by default or JSON with one switch.
 
 pub mod request;
+pub mod supervision;
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;

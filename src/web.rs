@@ -32,10 +32,10 @@ pub(crate) mod validate;
 mod versions;
 pub(crate) mod views;
 
-use crate::app::Services;
 use crate::db::Db;
 use crate::error::ApiError;
 use crate::identity::{LoginBrake, PasswordChecker};
+use crate::services::Services;
 use actix_web::{guard, web, HttpRequest};
 use routing::endpoint;
 use std::sync::Arc;

@@ -8,7 +8,6 @@
 //! full backups that COMPLETED: beyond the newest `retention_count`, or older than
 //! `retention_days`, a backup is deleted with the incrementals chained on it.
 
-use crate::app::Services;
 use crate::bus;
 use crate::db::models::backup::{self, Backup};
 use crate::db::models::backup_schedule::{BackupSchedule, RunKind};
@@ -17,6 +16,7 @@ use crate::db::models::instance::Instance;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
 use crate::error::ApiError;
 use crate::intents::backups::{self as backup_intents, CreateBackup};
+use crate::services::Services;
 use actix::prelude::*;
 
 const KIND: &str = "backup_scheduler";
@@ -71,7 +71,7 @@ impl Handler<Tick> for BackupScheduler {
             let cfg = services.config.clone();
             let expiry = cfg.guest.heartbeat_expiry_s.as_millis() as i64;
             let deadline = cfg.backup.timeout_s.as_millis() as i64;
-            let limits = cfg.quota.defaults();
+            let limits = crate::db::models::quota::Defaults::from(&cfg.quota);
             let flows = services
                 .db
                 .run(move |c| tick(c, now_ms(), expiry, deadline, &limits))

@@ -6,17 +6,18 @@
 //! re-adopted real server that is not running (a host reboot) is started again.
 
 use super::guest_session::{Destroy, GuestEnv, GuestSession};
-use crate::app::Services;
 use crate::bus;
 use crate::bus::signing::GuestKey;
 use crate::compute::error::ComputeError;
 use crate::compute::guest_process::{self, GuestSpec};
+use crate::compute::messages::{ComputeHandle, CreateServer, DeleteServer, ServerExists};
 use crate::compute::process::{self, AddressPool};
 use crate::compute::{ServerError, ServerInfo};
 use crate::db::models::catalog::DatastoreVersion;
 use crate::db::models::instance::Instance;
 use crate::ids::InstanceId;
 use crate::manager::Manager;
+use crate::services::Services;
 use crate::status::Task;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
@@ -26,33 +27,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const KIND: &str = "compute";
-
-/// Creates the server of an instance (or returns the one it has).
-#[derive(Message)]
-#[rtype(result = "Result<ServerInfo, ServerError>")]
-pub struct CreateServer {
-    pub instance_id: InstanceId,
-    pub manager: Manager,
-    /// The address recorded for the instance by an earlier attempt, if any.
-    pub address: Option<String>,
-    /// The API request the create serves, for the log.
-    pub request_id: Option<String>,
-}
-
-/// Deletes an instance's server, its volume and its guest session; a missing one is fine. An
-/// error: the volume could not be removed yet (asking again is safe).
-#[derive(Message)]
-#[rtype(result = "Result<(), ComputeError>")]
-pub struct DeleteServer {
-    pub instance_id: InstanceId,
-}
-
-/// Whether the instance has a server (Nova's `servers.get`).
-#[derive(Message)]
-#[rtype(result = "bool")]
-pub struct ServerExists {
-    pub instance_id: InstanceId,
-}
 
 /// Starts guest sessions for servers that exist in the database (after a restart).
 #[derive(Message)]
@@ -177,6 +151,17 @@ pub(crate) async fn host_in_pool(
         .cast(bus::GUEST_POOL, crate::bus::Envelope::new("host_guest", args))
         .await
         .map_err(ComputeError::bus("handing the guest to a pool"))
+}
+
+/// The handle flows ask this compute through.
+impl From<&Addr<Compute>> for ComputeHandle {
+    fn from(compute: &Addr<Compute>) -> ComputeHandle {
+        ComputeHandle {
+            create: compute.clone().recipient(),
+            delete: compute.clone().recipient(),
+            exists: compute.clone().recipient(),
+        }
+    }
 }
 
 impl Actor for Compute {

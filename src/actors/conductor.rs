@@ -13,7 +13,6 @@
 //! backup's flow.
 
 use super::service_reporter;
-use crate::app::Services;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
 use crate::db::models::fault::InstanceFault;
@@ -22,6 +21,7 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{now_ms, write_tx, DbConn, DbError};
 use crate::guest::messages::{FaultReport, Heartbeat};
 use crate::guest_link::CheckError;
+use crate::services::Services;
 use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};

@@ -8,21 +8,17 @@
 //! `started()` waits out a back-off and the flow resumes from the database. When no flow is
 //! left, the actor tells its task manager, which drops it.
 
-use super::compute::Compute;
-use crate::app::Services;
+use crate::compute::messages::ComputeHandle;
 use crate::db::models::flow::{self, Flow};
 use crate::flows::TargetId;
 use crate::flows::{self, FlowCtx, StepOutcome};
+use crate::services::Services;
 use crate::testing::Fault;
 use actix::prelude::*;
 use futures::FutureExt;
 use std::panic::AssertUnwindSafe;
 use std::time::Duration;
 use tracing::Instrument;
-
-/// The two kinds of flow actor, as supervision events name them.
-pub const INSTANCE: &str = "instance";
-pub const BACKUP: &str = "backup";
 
 /// Runs the current step of the instance's oldest running flow.
 #[derive(Message)]
@@ -52,7 +48,7 @@ pub struct FlowActor {
     /// The instance or backup whose flows this actor runs.
     target: TargetId,
     services: Services,
-    compute: Addr<Compute>,
+    compute: ComputeHandle,
     manager: Recipient<FlowsDrained>,
     /// Consecutive failures, for the back-off after a restart.
     failures: u32,
@@ -63,7 +59,7 @@ pub struct FlowActor {
 }
 
 impl FlowActor {
-    pub fn new(target: TargetId, services: Services, compute: Addr<Compute>, manager: Recipient<FlowsDrained>) -> Self {
+    pub fn new(target: TargetId, services: Services, compute: ComputeHandle, manager: Recipient<FlowsDrained>) -> Self {
         FlowActor {
             target,
             services,
@@ -167,7 +163,7 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
 
 /// One pass: load the flow, check its deadline, inject a test fault if asked, run the step,
 /// record the result.
-async fn run_once(services: Services, compute: Addr<Compute>, instance_id: String, resumed: bool) -> Tick {
+async fn run_once(services: Services, compute: ComputeHandle, instance_id: String, resumed: bool) -> Tick {
     let node = services.node_id.clone();
     let target = instance_id.clone();
     let flow = match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {

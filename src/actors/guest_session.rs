@@ -11,7 +11,6 @@ mod to_conductor;
 
 pub use to_conductor::ConductorLink;
 
-use super::supervision::SupervisionLog;
 use crate::bus::signing::{self, GuestKey, SignError};
 use crate::bus::{self, Bus, Delivery};
 use crate::config::Config;
@@ -19,6 +18,7 @@ use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
 use crate::ids::InstanceId;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
+use crate::telemetry::supervision::SupervisionLog;
 use actix::prelude::*;
 use backup::RunningBackup;
 use futures::FutureExt;

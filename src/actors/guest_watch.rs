@@ -7,11 +7,11 @@
 //! `heartbeat_expiry_s`. A guest that is merely slow still has its consumer and is left alone.
 
 use super::compute::host_in_pool;
-use crate::app::Services;
 use crate::bus;
 use crate::compute::error::ComputeError;
 use crate::db::models::cluster::hold_lease;
 use crate::db::models::instance::Instance;
+use crate::services::Services;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};

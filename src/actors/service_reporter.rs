@@ -5,12 +5,12 @@
 //! database write there; a guest pool, which never touches it, casts its report (sealed under
 //! the master key) to a conductor, which writes it ([`store_pool_report`]) and answers.
 
-use super::supervision::{SupervisionEvent, SupervisionLog};
-use crate::app::Services;
 use crate::bus::{self, Bus, Delivery, Envelope};
 use crate::db::models::cluster::{EventRow, NewEvent, ServiceRow};
 use crate::db::{Db, DbConn, DbError};
 use crate::secrets::MasterKey;
+use crate::services::Services;
+use crate::telemetry::supervision::{SupervisionEvent, SupervisionLog};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};

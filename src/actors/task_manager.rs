@@ -6,13 +6,13 @@
 //! whose owner's lease expired, which also renews its own leases — so a lost cast delays work
 //! and never loses it.
 
-use super::compute::Compute;
 use super::flow_actor::{FlowActor, FlowsDrained};
-use crate::app::Services;
 use crate::bus::{self, Delivery};
+use crate::compute::messages::ComputeHandle;
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
 use crate::flows::{FlowKind, TargetId, WakeUp};
+use crate::services::Services;
 use actix::prelude::*;
 use std::collections::HashMap;
 
@@ -20,7 +20,7 @@ const KIND: &str = "task_manager";
 
 pub struct TaskManager {
     services: Services,
-    compute: Addr<Compute>,
+    compute: ComputeHandle,
     children: HashMap<TargetId, Addr<FlowActor>>,
 }
 
@@ -35,7 +35,7 @@ pub struct Scan;
 pub struct CountChildren;
 
 impl TaskManager {
-    pub fn new(services: Services, compute: Addr<Compute>) -> TaskManager {
+    pub fn new(services: Services, compute: ComputeHandle) -> TaskManager {
         TaskManager {
             services,
             compute,

@@ -2,9 +2,9 @@
 //! key does not make a second one; a process with another key refuses to start), and a
 //! configured node id no live process holds.
 
-use crate::app::Services;
 use crate::config::Config;
 use crate::db::Db;
+use crate::services::Services;
 
 /// A deployment that has a master key (its fingerprint is recorded) never gets a second one: a
 /// process on a host the key was not copied to refuses to start instead of making its own.

@@ -6,12 +6,12 @@
 use crate::actors::guest_pool::GuestPool;
 use crate::actors::guest_session::{GuestEnv, GuestSession};
 use crate::actors::service_reporter::{ReportSink, ServiceReporter};
-use crate::actors::supervision::SupervisionLog;
 use crate::bus::Bus;
 use crate::compute::guest_process;
 use crate::config::Config;
 use crate::db::models::cluster::ServiceRow;
 use crate::secrets::MasterKey;
+use crate::telemetry::supervision::SupervisionLog;
 use actix::prelude::*;
 use anyhow::Context as _;
 use std::sync::atomic::AtomicI64;

@@ -2,8 +2,8 @@
 //! [`FaultIo`](crate::web::fault_io::FaultIo) so that even the HTTP layer's own refusals carry
 //! Trove's fault body and lingers when closed early ([`Lingering`]); links name `[api] public_url` (see [`crate::web::links`]).
 
-use crate::app::Services;
 use crate::db::Db;
+use crate::services::Services;
 use crate::web::fault_io::FaultIo;
 use crate::web::linger::Lingering;
 use crate::web::{self, AppState};

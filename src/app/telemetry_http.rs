@@ -2,10 +2,10 @@
 //! guest pool), on `[telemetry] bind`: operators and Prometheus see every process, not only the
 //! api's.
 
-use crate::actors::supervision::SupervisionLog;
-use crate::app::{Metrics, Services};
 use crate::db::models::flow::Flow;
 use crate::db::Db;
+use crate::services::{Metrics, Services};
+use crate::telemetry::supervision::SupervisionLog;
 use crate::web::metrics::{render, Extra};
 use actix_web::{web, App, HttpResponse, HttpServer};
 use anyhow::Context as _;

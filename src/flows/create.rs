@@ -7,7 +7,7 @@
 use super::error::FlowError;
 use super::state::CreateState;
 use super::{FlowCtx, StepOutcome};
-use crate::actors::compute::{CreateServer, DeleteServer};
+use crate::compute::messages::{CreateServer, DeleteServer};
 use crate::compute::ServerError;
 use crate::db::models::catalog::{DatastoreVersion, Flavor};
 use crate::db::models::fault::InstanceFault;

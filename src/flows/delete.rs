@@ -6,7 +6,7 @@
 
 use super::error::FlowError;
 use super::{FlowCtx, StepOutcome};
-use crate::actors::compute::{DeleteServer, ServerExists};
+use crate::compute::messages::{DeleteServer, ServerExists};
 use crate::db::models::catalog::Flavor;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::guest_key::GuestKeyRow;

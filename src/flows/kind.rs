@@ -2,8 +2,13 @@
 //! backup, hence which flow actor runs it) and the task-manager method (Trove's name) that the
 //! API casts to wake it. One table instead of parallel string lists.
 
+use crate::db::models::flow::Flow;
 use crate::ids::{BackupId, InstanceId};
 use serde::{Deserialize, Serialize};
+
+/// The flow actors, as supervision events name their kind.
+pub const INSTANCE_ACTOR: &str = "instance";
+pub const BACKUP_ACTOR: &str = "backup";
 
 /// What a flow works on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -98,8 +103,8 @@ impl Target {
     /// The kind of flow actor that runs flows of this target.
     pub fn actor_kind(self) -> &'static str {
         match self {
-            Target::Instance => crate::actors::flow_actor::INSTANCE,
-            Target::Backup => crate::actors::flow_actor::BACKUP,
+            Target::Instance => INSTANCE_ACTOR,
+            Target::Backup => BACKUP_ACTOR,
         }
     }
 
@@ -202,6 +207,36 @@ impl FlowKind {
 impl std::fmt::Display for FlowKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.name())
+    }
+}
+
+/// A flow row as the domain makes and reads it (the row itself is [`crate::db::models::flow`]'s).
+impl Flow {
+    /// A new, unowned flow at step 0; any task manager may claim it.
+    pub fn new(kind: FlowKind, target_id: &str, state: &impl serde::Serialize, deadline_ms: i64) -> Flow {
+        let now = crate::db::now_ms();
+        Flow {
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.name().to_string(),
+            target_id: target_id.to_string(),
+            step: 0,
+            // Plain derived types: serializing them cannot fail.
+            state: serde_json::to_string(state).unwrap_or_else(|_| "{}".into()),
+            status: crate::db::models::flow::RUNNING.to_string(),
+            owner: None,
+            lease_until: 0,
+            deadline: now + deadline_ms,
+            attempts: 0,
+            last_error: None,
+            created: now,
+            updated: now,
+            request_id: crate::telemetry::request::current(),
+        }
+    }
+
+    /// Its kind; `None` for a kind this coffer does not know (a newer one's).
+    pub fn flow_kind(&self) -> Option<FlowKind> {
+        FlowKind::parse(&self.kind)
     }
 }
 

@@ -19,7 +19,7 @@ use mysql_async::prelude::Queryable;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const PORT: u16 = 3306;
+pub const PORT: u16 = crate::manager::MARIADB_PORT;
 const ADMIN: &str = "os_admin";
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 use tokio_postgres::NoTls;
 
-pub const PORT: u16 = 5432;
+pub const PORT: u16 = crate::manager::POSTGRES_PORT;
 const ADMIN: &str = "os_admin";
 
 /// Where PostgreSQL 15's programs are.

@@ -15,7 +15,7 @@ use crate::guest::driver_error::DriverError;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-pub const PORT: u16 = 6379;
+pub const PORT: u16 = crate::manager::REDIS_PORT;
 const ADMIN: &str = "os_admin";
 const REDIS_SERVER: &str = "/usr/bin/redis-server";
 

@@ -123,7 +123,7 @@ pub fn record_backup(
 /// A backup cannot be chained on while it, or a backup it is chained on, is being deleted.
 fn refuse_if_being_deleted(conn: &mut DbConn, parent_id: &str) -> Result<(), ApiError> {
     for ancestor in Backup::chain(conn, parent_id)? {
-        if Flow::running_of_kind(conn, &ancestor.id, flows::FlowKind::DeleteBackup)?.is_some() {
+        if Flow::running_of_kind(conn, &ancestor.id, flows::FlowKind::DeleteBackup.name())?.is_some() {
             return Err(ApiError::Unprocessable(format!(
                 "Backup {} is being deleted; an incremental backup cannot chain on it.",
                 ancestor.id
@@ -149,7 +149,7 @@ pub fn delete_backup(
                 running.id, running.state
             )));
         }
-        if Flow::running_of_kind(conn, id, flows::FlowKind::DeleteBackup)?.is_some() {
+        if Flow::running_of_kind(conn, id, flows::FlowKind::DeleteBackup.name())?.is_some() {
             return Ok(None);
         }
         let flow = Flow::new(flows::FlowKind::DeleteBackup, id, &NoState {}, deadline_ms);
@@ -164,7 +164,7 @@ pub fn fail_running(conn: &mut DbConn, instance_id: &str) -> Result<(), DbError>
         .into_iter()
         .filter(|b| b.is_running())
     {
-        Flow::cancel(conn, &b.id, flows::FlowKind::Backup)?;
+        Flow::cancel(conn, &b.id, flows::FlowKind::Backup.name())?;
     }
     Backup::fail_running_of(conn, instance_id, "reset_status: the backup was abandoned")?;
     Ok(())

@@ -103,7 +103,10 @@ pub async fn create_backup(
         false => path.into_inner(),
     };
     let expiry = state.services.config.guest.heartbeat_expiry_s.as_millis() as i64;
-    let (deadline, limits) = (backup_deadline_ms(&state), state.services.config.quota.defaults());
+    let (deadline, limits) = (
+        backup_deadline_ms(&state),
+        crate::db::models::quota::Defaults::from(&state.services.config.quota),
+    );
     let (b, flow, datastores) = state
         .db
         .run(move |c| {

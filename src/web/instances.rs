@@ -70,7 +70,7 @@ pub async fn create_instance(
     };
     let owner = tenant.clone();
     let secrets = state.services.secrets.clone();
-    let limits = state.services.config.quota.defaults();
+    let limits = crate::db::models::quota::Defaults::from(&state.services.config.quota);
     let (record, flow, password) = state
         .db
         .run(move |c| {
@@ -271,7 +271,7 @@ pub async fn act_on_instance(
             };
             let expiry = expiry_ms(&state);
             let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
-            let limits = state.services.config.quota.defaults();
+            let limits = crate::db::models::quota::Defaults::from(&state.services.config.quota);
             let flow = state
                 .db
                 .run(move |c| {

@@ -2,10 +2,10 @@
 //! [`render`] also serves the processes without the API (`[telemetry] bind`).
 
 use super::AppState;
-use crate::actors::supervision::SupervisionLog;
-use crate::app::Metrics;
 use crate::db::models::flow::Flow;
 use crate::error::ApiError;
+use crate::services::Metrics;
+use crate::telemetry::supervision::SupervisionLog;
 use actix_web::{web, HttpResponse};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;

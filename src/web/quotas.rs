@@ -18,7 +18,7 @@ fn caller_project(req: &HttpRequest) -> Result<String, ApiError> {
 
 pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let project = caller_project(&req)?;
-    let defaults = state.services.config.quota.defaults();
+    let defaults = crate::db::models::quota::Defaults::from(&state.services.config.quota);
     let limits = state
         .db
         .run(move |c| {
@@ -42,7 +42,7 @@ fn quota_rows(
     state: &AppState,
     project: String,
 ) -> impl FnOnce(&mut crate::db::DbConn) -> Result<Value, crate::db::DbError> {
-    let defaults = state.services.config.quota.defaults();
+    let defaults = crate::db::models::quota::Defaults::from(&state.services.config.quota);
     let check_project = state.services.config.auth.mode != crate::config::AuthMode::Noauth;
     move |c| {
         require_project(c, &project, check_project)?;

@@ -4,7 +4,6 @@
 use super::links;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::InstanceRecord;
-use crate::status::StatusInputs;
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -17,7 +16,7 @@ pub fn iso(ms: i64) -> String {
 /// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
 pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
     let inst = &record.instance;
-    let status = StatusInputs::of(record, expiry_ms);
+    let status = record.status_inputs(expiry_ms);
     let mut view = json!({
         "id": inst.id,
         "name": inst.name,

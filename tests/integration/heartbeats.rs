@@ -3,9 +3,9 @@
 
 use crate::both_backends;
 use crate::support::{eventually, Backend, TestApp};
-use coffer::actors::compute::DeleteServer;
 use coffer::bus::signing::{self, GuestKey};
 use coffer::bus::{self, BusError, Envelope};
+use coffer::compute::messages::DeleteServer;
 use coffer::db::models::service_status::ServiceStatusRow;
 use coffer::status::ServiceStatus;
 use serde_json::json;

@@ -16,6 +16,7 @@ mod distributed;
 mod hardening;
 mod heartbeats;
 pub mod identity;
+mod layers;
 mod lifecycle;
 mod parity;
 mod process;

@@ -6,7 +6,6 @@
 
 use crate::db::schema::flows;
 use crate::db::{now_ms, DbConn, DbError};
-use crate::flows::FlowKind;
 use diesel::prelude::*;
 
 pub const RUNNING: &str = "running";
@@ -44,36 +43,9 @@ pub struct Claimed {
 }
 
 impl Flow {
-    /// A new, unowned flow at step 0; any task manager may claim it.
-    pub fn new(kind: FlowKind, target_id: &str, state: &impl serde::Serialize, deadline_ms: i64) -> Flow {
-        let now = now_ms();
-        Flow {
-            id: uuid::Uuid::new_v4().to_string(),
-            kind: kind.name().to_string(),
-            target_id: target_id.to_string(),
-            step: 0,
-            // Plain derived types: serializing them cannot fail.
-            state: serde_json::to_string(state).unwrap_or_else(|_| "{}".into()),
-            status: RUNNING.to_string(),
-            owner: None,
-            lease_until: 0,
-            deadline: now + deadline_ms,
-            attempts: 0,
-            last_error: None,
-            created: now,
-            updated: now,
-            request_id: crate::telemetry::request::current(),
-        }
-    }
-
     /// Its state as its kind's type (see [`crate::flows::state`]).
     pub fn state<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         serde_json::from_str(&self.state)
-    }
-
-    /// Its kind; `None` for a kind this coffer does not know (a newer one's).
-    pub fn flow_kind(&self) -> Option<FlowKind> {
-        FlowKind::parse(&self.kind)
     }
 
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
@@ -163,10 +135,10 @@ impl Flow {
     }
 
     /// The running flow of `kind` for `target`, if any.
-    pub fn running_of_kind(conn: &mut DbConn, target: &str, kind: FlowKind) -> Result<Option<Flow>, DbError> {
+    pub fn running_of_kind(conn: &mut DbConn, target: &str, kind: &str) -> Result<Option<Flow>, DbError> {
         Ok(flows::table
             .filter(flows::target_id.eq(target))
-            .filter(flows::kind.eq(kind.name()))
+            .filter(flows::kind.eq(kind))
             .filter(flows::status.eq(RUNNING))
             .select(Flow::as_select())
             .first(conn)
@@ -225,11 +197,11 @@ impl Flow {
 
     /// Cancels the running flows of `kind` for `target` (e.g. a create, when a delete arrives);
     /// the flow's actor notices at its next step boundary.
-    pub fn cancel(conn: &mut DbConn, target: &str, kind: FlowKind) -> Result<usize, DbError> {
+    pub fn cancel(conn: &mut DbConn, target: &str, kind: &str) -> Result<usize, DbError> {
         Ok(diesel::update(
             flows::table
                 .filter(flows::target_id.eq(target))
-                .filter(flows::kind.eq(kind.name()))
+                .filter(flows::kind.eq(kind))
                 .filter(flows::status.eq(RUNNING)),
         )
         .set((flows::status.eq(CANCELLED), flows::updated.eq(now_ms())))
@@ -239,10 +211,10 @@ impl Flow {
     /// Cancels every running flow of `target` except those of `kind` (a delete stops the rest);
     /// returns the flows this call cancelled (each by a conditional update, so a flow that
     /// ended meanwhile is not among them).
-    pub fn cancel_all_but(conn: &mut DbConn, target: &str, kind: FlowKind) -> Result<Vec<Flow>, DbError> {
+    pub fn cancel_all_but(conn: &mut DbConn, target: &str, kind: &str) -> Result<Vec<Flow>, DbError> {
         let running: Vec<Flow> = flows::table
             .filter(flows::target_id.eq(target))
-            .filter(flows::kind.ne(kind.name()))
+            .filter(flows::kind.ne(kind))
             .filter(flows::status.eq(RUNNING))
             .select(Flow::as_select())
             .load(conn)?;

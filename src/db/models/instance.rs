@@ -49,6 +49,20 @@ pub struct InstanceRecord {
     pub backup_running: bool,
 }
 
+impl InstanceRecord {
+    /// What the status rules read of this instance, with the configured heartbeat expiry.
+    pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> crate::status::StatusInputs<'_> {
+        crate::status::StatusInputs {
+            task: Task::from_code(self.instance.task_id),
+            server_status: self.instance.server_status.as_deref(),
+            service: self.service.status(),
+            heartbeat_age_ms: crate::db::now_ms() - self.service.updated_at,
+            heartbeat_expiry_ms,
+            backup_running: self.backup_running,
+        }
+    }
+}
+
 type RecordRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore);
 
 impl From<RecordRow> for InstanceRecord {

@@ -19,6 +19,17 @@ pub struct Defaults {
     pub backups: i32,
 }
 
+impl From<&crate::config::QuotaConfig> for Defaults {
+    fn from(cfg: &crate::config::QuotaConfig) -> Defaults {
+        Defaults {
+            instances: cfg.instances,
+            ram: cfg.ram,
+            volumes: cfg.volumes,
+            backups: cfg.backups,
+        }
+    }
+}
+
 impl Defaults {
     fn of(&self, resource: &str) -> i32 {
         match resource {
