@@ -193,7 +193,17 @@ impl Handler<CreateServer> for Compute {
         let known = (msg.address.as_deref().or(recorded.as_deref())).and_then(|a| a.parse::<Ipv4Addr>().ok());
         let (services, id) = (self.services.clone(), msg.instance_id.clone());
         let to_pool = self.remote() && msg.manager.is_simulated() && !self.guests.contains_key(&id);
+        let real = !msg.manager.is_simulated();
         let key = async move {
+            if real {
+                // The instance's own OS account, made here off the actor's thread (`useradd`
+                // takes a while); booting the server then only looks it up.
+                let account_of = id.clone();
+                tokio::task::spawn_blocking(move || crate::guest::account::ensure(&account_of))
+                    .await
+                    .map_err(ServerError::unavailable)?
+                    .map_err(ServerError::refused)?;
+            }
             let key = services
                 .guests
                 .keys()
