@@ -155,13 +155,26 @@ impl Db {
         Self::pool_of(self.url.clone(), pool_size, self.acquire_timeout)
     }
 
-    /// Runs `f` with a pooled connection on the blocking pool. The wait for a connection is
-    /// bounded by the acquire timeout counted from this call, however long the blocking pool
-    /// took to start the work.
+    /// Runs `f` with a pooled connection on the blocking pool (see [`Db::try_run`]); its
+    /// errors are the database's own.
     pub async fn run<T, F>(&self, f: F) -> Result<T, DbError>
     where
         T: Send + 'static,
         F: FnOnce(&mut DbConn) -> Result<T, DbError> + Send + 'static,
+    {
+        self.try_run(f).await
+    }
+
+    /// Runs `f` with a pooled connection on the blocking pool, `f`'s error being the caller's
+    /// own (an API fault, a flow error) so that a refusal decided inside a transaction comes
+    /// out as itself, not nested in a database result. The wait for a connection is bounded
+    /// by the acquire timeout counted from this call, however long the blocking pool took to
+    /// start the work.
+    pub async fn try_run<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<DbError> + Send + 'static,
+        F: FnOnce(&mut DbConn) -> Result<T, E> + Send + 'static,
     {
         let pool = self.pool.clone();
         let deadline = std::time::Instant::now() + self.acquire_timeout;
@@ -175,16 +188,16 @@ impl Db {
                     false => pool.get_timeout(left).ok(),
                 };
                 let mut conn = conn.ok_or_else(|| {
-                    DbError::PoolExhausted(format!(
+                    E::from(DbError::PoolExhausted(format!(
                         "none came free within {} ms",
                         pool.connection_timeout().as_millis()
-                    ))
+                    )))
                 })?;
                 f(&mut conn)
             })
         })
         .await
-        .map_err(|e| DbError::Task(e.to_string()))?
+        .map_err(|e| E::from(DbError::Task(e.to_string())))?
     }
 }
 

@@ -167,13 +167,13 @@ pub async fn show_schedule(
     let lookup = id.clone();
     let found = state
         .db
-        .run(move |c| {
+        .try_run(move |c| {
             if Instance::find_owned(c, &tenant, &lookup)?.is_none() {
-                return Ok(Err(instance_not_found(&lookup)));
+                return Err(instance_not_found(&lookup));
             }
-            Ok(Ok(BackupSchedule::find(c, &lookup)?))
+            Ok(BackupSchedule::find(c, &lookup)?)
         })
-        .await??;
+        .await?;
     let schedule = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} has no backup schedule.")))?;
     Ok(HttpResponse::Ok().json(view(&schedule)))
 }
@@ -188,13 +188,13 @@ pub async fn delete_schedule(
     let lookup = id.clone();
     let deleted = state
         .db
-        .run(move |c| {
+        .try_run(move |c| {
             if Instance::find_owned(c, &tenant, &lookup)?.is_none() {
-                return Ok(Err(instance_not_found(&lookup)));
+                return Err(instance_not_found(&lookup));
             }
-            Ok(Ok(BackupSchedule::delete(c, &lookup)?))
+            Ok(BackupSchedule::delete(c, &lookup)?)
         })
-        .await??;
+        .await?;
     if !deleted {
         return Err(ApiError::NotFound(format!("Instance {id} has no backup schedule.")));
     }

@@ -223,8 +223,14 @@ async fn deleted_instances_leave_no_queue_behind() {
         api.wait_gone(id).await;
     }
     assert_no_guest_queues(&ids, Duration::from_secs(10)).await;
-    // And they stay gone (no consumer declares them again).
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // And they stay gone: every guest session has stopped for good (the pool's events reach the
+    // cluster's list), so nothing is left that could declare its queue again.
+    for id in &ids {
+        api.wait_event(Duration::from_secs(20), &format!("guest session {id} stopped"), |e| {
+            e["kind"] == "guest_session" && e["actor_id"] == id.as_str() && e["event"] == "stopped"
+        })
+        .await;
+    }
     assert_no_guest_queues(&ids, Duration::from_secs(1)).await;
     let noise = log_lines(&db, "consumer lost");
     assert!(noise.is_empty(), "deleting a guest is not a lost consumer: {noise:#?}");
