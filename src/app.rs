@@ -169,6 +169,7 @@ pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
         .run(move |c| DatastoreVersion::sync_installed(c, &detected))
         .await?;
     tracing::info!(datastores.installed = ?installed, "datastore versions detected");
+    seed_parameters(&services).await;
 
     let workers = match role.runs_flows() {
         true => Some(start_workers(&services).await?),
@@ -317,4 +318,32 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
         .open(path)?;
     std::io::Write::write_all(&mut file, format!("{contents}\n").as_bytes())?;
     Ok(())
+}
+
+/// Makes every datastore version's parameter catalog the one coffer ships (rows an admin wrote
+/// stay). Another node seeding at the same moment writes the same rows: a failure here is only
+/// logged.
+async fn seed_parameters(services: &Services) {
+    let seeded = services
+        .db
+        .run(|c| {
+            crate::db::write_tx(c, |c| {
+                let mut written = 0;
+                for (_, versions) in crate::db::models::catalog::Datastore::all_with_versions(c)? {
+                    for version in versions {
+                        let Some(manager) = crate::manager::Manager::parse(&version.manager) else {
+                            continue;
+                        };
+                        let params = crate::parameters::builtin(manager);
+                        written += crate::db::models::configuration::CatalogRow::seed(c, &version.id, &params)?;
+                    }
+                }
+                Ok(written)
+            })
+        })
+        .await;
+    match seeded {
+        Ok(n) => tracing::info!(parameters.seeded = n, "configuration parameter catalogs seeded"),
+        Err(e) => tracing::warn!("configuration parameter catalogs not seeded: {e}"),
+    }
 }

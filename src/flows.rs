@@ -8,6 +8,7 @@
 //! `on_deadline` puts the instance into Trove's error state and releases what was allocated.
 
 pub mod backup;
+pub mod configure;
 pub mod create;
 pub mod delete;
 pub mod error;
@@ -201,6 +202,7 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         FlowKind::DeleteBackup => backup::delete_step(ctx).await,
         FlowKind::Upgrade | FlowKind::Rebuild => rebuild::step(ctx).await,
         FlowKind::UpdateAccess => rebuild::access_step(ctx).await,
+        FlowKind::Configure => configure::step(ctx).await,
     }
 }
 
@@ -214,6 +216,7 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
         Some(FlowKind::Backup) => backup::on_deadline(ctx).await,
         Some(FlowKind::DeleteBackup) => backup::on_delete_deadline(ctx).await,
         Some(FlowKind::Upgrade | FlowKind::Rebuild | FlowKind::UpdateAccess) => rebuild::on_deadline(ctx).await,
+        Some(FlowKind::Configure) => configure::on_deadline(ctx).await,
         None => Ok(()),
     }
 }

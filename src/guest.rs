@@ -96,6 +96,8 @@ pub struct PrepareRequest {
     pub volume_limit_mb: Option<i64>,
     /// The backup chain to restore (the full backup first); empty for a fresh datastore.
     pub restore: Vec<RestorePiece>,
+    /// The configuration group's values the server starts with (Trove's `overrides`).
+    pub overrides: BTreeMap<String, messages::Override>,
 }
 
 /// One attempt of a backup, as the task manager asks for it (`create_backup`).
@@ -175,8 +177,13 @@ pub struct ServerSettings {
     /// Set when the volume is full: the server refuses writes until it grows.
     pub read_only: bool,
     pub allowed_cidrs: Vec<String>,
-    /// Configuration overrides (configuration groups fill this later).
-    pub overrides: BTreeMap<String, String>,
+    /// The configuration group's values, rendered between the datastore's tunable defaults and
+    /// the settings coffer keeps for itself (which always win).
+    pub overrides: BTreeMap<String, messages::Override>,
+    /// What the running server had for a parameter before a group first set it: restored when
+    /// the group lets go of it (MariaDB, Redis; PostgreSQL reloads its files instead).
+    #[serde(default)]
+    pub baseline: BTreeMap<String, String>,
 }
 
 /// Trove's `get_filesystem_stats` answer (sizes in GB, as Trove reports them).
@@ -312,6 +319,23 @@ pub trait Datastore: Send {
     }
     fn is_root_enabled(&mut self) -> GuestFuture<bool> {
         not_implemented("is_root_enabled")
+    }
+    /// Trove's `update_overrides`: writes `overrides` (the whole set; empty: none) into the
+    /// server's configuration, for its next start.
+    fn update_overrides(&mut self, _overrides: BTreeMap<String, messages::Override>) -> GuestFuture<()> {
+        not_implemented("update_overrides")
+    }
+    /// Trove's `apply_overrides`: applies the set to the running server (writing it first if it
+    /// differs from the written one); answers what waits for a restart.
+    fn apply_overrides(
+        &mut self,
+        _overrides: BTreeMap<String, messages::Override>,
+    ) -> GuestFuture<messages::AppliedOverrides> {
+        not_implemented("apply_overrides")
+    }
+    /// The running server's values of `names` (as it shows them).
+    fn configuration(&mut self, _names: Vec<String>) -> GuestFuture<BTreeMap<String, String>> {
+        not_implemented("get_configuration")
     }
 }
 

@@ -20,6 +20,7 @@ pub use requests::CreateInstance;
 use serde_json::json;
 
 pub mod backups;
+pub mod configurations;
 pub mod requests;
 pub mod updates;
 
@@ -30,10 +31,27 @@ pub const DEFAULT_DATASTORE: &str = crate::manager::Manager::Simulated.as_str();
 
 /// Resolves the datastore version a create asks for.
 fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore, DatastoreVersion), ApiError> {
-    let ds_key = req.datastore_type.as_deref().unwrap_or(DEFAULT_DATASTORE);
+    let (ds, version) = resolve_datastore(conn, req.datastore_type.as_deref(), req.datastore_version.as_deref())?;
+    if !version.active {
+        return Err(ApiError::BadRequest(format!(
+            "Datastore version '{}' is not active.",
+            version.name
+        )));
+    }
+    Ok((ds, version))
+}
+
+/// The datastore (by id or name; the default one when not given) and its version (by id or
+/// name; the datastore's default when not given), active or not.
+pub(crate) fn resolve_datastore(
+    conn: &mut DbConn,
+    datastore: Option<&str>,
+    version: Option<&str>,
+) -> Result<(Datastore, DatastoreVersion), ApiError> {
+    let ds_key = datastore.unwrap_or(DEFAULT_DATASTORE);
     let ds = Datastore::find_by_id_or_name(conn, ds_key)?
         .ok_or_else(|| ApiError::NotFound(format!("Datastore '{ds_key}' cannot be found.")))?;
-    let version = match req.datastore_version.as_deref() {
+    let version = match version {
         Some(v) => DatastoreVersion::find_in(conn, &ds.id, v)?
             .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{v}' cannot be found.")))?,
         None => {
@@ -42,12 +60,6 @@ fn resolve_version(conn: &mut DbConn, req: &CreateInstance) -> Result<(Datastore
                 .ok_or_else(|| ApiError::NotFound(format!("Default version for datastore '{ds_key}' not found.")))?
         }
     };
-    if !version.active {
-        return Err(ApiError::BadRequest(format!(
-            "Datastore version '{}' is not active.",
-            version.name
-        )));
-    }
     Ok((ds, version))
 }
 
@@ -114,6 +126,9 @@ pub fn create_instance(
             plan.check_datastore(&version)?;
         }
         check_accounts(&version.manager, req)?;
+        if let Some(group) = &req.configuration_id {
+            configurations::group_for(conn, tenant, group, &version.id)?;
+        }
         let deltas = [
             ("instances", 1),
             ("ram", flavor.ram),
@@ -153,6 +168,8 @@ pub fn create_instance(
             network_id: req.network_id.clone(),
             server_version: None,
             image_id: None,
+            configuration_id: req.configuration_id.clone(),
+            restart_pending: false,
         };
         diesel::insert_into(crate::db::schema::instances::table)
             .values(&instance)
@@ -214,6 +231,8 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
             )));
         }
         Instance::set_task(conn, id, Task::Deleting)?;
+        // As Trove: its group is free to be deleted from now on.
+        Instance::set_configuration(conn, id, None)?;
         cancel_flows(conn, tenant, id)?;
         let flow = Flow::new(flows::FlowKind::Delete, id, &NoState {}, deadline_ms);
         flow.insert(conn)?;
@@ -384,6 +403,9 @@ fn end_tasks(conn: &mut DbConn, tenant: &str, id: &str, service: bool) -> Result
         cancel_flows(conn, tenant, id)?;
         backups::fail_running(conn, id)?;
         Instance::set_task(conn, id, Task::None)?;
+        // A restart the configuration still owes outlives a reset.
+        let pending = Instance::find(conn, id)?.is_some_and(|i| i.restart_pending);
+        Instance::set_restart_pending(conn, id, pending)?;
         if service {
             ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
         }

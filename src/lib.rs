@@ -35,6 +35,7 @@ pub mod identity;
 pub mod ids;
 pub mod intents;
 pub mod manager;
+pub mod parameters;
 pub mod secrets;
 pub mod services;
 pub mod status;

@@ -20,6 +20,9 @@ pub enum Task {
     Rebuilding,
     BuildingErrorServer,
     BuildingErrorTimeoutGa,
+    /// Idle, but the server runs with configuration values older than its files until a
+    /// restart (Trove's RESTART_REQUIRED); actions are allowed, a restart clears it.
+    RestartRequired,
 }
 
 impl Task {
@@ -35,6 +38,7 @@ impl Task {
             Task::Upgrading => 0x59,
             Task::BuildingErrorServer => 0x51,
             Task::BuildingErrorTimeoutGa => 0x5b,
+            Task::RestartRequired => 0x07,
         }
     }
 
@@ -50,6 +54,7 @@ impl Task {
             Task::Rebuilding => "Rebuilding the instance.",
             Task::BuildingErrorServer => "Build error: Server.",
             Task::BuildingErrorTimeoutGa => "Build error: guestagent timeout.",
+            Task::RestartRequired => "Instance requires a restart.",
         }
     }
 
@@ -66,9 +71,15 @@ impl Task {
             Task::Rebuilding,
             Task::BuildingErrorServer,
             Task::BuildingErrorTimeoutGa,
+            Task::RestartRequired,
         ]
         .into_iter()
         .find(|t| t.code() == code)
+    }
+
+    /// No work in flight: NONE, or RESTART_REQUIRED (only a restart of the server is owed).
+    pub fn is_idle(self) -> bool {
+        matches!(self, Task::None | Task::RestartRequired)
     }
 
     pub fn is_error(self) -> bool {
@@ -198,7 +209,7 @@ impl<'a> StatusInputs<'a> {
     /// call: no task, the server ACTIVE, no backup running, and the datastore in a state that
     /// allows actions.
     pub fn allows_actions(&self) -> bool {
-        self.task == Some(Task::None)
+        self.task.is_some_and(Task::is_idle)
             && self.server_status == Some("ACTIVE")
             && !self.backup_running
             && self.effective_service().is_some_and(|s| s.allows_actions())
@@ -235,6 +246,7 @@ impl StatusInputs<'_> {
             Some(Task::Resizing) => "RESIZE",
             Some(Task::Upgrading) => "UPGRADE",
             Some(Task::Rebuilding) => "REBUILD",
+            Some(Task::RestartRequired) => "RESTART_REQUIRED",
             Some(Task::Deleting) => match server {
                 "ACTIVE" | "SHUTDOWN" | "DELETED" => "SHUTDOWN",
                 _ => "ERROR",

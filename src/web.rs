@@ -9,6 +9,7 @@ mod auth;
 mod backup_schedules;
 mod backups;
 mod compute_view;
+mod configurations;
 mod databases;
 mod datastores;
 pub mod fault_io;
@@ -24,6 +25,7 @@ mod logs;
 pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
+mod parameters;
 mod quotas;
 pub mod request_id;
 mod routing;
@@ -122,6 +124,7 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
                 .get(datastores::show_version)
                 .done(),
         )
+        .configure(configuration_routes)
         .service(
             endpoint("/instances")
                 .get(instances::list_instances)
@@ -227,6 +230,54 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
+/// Configuration groups and the parameter catalog (Trove's §1.4–1.5).
+fn configuration_routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        endpoint("/datastores/versions/{version}/parameters")
+            .get(parameters::list_by_version)
+            .done(),
+    )
+    .service(
+        endpoint("/datastores/versions/{version}/parameters/{name}")
+            .get(parameters::show_by_version)
+            .done(),
+    )
+    .service(
+        endpoint("/datastores/{ds}/versions/{version}/parameters")
+            .get(parameters::list)
+            .done(),
+    )
+    .service(
+        endpoint("/datastores/{ds}/versions/{version}/parameters/{name}")
+            .get(parameters::show)
+            .done(),
+    )
+    .service(
+        endpoint("/configurations")
+            .get(configurations::list)
+            .post(configurations::create)
+            .done(),
+    )
+    .service(
+        endpoint("/configurations/{id}")
+            .get(configurations::show)
+            .put(configurations::replace)
+            .patch(configurations::merge)
+            .delete(configurations::delete)
+            .done(),
+    )
+    .service(
+        endpoint("/configurations/{id}/instances")
+            .get(configurations::instances)
+            .done(),
+    )
+    .service(
+        endpoint("/instances/{id}/configuration")
+            .get(configurations::instance_values)
+            .done(),
+    );
+}
+
 /// `/compute/v2.1`: the read-only Compute view, admins only.
 fn compute_routes(cfg: &mut web::ServiceConfig) {
     cfg.service(endpoint("").get(compute_view::show_version).done())
@@ -269,7 +320,20 @@ fn mgmt_routes(cfg: &mut web::ServiceConfig) {
             .done(),
     )
     .service(endpoint("/flows").get(mgmt::list_flows).done())
-    .service(endpoint("/services").get(mgmt::list_services).done());
+    .service(endpoint("/services").get(mgmt::list_services).done())
+    .service(
+        endpoint("/datastores/versions/{version}/parameters")
+            .get(parameters::mgmt_list)
+            .post(parameters::mgmt_create)
+            .done(),
+    )
+    .service(
+        endpoint("/datastores/versions/{version}/parameters/{name}")
+            .get(parameters::mgmt_show)
+            .put(parameters::mgmt_update)
+            .delete(parameters::mgmt_delete)
+            .done(),
+    );
 }
 
 /// Request bodies: at most [`MAX_BODY_BYTES`] of JSON; a larger one is 413 `overLimit`.

@@ -4,6 +4,7 @@ pub mod backup;
 pub mod backup_schedule;
 pub mod catalog;
 pub mod cluster;
+pub mod configuration;
 pub mod fault;
 pub mod flow;
 pub mod guest_key;

@@ -55,6 +55,8 @@ diesel::table! {
         network_id -> Nullable<Text>,
         server_version -> Nullable<Text>,
         image_id -> Nullable<Text>,
+        configuration_id -> Nullable<Text>,
+        restart_pending -> Bool,
     }
 }
 
@@ -160,6 +162,50 @@ diesel::table! {
     }
 }
 
+diesel::table! {
+    datastore_configuration_parameters (id) {
+        id -> Text,
+        name -> Text,
+        datastore_version_id -> Text,
+        restart_required -> Bool,
+        data_type -> Text,
+        min_size -> Nullable<Text>,
+        max_size -> Nullable<Text>,
+        enum_values -> Nullable<Text>,
+        pattern -> Nullable<Text>,
+        unit -> Nullable<Text>,
+        source -> Text,
+        deleted -> Bool,
+        created -> BigInt,
+        updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    configurations (id) {
+        id -> Text,
+        name -> Text,
+        description -> Nullable<Text>,
+        tenant_id -> Text,
+        datastore_version_id -> Text,
+        deleted -> Bool,
+        deleted_at -> Nullable<BigInt>,
+        created -> BigInt,
+        updated -> BigInt,
+    }
+}
+
+diesel::table! {
+    configuration_parameters (configuration_id, configuration_key) {
+        configuration_id -> Text,
+        configuration_key -> Text,
+        configuration_value -> Text,
+    }
+}
+
+diesel::joinable!(configuration_parameters -> configurations (configuration_id));
+diesel::joinable!(configurations -> datastore_versions (datastore_version_id));
+diesel::joinable!(datastore_configuration_parameters -> datastore_versions (datastore_version_id));
 diesel::joinable!(backups -> datastore_versions (datastore_version_id));
 diesel::joinable!(datastore_versions -> datastores (datastore_id));
 diesel::joinable!(instances -> datastore_versions (datastore_version_id));
@@ -178,6 +224,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     flows,
     backups,
     backup_schedules,
+    configurations,
+    configuration_parameters,
+    datastore_configuration_parameters,
 );
 
 diesel::table! {

@@ -118,8 +118,11 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
 }
 
 /// The prepare message: what the create recorded, with the users' passwords unsealed (they
-/// travel only signed and sealed under the guest's key; the flow state keeps them sealed).
-fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
+/// travel only signed and sealed under the guest's key; the flow state keeps them sealed), and
+/// the configuration group's values the server starts with.
+async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
+    let id = ctx.instance_id().to_string();
+    let overrides = ctx.db(move |c| super::configure::desired(c, &id)).await?;
     let state = ctx.state::<CreateState>()?;
     let key = &ctx.services.secrets;
     let open = |sealed: &crate::secrets::Sealed| sealed.open(key);
@@ -143,19 +146,20 @@ fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
             .volume_size
             .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),
         restore: state.restore,
+        overrides,
     };
     serde_json::to_value(&request).map_err(FlowError::encode("prepare arguments"))
 }
 
 async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
-    ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
+    ctx.cast_guest("prepare", prepare_args(&ctx).await?).await?;
     Ok(ctx.keep())
 }
 
 async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     if ctx.resumed {
         // The prepare cast may have been lost with a crash; prepare is idempotent.
-        ctx.cast_guest("prepare", prepare_args(&ctx)?).await?;
+        ctx.cast_guest("prepare", prepare_args(&ctx).await?).await?;
     }
     let id = ctx.instance_id().to_string();
     let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;

@@ -129,9 +129,12 @@ pub enum FlowKind {
     Upgrade,
     Rebuild,
     UpdateAccess,
+    /// A configuration group's values brought to the instance's server (attach, detach, a
+    /// change of the group).
+    Configure,
 }
 
-const ALL: [FlowKind; 10] = [
+const ALL: [FlowKind; 11] = [
     FlowKind::Create,
     FlowKind::Delete,
     FlowKind::Restart,
@@ -142,6 +145,7 @@ const ALL: [FlowKind; 10] = [
     FlowKind::Upgrade,
     FlowKind::Rebuild,
     FlowKind::UpdateAccess,
+    FlowKind::Configure,
 ];
 
 impl FlowKind {
@@ -158,6 +162,7 @@ impl FlowKind {
             FlowKind::Upgrade => "upgrade",
             FlowKind::Rebuild => "rebuild",
             FlowKind::UpdateAccess => "update_access",
+            FlowKind::Configure => "configure",
         }
     }
 
@@ -171,6 +176,7 @@ impl FlowKind {
             FlowKind::Create => "create_instance",
             FlowKind::Delete => "delete_instance",
             FlowKind::Backup => "create_backup",
+            FlowKind::Configure => "update_overrides",
             other => other.name(),
         }
     }
@@ -189,7 +195,7 @@ impl FlowKind {
 
     /// Its steps' names, in order (for logs and `/mgmt/flows`).
     pub fn steps(self) -> &'static [&'static str] {
-        use super::{backup, create, delete, rebuild, resize, restart};
+        use super::{backup, configure, create, delete, rebuild, resize, restart};
         match self {
             FlowKind::Create => create::STEPS,
             FlowKind::Delete => delete::STEPS,
@@ -200,6 +206,7 @@ impl FlowKind {
             FlowKind::DeleteBackup => backup::DELETE_STEPS,
             FlowKind::Upgrade | FlowKind::Rebuild => rebuild::STEPS,
             FlowKind::UpdateAccess => rebuild::ACCESS_STEPS,
+            FlowKind::Configure => configure::STEPS,
         }
     }
 }

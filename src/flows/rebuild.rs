@@ -73,6 +73,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
                         version_id.as_deref(),
                         image_id.as_deref(),
                     )?;
+                    Instance::set_restart_pending(c, &id, false)?;
                     Instance::clear_task(c, &id, task)
                 })
             })

@@ -107,6 +107,8 @@ pub async fn flavor_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
                     if let Some(inst) = Instance::find(c, &id)? {
                         quota::release(c, &inst.tenant_id, &[("ram", shrink)])?;
                     }
+                    // The server restarted with its whole configuration.
+                    Instance::set_restart_pending(c, &id, false)?;
                     Instance::clear_task(c, &id, Task::Resizing).map(|_| ())
                 })
             })

@@ -87,6 +87,14 @@ pub struct AccessRules {
     pub allowed_cidrs: Vec<String>,
 }
 
+/// A configure flow's: the set of values it brings to the server (read when it starts, so a
+/// resumed flow sends the same), and what the server said waits for a restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ConfigureState {
+    pub overrides: Option<std::collections::BTreeMap<String, crate::guest::messages::Override>>,
+    pub pending_restart: Option<Vec<String>>,
+}
+
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AccessState {
     pub access: AccessRules,

@@ -8,6 +8,7 @@
 mod accounts;
 mod backup;
 mod lockdown;
+mod overrides;
 
 use super::logs::LogDef;
 use super::process::{Accounts, Server};
@@ -55,8 +56,15 @@ impl MariaServer {
 
     fn render_config(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), DriverError> {
         let pool_mb = (settings.memory_mb / 2).max(32);
+        // The tunable defaults, the configuration group's values, then what coffer keeps for
+        // itself (a later option wins).
         let mut lines = vec![
             "[mysqld]".to_string(),
+            "max_connections = 100".into(),
+            format!("innodb_buffer_pool_size = {pool_mb}M"),
+        ];
+        lines.extend(overrides::lines(settings));
+        lines.extend([
             format!("datadir = {}", self.path("data").display()),
             format!("socket = {}", self.path("run/mysqld.sock").display()),
             format!("pid-file = {}", self.path("run/mysqld.pid").display()),
@@ -65,17 +73,12 @@ impl MariaServer {
             format!("bind-address = {}", self.spec.address),
             format!("port = {PORT}"),
             "skip-name-resolve".into(),
-            "max_connections = 100".into(),
-            format!("innodb_buffer_pool_size = {pool_mb}M"),
             format!("read_only = {}", if settings.read_only { "ON" } else { "OFF" }),
             // Files may be read and written only inside this instance's own volume.
             format!("secure_file_priv = {}", self.path("tmp").display()),
-        ];
+        ]);
         if let Some(init) = init_file {
             lines.push(format!("init-file = {}", init.display()));
-        }
-        for (key, value) in &settings.overrides {
-            lines.push(format!("{key} = {value}"));
         }
         server::write_file(&self.path("my.cnf"), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
@@ -194,6 +197,28 @@ impl Server for MariaServer {
 
     fn port(&self) -> u16 {
         PORT
+    }
+
+    fn manager(&self) -> crate::manager::Manager {
+        crate::manager::Manager::Mariadb
+    }
+
+    fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
+        self.render_config(settings, None)
+    }
+
+    async fn apply_overrides(
+        &self,
+        settings: ServerSettings,
+    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
+        overrides::apply(self, settings).await
+    }
+
+    async fn current_values(
+        &self,
+        names: Vec<String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, DriverError> {
+        overrides::current(self, names).await
     }
 
     async fn version(&self) -> Result<String, DriverError> {

@@ -12,6 +12,37 @@ pub fn encode<T: Serialize>(args: &T) -> serde_json::Value {
     serde_json::to_value(args).unwrap_or_default()
 }
 
+/// One configuration value as a guest writes it: the group's value (a JSON number, boolean or
+/// string, checked against the catalog) and whether the catalog says the server takes it only
+/// at a restart.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Override {
+    pub value: serde_json::Value,
+    pub restart_required: bool,
+}
+
+/// Trove's `update_overrides` and `apply_overrides`: the instance's whole set of configuration
+/// values from now on (empty: detached). `update_overrides` writes them into the server's
+/// configuration; `apply_overrides` (re-writing them if they differ) applies them to the
+/// running server.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Overrides {
+    pub overrides: std::collections::BTreeMap<String, Override>,
+}
+
+/// `apply_overrides`' answer: the parameters whose value the running server takes only at its
+/// next restart.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct AppliedOverrides {
+    pub pending_restart: Vec<String>,
+}
+
+/// `get_configuration`: the running server's values of `names`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GetConfiguration {
+    pub names: Vec<String>,
+}
+
 /// `create_database`.
 #[derive(Serialize, Deserialize)]
 pub struct Databases {

@@ -6,6 +6,7 @@
 
 mod accounts;
 mod backup;
+mod overrides;
 mod restore;
 
 pub use backup::parse_lsn;
@@ -115,33 +116,33 @@ impl PgServer {
         result
     }
 
-    /// Renders the server's configuration: datastore defaults, then the flavor's memory
-    /// settings, then the overrides map.
+    /// Renders the server's configuration: the tunable defaults (the flavor's memory), then the
+    /// configuration group's values, then what coffer keeps for itself (a later line wins).
     pub fn render_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         let ram = settings.memory_mb.max(128);
         let mut lines = vec![
+            "max_connections = 100".to_string(),
+            format!("shared_buffers = '{}MB'", (ram / 4).max(16)),
+            format!("effective_cache_size = '{}MB'", (ram * 3 / 4).max(32)),
+        ];
+        lines.extend(overrides::lines(settings));
+        lines.extend([
             format!("listen_addresses = '{}'", self.spec.address),
             format!("port = {PORT}"),
             format!("unix_socket_directories = '{}'", self.run_dir().display()),
             // Only the server's own user (and root) may connect over the socket.
             "unix_socket_permissions = 0700".into(),
-            "max_connections = 100".into(),
             "wal_level = replica".into(),
             "archive_mode = on".into(),
             format!(
                 "archive_command = 'test ! -f {0}/%f && cp %p {0}/%f'",
                 self.spec.dir.join("archive").display()
             ),
-            format!("shared_buffers = '{}MB'", (ram / 4).max(16)),
-            format!("effective_cache_size = '{}MB'", (ram * 3 / 4).max(32)),
             format!(
                 "default_transaction_read_only = {}",
                 if settings.read_only { "on" } else { "off" }
             ),
-        ];
-        for (key, value) in &settings.overrides {
-            lines.push(format!("{key} = {}", quote_literal(value)));
-        }
+        ]);
         server::write_file(
             &self.data().join("coffer.conf"),
             &(lines.join("\n") + "\n"),
@@ -240,6 +241,28 @@ impl Server for PgServer {
 
     fn port(&self) -> u16 {
         PORT
+    }
+
+    fn manager(&self) -> crate::manager::Manager {
+        crate::manager::Manager::Postgresql
+    }
+
+    fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
+        self.render_config(settings)
+    }
+
+    async fn apply_overrides(
+        &self,
+        settings: ServerSettings,
+    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
+        Ok((overrides::apply(self).await?, settings.baseline))
+    }
+
+    async fn current_values(
+        &self,
+        names: Vec<String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, DriverError> {
+        overrides::current(self, names).await
     }
 
     async fn version(&self) -> Result<String, DriverError> {

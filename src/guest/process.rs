@@ -2,6 +2,7 @@
 //! (PostgreSQL, MariaDB, Redis) through the datastore contract, keeping Trove's
 //! `.prepare.end` marker and the server's settings in the instance's volume.
 
+pub(crate) mod configure;
 mod contract;
 mod logs;
 mod prepare;
@@ -13,12 +14,14 @@ use super::{
     ServerSettings, UserSpec,
 };
 use crate::guest::driver_error::DriverError;
+use crate::guest::messages::{AppliedOverrides, Override};
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 pub use contract::{Accounts, Backups, Server};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -73,7 +76,7 @@ impl<S: Server> ProcessDatastore<S> {
         )
     }
 
-    fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), DriverError> {
+    pub(super) fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), DriverError> {
         let text = serde_json::to_string_pretty(settings).map_err(|e| DriverError::failed(format!("settings: {e}")))?;
         std::fs::write(settings_file(dir), text).map_err(|e| DriverError::Failed(format!("settings: {e}")))
     }
@@ -319,6 +322,29 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     fn update_user(&mut self, user: String, change: crate::guest::UserChange) -> GuestFuture<()> {
         self.with_accounts(move |a| a.update_user(user, change))
     }
+    fn update_overrides(&mut self, overrides: BTreeMap<String, Override>) -> GuestFuture<()> {
+        let (server, shared, lifecycle) = self.parts();
+        async move {
+            let _serial = lifecycle.lock().await;
+            configure::write(&*server, &shared, overrides).map(|_| ())
+        }
+        .boxed()
+    }
+
+    fn apply_overrides(&mut self, overrides: BTreeMap<String, Override>) -> GuestFuture<AppliedOverrides> {
+        let (server, shared, lifecycle) = self.parts();
+        async move {
+            let _serial = lifecycle.lock().await;
+            configure::apply(&*server, &shared, overrides).await
+        }
+        .boxed()
+    }
+
+    fn configuration(&mut self, names: Vec<String>) -> GuestFuture<BTreeMap<String, String>> {
+        let server = Arc::clone(&self.server);
+        async move { server.current_values(names).await.map_err(failed) }.boxed()
+    }
+
     fn grant_access(&mut self, user: String, databases: Vec<String>) -> GuestFuture<()> {
         self.with_accounts(move |a| a.grant(user, databases))
     }

@@ -3,8 +3,8 @@
 //! [`GuestError`] so the API can answer 422 or 501 as Trove does.
 
 use super::messages::{
-    Databases, Grant, OneDatabase, OneUser, Resize, ResizeFs, RetainLogs, Revoke, UpdateAccess, UpdateAttributes,
-    UserRef, Users,
+    Databases, GetConfiguration, Grant, OneDatabase, OneUser, Overrides, Resize, ResizeFs, RetainLogs, Revoke,
+    UpdateAccess, UpdateAttributes, UserRef, Users,
 };
 use super::{Datastore, GuestError, GuestFuture};
 use futures::FutureExt;
@@ -69,6 +69,9 @@ pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFutu
         }
         "update_access" => to_value(ds.update_access(args::<UpdateAccess>(method, a)?.allowed_cidrs)),
         "rebuild" => to_value(ds.rebuild()),
+        "update_overrides" => to_value(ds.update_overrides(args::<Overrides>(method, a)?.overrides)),
+        "apply_overrides" => to_value(ds.apply_overrides(args::<Overrides>(method, a)?.overrides)),
+        "get_configuration" => to_value(ds.configuration(args::<GetConfiguration>(method, a)?.names)),
         "server_version" => to_value(ds.server_version()),
         "enable_root" => to_value(ds.enable_root()),
         "disable_root" => to_value(ds.disable_root()),

@@ -6,6 +6,7 @@
 //! users or databases in Trove's sense: those operations answer 422.
 
 mod backup;
+mod overrides;
 
 use super::logs::LogDef;
 use super::process::Server;
@@ -71,7 +72,11 @@ impl RedisServer {
         // The config holds only SHA-256 digests of the passwords (Redis ACL's `#<hex>`).
         let admin = sha256_hex(&server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?);
         let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
-        let mut lines = vec![
+        // The tunable defaults, the configuration group's values, then what coffer keeps for
+        // itself (a later directive wins).
+        let mut lines = vec![format!("maxmemory {}mb", (settings.memory_mb / 2).max(16))];
+        lines.extend(overrides::lines(settings));
+        lines.extend([
             format!("bind {}", self.spec.address),
             format!("port {PORT}"),
             "protected-mode no".into(),
@@ -85,7 +90,6 @@ impl RedisServer {
             format!("dir {}", quote(&self.path("data").display().to_string())),
             format!("logfile {}", quote(&self.path("log/redis.log").display().to_string())),
             format!("appendonly {}", if appendonly { "yes" } else { "no" }),
-            format!("maxmemory {}mb", (settings.memory_mb / 2).max(16)),
             format!(
                 "user default on #{client} ~* &* +@all{}",
                 // Trove's full command set needs the instance's own account (its server writes
@@ -99,10 +103,7 @@ impl RedisServer {
                 }
             ),
             format!("user {ADMIN} on #{} ~* &* +@all", admin),
-        ];
-        for (key, value) in &settings.overrides {
-            lines.push(format!("{key} {}", quote(value)));
-        }
+        ]);
         server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
 
@@ -181,6 +182,28 @@ impl Server for RedisServer {
 
     fn port(&self) -> u16 {
         PORT
+    }
+
+    fn manager(&self) -> crate::manager::Manager {
+        crate::manager::Manager::Redis
+    }
+
+    fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError> {
+        self.render_config(settings)
+    }
+
+    async fn apply_overrides(
+        &self,
+        settings: ServerSettings,
+    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
+        overrides::apply(self, settings).await
+    }
+
+    async fn current_values(
+        &self,
+        names: Vec<String>,
+    ) -> Result<std::collections::BTreeMap<String, String>, DriverError> {
+        overrides::current(self, names).await
     }
 
     async fn version(&self) -> Result<String, DriverError> {

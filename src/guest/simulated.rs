@@ -1,6 +1,8 @@
 //! The simulated datastore: databases and users in memory, a configurable prepare time, no
 //! process. Thousands of them fit in one coffer for load tests.
 
+mod configure;
+
 use super::{
     backup_stream, BackupJob, BackupOutcome, DatabaseSpec, Datastore, FilesystemStats, GuestError, GuestFuture,
     PrepareRequest, RestorePiece, UserSpec,
@@ -27,6 +29,7 @@ struct State {
     users: Vec<UserSpec>,
     volume_size_gb: Option<i64>,
     root_enabled: bool,
+    config: configure::SimConfig,
 }
 
 pub struct SimulatedDatastore {
@@ -86,6 +89,11 @@ impl Datastore for SimulatedDatastore {
             s.databases = databases;
             s.users = users;
             s.volume_size_gb = request.volume_size_gb;
+            if let Err(e) = s.config.write(request.overrides) {
+                s.preparing = false;
+                return Err(e);
+            }
+            s.config.start();
             s.prepared = true;
             s.preparing = false;
             s.running = true;
@@ -132,8 +140,27 @@ impl Datastore for SimulatedDatastore {
                 return Err(GuestError::Unprocessable("the datastore is not prepared yet".into()));
             }
             s.running = true;
+            s.config.start();
             Ok(())
         })
+    }
+
+    fn update_overrides(
+        &mut self,
+        overrides: std::collections::BTreeMap<String, super::messages::Override>,
+    ) -> GuestFuture<()> {
+        self.now(|s| s.config.write(overrides))
+    }
+
+    fn apply_overrides(
+        &mut self,
+        overrides: std::collections::BTreeMap<String, super::messages::Override>,
+    ) -> GuestFuture<super::messages::AppliedOverrides> {
+        self.now(|s| s.config.apply(overrides))
+    }
+
+    fn configuration(&mut self, names: Vec<String>) -> GuestFuture<std::collections::BTreeMap<String, String>> {
+        self.now(|s| Ok(s.config.shown(names)))
     }
 
     fn stop(&mut self) -> GuestFuture<()> {
@@ -186,6 +213,7 @@ impl Datastore for SimulatedDatastore {
     fn resize_memory(&mut self, _memory_mb: i64) -> GuestFuture<()> {
         self.now(|s| {
             s.running = true;
+            s.config.start();
             Ok(())
         })
     }

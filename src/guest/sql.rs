@@ -12,6 +12,12 @@ pub fn quote_literal(value: &str) -> String {
     format!("'{}'", value.replace('\'', "''"))
 }
 
+/// A string in a PostgreSQL configuration file: single-quoted, with quotes doubled and
+/// backslashes escaped (the file's lexer reads `\` as an escape).
+pub fn quote_conf_literal(value: &str) -> String {
+    format!("'{}'", value.replace('\\', "\\\\").replace('\'', "''"))
+}
+
 /// A MariaDB identifier: backquoted, inner backquotes doubled.
 pub fn quote_mysql_ident(name: &str) -> String {
     format!("`{}`", name.replace('`', "``"))

@@ -20,4 +20,6 @@ pub struct CreateInstance {
     pub network_id: Option<String>,
     /// `restorePoint.backupRef`: the backup to restore into the new instance.
     pub restore_backup_id: Option<String>,
+    /// `configuration`: the configuration group the server starts with.
+    pub configuration_id: Option<String>,
 }

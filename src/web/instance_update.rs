@@ -1,9 +1,8 @@
 //! `PUT /instances/{id}` and `PATCH /instances/{id}` (Trove's update and its deprecated alias
 //! edit): `name`, plus at most one of `replica_of`/`slave_of` (detach a replica), `configuration`
 //! (attach or, absent, detach a group), `datastore_version` (upgrade, a flow) and `access`
-//! (applied by the guest, a flow). A rename is the database's alone. Until replication and
-//! configuration groups exist, a request for one is answered as Trove would answer it for an
-//! instance without them (400 not a replica, 404 no such group).
+//! (applied by the guest, a flow). A rename is the database's alone. Until replication exists,
+//! a replica detach is answered as Trove answers it for an instance that is not one.
 
 use super::acting::Acting;
 use super::input::Body;
@@ -11,14 +10,15 @@ use super::instances::{cast_flow, expiry_ms, ms};
 use super::{validate, AppState};
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
-use crate::intents::updates;
-use actix_web::{web, HttpResponse};
+use crate::intents::{configurations, updates};
+use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 /// The attributes besides `name` an update may carry (one at a time).
 const ONE_OF: [&str; 5] = ["replica_of", "slave_of", "configuration", "datastore_version", "access"];
 
 pub async fn update_instance(
+    req: HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     body: Body,
@@ -55,20 +55,10 @@ pub async fn update_instance(
                 _ => ApiError::BadRequest(format!("'{key}' only detaches a replica: it must be null")),
             })
         }
-        Some("configuration") => match attrs.get("configuration") {
-            Some(Value::Null) => {} // detach: there is nothing attached
-            Some(Value::String(group)) => {
-                return Err(ApiError::NotFound(format!(
-                    "Configuration group {group} could not be found."
-                )))
-            }
-            Some(other) => {
-                return Err(ApiError::BadRequest(format!(
-                    "{other} is not of type 'string' (configuration)"
-                )))
-            }
-            None => {}
-        },
+        Some("configuration") => {
+            let group = validate::configuration_field(attrs)?.flatten();
+            configure(&state, &tenant, &id, group).await?;
+        }
         Some("access") => {
             let access = attrs.get("access").cloned().unwrap_or_default();
             validate::access(&access)?;
@@ -108,11 +98,34 @@ pub async fn update_instance(
                 .await??;
             cast_flow(&state, &flow).await;
         }
-        // An empty update detaches the configuration group: there is none.
+        // Trove's update (PUT) without a group detaches the one attached; its edit (PATCH)
+        // changes only what it names.
+        None if req.method() == actix_web::http::Method::PUT => configure(&state, &tenant, &id, None).await?,
         None => {}
     }
     rename(&state, &id, name).await?;
     Ok(HttpResponse::Accepted().finish())
+}
+
+/// Attaches `group` to the instance, or detaches its group when `None`; a configure flow brings
+/// the server to it.
+async fn configure(state: &AppState, tenant: &str, id: &str, group: Option<String>) -> Result<(), ApiError> {
+    let (expiry, deadline) = (
+        expiry_ms(state),
+        ms(state.services.config.taskmanager.restart_timeout_s),
+    );
+    let (tenant, id) = (tenant.to_string(), id.to_string());
+    let flow = state
+        .db
+        .try_run(move |c| match group {
+            Some(group) => configurations::attach_configuration(c, &tenant, &id, &group, expiry, deadline).map(Some),
+            None => configurations::detach_configuration(c, &tenant, &id, expiry, deadline),
+        })
+        .await?;
+    if let Some(flow) = flow {
+        cast_flow(state, &flow).await;
+    }
+    Ok(())
 }
 
 /// Renames the instance when a name was given.

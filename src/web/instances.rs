@@ -8,6 +8,7 @@ use super::input::Body;
 use super::{auth, links, validate, views, AppState, PageQuery};
 use crate::bus;
 use crate::db::models::backup::Backup;
+use crate::db::models::configuration::Configuration;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
@@ -81,13 +82,13 @@ pub async fn create_instance(
         .await??;
     tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
     cast_flow(&state, &flow).await;
-    let mut view = views::instance(
-        &links::base(&req),
-        &record,
-        expiry_ms(&state),
-        true,
-        auth::is_admin(&req),
-    );
+    let group = match record.instance.configuration_id.clone() {
+        Some(g) => state.db.run(move |c| Configuration::find(c, None, &g)).await?,
+        None => None,
+    };
+    let base = links::base(&req);
+    let mut view = views::instance(&base, &record, expiry_ms(&state), true, auth::is_admin(&req));
+    view = views::with_configuration(view, &base, &tenant, group.map(|g| (g.id, g.name)));
     if let Some(password) = password {
         view["password"] = json!(password);
     }
@@ -197,12 +198,19 @@ pub(super) async fn show(
                 return Ok(None);
             };
             let fault = InstanceFault::latest(c, &lookup)?;
-            Ok(Some((record, fault)))
+            let group = match &record.instance.configuration_id {
+                Some(g) => Configuration::find(c, None, g)?.map(|g| (g.id, g.name)),
+                None => None,
+            };
+            Ok(Some((record, fault, group)))
         })
         .await?;
-    let (record, fault) = found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-    let mut view = views::instance(&links::base(req), &record, expiry_ms(state), true, auth::is_admin(req));
+    let (record, fault, group) =
+        found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
+    let base = links::base(req);
+    let mut view = views::instance(&base, &record, expiry_ms(state), true, auth::is_admin(req));
     view = views::with_fault(view, fault.as_ref());
+    view = views::with_configuration(view, &base, &record.instance.tenant_id, group);
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {
         let timeout = state.services.config.api.show_guest_timeout_ms;
         let args = json!({"fs_path": null});

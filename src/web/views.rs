@@ -55,6 +55,17 @@ pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: boo
     view
 }
 
+/// Adds the instance's configuration group `(id, name)` to a detail view (no key without one:
+/// the clients read its `id` whenever the key is there).
+pub fn with_configuration(mut view: Value, base: &str, tenant: &str, group: Option<(String, String)>) -> Value {
+    if let Some((id, name)) = group {
+        view["configuration"] = json!({
+            "id": id, "name": name, "links": links::resource(base, tenant, "configurations", &id),
+        });
+    }
+    view
+}
+
 /// Adds `fault` to a detail view.
 pub fn with_fault(mut view: Value, fault: Option<&InstanceFault>) -> Value {
     if let Some(f) = fault {

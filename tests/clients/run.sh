@@ -158,6 +158,44 @@ wait_status pg1 ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not ACTIVE a
 run "instance show version" $OS database instance show pg1 -f value -c datastore_version_number \
     && expect "the server's own version" "^15\.[0-9]+$"
 
+# Configuration groups: the catalog, a group's life, attach / default / set / detach.
+run "configuration parameter list" $OS database configuration parameter list 15 --datastore postgresql \
+    -f value -c Name -c "Restart Required" && expect "shared_buffers needs a restart" "^shared_buffers True$" \
+    && expect "statement_timeout is dynamic" "^statement_timeout False$"
+run "configuration parameter show" $OS database configuration parameter show 15 max_connections --datastore postgresql \
+    -f json && expect "configuration parameter show" '"restart_required": true'
+run "configuration create refused" $OS database configuration create bad '{"port": 5433}' --datastore postgresql \
+    --datastore-version 15 && { FAILED=$((FAILED + 1)); echo "FAIL: a group may not set port"; } \
+    || expect "configuration create refuses what coffer keeps" "not supported"
+run "configuration create" $OS database configuration create cg1 '{"statement_timeout": 5000, "shared_buffers": 4096}' \
+    --datastore postgresql --datastore-version 15 -f json && expect "configuration create" '"instance_count": 0'
+run "configuration list" $OS database configuration list -f value -c Name && expect "configuration list" "^cg1$"
+run "configuration show" $OS database configuration show cg1 -f value -c id && CG="$OUT"
+run "configuration attach" $OS database configuration attach pg1 cg1
+wait_status pg1 RESTART_REQUIRED && expect "attached: a restart is owed" "RESTART_REQUIRED" \
+    || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not RESTART_REQUIRED after the attach: $OUT"; }
+run "configuration instances" $OS database configuration instances cg1 -f value -c Name && expect "configuration instances" "^pg1$"
+run "instance show configuration" $OS database instance show pg1 -f value -c configuration && expect "instance show names the group" "$CG"
+run "configuration default" $OS database configuration default pg1 -f value -c statement_timeout \
+    && expect "the dynamic value runs" "^5000$"
+run "instance restart" $OS database instance restart pg1
+wait_status pg1 ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 not ACTIVE after the restart: $OUT"; }
+run "configuration default after restart" $OS database configuration default pg1 -f value -c shared_buffers \
+    && expect "the restart applied the other" "^4096$"
+run "configuration set" $OS database configuration set "$CG" '{"statement_timeout": 7000}'
+for _ in $(seq 1 120); do
+    OUT="$($OS database configuration default pg1 -f value -c statement_timeout 2>&1)"; [[ "$OUT" == 7000 ]] && break; sleep 0.5
+done
+expect "configuration set reaches the server" "^7000$"
+run "configuration detach" $OS database configuration detach pg1
+for _ in $(seq 1 120); do
+    OUT="$($OS database configuration default pg1 -f value -c statement_timeout 2>&1)"; [[ "$OUT" == 0 ]] && break; sleep 0.5
+done
+expect "configuration detach restores the default" "^0$"
+run "configuration delete" $OS database configuration delete cg1
+run "configuration list after delete" $OS database configuration list -f value -c Name
+[[ -z "$OUT" ]] && { PASSED=$((PASSED + 1)); echo "ok: configuration deleted"; } || { FAILED=$((FAILED + 1)); echo "FAIL: still listed: $OUT"; }
+
 run "instance delete" $OS database instance delete pg1 my1 pg2
 for _ in $(seq 1 240); do
     OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5

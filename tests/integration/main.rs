@@ -10,6 +10,7 @@ mod bad_input;
 mod bus;
 mod chaos;
 mod cluster;
+mod configurations;
 mod crash_safety;
 pub mod datastores;
 mod distributed;

@@ -36,6 +36,11 @@ pub struct Instance {
     pub server_version: Option<String>,
     /// The image id of the last rebuild (kept for admins; coffer has no image service).
     pub image_id: Option<String>,
+    /// The configuration group the instance uses.
+    pub configuration_id: Option<String>,
+    /// Its server runs with values older than its configuration until a restart (an idle task
+    /// is then RESTART_REQUIRED, not NONE).
+    pub restart_pending: bool,
 }
 
 /// An instance with everything its API view shows.
@@ -192,7 +197,7 @@ impl Instance {
         let n = diesel::update(
             instances::table
                 .find(id)
-                .filter(instances::task_id.eq(Task::None.code())),
+                .filter(instances::task_id.eq_any([Task::None.code(), Task::RestartRequired.code()])),
         )
         .set((
             instances::task_id.eq(to.code()),
@@ -219,8 +224,54 @@ impl Instance {
         Self::replace_task(conn, id, from, Task::None)
     }
 
+    /// The task an instance rests on: NONE, or RESTART_REQUIRED while its server runs with
+    /// older configuration values.
+    fn idle_task(conn: &mut DbConn, id: &str) -> Result<Task, DbError> {
+        let pending: Option<bool> = instances::table
+            .find(id)
+            .select(instances::restart_pending)
+            .first(conn)
+            .optional()?;
+        Ok(match pending {
+            Some(true) => Task::RestartRequired,
+            _ => Task::None,
+        })
+    }
+
+    /// Records whether the server owes a restart to its configuration; an idle task follows.
+    pub fn set_restart_pending(conn: &mut DbConn, id: &str, pending: bool) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set(instances::restart_pending.eq(pending))
+            .execute(conn)?;
+        let idle = [Task::None.code(), Task::RestartRequired.code()];
+        let rest = Self::idle_task(conn, id)?;
+        diesel::update(instances::table.find(id).filter(instances::task_id.eq_any(idle)))
+            .set((
+                instances::task_id.eq(rest.code()),
+                instances::task_description.eq(rest.description()),
+                instances::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
+    /// Links the instance to a configuration group (`None`: detached).
+    pub fn set_configuration(conn: &mut DbConn, id: &str, configuration_id: Option<&str>) -> Result<(), DbError> {
+        diesel::update(instances::table.find(id))
+            .set((
+                instances::configuration_id.eq(configuration_id),
+                instances::updated.eq(now_ms()),
+            ))
+            .execute(conn)?;
+        Ok(())
+    }
+
     /// Moves the task from `from` to `to`; false (and nothing written) if it is no longer `from`.
     pub fn replace_task(conn: &mut DbConn, id: &str, from: Task, to: Task) -> Result<bool, DbError> {
+        let to = match to {
+            Task::None => Self::idle_task(conn, id)?,
+            other => other,
+        };
         let n = diesel::update(instances::table.find(id).filter(instances::task_id.eq(from.code())))
             .set((
                 instances::task_id.eq(to.code()),

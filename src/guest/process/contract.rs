@@ -5,6 +5,7 @@ use crate::guest::driver_error::DriverError;
 use crate::guest::{BackupJob, BackupOutcome, DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::Path;
 use std::sync::atomic::AtomicU64;
@@ -27,6 +28,35 @@ pub trait Server: Send + Sync + 'static {
     /// The address and port clients reach the server at.
     fn endpoint(&self) -> (std::net::Ipv4Addr, u16) {
         (self.spec().address, self.port())
+    }
+    /// The datastore kind (what coffer keeps for itself depends on it).
+    fn manager(&self) -> crate::manager::Manager;
+    /// Writes the server's configuration from `settings` for its next start, leaving the
+    /// running server as it is.
+    fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError>;
+    /// Applies `settings.overrides` to the running server, whose configuration was just written
+    /// from `settings`; answers the parameters that wait for a restart, and the baseline (the
+    /// values the server had before a group first set them) as it is now.
+    fn apply_overrides(
+        &self,
+        _settings: ServerSettings,
+    ) -> impl Future<Output = Result<(Vec<String>, BTreeMap<String, String>), DriverError>> + Send {
+        async {
+            Err(DriverError::failed(
+                "configuration groups are not supported by this datastore",
+            ))
+        }
+    }
+    /// The running server's values of `names`, as it shows them.
+    fn current_values(
+        &self,
+        _names: Vec<String>,
+    ) -> impl Future<Output = Result<BTreeMap<String, String>, DriverError>> + Send {
+        async {
+            Err(DriverError::failed(
+                "configuration groups are not supported by this datastore",
+            ))
+        }
     }
     /// The server's full version as it reports it (`15.14`, `10.11.14`, `7.0.15`).
     fn version(&self) -> impl Future<Output = Result<String, DriverError>> + Send;

@@ -31,6 +31,7 @@ impl<S: Server> ProcessDatastore<S> {
             volume_size_gb: request.volume_size_gb,
             volume_limit_mb: request.volume_limit_mb,
             allowed_cidrs: super::rebuild::normalized(request.allowed_cidrs.clone()),
+            overrides: request.overrides.clone(),
             ..ServerSettings::default()
         };
         if request.restore.is_empty() {
