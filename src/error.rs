@@ -121,6 +121,16 @@ fn protocol_fault_name(status: u16) -> &'static str {
     }
 }
 
+/// A configuration value the catalog refuses (422), or a malformed set of them (400).
+impl From<crate::parameters::ValueError> for ApiError {
+    fn from(e: crate::parameters::ValueError) -> ApiError {
+        match e {
+            crate::parameters::ValueError::Malformed(m) => ApiError::BadRequest(m),
+            crate::parameters::ValueError::Refused(m) => ApiError::Unprocessable(m),
+        }
+    }
+}
+
 /// A name, character set or collation the datastore refuses.
 impl From<crate::guest::rules::Refused> for ApiError {
     fn from(e: crate::guest::rules::Refused) -> ApiError {

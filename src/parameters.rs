@@ -4,7 +4,6 @@
 //! parameters coffer keeps for itself and never lets a group set, and how a group's values are
 //! checked against the catalog (Trove's `_validate_configuration`, with its messages).
 
-use crate::error::ApiError;
 use crate::manager::Manager;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Number, Value};
@@ -277,9 +276,19 @@ pub fn denied(manager: Manager, name: &str) -> bool {
         || suffixes.iter().any(|s| name.ends_with(s))
 }
 
-/// Why a value is refused (Trove's messages name the parameter).
-fn unprocessable(message: String) -> ApiError {
-    ApiError::Unprocessable(message)
+/// Why a group's values are refused (Trove's messages name the parameter).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    /// The request is malformed (a parameter given twice): Trove's 400.
+    #[error("{0}")]
+    Malformed(String),
+    /// A value the catalog refuses (unknown or kept parameter, type, range): Trove's 422.
+    #[error("{0}")]
+    Refused(String),
+}
+
+fn unprocessable(message: String) -> ValueError {
+    ValueError::Refused(message)
 }
 
 /// A number's place against a bound: integers exactly (as i128), floats as f64.
@@ -296,7 +305,7 @@ fn as_i128(n: &Number) -> Option<i128> {
 
 /// Checks one value against its parameter; answers the value as it is stored (an enum value in
 /// the server's spelling).
-pub fn check_value(p: &Parameter, value: &Value) -> Result<Value, ApiError> {
+pub fn check_value(p: &Parameter, value: &Value) -> Result<Value, ValueError> {
     let key = &p.name;
     let wrong_type = || {
         unprocessable(format!(
@@ -313,7 +322,7 @@ pub fn check_value(p: &Parameter, value: &Value) -> Result<Value, ApiError> {
     }
 }
 
-fn check_range(p: &Parameter, n: &Number) -> Result<(), ApiError> {
+fn check_range(p: &Parameter, n: &Number) -> Result<(), ValueError> {
     let key = &p.name;
     if let Some(min) = p.min.as_ref().filter(|min| below(n, min)) {
         return Err(unprocessable(format!(
@@ -328,7 +337,7 @@ fn check_range(p: &Parameter, n: &Number) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_string(p: &Parameter, text: &str) -> Result<Value, ApiError> {
+fn check_string(p: &Parameter, text: &str) -> Result<Value, ValueError> {
     let key = &p.name;
     if let Some(allowed) = &p.enum_values {
         return allowed
@@ -362,7 +371,7 @@ pub fn validate(
     version_label: &str,
     catalog: &[Parameter],
     values: &Map<String, Value>,
-) -> Result<BTreeMap<String, Value>, ApiError> {
+) -> Result<BTreeMap<String, Value>, ValueError> {
     if catalog.is_empty() && !values.is_empty() {
         return Err(unprocessable(format!(
             "Configuration groups are not supported for this datastore: {version_label}"
@@ -380,7 +389,7 @@ pub fn validate(
             )));
         };
         if checked.contains_key(&name) {
-            return Err(ApiError::BadRequest(format!(
+            return Err(ValueError::Malformed(format!(
                 "The configuration parameter {key} is given more than once."
             )));
         }

@@ -12,6 +12,7 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::Instance;
 use crate::db::{DbConn, DbError};
 use crate::guest::messages::{encode, AppliedOverrides, Override, Overrides};
+use crate::guest::GuestError;
 use std::collections::BTreeMap;
 
 pub const STEPS: &[&str] = &["update_overrides", "apply_overrides", "record"];
@@ -108,18 +109,16 @@ async fn call(
     method: &str,
     overrides: BTreeMap<String, Override>,
     timeout: std::time::Duration,
-) -> Result<Result<serde_json::Value, String>, FlowError> {
+) -> Result<Result<serde_json::Value, GuestError>, FlowError> {
     match ctx.call_guest(method, encode(&Overrides { overrides }), timeout).await {
         Ok(answer) => Ok(Ok(answer)),
-        Err(crate::bus::BusError::Remote(message)) => {
-            Ok(Err(crate::guest::protocol::decode_error(&message).to_string()))
-        }
+        Err(crate::bus::BusError::Remote(message)) => Ok(Err(crate::guest::protocol::decode_error(&message))),
         Err(e) => Err(FlowError::bus(method, e)),
     }
 }
 
 /// The guest refused the values: the instance keeps what its server runs, and a fault says why.
-async fn give_up(ctx: &FlowCtx, reason: String) -> Result<StepOutcome, FlowError> {
+async fn give_up(ctx: &FlowCtx, reason: GuestError) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     let message = format!("The configuration could not be applied: {reason}");
     let fault = message.clone();

@@ -85,7 +85,12 @@ fn checked(
 ) -> Result<BTreeMap<String, Value>, ApiError> {
     let manager = Manager::parse(&version.manager).unwrap_or(Manager::Simulated);
     let label = format!("{datastore} {}", version.name);
-    parameters::validate(manager, &label, &catalog(conn, &version.id)?, values)
+    Ok(parameters::validate(
+        manager,
+        &label,
+        &catalog(conn, &version.id)?,
+        values,
+    )?)
 }
 
 pub fn create_configuration(

@@ -73,7 +73,10 @@ pub(super) async fn apply(server: &PgServer) -> Result<Vec<String>, DriverError>
         )));
     }
     let pending = client
-        .query("SELECT lower(name) FROM pg_settings WHERE pending_restart ORDER BY 1", &[])
+        .query(
+            "SELECT lower(name) FROM pg_settings WHERE pending_restart ORDER BY 1",
+            &[],
+        )
         .await
         .map_err(DriverError::query("PostgreSQL"))?;
     Ok(pending.into_iter().map(|row| row.get(0)).collect())
@@ -83,7 +86,10 @@ pub(super) async fn apply(server: &PgServer) -> Result<Vec<String>, DriverError>
 pub(super) async fn current(server: &PgServer, names: Vec<String>) -> Result<BTreeMap<String, String>, DriverError> {
     let client = server.admin("postgres").await?;
     let rows = client
-        .query("SELECT lower(name), setting FROM pg_settings WHERE lower(name) = ANY($1)", &[&names])
+        .query(
+            "SELECT lower(name), setting FROM pg_settings WHERE lower(name) = ANY($1)",
+            &[&names],
+        )
         .await
         .map_err(DriverError::query("PostgreSQL"))?;
     Ok(rows.into_iter().map(|row| (row.get(0), row.get(1))).collect())
