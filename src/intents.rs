@@ -11,18 +11,20 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{unique_now_ms, write_tx, DbConn};
 use crate::error::ApiError;
 use crate::flows;
-use crate::flows::state::{CreateState, NoState, ResizeFlavorState, ResizeVolumeState, RestartState, SealedUser};
+use crate::flows::state::{CreateState, NoState, SealedUser};
 use crate::guest::rules;
 use crate::secrets::MasterKey;
 use crate::status::{ServiceStatus, Task};
 use diesel::RunQueryDsl;
 pub use requests::CreateInstance;
-use serde_json::json;
 
+pub mod actions;
 pub mod backups;
 pub mod configurations;
 pub mod requests;
 pub mod updates;
+
+pub use actions::{reset_status, reset_task_status, resize_instance, restart_instance, Resize};
 
 /// Trove's `max_accepted_volume_size` (GB).
 pub const MAX_VOLUME_GB: i32 = 10;
@@ -128,6 +130,7 @@ pub fn create_instance(
         check_accounts(&version.manager, req)?;
         if let Some(group) = &req.configuration_id {
             configurations::group_for(conn, tenant, group, &version.id)?;
+            configurations::group_fits_flavor(conn, Some(group), &flavor.id)?;
         }
         let deltas = [
             ("instances", 1),
@@ -283,132 +286,4 @@ pub fn check_ready(id: &str, record: &InstanceRecord, expiry_ms: i64) -> Result<
         "Instance {id} is not currently available for an action to be performed (status was {}).",
         status.api_status()
     )))
-}
-
-/// Records a restart: task REBOOTING, service RESTARTING, a restart flow.
-pub fn restart_instance(
-    conn: &mut DbConn,
-    tenant: &str,
-    id: &str,
-    heartbeat_expiry_ms: i64,
-    deadline_ms: i64,
-) -> Result<Flow, ApiError> {
-    write_tx(conn, |conn| {
-        ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
-        if !Instance::begin_task(conn, id, Task::Rebooting)? {
-            return Err(busy(id));
-        }
-        ServiceStatusRow::set(conn, id, ServiceStatus::Restarting)?;
-        let flow = Flow::new(flows::FlowKind::Restart, id, &RestartState::default(), deadline_ms);
-        flow.insert(conn)?;
-        Ok(flow)
-    })
-}
-
-/// What a resize asks for.
-pub enum Resize {
-    Flavor(String),
-    Volume(i32),
-}
-
-/// Records a resize of the flavor or the volume: task RESIZING and its flow.
-pub fn resize_instance(
-    conn: &mut DbConn,
-    tenant: &str,
-    id: &str,
-    resize: &Resize,
-    heartbeat_expiry_ms: i64,
-    deadline_ms: i64,
-    limits: &quota::Defaults,
-) -> Result<Flow, ApiError> {
-    write_tx(conn, |conn| {
-        let record = ready_for_action(conn, tenant, id, heartbeat_expiry_ms)?;
-        let (kind, state) = match resize {
-            Resize::Flavor(flavor_id) => {
-                let flavor = Flavor::find_by_id_or_name(conn, flavor_id)?
-                    .ok_or_else(|| ApiError::NotFound(format!("Flavor {flavor_id} could not be found.")))?;
-                if flavor.id == record.instance.flavor_id {
-                    return Err(ApiError::BadRequest(
-                        "The new flavor id must be different than the current flavor id.".into(),
-                    ));
-                }
-                let current = Flavor::find(conn, &record.instance.flavor_id)?.map_or(0, |f| f.ram);
-                // A bigger flavor takes its extra memory from the quota now; a smaller one gives
-                // the difference back when the resize is recorded.
-                let ram_delta = flavor.ram - current;
-                over_quota(quota::consume(conn, limits, tenant, &[("ram", ram_delta)])?)?;
-                let state = ResizeFlavorState {
-                    flavor_id: flavor.id.clone(),
-                    memory_mb: i64::from(flavor.ram),
-                    ram_delta: i64::from(ram_delta),
-                    resized_at: None,
-                };
-                (flows::FlowKind::ResizeFlavor, json!(state))
-            }
-            Resize::Volume(size) => {
-                let current = record
-                    .instance
-                    .volume_size
-                    .ok_or_else(|| ApiError::BadRequest(format!("Instance {id} has no volume to resize.")))?;
-                if *size <= current {
-                    return Err(ApiError::BadRequest(format!(
-                        "The new volume size {size} must be larger than the current volume size of {current}."
-                    )));
-                }
-                if *size > MAX_VOLUME_GB {
-                    return Err(ApiError::OverLimit(format!(
-                        "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
-                    )));
-                }
-                over_quota(quota::consume(conn, limits, tenant, &[("volumes", size - current)])?)?;
-                let state = ResizeVolumeState {
-                    size: i64::from(*size),
-                    volume_delta: i64::from(size - current),
-                    resized_at: None,
-                };
-                (flows::FlowKind::ResizeVolume, json!(state))
-            }
-        };
-        if !Instance::begin_task(conn, id, Task::Resizing)? {
-            return Err(busy(id));
-        }
-        let flow = Flow::new(kind, id, &state, deadline_ms);
-        flow.insert(conn)?;
-        Ok(flow)
-    })
-}
-
-/// Trove's `reset_status` (admin): task NONE, service UNKNOWN, every running flow but a delete
-/// cancelled and every running backup FAILED — the way out for an instance an operator wants to
-/// act on again.
-/// Trove's mgmt `reset-task-status`: the task is NONE again and its flows stop; the datastore's
-/// status is left to the next heartbeat.
-pub fn reset_task_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
-    end_tasks(conn, tenant, id, false)
-}
-
-pub fn reset_status(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), ApiError> {
-    end_tasks(conn, tenant, id, true)
-}
-
-/// Ends whatever task the instance has (not a delete), and with `service` its datastore status.
-fn end_tasks(conn: &mut DbConn, tenant: &str, id: &str, service: bool) -> Result<(), ApiError> {
-    write_tx(conn, |conn| {
-        Instance::lock(conn, id)?;
-        Instance::find_record(conn, tenant, id)?
-            .ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
-        if Flow::running_of_kind(conn, id, flows::FlowKind::Delete.name())?.is_some() {
-            return Err(ApiError::Unprocessable(format!("Instance {id} is being deleted.")));
-        }
-        cancel_flows(conn, tenant, id)?;
-        backups::fail_running(conn, id)?;
-        Instance::set_task(conn, id, Task::None)?;
-        // A restart the configuration still owes outlives a reset.
-        let pending = Instance::find(conn, id)?.is_some_and(|i| i.restart_pending);
-        Instance::set_restart_pending(conn, id, pending)?;
-        if service {
-            ServiceStatusRow::set(conn, id, ServiceStatus::Unknown)?;
-        }
-        Ok(())
-    })
 }

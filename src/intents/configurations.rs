@@ -4,7 +4,7 @@
 //! pushed to a guest from the API).
 
 use super::resolve_datastore;
-use crate::db::models::catalog::{Datastore, DatastoreVersion};
+use crate::db::models::catalog::{Datastore, DatastoreVersion, Flavor};
 use crate::db::models::configuration::{CatalogRow, Configuration};
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
@@ -93,6 +93,43 @@ fn checked(
     )?)
 }
 
+/// Checks `values` (a group's, for `version`) against the memory the flavor `flavor_id` pays for.
+pub fn fits_flavor(
+    conn: &mut DbConn,
+    version: &DatastoreVersion,
+    values: &BTreeMap<String, Value>,
+    flavor_id: &str,
+) -> Result<(), ApiError> {
+    let Some(flavor) = Flavor::find(conn, flavor_id)? else {
+        return Ok(());
+    };
+    let manager = Manager::parse(&version.manager).unwrap_or(Manager::Simulated);
+    let catalog = catalog(conn, &version.id)?;
+    Ok(parameters::check_memory(
+        manager,
+        &catalog,
+        values,
+        i64::from(flavor.ram),
+        &flavor.name,
+    )?)
+}
+
+/// Checks the group `group_id`'s values against the flavor `flavor_id` (none: nothing to check).
+pub fn group_fits_flavor(conn: &mut DbConn, group_id: Option<&str>, flavor_id: &str) -> Result<(), ApiError> {
+    let Some(group) = group_id
+        .map(|g| Configuration::find(conn, None, g))
+        .transpose()?
+        .flatten()
+    else {
+        return Ok(());
+    };
+    let Some(version) = DatastoreVersion::find(conn, &group.datastore_version_id)? else {
+        return Ok(());
+    };
+    let values = Configuration::values(conn, &group.id)?;
+    fits_flavor(conn, &version, &values, flavor_id)
+}
+
 pub fn create_configuration(
     conn: &mut DbConn,
     tenant: &str,
@@ -145,6 +182,17 @@ pub fn change_configuration(
         let group = Configuration::find(conn, Some(tenant), id)?.ok_or_else(|| not_found(id))?;
         let record = ConfigurationRecord::load(conn, group)?;
         let values = checked(conn, &record.version, &record.datastore.name, &change.values)?;
+        let mut after = if change.replace {
+            BTreeMap::new()
+        } else {
+            record.values.clone()
+        };
+        after.extend(values.clone());
+        for (instance_id, _) in Configuration::instances(conn, id)? {
+            if let Some(inst) = Instance::find(conn, &instance_id)? {
+                fits_flavor(conn, &record.version, &after, &inst.flavor_id)?;
+            }
+        }
         Configuration::write_values(conn, id, &values, change.replace)?;
         Configuration::rename(conn, id, change.name.as_deref(), change.description.as_deref())?;
         let mut flows = Vec::new();
@@ -203,6 +251,7 @@ pub fn attach_configuration(
             )));
         }
         group_for(conn, tenant, group_id, &record.instance.datastore_version_id)?;
+        group_fits_flavor(conn, Some(group_id), &record.instance.flavor_id)?;
         Instance::set_configuration(conn, id, Some(group_id))?;
         record_configure(conn, id, deadline_ms)
     })

@@ -60,6 +60,8 @@ async fn mgmt_is_for_admins_however_the_path_is_spelled() {
         "flows?instance_id=x",
         "flows",
         "services",
+        "datastores/versions/x/parameters",
+        "datastores/versions/x/parameters/work_mem",
     ];
     for caller in [&alice, &rita] {
         for rest in reads.iter().map(|r| r.to_string()).chain([format!("quotas/{beta}")]) {
@@ -67,9 +69,16 @@ async fn mgmt_is_for_admins_however_the_path_is_spelled() {
                 let (status, body) = caller.get(&path).await;
                 assert!(denied(status), "GET {path} as a non-admin answered {status}: {body}");
                 assert!(
-                    ["instances", "actors", "flows", "services", "events"]
-                        .iter()
-                        .all(|k| body.get(*k).is_none()),
+                    [
+                        "instances",
+                        "actors",
+                        "flows",
+                        "services",
+                        "events",
+                        "configuration-parameters"
+                    ]
+                    .iter()
+                    .all(|k| body.get(*k).is_none()),
                     "{path} leaked: {body}"
                 );
             }
@@ -82,6 +91,11 @@ async fn mgmt_is_for_admins_however_the_path_is_spelled() {
                 .send("PUT", &path, Some(r#"{"quotas": {"instances": 500}}"#))
                 .await;
             assert!(denied(status), "PUT {path} as a non-admin answered {status}: {body}");
+        }
+        for path in spellings("datastores/versions/x/parameters") {
+            let body = r#"{"configuration-parameter": {"name": "a", "data_type": "string", "restart_required": 0}}"#;
+            let (status, answer) = caller.send("POST", &path, Some(body)).await;
+            assert!(denied(status), "POST {path} as a non-admin answered {status}: {answer}");
         }
     }
     // Nothing was raised.
