@@ -320,14 +320,19 @@ fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The advisory lock the catalogs are seeded under (any constant coffer owns).
+const SEED_LOCK: i64 = 0x636f_6666_6573; // "coffes"
+
 /// Makes every datastore version's parameter catalog the one coffer ships (rows an admin wrote
-/// stay). Another node seeding at the same moment writes the same rows: a failure here is only
-/// logged.
+/// stay); a failure here is logged, and the catalogs stay as they were.
 async fn seed_parameters(services: &Services) {
     let seeded = services
         .db
         .run(|c| {
             crate::db::write_tx(c, |c| {
+                // Processes starting together seed one after the other; the later ones find
+                // the catalogs as shipped and write nothing.
+                crate::db::exclusive(c, SEED_LOCK)?;
                 let mut written = 0;
                 for (_, versions) in crate::db::models::catalog::Datastore::all_with_versions(c)? {
                     for version in versions {

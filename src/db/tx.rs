@@ -36,3 +36,15 @@ where
         }
     }
 }
+
+/// Makes the rest of the transaction the only one holding `key` (PostgreSQL's transaction-level
+/// advisory lock; an SQLite write transaction is alone already): work that several processes
+/// start at once — seeding shared rows at start — runs one after the other, each seeing what
+/// the one before wrote.
+pub fn exclusive(conn: &mut DbConn, key: i64) -> Result<(), DbError> {
+    if let DbConn::Pg(c) = conn {
+        use diesel::RunQueryDsl;
+        diesel::sql_query(format!("SELECT pg_advisory_xact_lock({key})")).execute(c)?;
+    }
+    Ok(())
+}

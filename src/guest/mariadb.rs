@@ -207,10 +207,7 @@ impl Server for MariaServer {
         self.render_config(settings, None)
     }
 
-    async fn apply_overrides(
-        &self,
-        settings: ServerSettings,
-    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
+    async fn apply_overrides(&self, settings: ServerSettings) -> Result<super::process::Applied, DriverError> {
         overrides::apply(self, settings).await
     }
 

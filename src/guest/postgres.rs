@@ -251,11 +251,8 @@ impl Server for PgServer {
         self.render_config(settings)
     }
 
-    async fn apply_overrides(
-        &self,
-        settings: ServerSettings,
-    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
-        Ok((overrides::apply(self).await?, settings.baseline))
+    async fn apply_overrides(&self, settings: ServerSettings) -> Result<super::process::Applied, DriverError> {
+        overrides::apply(self, settings).await
     }
 
     async fn current_values(

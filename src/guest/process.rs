@@ -17,7 +17,7 @@ use crate::guest::driver_error::DriverError;
 use crate::guest::messages::{AppliedOverrides, Override};
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
-pub use contract::{Accounts, Backups, Server};
+pub use contract::{Accounts, Applied, Backups, Server};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;

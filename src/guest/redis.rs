@@ -192,10 +192,7 @@ impl Server for RedisServer {
         self.render_config(settings)
     }
 
-    async fn apply_overrides(
-        &self,
-        settings: ServerSettings,
-    ) -> Result<(Vec<String>, std::collections::BTreeMap<String, String>), DriverError> {
+    async fn apply_overrides(&self, settings: ServerSettings) -> Result<super::process::Applied, DriverError> {
         overrides::apply(self, settings).await
     }
 

@@ -42,6 +42,20 @@ pub async fn wait_configured(api: &Api, id: &str, within: Duration) -> Value {
     api.instance(id).await.expect("the instance")
 }
 
+/// [`wait_configured`] for an instance whose earlier configure flow failed: only the newest
+/// must have ended well.
+pub async fn wait_configured_after_failure(api: &Api, id: &str, within: Duration) {
+    eventually(within, "the newest configure flow ends", || async {
+        let flows = api.flows(id).await;
+        let configure: Vec<_> = flows.iter().filter(|(k, ..)| k == "configure").collect();
+        match configure.iter().all(|(_, _, s)| s != "running") {
+            true => Ok(()),
+            false => Err(format!("{configure:?}")),
+        }
+    })
+    .await;
+}
+
 /// The values the instance's server runs with (`GET /instances/{id}/configuration`).
 pub async fn effective(api: &Api, id: &str) -> Value {
     let (status, body) = api.get(&format!("/instances/{id}/configuration")).await;

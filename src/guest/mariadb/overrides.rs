@@ -6,6 +6,7 @@
 use super::MariaServer;
 use crate::guest::driver_error::DriverError;
 use crate::guest::process::configure::same_setting;
+use crate::guest::process::Applied;
 use crate::guest::sql::quote_mysql_literal;
 use crate::guest::ServerSettings;
 use mysql_async::prelude::Queryable;
@@ -62,10 +63,7 @@ async fn shown(
 
 /// Applies the group's values to the running server; answers what waits for a restart and the
 /// baseline as it is now.
-pub(super) async fn apply(
-    server: &MariaServer,
-    settings: ServerSettings,
-) -> Result<(Vec<String>, BTreeMap<String, String>), DriverError> {
+pub(super) async fn apply(server: &MariaServer, settings: ServerSettings) -> Result<Applied, DriverError> {
     let mut baseline = settings.baseline;
     let names: Vec<String> = settings.overrides.keys().chain(baseline.keys()).cloned().collect();
     let mut conn = server.admin().await?;
@@ -102,19 +100,27 @@ pub(super) async fn apply(
             }
             baseline.remove(&name);
         }
+        let mut refused = Vec::new();
         for (name, value) in wanted {
             let dynamic = live.get(&name).is_some_and(|(_, ro)| !ro);
             let plain = name
                 .chars()
                 .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
             if dynamic && plain {
-                conn.query_drop(format!("SET GLOBAL {name} = {}", sql_value(&value)))
+                if let Err(e) = conn
+                    .query_drop(format!("SET GLOBAL {name} = {}", sql_value(&value)))
                     .await
-                    .map_err(|e| DriverError::Invalid(format!("MariaDB refused {name} = {value}: {e}")))?;
+                {
+                    refused.push((name, e.to_string()));
+                }
             }
         }
         pending.sort();
-        Ok((pending, baseline))
+        Ok(Applied {
+            pending,
+            refused,
+            baseline,
+        })
     }
     .await;
     let _ = conn.disconnect().await;

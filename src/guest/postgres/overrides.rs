@@ -5,6 +5,7 @@
 
 use super::PgServer;
 use crate::guest::driver_error::DriverError;
+use crate::guest::process::Applied;
 use crate::guest::sql::quote_conf_literal;
 use crate::guest::ServerSettings;
 use serde_json::Value;
@@ -28,8 +29,9 @@ pub(super) fn lines(settings: &ServerSettings) -> Vec<String> {
         .collect()
 }
 
-/// Reloads the configuration (just written) and answers the parameters that wait for a restart.
-pub(super) async fn apply(server: &PgServer) -> Result<Vec<String>, DriverError> {
+/// Reloads the configuration (just written): what waits for a restart, and what the server
+/// refused (a value it could not take, which is not one waiting for a restart).
+pub(super) async fn apply(server: &PgServer, settings: ServerSettings) -> Result<Applied, DriverError> {
     let client = server.admin("postgres").await?;
     let query = DriverError::query("PostgreSQL");
     let loaded_at = |row: tokio_postgres::Row| row.get::<_, String>(0);
@@ -57,29 +59,35 @@ pub(super) async fn apply(server: &PgServer) -> Result<Vec<String>, DriverError>
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
-    // A value the server refused (it keeps the old one) shows in pg_file_settings.
-    let refused = client
-        .query(
-            "SELECT name, error FROM pg_file_settings WHERE error IS NOT NULL AND error <> 'setting could not be applied'",
-            &[],
-        )
-        .await
-        .map_err(DriverError::query("PostgreSQL"))?;
-    if let Some(row) = refused.first() {
-        let (name, error): (Option<String>, String) = (row.get(0), row.get(1));
-        return Err(DriverError::Invalid(format!(
-            "PostgreSQL refused {}: {error}",
-            name.unwrap_or_default()
-        )));
-    }
-    let pending = client
+    let pending: Vec<String> = client
         .query(
             "SELECT lower(name) FROM pg_settings WHERE pending_restart ORDER BY 1",
             &[],
         )
         .await
+        .map_err(DriverError::query("PostgreSQL"))?
+        .into_iter()
+        .map(|row| row.get(0))
+        .collect();
+    // A line the server could not take shows in pg_file_settings; one that only waits for a
+    // restart is pending, any other was refused (the server keeps its old value).
+    let errors = client
+        .query(
+            "SELECT lower(name), error FROM pg_file_settings WHERE error IS NOT NULL AND name IS NOT NULL",
+            &[],
+        )
+        .await
         .map_err(DriverError::query("PostgreSQL"))?;
-    Ok(pending.into_iter().map(|row| row.get(0)).collect())
+    let refused = errors
+        .into_iter()
+        .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
+        .filter(|(name, _)| !pending.contains(name) && settings.overrides.contains_key(name))
+        .collect();
+    Ok(Applied {
+        pending,
+        refused,
+        baseline: settings.baseline,
+    })
 }
 
 /// The running server's values of `names` (in the catalog's units).

@@ -59,15 +59,30 @@ pub(super) async fn apply<S: Server>(
     if !server.running() {
         return Ok(AppliedOverrides::default());
     }
-    let (pending, baseline) = server.apply_overrides(settings).await.map_err(failed)?;
-    let settings = {
-        let mut settings = shared.lock();
-        settings.baseline = baseline;
-        settings.clone()
-    };
+    let applied = server.apply_overrides(settings).await.map_err(failed)?;
+    shared.lock().baseline = applied.baseline;
+    if !applied.refused.is_empty() {
+        // What the server refused leaves its files too, so that no later start meets it; the
+        // rest is applied again without it, and the refusal is the answer.
+        let mut without = shared.lock().overrides.clone();
+        for (name, _) in &applied.refused {
+            without.remove(name);
+        }
+        let settings = write(server, shared, without)?;
+        let again = server.apply_overrides(settings).await.map_err(failed)?;
+        shared.lock().baseline = again.baseline;
+        let settings = shared.lock().clone();
+        ProcessDatastore::<S>::save_settings(server.dir(), &settings).map_err(failed)?;
+        let reasons: Vec<String> = applied.refused.iter().map(|(n, why)| format!("{n} ({why})")).collect();
+        return Err(GuestError::Unprocessable(format!(
+            "The server refused the configuration parameters {}; it runs without them.",
+            reasons.join(", ")
+        )));
+    }
+    let settings = shared.lock().clone();
     ProcessDatastore::<S>::save_settings(server.dir(), &settings).map_err(failed)?;
     Ok(AppliedOverrides {
-        pending_restart: pending,
+        pending_restart: applied.pending,
     })
 }
 

@@ -35,12 +35,8 @@ pub trait Server: Send + Sync + 'static {
     /// running server as it is.
     fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError>;
     /// Applies `settings.overrides` to the running server, whose configuration was just written
-    /// from `settings`; answers the parameters that wait for a restart, and the baseline (the
-    /// values the server had before a group first set them) as it is now.
-    fn apply_overrides(
-        &self,
-        _settings: ServerSettings,
-    ) -> impl Future<Output = Result<(Vec<String>, BTreeMap<String, String>), DriverError>> + Send {
+    /// from `settings` (see [`Applied`]).
+    fn apply_overrides(&self, _settings: ServerSettings) -> impl Future<Output = Result<Applied, DriverError>> + Send {
         async {
             Err(DriverError::failed(
                 "configuration groups are not supported by this datastore",
@@ -101,6 +97,17 @@ pub trait Server: Send + Sync + 'static {
     fn accounts(&self) -> Option<&dyn Accounts> {
         None
     }
+}
+
+/// What applying a configuration to a running server came to.
+#[derive(Debug, Default)]
+pub struct Applied {
+    /// The parameters the server takes only at its next restart.
+    pub pending: Vec<String>,
+    /// The parameters the server refused, each with its reason (it keeps its old value).
+    pub refused: Vec<(String, String)>,
+    /// The values the server had before a group first set them (restored when a group lets go).
+    pub baseline: BTreeMap<String, String>,
 }
 
 /// Users and databases of a datastore that has them.

@@ -6,6 +6,7 @@
 use super::{quote, RedisServer};
 use crate::guest::driver_error::DriverError;
 use crate::guest::process::configure::same_setting;
+use crate::guest::process::Applied;
 use crate::guest::ServerSettings;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -39,8 +40,15 @@ async fn get(conn: &mut redis::aio::MultiplexedConnection, name: &str) -> Result
     Ok(pair.get(1).cloned())
 }
 
-/// `CONFIG SET`; `Ok(false)` when the setting can change only at a restart.
-async fn set(conn: &mut redis::aio::MultiplexedConnection, name: &str, value: &str) -> Result<bool, DriverError> {
+/// What `CONFIG SET` came to.
+enum Set {
+    Done,
+    /// The setting changes only at a restart.
+    Immutable,
+    Refused(String),
+}
+
+async fn set(conn: &mut redis::aio::MultiplexedConnection, name: &str, value: &str) -> Set {
     let set: redis::RedisResult<()> = redis::cmd("CONFIG")
         .arg("SET")
         .arg(name)
@@ -48,29 +56,34 @@ async fn set(conn: &mut redis::aio::MultiplexedConnection, name: &str, value: &s
         .query_async(conn)
         .await;
     match set {
-        Ok(()) => Ok(true),
-        Err(e) if e.to_string().contains("immutable") => Ok(false),
-        Err(e) => Err(DriverError::Invalid(format!("Redis refused {name} {value}: {e}"))),
+        Ok(()) => Set::Done,
+        Err(e) if e.to_string().contains("immutable") => Set::Immutable,
+        Err(e) => Set::Refused(e.to_string()),
     }
 }
 
 /// Applies the group's values to the running server; answers what waits for a restart and the
 /// baseline as it is now.
-pub(super) async fn apply(
-    server: &RedisServer,
-    settings: ServerSettings,
-) -> Result<(Vec<String>, BTreeMap<String, String>), DriverError> {
+pub(super) async fn apply(server: &RedisServer, settings: ServerSettings) -> Result<Applied, DriverError> {
     let mut baseline = settings.baseline;
     let mut conn = server.admin().await?;
-    let mut pending = Vec::new();
+    let (mut pending, mut refused) = (Vec::new(), Vec::new());
     for (name, o) in &settings.overrides {
         let Some(now) = get(&mut conn, name).await? else {
             continue;
         };
         baseline.entry(name.clone()).or_insert_with(|| now.clone());
         let wanted = text(&o.value);
-        if !same_setting(&now, &wanted) && (o.restart_required || !set(&mut conn, name, &wanted).await?) {
-            pending.push(name.clone());
+        if same_setting(&now, &wanted) {
+            continue;
+        }
+        match o.restart_required {
+            true => pending.push(name.clone()),
+            false => match set(&mut conn, name, &wanted).await {
+                Set::Done => {}
+                Set::Immutable => pending.push(name.clone()),
+                Set::Refused(reason) => refused.push((name.clone(), reason)),
+            },
         }
     }
     let released: Vec<String> = baseline
@@ -83,12 +96,16 @@ pub(super) async fn apply(
         let Some(now) = get(&mut conn, &name).await? else {
             continue;
         };
-        if !same_setting(&now, &before) && !set(&mut conn, &name, &before).await? {
+        if !same_setting(&now, &before) && !matches!(set(&mut conn, &name, &before).await, Set::Done) {
             pending.push(name);
         }
     }
     pending.sort();
-    Ok((pending, baseline))
+    Ok(Applied {
+        pending,
+        refused,
+        baseline,
+    })
 }
 
 /// The running server's values of `names`.

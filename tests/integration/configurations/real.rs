@@ -202,6 +202,37 @@ async fn groups_on_real_servers(backend: Backend) {
         wait_value(api, id, datastore, dynamic, &text(&patched), pw).await;
         super::wait_configured(api, id, Duration::from_secs(60)).await;
 
+        // A value the server itself refuses (PostgreSQL knows no such time zone): the flow ends
+        // failed with a fault naming it, and the server runs — and restarts — without it.
+        if *datastore == "postgresql" {
+            let bad = json!({"configuration": {"values": {"timezone": "Nowhere/Atlantis"}}});
+            assert_eq!(
+                api.send("PATCH", &format!("/configurations/{gid}"), Some(&bad.to_string()))
+                    .await
+                    .0,
+                200
+            );
+            eventually(Duration::from_secs(60), "the configure flow fails", || async {
+                let flows = api.flows(id).await;
+                match flows.iter().any(|(k, _, s)| k == "configure" && s == "failed") {
+                    true => Ok(()),
+                    false => Err(format!("{flows:?}")),
+                }
+            })
+            .await;
+            let view = api.instance(id).await.expect("view");
+            let fault = view["fault"]["message"].as_str().unwrap_or_default().to_string();
+            assert!(fault.contains("timezone") && fault.contains("refused"), "{view}");
+            let back = json!({"configuration": {"values": {dynamic: patched, restart: restart_value}}});
+            assert_eq!(
+                api.send("PUT", &format!("/configurations/{gid}"), Some(&back.to_string()))
+                    .await
+                    .0,
+                202
+            );
+            super::wait_configured_after_failure(api, id, Duration::from_secs(60)).await;
+        }
+
         // A server restart keeps the values.
         let (status, _) = api
             .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
