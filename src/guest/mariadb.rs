@@ -151,8 +151,10 @@ impl MariaServer {
 
     async fn admin(&self) -> Result<mysql_async::Conn, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
+        // A configuration group's statement limit does not apply to coffer's own work.
         let opts = mysql_async::OptsBuilder::default()
             .socket(Some(self.path("run/mysqld.sock").display().to_string()))
+            .init(vec!["SET SESSION max_statement_time = 0"])
             .user(Some(ADMIN))
             .pass(Some(password.trim().to_string()));
         mysql_async::Conn::new(opts)

@@ -189,10 +189,21 @@ impl PgServer {
         server::run(cmd, "pg_ctl start", &self.log()).await
     }
 
-    /// Connects as the admin over the private socket.
+    /// Connects as the admin over the private socket; a configuration group's timeouts do not
+    /// apply to coffer's own work.
     pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, DriverError> {
+        self.connect_admin(
+            database,
+            "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0",
+        )
+        .await
+    }
+
+    /// Connects as the admin with the session `options` (none: the settings clients get).
+    async fn connect_admin(&self, database: &str, options: &str) -> Result<tokio_postgres::Client, DriverError> {
         let password = server::read_sealed(&self.secret(), &self.spec.secrets)?;
         let (client, connection) = tokio_postgres::Config::new()
+            .options(options)
             .host_path(self.run_dir())
             .port(PORT)
             .user(ADMIN)

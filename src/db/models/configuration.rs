@@ -317,13 +317,4 @@ impl Configuration {
             .select((instances::id, instances::name))
             .load(conn)?)
     }
-
-    /// The names of groups, by id (for the instance views).
-    pub fn names(conn: &mut DbConn, ids: &[String]) -> Result<BTreeMap<String, String>, DbError> {
-        let rows: Vec<(String, String)> = configurations::table
-            .filter(configurations::id.eq_any(ids))
-            .select((configurations::id, configurations::name))
-            .load(conn)?;
-        Ok(rows.into_iter().collect())
-    }
 }

@@ -92,7 +92,8 @@ pub(super) async fn apply(server: &PgServer, settings: ServerSettings) -> Result
 
 /// The running server's values of `names` (in the catalog's units).
 pub(super) async fn current(server: &PgServer, names: Vec<String>) -> Result<BTreeMap<String, String>, DriverError> {
-    let client = server.admin("postgres").await?;
+    // A session as clients get it: the admin's own timeouts are not what the server runs with.
+    let client = server.connect_admin("postgres", "").await?;
     let rows = client
         .query(
             "SELECT lower(name), setting FROM pg_settings WHERE lower(name) = ANY($1)",
