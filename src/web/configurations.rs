@@ -253,3 +253,24 @@ pub async fn instance_values(
     let shown = guest_calls::call(&state, &id, "get_configuration", args, Timeout::Low).await?;
     Ok(HttpResponse::Ok().json(json!({"instance": {"configuration": shown}})))
 }
+
+/// `configuration` (Trove's schema also names it `configuration_id`): a group's id or href.
+/// `None`: not given; `Some(None)`: given empty or null (a detach, in an update).
+pub fn configuration_field(obj: &Map<String, Value>) -> Result<Option<Option<String>>, ApiError> {
+    let key = ["configuration", "configuration_id"]
+        .into_iter()
+        .find(|k| obj.contains_key(*k));
+    let Some(key) = key else { return Ok(None) };
+    match &obj[key] {
+        Value::Null => Ok(Some(None)),
+        Value::String(s) if s.trim().is_empty() => Ok(Some(None)),
+        Value::String(s) => Ok(Some(Some(
+            s.trim_end_matches('/')
+                .rsplit('/')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        ))),
+        other => Err(bad(format!("{other} is not of type 'string' ({key})"))),
+    }
+}

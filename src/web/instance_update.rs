@@ -56,7 +56,7 @@ pub async fn update_instance(
             })
         }
         Some("configuration") => {
-            let group = validate::configuration_field(attrs)?.flatten();
+            let group = super::configurations::configuration_field(attrs)?.flatten();
             configure(&state, &tenant, &id, group).await?;
         }
         Some("access") => {

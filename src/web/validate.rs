@@ -313,29 +313,8 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         access,
         network_id: nics_field(obj)?,
         restore_backup_id: restore_field(obj)?,
-        configuration_id: configuration_field(obj)?.flatten(),
+        configuration_id: super::configurations::configuration_field(obj)?.flatten(),
     })
-}
-
-/// `configuration` (Trove's schema also names it `configuration_id`): a group's id or href.
-/// `None`: not given; `Some(None)`: given empty or null (a detach, in an update).
-pub fn configuration_field(obj: &Map<String, Value>) -> Result<Option<Option<String>>, ApiError> {
-    let key = ["configuration", "configuration_id"]
-        .into_iter()
-        .find(|k| obj.contains_key(*k));
-    let Some(key) = key else { return Ok(None) };
-    match &obj[key] {
-        Value::Null => Ok(Some(None)),
-        Value::String(s) if s.trim().is_empty() => Ok(Some(None)),
-        Value::String(s) => Ok(Some(Some(
-            s.trim_end_matches('/')
-                .rsplit('/')
-                .next()
-                .unwrap_or_default()
-                .to_string(),
-        ))),
-        other => Err(bad(format!("{other} is not of type 'string' ({key})"))),
-    }
 }
 
 /// `restorePoint: {"backupRef": "<id>"}`.

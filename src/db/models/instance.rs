@@ -9,6 +9,8 @@ use crate::db::{now_ms, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
 
+mod tasks;
+
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = instances)]
 pub struct Instance {
@@ -177,38 +179,6 @@ impl Instance {
         Ok(Page { items, more })
     }
 
-    pub fn set_task(conn: &mut DbConn, id: &str, task: Task) -> Result<(), DbError> {
-        let now = now_ms();
-        diesel::update(instances::table.find(id))
-            .set((
-                instances::task_id.eq(task.code()),
-                instances::task_description.eq(task.description()),
-                instances::task_start_time.eq(Some(now)),
-                instances::updated.eq(now),
-            ))
-            .execute(conn)?;
-        Ok(())
-    }
-
-    /// Starts task `to` if the instance has none: the conditional update decides between two
-    /// requests at once (and locks the row for the rest of the transaction on PostgreSQL).
-    pub fn begin_task(conn: &mut DbConn, id: &str, to: Task) -> Result<bool, DbError> {
-        let now = now_ms();
-        let n = diesel::update(
-            instances::table
-                .find(id)
-                .filter(instances::task_id.eq_any([Task::None.code(), Task::RestartRequired.code()])),
-        )
-        .set((
-            instances::task_id.eq(to.code()),
-            instances::task_description.eq(to.description()),
-            instances::task_start_time.eq(Some(now)),
-            instances::updated.eq(now),
-        ))
-        .execute(conn)?;
-        Ok(n == 1)
-    }
-
     /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
     /// SQLite every write transaction is exclusive anyway). Transactions that change an
     /// instance together with its flows or quota take it first, so they never deadlock.
@@ -217,42 +187,6 @@ impl Instance {
             .set(instances::updated.eq(instances::updated))
             .execute(conn)?;
         Ok(n == 1)
-    }
-
-    /// Ends task `from` (back to NONE) — unless another task (a delete) has replaced it since.
-    pub fn clear_task(conn: &mut DbConn, id: &str, from: Task) -> Result<bool, DbError> {
-        Self::replace_task(conn, id, from, Task::None)
-    }
-
-    /// The task an instance rests on: NONE, or RESTART_REQUIRED while its server runs with
-    /// older configuration values.
-    fn idle_task(conn: &mut DbConn, id: &str) -> Result<Task, DbError> {
-        let pending: Option<bool> = instances::table
-            .find(id)
-            .select(instances::restart_pending)
-            .first(conn)
-            .optional()?;
-        Ok(match pending {
-            Some(true) => Task::RestartRequired,
-            _ => Task::None,
-        })
-    }
-
-    /// Records whether the server owes a restart to its configuration; an idle task follows.
-    pub fn set_restart_pending(conn: &mut DbConn, id: &str, pending: bool) -> Result<(), DbError> {
-        diesel::update(instances::table.find(id))
-            .set(instances::restart_pending.eq(pending))
-            .execute(conn)?;
-        let idle = [Task::None.code(), Task::RestartRequired.code()];
-        let rest = Self::idle_task(conn, id)?;
-        diesel::update(instances::table.find(id).filter(instances::task_id.eq_any(idle)))
-            .set((
-                instances::task_id.eq(rest.code()),
-                instances::task_description.eq(rest.description()),
-                instances::updated.eq(now_ms()),
-            ))
-            .execute(conn)?;
-        Ok(())
     }
 
     /// Links the instance to a configuration group (`None`: detached).
@@ -264,22 +198,6 @@ impl Instance {
             ))
             .execute(conn)?;
         Ok(())
-    }
-
-    /// Moves the task from `from` to `to`; false (and nothing written) if it is no longer `from`.
-    pub fn replace_task(conn: &mut DbConn, id: &str, from: Task, to: Task) -> Result<bool, DbError> {
-        let to = match to {
-            Task::None => Self::idle_task(conn, id)?,
-            other => other,
-        };
-        let n = diesel::update(instances::table.find(id).filter(instances::task_id.eq(from.code())))
-            .set((
-                instances::task_id.eq(to.code()),
-                instances::task_description.eq(to.description()),
-                instances::updated.eq(now_ms()),
-            ))
-            .execute(conn)?;
-        Ok(n == 1)
     }
 
     pub fn set_flavor(conn: &mut DbConn, id: &str, flavor_id: &str) -> Result<(), DbError> {
