@@ -180,10 +180,10 @@ pub struct ServerSettings {
     /// The configuration group's values, rendered between the datastore's tunable defaults and
     /// the settings coffer keeps for itself (which always win).
     pub overrides: BTreeMap<String, messages::Override>,
-    /// What the running server had for a parameter before a group first set it: restored when
-    /// the group lets go of it (MariaDB, Redis; PostgreSQL reloads its files instead).
+    /// The parameters a group let go of since the running server last took its values: they
+    /// return to their defaults when the server next applies its set (or starts).
     #[serde(default)]
-    pub baseline: BTreeMap<String, String>,
+    pub released: std::collections::BTreeSet<String>,
 }
 
 /// Trove's `get_filesystem_stats` answer (sizes in GB, as Trove reports them).

@@ -219,7 +219,7 @@ impl<'a> StatusInputs<'a> {
 impl StatusInputs<'_> {
     /// The service status after Trove's read-time heartbeat expiry.
     pub fn effective_service(&self) -> Option<ServiceStatus> {
-        let expired = self.task == Some(Task::None)
+        let expired = self.task.is_some_and(Task::is_idle)
             && self.service != Some(ServiceStatus::RestartRequired)
             && self.heartbeat_age_ms >= self.heartbeat_expiry_ms;
         if expired {

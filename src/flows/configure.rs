@@ -75,7 +75,21 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             let overrides = state.overrides.clone().unwrap_or_default();
             match call(&ctx, "apply_overrides", overrides, timeout).await? {
                 Ok(answer) => {
-                    let applied: AppliedOverrides = serde_json::from_value(answer).unwrap_or_default();
+                    let applied: AppliedOverrides =
+                        serde_json::from_value(answer).map_err(|source| FlowError::Encode {
+                            what: "apply_overrides' answer",
+                            source,
+                        })?;
+                    if !applied.refused.is_empty() {
+                        // The rest was applied: what waits for a restart is recorded, then the
+                        // refusal ends the flow with a fault naming what the server runs without.
+                        record(&ctx, !applied.pending_restart.is_empty()).await?;
+                        let refused = GuestError::Unprocessable(format!(
+                            "The server refused the configuration parameters {}; it runs without them.",
+                            applied.refused.join(", ")
+                        ));
+                        return give_up(&ctx, refused).await;
+                    }
                     state.pending_restart = Some(applied.pending_restart);
                     StepOutcome::next(&state)
                 }
@@ -88,18 +102,24 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
                 .pending_restart
                 .unwrap_or_default()
                 .is_empty();
-            let id = ctx.instance_id().to_string();
-            ctx.db(move |c| {
-                crate::db::write_tx(c, |c| match Instance::find(c, &id)? {
-                    Some(_) => Instance::set_restart_pending(c, &id, pending),
-                    None => Ok(()),
-                })
-            })
-            .await?;
+            record(&ctx, pending).await?;
             Ok(StepOutcome::Done)
         }
         n => Err(ctx.no_step(n)),
     }
+}
+
+/// Records whether the server owes a restart to its configuration (nothing for an instance
+/// that is gone).
+async fn record(ctx: &FlowCtx, pending: bool) -> Result<(), FlowError> {
+    let id = ctx.instance_id().to_string();
+    ctx.db(move |c| {
+        crate::db::write_tx(c, |c| match Instance::find(c, &id)? {
+            Some(_) => Instance::set_restart_pending(c, &id, pending),
+            None => Ok(()),
+        })
+    })
+    .await
 }
 
 /// Calls the guest; `Ok(Err(message))` when the guest refused the values (retrying cannot
@@ -112,7 +132,12 @@ async fn call(
 ) -> Result<Result<serde_json::Value, GuestError>, FlowError> {
     match ctx.call_guest(method, encode(&Overrides { overrides }), timeout).await {
         Ok(answer) => Ok(Ok(answer)),
-        Err(crate::bus::BusError::Remote(message)) => Ok(Err(crate::guest::protocol::decode_error(&message))),
+        // The guest refused the values (retrying cannot help); a failure of its own (a server
+        // that did not answer in time, a file it could not write) is retried.
+        Err(crate::bus::BusError::Remote(message)) => match crate::guest::protocol::decode_error(&message) {
+            GuestError::Failed(_) => Err(FlowError::bus(method, crate::bus::BusError::Remote(message))),
+            refused => Ok(Err(refused)),
+        },
         Err(e) => Err(FlowError::bus(method, e)),
     }
 }
@@ -126,11 +151,12 @@ async fn give_up(ctx: &FlowCtx, reason: GuestError) -> Result<StepOutcome, FlowE
     Ok(StepOutcome::Fail(message))
 }
 
-/// The server did not take the values in time: a fault says so (no task is held).
+/// The flow did not end in time (a guest that does not answer): a fault says the server and
+/// its group may differ until the group is applied again (no task is held).
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
-    let message = "Applying the configuration timed out; the server may run without some of its values \
-                   until it is restarted or the configuration is applied again."
+    let message = "Applying the configuration group timed out; the server may not run with its values until \
+                   the group is attached or changed again."
         .to_string();
     ctx.db(move |c| InstanceFault::record(c, &id, &message, "")).await
 }

@@ -22,6 +22,12 @@ use std::time::Duration;
 
 pub const PORT: u16 = crate::manager::MARIADB_PORT;
 const ADMIN: &str = "os_admin";
+/// The admin's session: whatever a configuration group sets for clients (statement and lock
+/// limits, SQL mode, autocommit, network timeouts), coffer's own work runs as the server's
+/// defaults have it.
+const ADMIN_SESSION: &str = "SET SESSION max_statement_time = 0, autocommit = 1, lock_wait_timeout = 31536000, \
+     innodb_lock_wait_timeout = 50, wait_timeout = 28800, net_read_timeout = 30, net_write_timeout = 60, \
+     sql_mode = 'STRICT_TRANS_TABLES,ERROR_FOR_DIVISION_BY_ZERO,NO_AUTO_CREATE_USER,NO_ENGINE_SUBSTITUTION'";
 const MARIADBD: &str = "/usr/sbin/mariadbd";
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 /// mysqld sets its own umask from these (by default 0660/0700: group-readable data files).
@@ -55,14 +61,14 @@ impl MariaServer {
     }
 
     fn render_config(&self, settings: &ServerSettings, init_file: Option<&Path>) -> Result<(), DriverError> {
-        let pool_mb = (settings.memory_mb / 2).max(32);
         // The tunable defaults, the configuration group's values, then what coffer keeps for
         // itself (a later option wins).
-        let mut lines = vec![
-            "[mysqld]".to_string(),
-            "max_connections = 100".into(),
-            format!("innodb_buffer_pool_size = {pool_mb}M"),
-        ];
+        let mut lines = vec!["[mysqld]".to_string()];
+        lines.extend(
+            overrides::tunables(settings)
+                .into_iter()
+                .map(|(name, value)| format!("{name} = {value}")),
+        );
         lines.extend(overrides::lines(settings));
         lines.extend([
             format!("datadir = {}", self.path("data").display()),
@@ -151,10 +157,9 @@ impl MariaServer {
 
     async fn admin(&self) -> Result<mysql_async::Conn, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
-        // A configuration group's statement limit does not apply to coffer's own work.
         let opts = mysql_async::OptsBuilder::default()
             .socket(Some(self.path("run/mysqld.sock").display().to_string()))
-            .init(vec!["SET SESSION max_statement_time = 0"])
+            .init(vec![ADMIN_SESSION])
             .user(Some(ADMIN))
             .pass(Some(password.trim().to_string()));
         mysql_async::Conn::new(opts)

@@ -31,10 +31,12 @@ pub struct Overrides {
 }
 
 /// `apply_overrides`' answer: the parameters whose value the running server takes only at its
-/// next restart.
+/// next restart, and those it refused.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct AppliedOverrides {
     pub pending_restart: Vec<String>,
+    /// The parameters the server refused, each with its reason: it runs without them.
+    pub refused: Vec<String>,
 }
 
 /// `get_configuration`: the running server's values of `names`.

@@ -23,6 +23,10 @@ use tokio_postgres::NoTls;
 
 pub const PORT: u16 = crate::manager::POSTGRES_PORT;
 const ADMIN: &str = "os_admin";
+/// The admin's session settings (see [`PgServer::admin`]).
+pub(crate) const ADMIN_SESSION: &str = "-c statement_timeout=0 -c lock_timeout=0 \
+    -c idle_in_transaction_session_timeout=0 -c idle_session_timeout=0 -c log_statement=none \
+    -c log_min_duration_statement=-1 -c log_duration=off -c log_min_error_statement=panic";
 
 /// Where PostgreSQL 15's programs are.
 pub fn bin_dir() -> PathBuf {
@@ -189,14 +193,11 @@ impl PgServer {
         server::run(cmd, "pg_ctl start", &self.log()).await
     }
 
-    /// Connects as the admin over the private socket; a configuration group's timeouts do not
-    /// apply to coffer's own work.
+    /// Connects as the admin over the private socket, in a session of its own: a configuration
+    /// group's timeouts do not apply to coffer's work, and no statement of it (passwords among
+    /// them) reaches the server's log, whatever a group asks the server to log.
     pub async fn admin(&self, database: &str) -> Result<tokio_postgres::Client, DriverError> {
-        self.connect_admin(
-            database,
-            "-c statement_timeout=0 -c lock_timeout=0 -c idle_in_transaction_session_timeout=0",
-        )
-        .await
+        self.connect_admin(database, ADMIN_SESSION).await
     }
 
     /// Connects as the admin with the session `options` (none: the settings clients get).

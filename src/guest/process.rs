@@ -76,9 +76,16 @@ impl<S: Server> ProcessDatastore<S> {
         )
     }
 
+    /// Keeps `settings` in the volume, whole or not at all (a new file renamed over the old),
+    /// so that a crash never leaves a torn file that would read as defaults.
     pub(super) fn save_settings(dir: &Path, settings: &ServerSettings) -> Result<(), DriverError> {
+        use std::io::Write;
         let text = serde_json::to_string_pretty(settings).map_err(|e| DriverError::failed(format!("settings: {e}")))?;
-        std::fs::write(settings_file(dir), text).map_err(|e| DriverError::Failed(format!("settings: {e}")))
+        let (path, partial) = (settings_file(dir), dir.join("settings.json.partial"));
+        let mut file = std::fs::File::create(&partial).map_err(DriverError::at(&partial))?;
+        file.write_all(text.as_bytes()).map_err(DriverError::at(&partial))?;
+        file.sync_all().map_err(DriverError::at(&partial))?;
+        std::fs::rename(&partial, &path).map_err(DriverError::at(&path))
     }
 
     fn with_accounts<T, F>(&self, f: F) -> GuestFuture<T>

@@ -41,6 +41,11 @@ fn sha256_hex(text: &str) -> String {
     hex::encode(sha2::Sha256::digest(text.trim().as_bytes()))
 }
 
+/// The memory Redis may use by default: half the flavor's (at least 16 MiB), in bytes.
+fn default_maxmemory(settings: &ServerSettings) -> i64 {
+    (settings.memory_mb / 2).max(16) * 1024 * 1024
+}
+
 fn quote(value: &str) -> String {
     format!("\"{}\"", value.replace('\\', "\\\\").replace('"', "\\\""))
 }
@@ -74,7 +79,7 @@ impl RedisServer {
         let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
         // The tunable defaults, the configuration group's values, then what coffer keeps for
         // itself (a later directive wins).
-        let mut lines = vec![format!("maxmemory {}mb", (settings.memory_mb / 2).max(16))];
+        let mut lines = vec![format!("maxmemory {}", default_maxmemory(settings))];
         lines.extend(overrides::lines(settings));
         lines.extend([
             format!("bind {}", self.spec.address),

@@ -14,6 +14,7 @@ use crate::flows::state::ConfigureState;
 use crate::flows::FlowKind;
 use crate::manager::Manager;
 use crate::parameters::{self, Parameter};
+use crate::status::Task;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
@@ -188,15 +189,29 @@ pub fn change_configuration(
             record.values.clone()
         };
         after.extend(values.clone());
+        let mut using = Vec::new();
         for (instance_id, _) in Configuration::instances(conn, id)? {
-            if let Some(inst) = Instance::find(conn, &instance_id)? {
-                fits_flavor(conn, &record.version, &after, &inst.flavor_id)?;
+            Instance::lock(conn, &instance_id)?;
+            let Some(inst) = Instance::find(conn, &instance_id)? else {
+                continue;
+            };
+            match inst.task() {
+                // Its flavor is changing: the group's memory could not be checked against it.
+                Some(Task::Resizing) => {
+                    return Err(ApiError::Unprocessable(format!(
+                        "Instance {instance_id} is resizing; change its configuration group when it has ended."
+                    )))
+                }
+                Some(Task::Deleting) => continue,
+                _ => {}
             }
+            fits_flavor(conn, &record.version, &after, &inst.flavor_id)?;
+            using.push(instance_id);
         }
         Configuration::write_values(conn, id, &values, change.replace)?;
         Configuration::rename(conn, id, change.name.as_deref(), change.description.as_deref())?;
         let mut flows = Vec::new();
-        for (instance_id, _) in Configuration::instances(conn, id)? {
+        for instance_id in using {
             flows.push(record_configure(conn, &instance_id, deadline_ms)?);
         }
         Ok(flows)

@@ -14,6 +14,13 @@ use crate::intents::configurations::{self as intents, ConfigurationChange, Confi
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
+/// How long a configure flow may take from when it is recorded: it may wait behind the
+/// instance's other flows (a resize, a restart) before its own steps run.
+pub fn deadline_ms(state: &AppState) -> i64 {
+    let tm = &state.services.config.taskmanager;
+    super::instances::ms(tm.resize_timeout_s + tm.restart_timeout_s)
+}
+
 /// Trove's list view of a group.
 fn summary(r: &ConfigurationRecord) -> Value {
     json!({
@@ -162,7 +169,7 @@ pub async fn show(
 /// every instance using the group.
 async fn change(state: &AppState, tenant: String, id: &str, body: &Value, replace: bool) -> Result<(), ApiError> {
     let change = change_request(body, replace)?;
-    let deadline = super::instances::ms(state.services.config.taskmanager.restart_timeout_s);
+    let deadline = deadline_ms(state);
     let id = id.to_string();
     let flows = state
         .db

@@ -98,9 +98,11 @@ pub async fn update_instance(
                 .await??;
             cast_flow(&state, &flow).await;
         }
-        // Trove's update (PUT) without a group detaches the one attached; its edit (PATCH)
+        // An empty update (PUT `{"instance": {}}`) detaches the group; a rename, or any PATCH,
         // changes only what it names.
-        None if req.method() == actix_web::http::Method::PUT => configure(&state, &tenant, &id, None).await?,
+        None if req.method() == actix_web::http::Method::PUT && attrs.is_empty() => {
+            configure(&state, &tenant, &id, None).await?
+        }
         None => {}
     }
     rename(&state, &id, name).await?;
@@ -110,10 +112,7 @@ pub async fn update_instance(
 /// Attaches `group` to the instance, or detaches its group when `None`; a configure flow brings
 /// the server to it.
 async fn configure(state: &AppState, tenant: &str, id: &str, group: Option<String>) -> Result<(), ApiError> {
-    let (expiry, deadline) = (
-        expiry_ms(state),
-        ms(state.services.config.taskmanager.restart_timeout_s),
-    );
+    let (expiry, deadline) = (expiry_ms(state), super::configurations::deadline_ms(state));
     let (tenant, id) = (tenant.to_string(), id.to_string());
     let flow = state
         .db

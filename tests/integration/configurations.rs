@@ -4,7 +4,9 @@
 //! takes PostgreSQL's catalog; `configurations/real.rs` runs the same on real servers.
 
 mod catalog;
+mod limits;
 mod real;
+mod validation;
 
 use crate::both_backends;
 use crate::support::{eventually, Api, Backend, TestApp};
@@ -63,7 +65,7 @@ pub async fn effective(api: &Api, id: &str) -> Value {
     body["instance"]["configuration"].clone()
 }
 
-async fn attach(api: &Api, id: &str, group: &str) {
+pub async fn attach(api: &Api, id: &str, group: &str) {
     let body = json!({"instance": {"configuration": group}});
     let (status, answer) = api
         .send("PUT", &format!("/instances/{id}"), Some(&body.to_string()))
@@ -207,84 +209,6 @@ async fn the_catalog_and_the_groups_api(backend: Backend) {
 }
 both_backends!(the_catalog_and_the_groups_api);
 
-/// For each datastore: unknown, wrong type, below min, above max, forbidden → Trove's fault
-/// body naming the parameter, and nothing stored.
-async fn bad_values_get_trove_faults_and_change_nothing(backend: Backend) {
-    let app = TestApp::start(backend, |_| {}).await;
-    let api = &app.api;
-    let (_, datastores) = api.get("/datastores").await;
-    let known: Vec<String> = datastores["datastores"]
-        .as_array()
-        .expect("datastores")
-        .iter()
-        .filter_map(|d| d["name"].as_str().map(str::to_string))
-        .collect();
-    let cases: [(&str, Value, Value); 4] = [
-        (
-            "simulated",
-            json!({"statement_timeout": -1, "work_mem": 1, "max_connections": 6000}),
-            json!({"data_directory": "/", "port": 1}),
-        ),
-        (
-            "postgresql",
-            json!({"statement_timeout": -1, "work_mem": 1, "max_connections": 6000}),
-            json!({"data_directory": "/", "port": 1}),
-        ),
-        (
-            "mariadb",
-            json!({"max_connections": 1, "long_query_time": -1.0, "innodb_buffer_pool_size": 1}),
-            json!({"datadir": "/", "port": 1}),
-        ),
-        (
-            "redis",
-            json!({"maxmemory": 1, "databases": 1000, "hz": 0}),
-            json!({"dir": "/", "port": 1}),
-        ),
-    ];
-    for (datastore, ranges, forbidden) in cases {
-        if !known.iter().any(|k| k == datastore) {
-            continue; // its server is not installed here: the datastore is not in the catalog
-        }
-        let ds = json!({"type": datastore});
-        let numeric = ranges
-            .as_object()
-            .expect("ranges")
-            .keys()
-            .next()
-            .expect("a key")
-            .clone();
-        let mut bad: Vec<(Value, &str)> = vec![
-            (json!({"no_such_parameter": 1}), "no_such_parameter is not supported"),
-            (json!({numeric.clone(): "lots"}), "not of type"),
-            (json!({numeric.clone(): true}), "not of type"),
-        ];
-        for (key, value) in ranges.as_object().expect("ranges") {
-            bad.push((json!({key: value}), "allowed"));
-        }
-        for key in forbidden.as_object().expect("forbidden").keys() {
-            bad.push((json!({key: forbidden[key]}), "is not supported"));
-        }
-        for (values, needle) in bad {
-            let body = json!({"configuration": {"name": "bad", "datastore": ds, "values": values}});
-            let (status, answer) = api.send("POST", "/configurations", Some(&body.to_string())).await;
-            assert_eq!(status, 422, "{datastore} {values}: {answer}");
-            let message = answer["unprocessableEntity"]["message"].as_str().unwrap_or_default();
-            let key = values
-                .as_object()
-                .and_then(|v| v.keys().next().cloned())
-                .unwrap_or_default();
-            assert!(
-                message.contains(&key) && message.contains(needle),
-                "{datastore} {values}: {answer}"
-            );
-            assert_eq!(answer["unprocessableEntity"]["code"], 422, "{answer}");
-        }
-        let (_, list) = api.get("/configurations").await;
-        assert_eq!(list["configurations"], json!([]), "{datastore}: nothing stored");
-    }
-}
-both_backends!(bad_values_get_trove_faults_and_change_nothing);
-
 async fn attach_patch_detach_with_restart_required(backend: Backend) {
     let app = TestApp::start(backend, |_| {}).await;
     let api = &app.api;
@@ -410,107 +334,3 @@ async fn attach_patch_detach_with_restart_required(backend: Backend) {
     assert_eq!(api.send("POST", "/instances", Some(&body.to_string())).await.0, 404);
 }
 both_backends!(attach_patch_detach_with_restart_required);
-
-/// A group gives a server no more memory than its flavor pays for (at attach, a change of the
-/// group, a create and a resize), and admins manage the catalog; what coffer keeps stays out.
-async fn flavors_bound_memory_and_admins_manage_the_catalog(backend: Backend) {
-    let app = TestApp::start(backend, |_| {}).await;
-    let api = &app.api;
-    let small = api.create("small-one").await; // m1.tiny: 512 MB
-    api.wait_active(&small).await;
-    // 100000 × 8 kB ≈ 781 MB of shared_buffers: more than m1.tiny's 512 MB.
-    let big = create_group(
-        api,
-        "big",
-        json!({"type": "simulated"}),
-        json!({"shared_buffers": 100000}),
-    )
-    .await;
-    let body = json!({"instance": {"configuration": big["id"]}});
-    let (status, answer) = api
-        .send("PUT", &format!("/instances/{small}"), Some(&body.to_string()))
-        .await;
-    assert_eq!(status, 422, "{answer}");
-    let message = answer["unprocessableEntity"]["message"].as_str().unwrap_or_default();
-    assert!(
-        message.contains("shared_buffers") && message.contains("m1.tiny"),
-        "{answer}"
-    );
-    assert!(api.instance(&small).await.expect("view").get("configuration").is_none());
-    let create = json!({"instance": {"name": "x", "flavorRef": "1", "datastore": {"type": "simulated"},
-        "configuration": big["id"]}});
-    assert_eq!(api.send("POST", "/instances", Some(&create.to_string())).await.0, 422);
-    // A group that fits, attached; then a change that would not fit is refused whole.
-    let fits = create_group(
-        api,
-        "fits",
-        json!({"type": "simulated"}),
-        json!({"shared_buffers": 4096}),
-    )
-    .await;
-    let gid = fits["id"].as_str().expect("id").to_string();
-    attach(api, &small, &gid).await;
-    wait_configured(api, &small, Duration::from_secs(20)).await;
-    let patch = json!({"configuration": {"values": {"shared_buffers": 100000, "work_mem": 64}}});
-    let (status, answer) = api
-        .send("PATCH", &format!("/configurations/{gid}"), Some(&patch.to_string()))
-        .await;
-    assert_eq!(status, 422, "{answer}");
-    let (_, shown) = api.get(&format!("/configurations/{gid}")).await;
-    assert_eq!(
-        shown["configuration"]["values"],
-        json!({"shared_buffers": 4096}),
-        "nothing changed"
-    );
-
-    // The admin's catalog: a parameter of its own, shown to users; coffer's own stay out.
-    let admin = api; // noauth: the caller is an admin (/mgmt's guard is tested in hardening)
-    let vid = fits["datastore_version_id"].as_str().expect("version").to_string();
-    let mgmt = format!("/mgmt/datastores/versions/{vid}/parameters");
-    let body = json!({"configuration-parameter": {"name": "cpu_tuple_cost", "data_type": "float",
-        "restart_required": 0, "min_size": "0", "max_size": "10"}});
-    let (status, made) = admin.send("POST", &mgmt, Some(&body.to_string())).await;
-    assert_eq!(status, 200, "{made}");
-    assert_eq!(made["max_size"], json!(10), "{made}");
-    let (status, one) = api
-        .get(&format!("/datastores/versions/{vid}/parameters/cpu_tuple_cost"))
-        .await;
-    assert_eq!((status, one["restart_required"].clone()), (200, json!(false)), "{one}");
-    let (status, refused) = admin
-        .send(
-            "POST",
-            &mgmt,
-            Some(
-                &json!({"configuration-parameter": {"name": "port", "data_type": "integer",
-            "restart_required": 1, "min_size": 1, "max_size": 65535}})
-                .to_string(),
-            ),
-        )
-        .await;
-    assert_eq!(status, 422, "{refused}");
-    let bad_int =
-        json!({"configuration-parameter": {"name": "geqo_threshold", "data_type": "integer", "restart_required": 0}});
-    assert_eq!(admin.send("POST", &mgmt, Some(&bad_int.to_string())).await.0, 400);
-    assert_eq!(
-        admin.send("DELETE", &format!("{mgmt}/cpu_tuple_cost"), None).await.0,
-        204
-    );
-    assert_eq!(
-        api.get(&format!("/datastores/versions/{vid}/parameters/cpu_tuple_cost"))
-            .await
-            .0,
-        404
-    );
-    assert_eq!(
-        admin.send("DELETE", &format!("{mgmt}/cpu_tuple_cost"), None).await.0,
-        400
-    );
-    // A deleted builtin parameter is withdrawn until an admin puts it back.
-    assert_eq!(admin.send("DELETE", &format!("{mgmt}/work_mem"), None).await.0, 204);
-    let group = json!({"configuration": {"name": "w", "datastore": {"type": "simulated"}, "values": {"work_mem": 64}}});
-    assert_eq!(
-        api.send("POST", "/configurations", Some(&group.to_string())).await.0,
-        422
-    );
-}
-both_backends!(flavors_bound_memory_and_admins_manage_the_catalog);

@@ -103,7 +103,7 @@ impl ServiceStatusRow {
     pub fn sweep_expired(conn: &mut DbConn, expiry_ms: i64) -> Result<usize, DbError> {
         let cutoff = now_ms() - expiry_ms;
         let idle = instances::table
-            .filter(instances::task_id.eq(Task::None.code()))
+            .filter(instances::task_id.eq_any([Task::None.code(), Task::RestartRequired.code()]))
             .filter(instances::deleted.eq(false))
             .select(instances::id);
         let keep = [

@@ -83,11 +83,7 @@ pub(super) async fn apply(server: &PgServer, settings: ServerSettings) -> Result
         .map(|row| (row.get::<_, String>(0), row.get::<_, String>(1)))
         .filter(|(name, _)| !pending.contains(name) && settings.overrides.contains_key(name))
         .collect();
-    Ok(Applied {
-        pending,
-        refused,
-        baseline: settings.baseline,
-    })
+    Ok(Applied { pending, refused })
 }
 
 /// The running server's values of `names` (in the catalog's units).

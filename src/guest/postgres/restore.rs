@@ -144,6 +144,7 @@ impl PgServer {
     /// The admin over the socket without a password (the private start of a restore only).
     async fn trusted_admin(&self) -> Result<tokio_postgres::Client, DriverError> {
         let (client, connection) = tokio_postgres::Config::new()
+            .options(super::ADMIN_SESSION)
             .host_path(self.run_dir())
             .port(PORT)
             .user(ADMIN)

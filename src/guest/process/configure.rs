@@ -27,7 +27,8 @@ fn guard(manager: crate::manager::Manager, overrides: &BTreeMap<String, Override
 }
 
 /// Keeps `overrides` as the server's set and writes its configuration (Trove's
-/// `update_overrides`); the running server is left as it is.
+/// `update_overrides`); the running server is left as it is. What the set no longer names is
+/// remembered as released until the server applies the set.
 pub(super) fn write<S: Server>(
     server: &S,
     shared: &Mutex<ServerSettings>,
@@ -36,6 +37,16 @@ pub(super) fn write<S: Server>(
     guard(server.manager(), &overrides)?;
     let settings = {
         let mut settings = shared.lock();
+        let gone: Vec<String> = settings
+            .overrides
+            .keys()
+            .filter(|n| !overrides.contains_key(*n))
+            .cloned()
+            .collect();
+        settings.released.extend(gone);
+        for name in overrides.keys() {
+            settings.released.remove(name);
+        }
         settings.overrides = overrides;
         settings.clone()
     };
@@ -45,7 +56,8 @@ pub(super) fn write<S: Server>(
 }
 
 /// Applies `overrides` to the running server (Trove's `apply_overrides`), writing them first if
-/// they are not the set kept; a stopped server takes them at its next start.
+/// they are not the set kept; a stopped server takes them at its next start. A value the server
+/// refuses leaves its files (so that no later start meets it) and is answered as refused.
 pub(super) async fn apply<S: Server>(
     server: &S,
     shared: &Mutex<ServerSettings>,
@@ -59,30 +71,26 @@ pub(super) async fn apply<S: Server>(
     if !server.running() {
         return Ok(AppliedOverrides::default());
     }
-    let applied = server.apply_overrides(settings).await.map_err(failed)?;
-    shared.lock().baseline = applied.baseline;
+    let mut applied = server.apply_overrides(settings).await.map_err(failed)?;
     if !applied.refused.is_empty() {
-        // What the server refused leaves its files too, so that no later start meets it; the
-        // rest is applied again without it, and the refusal is the answer.
         let mut without = shared.lock().overrides.clone();
         for (name, _) in &applied.refused {
             without.remove(name);
         }
         let settings = write(server, shared, without)?;
-        let again = server.apply_overrides(settings).await.map_err(failed)?;
-        shared.lock().baseline = again.baseline;
-        let settings = shared.lock().clone();
-        ProcessDatastore::<S>::save_settings(server.dir(), &settings).map_err(failed)?;
-        let reasons: Vec<String> = applied.refused.iter().map(|(n, why)| format!("{n} ({why})")).collect();
-        return Err(GuestError::Unprocessable(format!(
-            "The server refused the configuration parameters {}; it runs without them.",
-            reasons.join(", ")
-        )));
+        let refused = std::mem::take(&mut applied.refused);
+        applied = server.apply_overrides(settings).await.map_err(failed)?;
+        applied.refused = refused;
     }
-    let settings = shared.lock().clone();
+    let settings = {
+        let mut settings = shared.lock();
+        settings.released.clear();
+        settings.clone()
+    };
     ProcessDatastore::<S>::save_settings(server.dir(), &settings).map_err(failed)?;
     Ok(AppliedOverrides {
         pending_restart: applied.pending,
+        refused: applied.refused.iter().map(|(n, why)| format!("{n} ({why})")).collect(),
     })
 }
 

@@ -35,7 +35,7 @@ pub trait Server: Send + Sync + 'static {
     /// running server as it is.
     fn write_config(&self, settings: &ServerSettings) -> Result<(), DriverError>;
     /// Applies `settings.overrides` to the running server, whose configuration was just written
-    /// from `settings` (see [`Applied`]).
+    /// from `settings`, and returns `settings.released` to their defaults (see [`Applied`]).
     fn apply_overrides(&self, _settings: ServerSettings) -> impl Future<Output = Result<Applied, DriverError>> + Send {
         async {
             Err(DriverError::failed(
@@ -106,8 +106,6 @@ pub struct Applied {
     pub pending: Vec<String>,
     /// The parameters the server refused, each with its reason (it keeps its old value).
     pub refused: Vec<(String, String)>,
-    /// The values the server had before a group first set them (restored when a group lets go).
-    pub baseline: BTreeMap<String, String>,
 }
 
 /// Users and databases of a datastore that has them.

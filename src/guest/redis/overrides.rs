@@ -62,50 +62,43 @@ async fn set(conn: &mut redis::aio::MultiplexedConnection, name: &str, value: &s
     }
 }
 
-/// Applies the group's values to the running server; answers what waits for a restart and the
-/// baseline as it is now.
+/// Applies the group's values to the running server and returns released ones to their
+/// defaults: coffer's tunable one (`maxmemory`), else the server's own at its next start.
 pub(super) async fn apply(server: &RedisServer, settings: ServerSettings) -> Result<Applied, DriverError> {
-    let mut baseline = settings.baseline;
     let mut conn = server.admin().await?;
     let (mut pending, mut refused) = (Vec::new(), Vec::new());
-    for (name, o) in &settings.overrides {
-        let Some(now) = get(&mut conn, name).await? else {
-            continue;
-        };
-        baseline.entry(name.clone()).or_insert_with(|| now.clone());
-        let wanted = text(&o.value);
-        if same_setting(&now, &wanted) {
-            continue;
-        }
-        match o.restart_required {
-            true => pending.push(name.clone()),
-            false => match set(&mut conn, name, &wanted).await {
-                Set::Done => {}
-                Set::Immutable => pending.push(name.clone()),
-                Set::Refused(reason) => refused.push((name.clone(), reason)),
-            },
-        }
-    }
-    let released: Vec<String> = baseline
-        .keys()
-        .filter(|n| !settings.overrides.contains_key(*n))
-        .cloned()
+    let mut wanted: Vec<(String, Option<String>, bool)> = settings
+        .overrides
+        .iter()
+        .map(|(name, o)| (name.clone(), Some(text(&o.value)), o.restart_required))
         .collect();
-    for name in released {
-        let before = baseline.remove(&name).unwrap_or_default();
+    for name in &settings.released {
+        let tunable = (name == "maxmemory").then(|| super::default_maxmemory(&settings).to_string());
+        wanted.push((name.clone(), tunable, false));
+    }
+    for (name, value, restart_required) in wanted {
         let Some(now) = get(&mut conn, &name).await? else {
             continue;
         };
-        if !same_setting(&now, &before) && !matches!(set(&mut conn, &name, &before).await, Set::Done) {
+        let Some(value) = value else {
+            // Its default is what the server has without the line: at its next start.
             pending.push(name);
+            continue;
+        };
+        if same_setting(&now, &value) {
+            continue;
+        }
+        match restart_required {
+            true => pending.push(name),
+            false => match set(&mut conn, &name, &value).await {
+                Set::Done => {}
+                Set::Immutable => pending.push(name),
+                Set::Refused(reason) => refused.push((name, reason)),
+            },
         }
     }
     pending.sort();
-    Ok(Applied {
-        pending,
-        refused,
-        baseline,
-    })
+    Ok(Applied { pending, refused })
 }
 
 /// The running server's values of `names`.

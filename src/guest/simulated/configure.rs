@@ -53,6 +53,7 @@ impl SimConfig {
         }
         Ok(AppliedOverrides {
             pending_restart: pending,
+            refused: Vec::new(),
         })
     }
 

@@ -266,6 +266,47 @@ async fn groups_on_real_servers(backend: Backend) {
             "{datastore}: default again"
         );
         assert_eq!(api.send("DELETE", &format!("/configurations/{gid}"), None).await.0, 202);
+
+        // A group given at create: the server starts with it; a detach still restores the
+        // defaults (nothing was ever applied live to remember them from).
+        let group = create_group(
+            api,
+            &format!("{datastore}-at-create"),
+            json!({"type": datastore}),
+            json!({dynamic: dyn_value}),
+        )
+        .await;
+        let mut body = real_create(datastore, &format!("{datastore}-grouped"));
+        body["instance"]["configuration"] = group["id"].clone();
+        let (status, created) = api.send("POST", "/instances", Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{created}");
+        let grouped = created["instance"]["id"].as_str().expect("id").to_string();
+        let pw2 = created["instance"]["password"].as_str().map(str::to_string);
+        api.wait_active_within(&grouped, BUILD_BOUND).await;
+        assert_eq!(
+            server_value(api, &grouped, datastore, dynamic, pw2.as_deref()).await,
+            text(&dyn_value)
+        );
+        let detach = json!({"instance": {"configuration": null}});
+        assert_eq!(
+            api.send("PUT", &format!("/instances/{grouped}"), Some(&detach.to_string()))
+                .await
+                .0,
+            202
+        );
+        wait_value(api, &grouped, datastore, dynamic, &default_dynamic, pw2.as_deref()).await;
+        assert_eq!(api.send("DELETE", &format!("/instances/{grouped}"), None).await.0, 202);
+        api.wait_gone(&grouped).await;
+        assert_eq!(
+            api.send(
+                "DELETE",
+                &format!("/configurations/{}", group["id"].as_str().unwrap_or_default()),
+                None
+            )
+            .await
+            .0,
+            202
+        );
     }
     for (id, ..) in &made {
         assert_eq!(
