@@ -8,3 +8,4 @@ mod input;
 mod logins;
 mod mariadb;
 mod quotas;
+mod tokens;
