@@ -209,6 +209,16 @@ pub fn validate(
     Ok(checked)
 }
 
+/// Whether `name` is a plain parameter name (lower-case letters, digits, `_` and `-`, at most
+/// 128): the only names that reach a configuration file or a `SET` statement.
+pub fn plain_name(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 128
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-')
+}
+
 mod policy;
 pub use policy::{check_memory, denied};
 

@@ -169,12 +169,7 @@ fn admin_parameter(body: &Value, manager: Manager, path_name: Option<&str>) -> R
         None => string_field(p, "name")?.ok_or_else(|| bad("'name' is a required property"))?,
     };
     let name = parameters::canonical(manager, &name);
-    let plain = !name.is_empty()
-        && name.len() <= 128
-        && name
-            .chars()
-            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-    if !plain {
+    if !parameters::plain_name(&name) {
         return Err(bad(format!("'{name}' is not a parameter name")));
     }
     if parameters::denied(manager, &name) {

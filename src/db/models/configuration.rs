@@ -91,6 +91,11 @@ impl CatalogRow {
     /// Makes the version's builtin rows `params` (rows an admin wrote stay as they are);
     /// answers how many rows were written.
     pub fn seed(conn: &mut DbConn, version_id: &str, params: &[Parameter]) -> Result<usize, DbError> {
+        let admin: Vec<String> = datastore_configuration_parameters::table
+            .filter(datastore_configuration_parameters::datastore_version_id.eq(version_id))
+            .filter(datastore_configuration_parameters::source.eq(ADMIN))
+            .select(datastore_configuration_parameters::name)
+            .load(conn)?;
         let builtin: Vec<CatalogRow> = datastore_configuration_parameters::table
             .filter(datastore_configuration_parameters::datastore_version_id.eq(version_id))
             .filter(datastore_configuration_parameters::source.eq(BUILTIN))
@@ -98,27 +103,19 @@ impl CatalogRow {
             .load(conn)?;
         let mut have: Vec<Parameter> = builtin.iter().map(CatalogRow::parameter).collect();
         have.sort_by(|a, b| a.name.cmp(&b.name));
-        let mut want = params.to_vec();
+        // An admin's row stands for its name: the shipped one is not wanted beside it.
+        let mut want: Vec<Parameter> = params.iter().filter(|p| !admin.contains(&p.name)).cloned().collect();
         want.sort_by(|a, b| a.name.cmp(&b.name));
         if have == want {
             return Ok(0); // as shipped: nothing to write (most starts)
         }
-        let admin: Vec<String> = datastore_configuration_parameters::table
-            .filter(datastore_configuration_parameters::datastore_version_id.eq(version_id))
-            .filter(datastore_configuration_parameters::source.eq(ADMIN))
-            .select(datastore_configuration_parameters::name)
-            .load(conn)?;
         diesel::delete(
             datastore_configuration_parameters::table
                 .filter(datastore_configuration_parameters::datastore_version_id.eq(version_id))
                 .filter(datastore_configuration_parameters::source.eq(BUILTIN)),
         )
         .execute(conn)?;
-        let rows: Vec<CatalogRow> = params
-            .iter()
-            .filter(|p| !admin.contains(&p.name))
-            .map(|p| CatalogRow::new(version_id, p, BUILTIN))
-            .collect();
+        let rows: Vec<CatalogRow> = want.iter().map(|p| CatalogRow::new(version_id, p, BUILTIN)).collect();
         for row in &rows {
             diesel::insert_into(datastore_configuration_parameters::table)
                 .values(row)

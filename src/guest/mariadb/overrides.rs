@@ -104,9 +104,8 @@ pub(super) async fn apply(server: &MariaServer, settings: ServerSettings) -> Res
             if same_setting(now, &value) {
                 continue;
             }
-            let plain = name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+            // MariaDB's names have no `-`: one here is not a variable to SET.
+            let plain = crate::parameters::plain_name(&name) && !name.contains('-');
             if *read_only || !plain {
                 pending.push(name);
             } else if let Err(e) = conn

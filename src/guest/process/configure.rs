@@ -12,12 +12,7 @@ use std::collections::BTreeMap;
 /// it reached the guest past the catalog: an admin's row, a bug, a forged message).
 fn guard(manager: crate::manager::Manager, overrides: &BTreeMap<String, Override>) -> Result<(), GuestError> {
     for name in overrides.keys() {
-        let plain = !name.is_empty()
-            && name.len() <= 128
-            && name
-                .chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-');
-        if !plain || crate::parameters::denied(manager, name) {
+        if !crate::parameters::plain_name(name) || crate::parameters::denied(manager, name) {
             return Err(GuestError::Unprocessable(format!(
                 "The configuration parameter {name} cannot be set: coffer manages it."
             )));
