@@ -92,8 +92,12 @@ async fn a_killed_pools_guests_are_hosted_again_by_a_live_pool() {
     let ids = create_many(api, "hosted", 30).await;
     wait_all_active(api, &ids, Duration::from_secs(60)).await;
     let _second = start(&db, "guest --simulated 100", &env).await;
-    let list = wait_services(api, Duration::from_secs(10), "two pools up", |l| {
+    // The pool's row counts its guests at its next report: wait for both pools and the count.
+    let first_pid = first.pid();
+    let list = wait_services(api, Duration::from_secs(10), "two pools up, the first hosting 30", |l| {
         up(l, "guest_pool").len() == 2
+            && l.iter()
+                .any(|s| s["role"] == "guest_pool" && s["pid"] == first_pid && s["hosted"] == 30)
     })
     .await;
     let first_row = list
