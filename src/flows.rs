@@ -14,9 +14,11 @@ pub mod delete;
 pub mod error;
 pub mod kind;
 pub mod rebuild;
+pub mod replication;
 pub mod resize;
 pub mod restart;
 pub mod state;
+pub mod switchover;
 
 use crate::bus::BusError;
 use crate::compute::messages::{ComputeHandle, Route};
@@ -203,6 +205,8 @@ pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         FlowKind::Upgrade | FlowKind::Rebuild => rebuild::step(ctx).await,
         FlowKind::UpdateAccess => rebuild::access_step(ctx).await,
         FlowKind::Configure => configure::step(ctx).await,
+        FlowKind::Detach => replication::detach_step(ctx).await,
+        FlowKind::Promote | FlowKind::Eject => switchover::step(ctx).await,
     }
 }
 
@@ -217,6 +221,8 @@ pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
         Some(FlowKind::DeleteBackup) => backup::on_delete_deadline(ctx).await,
         Some(FlowKind::Upgrade | FlowKind::Rebuild | FlowKind::UpdateAccess) => rebuild::on_deadline(ctx).await,
         Some(FlowKind::Configure) => configure::on_deadline(ctx).await,
+        Some(FlowKind::Detach) => replication::on_detach_deadline(ctx).await,
+        Some(FlowKind::Promote | FlowKind::Eject) => switchover::on_deadline(ctx).await,
         None => Ok(()),
     }
 }

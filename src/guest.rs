@@ -19,6 +19,7 @@ pub mod postgres;
 pub mod process;
 pub mod protocol;
 pub mod redis;
+pub mod replication;
 pub mod rules;
 pub mod server;
 pub mod simulated;
@@ -98,6 +99,9 @@ pub struct PrepareRequest {
     pub restore: Vec<RestorePiece>,
     /// The configuration group's values the server starts with (Trove's `overrides`).
     pub overrides: BTreeMap<String, messages::Override>,
+    /// The source a replica is made from and then follows (Trove's `slave_of_id`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<replication::ReplicaOf>,
 }
 
 /// One attempt of a backup, as the task manager asks for it (`create_backup`).
@@ -184,6 +188,49 @@ pub struct ServerSettings {
     /// return to their defaults when the server next applies its set (or starts).
     #[serde(default)]
     pub released: std::collections::BTreeSet<String>,
+    /// Its part in a replication group, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replication: Option<GroupMember>,
+}
+
+/// A server's part in a replication group, kept with its settings so that every start renders
+/// it: the replication account (any member may become the source), the source it follows as a
+/// replica, and whether writes are fenced off (a source demoted for a switchover).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupMember {
+    /// The group's replication password, sealed under the master key.
+    pub password_sealed: String,
+    /// The source this server follows; `None` on the source.
+    pub follows: Option<SourceAddress>,
+    /// Writes are refused until the server follows another source or is detached.
+    #[serde(default)]
+    pub fenced: bool,
+}
+
+/// Where a replica's source is (its password is the group's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceAddress {
+    pub address: String,
+    pub port: u16,
+    pub slot: String,
+}
+
+impl ServerSettings {
+    /// Whether the server is a replica (it follows a source).
+    pub fn follows(&self) -> Option<&SourceAddress> {
+        self.replication.as_ref().and_then(|m| m.follows.as_ref())
+    }
+
+    /// Whether writes are refused: a full volume, or a fenced former source.
+    pub fn refuses_writes(&self) -> bool {
+        self.read_only || self.replication.as_ref().is_some_and(|m| m.fenced)
+    }
+
+    /// The group's replication password, opened with `key`.
+    pub fn replication_password(&self, key: &crate::secrets::MasterKey) -> Option<String> {
+        let member = self.replication.as_ref()?;
+        key.open(&member.password_sealed).ok()
+    }
 }
 
 /// Trove's `get_filesystem_stats` answer (sizes in GB, as Trove reports them).
@@ -336,6 +383,10 @@ pub trait Datastore: Send {
     /// The running server's values of `names` (as it shows them).
     fn configuration(&mut self, _names: Vec<String>) -> GuestFuture<BTreeMap<String, String>> {
         not_implemented("get_configuration")
+    }
+    /// A replication operation (see [`replication::ReplicationOp`]); its answer as JSON.
+    fn replication(&mut self, _op: replication::ReplicationOp) -> GuestFuture<serde_json::Value> {
+        not_implemented("replication")
     }
 }
 

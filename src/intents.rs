@@ -21,6 +21,7 @@ pub use requests::CreateInstance;
 pub mod actions;
 pub mod backups;
 pub mod configurations;
+pub mod replication;
 pub mod requests;
 pub mod updates;
 
@@ -99,7 +100,16 @@ fn check_accounts(manager: &str, req: &CreateInstance) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// Records a create: instance (BUILDING), service status (NEW), stale-check row, create flow.
+/// An instance a create recorded: its view's record, its create flow, and the password shown
+/// once (datastores without users).
+pub struct Created {
+    pub record: InstanceRecord,
+    pub flow: Flow,
+    pub password: Option<String>,
+}
+
+/// Records a create: instance (BUILDING), service status (NEW), stale-check row, create flow;
+/// for a replica create, one of each per replica (`replica_count`, named `-1`, `-2`, …).
 pub fn create_instance(
     conn: &mut DbConn,
     tenant: &str,
@@ -107,114 +117,171 @@ pub fn create_instance(
     usage_timeout_ms: i64,
     secrets: &MasterKey,
     limits: &quota::Defaults,
-) -> Result<(InstanceRecord, Flow, Option<String>), ApiError> {
+    expiry_ms: i64,
+) -> Result<Vec<Created>, ApiError> {
     write_tx(conn, |conn| {
-        let flavor = Flavor::find_by_id_or_name(conn, &req.flavor_id)?
-            .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?;
-        if let Some(size) = req.volume_size.filter(|s| *s > MAX_VOLUME_GB) {
-            return Err(ApiError::OverLimit(format!(
-                "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
-            )));
-        }
-        let restore = match &req.restore_backup_id {
-            Some(id) => Some(backups::restore_plan(conn, tenant, id, req.volume_size)?),
+        let source = match &req.replica_of {
+            Some(id) => Some(replication::check_replica(conn, tenant, id, req, expiry_ms)?),
             None => None,
         };
-        let (datastore, version) = match &restore {
-            Some(plan) if req.datastore_type.is_none() => plan.version(conn)?,
-            _ => resolve_version(conn, req)?,
-        };
-        if let Some(plan) = &restore {
-            plan.check_datastore(&version)?;
+        let count = req.replica_count.unwrap_or(1);
+        let mut created = Vec::new();
+        for n in 1..=count {
+            let name = match count {
+                1 => req.name.clone(),
+                _ => format!("{}-{n}", req.name),
+            };
+            let ctx = NewInstance {
+                tenant,
+                name,
+                source: source.as_ref(),
+                usage_timeout_ms,
+                secrets,
+                limits,
+            };
+            created.push(create_one(conn, req, ctx)?);
         }
-        check_accounts(&version.manager, req)?;
-        if let Some(group) = &req.configuration_id {
-            configurations::group_for(conn, tenant, group, &version.id)?;
-            configurations::group_fits_flavor(conn, Some(group), &flavor.id)?;
-        }
-        let deltas = [
-            ("instances", 1),
-            ("ram", flavor.ram),
-            ("volumes", req.volume_size.unwrap_or(0)),
-        ];
-        over_quota(quota::consume(conn, limits, tenant, &deltas)?)?;
-        let cidrs = req
-            .access
-            .as_ref()
-            .and_then(|a| a.get("allowed_cidrs"))
-            .and_then(|c| c.as_array());
-        let cidrs: Vec<String> = cidrs
-            .into_iter()
-            .flatten()
-            .filter_map(|c| c.as_str().map(str::to_string))
-            .collect();
-        updates::access_enforceable(&version.manager, &cidrs)?;
-        let now = unique_now_ms();
-        let instance = Instance {
-            id: uuid::Uuid::new_v4().to_string(),
-            created: now,
-            updated: now,
-            name: req.name.clone(),
-            tenant_id: tenant.to_string(),
-            flavor_id: flavor.id.clone(),
-            volume_size: req.volume_size,
-            datastore_version_id: version.id.clone(),
-            task_id: Task::Building.code(),
-            task_description: Task::Building.description().to_string(),
-            task_start_time: Some(now),
-            server_status: None,
-            compute_instance_id: None,
-            address: None,
-            access: req.access.as_ref().map(|a| a.to_string()),
-            deleted: false,
-            deleted_at: None,
-            network_id: req.network_id.clone(),
-            server_version: None,
-            image_id: None,
-            configuration_id: req.configuration_id.clone(),
-            restart_pending: false,
-        };
-        diesel::insert_into(crate::db::schema::instances::table)
-            .values(&instance)
-            .execute(conn)?;
-        let service = ServiceStatusRow::new(&instance.id, ServiceStatus::New);
-        diesel::insert_into(crate::db::schema::service_statuses::table)
-            .values(&service)
-            .execute(conn)?;
-        LastSeen::start(conn, &instance.id, "heartbeat")?;
-        let users = req
-            .users
-            .iter()
-            .map(|u| SealedUser {
-                name: u.name.clone(),
-                host: u.host.clone(),
-                databases: u.databases.clone(),
-                password_sealed: secrets.seal_secret(&u.password),
-            })
-            .collect();
-        // Datastores without users (Redis) get a password at create, shown once in the answer
-        // (Trove's root_on_create).
-        let password = (rules::for_manager(&version.manager).is_none()).then(|| crate::secrets::random_password(24));
-        let state = CreateState {
-            volume_size: req.volume_size,
-            databases: req.databases.clone(),
-            users,
-            allowed_cidrs: cidrs,
-            root_password_sealed: password.as_deref().map(|p| secrets.seal_secret(p)),
-            restore: restore.as_ref().map(|plan| plan.pieces.clone()).unwrap_or_default(),
-            memory_mb: None,
-        };
-        let flow = Flow::new(flows::FlowKind::Create, &instance.id, &state, usage_timeout_ms);
-        flow.insert(conn)?;
-        let record = InstanceRecord {
-            instance,
-            service,
-            datastore,
-            version,
-            backup_running: false,
-        };
-        Ok((record, flow, password))
+        Ok(created)
     })
+}
+
+/// What one instance of a create is made with besides the request.
+struct NewInstance<'a> {
+    tenant: &'a str,
+    name: String,
+    source: Option<&'a InstanceRecord>,
+    usage_timeout_ms: i64,
+    secrets: &'a MasterKey,
+    limits: &'a quota::Defaults,
+}
+
+fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> Result<Created, ApiError> {
+    let NewInstance {
+        tenant,
+        name,
+        source,
+        usage_timeout_ms,
+        secrets,
+        limits,
+    } = ctx;
+    let flavor = match source {
+        Some(s) => replication::replica_flavor(conn, req, &s.instance)?,
+        None => Flavor::find_by_id_or_name(conn, &req.flavor_id)?
+            .ok_or_else(|| ApiError::NotFound(format!("Flavor {} could not be found.", req.flavor_id)))?,
+    };
+    let volume_size = req.volume_size.or(source.and_then(|s| s.instance.volume_size));
+    if let Some(size) = volume_size.filter(|s| *s > MAX_VOLUME_GB) {
+        return Err(ApiError::OverLimit(format!(
+            "Volume size {size} cannot exceed maximum of {MAX_VOLUME_GB} GB."
+        )));
+    }
+    let restore = match &req.restore_backup_id {
+        Some(id) => Some(backups::restore_plan(conn, tenant, id, volume_size)?),
+        None => None,
+    };
+    let (datastore, version) = match (&restore, source) {
+        (_, Some(s)) => (s.datastore.clone(), s.version.clone()),
+        (Some(plan), None) if req.datastore_type.is_none() => plan.version(conn)?,
+        _ => resolve_version(conn, req)?,
+    };
+    if let Some(plan) = &restore {
+        plan.check_datastore(&version)?;
+    }
+    check_accounts(&version.manager, req)?;
+    if let Some(group) = &req.configuration_id {
+        configurations::group_for(conn, tenant, group, &version.id)?;
+        configurations::group_fits_flavor(conn, Some(group), &flavor.id)?;
+    }
+    let deltas = [
+        ("instances", 1),
+        ("ram", flavor.ram),
+        ("volumes", volume_size.unwrap_or(0)),
+    ];
+    over_quota(quota::consume(conn, limits, tenant, &deltas)?)?;
+    let cidrs = req
+        .access
+        .as_ref()
+        .and_then(|a| a.get("allowed_cidrs"))
+        .and_then(|c| c.as_array());
+    let cidrs: Vec<String> = cidrs
+        .into_iter()
+        .flatten()
+        .filter_map(|c| c.as_str().map(str::to_string))
+        .collect();
+    updates::access_enforceable(&version.manager, &cidrs)?;
+    let replication_secret = match source {
+        Some(s) => Some(replication::group_secret(conn, &s.instance, secrets)?),
+        None => None,
+    };
+    let now = unique_now_ms();
+    let instance = Instance {
+        id: uuid::Uuid::new_v4().to_string(),
+        created: now,
+        updated: now,
+        name,
+        tenant_id: tenant.to_string(),
+        flavor_id: flavor.id.clone(),
+        volume_size,
+        datastore_version_id: version.id.clone(),
+        task_id: Task::Building.code(),
+        task_description: Task::Building.description().to_string(),
+        task_start_time: Some(now),
+        server_status: None,
+        compute_instance_id: None,
+        address: None,
+        access: req.access.as_ref().map(|a| a.to_string()),
+        deleted: false,
+        deleted_at: None,
+        network_id: req.network_id.clone(),
+        server_version: None,
+        image_id: None,
+        configuration_id: req.configuration_id.clone(),
+        restart_pending: false,
+        slave_of_id: source.map(|s| s.instance.id.clone()),
+        replication_secret,
+    };
+    diesel::insert_into(crate::db::schema::instances::table)
+        .values(&instance)
+        .execute(conn)?;
+    let service = ServiceStatusRow::new(&instance.id, ServiceStatus::New);
+    diesel::insert_into(crate::db::schema::service_statuses::table)
+        .values(&service)
+        .execute(conn)?;
+    LastSeen::start(conn, &instance.id, "heartbeat")?;
+    let users = req
+        .users
+        .iter()
+        .map(|u| SealedUser {
+            name: u.name.clone(),
+            host: u.host.clone(),
+            databases: u.databases.clone(),
+            password_sealed: secrets.seal_secret(&u.password),
+        })
+        .collect();
+    // Datastores without users (Redis) get a password at create, shown once in the answer
+    // (Trove's root_on_create).
+    let password = (rules::for_manager(&version.manager).is_none()).then(|| crate::secrets::random_password(24));
+    let state = CreateState {
+        volume_size,
+        databases: req.databases.clone(),
+        users,
+        allowed_cidrs: cidrs,
+        root_password_sealed: password.as_deref().map(|p| secrets.seal_secret(p)),
+        restore: restore.as_ref().map(|plan| plan.pieces.clone()).unwrap_or_default(),
+        memory_mb: None,
+        replica_of: source.map(|s| s.instance.id.clone()),
+    };
+    let flow = Flow::new(flows::FlowKind::Create, &instance.id, &state, usage_timeout_ms);
+    flow.insert(conn)?;
+    let record = InstanceRecord {
+        instance,
+        service,
+        datastore,
+        version,
+        backup_running: false,
+        replicas: Vec::new(),
+    };
+    Ok(Created { record, flow, password })
 }
 
 /// Records a delete: task DELETING, the create and restart flows cancelled, a delete flow.
@@ -228,6 +295,7 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
         if record.instance.task() == Some(Task::Deleting) {
             return Ok(None);
         }
+        replication::check_deletable(&record)?;
         if record.backup_running {
             return Err(ApiError::Unprocessable(format!(
                 "Instance {id} is running a backup; delete it when the backup has ended."
@@ -244,7 +312,7 @@ pub fn delete_instance(conn: &mut DbConn, tenant: &str, id: &str, deadline_ms: i
 }
 
 /// 422 for an action that lost the race to another one.
-fn busy(id: &str) -> ApiError {
+pub(crate) fn busy(id: &str) -> ApiError {
     ApiError::Unprocessable(format!(
         "Instance {id} is not currently available for an action to be performed (another action has begun)."
     ))

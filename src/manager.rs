@@ -57,6 +57,11 @@ impl Manager {
         }
     }
 
+    /// Whether coffer replicates it (read replicas, switchover, failover).
+    pub fn has_replication(self) -> bool {
+        matches!(self, Manager::Postgresql | Manager::Redis)
+    }
+
     /// Whether it has users and databases in Trove's sense (Redis has neither).
     pub fn has_accounts(self) -> bool {
         self != Manager::Redis

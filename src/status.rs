@@ -23,7 +23,36 @@ pub enum Task {
     /// Idle, but the server runs with configuration values older than its files until a
     /// restart (Trove's RESTART_REQUIRED); actions are allowed, a restart clears it.
     RestartRequired,
+    /// A replica becoming its group's source (switchover), or a source being replaced
+    /// (failover), or a replica leaving its group.
+    Promoting,
+    Ejecting,
+    Detaching,
+    /// A replica that could not be made from its source.
+    BuildingErrorReplica,
+    PromotionError,
+    EjectionError,
 }
+
+const ALL_TASKS: [Task; 17] = [
+    Task::None,
+    Task::Deleting,
+    Task::Rebooting,
+    Task::Resizing,
+    Task::Building,
+    Task::Updating,
+    Task::Upgrading,
+    Task::Rebuilding,
+    Task::BuildingErrorServer,
+    Task::BuildingErrorTimeoutGa,
+    Task::RestartRequired,
+    Task::Promoting,
+    Task::Ejecting,
+    Task::Detaching,
+    Task::BuildingErrorReplica,
+    Task::PromotionError,
+    Task::EjectionError,
+];
 
 impl Task {
     pub fn code(self) -> i32 {
@@ -39,6 +68,12 @@ impl Task {
             Task::BuildingErrorServer => 0x51,
             Task::BuildingErrorTimeoutGa => 0x5b,
             Task::RestartRequired => 0x07,
+            Task::Promoting => 0x08,
+            Task::Ejecting => 0x09,
+            Task::Detaching => 0x0b,
+            Task::BuildingErrorReplica => 0x54,
+            Task::PromotionError => 0x55,
+            Task::EjectionError => 0x56,
         }
     }
 
@@ -55,26 +90,18 @@ impl Task {
             Task::BuildingErrorServer => "Build error: Server.",
             Task::BuildingErrorTimeoutGa => "Build error: guestagent timeout.",
             Task::RestartRequired => "Instance requires a restart.",
+            Task::Promoting => "Promoting the instance to replica source.",
+            Task::Ejecting => "Ejecting the replica source.",
+            Task::Detaching => "Detaching the instance from replica source.",
+            Task::BuildingErrorReplica => "Build error: Replica.",
+            Task::PromotionError => "Replica Source Promotion Error.",
+            Task::EjectionError => "Replica Source Ejection Error.",
         }
     }
 
     /// Reads a stored code; `None` for a code coffer does not know (the API then shows ERROR).
     pub fn from_code(code: i32) -> Option<Task> {
-        [
-            Task::None,
-            Task::Deleting,
-            Task::Rebooting,
-            Task::Resizing,
-            Task::Building,
-            Task::Updating,
-            Task::Upgrading,
-            Task::Rebuilding,
-            Task::BuildingErrorServer,
-            Task::BuildingErrorTimeoutGa,
-            Task::RestartRequired,
-        ]
-        .into_iter()
-        .find(|t| t.code() == code)
+        ALL_TASKS.into_iter().find(|t| t.code() == code)
     }
 
     /// No work in flight: NONE, or RESTART_REQUIRED (only a restart of the server is owed).
@@ -83,7 +110,14 @@ impl Task {
     }
 
     pub fn is_error(self) -> bool {
-        matches!(self, Task::BuildingErrorServer | Task::BuildingErrorTimeoutGa)
+        matches!(
+            self,
+            Task::BuildingErrorServer
+                | Task::BuildingErrorTimeoutGa
+                | Task::BuildingErrorReplica
+                | Task::PromotionError
+                | Task::EjectionError
+        )
     }
 }
 
@@ -247,6 +281,9 @@ impl StatusInputs<'_> {
             Some(Task::Upgrading) => "UPGRADE",
             Some(Task::Rebuilding) => "REBUILD",
             Some(Task::RestartRequired) => "RESTART_REQUIRED",
+            Some(Task::Promoting) => "PROMOTE",
+            Some(Task::Ejecting) => "EJECT",
+            Some(Task::Detaching) => "DETACH",
             Some(Task::Deleting) => match server {
                 "ACTIVE" | "SHUTDOWN" | "DELETED" => "SHUTDOWN",
                 _ => "ERROR",

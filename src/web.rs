@@ -27,6 +27,7 @@ mod mgmt;
 mod mgmt_instances;
 mod parameters;
 mod quotas;
+mod replicas;
 pub mod request_id;
 mod routing;
 mod users;

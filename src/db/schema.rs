@@ -57,6 +57,8 @@ diesel::table! {
         image_id -> Nullable<Text>,
         configuration_id -> Nullable<Text>,
         restart_pending -> Bool,
+        slave_of_id -> Nullable<Text>,
+        replication_secret -> Nullable<Text>,
     }
 }
 

@@ -124,6 +124,14 @@ async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
     let id = ctx.instance_id().to_string();
     let overrides = ctx.db(move |c| super::configure::desired(c, &id)).await?;
     let state = ctx.state::<CreateState>()?;
+    // A replica: its source makes a slot for it and says how to reach it.
+    let replica_of = match &state.replica_of {
+        Some(source) => {
+            let routes = super::replication::enable_source(ctx, source, &[id_of(ctx)]).await?;
+            routes.into_iter().next()
+        }
+        None => None,
+    };
     let key = &ctx.services.secrets;
     let open = |sealed: &crate::secrets::Sealed| sealed.open(key);
     let mut users = Vec::with_capacity(state.users.len());
@@ -147,6 +155,7 @@ async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
             .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),
         restore: state.restore,
         overrides,
+        replica_of,
     };
     serde_json::to_value(&request).map_err(FlowError::encode("prepare arguments"))
 }
@@ -179,10 +188,15 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     }
 }
 
+fn id_of(ctx: &FlowCtx) -> String {
+    ctx.instance_id().to_string()
+}
+
 /// Puts the instance into an error task with a fault and releases its server.
 async fn fail(ctx: &FlowCtx, task: Task, service: ServiceStatus, message: &str) -> Result<(), FlowError> {
     let id = ctx.instance_id().to_string();
     let message = message.to_string();
+    let _ = super::replication::release_slot(ctx, &id).await;
     let _ = ctx
         .ask_compute(DeleteServer {
             instance_id: InstanceId::new(id.clone()),

@@ -54,6 +54,8 @@ async fn stop_datastore(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             tracing::warn!(instance.id = %ctx.instance_id(), error = %e, "stop_db before delete failed: {e}");
         }
     }
+    // A replica's source keeps WAL for it until its slot goes.
+    super::replication::release_slot(&ctx, ctx.instance_id()).await?;
     Ok(ctx.keep())
 }
 

@@ -132,9 +132,15 @@ pub enum FlowKind {
     /// A configuration group's values brought to the instance's server (attach, detach, a
     /// change of the group).
     Configure,
+    /// A replica leaves its group (Trove's `detach_replica`).
+    Detach,
+    /// Switchover to a replica (`promote_to_replica_source`).
+    Promote,
+    /// Failover away from a source that stopped (`eject_replica_source`).
+    Eject,
 }
 
-const ALL: [FlowKind; 11] = [
+const ALL: [FlowKind; 14] = [
     FlowKind::Create,
     FlowKind::Delete,
     FlowKind::Restart,
@@ -146,6 +152,9 @@ const ALL: [FlowKind; 11] = [
     FlowKind::Rebuild,
     FlowKind::UpdateAccess,
     FlowKind::Configure,
+    FlowKind::Detach,
+    FlowKind::Promote,
+    FlowKind::Eject,
 ];
 
 impl FlowKind {
@@ -163,6 +172,9 @@ impl FlowKind {
             FlowKind::Rebuild => "rebuild",
             FlowKind::UpdateAccess => "update_access",
             FlowKind::Configure => "configure",
+            FlowKind::Detach => "detach_replica",
+            FlowKind::Promote => "promote_to_replica_source",
+            FlowKind::Eject => "eject_replica_source",
         }
     }
 
@@ -195,7 +207,7 @@ impl FlowKind {
 
     /// Its steps' names, in order (for logs and `/mgmt/flows`).
     pub fn steps(self) -> &'static [&'static str] {
-        use super::{backup, configure, create, delete, rebuild, resize, restart};
+        use super::{backup, configure, create, delete, rebuild, replication, resize, restart, switchover};
         match self {
             FlowKind::Create => create::STEPS,
             FlowKind::Delete => delete::STEPS,
@@ -207,6 +219,8 @@ impl FlowKind {
             FlowKind::Upgrade | FlowKind::Rebuild => rebuild::STEPS,
             FlowKind::UpdateAccess => rebuild::ACCESS_STEPS,
             FlowKind::Configure => configure::STEPS,
+            FlowKind::Detach => replication::DETACH_STEPS,
+            FlowKind::Promote | FlowKind::Eject => switchover::STEPS,
         }
     }
 }

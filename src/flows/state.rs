@@ -39,6 +39,9 @@ pub struct CreateState {
     /// The flavor's memory, found when the server is created.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<i64>,
+    /// The source a replica is made from and follows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replica_of: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -103,4 +106,19 @@ pub struct AccessState {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct BackupState {
     pub instance_id: String,
+}
+
+/// A switchover (`promote`) or failover (`eject`) of a replication group: the source being
+/// replaced, the replica taking its place (a failover chooses it), and the old source's last
+/// position the new one must reach.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct SwitchState {
+    pub source: String,
+    pub candidate: Option<String>,
+    pub failover: bool,
+    /// The other replicas, which follow the candidate once it is the source.
+    #[serde(default)]
+    pub others: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub final_position: Option<crate::guest::replication::Position>,
 }

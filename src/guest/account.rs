@@ -67,6 +67,30 @@ pub fn lookup(name: &str) -> Option<ServiceUser> {
     })
 }
 
+/// The name of the account coffer runs as (what a server that authenticates its peers over a
+/// socket sees of coffer).
+pub fn own_name() -> Option<String> {
+    let mut record: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut buffer = vec![0 as libc::c_char; 4096];
+    let mut found: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: as in `lookup`; geteuid has no preconditions.
+    let rc = unsafe {
+        libc::getpwuid_r(
+            libc::geteuid(),
+            &mut record,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut found,
+        )
+    };
+    if rc != 0 || found.is_null() {
+        return None;
+    }
+    // SAFETY: pw_name points into `buffer`, NUL-terminated by getpwuid_r.
+    let name = unsafe { std::ffi::CStr::from_ptr(record.pw_name) };
+    name.to_str().ok().map(str::to_string)
+}
+
 /// Runs an account tool, retrying while another process holds the password files' lock.
 fn run_tool(program: &str, args: &[&str], ok_codes: &[i32]) -> Result<(), HostError> {
     let _one = ACCOUNT_TOOLS.lock();

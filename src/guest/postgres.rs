@@ -7,6 +7,7 @@
 mod accounts;
 mod backup;
 mod overrides;
+mod replication;
 mod restore;
 
 pub use backup::parse_lsn;
@@ -144,9 +145,10 @@ impl PgServer {
             ),
             format!(
                 "default_transaction_read_only = {}",
-                if settings.read_only { "on" } else { "off" }
+                if settings.refuses_writes() { "on" } else { "off" }
             ),
         ]);
+        lines.extend(self.standby_lines(settings)?);
         server::write_file(
             &self.data().join("coffer.conf"),
             &(lines.join("\n") + "\n"),
@@ -163,10 +165,24 @@ impl PgServer {
                 self.spec.user,
             )?;
         }
+        // coffer is the admin by the socket's peer (only it and the server's account may reach
+        // the socket), not by a password: a replica's catalog, admin included, is its source's.
         let mut hba = vec![
-            format!("local all {ADMIN} scram-sha-256"),
-            format!("local replication {ADMIN} scram-sha-256"),
+            format!("local all {ADMIN} peer map=coffer"),
+            format!("local replication {ADMIN} peer map=coffer"),
         ];
+        let peer = crate::guest::account::own_name().unwrap_or_else(|| "root".into());
+        server::write_file(
+            &self.data().join("pg_ident.conf"),
+            &format!("coffer {peer} {ADMIN}\n"),
+            0o600,
+            self.spec.user,
+        )?;
+        if settings.replication.is_some() {
+            // Any member may become the source: replicas log in with the group's password.
+            let user = crate::guest::replication::REPLICATION_USER;
+            hba.push(format!("host replication {user} 0.0.0.0/0 scram-sha-256"));
+        }
         for cidr in &settings.allowed_cidrs {
             hba.push(format!("host all all {cidr} scram-sha-256"));
         }
@@ -383,6 +399,10 @@ impl Server for PgServer {
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {
+        Some(self)
+    }
+
+    fn replication(&self) -> Option<&dyn super::process::Replication> {
         Some(self)
     }
 }

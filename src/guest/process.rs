@@ -7,6 +7,7 @@ mod contract;
 mod logs;
 mod prepare;
 mod rebuild;
+mod replication;
 mod volume;
 
 use super::{
@@ -17,7 +18,7 @@ use crate::guest::driver_error::DriverError;
 use crate::guest::messages::{AppliedOverrides, Override};
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
-pub use contract::{Accounts, Applied, Backups, Server};
+pub use contract::{Accounts, Applied, Backups, Replication, Server};
 use futures::future::BoxFuture;
 use futures::FutureExt;
 use parking_lot::Mutex;
@@ -167,13 +168,20 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
                 .await
                 .map_err(failed)?;
             rebuild::apply_firewall(&*server, &settings).await?;
-            if !server.running() {
+            if settings.replication.as_ref().is_some_and(|m| m.fenced) {
+                // A source demoted for a switchover starts only as a replica of the new one.
+                tracing::info!(volume = %server.dir().display(), "fenced datastore server left as it is");
+            } else if !server.running() {
                 tracing::info!(volume = %server.dir().display(), "datastore server is down; starting it again");
                 server.start(settings).await.map_err(failed)?;
             }
             server.lock_down().await.map_err(failed)
         }
         .boxed()
+    }
+
+    fn replication(&mut self, op: crate::guest::replication::ReplicationOp) -> GuestFuture<serde_json::Value> {
+        self.replicate(op)
     }
 
     fn log_list(&mut self) -> GuestFuture<Vec<super::logs::GuestLog>> {

@@ -24,6 +24,10 @@ fn to_value<T: serde::Serialize + Send + 'static>(op: GuestFuture<T>) -> GuestFu
 /// Starts the operation `method` asks for; `Err` when the method is unknown or its arguments
 /// are malformed.
 pub fn call(ds: &mut dyn Datastore, method: &str, a: &Value) -> Result<GuestFuture<Value>, GuestError> {
+    if let Some(op) = super::replication::ReplicationOp::from_call(method, a) {
+        let op = op.map_err(|e| GuestError::Failed(format!("malformed arguments for {method}: {e}")))?;
+        return Ok(ds.replication(op));
+    }
     Ok(match method {
         "get_filesystem_stats" => to_value(ds.filesystem_stats()),
         "stop_db" => to_value(ds.stop()),

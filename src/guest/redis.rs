@@ -7,6 +7,7 @@
 
 mod backup;
 mod overrides;
+mod replication;
 
 use super::logs::LogDef;
 use super::process::Server;
@@ -101,14 +102,16 @@ impl RedisServer {
                 // only its own files). With an account shared by every instance, or a full volume
                 // (no writes, and no way to re-grant them), clients may not reconfigure, shut down
                 // or re-grant.
-                match (self.spec.user.is_some(), settings.read_only) {
-                    (true, false) => "",
+                // coffer alone decides whom a server follows.
+                match (self.spec.user.is_some(), settings.refuses_writes()) {
+                    (true, false) => " -replicaof -slaveof -failover",
                     (false, false) => " -@admin -@dangerous +config|get +info",
                     (_, true) => " -@admin -@dangerous +config|get +info -@write",
                 }
             ),
             format!("user {ADMIN} on #{} ~* &* +@all", admin),
         ]);
+        lines.extend(self.replication_lines(settings)?);
         server::write_file(&self.conf(), &(lines.join("\n") + "\n"), 0o600, self.spec.user)
     }
 
@@ -139,7 +142,7 @@ impl RedisServer {
         Ok(())
     }
 
-    async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, DriverError> {
+    pub(crate) async fn admin(&self) -> Result<redis::aio::MultiplexedConnection, DriverError> {
         let password = server::read_sealed(&self.path("admin.secret"), &self.spec.secrets)?;
         let info = redis::ConnectionInfo {
             addr: redis::ConnectionAddr::Unix(self.path("run/redis.sock")),
@@ -242,6 +245,10 @@ impl Server for RedisServer {
         Some(self)
     }
 
+    fn replication(&self) -> Option<&dyn super::process::Replication> {
+        Some(self)
+    }
+
     async fn start(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.start_server(&settings).await
     }
@@ -261,7 +268,11 @@ impl Server for RedisServer {
     async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         let mut conn = self.admin().await?;
-        let rule = if settings.read_only { "-@write" } else { "+@write" };
+        let rule = if settings.refuses_writes() {
+            "-@write"
+        } else {
+            "+@write"
+        };
         redis::cmd("ACL")
             .arg("SETUSER")
             .arg("default")

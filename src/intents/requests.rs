@@ -22,4 +22,9 @@ pub struct CreateInstance {
     pub restore_backup_id: Option<String>,
     /// `configuration`: the configuration group the server starts with.
     pub configuration_id: Option<String>,
+    /// `replica_of`: the source a replica is made from (the flavor is then optional: empty
+    /// means the source's).
+    pub replica_of: Option<String>,
+    /// `replica_count` (1..3, only with `replica_of`).
+    pub replica_count: Option<i64>,
 }

@@ -1,8 +1,8 @@
 //! `PUT /instances/{id}` and `PATCH /instances/{id}` (Trove's update and its deprecated alias
 //! edit): `name`, plus at most one of `replica_of`/`slave_of` (detach a replica), `configuration`
 //! (attach or, absent, detach a group), `datastore_version` (upgrade, a flow) and `access`
-//! (applied by the guest, a flow). A rename is the database's alone. Until replication exists,
-//! a replica detach is answered as Trove answers it for an instance that is not one.
+//! (applied by the guest, a flow). A rename is the database's alone. A replica detach is a flow
+//! (see [`super::replicas`]).
 
 use super::acting::Acting;
 use super::input::Body;
@@ -49,12 +49,14 @@ pub async fn update_instance(
     let found = state.db.run(move |c| Instance::find_owned(c, &owner, &lookup)).await?;
     found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     match others.first().copied() {
-        Some(key @ ("replica_of" | "slave_of")) => {
-            return Err(match attrs.get(key) {
-                Some(Value::Null) => ApiError::BadRequest(format!("Instance {id} is not a replica.")),
-                _ => ApiError::BadRequest(format!("'{key}' only detaches a replica: it must be null")),
-            })
-        }
+        Some(key @ ("replica_of" | "slave_of")) => match attrs.get(key) {
+            Some(Value::Null) => super::replicas::detach(&state, tenant, id.clone()).await?,
+            _ => {
+                return Err(ApiError::BadRequest(format!(
+                    "'{key}' only detaches a replica: it must be null"
+                )))
+            }
+        },
         Some("configuration") => {
             let group = super::configurations::configuration_field(attrs)?.flatten();
             configure(&state, &tenant, &id, group).await?;

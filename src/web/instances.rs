@@ -72,16 +72,25 @@ pub async fn create_instance(
     let owner = tenant.clone();
     let secrets = state.services.secrets.clone();
     let limits = crate::db::models::quota::Defaults::from(&state.services.config.quota);
-    let (record, flow, password) = state
+    let expiry = expiry_ms(&state);
+    let created = state
         .db
         .run(move |c| {
             Ok(intents::create_instance(
-                c, &owner, &request, timeout, &secrets, &limits,
+                c, &owner, &request, timeout, &secrets, &limits, expiry,
             ))
         })
         .await??;
-    tracing::info!(instance.id = %record.instance.id, tenant.id = %tenant, "instance {} requested", record.instance.id);
-    cast_flow(&state, &flow).await;
+    for made in &created {
+        let id = &made.record.instance.id;
+        tracing::info!(instance.id = %id, tenant.id = %tenant, "instance {id} requested");
+        cast_flow(&state, &made.flow).await;
+    }
+    // Several replicas of one create: Trove answers with the first.
+    let intents::Created { record, password, .. } = created
+        .into_iter()
+        .next()
+        .ok_or_else(|| ApiError::Internal("a create recorded no instance".into()))?;
     let group = match record.instance.configuration_id.clone() {
         Some(g) => state.db.run(move |c| Configuration::find(c, None, &g)).await?,
         None => None,
@@ -302,12 +311,9 @@ pub async fn act_on_instance(
             Ok(HttpResponse::Accepted().finish())
         }
         "promote_to_replica_source" | "eject_replica_source" => {
-            // Verify the instance exists first, so an unknown id is still a 404.
-            let found = state.db.run(move |c| Instance::find_record(c, &tenant, &id)).await?;
-            found.ok_or_else(|| ApiError::NotFound("Instance could not be found.".into()))?;
-            Err(ApiError::NotImplemented(format!(
-                "The {action} action is not supported yet."
-            )))
+            let failover = action == "eject_replica_source";
+            super::replicas::switch(&state, tenant, id, failover).await?;
+            Ok(HttpResponse::Accepted().finish())
         }
         other => Err(ApiError::BadRequest(format!("Invalid instance action: {other}"))),
     }

@@ -286,11 +286,15 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         .get("instance")
         .ok_or_else(|| bad("'instance' is a required property"))?;
     let obj = object(instance, "instance")?;
-    for unsupported in ["replica_of", "cluster_config"] {
-        if obj.get(unsupported).is_some_and(|v| !v.is_null()) {
-            return Err(ApiError::NotImplemented(format!("{unsupported} is not supported yet.")));
-        }
+    if obj.get("cluster_config").is_some_and(|v| !v.is_null()) {
+        return Err(ApiError::NotImplemented("cluster_config is not supported yet.".into()));
     }
+    let (replica_of, replica_count) = super::replicas::create_fields(obj)?;
+    // A replica's flavor is its source's unless it names one.
+    let flavor_id = match (&replica_of, obj.get("flavorRef").or_else(|| obj.get("flavor"))) {
+        (Some(_), None | Some(Value::Null)) => String::new(),
+        _ => flavor_field(obj)?,
+    };
     let (datastore_type, datastore_version) = match obj.get("datastore").filter(|v| !v.is_null()) {
         Some(ds) => {
             let ds = object(ds, "datastore")?;
@@ -304,7 +308,7 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
     };
     Ok(CreateInstance {
         name: name_field(obj)?,
-        flavor_id: flavor_field(obj)?,
+        flavor_id,
         volume_size: volume_field(obj)?,
         datastore_type,
         datastore_version,
@@ -314,6 +318,8 @@ pub fn create_instance(body: &Value) -> Result<CreateInstance, ApiError> {
         network_id: nics_field(obj)?,
         restore_backup_id: restore_field(obj)?,
         configuration_id: super::configurations::configuration_field(obj)?.flatten(),
+        replica_of,
+        replica_count,
     })
 }
 

@@ -31,6 +31,18 @@ pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: boo
             .map(|a| json!({"address": a, "type": "private", "network": inst.network_id}))
             .collect::<Vec<_>>(),
     });
+    if let Some(source) = &inst.slave_of_id {
+        view["replica_of"] =
+            json!({"id": source, "links": links::resource(base, &inst.tenant_id, "instances", source)});
+    }
+    if !record.replicas.is_empty() {
+        let replicas: Vec<Value> = record
+            .replicas
+            .iter()
+            .map(|id| json!({"id": id, "links": links::resource(base, &inst.tenant_id, "instances", id)}))
+            .collect();
+        view["replicas"] = json!(replicas);
+    }
     if admin {
         view["tenant_id"] = json!(inst.tenant_id);
         view["server_id"] = json!(inst.compute_instance_id);

@@ -9,6 +9,7 @@ use crate::db::{now_ms, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
 
+mod replication;
 mod tasks;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -43,6 +44,10 @@ pub struct Instance {
     /// Its server runs with values older than its configuration until a restart (an idle task
     /// is then RESTART_REQUIRED, not NONE).
     pub restart_pending: bool,
+    /// The instance it is a replica of (Trove's `slave_of_id`).
+    pub slave_of_id: Option<String>,
+    /// The replication group's password, sealed (see [`crate::flows::replication`]).
+    pub replication_secret: Option<String>,
 }
 
 /// An instance with everything its API view shows.
@@ -54,6 +59,8 @@ pub struct InstanceRecord {
     pub version: DatastoreVersion,
     /// A backup of the instance is running (its status shows BACKUP).
     pub backup_running: bool,
+    /// Its live replicas (ids), when it is a replication source.
+    pub replicas: Vec<String>,
 }
 
 impl InstanceRecord {
@@ -80,6 +87,7 @@ impl From<RecordRow> for InstanceRecord {
             datastore,
             version,
             backup_running: false,
+            replicas: Vec::new(),
         }
     }
 }
@@ -134,7 +142,9 @@ impl Instance {
             .optional()?;
         let mut record = row.map(InstanceRecord::from);
         if let Some(r) = record.as_mut() {
-            r.backup_running = !Backup::instances_backing_up(conn, std::slice::from_ref(&r.instance.id))?.is_empty();
+            let ids = std::slice::from_ref(&r.instance.id);
+            r.backup_running = !Backup::instances_backing_up(conn, ids)?.is_empty();
+            r.replicas = Self::replicas_of(conn, ids)?.remove(&r.instance.id).unwrap_or_default();
         }
         Ok(record)
     }
@@ -173,8 +183,10 @@ impl Instance {
         let mut items: Vec<InstanceRecord> = rows.into_iter().map(InstanceRecord::from).collect();
         let ids: Vec<String> = items.iter().map(|r| r.instance.id.clone()).collect();
         let busy = Backup::instances_backing_up(conn, &ids)?;
+        let mut replicas = Self::replicas_of(conn, &ids)?;
         for r in &mut items {
             r.backup_running = busy.contains(&r.instance.id);
+            r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
         }
         Ok(Page { items, more })
     }

@@ -2,6 +2,7 @@
 //! them, its users and databases ([`Accounts`]).
 
 use crate::guest::driver_error::DriverError;
+use crate::guest::replication::{Position, ReplicationStatus};
 use crate::guest::{BackupJob, BackupOutcome, DatabaseSpec, PrepareRequest, ServerSettings, UserSpec};
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
@@ -97,6 +98,33 @@ pub trait Server: Send + Sync + 'static {
     fn accounts(&self) -> Option<&dyn Accounts> {
         None
     }
+    /// Replication; `None` when the datastore has none.
+    fn replication(&self) -> Option<&dyn Replication> {
+        None
+    }
+}
+
+/// A datastore server as a member of a replication group. `settings.replication` says what it
+/// is to be (the caller has saved it); each operation brings the server there and is harmless
+/// to repeat.
+pub trait Replication: Send + Sync {
+    /// Makes the server a source replicas can follow: the replication account (with the
+    /// group's password) and a slot for each of `slots`.
+    fn enable_source(&self, settings: ServerSettings, slots: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Forgets a replica's slot (it left the group or is deleted).
+    fn drop_slot(&self, slot: String) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Makes the empty volume a copy of `settings`' source and starts it as its replica (the
+    /// prepare of a replica; `request` has what the instance keeps of its own, a password).
+    fn seed(&self, request: PrepareRequest, settings: ServerSettings) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Refuses writes from now on (also after a restart) and lets the replicas take all the
+    /// server has; answers the final position they must reach.
+    fn demote(&self, settings: ServerSettings) -> BoxFuture<'_, Result<Position, DriverError>>;
+    /// Makes a replica a writable server of its own.
+    fn promote(&self, settings: ServerSettings) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Follows `settings`' source from now on; a server that is down is started when `start`.
+    fn follow(&self, settings: ServerSettings, start: bool) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// Where the server stands.
+    fn status(&self, settings: ServerSettings) -> BoxFuture<'_, Result<ReplicationStatus, DriverError>>;
 }
 
 /// What applying a configuration to a running server came to.

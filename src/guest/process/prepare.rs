@@ -26,7 +26,7 @@ impl<S: Server> ProcessDatastore<S> {
             return server.start(settings).await.map_err(failed);
         }
         crate::guest::server::clear_volume(server.dir()).await.map_err(failed)?;
-        let settings = ServerSettings {
+        let mut settings = ServerSettings {
             memory_mb: request.memory_mb,
             volume_size_gb: request.volume_size_gb,
             volume_limit_mb: request.volume_limit_mb,
@@ -34,7 +34,15 @@ impl<S: Server> ProcessDatastore<S> {
             overrides: request.overrides.clone(),
             ..ServerSettings::default()
         };
-        if request.restore.is_empty() {
+        if let Some(source) = request.replica_of.clone() {
+            // A replica: a copy of its source, then following it (no databases or users of its
+            // own: they come from the source).
+            let replication = server
+                .replication()
+                .ok_or_else(|| GuestError::NotImplemented("replication".into()))?;
+            settings.replication = Some(super::replication::member_of(&source, &server.spec().secrets));
+            replication.seed(request, settings.clone()).await.map_err(failed)?;
+        } else if request.restore.is_empty() {
             server.prepare(request, settings.clone()).await.map_err(failed)?;
         } else {
             let backups = server
