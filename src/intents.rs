@@ -260,7 +260,9 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
         .collect();
     // Datastores without users (Redis) get a password at create, shown once in the answer
     // (Trove's root_on_create).
-    let password = (rules::for_manager(&version.manager).is_none()).then(|| crate::secrets::random_password(24));
+    // A replica shares its source's (the group's) password.
+    let password = (rules::for_manager(&version.manager).is_none() && source.is_none())
+        .then(|| crate::secrets::random_password(24));
     let state = CreateState {
         volume_size,
         databases: req.databases.clone(),

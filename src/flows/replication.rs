@@ -73,13 +73,14 @@ pub async fn enable_source(ctx: &FlowCtx, source_id: &str, replicas: &[String]) 
         slots: slots.clone(),
         password: password.clone(),
     };
-    call(
+    let answer = call(
         ctx,
         source_id,
         "enable_as_master",
         crate::guest::messages::encode(&args),
     )
     .await?;
+    let client_password = answer["client_password"].as_str().map(String::from);
     let manager = manager_of(ctx, &source).await?;
     let port = manager
         .standard_port()
@@ -94,6 +95,7 @@ pub async fn enable_source(ctx: &FlowCtx, source_id: &str, replicas: &[String]) 
             port,
             slot,
             password: password.clone(),
+            client_password: client_password.clone(),
         })
         .collect())
 }

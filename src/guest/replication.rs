@@ -27,6 +27,9 @@ pub struct ReplicaOf {
     pub port: u16,
     pub slot: String,
     pub password: String,
+    /// The clients' password of the group, where replicas must share it (Redis).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_password: Option<String>,
 }
 
 /// How far a server's data has come: a PostgreSQL LSN, a Redis replication offset, a MariaDB

@@ -22,4 +22,5 @@ mod lifecycle;
 mod parity;
 mod process;
 mod quotas;
+mod replication;
 mod request_ids;

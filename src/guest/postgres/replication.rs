@@ -26,12 +26,8 @@ impl PgServer {
         self.run_dir().join("replication.pass")
     }
 
-    /// The standby settings of a replica (none for a source): where it streams from, through
-    /// which slot, with the password file beside it.
-    pub(super) fn standby_lines(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
-        let Some(source) = settings.follows() else {
-            return Ok(Vec::new());
-        };
+    /// The password the standby logs in to its source with, in a file only the server reads.
+    fn write_passfile(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         let password = settings
             .replication_password(&self.spec.secrets)
             .ok_or_else(|| DriverError::failed("the replication password cannot be opened"))?;
@@ -43,7 +39,16 @@ impl PgServer {
             ),
             0o600,
             self.spec.user,
-        )?;
+        )
+    }
+
+    /// The standby settings of a replica (none for a source): where it streams from, through
+    /// which slot, with the password file beside it.
+    pub(super) fn standby_lines(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
+        let Some(source) = settings.follows() else {
+            return Ok(Vec::new());
+        };
+        self.write_passfile(settings)?;
         server::write_file(&self.data().join("standby.signal"), "", 0o600, self.spec.user)?;
         let conninfo = format!(
             "host={} port={} user={REPLICATION_USER} passfile={} application_name={} connect_timeout=5",
@@ -58,6 +63,27 @@ impl PgServer {
             "hot_standby = on".into(),
             "recovery_target_timeline = 'latest'".into(),
         ])
+    }
+
+    /// `pg_basebackup` of the source through the replica's slot, into a directory of its own
+    /// that becomes the data directory only when complete (a copy cut short starts over).
+    async fn copy_from(&self, source: &crate::guest::SourceAddress) -> Result<(), DriverError> {
+        let seed = self.spec.dir.join("seed");
+        if seed.exists() {
+            std::fs::remove_dir_all(&seed).map_err(DriverError::at(&seed))?;
+        }
+        server::make_dir(&seed, 0o700, self.spec.user)?;
+        let mut copy = server::command(&bin_dir().join("pg_basebackup"), self.spec.user, &self.log())?;
+        copy.arg("-D")
+            .arg(&seed)
+            .args(["-h", &source.address, "-p", &source.port.to_string()])
+            .args(["-U", REPLICATION_USER, "-S", &source.slot])
+            .args(["-X", "stream", "-c", "fast", "-w"])
+            .env("PGPASSFILE", self.passfile());
+        server::run(copy, "pg_basebackup", &self.log()).await?;
+        let data = self.data();
+        std::fs::remove_dir_all(&data).map_err(DriverError::at(&data))?;
+        std::fs::rename(&seed, &data).map_err(DriverError::at(&data))
     }
 
     async fn in_recovery(&self) -> Result<bool, DriverError> {
@@ -185,16 +211,10 @@ impl Replication for PgServer {
                 .cloned()
                 .ok_or_else(|| DriverError::failed("a replica needs a source"))?;
             self.make_volume_dirs()?;
-            // The password file first (render writes it), then the copy through the slot.
-            self.standby_lines(&settings)?;
-            let mut copy = server::command(&bin_dir().join("pg_basebackup"), self.spec.user, &self.log())?;
-            copy.arg("-D")
-                .arg(self.data())
-                .args(["-h", &source.address, "-p", &source.port.to_string()])
-                .args(["-U", REPLICATION_USER, "-S", &source.slot])
-                .args(["-X", "stream", "-c", "fast", "-w"])
-                .env("PGPASSFILE", self.passfile());
-            server::run(copy, "pg_basebackup", &self.log()).await?;
+            if !self.data().join("PG_VERSION").exists() {
+                self.write_passfile(&settings)?;
+                self.copy_from(&source).await?;
+            }
             // The admin's password file of this volume (the admin itself is the source's).
             let password = crate::secrets::random_password(32);
             server::write_sealed(&self.secret(), &password, &self.spec.secrets)?;

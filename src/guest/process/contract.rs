@@ -111,6 +111,11 @@ pub trait Replication: Send + Sync {
     /// Makes the server a source replicas can follow: the replication account (with the
     /// group's password) and a slot for each of `slots`.
     fn enable_source(&self, settings: ServerSettings, slots: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>>;
+    /// The clients' password every member of the group shares, where the datastore keeps it
+    /// outside the replicated data (Redis): a replica is prepared with it.
+    fn client_password(&self) -> Result<Option<String>, DriverError> {
+        Ok(None)
+    }
     /// Forgets a replica's slot (it left the group or is deleted).
     fn drop_slot(&self, slot: String) -> BoxFuture<'_, Result<(), DriverError>>;
     /// Makes the empty volume a copy of `settings`' source and starts it as its replica (the

@@ -79,7 +79,8 @@ impl<S: Server> ProcessDatastore<S> {
             match op {
                 ReplicationOp::EnableSource(enable) => {
                     driver.enable_source(settings, enable.slots).await.map_err(failed)?;
-                    Ok(Value::Null)
+                    let client_password = driver.client_password().map_err(failed)?;
+                    Ok(json!({ "client_password": client_password }))
                 }
                 ReplicationOp::DropSlot(drop) => {
                     driver.drop_slot(drop.slot).await.map_err(failed)?;

@@ -123,6 +123,11 @@ impl Replication for RedisServer {
         })
     }
 
+    fn client_password(&self) -> Result<Option<String>, DriverError> {
+        crate::guest::server::read_sealed(&self.path("client.secret"), &self.spec.secrets)
+            .map(|p| Some(p.trim().to_string()))
+    }
+
     fn drop_slot(&self, _slot: String) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async { Ok(()) })
     }

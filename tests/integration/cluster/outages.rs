@@ -94,11 +94,16 @@ async fn a_killed_pools_guests_are_hosted_again_by_a_live_pool() {
     let _second = start(&db, "guest --simulated 100", &env).await;
     // The pool's row counts its guests at its next report: wait for both pools and the count.
     let first_pid = first.pid();
-    let list = wait_services(api, Duration::from_secs(10), "two pools up, the first hosting 30", |l| {
-        up(l, "guest_pool").len() == 2
-            && l.iter()
-                .any(|s| s["role"] == "guest_pool" && s["pid"] == first_pid && s["hosted"] == 30)
-    })
+    let list = wait_services(
+        api,
+        Duration::from_secs(10),
+        "two pools up, the first hosting 30",
+        |l| {
+            up(l, "guest_pool").len() == 2
+                && l.iter()
+                    .any(|s| s["role"] == "guest_pool" && s["pid"] == first_pid && s["hosted"] == 30)
+        },
+    )
     .await;
     let first_row = list
         .iter()

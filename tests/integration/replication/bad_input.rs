@@ -1,0 +1,1 @@
+//! The refusals of replication's API, with Trove's fault bodies.
