@@ -138,8 +138,16 @@ pub fn switch_source(
             .collect();
         let task = if failover { Task::Ejecting } else { Task::Promoting };
         if failover {
-            let beat = ServiceStatusRow::find(conn, &source_id)?.map_or(0, |s| s.updated_at);
-            if crate::db::now_ms() - beat < expiry_ms {
+            // Trove ejects only a source whose heartbeat stopped; a heartbeat that says its
+            // server is not running (killed, crashed) is as good as none.
+            let beat = ServiceStatusRow::find(conn, &source_id)?;
+            let current = beat
+                .as_ref()
+                .is_some_and(|b| crate::db::now_ms() - b.updated_at < expiry_ms);
+            let serving = beat
+                .and_then(|b| crate::status::ServiceStatus::from_code(b.status_id))
+                .is_some_and(crate::status::ServiceStatus::is_ready);
+            if current && serving {
                 return Err(ApiError::BadRequest(format!(
                     "Replica Source {source_id} cannot be ejected as it has a current heartbeat."
                 )));

@@ -3,6 +3,7 @@
 
 mod bad_input;
 mod members;
+mod switching;
 
 use crate::datastores::{create, ip_of, BUILD_BOUND};
 use crate::support::{eventually, Api, Backend, TestApp};
