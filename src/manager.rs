@@ -59,7 +59,7 @@ impl Manager {
 
     /// Whether coffer replicates it (read replicas, switchover, failover).
     pub fn has_replication(self) -> bool {
-        matches!(self, Manager::Postgresql | Manager::Redis)
+        matches!(self, Manager::Postgresql | Manager::Redis | Manager::Mariadb)
     }
 
     /// Whether it has users and databases in Trove's sense (Redis has neither).

@@ -149,10 +149,7 @@ async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
         databases: state.databases,
         users,
         allowed_cidrs: state.allowed_cidrs,
-        root_password: match replica_of.as_ref().and_then(|r| r.client_password.clone()) {
-            Some(shared) => Some(shared),
-            None => state.root_password_sealed.as_ref().map(open).transpose()?,
-        },
+        root_password: state.root_password_sealed.as_ref().map(open).transpose()?,
         volume_limit_mb: state
             .volume_size
             .map(|gb| i64::from(gb) * ctx.services.config.testing.volume_unit_mb),

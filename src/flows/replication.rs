@@ -80,7 +80,7 @@ pub async fn enable_source(ctx: &FlowCtx, source_id: &str, replicas: &[String]) 
         crate::guest::messages::encode(&args),
     )
     .await?;
-    let client_password = answer["client_password"].as_str().map(String::from);
+    let shared_password = answer["shared_password"].as_str().map(String::from);
     let manager = manager_of(ctx, &source).await?;
     let port = manager
         .standard_port()
@@ -95,7 +95,7 @@ pub async fn enable_source(ctx: &FlowCtx, source_id: &str, replicas: &[String]) 
             port,
             slot,
             password: password.clone(),
-            client_password: client_password.clone(),
+            shared_password: shared_password.clone(),
         })
         .collect())
 }

@@ -9,6 +9,7 @@ mod accounts;
 mod backup;
 mod lockdown;
 mod overrides;
+mod replication;
 
 use super::logs::LogDef;
 use super::process::{Accounts, Server};
@@ -32,7 +33,14 @@ const MARIADBD: &str = "/usr/sbin/mariadbd";
 const SYSTEM_DATABASES: [&str; 4] = ["mysql", "information_schema", "performance_schema", "sys"];
 /// mysqld sets its own umask from these (by default 0660/0700: group-readable data files).
 const PRIVATE_FILES: [(&str, &str); 2] = [("UMASK", "0600"), ("UMASK_DIR", "0700")];
-const SYSTEM_USERS: [&str; 5] = [ADMIN, "root", "mysql", "mariadb.sys", "PUBLIC"];
+const SYSTEM_USERS: [&str; 6] = [
+    ADMIN,
+    "root",
+    "mysql",
+    "mariadb.sys",
+    "PUBLIC",
+    crate::guest::replication::REPLICATION_USER,
+];
 
 /// The installed version as `major.minor` (e.g. `10.11`), if mariadbd is there.
 pub fn detect_version() -> Option<String> {
@@ -79,10 +87,14 @@ impl MariaServer {
             format!("bind-address = {}", self.spec.address),
             format!("port = {PORT}"),
             "skip-name-resolve".into(),
-            format!("read_only = {}", if settings.read_only { "ON" } else { "OFF" }),
+            format!(
+                "read_only = {}",
+                if replication::read_only(settings) { "ON" } else { "OFF" }
+            ),
             // Files may be read and written only inside this instance's own volume.
             format!("secure_file_priv = {}", self.path("tmp").display()),
         ]);
+        lines.extend(self.replication_lines(settings));
         if let Some(init) = init_file {
             lines.push(format!("init-file = {}", init.display()));
         }
@@ -291,7 +303,7 @@ impl Server for MariaServer {
         self.render_config(&settings, None)?;
         self.exec(&format!(
             "SET GLOBAL read_only = {}",
-            if settings.read_only { "ON" } else { "OFF" }
+            if replication::read_only(&settings) { "ON" } else { "OFF" }
         ))
         .await
     }
@@ -337,6 +349,10 @@ impl Server for MariaServer {
     }
 
     fn accounts(&self) -> Option<&dyn Accounts> {
+        Some(self)
+    }
+
+    fn replication(&self) -> Option<&dyn super::process::Replication> {
         Some(self)
     }
 }

@@ -27,9 +27,10 @@ pub struct ReplicaOf {
     pub port: u16,
     pub slot: String,
     pub password: String,
-    /// The clients' password of the group, where replicas must share it (Redis).
+    /// The password every member of the group shares, where the datastore keeps it outside
+    /// what replicates: Redis' clients' password, MariaDB's admin password.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub client_password: Option<String>,
+    pub shared_password: Option<String>,
 }
 
 /// How far a server's data has come: a PostgreSQL LSN, a Redis replication offset, a MariaDB

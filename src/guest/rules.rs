@@ -37,7 +37,7 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
         Manager::Postgresql => Some(NameRules {
             max_user: 63,
             max_database: 63,
-            reserved_users: &["os_admin", "postgres", "root"],
+            reserved_users: &["os_admin", "postgres", "root", "coffer_repl"],
             reserved_databases: &["os_admin", "postgres", "template0", "template1"],
             charsets: Charsets::Postgres,
         }),
@@ -52,6 +52,7 @@ pub fn for_manager(manager: &str) -> Option<NameRules> {
                 "mysql.session",
                 "mariadb.sys",
                 "debian-sys-maint",
+                "coffer_repl",
             ],
             reserved_databases: &["mysql", "information_schema", "performance_schema", "sys", "lost+found"],
             charsets: Charsets::Mariadb,

@@ -160,3 +160,8 @@ async fn postgresql_replica_streams_and_detaches() {
 async fn redis_replica_streams_and_detaches() {
     create_read_detach(Backend::Sqlite, "redis").await;
 }
+
+#[actix_web::test]
+async fn mariadb_replica_streams_and_detaches() {
+    create_read_detach(Backend::Sqlite, "mariadb").await;
+}

@@ -91,7 +91,7 @@ impl Accounts for PgServer {
                        FILTER (WHERE d.datname IS NOT NULL), '{}') \
                      FROM pg_roles r LEFT JOIN pg_database d ON NOT d.datistemplate AND d.datname <> 'postgres' \
                        AND has_database_privilege(r.rolname, d.datname, 'CONNECT') \
-                     WHERE r.rolcanlogin AND r.rolname <> $1 AND r.rolname <> 'root' GROUP BY r.rolname ORDER BY r.rolname",
+                     WHERE r.rolcanlogin AND r.rolname <> $1 AND r.rolname <> 'root' AND NOT r.rolreplication GROUP BY r.rolname ORDER BY r.rolname",
                     &[&ADMIN],
                 )
                 .await.map_err(DriverError::query("PostgreSQL"))?;

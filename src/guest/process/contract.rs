@@ -111,9 +111,10 @@ pub trait Replication: Send + Sync {
     /// Makes the server a source replicas can follow: the replication account (with the
     /// group's password) and a slot for each of `slots`.
     fn enable_source(&self, settings: ServerSettings, slots: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>>;
-    /// The clients' password every member of the group shares, where the datastore keeps it
-    /// outside the replicated data (Redis): a replica is prepared with it.
-    fn client_password(&self) -> Result<Option<String>, DriverError> {
+    /// The password every member of the group shares where the datastore keeps it outside
+    /// what replicates (Redis' clients' password, MariaDB's admin password): a replica is
+    /// prepared with it.
+    fn shared_password(&self) -> Result<Option<String>, DriverError> {
         Ok(None)
     }
     /// Forgets a replica's slot (it left the group or is deleted).

@@ -79,8 +79,8 @@ impl<S: Server> ProcessDatastore<S> {
             match op {
                 ReplicationOp::EnableSource(enable) => {
                     driver.enable_source(settings, enable.slots).await.map_err(failed)?;
-                    let client_password = driver.client_password().map_err(failed)?;
-                    Ok(json!({ "client_password": client_password }))
+                    let shared_password = driver.shared_password().map_err(failed)?;
+                    Ok(json!({ "shared_password": shared_password }))
                 }
                 ReplicationOp::DropSlot(drop) => {
                     driver.drop_slot(drop.slot).await.map_err(failed)?;

@@ -123,7 +123,7 @@ impl Replication for RedisServer {
         })
     }
 
-    fn client_password(&self) -> Result<Option<String>, DriverError> {
+    fn shared_password(&self) -> Result<Option<String>, DriverError> {
         crate::guest::server::read_sealed(&self.path("client.secret"), &self.spec.secrets)
             .map(|p| Some(p.trim().to_string()))
     }
@@ -134,6 +134,11 @@ impl Replication for RedisServer {
 
     fn seed(&self, request: PrepareRequest, settings: ServerSettings) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async move {
+            // The group's clients' password is the replica's too.
+            let mut request = request;
+            if let Some(shared) = request.replica_of.as_ref().and_then(|r| r.shared_password.clone()) {
+                request.root_password = Some(shared);
+            }
             Server::prepare(self, request, settings).await?;
             // Healthy only once it holds its source's data set.
             let deadline = Instant::now() + FIRST_SYNC;

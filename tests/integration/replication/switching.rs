@@ -174,3 +174,13 @@ async fn postgresql_failover_of_a_killed_source() {
 async fn redis_failover_of_a_killed_source() {
     failover_of_a_killed_source(Backend::Sqlite, "redis").await;
 }
+
+#[actix_web::test]
+async fn mariadb_switchover_under_load_loses_no_row() {
+    switchover_under_load(Backend::Sqlite, "mariadb").await;
+}
+
+#[actix_web::test]
+async fn mariadb_failover_of_a_killed_source() {
+    failover_of_a_killed_source(Backend::Sqlite, "mariadb").await;
+}
