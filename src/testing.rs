@@ -1,7 +1,9 @@
-//! Fault injection for tests: `[testing] fail_at = "<flow>:<step>:panic|error|drop_cast"`.
+//! Fault injection for tests: `[testing] fail_at = "<flow>:<step>:panic|error|drop_cast|kill"`.
 //!
 //! Faults are applied inside the flow-step runner (panic, error) and where a flow is handed to
-//! the task manager (drop_cast) — the real supervision path, not a test-only actor. Each fault
+//! the task manager (drop_cast) — the real supervision path, not a test-only actor. `kill`
+//! SIGKILLs the whole process once the step's work is done and before its outcome is recorded
+//! (the step runs again after the restart, which a test starts without the fault). Each fault
 //! fires once per flow and step, so a flow that survives it can go on. Config validation
 //! refuses `fail_at` unless `[testing] enabled` is true.
 
@@ -13,6 +15,7 @@ pub enum Fault {
     Panic,
     Error,
     DropCast,
+    Kill,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +51,7 @@ impl FaultInjector {
                 "panic" => Fault::Panic,
                 "error" => Fault::Error,
                 "drop_cast" => Fault::DropCast,
+                "kill" => Fault::Kill,
                 other => return Err(format!("fail_at item {item:?}: unknown fault {other:?}")),
             };
             rules.push(Rule {
@@ -72,6 +76,7 @@ impl FaultInjector {
             Fault::Panic => "panic",
             Fault::Error => "error",
             Fault::DropCast => "drop_cast",
+            Fault::Kill => "kill",
         };
         self.fired
             .lock()

@@ -204,6 +204,15 @@ async fn run_once(services: Services, compute: ComputeHandle, instance_id: Strin
             Ok(outcome) => outcome,
             Err(e) => return record_failure(&services, &flow, e.to_string()).await,
         };
+        if services
+            .faults
+            .take(&flow.kind, &flow.id, flow.step, &[Fault::Kill])
+            .is_some()
+        {
+            tracing::error!(flow.id = %flow.id, flow.kind = %flow.kind, step = flow.step, "injected SIGKILL before the step's outcome is recorded");
+            // SAFETY: kill(2) on this very process; nothing runs after it.
+            unsafe { libc::kill(libc::getpid(), libc::SIGKILL) };
+        }
         apply_outcome(&services, &flow, outcome).await
     };
     crate::telemetry::request::scope(request, step.instrument(span)).await

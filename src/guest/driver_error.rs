@@ -10,6 +10,20 @@ use std::path::{Path, PathBuf};
 /// The error a client library or codec gave.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
 
+/// An error with what caused it (a client library's "db error" says its reason only there).
+fn chain(error: &Cause) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let more = inner.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = inner.source();
+    }
+    text
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum DriverError {
     /// A file or directory of the volume.
@@ -27,10 +41,10 @@ pub enum DriverError {
     },
     /// The server refused the admin's query or could not be reached (`server` names the
     /// datastore: `PostgreSQL`, `MariaDB`, `Redis`).
-    #[error("{server}: {source}")]
+    #[error("{server}: {}", chain(.source))]
     Query { server: &'static str, source: Cause },
     /// The admin could not connect to the server.
-    #[error("connect to {server}: {source}")]
+    #[error("connect to {server}: {}", chain(.source))]
     Connect { server: &'static str, source: Cause },
     #[error(transparent)]
     Host(#[from] HostError),

@@ -2,6 +2,7 @@
 //! load and failover, for PostgreSQL, MariaDB and Redis, and the API's refusals.
 
 mod bad_input;
+mod crashes;
 mod members;
 mod switching;
 

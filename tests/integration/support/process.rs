@@ -27,6 +27,23 @@ impl CofferProcess {
     /// Starts `coffer <role>` (None: every role; words after the role are its arguments, as in
     /// `guest --simulated 200`); waits for its API when it serves one.
     pub async fn start_role(db: &TestDb, role: Option<&str>, env: &[(&str, String)]) -> CofferProcess {
+        let process = Self::spawn(db, role, env);
+        if !matches!(role, None | Some("api")) {
+            return process;
+        }
+        eventually(Duration::from_secs(30), "coffer starts listening", || async {
+            awc::Client::default()
+                .get(format!("{}/", process.api.root))
+                .send()
+                .await
+                .map(|_| ())
+        })
+        .await;
+        process
+    }
+
+    /// Starts `coffer <role>` without waiting for anything (it may die before it listens).
+    pub fn spawn(db: &TestDb, role: Option<&str>, env: &[(&str, String)]) -> CofferProcess {
         let port = free_port();
         let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_coffer"));
         cmd.current_dir(db.dir.path())
@@ -57,19 +74,7 @@ impl CofferProcess {
         }
         let child = cmd.spawn().expect("spawn coffer");
         let api = Api::new(&format!("http://127.0.0.1:{port}"));
-        let process = CofferProcess { child, api };
-        if !matches!(role, None | Some("api")) {
-            return process;
-        }
-        eventually(Duration::from_secs(30), "coffer starts listening", || async {
-            awc::Client::default()
-                .get(format!("{}/", process.api.root))
-                .send()
-                .await
-                .map(|_| ())
-        })
-        .await;
-        process
+        CofferProcess { child, api }
     }
 
     pub fn pid(&self) -> u32 {
