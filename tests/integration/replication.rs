@@ -166,3 +166,18 @@ async fn redis_replica_streams_and_detaches() {
 async fn mariadb_replica_streams_and_detaches() {
     create_read_detach(Backend::Sqlite, "mariadb").await;
 }
+
+#[actix_web::test]
+async fn postgresql_replica_streams_and_detaches_on_postgres() {
+    create_read_detach(Backend::Postgres, "postgresql").await;
+}
+
+#[actix_web::test]
+async fn mariadb_replica_streams_and_detaches_on_postgres() {
+    create_read_detach(Backend::Postgres, "mariadb").await;
+}
+
+#[actix_web::test]
+async fn redis_replica_streams_and_detaches_on_postgres() {
+    create_read_detach(Backend::Postgres, "redis").await;
+}

@@ -30,17 +30,45 @@ async fn replication_refusals_have_trove_fault_bodies() {
     let before = count(api).await;
 
     let cases: Vec<(Value, u16, &str)> = vec![
-        (json!({"name": "r", "replica_of": "no-such-instance"}), 404, "itemNotFound"),
+        (
+            json!({"name": "r", "replica_of": "no-such-instance"}),
+            404,
+            "itemNotFound",
+        ),
         (json!({"name": "r", "replica_of": "../../etc"}), 404, "itemNotFound"),
         (json!({"name": "r", "replica_of": 42}), 400, "badRequest"),
         (json!({"name": "r", "replica_of": "x".repeat(5000)}), 400, "badRequest"),
-        (json!({"name": "r", "replica_of": src, "replica_count": 0}), 400, "badRequest"),
-        (json!({"name": "r", "replica_of": src, "replica_count": 4}), 400, "badRequest"),
-        (json!({"name": "r", "replica_of": src, "replica_count": "many"}), 400, "badRequest"),
-        (json!({"name": "r", "flavorRef": "1", "replica_count": 2}), 400, "badRequest"),
+        (
+            json!({"name": "r", "replica_of": src, "replica_count": 0}),
+            400,
+            "badRequest",
+        ),
+        (
+            json!({"name": "r", "replica_of": src, "replica_count": 4}),
+            400,
+            "badRequest",
+        ),
+        (
+            json!({"name": "r", "replica_of": src, "replica_count": "many"}),
+            400,
+            "badRequest",
+        ),
+        (
+            json!({"name": "r", "flavorRef": "1", "replica_count": 2}),
+            400,
+            "badRequest",
+        ),
         (json!({"name": "r", "replica_of": ids[0]}), 401, "unauthorized"),
-        (json!({"name": "r", "replica_of": src, "volume": {"size": 0}}), 400, "badRequest"),
-        (json!({"name": "r", "replica_of": src, "databases": [{"name": "d"}]}), 400, "badRequest"),
+        (
+            json!({"name": "r", "replica_of": src, "volume": {"size": 0}}),
+            400,
+            "badRequest",
+        ),
+        (
+            json!({"name": "r", "replica_of": src, "databases": [{"name": "d"}]}),
+            400,
+            "badRequest",
+        ),
         (
             json!({"name": "r", "replica_of": src, "users": [{"name": "u", "password": "p"}]}),
             400,

@@ -139,6 +139,17 @@ async fn every_flow_survives_sigkill_at_every_step(backend: Backend, datastore: 
     // Failover away from r1 (its server killed under the coffer that runs the eject: a coffer
     // that starts finds a stopped server and starts it again), killed at each step.
     p = dying_at_first_step(&db, p, "eject_replica_source").await;
+    // The new coffer has adopted r1 (and started its server if it found it down) first.
+    eventually(BUILD_BOUND, "r1's guest session is back", || async {
+        let sessions = p.api.actors("guest_session").await;
+        if sessions.contains(&r1) {
+            Ok(())
+        } else {
+            Err(sessions)
+        }
+    })
+    .await;
+    super::ready(&p.api, &r1).await;
     let dir = db.dir.path().join("instances").join(&r1);
     let pid = server_pid(&dir).expect("pid of r1's server");
     // SAFETY: kill(2) on a server this test created.

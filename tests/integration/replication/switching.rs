@@ -184,3 +184,21 @@ async fn mariadb_switchover_under_load_loses_no_row() {
 async fn mariadb_failover_of_a_killed_source() {
     failover_of_a_killed_source(Backend::Sqlite, "mariadb").await;
 }
+
+#[actix_web::test]
+async fn postgresql_switchover_and_failover_on_postgres() {
+    switchover_under_load(Backend::Postgres, "postgresql").await;
+    failover_of_a_killed_source(Backend::Postgres, "postgresql").await;
+}
+
+#[actix_web::test]
+async fn mariadb_switchover_and_failover_on_postgres() {
+    switchover_under_load(Backend::Postgres, "mariadb").await;
+    failover_of_a_killed_source(Backend::Postgres, "mariadb").await;
+}
+
+#[actix_web::test]
+async fn redis_switchover_and_failover_on_postgres() {
+    switchover_under_load(Backend::Postgres, "redis").await;
+    failover_of_a_killed_source(Backend::Postgres, "redis").await;
+}
