@@ -233,6 +233,12 @@ pub(super) async fn show(
             Err(e) => tracing::debug!(instance.id = %id, "volume usage unavailable: {e}"),
         }
     }
+    let member = record.instance.slave_of_id.is_some() || !record.replicas.is_empty();
+    if member && auth::is_admin(req) {
+        if let Some(replication) = super::replicas::member_state(state, &id).await {
+            view["replication"] = replication;
+        }
+    }
     Ok(HttpResponse::Ok().json(json!({ "instance": view })))
 }
 

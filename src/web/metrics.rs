@@ -27,12 +27,13 @@ pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, Api
         "counter",
         state.passwords.checks() as f64,
     )];
-    let text = render(
+    let mut text = render(
         &state.services.supervision,
         Some(&state.services.metrics),
         &flows,
         &extra,
     );
+    text.push_str(&super::replicas::lag_metrics(&state).await?);
     Ok(HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(text))
 }
 

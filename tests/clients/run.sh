@@ -198,7 +198,37 @@ run "configuration delete" $OS database configuration delete cg1
 run "configuration list after delete" $OS database configuration list -f value -c Name
 [[ -z "$OUT" ]] && { PASSED=$((PASSED + 1)); echo "ok: configuration deleted"; } || { FAILED=$((FAILED + 1)); echo "FAIL: still listed: $OUT"; }
 
-run "instance delete" $OS database instance delete pg1 my1 pg2
+# Replication: a replica by name, a switchover, a refused eject, a detach.
+wait_field() { # NAME PATTERN — polls `instance show -f json` until it matches PATTERN
+    for _ in $(seq 1 240); do
+        if OUT="$($OS database instance show "$1" -f json 2>&1)" && grep -qE -- "$2" <<< "$OUT"; then return 0; fi
+        sleep 0.5
+    done
+    return 1
+}
+run "replica create" $OS database instance create pg1r --replica-of pg1 -f value -c name && expect "replica create" "^pg1r$"
+wait_status pg1r ACTIVE || { FAILED=$((FAILED + 1)); echo "FAIL: pg1r not ACTIVE: $OUT"; }
+run "replica show" $OS database instance show pg1r -f json && expect "the replica names its source" '"replica_of": "'
+run "source show" $OS database instance show pg1 -f json && expect "the source lists its replica" '"replicas": "'
+if OUT="$($OS database instance eject pg1r 2>&1)"; then
+    FAILED=$((FAILED + 1)); echo "FAIL: eject with a healthy source: $OUT"
+else
+    expect "eject is refused while the source is healthy" "heartbeat.*HTTP 400"
+fi
+run "instance promote" $OS database instance promote pg1r
+# pg1 owes a restart from its configuration group's detach: RESTART_REQUIRED is as good as ACTIVE.
+wait_field pg1 '"replica_of": "' && wait_field pg1 '"status": "(ACTIVE|RESTART_REQUIRED)"' && wait_status pg1r ACTIVE \
+    && { PASSED=$((PASSED + 1)); echo "ok: promote: pg1 follows pg1r"; } \
+    || { FAILED=$((FAILED + 1)); echo "FAIL: pg1 does not follow pg1r: $OUT"; }
+run "instance detach" $OS database instance detach pg1
+for _ in $(seq 1 240); do
+    OUT="$($OS database instance show pg1 -f json 2>&1)"
+    grep -q '"replica_of"' <<< "$OUT" || { grep -qE '"status": "(ACTIVE|RESTART_REQUIRED)"' <<< "$OUT" && break; }
+    sleep 0.5
+done
+grep -q '"replica_of"' <<< "$OUT" && OUT="still a replica: $OUT"
+expect "detach: pg1 stands alone" '"status": "(ACTIVE|RESTART_REQUIRED)"'
+run "instance delete" $OS database instance delete pg1 pg1r my1 pg2
 for _ in $(seq 1 240); do
     OUT="$($OS database instance list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5
 done

@@ -122,6 +122,32 @@ pub async fn streams(source: &Member, replicas: &[Member], key: i64) {
     }
 }
 
+/// The admins' view shows each member's replication state; `/metrics` the replica's lag.
+async fn observed(api: &Api, source: &str, replica: &str) {
+    let (status, body) = api.get(&format!("/mgmt/instances/{replica}")).await;
+    assert_eq!(status, 200, "{body}");
+    let state = &body["instance"]["replication"];
+    assert_eq!(state["role"], "replica", "{body}");
+    assert_eq!(state["writable"], false, "{body}");
+    assert_eq!(state["streaming"], true, "{body}");
+    let (_, body) = api.get(&format!("/mgmt/instances/{source}")).await;
+    assert_eq!(body["instance"]["replication"]["role"], "source", "{body}");
+    assert_eq!(body["instance"]["replication"]["writable"], true, "{body}");
+    let mut resp = awc::Client::default()
+        .get(format!("{}/metrics", api.root))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(resp.status().as_u16(), 200);
+    let text = String::from_utf8_lossy(&resp.body().await.unwrap_or_default()).to_string();
+    let label = format!("instance=\"{replica}\",source=\"{source}\"");
+    assert!(
+        text.lines()
+            .any(|l| l.starts_with("coffer_replication_lag_") && l.contains(&label)),
+        "no lag of {replica} in /metrics:\n{text}"
+    );
+}
+
 async fn create_read_detach(backend: Backend, datastore: &str) {
     let app = TestApp::start(backend, |_| {}).await;
     let api = &app.api;
@@ -131,6 +157,7 @@ async fn create_read_detach(backend: Backend, datastore: &str) {
     wait_topology(api, &src, &[&ids[0]]).await;
     let replica = primary.at(&ip(api, &ids[0]).await);
     streams(&primary, &[replica.clone()], 1).await;
+    observed(api, &src, &ids[0]).await;
 
     // Detach: the replica becomes a writable standalone copy with the data.
     let (status, body) = api

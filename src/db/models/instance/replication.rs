@@ -25,6 +25,19 @@ impl Instance {
         Ok(out)
     }
 
+    /// Every live replica with its source (at most `limit`, oldest first): what `/metrics`
+    /// reports the lag of.
+    pub fn all_replicas(conn: &mut DbConn, limit: i64) -> Result<Vec<(String, String)>, DbError> {
+        let rows: Vec<(String, Option<String>)> = instances::table
+            .filter(instances::slave_of_id.is_not_null())
+            .filter(instances::deleted.eq(false))
+            .order((instances::created.asc(), instances::id.asc()))
+            .limit(limit)
+            .select((instances::id, instances::slave_of_id))
+            .load(conn)?;
+        Ok(rows.into_iter().filter_map(|(id, s)| Some((id, s?))).collect())
+    }
+
     /// The live replicas of `source`, whole rows.
     pub fn replica_rows(conn: &mut DbConn, source: &str) -> Result<Vec<Instance>, DbError> {
         Ok(instances::table
