@@ -322,7 +322,7 @@ pub(crate) fn busy(id: &str) -> ApiError {
 
 /// Cancels the instance's running flows but a delete, giving back the quota each held (a
 /// resize's growth not yet recorded on the instance).
-fn cancel_flows(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), crate::db::DbError> {
+pub(crate) fn cancel_flows(conn: &mut DbConn, tenant: &str, id: &str) -> Result<(), crate::db::DbError> {
     for flow in Flow::cancel_all_but(conn, id, flows::FlowKind::Delete.name())? {
         quota::release(conn, tenant, &flows::held_quota(&flow))?;
     }

@@ -16,7 +16,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Argument names whose string values are sealed on the wire.
-const PASSWORD_FIELDS: [&str; 2] = ["password", "root_password"];
+const PASSWORD_FIELDS: [&str; 3] = ["password", "root_password", "shared_password"];
 
 /// Why a guest message was rejected.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

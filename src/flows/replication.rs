@@ -33,13 +33,26 @@ pub async fn call(ctx: &FlowCtx, id: &str, method: &str, args: Value) -> Result<
 
 /// Like [`call`], with the low timeout, for a member that may be gone (logged, not an error).
 pub async fn try_call(ctx: &FlowCtx, id: &str, method: &str, args: Value) -> Option<Value> {
-    let timeout = ctx.services.config.guest.call_low_timeout_s;
-    match ctx.services.guests.call(id, method, args, timeout).await {
-        Ok(v) => Some(v),
+    match answered(ctx, id, method, args).await {
+        Ok(answer) => answer,
         Err(e) => {
-            tracing::warn!(instance.id = %id, flow.id = %ctx.flow.id, "{method} not answered: {e}");
+            tracing::warn!(instance.id = %id, flow.id = %ctx.flow.id, "{method} failed: {e}");
             None
         }
+    }
+}
+
+/// `method` on a guest that may be gone: `None` when nothing answers (no guest, no answer in
+/// time); an error the guest answers with is an error.
+pub async fn answered(ctx: &FlowCtx, id: &str, method: &str, args: Value) -> Result<Option<Value>, FlowError> {
+    let timeout = ctx.services.config.guest.call_low_timeout_s;
+    match ctx.services.guests.call(id, method, args, timeout).await {
+        Ok(v) => Ok(Some(v)),
+        Err(e) if e.is_no_answer() => {
+            tracing::warn!(instance.id = %id, flow.id = %ctx.flow.id, "{method} not answered: {e}");
+            Ok(None)
+        }
+        Err(e) => Err(FlowError::bus(method, e)),
     }
 }
 

@@ -14,7 +14,7 @@
 //! member (or none is, once it is demoted); from step 3 on, the candidate is.
 
 use super::error::FlowError;
-use super::replication::{call, enable_source, position, try_call, CATCH_UP_POLL};
+use super::replication::{answered, call, enable_source, position, try_call, CATCH_UP_POLL};
 use super::state::SwitchState;
 use super::{FlowCtx, StepOutcome};
 use crate::db::models::fault::InstanceFault;
@@ -84,9 +84,10 @@ async fn demote_source(ctx: &FlowCtx, mut state: SwitchState) -> Result<StepOutc
         .collect();
     state.others = replicas;
     if state.failover {
-        // The source stopped answering (that is why it is ejected); if its guest still
-        // answers, its server is fenced now.
-        let demoted = try_call(ctx, &state.source, "demote_replication_master", json!({})).await;
+        // The source's server stopped (that is why it is ejected); if its guest still answers,
+        // the server is fenced now, and a fence that fails is tried again: no replica is made
+        // a source while the old one may still take writes.
+        let demoted = answered(ctx, &state.source, "demote_replication_master", json!({})).await?;
         state.final_position = demoted.map(position).transpose().ok().flatten();
     } else {
         let at = call(ctx, &state.source, "demote_replication_master", json!({})).await?;

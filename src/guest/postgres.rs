@@ -148,7 +148,7 @@ impl PgServer {
                 if settings.refuses_writes() { "on" } else { "off" }
             ),
         ]);
-        lines.extend(self.standby_lines(settings)?);
+        lines.extend(self.replication_lines(settings)?);
         server::write_file(
             &self.data().join("coffer.conf"),
             &(lines.join("\n") + "\n"),

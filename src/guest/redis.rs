@@ -96,19 +96,7 @@ impl RedisServer {
             format!("dir {}", quote(&self.path("data").display().to_string())),
             format!("logfile {}", quote(&self.path("log/redis.log").display().to_string())),
             format!("appendonly {}", if appendonly { "yes" } else { "no" }),
-            format!(
-                "user default on #{client} ~* &* +@all{}",
-                // Trove's full command set needs the instance's own account (its server writes
-                // only its own files). With an account shared by every instance, or a full volume
-                // (no writes, and no way to re-grant them), clients may not reconfigure, shut down
-                // or re-grant.
-                // coffer alone decides whom a server follows.
-                match (self.spec.user.is_some(), settings.refuses_writes()) {
-                    (true, false) => " -replicaof -slaveof -failover",
-                    (false, false) => " -@admin -@dangerous +config|get +info",
-                    (_, true) => " -@admin -@dangerous +config|get +info -@write",
-                }
-            ),
+            format!("user default on #{client} ~* &* {}", self.client_rule(settings)),
             format!("user {ADMIN} on #{} ~* &* +@all", admin),
         ]);
         lines.extend(self.replication_lines(settings)?);
@@ -162,6 +150,24 @@ impl RedisServer {
 }
 
 impl RedisServer {
+    /// What the clients' account (`default`) may run. Trove's full command set needs the
+    /// instance's own account (its server writes only its own files). With an account shared by
+    /// every instance, a full volume or a fenced source (no writes, and no way to re-grant
+    /// them), clients may not reconfigure, shut down or re-grant; coffer alone decides whom a
+    /// server follows, and a group member's clients may not change its accounts or settings.
+    fn client_rule(&self, settings: &ServerSettings) -> String {
+        let mut rule = String::from("+@all");
+        rule.push_str(match (self.spec.user.is_some(), settings.refuses_writes()) {
+            (true, false) => " -replicaof -slaveof -failover",
+            (false, false) => " -@admin -@dangerous +config|get +info",
+            (_, true) => " -@admin -@dangerous +config|get +info -@write",
+        });
+        if settings.replication.is_some() {
+            rule.push_str(" -config|set -acl|setuser -acl|deluser -acl|load -acl|save");
+        }
+        rule
+    }
+
     /// The volume's directories and secrets (the admin's, and the clients' password).
     fn make_volume(&self, request: &PrepareRequest) -> Result<(), DriverError> {
         server::make_dir(&self.spec.dir, crate::files::TRAVERSE_ONLY, None)?;
@@ -268,16 +274,23 @@ impl Server for RedisServer {
     async fn apply_read_only(&self, settings: ServerSettings) -> Result<(), DriverError> {
         self.render_config(&settings)?;
         let mut conn = self.admin().await?;
-        let rule = if settings.refuses_writes() {
-            "-@write"
-        } else {
-            "+@write"
-        };
-        redis::cmd("ACL")
-            .arg("SETUSER")
+        // The whole rule again (`reset` keeps no grant the clients gave themselves), and the
+        // sessions already open are bound by it at their next command.
+        let client = sha256_hex(&server::read_sealed(&self.path("client.secret"), &self.spec.secrets)?);
+        let mut cmd = redis::cmd("ACL");
+        cmd.arg("SETUSER")
             .arg("default")
-            .arg(rule)
-            .query_async::<()>(&mut conn)
+            .arg("reset")
+            .arg("on")
+            .arg(format!("#{client}"));
+        for part in ["~*", "&*"]
+            .into_iter()
+            .map(String::from)
+            .chain(self.client_rule(&settings).split_whitespace().map(String::from))
+        {
+            cmd.arg(part);
+        }
+        cmd.query_async::<()>(&mut conn)
             .await
             .map_err(DriverError::query("Redis"))
     }

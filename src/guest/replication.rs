@@ -149,3 +149,25 @@ mod tests {
         ));
     }
 }
+
+/// A server's part in a replication group, kept with its settings so that every start renders
+/// it: the replication account (any member may become the source), the source it follows as a
+/// replica, and whether writes are fenced off (a source demoted for a switchover).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct GroupMember {
+    /// The group's replication password, sealed under the master key.
+    pub password_sealed: String,
+    /// The source this server follows; `None` on the source.
+    pub follows: Option<SourceAddress>,
+    /// Writes are refused until the server follows another source or is detached.
+    #[serde(default)]
+    pub fenced: bool,
+}
+
+/// Where a replica's source is (its password is the group's).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SourceAddress {
+    pub address: String,
+    pub port: u16,
+    pub slot: String,
+}

@@ -71,8 +71,10 @@ pub fn check_replica(
 
 /// The group's sealed replication password, made (and kept on the source) at its first replica.
 pub fn group_secret(conn: &mut DbConn, source: &Instance, secrets: &MasterKey) -> Result<String, ApiError> {
-    if let Some(sealed) = &source.replication_secret {
-        return Ok(sealed.clone());
+    // Read again: the replicas of one create share the secret the first of them sealed.
+    let current = Instance::find(conn, &source.id)?.and_then(|i| i.replication_secret);
+    if let Some(sealed) = current {
+        return Ok(sealed);
     }
     let sealed = secrets.seal(&crate::secrets::random_password(32));
     Instance::set_replication_secret(conn, &source.id, &sealed)?;
@@ -137,6 +139,8 @@ pub fn switch_source(
             .chain(source.replicas.iter().cloned())
             .collect();
         let task = if failover { Task::Ejecting } else { Task::Promoting };
+        // A failover takes over from a source whose guest is gone, whatever it was doing.
+        let mut takes_over = false;
         if failover {
             // Trove ejects only a source whose heartbeat stopped; a heartbeat that says its
             // server is not running (killed, crashed) is as good as none.
@@ -147,10 +151,16 @@ pub fn switch_source(
             let serving = beat
                 .and_then(|b| crate::status::ServiceStatus::from_code(b.status_id))
                 .is_some_and(crate::status::ServiceStatus::is_ready);
-            if current && serving {
+            // A server that is down for a task of its own (a restart, a resize) is coming back.
+            let busy_source = !source.instance.task().is_some_and(|t| t.is_idle() || t.is_error());
+            if current && (serving || busy_source) {
                 return Err(ApiError::BadRequest(format!(
                     "Replica Source {source_id} cannot be ejected as it has a current heartbeat."
                 )));
+            }
+            if !current {
+                takes_over = true;
+                super::cancel_flows(conn, tenant, &source_id)?;
             }
         } else {
             check_ready(id, &record, expiry_ms)?;
@@ -160,12 +170,11 @@ pub fn switch_source(
             Instance::lock(conn, member)?;
         }
         for member in &members {
-            let idle = Instance::find(conn, member)?
+            // A member left in an error task by an earlier change may take part again.
+            let free = Instance::find(conn, member)?
                 .and_then(|i| i.task())
-                .is_some_and(Task::is_idle);
-            // A failover takes over from a source whatever it was doing when it stopped.
-            let takes_over = failover && *member == source_id;
-            if !idle && !takes_over {
+                .is_some_and(|t| t.is_idle() || t.is_error());
+            if !free && !(takes_over && *member == source_id) {
                 return Err(super::busy(member));
             }
         }
@@ -187,6 +196,14 @@ pub fn switch_source(
 
 /// Trove refuses to delete a source that still has replicas.
 pub fn check_deletable(record: &InstanceRecord) -> Result<(), ApiError> {
+    // A group in the middle of a change keeps its members until the change has ended.
+    if let Some(task @ (Task::Promoting | Task::Ejecting | Task::Detaching)) = record.instance.task() {
+        return Err(ApiError::Unprocessable(format!(
+            "Instance {} cannot be deleted while its replication group is changing ({}).",
+            record.instance.id,
+            task.description()
+        )));
+    }
     if record.replicas.is_empty() {
         return Ok(());
     }

@@ -92,7 +92,7 @@ pub async fn create_databases(
             "'databases' must name at least one database".into(),
         ));
     }
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     for db in &wanted {
         ready.rules.check_database_spec(db)?;
     }
@@ -110,7 +110,7 @@ pub async fn delete_database(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id, name) = path.into_inner();
     let tenant = acting.project();
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     ready.rules.check_database(&name)?;
     if !current(&state, &id).await?.iter().any(|d| d.name == name) {
         return Err(ApiError::NotFound(format!("Database {name} could not be found.")));

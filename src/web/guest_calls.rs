@@ -52,6 +52,20 @@ pub async fn ready_for_accounts(state: &AppState, tenant: String, id: String) ->
     Ok(Ready { record, rules })
 }
 
+/// [`ready_for_accounts`] for a change of users, databases or root: a replica takes its
+/// accounts from its source, so they change there (a change on a replica would also be a write
+/// the group's other members never see).
+pub async fn ready_for_account_writes(state: &AppState, tenant: String, id: String) -> Result<Ready, ApiError> {
+    let ready = ready_for_accounts(state, tenant, id).await?;
+    if let Some(source) = &ready.record.instance.slave_of_id {
+        return Err(ApiError::BadRequest(format!(
+            "Instance {} is a replica of {source}: change its users, databases and root on the source.",
+            ready.record.instance.id
+        )));
+    }
+    Ok(ready)
+}
+
 /// Calls `method` on the instance's guest.
 pub async fn call(
     state: &AppState,

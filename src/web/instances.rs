@@ -295,7 +295,7 @@ pub async fn act_on_instance(
             let expiry = expiry_ms(&state);
             let deadline = ms(state.services.config.taskmanager.resize_timeout_s);
             let limits = crate::db::models::quota::Defaults::from(&state.services.config.quota);
-            let flow = state
+            let flows = state
                 .db
                 .run(move |c| {
                     Ok(intents::resize_instance(
@@ -303,7 +303,9 @@ pub async fn act_on_instance(
                     ))
                 })
                 .await??;
-            cast_flow(&state, &flow).await;
+            for flow in &flows {
+                cast_flow(&state, flow).await;
+            }
             Ok(HttpResponse::Accepted().finish())
         }
         "reset_status" => {

@@ -77,7 +77,7 @@ pub async fn create_users(
     if wanted.is_empty() {
         return Err(ApiError::BadRequest("'users' must name at least one user".into()));
     }
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let dbs = databases::current(&state, &id).await?;
     for user in &wanted {
         ready.rules.check_user(&user.name)?;
@@ -104,7 +104,7 @@ pub async fn change_passwords(
     let (_, id) = path.into_inner();
     let tenant = acting.project();
     let users = validate::users_field(body_object(&body)?)?;
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let existing = current(&state, &id).await?;
     for user in &users {
         ready.rules.check_user(&user.name)?;
@@ -139,7 +139,7 @@ pub async fn update_user(
     let (_, id, segment) = path.into_inner();
     let tenant = acting.project();
     let change = validate::user_change(&body)?;
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     if let Some(name) = change.name.as_deref().filter(|n| *n != user.name) {
         ready.rules.check_user(name)?;
@@ -162,7 +162,7 @@ pub async fn delete_user(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id, segment) = path.into_inner();
     let tenant = acting.project();
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     let user = UserSpec {
         name: user.name,
@@ -195,7 +195,7 @@ pub async fn grant_user_access(
     let (_, id, segment) = path.into_inner();
     let tenant = acting.project();
     let wanted = validate::databases_field(body_object(&body)?)?;
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     let dbs = databases::current(&state, &id).await?;
     for db in &wanted {
@@ -220,7 +220,7 @@ pub async fn revoke_user_access(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id, segment, database) = path.into_inner();
     let tenant = acting.project();
-    let ready = guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    let ready = guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let user = existing(&state, &ready, &segment).await?;
     if !user.databases.contains(&database) {
         return Err(ApiError::NotFound(format!(
@@ -259,7 +259,7 @@ pub async fn enable_root(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id) = path.into_inner();
     let tenant = acting.project();
-    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     let password = guest_calls::call(&state, &id, "enable_root", json!({}), Timeout::High).await?;
     Ok(HttpResponse::Ok().json(json!({ "user": {"name": "root", "password": password} })))
 }
@@ -271,7 +271,7 @@ pub async fn disable_root(
 ) -> Result<HttpResponse, ApiError> {
     let (_, id) = path.into_inner();
     let tenant = acting.project();
-    guest_calls::ready_for_accounts(&state, tenant, id.clone()).await?;
+    guest_calls::ready_for_account_writes(&state, tenant, id.clone()).await?;
     guest_calls::call(&state, &id, "disable_root", json!({}), Timeout::High).await?;
     Ok(HttpResponse::NoContent().finish())
 }

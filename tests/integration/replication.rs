@@ -4,6 +4,7 @@
 mod bad_input;
 mod crashes;
 mod members;
+mod resize;
 mod switching;
 
 use crate::datastores::{create, ip_of, BUILD_BOUND};
@@ -156,7 +157,7 @@ async fn create_read_detach(backend: Backend, datastore: &str) {
     let ids = replicas(api, &src, 1).await;
     wait_topology(api, &src, &[&ids[0]]).await;
     let replica = primary.at(&ip(api, &ids[0]).await);
-    streams(&primary, &[replica.clone()], 1).await;
+    streams(&primary, std::slice::from_ref(&replica), 1).await;
     observed(api, &src, &ids[0]).await;
 
     // Detach: the replica becomes a writable standalone copy with the data.

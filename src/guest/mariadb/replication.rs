@@ -35,7 +35,7 @@ fn gtid_offset(gtids: &str) -> u64 {
     gtids
         .split(',')
         .filter_map(|g| g.trim().rsplit('-').next()?.parse::<u64>().ok())
-        .sum()
+        .fold(0, u64::saturating_add)
 }
 
 fn password(server: &MariaServer, settings: &ServerSettings) -> Result<String, DriverError> {
@@ -96,6 +96,26 @@ impl MariaServer {
         ))
         .await?;
         self.exec("START SLAVE").await
+    }
+
+    /// Ends every client's session (coffer's own and the replicas' stay): with `read_only` on,
+    /// nothing written before is still on its way to a commit.
+    async fn end_client_sessions(&self) -> Result<(), DriverError> {
+        let mut conn = self.admin().await?;
+        let ids: Vec<u64> = conn
+            .exec(
+                "SELECT ID FROM information_schema.PROCESSLIST WHERE ID <> CONNECTION_ID() \
+                 AND USER NOT IN (?, ?, 'system user', 'event_scheduler', '')",
+                (ADMIN, REPLICATION_USER),
+            )
+            .await
+            .map_err(DriverError::query("MariaDB"))?;
+        for id in ids {
+            // A session that ended meanwhile is no error.
+            let _ = conn.query_drop(format!("KILL CONNECTION {id}")).await;
+        }
+        let _ = conn.disconnect().await;
+        Ok(())
     }
 
     fn seed_dir(&self) -> PathBuf {
@@ -204,10 +224,7 @@ impl Replication for MariaServer {
     fn enable_source(&self, settings: ServerSettings, _slots: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async move {
             self.render_config(&settings, None)?;
-            let binlog: Option<(u8,)> = self
-                .query_one("SELECT @@log_bin")
-                .await?
-                .map(|r| mysql_async::from_row(r));
+            let binlog: Option<(u8,)> = self.query_one("SELECT @@log_bin").await?.map(mysql_async::from_row);
             if binlog.is_none_or(|(on,)| on == 0) {
                 // The first replica of a server turns its binary log on: one restart.
                 Server::stop(self).await?;
@@ -242,9 +259,13 @@ impl Replication for MariaServer {
     fn demote(&self, settings: ServerSettings) -> BoxFuture<'_, Result<Position, DriverError>> {
         Box::pin(async move {
             self.render_config(&settings, None)?;
-            self.start_server(&settings, None).await?;
+            if !self.running() {
+                // A stopped source is fenced by its configuration: it starts read-only.
+                return Ok(Position::default());
+            }
             // Waits for the commits in flight: the position after it is final.
             self.exec("SET GLOBAL read_only = ON").await?;
+            self.end_client_sessions().await?;
             Ok(self.status(settings).await?.position)
         })
     }

@@ -42,9 +42,25 @@ impl PgServer {
         )
     }
 
+    /// A group member's settings: how much WAL its slots may hold, and a replica's standby
+    /// settings.
+    pub(super) fn replication_lines(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
+        if settings.replication.is_none() {
+            return Ok(Vec::new());
+        }
+        // A slot whose replica is gone holds WAL: at most a quarter of the volume.
+        let volume_mb = settings
+            .volume_limit_mb
+            .or(settings.volume_size_gb.map(|gb| gb * 1024))
+            .unwrap_or(1024);
+        let mut lines = vec![format!("max_slot_wal_keep_size = '{}MB'", (volume_mb / 4).max(64))];
+        lines.extend(self.standby_lines(settings)?);
+        Ok(lines)
+    }
+
     /// The standby settings of a replica (none for a source): where it streams from, through
     /// which slot, with the password file beside it.
-    pub(super) fn standby_lines(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
+    fn standby_lines(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
         let Some(source) = settings.follows() else {
             return Ok(Vec::new());
         };
@@ -287,8 +303,10 @@ impl Replication for PgServer {
             let recovering: bool = row.get(0);
             let at: Option<String> = row.get(1);
             let received: Option<String> = row.get(2);
-            let offset = at.as_deref().and_then(super::parse_lsn).unwrap_or(0);
+            let replayed = at.as_deref().and_then(super::parse_lsn).unwrap_or(0);
             let received = received.as_deref().and_then(super::parse_lsn);
+            // A promotion replays everything received first: a standby has come that far.
+            let offset = received.map_or(replayed, |r| r.max(replayed));
             let read_only: bool = row.get(5);
             Ok(ReplicationStatus {
                 role: role(&settings, recovering).into(),
@@ -298,7 +316,7 @@ impl Replication for PgServer {
                     offset,
                     text: lsn_text(offset),
                 },
-                lag: received.map(|r| r.saturating_sub(offset)),
+                lag: received.map(|r| r.saturating_sub(replayed)),
                 lag_seconds: if recovering { row.get(3) } else { None },
             })
         })

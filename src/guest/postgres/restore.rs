@@ -125,6 +125,11 @@ impl PgServer {
         let conf = self.data().join("coffer.conf");
         let mut text = std::fs::read_to_string(&conf).map_err(DriverError::at(&conf))?;
         text.push_str("listen_addresses = ''\nunix_socket_permissions = 0700\n");
+        // A backup taken of a replica is a standby's copy: the restore is a server of its own.
+        let standby = self.data().join("standby.signal");
+        if standby.exists() {
+            std::fs::remove_file(&standby).map_err(DriverError::at(&standby))?;
+        }
         if replay_wal {
             text.push_str(&format!(
                 "restore_command = 'cp {}/%f %p'\nrecovery_target_timeline = 'latest'\n",

@@ -161,6 +161,11 @@ impl Replication for RedisServer {
 
     fn demote(&self, settings: ServerSettings) -> BoxFuture<'_, Result<Position, DriverError>> {
         Box::pin(async move {
+            if !self.running() {
+                // A stopped source is fenced by its configuration: it starts read-only.
+                self.render_config(&settings)?;
+                return Ok(Position::default());
+            }
             self.apply_read_only(settings.clone()).await?;
             let status = self.status(settings).await?;
             Ok(status.position)

@@ -206,7 +206,7 @@ async fn every_flow_survives_sigkill_at_every_step(backend: Backend, datastore: 
         .await;
     other.write(4).await.expect("the detached copy takes writes");
     assert!(!new_member.has(4).await.unwrap_or(true), "the copies are apart");
-    one_writable(&[new_member.clone()], new_member).await;
+    one_writable(std::slice::from_ref(new_member), new_member).await;
     drop(p);
 }
 
