@@ -158,6 +158,9 @@ async fn create_read_detach(backend: Backend, datastore: &str) {
     wait_topology(api, &src, &[&ids[0]]).await;
     let replica = primary.at(&ip(api, &ids[0]).await);
     streams(&primary, std::slice::from_ref(&replica), 1).await;
+    if datastore == "redis" {
+        members::redis_clients_cannot_unfence(&replica).await;
+    }
     observed(api, &src, &ids[0]).await;
 
     // Detach: the replica becomes a writable standalone copy with the data.

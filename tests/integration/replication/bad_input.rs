@@ -88,6 +88,19 @@ async fn replication_refusals_have_trove_fault_bodies() {
     let (got, answer) = action(&t2, &ids[0], json!({"promote_to_replica_source": {}})).await;
     assert_eq!(got, 404, "{answer}");
 
+    // A replica's accounts are its source's: they change there.
+    for (path, body) in [
+        ("users", json!({"users": [{"name": "u2", "password": "pw"}]})),
+        ("databases", json!({"databases": [{"name": "d2"}]})),
+    ] {
+        let url = format!("/instances/{}/{path}", ids[0]);
+        let (got, answer) = api.send("POST", &url, Some(&body.to_string())).await;
+        assert_eq!(got, 400, "{path} on a replica: {answer}");
+        assert!(fault(&answer, "badRequest").contains("replica"), "{answer}");
+    }
+    let (got, answer) = api.send("POST", &format!("/instances/{}/root", ids[0]), None).await;
+    assert_eq!(got, 400, "root on a replica: {answer}");
+
     // Actions on the wrong member.
     let (got, answer) = action(api, &src, json!({"promote_to_replica_source": {}})).await;
     assert_eq!(got, 400, "promote a source: {answer}");

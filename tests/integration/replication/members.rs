@@ -156,3 +156,21 @@ impl Writer {
         rows
     }
 }
+
+/// A Redis group member's clients may not re-grant themselves writes or turn a replica
+/// writable.
+pub async fn redis_clients_cannot_unfence(member: &Member) {
+    let mut conn = redis_conn(&member.ip, &member.password).await.expect("connect");
+    for args in [
+        vec!["ACL", "SETUSER", "default", "+@all"],
+        vec!["CONFIG", "SET", "replica-read-only", "no"],
+        vec!["REPLICAOF", "NO", "ONE"],
+    ] {
+        let mut cmd = redis::cmd(args[0]);
+        for a in &args[1..] {
+            cmd.arg(*a);
+        }
+        let refused = cmd.query_async::<redis::Value>(&mut conn).await;
+        assert!(refused.is_err(), "{args:?} was allowed: {refused:?}");
+    }
+}

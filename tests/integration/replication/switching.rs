@@ -68,6 +68,8 @@ async fn switchover_under_load(backend: Backend, datastore: &str) {
     wait_rows(&writer, 20, "rows committed before the switch").await;
     let (status, body) = action(api, &ids[1], json!({"promote_to_replica_source": {}})).await;
     assert_eq!(status, 202, "{body}");
+    let (status, body) = api.send("DELETE", &format!("/instances/{}", ids[2]), None).await;
+    assert_eq!(status, 422, "a member is not deleted while its group changes: {body}");
     wait_topology(api, &ids[1], &[&ids[2], &ids[0]]).await;
     let after_switch = writer.count();
     wait_rows(&writer, after_switch + 20, "rows committed on the new source").await;
