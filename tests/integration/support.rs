@@ -29,7 +29,6 @@ pub struct TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let _ = std::fs::copy(self.dir.path().join("coffer.log"), "/tmp/last-coffer.log");
         kill_servers_under(&self.dir.path().join("instances"));
     }
 }
