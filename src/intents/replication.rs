@@ -174,7 +174,8 @@ pub fn switch_source(
             let free = Instance::find(conn, member)?
                 .and_then(|i| i.task())
                 .is_some_and(|t| t.is_idle() || t.is_error());
-            if !free && !(takes_over && *member == source_id) {
+            let taken_over = takes_over && *member == source_id;
+            if !(free || taken_over) {
                 return Err(super::busy(member));
             }
         }
