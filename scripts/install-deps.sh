@@ -54,6 +54,9 @@ need_pkg /usr/lib/postgresql/15/bin/pg_basebackup postgresql-client-15
 need_pkg /usr/bin/mariadb-backup              mariadb-backup
 need_pkg /usr/bin/mbstream                    mariadb-backup
 need_pkg tar                                  tar
+# Replication: a MariaDB replica is seeded from a dump of its source, loaded with the client.
+need_pkg /usr/bin/mariadb-dump                mariadb-client
+need_pkg /usr/bin/mariadb                     mariadb-client-core
 need_pkg setsid                               util-linux
 # Each instance's own OS account (coffer as root), and its access rules at the host firewall.
 need_pkg /usr/sbin/useradd                    passwd
