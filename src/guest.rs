@@ -242,6 +242,10 @@ pub trait Datastore: Send {
     ) -> GuestFuture<BackupOutcome> {
         not_implemented("create_backup")
     }
+    /// Tells an adopted datastore that coffer's records make it a replica, with no change of its
+    /// group under way: if its volume does not say whom it follows (a failed source ejected
+    /// while its guest was gone), its server must not run as a second source.
+    fn expect_replica(&mut self) {}
     /// Starts a prepared datastore whose server is not running (after a host reboot), and locks
     /// an adopted server down (see [`process::Server::lock_down`]).
     fn start_if_down(&mut self) -> GuestFuture<()> {

@@ -69,6 +69,7 @@ impl Compute {
         manager: Manager,
         address: Option<Ipv4Addr>,
         prepared: bool,
+        recorded_replica: bool,
         key: Arc<GuestKey>,
     ) -> Result<ServerInfo, ComputeError> {
         if !self.guests.contains_key(instance_id) {
@@ -80,13 +81,17 @@ impl Compute {
                         instance_id: instance_id.to_string(),
                         manager,
                         address: address.map(|a| a.to_string()),
+                        recorded_replica,
                     };
                     guest_process::start(config, &self.volume(instance_id), &spec, &key)?;
                     None
                 }
                 (false, _) => {
-                    let datastore =
+                    let mut datastore =
                         crate::compute::datastore_for(config, instance_id, manager, address, prepared, &key)?;
+                    if recorded_replica {
+                        datastore.expect_replica();
+                    }
                     let (env, id) = (guest_env(&self.services), instance_id.clone());
                     Some(Supervisor::start(move |_| GuestSession::new(id, env, key, datastore)))
                 }
@@ -222,7 +227,7 @@ impl Handler<CreateServer> for Compute {
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
                 let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
                 let key = key?;
-                span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, key))
+                span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, false, key))
                     .map_err(ServerError::refused)
             }));
         }
@@ -245,7 +250,7 @@ impl Handler<CreateServer> for Compute {
         Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
             let (used, key) = found?;
             let address = act.allocate(msg.manager, used).map_err(ServerError::refused)?;
-            span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, key))
+            span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, false, key))
                 .map_err(ServerError::refused)
         }))
     }
@@ -299,8 +304,9 @@ impl Handler<AdoptServers> for Compute {
     fn handle(&mut self, _: AdoptServers, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
         let (services, to_pool) = (self.services.clone(), self.remote());
-        let load = async move {
-            let servers = db
+        let load =
+            async move {
+                let servers = db
                 .run(|conn| {
                     let servers = Instance::with_servers(conn)?;
                     let mut out = Vec::with_capacity(servers.len());
@@ -311,30 +317,34 @@ impl Handler<AdoptServers> for Compute {
                             continue;
                         };
                         let prepared = inst.task() != Some(Task::Building);
-                        out.push((inst.id.clone(), manager, inst.address.clone(), prepared));
+                        // A replica no flow is changing (one that is, is the flow's to start).
+                        let recorded_replica = inst.slave_of_id.is_some()
+                            && inst.task().is_some_and(|t| t.is_idle() || t.is_error());
+                        out.push((inst.id.clone(), manager, inst.address.clone(), prepared, recorded_replica));
                     }
                     Ok(out)
                 })
                 .await?;
-            let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
-            let all_keys = keys.ensure_all(&db, ids).await?;
-            let mut keyed = Vec::with_capacity(servers.len());
-            for ((id, manager, address, prepared), key) in servers.into_iter().zip(all_keys) {
-                if to_pool && manager.is_simulated() {
-                    if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
-                        tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
+                let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
+                let all_keys = keys.ensure_all(&db, ids).await?;
+                let mut keyed = Vec::with_capacity(servers.len());
+                for ((id, manager, address, prepared, recorded_replica), key) in servers.into_iter().zip(all_keys) {
+                    if to_pool && manager.is_simulated() {
+                        if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
+                            tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
+                        }
                     }
+                    keyed.push((id, manager, address, prepared, recorded_replica, key));
                 }
-                keyed.push((id, manager, address, prepared, key));
-            }
-            Ok::<_, ComputeError>(keyed)
-        };
+                Ok::<_, ComputeError>(keyed)
+            };
         Box::pin(load.into_actor(self).map(|servers, act, _ctx| {
             let servers = servers?;
             let count = servers.len();
-            for (id, manager, address, prepared, key) in servers {
+            for (id, manager, address, prepared, recorded_replica, key) in servers {
                 let address = address.and_then(|a| a.parse().ok());
-                if let Err(e) = act.boot(&InstanceId::new(id.clone()), manager, address, prepared, key) {
+                let instance = InstanceId::new(id.clone());
+                if let Err(e) = act.boot(&instance, manager, address, prepared, recorded_replica, key) {
                     tracing::warn!(instance.id = %id, "cannot re-adopt server: {e}");
                 }
             }

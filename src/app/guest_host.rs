@@ -66,8 +66,11 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
         .transpose()
         .context("guest.json address")?;
     let prepared = !spec.manager.is_simulated();
-    let datastore = crate::compute::datastore_for(&env.config, instance_id, spec.manager, address, prepared, &key)
+    let mut datastore = crate::compute::datastore_for(&env.config, instance_id, spec.manager, address, prepared, &key)
         .map_err(anyhow::Error::msg)?;
+    if spec.recorded_replica {
+        datastore.expect_replica();
+    }
     tracing::info!(instance.id = %instance_id, datastore = %spec.manager, "guest agent serving");
     let (id, key) = (crate::ids::InstanceId::new(instance_id), Arc::new(key));
     let _session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));

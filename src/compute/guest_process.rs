@@ -18,6 +18,10 @@ pub struct GuestSpec {
     pub instance_id: String,
     pub manager: crate::manager::Manager,
     pub address: Option<String>,
+    /// coffer's records make the instance a replica, with no change of its group under way
+    /// (see [`crate::guest::Datastore::expect_replica`]).
+    #[serde(default)]
+    pub recorded_replica: bool,
 }
 
 fn spec_path(volume: &Path) -> PathBuf {

@@ -37,6 +37,8 @@ pub struct ProcessDatastore<S: Server> {
     lifecycle: Arc<tokio::sync::Mutex<()>>,
     /// A prepare is running; another one (a resumed create's) returns at once.
     preparing: Arc<std::sync::atomic::AtomicBool>,
+    /// coffer's records make this server a replica (see [`Datastore::expect_replica`]).
+    recorded_replica: bool,
 }
 
 fn marker(dir: &Path) -> PathBuf {
@@ -64,6 +66,7 @@ impl<S: Server> ProcessDatastore<S> {
             checking: Arc::default(),
             lifecycle: Arc::default(),
             preparing: Arc::default(),
+            recorded_replica: false,
         }
     }
 
@@ -155,7 +158,19 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         .boxed()
     }
 
+    fn expect_replica(&mut self) {
+        self.recorded_replica = true;
+    }
+
     fn start_if_down(&mut self) -> GuestFuture<()> {
+        let orphaned = self.recorded_replica && self.settings.lock().follows().is_none();
+        if orphaned && marker(self.server.dir()).exists() {
+            // Fenced for good: whatever starts it later (a restart, a resize) starts it
+            // refusing writes, until it is detached or follows a source.
+            if let Err(e) = self.change_settings(|s| s.replication.get_or_insert_with(Default::default).fenced = true) {
+                return Box::pin(async move { Err(e) });
+            }
+        }
         let server = Arc::clone(&self.server);
         let settings = self.settings.lock().clone();
         let lifecycle = Arc::clone(&self.lifecycle);
@@ -168,7 +183,15 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
                 .await
                 .map_err(failed)?;
             rebuild::apply_firewall(&*server, &settings).await?;
-            if settings.replication.as_ref().is_some_and(|m| m.fenced) {
+            if orphaned {
+                // Ejected as a source while its guest was gone: it never serves as a second
+                // source. It stays stopped until it is detached (or deleted).
+                tracing::warn!(volume = %server.dir().display(), "recorded as a replica but not told whom to follow: its server is stopped and stays stopped");
+                if server.running() {
+                    server.stop().await.map_err(failed)?;
+                }
+                return Ok(());
+            } else if settings.replication.as_ref().is_some_and(|m| m.fenced) {
                 // A source demoted for a switchover starts only as a replica of the new one.
                 tracing::info!(volume = %server.dir().display(), "fenced datastore server left as it is");
             } else if !server.running() {

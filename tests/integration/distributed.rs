@@ -206,3 +206,91 @@ async fn a_create_whose_task_manager_is_killed_is_finished_by_another() {
     api.wait_gone(&id).await;
     wait_no_guest(&id).await;
 }
+
+/// A source whose whole guest is gone (its host) is ejected; when its guest comes back with a
+/// new task manager, the records make it a replica that was never told whom to follow: its
+/// server stays stopped, never a second source.
+#[actix_web::test]
+async fn a_source_ejected_while_its_guest_was_gone_never_serves_again() {
+    use crate::replication::{replicas, source, wait_topology};
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let mut env = env(&db);
+    env.push(("COFFER_GUEST_HEARTBEAT_EXPIRY_S", "4".into()));
+    env.push(("COFFER_GUEST_CALL_LOW_TIMEOUT_S", "3".into()));
+    let api = CofferProcess::start_role(&db, Some("api"), &env).await;
+    let _conductor = CofferProcess::start_role(&db, Some("conductor"), &env).await;
+    let task_manager = CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-a")).await;
+    let api = &api.api;
+    let (src, primary) = source(api, "postgresql").await;
+    primary.prepare().await.expect("table");
+    primary.write(1).await.expect("write");
+    let ids = replicas(api, &src, 1).await;
+    wait_topology(api, &src, &[&ids[0]]).await;
+
+    // The source's host goes away: its guest process and its server die together.
+    let volume = db.dir.path().join("instances").join(&src);
+    let server = server_pid(&volume).expect("postmaster");
+    for pid in guest_processes(&src).into_iter().chain([server]) {
+        // SAFETY: kill(2) on processes this test's coffer started.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    eventually(
+        Duration::from_secs(30),
+        "the eject is taken once the heartbeat expired",
+        || async {
+            let (status, body) = crate::replication::action(api, &ids[0], json!({"eject_replica_source": {}})).await;
+            if status == 202 {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await;
+    api.wait_for(&src, BUILD_BOUND, "recorded as a replica of the new source", |v| {
+        v.is_some_and(|v| v["replica_of"]["id"] == ids[0].as_str())
+    })
+    .await;
+    let new_source = api.wait_active_within(&ids[0], BUILD_BOUND).await;
+    assert!(new_source.get("replica_of").is_none(), "{new_source}");
+
+    // The host returns: a new task manager starts the source's guest again.
+    task_manager.kill9();
+    let _successor = CofferProcess::start_role(&db, Some("taskmanager"), &with_node(&env, "tm-b")).await;
+    let log = volume.join("guest.log");
+    eventually(BUILD_BOUND, "the returned guest leaves its server stopped", || async {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if !guest_processes(&src).is_empty() && text.contains("not told whom to follow") {
+            Ok(())
+        } else {
+            Err(guest_processes(&src))
+        }
+    })
+    .await;
+    assert!(postmasters(&volume).is_empty(), "the old source's server runs again");
+    assert!(!primary.writable().await, "the old source takes writes");
+    let promoted = primary.at(&ip_of(&new_source));
+    assert!(promoted.has(1).await.expect("read the new source"));
+    assert!(promoted.writable().await, "the new source takes writes");
+
+    // Started again on purpose, it still refuses writes; a detach makes it a copy of its own.
+    let (status, body) = crate::replication::action(api, &src, json!({"restart": {}})).await;
+    assert_eq!(status, 202, "{body}");
+    api.wait_active_within(&src, BUILD_BOUND).await;
+    assert!(primary.has(1).await.expect("read the fenced source"));
+    assert!(!primary.writable().await, "a restart made the old source writable");
+    let (status, body) = api
+        .send(
+            "PUT",
+            &format!("/instances/{src}"),
+            Some(r#"{"instance": {"replica_of": null}}"#),
+        )
+        .await;
+    assert_eq!(status, 202, "{body}");
+    api.wait_for(&src, BUILD_BOUND, "detached", |v| {
+        v.is_some_and(|v| v["status"] == "ACTIVE" && v.get("replica_of").is_none())
+    })
+    .await;
+    assert!(primary.writable().await, "the detached copy takes writes");
+}

@@ -54,6 +54,12 @@ impl PgServer {
             .or(settings.volume_size_gb.map(|gb| gb * 1024))
             .unwrap_or(1024);
         let mut lines = vec![format!("max_slot_wal_keep_size = '{}MB'", (volume_mb / 4).max(64))];
+        let fenced = settings.replication.as_ref().is_some_and(|m| m.fenced);
+        if fenced && settings.follows().is_none() {
+            // A fenced source that follows no one starts as a standby without a source: no
+            // session can turn it writable.
+            server::write_file(&self.data().join("standby.signal"), "", 0o600, self.spec.user)?;
+        }
         lines.extend(self.standby_lines(settings)?);
         Ok(lines)
     }

@@ -32,7 +32,10 @@ pub(super) fn member_of(of: &ReplicaOf, key: &crate::secrets::MasterKey) -> Grou
 
 impl<S: Server> ProcessDatastore<S> {
     /// Records `change` in the settings (in the volume first, then in memory); answers them.
-    fn change_settings(&self, change: impl FnOnce(&mut ServerSettings)) -> Result<ServerSettings, GuestError> {
+    pub(super) fn change_settings(
+        &self,
+        change: impl FnOnce(&mut ServerSettings),
+    ) -> Result<ServerSettings, GuestError> {
         let mut settings = self.settings.lock().clone();
         change(&mut settings);
         Self::save_settings(self.server.dir(), &settings).map_err(failed)?;
