@@ -1,6 +1,7 @@
 //! `coffer bench <scenario>`: starts coffer in this process on a fresh SQLite database, drives it
 //! over real HTTP, and prints figures (run it on the release build).
 //!
+//! - `api`: the read routes under load with a Keystone token (see [`api`]).
 //! - `create`: `count` simulated instances created with `concurrency` requests in flight, timed
 //!   until every one is ACTIVE; prints the time, the create rate and the peak RSS.
 //! - `datastores`: five real instances of each installed datastore created one after another
@@ -11,6 +12,7 @@
 //!   over the in-process bus and (with `--amqp-url`) RabbitMQ, with 1 and 2 conductors, beside
 //!   RabbitMQ's raw rate (see [`conductor`]).
 
+mod api;
 mod backup;
 mod conductor;
 
@@ -43,11 +45,12 @@ pub struct Options {
 
 pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
     match scenario {
+        "api" => api::run(o.concurrency.max(1)).await,
         "create" => create(o.count, o.concurrency.max(1)).await,
         "datastores" => datastores().await,
         "backup" => backup::run(o.count).await,
         "conductor" => conductor::run(o.count, o.instances.max(1), o.amqp_url).await,
-        other => anyhow::bail!("unknown scenario {other:?}; known: create, datastores, backup, conductor"),
+        other => anyhow::bail!("unknown scenario {other:?}; known: api, create, datastores, backup, conductor"),
     }
 }
 
@@ -293,7 +296,7 @@ async fn datastores() -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn count_active(client: &awc::Client, base: &str, count: usize) -> anyhow::Result<usize> {
+pub(crate) async fn count_active(client: &awc::Client, base: &str, count: usize) -> anyhow::Result<usize> {
     let mut url = format!("{base}/instances?limit={}", count.min(1000));
     let mut active = 0;
     loop {

@@ -55,6 +55,7 @@ enum Command {
     },
     /// Run a benchmark scenario against an in-process coffer and print figures.
     Bench {
+        /// api: the read routes under load with a Keystone token (--concurrency connections);
         /// create: N simulated instances created concurrently until all are ACTIVE;
         /// datastores: real instances' create times; backup: PostgreSQL backup/restore of N MB.
         scenario: String,
