@@ -275,14 +275,7 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
     };
     let flow = Flow::new(flows::FlowKind::Create, &instance.id, &state, usage_timeout_ms);
     flow.insert(conn)?;
-    let record = InstanceRecord {
-        instance,
-        service,
-        datastore,
-        version,
-        backup_running: false,
-        replicas: Vec::new(),
-    };
+    let record = InstanceRecord::from((instance, service, version, datastore));
     Ok(Created { record, flow, password })
 }
 

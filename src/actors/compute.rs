@@ -304,9 +304,8 @@ impl Handler<AdoptServers> for Compute {
     fn handle(&mut self, _: AdoptServers, _ctx: &mut Context<Self>) -> Self::Result {
         let (db, keys) = (self.services.db.clone(), Arc::clone(self.services.guests.keys()));
         let (services, to_pool) = (self.services.clone(), self.remote());
-        let load =
-            async move {
-                let servers = db
+        let load = async move {
+            let servers = db
                 .run(|conn| {
                     let servers = Instance::with_servers(conn)?;
                     let mut out = Vec::with_capacity(servers.len());
@@ -317,27 +316,25 @@ impl Handler<AdoptServers> for Compute {
                             continue;
                         };
                         let prepared = inst.task() != Some(Task::Building);
-                        // A replica no flow is changing (one that is, is the flow's to start).
-                        let recorded_replica = inst.slave_of_id.is_some()
-                            && inst.task().is_some_and(|t| t.is_idle() || t.is_error());
-                        out.push((inst.id.clone(), manager, inst.address.clone(), prepared, recorded_replica));
+                        let replica = inst.is_settled_replica();
+                        out.push((inst.id.clone(), manager, inst.address.clone(), prepared, replica));
                     }
                     Ok(out)
                 })
                 .await?;
-                let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
-                let all_keys = keys.ensure_all(&db, ids).await?;
-                let mut keyed = Vec::with_capacity(servers.len());
-                for ((id, manager, address, prepared, recorded_replica), key) in servers.into_iter().zip(all_keys) {
-                    if to_pool && manager.is_simulated() {
-                        if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
-                            tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
-                        }
+            let ids = servers.iter().map(|(id, ..)| id.clone()).collect();
+            let all_keys = keys.ensure_all(&db, ids).await?;
+            let mut keyed = Vec::with_capacity(servers.len());
+            for ((id, manager, address, prepared, recorded_replica), key) in servers.into_iter().zip(all_keys) {
+                if to_pool && manager.is_simulated() {
+                    if let Err(e) = host_in_pool(&services, &id, &key, prepared).await {
+                        tracing::warn!(instance.id = %id, "cannot re-host the guest: {e}");
                     }
-                    keyed.push((id, manager, address, prepared, recorded_replica, key));
                 }
-                Ok::<_, ComputeError>(keyed)
-            };
+                keyed.push((id, manager, address, prepared, recorded_replica, key));
+            }
+            Ok::<_, ComputeError>(keyed)
+        };
         Box::pin(load.into_actor(self).map(|servers, act, _ctx| {
             let servers = servers?;
             let count = servers.len();

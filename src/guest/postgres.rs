@@ -165,24 +165,7 @@ impl PgServer {
                 self.spec.user,
             )?;
         }
-        // coffer is the admin by the socket's peer (only it and the server's account may reach
-        // the socket), not by a password: a replica's catalog, admin included, is its source's.
-        let mut hba = vec![
-            format!("local all {ADMIN} peer map=coffer"),
-            format!("local replication {ADMIN} peer map=coffer"),
-        ];
-        let peer = crate::guest::account::own_name().unwrap_or_else(|| "root".into());
-        server::write_file(
-            &self.data().join("pg_ident.conf"),
-            &format!("coffer {peer} {ADMIN}\n"),
-            0o600,
-            self.spec.user,
-        )?;
-        if settings.replication.is_some() {
-            // Any member may become the source: replicas log in with the group's password.
-            let user = crate::guest::replication::REPLICATION_USER;
-            hba.push(format!("host replication {user} 0.0.0.0/0 scram-sha-256"));
-        }
+        let mut hba = self.admin_and_replication_hba(settings)?;
         for cidr in &settings.allowed_cidrs {
             hba.push(format!("host all all {cidr} scram-sha-256"));
         }

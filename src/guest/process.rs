@@ -163,14 +163,10 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
     }
 
     fn start_if_down(&mut self) -> GuestFuture<()> {
-        let orphaned = self.recorded_replica && self.settings.lock().follows().is_none();
-        if orphaned && marker(self.server.dir()).exists() {
-            // Fenced for good: whatever starts it later (a restart, a resize) starts it
-            // refusing writes, until it is detached or follows a source.
-            if let Err(e) = self.change_settings(|s| s.replication.get_or_insert_with(Default::default).fenced = true) {
-                return Box::pin(async move { Err(e) });
-            }
-        }
+        let orphaned = match self.fence_if_orphaned() {
+            Ok(orphaned) => orphaned,
+            Err(e) => return Box::pin(async move { Err(e) }),
+        };
         let server = Arc::clone(&self.server);
         let settings = self.settings.lock().clone();
         let lifecycle = Arc::clone(&self.lifecycle);
@@ -184,9 +180,6 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
                 .map_err(failed)?;
             rebuild::apply_firewall(&*server, &settings).await?;
             if orphaned {
-                // Ejected as a source while its guest was gone: it never serves as a second
-                // source. It stays stopped until it is detached (or deleted).
-                tracing::warn!(volume = %server.dir().display(), "recorded as a replica but not told whom to follow: its server is stopped and stays stopped");
                 if server.running() {
                     server.stop().await.map_err(failed)?;
                 }

@@ -6,7 +6,7 @@
 //! is promoted once it has replayed that checkpoint; the old source then starts as a standby of
 //! the new one, on the new timeline.
 
-use super::{bin_dir, PgServer};
+use super::{bin_dir, PgServer, ADMIN};
 use crate::guest::driver_error::DriverError;
 use crate::guest::process::{Replication, Server};
 use crate::guest::replication::{Position, ReplicationStatus, REPLICATION_USER};
@@ -40,6 +40,28 @@ impl PgServer {
             0o600,
             self.spec.user,
         )
+    }
+
+    /// The first `pg_hba.conf` lines. coffer is the admin by the socket's peer (only it and the
+    /// server's account may reach the socket), not by a password: a replica's catalog, admin
+    /// included, is its source's. Any group member may become the source: replicas log in
+    /// with the group's password.
+    pub(super) fn admin_and_replication_hba(&self, settings: &ServerSettings) -> Result<Vec<String>, DriverError> {
+        let peer = crate::guest::account::own_name().unwrap_or_else(|| "root".into());
+        server::write_file(
+            &self.data().join("pg_ident.conf"),
+            &format!("coffer {peer} {ADMIN}\n"),
+            0o600,
+            self.spec.user,
+        )?;
+        let mut hba = vec![
+            format!("local all {ADMIN} peer map=coffer"),
+            format!("local replication {ADMIN} peer map=coffer"),
+        ];
+        if settings.replication.is_some() {
+            hba.push(format!("host replication {REPLICATION_USER} 0.0.0.0/0 scram-sha-256"));
+        }
+        Ok(hba)
     }
 
     /// A group member's settings: how much WAL its slots may hold, and a replica's standby

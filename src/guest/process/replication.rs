@@ -32,15 +32,26 @@ pub(super) fn member_of(of: &ReplicaOf, key: &crate::secrets::MasterKey) -> Grou
 
 impl<S: Server> ProcessDatastore<S> {
     /// Records `change` in the settings (in the volume first, then in memory); answers them.
-    pub(super) fn change_settings(
-        &self,
-        change: impl FnOnce(&mut ServerSettings),
-    ) -> Result<ServerSettings, GuestError> {
+    fn change_settings(&self, change: impl FnOnce(&mut ServerSettings)) -> Result<ServerSettings, GuestError> {
         let mut settings = self.settings.lock().clone();
         change(&mut settings);
         Self::save_settings(self.server.dir(), &settings).map_err(failed)?;
         *self.settings.lock() = settings.clone();
         Ok(settings)
+    }
+
+    /// A server coffer records as a replica (see [`crate::guest::Datastore::expect_replica`])
+    /// whose volume names no source was ejected as a source while its guest was gone: it is
+    /// fenced for good, so whatever starts it later starts it refusing writes, until it is
+    /// detached or follows a source. Answers whether it is such a server (to be kept stopped).
+    pub(super) fn fence_if_orphaned(&self) -> Result<bool, GuestError> {
+        let orphaned = self.recorded_replica && self.settings.lock().follows().is_none();
+        if !orphaned || !marker(self.server.dir()).exists() {
+            return Ok(false);
+        }
+        tracing::warn!(volume = %self.server.dir().display(), "recorded as a replica but not told whom to follow: its server is stopped and stays stopped");
+        self.change_settings(|s| s.replication.get_or_insert_with(GroupMember::default).fenced = true)?;
+        Ok(true)
     }
 
     pub(super) fn replicate(&mut self, op: ReplicationOp) -> GuestFuture<Value> {

@@ -71,23 +71,19 @@ impl RedisServer {
             .map_err(DriverError::query("Redis"))
     }
 
+    /// The replication account, with the group's password, on the running server.
+    async fn set_replication_account(&self, settings: &ServerSettings) -> Result<(), DriverError> {
+        let digest = format!("#{}", sha256_hex(&password(self, settings)?));
+        let rule = ["ACL", "SETUSER", REPLICATION_USER, "reset", "on", &digest];
+        self.command(&[&rule[..], &["+psync", "+replconf", "+ping"]].concat())
+            .await
+    }
+
     /// Brings the running server to `settings`: its accounts, its write rule, whom it follows.
     async fn apply_replication(&self, settings: &ServerSettings) -> Result<(), DriverError> {
         self.render_config(settings)?;
         if settings.replication.is_some() {
-            let digest = format!("#{}", sha256_hex(&password(self, settings)?));
-            self.command(&[
-                "ACL",
-                "SETUSER",
-                REPLICATION_USER,
-                "reset",
-                "on",
-                &digest,
-                "+psync",
-                "+replconf",
-                "+ping",
-            ])
-            .await?;
+            self.set_replication_account(settings).await?;
         }
         match settings.follows() {
             Some(source) => {
@@ -107,19 +103,7 @@ impl Replication for RedisServer {
     fn enable_source(&self, settings: ServerSettings, _slots: Vec<String>) -> BoxFuture<'_, Result<(), DriverError>> {
         Box::pin(async move {
             self.render_config(&settings)?;
-            let digest = format!("#{}", sha256_hex(&password(self, &settings)?));
-            self.command(&[
-                "ACL",
-                "SETUSER",
-                REPLICATION_USER,
-                "reset",
-                "on",
-                &digest,
-                "+psync",
-                "+replconf",
-                "+ping",
-            ])
-            .await
+            self.set_replication_account(&settings).await
         })
     }
 

@@ -25,6 +25,12 @@ impl Instance {
         Ok(out)
     }
 
+    /// Recorded as a replica with no change of its group under way (a flow that is changing
+    /// it decides what its server does).
+    pub fn is_settled_replica(&self) -> bool {
+        self.slave_of_id.is_some() && self.task().is_some_and(|t| t.is_idle() || t.is_error())
+    }
+
     /// Every live replica with its source (at most `limit`, oldest first): what `/metrics`
     /// reports the lag of.
     pub fn all_replicas(conn: &mut DbConn, limit: i64) -> Result<Vec<(String, String)>, DbError> {
