@@ -65,6 +65,12 @@ impl DbUrl {
     }
 
     fn establish(&self) -> Result<DbConn, DbError> {
+        let mut conn = self.establish_unmetered()?;
+        conn.set_instrumentation(count_statements);
+        Ok(conn)
+    }
+
+    fn establish_unmetered(&self) -> Result<DbConn, DbError> {
         match self {
             DbUrl::Sqlite(path) => {
                 if let Some(dir) = std::path::Path::new(path)
@@ -139,6 +145,9 @@ impl Db {
         let pool = r2d2::Pool::builder()
             .max_size(pool_size.max(1))
             .min_idle(Some(1))
+            // A PostgreSQL connection can die with its server; an SQLite one cannot, so it is not
+            // asked `SELECT 1` at every checkout.
+            .test_on_check_out(matches!(url, DbUrl::Postgres(_)))
             .connection_timeout(acquire_timeout)
             .build(Manager { url: url.clone() })
             .map_err(|e| DbError::Connect(e.to_string()))?;
@@ -246,6 +255,21 @@ pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
         tracing::info!(migrations.applied = applied, "applied {applied} database migrations");
     }
     Ok(())
+}
+
+/// Statements this process sent to its database, counted by every pooled connection (for
+/// `/metrics` and `coffer bench api`'s queries per request).
+static STATEMENTS_SENT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn count_statements(event: diesel::connection::InstrumentationEvent<'_>) {
+    if matches!(event, diesel::connection::InstrumentationEvent::StartQuery { .. }) {
+        STATEMENTS_SENT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// How many statements this process has sent to its database so far.
+pub fn statements_sent() -> u64 {
+    STATEMENTS_SENT.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Milliseconds since the Unix epoch: the unit of every timestamp column.

@@ -126,7 +126,8 @@ pub fn revoke(conn: &mut DbConn, token: &str) -> Result<bool, DbError> {
     TokenRow::delete(conn, &token_digest(token))
 }
 
-/// The principal of a valid, unexpired token.
+/// The principal of a valid, unexpired token whose user is enabled and still holds a role on
+/// its project.
 pub fn resolve(conn: &mut DbConn, token: &str) -> Result<Option<Principal>, DbError> {
     let Some(row) = TokenRow::find_valid(conn, &token_digest(token))? else {
         return Ok(None);
@@ -138,6 +139,10 @@ pub fn resolve(conn: &mut DbConn, token: &str) -> Result<Option<Principal>, DbEr
         return Ok(None);
     };
     let roles = identity::roles_of(conn, &user.id, &project.id)?;
+    // A user whose roles on the project were all taken away holds no valid token for it.
+    if roles.is_empty() {
+        return Ok(None);
+    }
     Ok(Some(Principal {
         user,
         project,

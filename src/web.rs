@@ -8,6 +8,7 @@ mod acting;
 mod auth;
 mod backup_schedules;
 mod backups;
+pub mod caches;
 mod compute_view;
 mod configurations;
 mod databases;
@@ -57,6 +58,8 @@ pub struct AppState {
     pub login_brake: Arc<LoginBrake>,
     /// Password checks, bounded.
     pub passwords: Arc<PasswordChecker>,
+    /// Validated tokens and the catalog, answered from memory.
+    pub caches: Arc<caches::ReadCaches>,
 }
 
 impl AppState {
@@ -74,6 +77,7 @@ impl AppState {
             trusted_proxies,
             login_brake: Arc::new(LoginBrake::new(auth.failed_login_window_s, MAX_BRAKE_KEYS)),
             passwords: Arc::new(PasswordChecker::new(auth.password_check_slots)),
+            caches: caches::ReadCaches::start(&db)?,
             db,
             services,
         })

@@ -2,7 +2,8 @@
 //! node (SQLite, `[auth] mode = "keystone"`) with 100 simulated instances of one project; a user
 //! of that project logs in with a password once, and `connections` clients (one HTTP connection
 //! each) send `GET /instances?limit=20` and then `GET /datastores` with the token for
-//! [`ROUTE_TIME`] each. Prints req/s and p50/p99 latency per route, and the peak RSS.
+//! [`ROUTE_TIME`] each. Prints req/s, p50/p99 latency and SQL statements per request (every
+//! statement the node sent meanwhile, its background work included) per route, and the peak RSS.
 
 use super::{bench_config, count_active, create_simulated, peak_rss_mib, Scratch};
 use crate::app::{self, Role};
@@ -131,12 +132,15 @@ pub async fn run(connections: usize) -> anyhow::Result<()> {
     }
     println!("bench api: Keystone token, {INSTANCES} simulated instances, {connections} connections, SQLite");
     for route in ["/instances?limit=20", "/datastores"] {
+        let statements_before = crate::db::statements_sent();
         let f = drive(format!("{base}{route}"), token.clone(), connections).await;
+        let statements = crate::db::statements_sent() - statements_before;
         println!(
-            "  GET {route:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  ({} requests, {} failed)",
+            "  GET {route:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  {:.2} SQL statements/request  ({} requests, {} failed)",
             f.requests as f64 / f.seconds,
             f.percentile(0.50),
             f.percentile(0.99),
+            statements as f64 / f.requests.max(1) as f64,
             f.requests,
             f.failed
         );

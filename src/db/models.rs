@@ -2,6 +2,7 @@
 
 pub mod backup;
 pub mod backup_schedule;
+pub mod cache_generation;
 pub mod catalog;
 pub mod cluster;
 pub mod configuration;

@@ -331,3 +331,10 @@ diesel::table! {
         value -> Text,
     }
 }
+
+diesel::table! {
+    cache_generations (kind) {
+        kind -> Text,
+        generation -> BigInt,
+    }
+}

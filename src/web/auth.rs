@@ -11,6 +11,7 @@ use actix_web::body::MessageBody;
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{web, HttpMessage};
+use std::sync::Arc;
 
 /// Who is calling; put in the request's extensions for handlers that need it.
 #[derive(Debug, Clone)]
@@ -18,7 +19,7 @@ pub struct Caller {
     pub project_id: crate::ids::ProjectId,
     pub admin: bool,
     /// None in noauth mode.
-    pub principal: Option<Principal>,
+    pub principal: Option<Arc<Principal>>,
 }
 
 pub async fn authenticate(
@@ -55,22 +56,31 @@ pub async fn authenticate(
     next.call(req).await
 }
 
-/// Who the request's `X-Auth-Token` names; 401 without one or with one unknown or expired.
+/// Who the request's `X-Auth-Token` names; 401 without one or with one unknown, revoked or
+/// expired. A token validated before is answered from memory ([`super::caches`]).
 pub async fn principal_of(
     state: &AppState,
     headers: &actix_web::http::header::HeaderMap,
-) -> Result<Principal, ApiError> {
+) -> Result<Arc<Principal>, ApiError> {
     let token = headers
         .get("X-Auth-Token")
         .and_then(|v| v.to_str().ok())
         .map(str::to_string)
         .ok_or_else(|| ApiError::Unauthorized("The request you have made requires authentication.".into()))?;
-    state
+    let key = super::caches::TokenKey::of(&token);
+    if let Some(known) = state.caches.principal(&key) {
+        return Ok(known);
+    }
+    let ticket = state.caches.ticket();
+    let principal = state
         .db
         .run(move |c| identity::resolve(c, &token))
         .await
         .map_err(ApiError::from)?
-        .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))
+        .ok_or_else(|| ApiError::Unauthorized("The token is unknown or has expired.".into()))?;
+    let principal = Arc::new(principal);
+    state.caches.remember_principal(ticket, key, principal.clone());
+    Ok(principal)
 }
 
 /// Role rules: readers only read (`GET`, `HEAD`).

@@ -1,10 +1,12 @@
-//! `/datastores` and their versions, found by id or by name as troveclient sends either.
+//! `/datastores` and their versions, found by id or by name as troveclient sends either,
+//! answered from the catalog the API keeps in memory ([`super::caches`]).
 
 use super::{links, AppState};
-use crate::db::models::catalog::{Datastore, DatastoreVersion};
+use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
+use std::sync::Arc;
 
 fn version_view(base: &str, tenant: &str, v: &DatastoreVersion) -> Value {
     json!({
@@ -35,13 +37,13 @@ fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[Datastor
     view
 }
 
-async fn find_datastore(state: &AppState, key: String) -> Result<Datastore, ApiError> {
-    let lookup = key.clone();
-    state
-        .db
-        .run(move |c| Datastore::find_by_id_or_name(c, &lookup))
-        .await?
-        .ok_or_else(|| ApiError::NotFound(format!("Datastore '{key}' cannot be found.")))
+/// The datastore `key` names (id or name) and its versions, from the catalog.
+async fn find_datastore(state: &AppState, key: &str) -> Result<(Arc<Catalog>, usize), ApiError> {
+    let catalog = state.caches.catalog(&state.db).await?;
+    let at = catalog
+        .datastore_at(key)
+        .ok_or_else(|| ApiError::NotFound(format!("Datastore '{key}' cannot be found.")))?;
+    Ok((catalog, at))
 }
 
 pub async fn list_datastores(
@@ -50,9 +52,10 @@ pub async fn list_datastores(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
-    let all = state.db.run(Datastore::all_with_versions).await?;
+    let catalog = state.caches.catalog(&state.db).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = all
+    let list: Vec<Value> = catalog
+        .datastores
         .iter()
         .map(|(ds, vs)| datastore_view(&base, &tenant, ds, vs))
         .collect();
@@ -65,13 +68,9 @@ pub async fn show_datastore(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = path.into_inner();
-    let ds = find_datastore(&state, key).await?;
-    let ds_id = ds.id.clone();
-    let versions = state
-        .db
-        .run(move |c| DatastoreVersion::for_datastore(c, &ds_id))
-        .await?;
-    let view = datastore_view(&links::base(&req), &tenant, &ds, &versions);
+    let (catalog, at) = find_datastore(&state, &key).await?;
+    let (ds, versions) = &catalog.datastores[at];
+    let view = datastore_view(&links::base(&req), &tenant, ds, versions);
     Ok(HttpResponse::Ok().json(json!({ "datastore": view })))
 }
 
@@ -81,13 +80,13 @@ pub async fn list_versions(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key) = path.into_inner();
-    let ds = find_datastore(&state, key).await?;
-    let versions = state
-        .db
-        .run(move |c| DatastoreVersion::for_datastore(c, &ds.id))
-        .await?;
+    let (catalog, at) = find_datastore(&state, &key).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = versions.iter().map(|v| version_view(&base, &tenant, v)).collect();
+    let list: Vec<Value> = catalog.datastores[at]
+        .1
+        .iter()
+        .map(|v| version_view(&base, &tenant, v))
+        .collect();
     Ok(HttpResponse::Ok().json(json!({ "versions": list })))
 }
 
@@ -97,12 +96,8 @@ pub async fn show_version(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, key, version) = path.into_inner();
-    let ds = find_datastore(&state, key).await?;
-    let lookup = version.clone();
-    let found = state
-        .db
-        .run(move |c| DatastoreVersion::find_in(c, &ds.id, &lookup))
-        .await?;
-    let v = found.ok_or_else(|| ApiError::NotFound(format!("Datastore version '{version}' cannot be found.")))?;
-    Ok(HttpResponse::Ok().json(json!({ "version": version_view(&links::base(&req), &tenant, &v) })))
+    let (catalog, at) = find_datastore(&state, &key).await?;
+    let v = Catalog::version_in(&catalog.datastores[at].1, &version)
+        .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{version}' cannot be found.")))?;
+    Ok(HttpResponse::Ok().json(json!({ "version": version_view(&links::base(&req), &tenant, v) })))
 }

@@ -26,9 +26,9 @@ pub async fn list_flavors(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let tenant = path.into_inner();
-    let flavors = state.db.run(Flavor::all).await?;
+    let catalog = state.caches.catalog(&state.db).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = flavors.iter().map(|f| flavor_view(&base, &tenant, f)).collect();
+    let list: Vec<Value> = catalog.flavors.iter().map(|f| flavor_view(&base, &tenant, f)).collect();
     Ok(HttpResponse::Ok().json(json!({ "flavors": list })))
 }
 
@@ -38,8 +38,9 @@ pub async fn show_flavor(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (tenant, id) = path.into_inner();
-    let lookup = id.clone();
-    let flavor = state.db.run(move |c| Flavor::find(c, &lookup)).await?;
-    let flavor = flavor.ok_or_else(|| ApiError::NotFound(format!("Flavor {id} could not be found.")))?;
-    Ok(HttpResponse::Ok().json(json!({ "flavor": flavor_view(&links::base(&req), &tenant, &flavor) })))
+    let catalog = state.caches.catalog(&state.db).await?;
+    let flavor = catalog
+        .flavor(&id)
+        .ok_or_else(|| ApiError::NotFound(format!("Flavor {id} could not be found.")))?;
+    Ok(HttpResponse::Ok().json(json!({ "flavor": flavor_view(&links::base(&req), &tenant, flavor) })))
 }

@@ -152,15 +152,23 @@ async fn list_page(
             other => other,
         })?;
     let (base, expiry, admin) = (links::base(req), expiry_ms(state), auth::is_admin(req));
-    let items: Vec<Value> = page
-        .items
-        .iter()
-        .map(|r| views::instance(&base, r, expiry, false, admin))
-        .collect();
-    let mut body = json!({ "instances": items });
-    if let (true, Some(last)) = (page.more, page.items.last()) {
-        body["links"] = links::next_page(req, limit, &last.instance.id);
+    #[derive(serde::Serialize)]
+    struct ListBody<'a> {
+        instances: Vec<views::InstanceView<'a>>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        links: Option<Value>,
     }
+    let body = ListBody {
+        instances: page
+            .items
+            .iter()
+            .map(|r| views::instance_view(&base, r, expiry, false, admin))
+            .collect(),
+        links: match (page.more, page.items.last()) {
+            (true, Some(last)) => Some(links::next_page(req, limit, &last.instance.id)),
+            _ => None,
+        },
+    };
     Ok(HttpResponse::Ok().json(body))
 }
 

@@ -347,7 +347,15 @@ pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Err(refusal) => return refusal,
     };
     match state.db.run(move |c| identity::revoke(c, &token)).await {
-        Ok(true) => HttpResponse::NoContent().finish(),
+        Ok(true) => {
+            // Out of this process's memory now, out of every other API process's once settled.
+            state.caches.forget_tokens();
+            let settle = super::caches::ReadCaches::settle_time(&state.services.config, &state.db);
+            if !settle.is_zero() {
+                tokio::time::sleep(settle).await;
+            }
+            HttpResponse::NoContent().finish()
+        }
         Ok(false) => keystone_error(StatusCode::NOT_FOUND, "Could not find the token."),
         Err(e) => from_api_error(&ApiError::from(e)),
     }

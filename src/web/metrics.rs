@@ -112,6 +112,11 @@ fn counters(out: &mut String, m: &Metrics) {
             value.load(Ordering::Relaxed)
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP coffer_db_statements_total Statements this process sent to its database.\n# TYPE coffer_db_statements_total counter\ncoffer_db_statements_total {}",
+        crate::db::statements_sent()
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,

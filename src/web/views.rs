@@ -4,6 +4,7 @@
 use super::links;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::InstanceRecord;
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -13,58 +14,152 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// Trove's `links` pair of one resource, serialized as [`links::resource`] builds it.
+#[derive(Serialize)]
+pub struct LinkPair([Link; 2]);
+
+#[derive(Serialize)]
+struct Link {
+    href: String,
+    rel: &'static str,
+}
+
+impl LinkPair {
+    pub fn of(base: &str, tenant: &str, collection: &str, id: &str) -> LinkPair {
+        LinkPair([
+            Link {
+                href: format!("{base}/v1.0/{tenant}/{collection}/{id}"),
+                rel: "self",
+            },
+            Link {
+                href: format!("{base}/{collection}/{id}"),
+                rel: "bookmark",
+            },
+        ])
+    }
+}
+
+#[derive(Serialize)]
+pub struct Reference<'a> {
+    id: &'a str,
+    links: LinkPair,
+}
+
+#[derive(Serialize)]
+pub struct Address<'a> {
+    address: &'a str,
+    network: &'a Option<String>,
+    #[serde(rename = "type")]
+    kind: &'static str,
+}
+
+#[derive(Serialize)]
+pub struct DatastoreRef<'a> {
+    #[serde(rename = "type")]
+    kind: &'a str,
+    version: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    version_number: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+pub struct VolumeSize {
+    size: i32,
+}
+
+/// An instance as Trove shows it, serialized straight from the record (keys in the order the
+/// map-built view had them). Show and create turn it into a [`Value`] to add to it; a list
+/// serializes it as it is.
+#[derive(Serialize)]
+pub struct InstanceView<'a> {
+    access: Value,
+    addresses: Vec<Address<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    created: Option<String>,
+    datastore: DatastoreRef<'a>,
+    flavor: Reference<'a>,
+    id: &'a str,
+    ip: Vec<&'a str>,
+    links: LinkPair,
+    name: &'a str,
+    operating_status: &'static str,
+    region: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replica_of: Option<Reference<'a>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    replicas: Vec<Reference<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    server_id: Option<&'a Option<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    service_status_updated: Option<String>,
+    status: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tenant_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    updated: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    volume: Option<VolumeSize>,
+}
+
 /// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
-pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
+pub fn instance_view<'a>(
+    base: &str,
+    record: &'a InstanceRecord,
+    expiry_ms: i64,
+    detail: bool,
+    admin: bool,
+) -> InstanceView<'a> {
     let inst = &record.instance;
+    let tenant = inst.tenant_id.as_str();
     let status = record.status_inputs(expiry_ms);
-    let mut view = json!({
-        "id": inst.id,
-        "name": inst.name,
-        "status": status.api_status(),
-        "operating_status": status.operating_status(),
-        "links": links::resource(base, &inst.tenant_id, "instances", &inst.id),
-        "flavor": {"id": inst.flavor_id, "links": links::resource(base, &inst.tenant_id, "flavors", &inst.flavor_id)},
-        "datastore": {"type": record.datastore.name, "version": record.version.name},
-        "region": "RegionOne",
-        "ip": inst.address.iter().collect::<Vec<_>>(),
-        "addresses": inst.address.iter()
-            .map(|a| json!({"address": a, "type": "private", "network": inst.network_id}))
-            .collect::<Vec<_>>(),
-    });
-    if let Some(source) = &inst.slave_of_id {
-        view["replica_of"] =
-            json!({"id": source, "links": links::resource(base, &inst.tenant_id, "instances", source)});
-    }
-    if !record.replicas.is_empty() {
-        let replicas: Vec<Value> = record
-            .replicas
-            .iter()
-            .map(|id| json!({"id": id, "links": links::resource(base, &inst.tenant_id, "instances", id)}))
-            .collect();
-        view["replicas"] = json!(replicas);
-    }
-    if admin {
-        view["tenant_id"] = json!(inst.tenant_id);
-        view["server_id"] = json!(inst.compute_instance_id);
-    }
-    if let Some(size) = inst.volume_size {
-        view["volume"] = json!({ "size": size });
-    }
+    let reference = |id: &'a str, collection: &str| Reference {
+        id,
+        links: LinkPair::of(base, tenant, collection, id),
+    };
     let access = inst
         .access
         .as_deref()
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
         .unwrap_or_else(|| json!({"is_public": false, "allowed_cidrs": []}));
-    view["access"] = access;
-    if detail {
-        view["created"] = json!(iso(inst.created));
-        view["updated"] = json!(iso(inst.updated));
-        view["service_status_updated"] = json!(iso(record.service.updated_at));
-        // The server's own full version once it reported it, else the catalog's.
-        let number = inst.server_version.as_deref().unwrap_or(&record.version.version);
-        view["datastore"]["version_number"] = json!(number);
+    InstanceView {
+        access,
+        addresses: inst
+            .address
+            .iter()
+            .map(|a| Address {
+                address: a,
+                network: &inst.network_id,
+                kind: "private",
+            })
+            .collect(),
+        created: detail.then(|| iso(inst.created)),
+        datastore: DatastoreRef {
+            kind: &record.datastore.name,
+            version: &record.version.name,
+            // The server's own full version once it reported it, else the catalog's.
+            version_number: detail.then(|| inst.server_version.as_deref().unwrap_or(&record.version.version)),
+        },
+        flavor: reference(&inst.flavor_id, "flavors"),
+        id: &inst.id,
+        ip: inst.address.iter().map(String::as_str).collect(),
+        links: LinkPair::of(base, tenant, "instances", &inst.id),
+        name: &inst.name,
+        operating_status: status.operating_status(),
+        region: "RegionOne",
+        replica_of: inst.slave_of_id.as_deref().map(|s| reference(s, "instances")),
+        replicas: record.replicas.iter().map(|id| reference(id, "instances")).collect(),
+        server_id: admin.then_some(&inst.compute_instance_id),
+        service_status_updated: detail.then(|| iso(record.service.updated_at)),
+        status: status.api_status(),
+        tenant_id: admin.then_some(tenant),
+        updated: detail.then(|| iso(inst.updated)),
+        volume: inst.volume_size.map(|size| VolumeSize { size }),
     }
-    view
+}
+
+/// [`instance_view`] as a [`Value`], for the views that add to it.
+pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
+    serde_json::to_value(instance_view(base, record, expiry_ms, detail, admin)).unwrap_or(Value::Null)
 }
 
 /// Adds the instance's configuration group `(id, name)` to a detail view (no key without one:

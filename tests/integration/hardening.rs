@@ -8,4 +8,5 @@ mod input;
 mod logins;
 mod mariadb;
 mod quotas;
-mod tokens;
+mod token_cache;
+pub mod tokens;

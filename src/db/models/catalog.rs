@@ -172,3 +172,39 @@ impl Flavor {
         }
     }
 }
+
+/// The whole catalog as one read saw it, with the lookups the API makes of it (the same
+/// answers as the queries above).
+#[derive(Debug, Clone)]
+pub struct Catalog {
+    /// By name, each with its versions by name.
+    pub datastores: Vec<(Datastore, Vec<DatastoreVersion>)>,
+    /// By RAM.
+    pub flavors: Vec<Flavor>,
+}
+
+impl Catalog {
+    pub fn load(conn: &mut DbConn) -> Result<Catalog, DbError> {
+        Ok(Catalog {
+            datastores: Datastore::all_with_versions(conn)?,
+            flavors: Flavor::all(conn)?,
+        })
+    }
+
+    /// Where in [`Catalog::datastores`] the datastore `key` names (by id, else by name) is.
+    pub fn datastore_at(&self, key: &str) -> Option<usize> {
+        let by_id = self.datastores.iter().position(|(ds, _)| ds.id == key);
+        by_id.or_else(|| self.datastores.iter().position(|(ds, _)| ds.name == key))
+    }
+
+    /// One of `versions` by id, else by name.
+    pub fn version_in<'a>(versions: &'a [DatastoreVersion], key: &str) -> Option<&'a DatastoreVersion> {
+        let by_id = versions.iter().find(|v| v.id == key);
+        by_id.or_else(|| versions.iter().find(|v| v.name == key))
+    }
+
+    /// A flavor by id.
+    pub fn flavor(&self, id: &str) -> Option<&Flavor> {
+        self.flavors.iter().find(|f| f.id == id)
+    }
+}
