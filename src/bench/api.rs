@@ -1,8 +1,8 @@
 //! `coffer bench api`: the API's read routes under load, as a Keystone user sees them. A coffer
 //! node (SQLite, `[auth] mode = "keystone"`) with 100 simulated instances of one project; a user
-//! of that project logs in with a password once, and `connections` clients (one HTTP connection
-//! each) send `GET /instances?limit=20` and then `GET /datastores` with the token for
-//! [`ROUTE_TIME`] each. Prints req/s, p50/p99 latency and SQL statements per request (every
+//! of that project logs in with a password once, and `connections` HTTP connections send
+//! `GET /instances?limit=20` and then `GET /datastores` with the token for [`ROUTE_TIME`] each:
+//! from wrk (2 threads) when it is installed, else from a load generator in this process. Prints req/s, p50/p99 latency and SQL statements per request (every
 //! statement the node sent meanwhile, its background work included) per route, and the peak RSS.
 
 use super::{bench_config, count_active, create_simulated, peak_rss_mib, Scratch};
@@ -16,24 +16,26 @@ const ROUTE_TIME: Duration = Duration::from_secs(8);
 /// The instances the list pages through.
 const INSTANCES: usize = 100;
 
+/// One route's figures, from either load generator.
 struct RouteFigures {
     requests: usize,
     failed: usize,
     seconds: f64,
-    latencies_us: Vec<u64>,
+    p50_ms: f64,
+    p99_ms: f64,
+    generator: &'static str,
 }
 
-impl RouteFigures {
-    fn percentile(&self, p: f64) -> f64 {
-        if self.latencies_us.is_empty() {
-            return 0.0;
-        }
-        let at = ((self.latencies_us.len() as f64 - 1.0) * p).round() as usize;
-        self.latencies_us[at.min(self.latencies_us.len() - 1)] as f64 / 1000.0
+fn percentile(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
     }
+    let at = ((sorted_us.len() as f64 - 1.0) * p).round() as usize;
+    sorted_us[at.min(sorted_us.len() - 1)] as f64 / 1000.0
 }
 
-async fn drive(url: String, token: String, connections: usize) -> RouteFigures {
+/// The in-process load generator: `connections` clients on this process's own threads.
+async fn drive_in_process(url: String, token: String, connections: usize) -> RouteFigures {
     let began = Instant::now();
     let until = began + ROUTE_TIME;
     let clients = (0..connections).map(|_| {
@@ -59,21 +61,67 @@ async fn drive(url: String, token: String, connections: usize) -> RouteFigures {
             (latencies, failed)
         })
     });
-    let mut figures = RouteFigures {
-        requests: 0,
-        failed: 0,
-        seconds: 0.0,
-        latencies_us: Vec::new(),
-    };
+    let (mut all, mut failed) = (Vec::new(), 0);
     for joined in futures::future::join_all(clients).await {
-        let (latencies, failed) = joined.unwrap_or_default();
-        figures.requests += latencies.len();
-        figures.failed += failed;
-        figures.latencies_us.extend(latencies);
+        let (latencies, f) = joined.unwrap_or_default();
+        failed += f;
+        all.extend(latencies);
     }
-    figures.seconds = began.elapsed().as_secs_f64();
-    figures.latencies_us.sort_unstable();
-    figures
+    all.sort_unstable();
+    RouteFigures {
+        requests: all.len(),
+        failed,
+        seconds: began.elapsed().as_secs_f64(),
+        p50_ms: percentile(&all, 0.50),
+        p99_ms: percentile(&all, 0.99),
+        generator: "in-process",
+    }
+}
+
+/// wrk (2 threads) when it is installed: a load generator in its own process, as the targets
+/// were measured. None when wrk is missing or its output is not understood.
+async fn drive_wrk(url: String, token: String, connections: usize) -> Option<RouteFigures> {
+    let out = tokio::process::Command::new("wrk")
+        .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", ROUTE_TIME.as_secs())])
+        .args(["--latency", "-H", &format!("X-Auth-Token: {token}"), &url])
+        .output()
+        .await
+        .ok()?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .map(str::trim)
+            .find_map(|l| l.strip_prefix(prefix))
+            .map(|rest| rest.trim().to_string())
+    };
+    let ms = |v: String| -> Option<f64> {
+        let (number, factor) = if let Some(n) = v.strip_suffix("us") {
+            (n, 0.001)
+        } else if let Some(n) = v.strip_suffix("ms") {
+            (n, 1.0)
+        } else {
+            (v.strip_suffix('s')?, 1000.0)
+        };
+        number.parse::<f64>().ok().map(|n| n * factor)
+    };
+    let summary = text.lines().find(|l| l.contains(" requests in "))?;
+    let requests: usize = summary.split_whitespace().next()?.parse().ok()?;
+    let seconds: f64 = summary
+        .split(" requests in ")
+        .nth(1)?
+        .split(',')
+        .next()?
+        .trim_end_matches('s')
+        .parse()
+        .ok()?;
+    Some(RouteFigures {
+        requests,
+        failed: field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
+        seconds,
+        p50_ms: ms(field("50%")?)?,
+        p99_ms: ms(field("99%")?)?,
+        generator: "wrk",
+    })
 }
 
 pub async fn run(connections: usize) -> anyhow::Result<()> {
@@ -133,16 +181,21 @@ pub async fn run(connections: usize) -> anyhow::Result<()> {
     println!("bench api: Keystone token, {INSTANCES} simulated instances, {connections} connections, SQLite");
     for route in ["/instances?limit=20", "/datastores"] {
         let statements_before = crate::db::statements_sent();
-        let f = drive(format!("{base}{route}"), token.clone(), connections).await;
+        let url = format!("{base}{route}");
+        let f = match drive_wrk(url.clone(), token.clone(), connections).await {
+            Some(f) => f,
+            None => drive_in_process(url, token.clone(), connections).await,
+        };
         let statements = crate::db::statements_sent() - statements_before;
         println!(
-            "  GET {route:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  {:.2} SQL statements/request  ({} requests, {} failed)",
+            "  GET {route:<22} {:>8.0} req/s  p50 {:>6.2} ms  p99 {:>6.2} ms  {:.2} SQL statements/request  ({} requests, {} failed, {})",
             f.requests as f64 / f.seconds,
-            f.percentile(0.50),
-            f.percentile(0.99),
+            f.p50_ms,
+            f.p99_ms,
             statements as f64 / f.requests.max(1) as f64,
             f.requests,
-            f.failed
+            f.failed,
+            f.generator
         );
     }
     println!("  peak RSS {:.1} MiB", peak_rss_mib());

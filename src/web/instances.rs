@@ -143,9 +143,10 @@ async fn list_page(
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit(state.services.config.api.page_size)?;
     let marker = query.marker.clone();
+    let catalog = state.caches.catalog(&state.db).await?;
     let page = state
         .db
-        .run(move |c| Instance::list_page(c, tenant.as_deref(), limit, marker.as_deref()))
+        .run(move |c| Instance::list_page(c, &catalog, tenant.as_deref(), limit, marker.as_deref()))
         .await
         .map_err(|e| match ApiError::from(e) {
             ApiError::NotFound(_) => ApiError::BadRequest("The marker is not an instance of this project.".into()),

@@ -203,6 +203,13 @@ impl Catalog {
         by_id.or_else(|| versions.iter().find(|v| v.name == key))
     }
 
+    /// A version by id, with its datastore.
+    pub fn version(&self, id: &str) -> Option<(&DatastoreVersion, &Datastore)> {
+        self.datastores
+            .iter()
+            .find_map(|(ds, versions)| versions.iter().find(|v| v.id == id).map(|v| (v, ds)))
+    }
+
     /// A flavor by id.
     pub fn flavor(&self, id: &str) -> Option<&Flavor> {
         self.flavors.iter().find(|f| f.id == id)

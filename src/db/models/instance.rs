@@ -2,7 +2,7 @@
 //! compute server's status. Listing joins what the views need in one query per page.
 
 use super::backup::Backup;
-use super::catalog::{Datastore, DatastoreVersion};
+use super::catalog::{Catalog, Datastore, DatastoreVersion};
 use super::service_status::ServiceStatusRow;
 use crate::db::schema::{datastore_versions, datastores, instances, service_statuses};
 use crate::db::{now_ms, DbConn, DbError};
@@ -151,13 +151,46 @@ impl Instance {
 
     /// One page of live instances, newest first — of `tenant`, or of every project (the admin
     /// list) when `tenant` is None; `marker` is the last id of the previous page.
+    /// Each record's datastore and version come from `catalog` (a version it lacks is read),
+    /// so the rows read are the instance's and its status's only.
     pub fn list_page(
         conn: &mut DbConn,
+        catalog: &Catalog,
         tenant: Option<&str>,
         limit: i64,
         marker: Option<&str>,
     ) -> Result<Page<InstanceRecord>, DbError> {
-        let mut query = record_query!()
+        let mut rows = Self::page_rows(conn, tenant, limit, marker)?;
+        let more = rows.len() as i64 > limit;
+        rows.truncate(limit.max(0) as usize);
+        let mut items = Vec::with_capacity(rows.len());
+        for (instance, service) in rows {
+            let (version, datastore) = match catalog.version(&instance.datastore_version_id) {
+                Some((v, ds)) => (v.clone(), ds.clone()),
+                None => Self::version_and_datastore(conn, &instance.datastore_version_id)?,
+            };
+            items.push(InstanceRecord::from((instance, service, version, datastore)));
+        }
+        let ids: Vec<String> = items.iter().map(|r| r.instance.id.clone()).collect();
+        let busy = Backup::instances_backing_up(conn, &ids)?;
+        let mut replicas = Self::replicas_of(conn, &ids)?;
+        for r in &mut items {
+            r.backup_running = busy.contains(&r.instance.id);
+            r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
+        }
+        Ok(Page { items, more })
+    }
+
+    /// The rows of any page: of a project or of all, after a marker or not.
+    fn page_rows(
+        conn: &mut DbConn,
+        tenant: Option<&str>,
+        limit: i64,
+        marker: Option<&str>,
+    ) -> Result<Vec<(Instance, ServiceStatusRow)>, DbError> {
+        let mut query = instances::table
+            .inner_join(service_statuses::table)
+            .select((Instance::as_select(), ServiceStatusRow::as_select()))
             .filter(instances::deleted.eq(false))
             .order((instances::created.desc(), instances::id.desc()))
             .limit(limit + 1)
@@ -177,18 +210,16 @@ impl Instance {
                     .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
             );
         }
-        let mut rows: Vec<RecordRow> = query.load(conn)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        let mut items: Vec<InstanceRecord> = rows.into_iter().map(InstanceRecord::from).collect();
-        let ids: Vec<String> = items.iter().map(|r| r.instance.id.clone()).collect();
-        let busy = Backup::instances_backing_up(conn, &ids)?;
-        let mut replicas = Self::replicas_of(conn, &ids)?;
-        for r in &mut items {
-            r.backup_running = busy.contains(&r.instance.id);
-            r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
-        }
-        Ok(Page { items, more })
+        Ok(query.load(conn)?)
+    }
+
+    /// A version and its datastore, read (one the catalog in memory does not have yet).
+    fn version_and_datastore(conn: &mut DbConn, version_id: &str) -> Result<(DatastoreVersion, Datastore), DbError> {
+        Ok(datastore_versions::table
+            .inner_join(datastores::table)
+            .filter(datastore_versions::id.eq(version_id))
+            .select((DatastoreVersion::as_select(), Datastore::as_select()))
+            .first(conn)?)
     }
 
     /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
