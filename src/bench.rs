@@ -11,10 +11,13 @@
 //! - `conductor`: `count` signed heartbeats for `instances` instances cast until all are applied,
 //!   over the in-process bus and (with `--amqp-url`) RabbitMQ, with 1 and 2 conductors, beside
 //!   RabbitMQ's raw rate (see [`conductor`]).
+//! - `guests`: `count` simulated guests heartbeating, held for `--hold-s` while CPU, RSS per
+//!   guest, heartbeats applied and expired are measured (see [`guests`]).
 
 mod api;
 mod backup;
 mod conductor;
+mod guests;
 
 use crate::app::{self, Role};
 use crate::config::Config;
@@ -41,6 +44,8 @@ pub struct Options {
     pub concurrency: usize,
     pub instances: usize,
     pub amqp_url: Option<String>,
+    /// guests: how long the guests are held heartbeating while measured.
+    pub hold: Duration,
 }
 
 pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
@@ -50,7 +55,8 @@ pub async fn run(scenario: &str, o: Options) -> anyhow::Result<()> {
         "datastores" => datastores().await,
         "backup" => backup::run(o.count).await,
         "conductor" => conductor::run(o.count, o.instances.max(1), o.amqp_url).await,
-        other => anyhow::bail!("unknown scenario {other:?}; known: api, create, datastores, backup, conductor"),
+        "guests" => guests::run(o.count, o.concurrency.max(1), o.hold).await,
+        other => anyhow::bail!("unknown scenario {other:?}; known: api, create, datastores, backup, conductor, guests"),
     }
 }
 
@@ -172,7 +178,7 @@ impl Drop for Scratch {
 }
 
 /// Current resident set size of this process (VmRSS), in MiB.
-fn rss_mib() -> f64 {
+pub(crate) fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
     status
         .lines()

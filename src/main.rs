@@ -57,7 +57,8 @@ enum Command {
     Bench {
         /// api: the read routes under load with a Keystone token (--concurrency connections);
         /// create: N simulated instances created concurrently until all are ACTIVE;
-        /// datastores: real instances' create times; backup: PostgreSQL backup/restore of N MB.
+        /// datastores: real instances' create times; backup: PostgreSQL backup/restore of N MB;
+        /// guests: N simulated guests heartbeating, held --hold-s while measured.
         scenario: String,
         #[arg(long, default_value_t = 1000)]
         count: usize,
@@ -69,6 +70,9 @@ enum Command {
         /// conductor: the RabbitMQ to measure on as well (e.g. scripts/rabbitmq-test-server.sh's).
         #[arg(long)]
         amqp_url: Option<String>,
+        /// guests: seconds the guests are held heartbeating while measured.
+        #[arg(long, default_value_t = 300)]
+        hold_s: u64,
     },
 }
 
@@ -133,12 +137,14 @@ fn main() -> ExitCode {
             concurrency,
             instances,
             amqp_url,
+            hold_s,
         } => {
             let options = coffer::bench::Options {
                 count,
                 concurrency,
                 instances,
                 amqp_url,
+                hold: std::time::Duration::from_secs(hold_s),
             };
             return report(actix_web::rt::System::new().block_on(coffer::bench::run(&scenario, options)));
         }

@@ -82,7 +82,11 @@ async fn drive_in_process(url: String, token: String, connections: usize) -> Rou
 /// were measured. None when wrk is missing or its output is not understood.
 async fn drive_wrk(url: String, token: String, connections: usize) -> Option<RouteFigures> {
     let out = tokio::process::Command::new("wrk")
-        .args(["-t2", &format!("-c{connections}"), &format!("-d{}s", ROUTE_TIME.as_secs())])
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{}s", ROUTE_TIME.as_secs()),
+        ])
         .args(["--latency", "-H", &format!("X-Auth-Token: {token}"), &url])
         .output()
         .await
@@ -116,7 +120,9 @@ async fn drive_wrk(url: String, token: String, connections: usize) -> Option<Rou
         .ok()?;
     Some(RouteFigures {
         requests,
-        failed: field("Non-2xx or 3xx responses:").and_then(|v| v.parse().ok()).unwrap_or(0),
+        failed: field("Non-2xx or 3xx responses:")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0),
         seconds,
         p50_ms: ms(field("50%")?)?,
         p99_ms: ms(field("99%")?)?,

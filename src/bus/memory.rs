@@ -15,7 +15,9 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
 
-type Item = (Envelope, bool);
+/// Boxed: a queue's channel keeps a block of 31 slots allocated once it has held a message, and
+/// an envelope inline would make that block kilobytes for every idle guest.
+type Item = Box<(Envelope, bool)>;
 
 #[derive(Clone)]
 struct Queue {
@@ -45,7 +47,7 @@ impl AckHandle {
 
     pub(super) fn requeue(self, envelope: Envelope) {
         // A redelivery may briefly exceed the bound; a closed queue means the topic was deleted.
-        let _ = self.requeue.try_send((envelope, true));
+        let _ = self.requeue.try_send(Box::new((envelope, true)));
     }
 }
 
@@ -79,7 +81,11 @@ impl MemoryBus {
         let queue = self.queue(topic);
         let permit = queue.space.acquire().await.map_err(|_| BusError::Closed)?;
         permit.forget();
-        queue.tx.send((envelope, false)).await.map_err(|_| BusError::Closed)
+        queue
+            .tx
+            .send(Box::new((envelope, false)))
+            .await
+            .map_err(|_| BusError::Closed)
     }
 
     pub async fn call(
@@ -97,7 +103,8 @@ impl MemoryBus {
         let bus = Arc::clone(self);
         let requeue = queue.tx.clone();
         let space = queue.space.clone();
-        Box::pin(queue.rx.map(move |(envelope, redelivered)| {
+        Box::pin(queue.rx.map(move |item| {
+            let (envelope, redelivered) = *item;
             if !redelivered {
                 space.add_permits(1);
             }

@@ -1,0 +1,137 @@
+//! `coffer bench guests`: `count` simulated instances created through the API, each with its
+//! guest session in this process heartbeating every 30 s (the default interval), then held for
+//! `hold` while the figures are taken: coffer's CPU (% of one core, the whole process: API,
+//! task manager, conductor and the guests), RSS and what one guest costs of it, heartbeats
+//! applied per second, heartbeats dropped as stale, and instances whose heartbeat expired
+//! (there must be none).
+
+use super::{bench_config, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
+use crate::app::{self, Role};
+use crate::db::schema::{instances, service_statuses};
+use crate::status::ServiceStatus;
+use anyhow::Context as _;
+use diesel::prelude::*;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+/// CPU seconds this process has used (user + system).
+fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name (which may hold spaces) start after its ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // SAFETY: sysconf has no preconditions.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    (ticks(11) + ticks(12)) / per_second
+}
+
+/// (instances whose guest reports running or healthy with a fresh heartbeat, instances whose heartbeat
+/// is older than the expiry or that were marked timed out).
+fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), crate::db::DbError> {
+    let oldest_fresh = crate::db::now_ms() - expiry.as_millis() as i64;
+    let live = || {
+        instances::table
+            .inner_join(service_statuses::table)
+            .filter(instances::deleted.eq(false))
+    };
+    let running = live()
+        .filter(service_statuses::status_id.eq_any([ServiceStatus::Running.code(), ServiceStatus::Healthy.code()]))
+        .filter(service_statuses::updated_at.ge(oldest_fresh))
+        .count()
+        .get_result(conn)?;
+    let expired = live()
+        .filter(
+            service_statuses::updated_at
+                .lt(oldest_fresh)
+                .or(service_statuses::status_id.eq(ServiceStatus::FailedTimeoutGuestagent.code())),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok((running, expired))
+}
+
+pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Result<()> {
+    let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
+    std::fs::create_dir_all(&dir)?;
+    let _scratch = Scratch(dir.clone());
+    let config = bench_config(&dir);
+    let expiry = config.guest.heartbeat_expiry_s;
+    let interval = config.guest.heartbeat_interval_s;
+    let node = app::start(config, Role::All).await?;
+    let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
+    let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
+    unlimited(&client, &base).await?;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let idle_rss = rss_mib();
+    let began = Instant::now();
+    let created = create_simulated(&client, &base, "guest", count, concurrency).await;
+    let accepted = began.elapsed();
+    anyhow::ensure!(
+        created.iter().all(|r| r.is_ok()),
+        "creates failed: {:?}",
+        created.into_iter().find_map(|r| r.err())
+    );
+    let db = node.services.db.clone();
+    let deadline = Instant::now() + Duration::from_secs(1800);
+    loop {
+        let (running, _) = db.run(move |c| census(c, expiry)).await?;
+        if running as usize >= count {
+            break;
+        }
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "only {running} of {count} running after 1800 s"
+        );
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+    let all_running = began.elapsed();
+    // One interval for the creates' work to drain, then the hold.
+    tokio::time::sleep(interval).await;
+    let metrics = node.services.metrics.clone();
+    let (applied_before, stale_before) = (
+        metrics.heartbeats_applied.load(Ordering::Relaxed),
+        metrics.heartbeats_stale.load(Ordering::Relaxed),
+    );
+    let (cpu_before, held_from) = (cpu_seconds(), Instant::now());
+    let untrimmed_rss = rss_mib();
+    // What the allocator holds free is given back, so that RSS counts what is in use.
+    // SAFETY: malloc_trim has no preconditions.
+    unsafe { libc::malloc_trim(0) };
+    let active_rss = rss_mib();
+    tokio::time::sleep(hold).await;
+    let held = held_from.elapsed().as_secs_f64();
+    let cpu = (cpu_seconds() - cpu_before) / held * 100.0;
+    let applied = metrics.heartbeats_applied.load(Ordering::Relaxed) - applied_before;
+    let stale = metrics.heartbeats_stale.load(Ordering::Relaxed) - stale_before;
+    let (running, expired) = db.run(move |c| census(c, expiry)).await?;
+    println!(
+        "bench guests: {count} simulated guests in this process, heartbeat every {} s, held {:.0} s, SQLite",
+        interval.as_secs(),
+        held
+    );
+    println!(
+        "  creates accepted in   {:.1} s ({:.0}/s); all running after {:.1} s",
+        accepted.as_secs_f64(),
+        count as f64 / accepted.as_secs_f64(),
+        all_running.as_secs_f64()
+    );
+    println!("  CPU                   {cpu:.1} % of one core (the whole process)");
+    println!(
+        "  heartbeats applied    {:.0}/s (expected {:.0}/s), stale {stale}",
+        applied as f64 / held,
+        count as f64 / interval.as_secs_f64()
+    );
+    println!("  running {running}, expired {expired}");
+    println!(
+        "  RSS idle {idle_rss:.1} MiB, with the guests {:.1} MiB ({untrimmed_rss:.1} MiB before malloc_trim; {:.2} KiB per guest), end {:.1} MiB, peak {:.1} MiB",
+        active_rss,
+        (active_rss - idle_rss) * 1024.0 / count.max(1) as f64,
+        rss_mib(),
+        peak_rss_mib()
+    );
+    node.stop().await;
+    Ok(())
+}
