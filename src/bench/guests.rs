@@ -5,7 +5,7 @@
 //! applied per second, heartbeats dropped as stale, and instances whose heartbeat expired
 //! (there must be none).
 
-use super::{bench_config, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
+use super::{bench_config, cpu_seconds, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
 use crate::app::{self, Role};
 use crate::db::schema::{instances, service_statuses};
 use crate::status::ServiceStatus;
@@ -14,23 +14,9 @@ use diesel::prelude::*;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-/// CPU seconds this process has used (user + system).
-fn cpu_seconds() -> f64 {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    // The fields after the command name (which may hold spaces) start after its ')'.
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| rest.split_whitespace().collect())
-        .unwrap_or_default();
-    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // SAFETY: sysconf has no preconditions.
-    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    (ticks(11) + ticks(12)) / per_second
-}
-
-/// (instances whose guest reports running or healthy with a fresh heartbeat, instances whose heartbeat
-/// is older than the expiry or that were marked timed out).
-fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), crate::db::DbError> {
+/// (instances ACTIVE — no task, server active, guest running or healthy with a fresh heartbeat
+/// —, instances whose heartbeat is older than the expiry or that were marked timed out).
+pub(super) fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), crate::db::DbError> {
     let oldest_fresh = crate::db::now_ms() - expiry.as_millis() as i64;
     let live = || {
         instances::table
@@ -38,6 +24,8 @@ fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), 
             .filter(instances::deleted.eq(false))
     };
     let running = live()
+        .filter(instances::task_id.eq(crate::status::Task::None.code()))
+        .filter(instances::server_status.eq("ACTIVE"))
         .filter(service_statuses::status_id.eq_any([ServiceStatus::Running.code(), ServiceStatus::Healthy.code()]))
         .filter(service_statuses::updated_at.ge(oldest_fresh))
         .count()
@@ -53,6 +41,9 @@ fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), 
     Ok((running, expired))
 }
 
+/// Creates sent before the bench waits for them to be ACTIVE.
+const WAVE: usize = 10_000;
+
 pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
     std::fs::create_dir_all(&dir)?;
@@ -66,27 +57,37 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     unlimited(&client, &base).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let idle_rss = rss_mib();
-    let began = Instant::now();
-    let created = create_simulated(&client, &base, "guest", count, concurrency).await;
-    let accepted = began.elapsed();
-    anyhow::ensure!(
-        created.iter().all(|r| r.is_ok()),
-        "creates failed: {:?}",
-        created.into_iter().find_map(|r| r.err())
-    );
-    let db = node.services.db.clone();
-    let deadline = Instant::now() + Duration::from_secs(1800);
-    loop {
-        let (running, _) = db.run(move |c| census(c, expiry)).await?;
-        if running as usize >= count {
-            break;
-        }
+    // Created in waves of WAVE, each waited for until ACTIVE: accepted creates far ahead of the
+    // flows that finish them would only have the flows queue for database connections.
+    let (began, db) = (Instant::now(), node.services.db.clone());
+    let mut accepting = Duration::ZERO;
+    let deadline = Instant::now() + Duration::from_secs(3600);
+    for wave in 0..count.div_ceil(WAVE) {
+        let size = WAVE.min(count - wave * WAVE);
+        let sent = Instant::now();
+        let created = create_simulated(&client, &base, &format!("guest{wave}"), size, concurrency).await;
+        accepting += sent.elapsed();
         anyhow::ensure!(
-            Instant::now() < deadline,
-            "only {running} of {count} running after 1800 s"
+            created.iter().all(|r| r.is_ok()),
+            "creates failed: {:?}",
+            created.into_iter().find_map(|r| r.err())
         );
-        tokio::time::sleep(Duration::from_secs(1)).await;
+        let want = (wave * WAVE + size) as i64;
+        loop {
+            // A census that finds no connection free is taken again a second later.
+            if let Ok((running, _)) = db.run(move |c| census(c, expiry)).await {
+                if running >= want {
+                    break;
+                }
+                anyhow::ensure!(
+                    Instant::now() < deadline,
+                    "only {running} of {want} running after an hour"
+                );
+            }
+            tokio::time::sleep(Duration::from_secs(1)).await;
+        }
     }
+    let accepted = accepting;
     let all_running = began.elapsed();
     // One interval for the creates' work to drain, then the hold.
     tokio::time::sleep(interval).await;
@@ -96,12 +97,10 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
         metrics.heartbeats_stale.load(Ordering::Relaxed),
     );
     let (cpu_before, held_from) = (cpu_seconds(), Instant::now());
-    let untrimmed_rss = rss_mib();
-    // What the allocator holds free is given back, so that RSS counts what is in use.
-    // SAFETY: malloc_trim has no preconditions.
-    unsafe { libc::malloc_trim(0) };
-    let active_rss = rss_mib();
+    let settled_rss = rss_mib();
     tokio::time::sleep(hold).await;
+    // The allocator gave back what the creates freed (see app's memory trimmer) by now.
+    let active_rss = rss_mib();
     let held = held_from.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu_before) / held * 100.0;
     let applied = metrics.heartbeats_applied.load(Ordering::Relaxed) - applied_before;
@@ -113,7 +112,7 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
         held
     );
     println!(
-        "  creates accepted in   {:.1} s ({:.0}/s); all running after {:.1} s",
+        "  creates accepted in   {:.1} s ({:.0}/s, in waves of {WAVE}); all ACTIVE after {:.1} s",
         accepted.as_secs_f64(),
         count as f64 / accepted.as_secs_f64(),
         all_running.as_secs_f64()
@@ -126,10 +125,9 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     );
     println!("  running {running}, expired {expired}");
     println!(
-        "  RSS idle {idle_rss:.1} MiB, with the guests {:.1} MiB ({untrimmed_rss:.1} MiB before malloc_trim; {:.2} KiB per guest), end {:.1} MiB, peak {:.1} MiB",
+        "  RSS idle {idle_rss:.1} MiB; with the guests {settled_rss:.1} MiB an interval after the creates, {:.1} MiB at the hold's end ({:.2} KiB per guest); peak {:.1} MiB",
         active_rss,
         (active_rss - idle_rss) * 1024.0 / count.max(1) as f64,
-        rss_mib(),
         peak_rss_mib()
     );
     node.stop().await;
