@@ -195,11 +195,11 @@ impl Bus {
         }
     }
 
-    /// The most deliveries one consumer holds unacknowledged (a batch cannot grow past it).
-    pub fn max_unacked(&self) -> usize {
+    /// The most deliveries `topic`'s consumer holds unacknowledged (a batch cannot grow past it).
+    pub fn max_unacked(&self, topic: &str) -> usize {
         match self {
             Bus::Memory(_) => usize::MAX,
-            Bus::Amqp(a) => a.prefetch(),
+            Bus::Amqp(a) => usize::from(a.prefetch(topic)),
         }
     }
 

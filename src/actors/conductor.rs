@@ -98,7 +98,11 @@ impl Supervised for Conductor {
 /// Consumes `topic` until the bus closes or a batch cannot be committed; returns why it stopped.
 pub async fn consume(services: Services, topic: &str) -> String {
     let mut subscription: Subscription = services.bus.subscribe(topic);
-    let batch_max = services.config.conductor.batch_max.clamp(1, services.bus.max_unacked());
+    let batch_max = services
+        .config
+        .conductor
+        .batch_max
+        .clamp(1, services.bus.max_unacked(topic));
     let linger = Duration::from_micros(services.config.conductor.batch_linger_ms.as_micros() as u64);
     loop {
         let Some(first) = subscription.next().await else {

@@ -28,6 +28,10 @@ use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// The conductor's least prefetch: with `[bus] prefetch` (64) its batches held 57 heartbeats on
+/// average, a transaction each.
+const CONDUCTOR_PREFETCH: u16 = 1024;
+
 pub struct AmqpBus {
     url: String,
     exchange: String,
@@ -183,8 +187,14 @@ impl AmqpBus {
         Err(last.unwrap_or(BusError::Closed))
     }
 
-    pub fn prefetch(&self) -> usize {
-        usize::from(self.prefetch)
+    /// How many deliveries `topic`'s consumer may hold unacknowledged: `[bus] prefetch`, but at
+    /// least [`CONDUCTOR_PREFETCH`] on the conductor's topic, whose batches (one transaction
+    /// each) can only be as large as what it holds.
+    pub fn prefetch(&self, topic: &str) -> u16 {
+        match topic == crate::bus::CONDUCTOR {
+            true => self.prefetch.max(CONDUCTOR_PREFETCH),
+            false => self.prefetch,
+        }
     }
 
     /// How many consumers `topic`'s queue has, or None when it has no queue. Asked with a

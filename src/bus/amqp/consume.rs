@@ -80,7 +80,7 @@ impl AmqpBus {
             false => conn.create_channel().await.map_err(unavailable)?,
         };
         channel
-            .basic_qos(self.prefetch, BasicQosOptions::default())
+            .basic_qos(self.prefetch(topic), BasicQosOptions::default())
             .await
             .map_err(unavailable)?;
         self.declared.lock().remove(topic);
@@ -101,7 +101,7 @@ impl AmqpBus {
     /// and logged, and the stream goes on.
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
         let (bus, topic) = (Arc::clone(self), topic.to_string());
-        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch));
+        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch(&topic)));
         self.subscribed.lock().insert(topic.clone());
         let guest = topic.starts_with("guestagent.");
         tokio::spawn(async move {
