@@ -64,9 +64,11 @@ impl DbUrl {
         }
     }
 
-    fn establish(&self) -> Result<DbConn, DbError> {
+    fn establish(&self, metered: bool) -> Result<DbConn, DbError> {
         let mut conn = self.establish_unmetered()?;
-        conn.set_instrumentation(count_statements);
+        if metered {
+            conn.set_instrumentation(count_statements);
+        }
         Ok(conn)
     }
 
@@ -97,6 +99,8 @@ impl DbUrl {
 /// r2d2 manager that dispatches on the URL's scheme (never "try Postgres, fall back to a file").
 struct Manager {
     url: DbUrl,
+    /// Its statements count in [`statements_sent`].
+    metered: bool,
 }
 
 impl ManageConnection for Manager {
@@ -104,7 +108,7 @@ impl ManageConnection for Manager {
     type Error = DbError;
 
     fn connect(&self) -> Result<DbConn, DbError> {
-        self.url.establish()
+        self.url.establish(self.metered)
     }
 
     fn is_valid(&self, conn: &mut DbConn) -> Result<(), DbError> {
@@ -134,10 +138,10 @@ impl Db {
     pub fn connect(url: &str, pool_size: u32, acquire_timeout: Duration) -> Result<Db, DbError> {
         let url = DbUrl::parse(url)?;
         migrate(&url)?;
-        Self::pool_of(url, pool_size, acquire_timeout)
+        Self::pool_of(url, pool_size, acquire_timeout, true)
     }
 
-    fn pool_of(url: DbUrl, pool_size: u32, acquire_timeout: Duration) -> Result<Db, DbError> {
+    fn pool_of(url: DbUrl, pool_size: u32, acquire_timeout: Duration, metered: bool) -> Result<Db, DbError> {
         let backend = match url {
             DbUrl::Sqlite(_) => "sqlite",
             DbUrl::Postgres(_) => "postgres",
@@ -149,7 +153,10 @@ impl Db {
             // asked `SELECT 1` at every checkout.
             .test_on_check_out(matches!(url, DbUrl::Postgres(_)))
             .connection_timeout(acquire_timeout)
-            .build(Manager { url: url.clone() })
+            .build(Manager {
+                url: url.clone(),
+                metered,
+            })
             .map_err(|e| DbError::Connect(e.to_string()))?;
         Ok(Db {
             pool,
@@ -161,7 +168,13 @@ impl Db {
 
     /// A second, separate pool of `pool_size` connections to the same database.
     pub fn another_pool(&self, pool_size: u32) -> Result<Db, DbError> {
-        Self::pool_of(self.url.clone(), pool_size, self.acquire_timeout)
+        Self::pool_of(self.url.clone(), pool_size, self.acquire_timeout, true)
+    }
+
+    /// [`Db::another_pool`] whose statements are not counted in [`statements_sent`] (coffer's
+    /// own bookkeeping, such as the API's cache poller).
+    pub fn unmetered_pool(&self, pool_size: u32) -> Result<Db, DbError> {
+        Self::pool_of(self.url.clone(), pool_size, self.acquire_timeout, false)
     }
 
     /// Runs `f` with a pooled connection on the blocking pool (see [`Db::try_run`]); its
@@ -226,7 +239,7 @@ const MIGRATION_LOCK: i64 = 0x636f_6666_6572; // "coffer"
 /// an advisory lock, on SQLite under a lock file beside the database, so processes started
 /// together migrate one after the other (the later ones find nothing to do).
 pub fn migrate(url: &DbUrl) -> Result<(), DbError> {
-    let applied = match url.establish()? {
+    let applied = match url.establish(false)? {
         DbConn::Sqlite(mut c) => {
             // Processes sharing one SQLite file take turns through a lock file beside it.
             let DbUrl::Sqlite(path) = url else {

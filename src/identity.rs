@@ -126,8 +126,8 @@ pub fn revoke(conn: &mut DbConn, token: &str) -> Result<bool, DbError> {
     TokenRow::delete(conn, &token_digest(token))
 }
 
-/// The principal of a valid, unexpired token whose user is enabled and still holds a role on
-/// its project.
+/// The principal of a valid, unexpired token whose user and project are enabled and whose user
+/// still holds a role on the project.
 pub fn resolve(conn: &mut DbConn, token: &str) -> Result<Option<Principal>, DbError> {
     let Some(row) = TokenRow::find_valid(conn, &token_digest(token))? else {
         return Ok(None);
@@ -135,7 +135,7 @@ pub fn resolve(conn: &mut DbConn, token: &str) -> Result<Option<Principal>, DbEr
     let Some(user) = User::find_by_id(conn, &row.user_id)?.filter(|u| u.enabled) else {
         return Ok(None);
     };
-    let Some(project) = Project::find(conn, Some(&row.project_id), None, DEFAULT_DOMAIN)? else {
+    let Some(project) = Project::find(conn, Some(&row.project_id), None, DEFAULT_DOMAIN)?.filter(|p| p.enabled) else {
         return Ok(None);
     };
     let roles = identity::roles_of(conn, &user.id, &project.id)?;

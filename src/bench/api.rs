@@ -2,8 +2,9 @@
 //! node (SQLite, `[auth] mode = "keystone"`) with 100 simulated instances of one project; a user
 //! of that project logs in with a password once, and `connections` HTTP connections send
 //! `GET /instances?limit=20` and then `GET /datastores` with the token for [`ROUTE_TIME`] each:
-//! from wrk (2 threads) when it is installed, else from a load generator in this process. Prints req/s, p50/p99 latency and SQL statements per request (every
-//! statement the node sent meanwhile, its background work included) per route, and the peak RSS.
+//! from wrk (2 threads) when it is installed, else from a load generator in this process.
+//! Prints req/s, p50/p99 latency and SQL statements per request (every statement the node sent
+//! meanwhile, its background work included) per route, and the peak RSS.
 
 use super::{bench_config, count_active, create_simulated, peak_rss_mib, Scratch};
 use crate::app::{self, Role};

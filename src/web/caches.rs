@@ -8,11 +8,12 @@
 //! rules that keep memory from ever answering what the database no longer holds:
 //! - memory answers only while the last poll *began* less than [`STALE_AFTER`] ago; a process
 //!   whose polls fail or lag answers from the database;
-//! - a value read from the database is kept only if nothing was dropped since its read began
-//!   (the epoch of its [`Ticket`]), and only when the process is fresh at that moment;
+//! - a value read from the database is kept only if the process was fresh when its read began
+//!   and nothing was dropped since (the epoch of its [`Ticket`]);
 //! - so a change committed at T is out of every API process's memory by T + [`STALE_AFTER`]:
-//!   a revocation waits that long before it answers when other API processes may exist
-//!   ([`ReadCaches::settle_time`]), and drops this process's own memory at once.
+//!   a revocation waits a little longer than that ([`ReadCaches::settle_time`]) before it answers
+//!   when other API processes may exist, and drops this process's own memory at once. A change
+//!   made elsewhere (`coffer user`, SQL) takes effect within [`STALE_AFTER`].
 
 use crate::db::models::cache_generation::Generations;
 use crate::db::models::catalog::Catalog;
@@ -29,7 +30,7 @@ use std::time::{Duration, Instant};
 pub const POLL_EVERY: Duration = Duration::from_millis(50);
 /// How old the last poll may be for memory to answer.
 pub const STALE_AFTER: Duration = Duration::from_millis(200);
-/// Validated tokens kept at most (a full cache first sheds expired ones, then takes no more).
+/// Validated tokens kept at most (a full cache is emptied and fills again).
 const MAX_TOKENS: usize = 100_000;
 
 /// A token as memory knows it: the SHA-256 of the token, never the token itself.
@@ -99,7 +100,7 @@ impl ReadCaches {
             tokens: EpochSlot::new(),
             catalog: EpochSlot::new(),
         });
-        let own = db.another_pool(1).map_err(|e| e.to_string())?;
+        let own = db.unmetered_pool(1).map_err(|e| e.to_string())?;
         let watched = Arc::downgrade(&caches);
         std::thread::Builder::new()
             .name("coffer-cache-poll".into())
@@ -116,7 +117,7 @@ impl ReadCaches {
     fn fresh(&self) -> bool {
         match self.polled.load(Ordering::Acquire) {
             0 => false,
-            began => self.since_born_ms().saturating_sub(began - 1) <= STALE_AFTER.as_millis() as u64,
+            began => self.since_born_ms().saturating_sub(began - 1) < STALE_AFTER.as_millis() as u64,
         }
     }
 
@@ -142,13 +143,11 @@ impl ReadCaches {
     pub fn remember_principal(&self, ticket: Option<Ticket>, key: TokenKey, principal: Arc<Principal>) {
         let Some(ticket) = ticket else { return };
         self.tokens.update_if(ticket.tokens, |m| {
+            // Full: start over (a walk over every entry under the lock would stall all readers).
             if m.len() >= MAX_TOKENS {
-                let now = now_ms();
-                m.retain(|_, p| p.expires_at > now);
+                m.clear();
             }
-            if m.len() < MAX_TOKENS {
-                m.insert(key, principal);
-            }
+            m.insert(key, principal);
         });
     }
 
@@ -174,12 +173,12 @@ impl ReadCaches {
     }
 
     /// How long a change this process made must wait before it answers, so that every other
-    /// API process has dropped what it remembered of it: [`STALE_AFTER`] when other API
+    /// API process has dropped what it remembered of it: past [`STALE_AFTER`] when other API
     /// processes may share the database (a RabbitMQ bus or a PostgreSQL database), else none.
     pub fn settle_time(config: &crate::config::Config, db: &Db) -> Duration {
         let shared = config.bus.transport == crate::config::Transport::Amqp || db.backend == "postgres";
         if shared {
-            STALE_AFTER
+            STALE_AFTER + POLL_EVERY
         } else {
             Duration::ZERO
         }

@@ -346,16 +346,18 @@ pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         Ok((token, _)) => token,
         Err(refusal) => return refusal,
     };
-    match state.db.run(move |c| identity::revoke(c, &token)).await {
-        Ok(true) => {
-            // Out of this process's memory now, out of every other API process's once settled.
-            state.caches.forget_tokens();
-            let settle = super::caches::ReadCaches::settle_time(&state.services.config, &state.db);
-            if !settle.is_zero() {
-                tokio::time::sleep(settle).await;
-            }
-            HttpResponse::NoContent().finish()
+    let revoked = state.db.run(move |c| identity::revoke(c, &token)).await;
+    if revoked.is_ok() {
+        // Out of this process's memory now, out of every other API process's once settled
+        // (also when another revocation of it won the race: that one may still be settling).
+        state.caches.forget_tokens();
+        let settle = super::caches::ReadCaches::settle_time(&state.services.config, &state.db);
+        if !settle.is_zero() {
+            tokio::time::sleep(settle).await;
         }
+    }
+    match revoked {
+        Ok(true) => HttpResponse::NoContent().finish(),
         Ok(false) => keystone_error(StatusCode::NOT_FOUND, "Could not find the token."),
         Err(e) => from_api_error(&ApiError::from(e)),
     }

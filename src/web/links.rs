@@ -72,10 +72,7 @@ fn forwarded_base(req: &HttpRequest) -> Option<String> {
 
 /// `[{"href": …/v1.0/{t}/{res}/{id}, "rel": "self"}, {"href": …/{res}/{id}, "rel": "bookmark"}]`
 pub fn resource(base: &str, tenant: &str, collection: &str, id: &str) -> Value {
-    json!([
-        {"href": format!("{base}/v1.0/{tenant}/{collection}/{id}"), "rel": "self"},
-        {"href": format!("{base}/{collection}/{id}"), "rel": "bookmark"},
-    ])
+    super::views::LinkPair::of(base, tenant, collection, id).to_value()
 }
 
 /// The `next` link of a page whose last item is `marker`, keeping the request's `limit`.

@@ -14,7 +14,7 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-/// Trove's `links` pair of one resource, serialized as [`links::resource`] builds it.
+/// Trove's `links` pair of one resource (self, bookmark); [`links::resource`] is its map form.
 #[derive(Serialize)]
 pub struct LinkPair([Link; 2]);
 
@@ -25,6 +25,15 @@ struct Link {
 }
 
 impl LinkPair {
+    /// The pair as a [`Value`] (for views still built as maps).
+    pub fn to_value(&self) -> Value {
+        let [own, bookmark] = &self.0;
+        json!([
+            {"href": own.href, "rel": own.rel},
+            {"href": bookmark.href, "rel": bookmark.rel},
+        ])
+    }
+
     pub fn of(base: &str, tenant: &str, collection: &str, id: &str) -> LinkPair {
         LinkPair([
             Link {

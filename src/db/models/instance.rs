@@ -215,11 +215,13 @@ impl Instance {
 
     /// A version and its datastore, read (one the catalog in memory does not have yet).
     fn version_and_datastore(conn: &mut DbConn, version_id: &str) -> Result<(DatastoreVersion, Datastore), DbError> {
-        Ok(datastore_versions::table
+        datastore_versions::table
             .inner_join(datastores::table)
             .filter(datastore_versions::id.eq(version_id))
             .select((DatastoreVersion::as_select(), Datastore::as_select()))
-            .first(conn)?)
+            .first(conn)
+            .optional()?
+            .ok_or_else(|| DbError::Invalid(format!("datastore version {version_id} does not exist")))
     }
 
     /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
