@@ -145,11 +145,12 @@ impl Bus {
         Bus::Amqp(Arc::new(AmqpBus::new(url, exchange, prefetch)))
     }
 
-    /// Sends and returns once the transport has accepted the message.
+    /// Sends and returns once the transport has accepted the message. RabbitMQ's (larger)
+    /// futures are boxed, so that every future awaiting a send is not as large as theirs.
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
         match self {
             Bus::Memory(m) => m.cast(topic, envelope).await,
-            Bus::Amqp(a) => a.cast(topic, envelope).await,
+            Bus::Amqp(a) => Box::pin(a.cast(topic, envelope)).await,
         }
     }
 
@@ -163,7 +164,7 @@ impl Bus {
     ) -> Result<serde_json::Value, BusError> {
         match self {
             Bus::Memory(m) => m.call(topic, envelope, timeout).await,
-            Bus::Amqp(a) => a.call(topic, envelope, timeout).await,
+            Bus::Amqp(a) => Box::pin(a.call(topic, envelope, timeout)).await,
         }
     }
 

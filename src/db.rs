@@ -14,6 +14,7 @@ use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection};
 use diesel::{Connection, PgConnection, RunQueryDsl, SqliteConnection};
 use diesel_migrations::{embed_migrations, EmbeddedMigrations, MigrationHarness};
+use std::sync::Arc;
 use std::time::Duration;
 
 const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
@@ -42,6 +43,13 @@ pub enum DbError {
     /// Stored rows contradict each other (a broken backup chain).
     #[error("{0}")]
     Invalid(String),
+}
+
+impl DbError {
+    /// No connection came free within `waited`.
+    fn none_free(waited: Duration) -> DbError {
+        DbError::PoolExhausted(format!("none came free within {} ms", waited.as_millis()))
+    }
 }
 
 /// Which backend a `[database] url` names.
@@ -130,6 +138,9 @@ pub struct Db {
     /// How long a caller waits for a connection, counted from its call, before it gets
     /// `PoolExhausted` (503 in the API).
     acquire_timeout: Duration,
+    /// One permit per connection, taken (asynchronously) before the work goes to a blocking
+    /// thread: callers beyond the pool's size wait here, not each on a thread of their own.
+    permits: Arc<tokio::sync::Semaphore>,
     pub backend: &'static str,
 }
 
@@ -162,6 +173,7 @@ impl Db {
             pool,
             url,
             acquire_timeout,
+            permits: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
             backend,
         })
     }
@@ -200,21 +212,25 @@ impl Db {
     {
         let pool = self.pool.clone();
         let deadline = std::time::Instant::now() + self.acquire_timeout;
+        let timeout = self.acquire_timeout;
+        // Waiting for a connection costs no thread: a burst of callers (a create flood) waits
+        // here in order, and the blocking pool grows only to the pool's size.
+        let permit = Arc::clone(&self.permits).acquire_owned();
+        let permit = match tokio::time::timeout_at(deadline.into(), permit).await {
+            Ok(Ok(permit)) => permit,
+            _ => return Err(E::from(DbError::none_free(timeout))),
+        };
         // The request this work belongs to goes along (a flow recorded here keeps its id).
         let request = crate::telemetry::request::current();
         tokio::task::spawn_blocking(move || {
+            let _permit = permit;
             crate::telemetry::request::on_this_thread(request, || {
                 let left = deadline.saturating_duration_since(std::time::Instant::now());
                 let conn = match left.is_zero() {
                     true => pool.try_get(),
                     false => pool.get_timeout(left).ok(),
                 };
-                let mut conn = conn.ok_or_else(|| {
-                    E::from(DbError::PoolExhausted(format!(
-                        "none came free within {} ms",
-                        pool.connection_timeout().as_millis()
-                    )))
-                })?;
+                let mut conn = conn.ok_or_else(|| E::from(DbError::none_free(timeout)))?;
                 f(&mut conn)
             })
         })

@@ -189,40 +189,43 @@ pub fn held_quota(flow: &Flow) -> Vec<(&'static str, i32)> {
     }
 }
 
-/// Runs the flow's current step.
+/// Runs the flow's current step. Each kind's step is boxed, so a pass allocates the future of
+/// the step that runs (a few KiB), not one as large as the largest step of any kind.
 pub async fn run_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let Some(kind) = ctx.flow.flow_kind() else {
         return Ok(StepOutcome::Fail(format!("unknown flow kind {}", ctx.flow.kind)));
     };
     match kind {
-        FlowKind::Create => create::step(ctx).await,
-        FlowKind::Delete => delete::step(ctx).await,
-        FlowKind::Restart => restart::step(ctx).await,
-        FlowKind::ResizeFlavor => resize::flavor_step(ctx).await,
-        FlowKind::ResizeVolume => resize::volume_step(ctx).await,
-        FlowKind::Backup => backup::step(ctx).await,
-        FlowKind::DeleteBackup => backup::delete_step(ctx).await,
-        FlowKind::Upgrade | FlowKind::Rebuild => rebuild::step(ctx).await,
-        FlowKind::UpdateAccess => rebuild::access_step(ctx).await,
-        FlowKind::Configure => configure::step(ctx).await,
-        FlowKind::Detach => replication::detach_step(ctx).await,
-        FlowKind::Promote | FlowKind::Eject => switchover::step(ctx).await,
+        FlowKind::Create => Box::pin(create::step(ctx)).await,
+        FlowKind::Delete => Box::pin(delete::step(ctx)).await,
+        FlowKind::Restart => Box::pin(restart::step(ctx)).await,
+        FlowKind::ResizeFlavor => Box::pin(resize::flavor_step(ctx)).await,
+        FlowKind::ResizeVolume => Box::pin(resize::volume_step(ctx)).await,
+        FlowKind::Backup => Box::pin(backup::step(ctx)).await,
+        FlowKind::DeleteBackup => Box::pin(backup::delete_step(ctx)).await,
+        FlowKind::Upgrade | FlowKind::Rebuild => Box::pin(rebuild::step(ctx)).await,
+        FlowKind::UpdateAccess => Box::pin(rebuild::access_step(ctx)).await,
+        FlowKind::Configure => Box::pin(configure::step(ctx)).await,
+        FlowKind::Detach => Box::pin(replication::detach_step(ctx)).await,
+        FlowKind::Promote | FlowKind::Eject => Box::pin(switchover::step(ctx)).await,
     }
 }
 
 /// The flow missed its deadline: record the error state and release what it holds.
 pub async fn on_deadline(ctx: FlowCtx) -> Result<(), FlowError> {
     match ctx.flow.flow_kind() {
-        Some(FlowKind::Create) => create::on_deadline(ctx).await,
-        Some(FlowKind::Delete) => delete::on_deadline(ctx).await,
-        Some(FlowKind::Restart) => restart::on_deadline(ctx).await,
-        Some(FlowKind::ResizeFlavor | FlowKind::ResizeVolume) => resize::on_deadline(ctx).await,
-        Some(FlowKind::Backup) => backup::on_deadline(ctx).await,
-        Some(FlowKind::DeleteBackup) => backup::on_delete_deadline(ctx).await,
-        Some(FlowKind::Upgrade | FlowKind::Rebuild | FlowKind::UpdateAccess) => rebuild::on_deadline(ctx).await,
-        Some(FlowKind::Configure) => configure::on_deadline(ctx).await,
-        Some(FlowKind::Detach) => replication::on_detach_deadline(ctx).await,
-        Some(FlowKind::Promote | FlowKind::Eject) => switchover::on_deadline(ctx).await,
+        Some(FlowKind::Create) => Box::pin(create::on_deadline(ctx)).await,
+        Some(FlowKind::Delete) => Box::pin(delete::on_deadline(ctx)).await,
+        Some(FlowKind::Restart) => Box::pin(restart::on_deadline(ctx)).await,
+        Some(FlowKind::ResizeFlavor | FlowKind::ResizeVolume) => Box::pin(resize::on_deadline(ctx)).await,
+        Some(FlowKind::Backup) => Box::pin(backup::on_deadline(ctx)).await,
+        Some(FlowKind::DeleteBackup) => Box::pin(backup::on_delete_deadline(ctx)).await,
+        Some(FlowKind::Upgrade | FlowKind::Rebuild | FlowKind::UpdateAccess) => {
+            Box::pin(rebuild::on_deadline(ctx)).await
+        }
+        Some(FlowKind::Configure) => Box::pin(configure::on_deadline(ctx)).await,
+        Some(FlowKind::Detach) => Box::pin(replication::on_detach_deadline(ctx)).await,
+        Some(FlowKind::Promote | FlowKind::Eject) => Box::pin(switchover::on_deadline(ctx)).await,
         None => Ok(()),
     }
 }

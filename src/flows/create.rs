@@ -30,10 +30,10 @@ pub const STEPS: &[&str] = &[
 
 pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
-        0 => create_server(ctx).await,
-        1 => wait_for_guest(ctx).await,
-        2 => prepare(ctx).await,
-        3 => wait_until_healthy(ctx).await,
+        0 => Box::pin(create_server(ctx)).await,
+        1 => Box::pin(wait_for_guest(ctx)).await,
+        2 => Box::pin(prepare(ctx)).await,
+        3 => Box::pin(wait_until_healthy(ctx)).await,
         4 => {
             let id = ctx.instance_id().to_string();
             let version = super::server_version(&ctx).await;
