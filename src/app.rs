@@ -126,7 +126,6 @@ fn build_services(config: Config, db: Db, node_id: String, role: Role) -> anyhow
 /// Starts `role` inside the current actix System.
 pub async fn start(config: Config, role: Role) -> anyhow::Result<Node> {
     crate::files::set_private_umask();
-    start_memory_trimmer();
     // Walking volume trees and reading the host's locales is blocking work.
     let files_config = config.clone();
     tokio::task::spawn_blocking(move || {
@@ -351,28 +350,5 @@ async fn seed_parameters(services: &Services) {
     match seeded {
         Ok(n) => tracing::info!(parameters.seeded = n, "configuration parameter catalogs seeded"),
         Err(e) => tracing::warn!("configuration parameter catalogs not seeded: {e}"),
-    }
-}
-
-/// How often the allocator gives its free memory back to the system.
-const MEMORY_TRIM_EVERY: std::time::Duration = std::time::Duration::from_secs(20);
-
-/// One thread per process that has glibc's allocator give back what it holds free: after a
-/// burst (ten thousand creates in flight) the freed memory otherwise stays resident, scattered
-/// over the allocator's per-thread arenas, and RSS says nothing of what is in use.
-fn start_memory_trimmer() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        static STARTED: std::sync::Once = std::sync::Once::new();
-        STARTED.call_once(|| {
-            let trim = || loop {
-                std::thread::sleep(MEMORY_TRIM_EVERY);
-                // SAFETY: malloc_trim has no preconditions; it only releases free pages.
-                unsafe { libc::malloc_trim(0) };
-            };
-            if let Err(e) = std::thread::Builder::new().name("coffer-trim".into()).spawn(trim) {
-                tracing::warn!("the memory trimmer did not start: {e}");
-            }
-        });
     }
 }

@@ -21,8 +21,11 @@ mod guests;
 
 use crate::app::{self, Role};
 use crate::config::Config;
+use crate::db::schema::{instances, service_statuses};
 use crate::manager::Manager;
+use crate::status::ServiceStatus;
 use anyhow::Context as _;
+use diesel::prelude::*;
 use futures::{stream, StreamExt};
 use serde_json::{json, Value};
 use std::time::{Duration, Instant};
@@ -108,7 +111,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let base = format!("http://{}/v1.0/bench", node.http_addr.context("no API address")?);
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, &base).await?;
-    let (began, cpu_before) = (Instant::now(), cpu_seconds());
+    let (began, cpu_before, statements_before) = (Instant::now(), cpu_seconds(), crate::db::statements_sent());
     let created = create_simulated(&client, &base, "bench", count, concurrency).await;
     let accepted = began.elapsed();
     let failed = created.iter().filter(|r| r.is_err()).count();
@@ -120,7 +123,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let (db, expiry) = (node.services.db.clone(), node.services.config.guest.heartbeat_expiry_s);
     let deadline = Instant::now() + Duration::from_secs(600);
     loop {
-        let (active, _) = db.run(move |c| guests::census(c, expiry)).await?;
+        let (active, _) = db.run(move |c| census(c, expiry)).await?;
         if active as usize >= count {
             break;
         }
@@ -130,6 +133,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let total = began.elapsed();
     // Every create's whole way: API, flow, compute, guest, conductor (and a count of the ACTIVE ones every 100 ms).
     let cpu_each_ms = (cpu_seconds() - cpu_before) * 1000.0 / count.max(1) as f64;
+    let statements_each = (crate::db::statements_sent() - statements_before) as f64 / count.max(1) as f64;
     println!("bench create: {count} simulated instances, {concurrency} concurrent requests, SQLite");
     println!(
         "  all creates accepted (HTTP 200) in {:.2} s ({:.0}/s)",
@@ -138,6 +142,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     );
     println!("  all ACTIVE after     {:.2} s", total.as_secs_f64());
     println!("  CPU per create       {cpu_each_ms:.2} ms (the whole process, until all ACTIVE)");
+    println!("  SQL per create       {statements_each:.1} statements (heartbeats and the ACTIVE counts included)");
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
     Ok(())
@@ -344,4 +349,31 @@ pub(crate) async fn count_active(client: &awc::Client, base: &str, count: usize)
             None => return Ok(active),
         }
     }
+}
+
+/// (instances ACTIVE — no task, server active, guest running or healthy with a fresh heartbeat
+/// —, instances whose heartbeat is older than the expiry or that were marked timed out).
+fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), crate::db::DbError> {
+    let oldest_fresh = crate::db::now_ms() - expiry.as_millis() as i64;
+    let live = || {
+        instances::table
+            .inner_join(service_statuses::table)
+            .filter(instances::deleted.eq(false))
+    };
+    let running = live()
+        .filter(instances::task_id.eq(crate::status::Task::None.code()))
+        .filter(instances::server_status.eq("ACTIVE"))
+        .filter(service_statuses::status_id.eq_any([ServiceStatus::Running.code(), ServiceStatus::Healthy.code()]))
+        .filter(service_statuses::updated_at.ge(oldest_fresh))
+        .count()
+        .get_result(conn)?;
+    let expired = live()
+        .filter(
+            service_statuses::updated_at
+                .lt(oldest_fresh)
+                .or(service_statuses::status_id.eq(ServiceStatus::FailedTimeoutGuestagent.code())),
+        )
+        .count()
+        .get_result(conn)?;
+    Ok((running, expired))
 }

@@ -13,6 +13,7 @@ pub mod retry;
 pub mod signing;
 pub mod wakeups;
 
+pub use amqp::acks::frames_sent as coalesced_settle_frames;
 pub use amqp::AmqpBus;
 pub use envelope::{Envelope, RequestContext};
 pub use memory::MemoryBus;
@@ -172,7 +173,22 @@ impl Bus {
     pub fn subscribe(&self, topic: &str) -> Subscription {
         match self {
             Bus::Memory(m) => m.subscribe(topic),
-            Bus::Amqp(a) => a.subscribe(topic),
+            Bus::Amqp(a) => a.subscribe(topic, a.prefetch(0), false),
+        }
+    }
+
+    /// As [`Bus::subscribe`], for a consumer that takes what it holds in batches and settles
+    /// every delivery of a batch before it takes the next: over RabbitMQ it may hold up to
+    /// `at_least` deliveries unacknowledged (`[bus] prefetch` when that is more), and their acks
+    /// are coalesced (one `multiple` ack per run). Also returns how many it holds at most, the
+    /// largest batch it can take.
+    pub fn subscribe_holding(&self, topic: &str, at_least: u16) -> (Subscription, usize) {
+        match self {
+            Bus::Memory(m) => (m.subscribe(topic), usize::MAX),
+            Bus::Amqp(a) => {
+                let prefetch = a.prefetch(at_least);
+                (a.subscribe(topic, prefetch, true), usize::from(prefetch))
+            }
         }
     }
 
@@ -193,14 +209,6 @@ impl Bus {
                 Ok(())
             }
             Bus::Amqp(a) => a.remove_topic(topic).await,
-        }
-    }
-
-    /// The most deliveries `topic`'s consumer holds unacknowledged (a batch cannot grow past it).
-    pub fn max_unacked(&self, topic: &str) -> usize {
-        match self {
-            Bus::Memory(_) => usize::MAX,
-            Bus::Amqp(a) => usize::from(a.prefetch(topic)),
         }
     }
 

@@ -272,6 +272,7 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
         restore: restore.as_ref().map(|plan| plan.pieces.clone()).unwrap_or_default(),
         memory_mb: None,
         replica_of: source.map(|s| s.instance.id.clone()),
+        without_configuration: instance.configuration_id.is_none(),
     };
     let flow = Flow::new(flows::FlowKind::Create, &instance.id, &state, usage_timeout_ms);
     flow.insert(conn)?;

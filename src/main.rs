@@ -6,6 +6,10 @@ use coffer::config::Config;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// jemalloc for every allocation of the process (see Cargo.toml for why).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 #[derive(Parser)]
 #[command(
     name = "coffer",

@@ -36,8 +36,9 @@ pub struct FlowsDrained {
 enum Tick {
     /// No running flow of ours is left.
     Idle,
-    /// Run again now (a step advanced, or a flow ended and the next may start).
-    Again,
+    /// Run again now (a step advanced, or a flow ended and the next may start), on the flow
+    /// read in the same trip to the database as the write that ended the step, if it was.
+    Again(Option<Flow>),
     /// Run again after this pause.
     After(Duration),
     /// The step failed; the supervisor restarts this actor.
@@ -56,6 +57,9 @@ pub struct FlowActor {
     resumed: bool,
     /// Set when a failure stops the actor, which its supervisor then restarts.
     restart_pending: bool,
+    /// The flow to run next, read right after the last step's outcome was written (a pass
+    /// that finds none here reads it).
+    next: Option<Flow>,
 }
 
 impl FlowActor {
@@ -68,6 +72,7 @@ impl FlowActor {
             failures: 0,
             resumed: true,
             restart_pending: false,
+            next: None,
         }
     }
 }
@@ -80,6 +85,7 @@ impl Actor for FlowActor {
             .supervision
             .started(self.target.actor_kind(), self.target.as_str());
         self.resumed = true;
+        self.next = None;
         let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         ctx.notify_later(RunStep, delay);
     }
@@ -119,6 +125,7 @@ impl Handler<RunStep> for FlowActor {
             self.compute.clone(),
             self.target.to_string(),
             self.resumed,
+            self.next.take(),
         );
         self.resumed = false;
         let guarded = AssertUnwindSafe(pass).catch_unwind().map(|result| match result {
@@ -129,8 +136,9 @@ impl Handler<RunStep> for FlowActor {
             Tick::Idle => act.manager.do_send(FlowsDrained {
                 target: act.target.clone(),
             }),
-            Tick::Again => {
+            Tick::Again(next) => {
                 act.failures = 0;
+                act.next = next;
                 ctx.notify(RunStep);
             }
             Tick::After(pause) => {
@@ -161,15 +169,26 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> String {
         .unwrap_or_else(|| "unknown panic".into())
 }
 
-/// One pass: load the flow, check its deadline, inject a test fault if asked, run the step,
-/// record the result.
-async fn run_once(services: Services, compute: ComputeHandle, instance_id: String, resumed: bool) -> Tick {
-    let node = services.node_id.clone();
-    let target = instance_id.clone();
-    let flow = match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {
-        Ok(Some(flow)) => flow,
-        Ok(None) => return Tick::Idle,
-        Err(e) => return Tick::Failed(format!("loading flow: {e}")),
+/// One pass: load the flow (unless the last pass read it after its write), check its deadline,
+/// inject a test fault if asked, run the step, record the result.
+async fn run_once(
+    services: Services,
+    compute: ComputeHandle,
+    instance_id: String,
+    resumed: bool,
+    read: Option<Flow>,
+) -> Tick {
+    let flow = match read {
+        Some(flow) => flow,
+        None => {
+            let node = services.node_id.clone();
+            let target = instance_id.clone();
+            match services.db.run(move |c| Flow::next_for_target(c, &target, &node)).await {
+                Ok(Some(flow)) => flow,
+                Ok(None) => return Tick::Idle,
+                Err(e) => return Tick::Failed(format!("loading flow: {e}")),
+            }
+        }
     };
     let ctx = FlowCtx {
         services: services.clone(),
@@ -222,7 +241,7 @@ async fn run_once(services: Services, compute: ComputeHandle, instance_id: Strin
 
 async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -> Tick {
     let node = services.node_id.clone();
-    let (id, step) = (flow.id.clone(), flow.step);
+    let (id, step, target) = (flow.id.clone(), flow.step, flow.target_id.clone());
     let written = match outcome {
         StepOutcome::Wait(pause) => return Tick::After(pause),
         StepOutcome::Next(state) => {
@@ -232,27 +251,38 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
             );
             services
                 .db
-                .run(move |c| Flow::advance(c, &id, &node, step, step + 1, &state))
+                .run(move |c| {
+                    Flow::advance(c, &id, &node, step, step + 1, &state)?;
+                    Flow::next_for_target(c, &target, &node)
+                })
                 .await
         }
         StepOutcome::Done => {
             tracing::info!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, "{} {} finished", flow.kind, flow.target_id);
             services
                 .db
-                .run(move |c| Flow::finish(c, &id, &node, flow::DONE, None))
+                .run(move |c| {
+                    Flow::finish(c, &id, &node, flow::DONE, None)?;
+                    Flow::next_for_target(c, &target, &node)
+                })
                 .await
         }
         StepOutcome::Fail(reason) => {
             tracing::warn!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, reason = %reason, "{} {} failed: {reason}", flow.kind, flow.target_id);
             services
                 .db
-                .run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some(&reason)))
+                .run(move |c| {
+                    Flow::finish(c, &id, &node, flow::FAILED, Some(&reason))?;
+                    Flow::next_for_target(c, &target, &node)
+                })
                 .await
         }
     };
+    // Written, or the row moved on without us (cancelled, taken over): either way the target's
+    // next flow of ours, read after the write, is what runs next.
     match written {
-        // Written, or the row moved on without us (cancelled, taken over): either way, re-read.
-        Ok(_) => Tick::Again,
+        Ok(Some(next)) => Tick::Again(Some(next)),
+        Ok(None) => Tick::Idle,
         Err(e) => Tick::Failed(format!("recording step: {e}")),
     }
 }
@@ -284,7 +314,7 @@ async fn finish_past_deadline(ctx: FlowCtx) -> Tick {
         .run(move |c| Flow::finish(c, &id, &node, flow::FAILED, Some("deadline passed")))
         .await
     {
-        Ok(_) => Tick::Again,
+        Ok(_) => Tick::Again(None),
         Err(e) => Tick::Failed(format!("recording deadline: {e}")),
     }
 }

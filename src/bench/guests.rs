@@ -5,41 +5,11 @@
 //! applied per second, heartbeats dropped as stale, and instances whose heartbeat expired
 //! (there must be none).
 
-use super::{bench_config, cpu_seconds, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
+use super::{bench_config, census, cpu_seconds, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
 use crate::app::{self, Role};
-use crate::db::schema::{instances, service_statuses};
-use crate::status::ServiceStatus;
 use anyhow::Context as _;
-use diesel::prelude::*;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
-
-/// (instances ACTIVE — no task, server active, guest running or healthy with a fresh heartbeat
-/// —, instances whose heartbeat is older than the expiry or that were marked timed out).
-pub(super) fn census(conn: &mut crate::db::DbConn, expiry: Duration) -> Result<(i64, i64), crate::db::DbError> {
-    let oldest_fresh = crate::db::now_ms() - expiry.as_millis() as i64;
-    let live = || {
-        instances::table
-            .inner_join(service_statuses::table)
-            .filter(instances::deleted.eq(false))
-    };
-    let running = live()
-        .filter(instances::task_id.eq(crate::status::Task::None.code()))
-        .filter(instances::server_status.eq("ACTIVE"))
-        .filter(service_statuses::status_id.eq_any([ServiceStatus::Running.code(), ServiceStatus::Healthy.code()]))
-        .filter(service_statuses::updated_at.ge(oldest_fresh))
-        .count()
-        .get_result(conn)?;
-    let expired = live()
-        .filter(
-            service_statuses::updated_at
-                .lt(oldest_fresh)
-                .or(service_statuses::status_id.eq(ServiceStatus::FailedTimeoutGuestagent.code())),
-        )
-        .count()
-        .get_result(conn)?;
-    Ok((running, expired))
-}
 
 /// Creates sent before the bench waits for them to be ACTIVE.
 const WAVE: usize = 10_000;
@@ -99,7 +69,8 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     let (cpu_before, held_from) = (cpu_seconds(), Instant::now());
     let settled_rss = rss_mib();
     tokio::time::sleep(hold).await;
-    // The allocator gave back what the creates freed (see app's memory trimmer) by now.
+    // The allocator gave back what the creates freed by now (jemalloc purges what stays free
+    // for 10 s, on its background thread).
     let active_rss = rss_mib();
     let held = held_from.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu_before) / held * 100.0;

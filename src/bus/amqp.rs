@@ -7,6 +7,7 @@
 //!
 //! On the wire a message is oslo.messaging's rabbit driver format (see [`oslo`]).
 
+pub(super) mod acks;
 mod consume;
 mod oslo;
 
@@ -27,10 +28,6 @@ use serde_json::Value;
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
-
-/// The conductor's least prefetch: with `[bus] prefetch` (64) its batches held 57 heartbeats on
-/// average, a transaction each.
-const CONDUCTOR_PREFETCH: u16 = 1024;
 
 pub struct AmqpBus {
     url: String,
@@ -187,14 +184,10 @@ impl AmqpBus {
         Err(last.unwrap_or(BusError::Closed))
     }
 
-    /// How many deliveries `topic`'s consumer may hold unacknowledged: `[bus] prefetch`, but at
-    /// least [`CONDUCTOR_PREFETCH`] on the conductor's topic, whose batches (one transaction
-    /// each) can only be as large as what it holds.
-    pub fn prefetch(&self, topic: &str) -> u16 {
-        match topic == crate::bus::CONDUCTOR {
-            true => self.prefetch.max(CONDUCTOR_PREFETCH),
-            false => self.prefetch,
-        }
+    /// How many deliveries a consumer may hold unacknowledged: `[bus] prefetch`, or more when its
+    /// subscriber asks to hold more (see [`crate::bus::Bus::subscribe_holding`]).
+    pub fn prefetch(&self, at_least: u16) -> u16 {
+        self.prefetch.max(at_least)
     }
 
     /// How many consumers `topic`'s queue has, or None when it has no queue. Asked with a

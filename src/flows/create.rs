@@ -122,8 +122,12 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
 /// the configuration group's values the server starts with.
 async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
     let id = ctx.instance_id().to_string();
-    let overrides = ctx.db(move |c| super::configure::desired(c, &id)).await?;
     let state = ctx.state::<CreateState>()?;
+    let overrides = if state.without_configuration {
+        Default::default()
+    } else {
+        ctx.db(move |c| super::configure::desired(c, &id)).await?
+    };
     // A replica: its source makes a slot for it and says how to reach it.
     let replica_of = match &state.replica_of {
         Some(source) => {

@@ -42,6 +42,10 @@ pub struct CreateState {
     /// The source a replica is made from and follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_of: Option<String>,
+    /// True when the create named no configuration group (none can be attached before it
+    /// ends), so prepare has no values to look up; false in flows recorded before this field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub without_configuration: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]

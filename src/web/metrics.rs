@@ -117,6 +117,11 @@ fn counters(out: &mut String, m: &Metrics) {
         "# HELP coffer_db_statements_total Statements this process sent to its database.\n# TYPE coffer_db_statements_total counter\ncoffer_db_statements_total {}",
         crate::db::statements_sent()
     );
+    let _ = writeln!(
+        out,
+        "# HELP coffer_amqp_batch_settle_frames_total Frames that settled the deliveries of batch consumers (the conductor) on RabbitMQ: one ack per run of a batch.\n# TYPE coffer_amqp_batch_settle_frames_total counter\ncoffer_amqp_batch_settle_frames_total {}",
+        crate::bus::coalesced_settle_frames()
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,

@@ -2,6 +2,7 @@
 //! topics' on one shared channel) that survive reconnects, and how a delivery is acknowledged,
 //! rejected or answered.
 
+use super::acks::AckLedger;
 use super::oslo::{decode, wrap};
 use super::{unavailable, AmqpBus};
 use crate::bus::replies::Reply;
@@ -20,10 +21,15 @@ const RECONNECT_AT_MOST: std::time::Duration = std::time::Duration::from_secs(3)
 pub(in crate::bus) struct AckHandle {
     bus: Arc<AmqpBus>,
     acker: lapin::Acker,
+    /// Its consumer's ledger and its tag, when that consumer's acks are coalesced.
+    ledger: Option<(Arc<AckLedger>, u64)>,
 }
 
 impl AckHandle {
     pub(in crate::bus) fn ack(self) {
+        if let Some((ledger, tag)) = self.ledger {
+            return ledger.ack(tag, self.acker);
+        }
         tokio::spawn(async move {
             if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
                 crate::telemetry::warn_limited("amqp ack", &format!("amqp ack failed (the message comes back): {e}"));
@@ -44,11 +50,19 @@ impl AckHandle {
                     crate::telemetry::warn_limited("amqp reply", &format!("amqp reply not sent: {e}"));
                 }
             }
-            let _ = self.acker.ack(BasicAckOptions::default()).await;
+            match self.ledger {
+                Some((ledger, tag)) => ledger.ack(tag, self.acker),
+                None => {
+                    let _ = self.acker.ack(BasicAckOptions::default()).await;
+                }
+            }
         });
     }
 
     pub(in crate::bus) fn requeue(self) {
+        if let Some((ledger, tag)) = self.ledger {
+            return ledger.give_back(tag, self.acker, false);
+        }
         tokio::spawn(async move {
             let options = BasicNackOptions {
                 requeue: true,
@@ -73,14 +87,14 @@ impl AmqpBus {
 
     /// A consumer on the topic's queue with a bounded prefetch (RabbitMQ applies it per consumer,
     /// also on the guests' shared channel).
-    async fn consumer(&self, topic: &str) -> Result<(Channel, lapin::Consumer), BusError> {
+    async fn consumer(&self, topic: &str, prefetch: u16) -> Result<(Channel, lapin::Consumer), BusError> {
         let (conn, _) = self.link().await?;
         let channel = match topic.starts_with("guestagent.") {
             true => self.guest_channel(&conn).await?,
             false => conn.create_channel().await.map_err(unavailable)?,
         };
         channel
-            .basic_qos(self.prefetch(topic), BasicQosOptions::default())
+            .basic_qos(prefetch, BasicQosOptions::default())
             .await
             .map_err(unavailable)?;
         self.declared.lock().remove(topic);
@@ -99,9 +113,12 @@ impl AmqpBus {
 
     /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
     /// and logged, and the stream goes on.
-    pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
+    /// Its consumer holds up to `prefetch` deliveries unacknowledged; with `coalesce_acks` (a
+    /// consumer on a channel of its own that settles each batch before taking the next, see
+    /// [`AckLedger`]) their acks go out as `multiple` acks.
+    pub fn subscribe(self: &Arc<Self>, topic: &str, prefetch: u16, coalesce_acks: bool) -> Subscription {
         let (bus, topic) = (Arc::clone(self), topic.to_string());
-        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(self.prefetch(&topic)));
+        let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(prefetch));
         self.subscribed.lock().insert(topic.clone());
         let guest = topic.starts_with("guestagent.");
         tokio::spawn(async move {
@@ -125,11 +142,17 @@ impl AmqpBus {
                         Ok(Some(0)) | Err(_) => {}
                     }
                 }
-                match bus.consumer(&topic).await {
+                match bus.consumer(&topic, prefetch).await {
                     Ok((channel, mut consumer)) => {
                         failures = 0;
+                        // Tags are the channel's: a new consumer starts a new ledger.
+                        let ledger = (coalesce_acks && !guest).then(|| AckLedger::start(&topic));
                         while let Some(next) = consumer.next().await {
                             let Ok(delivery) = next else { break };
+                            let ledger = ledger.as_ref().map(|l| {
+                                l.delivered(delivery.delivery_tag);
+                                (Arc::clone(l), delivery.delivery_tag)
+                            });
                             let envelope = match decode(&delivery.data) {
                                 Ok(e) => e,
                                 Err(e) => {
@@ -137,13 +160,19 @@ impl AmqpBus {
                                         "amqp malformed",
                                         &format!("amqp: malformed message on {topic} rejected: {e}"),
                                     );
-                                    let _ = delivery.acker.reject(Default::default()).await;
+                                    match ledger {
+                                        Some((ledger, tag)) => ledger.give_back(tag, delivery.acker, true),
+                                        None => {
+                                            let _ = delivery.acker.reject(Default::default()).await;
+                                        }
+                                    }
                                     continue;
                                 }
                             };
                             let handle = AckHandle {
                                 bus: Arc::clone(&bus),
                                 acker: delivery.acker.clone(),
+                                ledger,
                             };
                             let item = Delivery::from_amqp(envelope, delivery.redelivered, handle);
                             if tx.send(item).await.is_err() {
