@@ -38,7 +38,7 @@ enum Tick {
     Idle,
     /// Run again now (a step advanced, or a flow ended and the next may start), on the flow
     /// read in the same trip to the database as the write that ended the step, if it was.
-    Again(Option<Flow>),
+    Again(Option<Box<Flow>>),
     /// Run again after this pause.
     After(Duration),
     /// The step failed; the supervisor restarts this actor.
@@ -59,7 +59,7 @@ pub struct FlowActor {
     restart_pending: bool,
     /// The flow to run next, read right after the last step's outcome was written (a pass
     /// that finds none here reads it).
-    next: Option<Flow>,
+    next: Option<Box<Flow>>,
 }
 
 impl FlowActor {
@@ -176,10 +176,10 @@ async fn run_once(
     compute: ComputeHandle,
     instance_id: String,
     resumed: bool,
-    read: Option<Flow>,
+    read: Option<Box<Flow>>,
 ) -> Tick {
     let flow = match read {
-        Some(flow) => flow,
+        Some(flow) => *flow,
         None => {
             let node = services.node_id.clone();
             let target = instance_id.clone();
@@ -281,7 +281,7 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
     // Written, or the row moved on without us (cancelled, taken over): either way the target's
     // next flow of ours, read after the write, is what runs next.
     match written {
-        Ok(Some(next)) => Tick::Again(Some(next)),
+        Ok(Some(next)) => Tick::Again(Some(Box::new(next))),
         Ok(None) => Tick::Idle,
         Err(e) => Tick::Failed(format!("recording step: {e}")),
     }
