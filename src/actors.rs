@@ -22,3 +22,11 @@ pub mod guest_session;
 pub mod guest_watch;
 pub mod service_reporter;
 pub mod task_manager;
+
+/// Runs `work` as a task of its own on this thread and waits for it. actix polls every pending
+/// item of an actor each time the actor wakes: work that waits (for a database connection, with
+/// hundreds of creates in flight) inside an actor shared by them all is polled at every wake,
+/// where a task's handle costs an atomic read.
+pub(crate) async fn apart<F: std::future::Future + 'static>(work: F) -> Result<F::Output, tokio::task::JoinError> {
+    actix::spawn(work).await
+}

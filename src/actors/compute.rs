@@ -92,7 +92,7 @@ impl Compute {
                     if recorded_replica {
                         datastore.expect_replica();
                     }
-                    let (env, id) = (guest_env(&self.services), instance_id.clone());
+                    let (env, id) = (GuestEnv::of_node(&self.services), instance_id.clone());
                     Some(Supervisor::start(move |_| GuestSession::new(id, env, key, datastore)))
                 }
             };
@@ -118,17 +118,6 @@ impl Compute {
                 self.services.config.compute.address_pool
             ))
         })
-    }
-}
-
-/// What an in-process guest session gets of this node.
-pub fn guest_env(services: &Services) -> GuestEnv {
-    GuestEnv {
-        bus: services.bus.clone(),
-        config: Arc::clone(&services.config),
-        supervision: Arc::clone(&services.supervision),
-        backup_store: services.backup_store.clone(),
-        on_destroyed: None,
     }
 }
 
@@ -199,7 +188,7 @@ impl Handler<CreateServer> for Compute {
         let (services, id) = (self.services.clone(), msg.instance_id.clone());
         let to_pool = self.remote() && msg.manager.is_simulated() && !self.guests.contains_key(&id);
         let real = !msg.manager.is_simulated();
-        let key = async move {
+        let key = super::apart(async move {
             if real {
                 // The instance's own OS account, made here off the actor's thread (`useradd`
                 // takes a while); booting the server then only looks it up.
@@ -221,7 +210,8 @@ impl Handler<CreateServer> for Compute {
                     .map_err(ServerError::unavailable)?;
             }
             Ok::<_, ServerError>(key)
-        };
+        });
+        let key = async move { key.await.map_err(ServerError::unavailable)? };
         if msg.manager.is_simulated() || known.is_some() || self.guests.contains_key(&msg.instance_id) {
             let span = span.clone();
             return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {

@@ -59,6 +59,19 @@ pub struct GuestEnv {
     pub on_destroyed: Option<OnDestroyed>,
 }
 
+impl GuestEnv {
+    /// What an in-process guest session gets of this node.
+    pub fn of_node(services: &crate::services::Services) -> GuestEnv {
+        GuestEnv {
+            bus: services.bus.clone(),
+            config: Arc::clone(&services.config),
+            supervision: Arc::clone(&services.supervision),
+            backup_store: services.backup_store.clone(),
+            on_destroyed: None,
+        }
+    }
+}
+
 pub struct GuestSession {
     instance_id: InstanceId,
     env: GuestEnv,

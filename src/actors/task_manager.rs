@@ -63,8 +63,10 @@ impl TaskManager {
     fn claim_and_run(&mut self, target: TargetId, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
         let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let id = target.to_string();
-        let claim = async move { db.run(move |c| Flow::claim_target(c, &id, &node, lease)).await };
+        // Apart from this actor, which every create's cast reaches (see `super::apart`).
+        let claim = super::apart(async move { db.run(move |c| Flow::claim_target(c, &id, &node, lease)).await });
         ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
+            let claimed = claimed.unwrap_or_else(|e| Err(crate::db::DbError::Task(e.to_string())));
             match claimed {
                 Ok(true) => act.ensure_child(target, ctx),
                 Ok(false) => {}
