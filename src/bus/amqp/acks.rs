@@ -112,7 +112,8 @@ impl AckLedger {
         let mut open = self.open.lock();
         match open.get_mut(&tag) {
             Some(slot) => *slot = Some(acker),
-            None => return self.send(acker, Settle::Ack { multiple: false }),
+            // Not open: it was settled already, and settling it again would close the channel.
+            None => return tracing::warn!(delivery.tag = tag, "amqp: a delivery settled twice; ignored"),
         }
         self.release(&mut open);
     }

@@ -26,9 +26,9 @@ pub(in crate::bus) struct AckHandle {
 }
 
 impl AckHandle {
-    pub(in crate::bus) fn ack(self) {
-        if let Some((ledger, tag)) = self.ledger {
-            return ledger.ack(tag, self.acker);
+    pub(in crate::bus) fn ack(mut self) {
+        if let Some((ledger, tag)) = self.ledger.take() {
+            return ledger.ack(tag, self.acker.clone());
         }
         tokio::spawn(async move {
             if let Err(e) = self.acker.ack(BasicAckOptions::default()).await {
@@ -37,7 +37,7 @@ impl AckHandle {
         });
     }
 
-    pub(in crate::bus) fn reply(self, envelope: &Envelope, result: Reply) {
+    pub(in crate::bus) fn reply(mut self, envelope: &Envelope, result: Reply) {
         let target = envelope.reply_to.clone().zip(envelope.correlation_id.clone());
         tokio::spawn(async move {
             if let Some((queue, id)) = target {
@@ -50,8 +50,8 @@ impl AckHandle {
                     crate::telemetry::warn_limited("amqp reply", &format!("amqp reply not sent: {e}"));
                 }
             }
-            match self.ledger {
-                Some((ledger, tag)) => ledger.ack(tag, self.acker),
+            match self.ledger.take() {
+                Some((ledger, tag)) => ledger.ack(tag, self.acker.clone()),
                 None => {
                     let _ = self.acker.ack(BasicAckOptions::default()).await;
                 }
@@ -59,9 +59,9 @@ impl AckHandle {
         });
     }
 
-    pub(in crate::bus) fn requeue(self) {
-        if let Some((ledger, tag)) = self.ledger {
-            return ledger.give_back(tag, self.acker, false);
+    pub(in crate::bus) fn requeue(mut self) {
+        if let Some((ledger, tag)) = self.ledger.take() {
+            return ledger.give_back(tag, self.acker.clone(), false);
         }
         tokio::spawn(async move {
             let options = BasicNackOptions {
@@ -70,6 +70,16 @@ impl AckHandle {
             };
             let _ = self.acker.nack(options).await;
         });
+    }
+}
+
+impl Drop for AckHandle {
+    /// A handle dropped unsettled (its reply's task dropped at shutdown, or panicked) gives its
+    /// tag back, so that its ledger does not hold every later ack back for good.
+    fn drop(&mut self) {
+        if let Some((ledger, tag)) = self.ledger.take() {
+            ledger.give_back(tag, self.acker.clone(), false);
+        }
     }
 }
 
