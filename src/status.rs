@@ -225,6 +225,13 @@ impl ServiceStatus {
     }
 }
 
+/// Whether an instance's guest has prepared its datastore, so that a guest hosted again (its
+/// host restarted) starts prepared: any task past BUILDING, or BUILDING with the service already
+/// reported ready (a create stopped between seeing it healthy and clearing its task).
+pub fn guest_was_prepared(task: Option<Task>, service: Option<ServiceStatus>) -> bool {
+    task != Some(Task::Building) || service.is_some_and(ServiceStatus::is_ready)
+}
+
 /// What the status rules read about one instance.
 #[derive(Debug, Clone)]
 pub struct StatusInputs<'a> {

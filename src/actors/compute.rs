@@ -18,7 +18,6 @@ use crate::db::models::instance::Instance;
 use crate::ids::InstanceId;
 use crate::manager::Manager;
 use crate::services::Services;
-use crate::status::Task;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -297,15 +296,14 @@ impl Handler<AdoptServers> for Compute {
         let load = async move {
             let servers = db
                 .run(|conn| {
-                    let servers = Instance::with_servers(conn)?;
+                    let servers = Instance::with_servers_prepared(conn)?;
                     let mut out = Vec::with_capacity(servers.len());
-                    for inst in servers {
+                    for (inst, prepared) in servers {
                         let version = DatastoreVersion::find(conn, &inst.datastore_version_id)?;
                         let Some(manager) = version.and_then(|v| Manager::parse(&v.manager)) else {
                             tracing::warn!(instance.id = %inst.id, "its datastore is not one coffer runs; not adopted");
                             continue;
                         };
-                        let prepared = inst.task() != Some(Task::Building);
                         let replica = inst.is_settled_replica();
                         out.push((inst.id.clone(), manager, inst.address.clone(), prepared, replica));
                     }

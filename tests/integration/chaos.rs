@@ -105,3 +105,24 @@ pub async fn usable(api: &Api, id: &str, datastore: &str, redis_password: Option
     }
     Ok(())
 }
+
+/// What a chaos run that did not settle shows about each instance left unsettled: its flows
+/// (kind, step, status) and the lines coffer logged about it (the last `LINES`).
+pub async fn explain_unsettled(api: &Api, log: &Path, ids: &[String]) -> String {
+    const LINES: usize = 40;
+    let text = std::fs::read_to_string(log).unwrap_or_default();
+    let mut out = String::new();
+    for id in ids {
+        let flows = api.flows(id).await;
+        let lines: Vec<&str> = text.lines().filter(|l| l.contains(id.as_str())).collect();
+        out.push_str(&format!(
+            "\n=== {id}: flows {flows:?}; {} log lines, the last {LINES}:\n",
+            lines.len()
+        ));
+        for line in &lines[lines.len().saturating_sub(LINES)..] {
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}

@@ -35,6 +35,50 @@ async fn sigkill_during_build_then_restart(backend: Backend) {
 }
 both_backends!(sigkill_during_build_then_restart);
 
+/// A create killed after its guest reported the datastore healthy, before its task was
+/// cleared: the guest hosted again by the next process starts prepared, so the instance, once
+/// ACTIVE, takes actions (such a guest used to forget its prepare: every restart was refused
+/// and it never reported again).
+async fn sigkill_between_healthy_and_active_then_restart(backend: Backend) {
+    let db = TestDb::new(backend);
+    // The create's last step fails once and backs off: BUILD, with the guest healthy.
+    let faulty = [
+        ("COFFER_TESTING_ENABLED", "true".to_string()),
+        ("COFFER_TESTING_FAIL_AT", "create:4:error".to_string()),
+        ("COFFER_TASKMANAGER_RETRY_BACKOFF_MS", "5000".to_string()),
+    ];
+    let first = CofferProcess::start(&db, &faulty).await;
+    let id = first.api.create("nearly").await;
+    eventually(Duration::from_secs(30), "the create at its last step", || async {
+        let flows = first.api.flows(&id).await;
+        match flows.iter().any(|f| f.0 == "create" && f.1 == 4) {
+            true => Ok(()),
+            false => Err(flows),
+        }
+    })
+    .await;
+    assert_eq!(first.api.instance(&id).await.expect("exists")["status"], "BUILD");
+    first.kill9();
+
+    let second = CofferProcess::start(&db, &[]).await;
+    second.api.wait_active(&id).await;
+    let restart = second
+        .api
+        .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
+        .await;
+    assert_eq!(restart.0, 202, "{}", restart.1);
+    eventually(Duration::from_secs(30), "the restart done", || async {
+        let flows = second.api.flows(&id).await;
+        match flows.iter().any(|f| f.0 == "restart" && f.2 == "done") {
+            true => Ok(()),
+            false => Err(flows),
+        }
+    })
+    .await;
+    second.api.wait_active(&id).await;
+}
+both_backends!(sigkill_between_healthy_and_active_then_restart);
+
 async fn sigkill_during_delete_then_restart(backend: Backend) {
     let db = TestDb::new(backend);
     // Every delete step fails once and backs off for 3 s, which holds the instance in DELETING.

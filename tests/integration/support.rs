@@ -30,6 +30,9 @@ pub struct TestDb {
 impl Drop for TestDb {
     fn drop(&mut self) {
         kill_servers_under(&self.dir.path().join("instances"));
+        if std::thread::panicking() {
+            self.show_coffer_log();
+        }
     }
 }
 
@@ -47,6 +50,32 @@ impl TestDb {
             dir,
             pool: private_pool(),
         }
+    }
+}
+
+impl TestDb {
+    /// A failed test shows what its coffer processes logged (the tail, and where a copy of the
+    /// whole log is kept) and names its database, which stays for a look.
+    fn show_coffer_log(&self) {
+        const TAIL: usize = 60;
+        let log = self.dir.path().join("coffer.log");
+        let Ok(text) = std::fs::read_to_string(&log) else {
+            return;
+        };
+        let kept = std::env::temp_dir().join(format!("coffer-failed-{}.log", uuid::Uuid::new_v4().simple()));
+        let kept_note = match std::fs::write(&kept, &text) {
+            Ok(()) => format!("whole log kept at {}", kept.display()),
+            Err(e) => format!("the whole log could not be kept: {e}"),
+        };
+        let lines: Vec<&str> = text.lines().collect();
+        println!(
+            "--- coffer.log, last {TAIL} lines ({kept_note}; database {}) ---",
+            self.url
+        );
+        for line in &lines[lines.len().saturating_sub(TAIL)..] {
+            println!("{line}");
+        }
+        println!("--- end of coffer.log ---");
     }
 }
 

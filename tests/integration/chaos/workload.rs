@@ -3,7 +3,7 @@
 //! Afterwards: nothing stuck, nothing in ERROR, no flow open, quota usage what the instances
 //! hold; deleting everything leaves no server process and no volume.
 
-use super::{assert_nothing_left, real_create, usable};
+use super::{assert_nothing_left, explain_unsettled, real_create, usable};
 use crate::datastores::BUILD_BOUND;
 use crate::support::{assert_usage_is_reality, eventually, Api, Backend, CofferProcess, TestDb};
 use serde_json::{json, Value};
@@ -115,6 +115,8 @@ async fn a_mixed_workload_survives_eight_sigkills() {
         ("COFFER_QUOTA_VOLUMES", "5000".to_string()),
         ("COFFER_COMPUTE_SIMULATED_PREPARE_MS", "300".to_string()),
         ("COFFER_TASKMANAGER_RETRY_BACKOFF_MS", "100".to_string()),
+        // What each instance went through, for a run that does not settle.
+        ("COFFER_LOG_FILTER", "info".to_string()),
     ];
     let mut coffer = CofferProcess::start(&db, &env).await;
     let mut dice = Dice::new();
@@ -162,33 +164,53 @@ async fn a_mixed_workload_survives_eight_sigkills() {
 
     // Everything settles: ACTIVE and HEALTHY, or gone.
     let api = coffer.api.clone();
-    let settled = eventually(BUILD_BOUND, "every instance ACTIVE/HEALTHY", || async {
-        let all = all_instances(&api).await;
-        // ERROR with work still running is on its way somewhere (Trove shows a delete whose
-        // server is still in BUILD as ERROR until it is gone); ERROR with nothing running stays.
-        let mut faults = Vec::new();
-        for e in all.iter().filter(|i| i["status"] == "ERROR") {
-            let id = e["id"].as_str().unwrap_or_default();
-            let flows = api.flows(id).await;
-            if flows.iter().all(|f| f.2 != "running") {
-                // Its own view carries its fault: what put it there.
-                let fault = api.instance(id).await.unwrap_or_default()["fault"].clone();
-                faults.push(format!("{id}: {fault} / flows {flows:?}"));
+    let log = db.dir.path().join("coffer.log");
+    let settling = Instant::now();
+    let settled = loop {
+        let check = async {
+            let all = all_instances(&api).await;
+            // ERROR with work still running is on its way somewhere (Trove shows a delete whose
+            // server is still in BUILD as ERROR until it is gone); ERROR with nothing running stays.
+            let mut faults = Vec::new();
+            for e in all.iter().filter(|i| i["status"] == "ERROR") {
+                let id = e["id"].as_str().unwrap_or_default();
+                let flows = api.flows(id).await;
+                if flows.iter().all(|f| f.2 != "running") {
+                    // Its own view carries its fault: what put it there.
+                    let fault = api.instance(id).await.unwrap_or_default()["fault"].clone();
+                    faults.push(format!("{id}: {fault} / flows {flows:?}"));
+                }
+            }
+            assert!(faults.is_empty(), "instances in ERROR: {faults:#?}");
+            let unsettled: Vec<String> = all
+                .iter()
+                .filter(|i| !(i["status"] == "ACTIVE" && i["operating_status"] == "HEALTHY"))
+                .map(|i| {
+                    let datastore = &i["datastore"]["type"];
+                    format!("{} {} {} {datastore}", i["id"], i["status"], i["operating_status"])
+                })
+                .collect();
+            if unsettled.is_empty() {
+                Ok(all)
+            } else {
+                Err(unsettled)
+            }
+        };
+        match check.await {
+            Ok(all) => break all,
+            Err(_) if settling.elapsed() < BUILD_BOUND => {}
+            Err(unsettled) => {
+                let ids: Vec<String> = unsettled
+                    .iter()
+                    .filter_map(|u| u.split('"').nth(1))
+                    .map(String::from)
+                    .collect();
+                let why = explain_unsettled(&api, &log, &ids).await;
+                panic!("every instance ACTIVE/HEALTHY: not within {BUILD_BOUND:?}; last seen: {unsettled:?}{why}");
             }
         }
-        assert!(faults.is_empty(), "instances in ERROR: {faults:#?}");
-        let unsettled: Vec<String> = all
-            .iter()
-            .filter(|i| !(i["status"] == "ACTIVE" && i["operating_status"] == "HEALTHY"))
-            .map(|i| format!("{} {} {}", i["id"], i["status"], i["operating_status"]))
-            .collect();
-        if unsettled.is_empty() {
-            Ok(all)
-        } else {
-            Err(unsettled)
-        }
-    })
-    .await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
     println!("{} instances settled at {:?}", settled.len(), started.elapsed());
     let pool = coffer::db::Db::connect(&db.url, 2, Duration::from_secs(5)).expect("db");
     // A flow may still be writing its last step for a moment; none may stay open.

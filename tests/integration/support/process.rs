@@ -57,7 +57,10 @@ impl CofferProcess {
             .env("COFFER_TASKMANAGER_POLL_INTERVAL_MS", "50")
             .env("COFFER_TASKMANAGER_NODE_ID", "test-node")
             .env("COFFER_AUTH_MODE", "noauth")
-            .env("COFFER_LOG_FILTER", "warn")
+            .env(
+                "COFFER_LOG_FILTER",
+                std::env::var("COFFERTEST_LOG_FILTER").unwrap_or_else(|_| "warn".into()),
+            )
             .stdout(std::process::Stdio::null())
             .stderr(
                 std::fs::OpenOptions::new()
