@@ -31,17 +31,36 @@ use std::time::Duration;
 pub use error::FlowError;
 pub use kind::{FlowKind, Target, TargetId, WakeUp};
 
+/// What a step found and leaves to be written in the transaction that records its outcome (the
+/// step reached, or the flow's end): the record and the step reached are one write, and a
+/// crash leaves neither or both.
+pub type Recording = Box<dyn FnOnce(&mut DbConn) -> Result<(), DbError> + Send>;
+
 /// What a step decided.
-#[derive(Debug)]
 pub enum StepOutcome {
     /// Go on to the next step with this state (its kind's type as JSON, see [`StepOutcome::next`]).
     Next(String),
+    /// Go on with this state, writing the record with the advance.
+    NextRecording(String, Recording),
     /// Not yet: run this step again after the pause.
     Wait(Duration),
     /// The flow is complete.
     Done,
+    /// The flow is complete once the record is written, with the flow's end.
+    DoneRecording(Recording),
     /// The flow cannot succeed; the kind's failure handling has run.
     Fail(String),
+}
+
+impl std::fmt::Debug for StepOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StepOutcome::Next(state) | StepOutcome::NextRecording(state, _) => write!(f, "Next({state})"),
+            StepOutcome::Wait(pause) => write!(f, "Wait({pause:?})"),
+            StepOutcome::Done | StepOutcome::DoneRecording(_) => write!(f, "Done"),
+            StepOutcome::Fail(reason) => write!(f, "Fail({reason})"),
+        }
+    }
 }
 
 /// Everything a step may use; cheap to clone into the step's future.
@@ -61,6 +80,24 @@ impl StepOutcome {
         serde_json::to_string(state)
             .map(StepOutcome::Next)
             .map_err(|e| FlowError::Other(format!("flow state: {e}")))
+    }
+
+    /// Go on with `state`, writing `record` with the advance.
+    pub fn next_recording<T, R>(state: &T, record: R) -> Result<StepOutcome, FlowError>
+    where
+        T: serde::Serialize,
+        R: FnOnce(&mut DbConn) -> Result<(), DbError> + Send + 'static,
+    {
+        let state = serde_json::to_string(state).map_err(|e| FlowError::Other(format!("flow state: {e}")))?;
+        Ok(StepOutcome::NextRecording(state, Box::new(record)))
+    }
+
+    /// The flow is complete once `record` is written, with the flow's end.
+    pub fn done_recording<R>(record: R) -> StepOutcome
+    where
+        R: FnOnce(&mut DbConn) -> Result<(), DbError> + Send + 'static,
+    {
+        StepOutcome::DoneRecording(Box::new(record))
     }
 }
 
@@ -99,6 +136,14 @@ impl FlowCtx {
     /// Go on with the state as it is.
     pub fn keep(&self) -> StepOutcome {
         StepOutcome::Next(self.flow.state.clone())
+    }
+
+    /// Go on with the state as it is, writing `record` with the advance.
+    pub fn keep_recording<R>(&self, record: R) -> StepOutcome
+    where
+        R: FnOnce(&mut DbConn) -> Result<(), DbError> + Send + 'static,
+    {
+        StepOutcome::NextRecording(self.flow.state.clone(), Box::new(record))
     }
 
     pub fn instance_id(&self) -> &str {

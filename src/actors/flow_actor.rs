@@ -3,7 +3,8 @@
 //!
 //! The flow row is the truth and this actor a cache of it. Before each step the row is read
 //! again (so a cancellation or a takeover is seen at the step boundary); after it, the step
-//! reached is written conditionally on the step we ran, so a flow never goes back. A step's
+//! reached is written conditionally on the step we ran, so a flow never goes back, in one
+//! transaction with what the step found (its [`Recording`](crate::flows::Recording)). A step's
 //! error or panic (caught here, at the boundary) stops the actor; its supervisor restarts it,
 //! `started()` waits out a back-off and the flow resumes from the database. When no flow is
 //! left, the actor tells its task manager, which drops it.
@@ -239,45 +240,55 @@ async fn run_once(
     crate::telemetry::request::scope(request, Box::pin(step.instrument(span))).await
 }
 
+/// How a step's outcome moves its flow's row.
+enum Move {
+    Advance(String),
+    Finish(&'static str, Option<String>),
+}
+
 async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -> Tick {
-    let node = services.node_id.clone();
-    let (id, step, target) = (flow.id.clone(), flow.step, flow.target_id.clone());
-    let written = match outcome {
+    let (kind, target, step_name) = (&flow.kind, &flow.target_id, flows::step_name(&flow.kind, flow.step));
+    let (to, record) = match outcome {
         StepOutcome::Wait(pause) => return Tick::After(pause),
-        StepOutcome::Next(state) => {
-            tracing::info!(
-                instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind,
-                flow.step = flows::step_name(&flow.kind, step), "{} {}: step {} done", flow.kind, flow.target_id, flows::step_name(&flow.kind, step)
-            );
-            services
-                .db
-                .run(move |c| {
-                    Flow::advance(c, &id, &node, step, step + 1, &state)?;
-                    Flow::next_for_target(c, &target, &node)
-                })
-                .await
-        }
-        StepOutcome::Done => {
-            tracing::info!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, "{} {} finished", flow.kind, flow.target_id);
-            services
-                .db
-                .run(move |c| {
-                    Flow::finish(c, &id, &node, flow::DONE, None)?;
-                    Flow::next_for_target(c, &target, &node)
-                })
-                .await
-        }
-        StepOutcome::Fail(reason) => {
-            tracing::warn!(instance.id = %flow.target_id, flow.id = %id, flow.kind = %flow.kind, reason = %reason, "{} {} failed: {reason}", flow.kind, flow.target_id);
-            services
-                .db
-                .run(move |c| {
-                    Flow::finish(c, &id, &node, flow::FAILED, Some(&reason))?;
-                    Flow::next_for_target(c, &target, &node)
-                })
-                .await
-        }
+        StepOutcome::Next(state) => (Move::Advance(state), None),
+        StepOutcome::NextRecording(state, record) => (Move::Advance(state), Some(record)),
+        StepOutcome::Done => (Move::Finish(flow::DONE, None), None),
+        StepOutcome::DoneRecording(record) => (Move::Finish(flow::DONE, None), Some(record)),
+        StepOutcome::Fail(reason) => (Move::Finish(flow::FAILED, Some(reason)), None),
     };
+    match &to {
+        Move::Advance(_) => tracing::info!(
+            instance.id = %target, flow.id = %flow.id, flow.kind = %kind, flow.step = step_name,
+            "{kind} {target}: step {step_name} done"
+        ),
+        Move::Finish(_, None) => {
+            tracing::info!(instance.id = %target, flow.id = %flow.id, flow.kind = %kind, "{kind} {target} finished")
+        }
+        Move::Finish(_, Some(reason)) => tracing::warn!(
+            instance.id = %target, flow.id = %flow.id, flow.kind = %kind, reason = %reason,
+            "{kind} {target} failed: {reason}"
+        ),
+    }
+    let (node, id, step) = (services.node_id.clone(), flow.id.clone(), flow.step);
+    let (owner, target) = (node.clone(), flow.target_id.clone());
+    let write = move |c: &mut crate::db::DbConn| match &to {
+        Move::Advance(state) => Flow::advance(c, &id, &owner, step, step + 1, state),
+        Move::Finish(status, error) => Flow::finish(c, &id, &owner, status, error.as_deref()),
+    };
+    let written = services
+        .db
+        .run(move |c| {
+            // The step's record and the step reached: one transaction.
+            match record {
+                Some(record) => crate::db::write_tx(c, |c| {
+                    record(c)?;
+                    write(c)
+                })?,
+                None => write(c)?,
+            };
+            Flow::next_for_target(c, &target, &node)
+        })
+        .await;
     // Written, or the row moved on without us (cancelled, taken over): either way the target's
     // next flow of ours, read after the write, is what runs next.
     match written {

@@ -37,12 +37,10 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         4 => {
             let id = ctx.instance_id().to_string();
             let version = super::server_version(&ctx).await;
-            ctx.db(move |c| {
+            Ok(StepOutcome::done_recording(move |c| {
                 Instance::set_provisioned(c, &id, version.as_deref(), None, None)?;
-                Instance::clear_task(c, &id, Task::Building)
-            })
-            .await?;
-            Ok(StepOutcome::Done)
+                Instance::clear_task(c, &id, Task::Building).map(drop)
+            }))
         }
         n => Err(ctx.no_step(n)),
     }
@@ -80,7 +78,9 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             return Ok(StepOutcome::Fail(message));
         }
     };
-    ctx.db(move |c| {
+    let mut state = ctx.state::<CreateState>()?;
+    state.memory_mb = Some(i64::from(ram));
+    StepOutcome::next_recording(&state, move |c| {
         Instance::set_server(
             c,
             &id,
@@ -89,17 +89,13 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             server.address.as_deref(),
         )
     })
-    .await?;
-    let mut state = ctx.state::<CreateState>()?;
-    state.memory_mb = Some(i64::from(ram));
-    StepOutcome::next(&state)
 }
 
 async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
         Ok(_) => {
             let id = ctx.instance_id().to_string();
-            ctx.db(move |c| {
+            Ok(ctx.keep_recording(move |c| {
                 let inst = Instance::find(c, &id)?.ok_or(diesel::result::Error::NotFound)?;
                 Instance::set_server(
                     c,
@@ -108,9 +104,7 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
                     inst.compute_instance_id.as_deref(),
                     inst.address.as_deref(),
                 )
-            })
-            .await?;
-            Ok(ctx.keep())
+            }))
         }
         Err(e) if e.is_no_answer() => Ok(ctx.poll()),
         Err(e) => Err(FlowError::bus("rpc_ping", e)),

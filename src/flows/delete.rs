@@ -30,8 +30,7 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
                 instance_id: ctx.instance(),
             })
             .await??;
-            ctx.db(move |c| Instance::set_server(c, &id, None, None, None)).await?;
-            Ok(ctx.keep())
+            Ok(ctx.keep_recording(move |c| Instance::set_server(c, &id, None, None, None)))
         }
         2 => {
             forget(&ctx).await?;

@@ -36,14 +36,10 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
         2 => {
             let id = ctx.instance_id().to_string();
             // The restart applied every configuration value the server owed it.
-            ctx.db(move |c| {
-                crate::db::write_tx(c, |c| {
-                    Instance::set_restart_pending(c, &id, false)?;
-                    Instance::clear_task(c, &id, Task::Rebooting)
-                })
-            })
-            .await?;
-            Ok(StepOutcome::Done)
+            Ok(StepOutcome::done_recording(move |c| {
+                Instance::set_restart_pending(c, &id, false)?;
+                Instance::clear_task(c, &id, Task::Rebooting).map(drop)
+            }))
         }
         n => Err(ctx.no_step(n)),
     }

@@ -303,8 +303,6 @@ impl Instance {
             .load(conn)?)
     }
 
-    /// Live instances that have a server (re-adopted by compute at start).
-    /// Renames a live instance (Trove's update of `name`: the database only).
     /// Records what a create, upgrade or rebuild found: the server's version, and the version
     /// and image the instance now runs (each when given).
     pub fn set_provisioned(
