@@ -278,13 +278,7 @@ async fn unsigned_or_foreign_signed_guest_messages_are_rejected_over_rabbitmq() 
     // An unmodified oslo.messaging client cannot sign: its heartbeat is rejected and logged.
     oslo_cast(vec!["heartbeat".into(), a.clone(), "shutdown".into()]).await;
     // A heartbeat about a signed with b's key (b's guest posing as a's).
-    let key_b = services
-        .guests
-        .keys()
-        .find(&services.db, &b)
-        .await
-        .expect("db")
-        .expect("b's key");
+    let key_b = app.guest_key(&b).await;
     let sent = chrono::Utc::now().timestamp() as f64 + 10_000.0;
     let mut forged = Envelope::new(
         "heartbeat",

@@ -3,7 +3,7 @@
 
 use crate::both_backends;
 use crate::support::{eventually, Backend, TestApp};
-use coffer::bus::signing::{self, GuestKey};
+use coffer::bus::signing;
 use coffer::bus::{self, BusError, Envelope};
 use coffer::compute::messages::DeleteServer;
 use coffer::db::models::service_status::ServiceStatusRow;
@@ -11,12 +11,6 @@ use coffer::status::ServiceStatus;
 use serde_json::json;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
-
-async fn guest_key(app: &TestApp, id: &str) -> std::sync::Arc<GuestKey> {
-    let services = &app.node.services;
-    let key = services.guests.keys().find(&services.db, id).await.expect("db");
-    key.expect("the instance has a guest key")
-}
 
 fn heartbeat(id: &str, status: &str, sent: f64) -> Envelope {
     let args = json!({"instance_id": id, "payload": {"service_status": status}, "sent": sent});
@@ -26,7 +20,7 @@ fn heartbeat(id: &str, status: &str, sent: f64) -> Envelope {
 /// Casts a heartbeat signed with the instance's own key, as its guest would.
 async fn cast_heartbeat(app: &TestApp, id: &str, status: &str, sent: f64) {
     let mut envelope = heartbeat(id, status, sent);
-    let key = guest_key(app, id).await;
+    let key = app.guest_key(id).await;
     signing::sign(&mut envelope, id, &key);
     app.node
         .services
@@ -182,7 +176,7 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
     let (a, b) = (app.api.create("signed-a").await, app.api.create("signed-b").await);
     app.api.wait_active(&a).await;
     app.api.wait_active(&b).await;
-    let (key_a, key_b) = (guest_key(&app, &a).await, guest_key(&app, &b).await);
+    let (key_a, key_b) = (app.guest_key(&a).await, app.guest_key(&b).await);
     assert_ne!(key_a.to_base64(), key_b.to_base64(), "each instance has its own key");
     let services = &app.node.services;
     let rejected = || services.metrics.messages_rejected.load(Ordering::Relaxed);
@@ -213,14 +207,7 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
             v.is_some_and(|v| v["operating_status"] == "SHUTDOWN")
         })
         .await;
-    let last = services
-        .db
-        .run({
-            let a = a.clone();
-            move |c| coffer::db::models::lastseen::LastSeen::last_sent(c, &a, "heartbeat")
-        })
-        .await
-        .expect("db");
+    let last = app.last_heartbeat_sent(&a).await;
     assert_eq!(last, Some(future + 3.0), "no forged heartbeat was applied");
 
     // To a guest: a call signed with another instance's key, an unsigned one, one issued too long

@@ -26,13 +26,7 @@ async fn the_conductor_settles_a_batch_with_one_ack_frame_and_each_message_once(
     api.wait_active_within(&a, Duration::from_secs(60)).await;
     let services = &app.node.services;
     let m = &services.metrics;
-    let key = services
-        .guests
-        .keys()
-        .find(&services.db, &a)
-        .await
-        .expect("db")
-        .expect("a's key");
+    let key = app.guest_key(&a).await;
     let seen = || {
         m.heartbeats_applied.load(Ordering::Relaxed)
             + m.heartbeats_coalesced.load(Ordering::Relaxed)
@@ -89,13 +83,6 @@ async fn the_conductor_settles_a_batch_with_one_ack_frame_and_each_message_once(
         "no heartbeat came back"
     );
     let newest = first + 399.0 * 0.001;
-    let applied = services
-        .db
-        .run({
-            let a = a.clone();
-            move |c| coffer::db::models::lastseen::LastSeen::last_sent(c, &a, "heartbeat")
-        })
-        .await
-        .expect("db");
+    let applied = app.last_heartbeat_sent(&a).await;
     assert_eq!(applied, Some(newest), "the newest heartbeat is the one applied");
 }
