@@ -269,6 +269,11 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
             "{kind} {target} failed: {reason}"
         ),
     }
+    // Advanced, the same flow runs on (none older can be ours now: flows run oldest first).
+    let advanced = match &to {
+        Move::Advance(state) => Some(flow.advanced(state.clone())),
+        Move::Finish(..) => None,
+    };
     let (node, id, step) = (services.node_id.clone(), flow.id.clone(), flow.step);
     let (owner, target) = (node.clone(), flow.target_id.clone());
     let write = move |c: &mut crate::db::DbConn| match &to {
@@ -279,18 +284,21 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
         .db
         .run(move |c| {
             // The step's record and the step reached: one transaction.
-            match record {
+            let moved = match record {
                 Some(record) => crate::db::write_tx(c, |c| {
                     record(c)?;
                     write(c)
                 })?,
                 None => write(c)?,
             };
-            Flow::next_for_target(c, &target, &node)
+            match advanced.filter(|_| moved) {
+                Some(flow) => Ok(Some(flow)),
+                None => Flow::next_for_target(c, &target, &node),
+            }
         })
         .await;
-    // Written, or the row moved on without us (cancelled, taken over): either way the target's
-    // next flow of ours, read after the write, is what runs next.
+    // Moved on by us, or the row moved on without us (cancelled, taken over): either way the
+    // target's next flow of ours, read after the write if it is not this one, runs next.
     match written {
         Ok(Some(next)) => Tick::Again(Some(Box::new(next))),
         Ok(None) => Tick::Idle,

@@ -162,6 +162,19 @@ impl Flow {
         Ok(n == 1)
     }
 
+    /// The row as a successful [`advance`](Self::advance) to the next step with `state` leaves
+    /// it (so the runner goes on without reading it back).
+    pub fn advanced(&self, state: String) -> Flow {
+        Flow {
+            step: self.step + 1,
+            state,
+            attempts: 0,
+            last_error: None,
+            updated: now_ms(),
+            ..self.clone()
+        }
+    }
+
     /// Ends the flow with `status` (done, failed); false if it was no longer ours to end.
     pub fn finish(conn: &mut DbConn, id: &str, node: &str, status: &str, error: Option<&str>) -> Result<bool, DbError> {
         let n = diesel::update(

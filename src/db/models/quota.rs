@@ -98,33 +98,58 @@ fn ensure_usage_row(conn: &mut DbConn, tenant: &str, resource: &str) -> Result<(
 }
 
 /// Adds `deltas` to the project's usage if every limit allows it; else changes nothing (the
-/// caller's transaction rolls back) and returns the resources over their limits.
+/// caller's transaction rolls back) and returns the resources over their limits. The limits
+/// are one read; a usage row is made only when the project has none yet for the resource.
 pub fn consume(
     conn: &mut DbConn,
     defaults: &Defaults,
     tenant: &str,
     deltas: &[(&str, i32)],
 ) -> Result<Vec<String>, DbError> {
+    let wanted: Vec<(&str, i32)> = deltas.iter().filter(|(_, d)| *d > 0).copied().collect();
+    let names: Vec<&str> = wanted.iter().map(|(r, _)| *r).collect();
+    let set: Vec<(String, i32)> = quotas::table
+        .filter(quotas::tenant_id.eq(tenant))
+        .filter(quotas::resource.eq_any(&names))
+        .select((quotas::resource, quotas::hard_limit))
+        .load(conn)?;
     let mut over = Vec::new();
-    for (resource, delta) in deltas.iter().filter(|(_, d)| *d > 0) {
-        ensure_usage_row(conn, tenant, resource)?;
-        let limit = limit(conn, defaults, tenant, resource)?;
-        let target = quota_usages::table.find((tenant, *resource));
-        let n = if limit < 0 {
-            diesel::update(target)
-                .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
-                .execute(conn)?
-        } else {
-            diesel::update(target.filter(quota_usages::in_use.le(limit - delta)))
-                .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
-                .execute(conn)?
-        };
-        if n == 0 {
+    for (resource, delta) in wanted {
+        let limit = set
+            .iter()
+            .find(|(r, _)| r == resource)
+            .map_or_else(|| defaults.of(resource), |(_, l)| *l);
+        let mut added = add_within(conn, tenant, resource, delta, limit)?;
+        if !added && !usage_row_exists(conn, tenant, resource)? {
+            ensure_usage_row(conn, tenant, resource)?;
+            added = add_within(conn, tenant, resource, delta, limit)?;
+        }
+        if !added {
             over.push(resource.to_string());
         }
     }
     over.sort();
     Ok(over)
+}
+
+/// Adds `delta` to the usage row if `limit` (-1: none) allows it; false when it does not, or
+/// when the row is missing.
+fn add_within(conn: &mut DbConn, tenant: &str, resource: &str, delta: i32, limit: i32) -> Result<bool, DbError> {
+    let target = quota_usages::table.find((tenant, resource));
+    let n = if limit < 0 {
+        diesel::update(target)
+            .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
+            .execute(conn)?
+    } else {
+        diesel::update(target.filter(quota_usages::in_use.le(limit - delta)))
+            .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
+            .execute(conn)?
+    };
+    Ok(n > 0)
+}
+
+fn usage_row_exists(conn: &mut DbConn, tenant: &str, resource: &str) -> Result<bool, DbError> {
+    Ok(diesel::select(diesel::dsl::exists(quota_usages::table.find((tenant, resource)))).get_result(conn)?)
 }
 
 /// Gives `deltas` back (never below zero).
