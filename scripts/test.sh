@@ -16,6 +16,8 @@
 #   COFFERTEST_THREADS  test threads (default 2)
 #   COFFERTEST_DIR      where test servers live (default: a per-run dir
 #                        /tmp/coffer-test/run-<pid>, so parallel runs don't clash)
+#   COFFERTEST_LOG_FILTER  log filter of the coffer processes tests start (default warn);
+#                        a failed test prints its coffer log's tail and keeps a copy in /tmp
 set -euo pipefail
 
 cd "$(dirname "$0")/.."

@@ -32,8 +32,9 @@ pub use error::FlowError;
 pub use kind::{FlowKind, Target, TargetId, WakeUp};
 
 /// What a step found and leaves to be written in the transaction that records its outcome (the
-/// step reached, or the flow's end): the record and the step reached are one write, and a
-/// crash leaves neither or both.
+/// step reached, or the flow's end): a crash leaves neither or both. Like a step's own write,
+/// the record stands when the flow was cancelled or taken over meanwhile (its move then
+/// changes nothing): what the step found is true either way.
 pub type Recording = Box<dyn FnOnce(&mut DbConn) -> Result<(), DbError> + Send>;
 
 /// What a step decided.
@@ -55,9 +56,11 @@ pub enum StepOutcome {
 impl std::fmt::Debug for StepOutcome {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StepOutcome::Next(state) | StepOutcome::NextRecording(state, _) => write!(f, "Next({state})"),
+            StepOutcome::Next(state) => write!(f, "Next({state})"),
+            StepOutcome::NextRecording(state, _) => write!(f, "NextRecording({state}, ..)"),
             StepOutcome::Wait(pause) => write!(f, "Wait({pause:?})"),
-            StepOutcome::Done | StepOutcome::DoneRecording(_) => write!(f, "Done"),
+            StepOutcome::Done => write!(f, "Done"),
+            StepOutcome::DoneRecording(_) => write!(f, "DoneRecording(..)"),
             StepOutcome::Fail(reason) => write!(f, "Fail({reason})"),
         }
     }

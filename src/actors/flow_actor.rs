@@ -1,10 +1,12 @@
 //! One target's work in flight — an instance's (the InstanceActor of the architecture) or a
 //! backup's (the BackupActor): runs the target's flows, oldest first, one step at a time.
 //!
-//! The flow row is the truth and this actor a cache of it. Before each step the row is read
-//! again (so a cancellation or a takeover is seen at the step boundary); after it, the step
-//! reached is written conditionally on the step we ran, so a flow never goes back, in one
-//! transaction with what the step found (its [`Recording`](crate::flows::Recording)). A step's
+//! The flow row is the truth and this actor a cache of it. After each step, the step reached
+//! is written conditionally on the step we ran and on the row being still ours and running (so
+//! a flow never goes back, and a cancellation or a takeover is seen at the step boundary), in
+//! one transaction with what the step found (its [`Recording`](crate::flows::Recording)). The
+//! row is read again only when that write did not move it on, after a flow's end, and after a
+//! wait; else the runner goes on from the row as its write left it. A step's
 //! error or panic (caught here, at the boundary) stops the actor; its supervisor restarts it,
 //! `started()` waits out a back-off and the flow resumes from the database. When no flow is
 //! left, the actor tells its task manager, which drops it.
@@ -38,7 +40,7 @@ enum Tick {
     /// No running flow of ours is left.
     Idle,
     /// Run again now (a step advanced, or a flow ended and the next may start), on the flow
-    /// read in the same trip to the database as the write that ended the step, if it was.
+    /// the write that ended the step left or read in the same trip to the database, if any.
     Again(Option<Box<Flow>>),
     /// Run again after this pause.
     After(Duration),
@@ -58,8 +60,8 @@ pub struct FlowActor {
     resumed: bool,
     /// Set when a failure stops the actor, which its supervisor then restarts.
     restart_pending: bool,
-    /// The flow to run next, read right after the last step's outcome was written (a pass
-    /// that finds none here reads it).
+    /// The flow to run next, as the last step's outcome left it or as read right after that
+    /// write (a pass that finds none here reads it).
     next: Option<Box<Flow>>,
 }
 
@@ -302,7 +304,8 @@ async fn apply_outcome(services: &Services, flow: &Flow, outcome: StepOutcome) -
     match written {
         Ok(Some(next)) => Tick::Again(Some(Box::new(next))),
         Ok(None) => Tick::Idle,
-        Err(e) => Tick::Failed(format!("recording step: {e}")),
+        // Counted as the step's failed attempt, as an error of the step itself would be.
+        Err(e) => record_failure(services, flow, format!("recording its outcome: {e}")).await,
     }
 }
 

@@ -107,6 +107,9 @@ pub fn consume(
     deltas: &[(&str, i32)],
 ) -> Result<Vec<String>, DbError> {
     let wanted: Vec<(&str, i32)> = deltas.iter().filter(|(_, d)| *d > 0).copied().collect();
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
     let names: Vec<&str> = wanted.iter().map(|(r, _)| *r).collect();
     let set: Vec<(String, i32)> = quotas::table
         .filter(quotas::tenant_id.eq(tenant))

@@ -182,12 +182,14 @@ async fn a_mixed_workload_survives_eight_sigkills() {
                 }
             }
             assert!(faults.is_empty(), "instances in ERROR: {faults:#?}");
-            let unsettled: Vec<String> = all
+            let unsettled: Vec<(String, String)> = all
                 .iter()
                 .filter(|i| !(i["status"] == "ACTIVE" && i["operating_status"] == "HEALTHY"))
                 .map(|i| {
+                    let id = i["id"].as_str().unwrap_or_default().to_string();
                     let datastore = &i["datastore"]["type"];
-                    format!("{} {} {} {datastore}", i["id"], i["status"], i["operating_status"])
+                    let seen = format!("{id} {} {} {datastore}", i["status"], i["operating_status"]);
+                    (id, seen)
                 })
                 .collect();
             if unsettled.is_empty() {
@@ -200,13 +202,9 @@ async fn a_mixed_workload_survives_eight_sigkills() {
             Ok(all) => break all,
             Err(_) if settling.elapsed() < BUILD_BOUND => {}
             Err(unsettled) => {
-                let ids: Vec<String> = unsettled
-                    .iter()
-                    .filter_map(|u| u.split('"').nth(1))
-                    .map(String::from)
-                    .collect();
+                let (ids, seen): (Vec<String>, Vec<String>) = unsettled.into_iter().unzip();
                 let why = explain_unsettled(&api, &log, &ids).await;
-                panic!("every instance ACTIVE/HEALTHY: not within {BUILD_BOUND:?}; last seen: {unsettled:?}{why}");
+                panic!("every instance ACTIVE/HEALTHY: not within {BUILD_BOUND:?}; last seen: {seen:?}{why}");
             }
         }
         tokio::time::sleep(Duration::from_millis(50)).await;

@@ -46,7 +46,8 @@ impl TestDb {
 
 impl TestDb {
     /// A failed test shows what its coffer processes logged (the tail, and where a copy of the
-    /// whole log is kept) and names its database, which stays for a look.
+    /// whole log is kept: `/tmp/coffer-failed-*.log`, left for a look like its database, which
+    /// it names; CI's clean machine drops both).
     fn show_coffer_log(&self) {
         const TAIL: usize = 60;
         let log = self.dir.path().join("coffer.log");
