@@ -49,14 +49,15 @@ async fn sigkill_between_healthy_and_active_then_restart(backend: Backend) {
     ];
     let first = CofferProcess::start(&db, &faulty).await;
     let id = first.api.create("nearly").await;
-    eventually(Duration::from_secs(30), "the create at its last step", || async {
-        let flows = first.api.flows(&id).await;
-        match flows.iter().any(|f| f.0 == "create" && f.1 == 4) {
-            true => Ok(()),
-            false => Err(flows),
-        }
-    })
-    .await;
+    first
+        .api
+        .wait_flow(
+            &id,
+            Duration::from_secs(30),
+            "the create at its last step",
+            |kind, step, _| kind == "create" && step == 4,
+        )
+        .await;
     assert_eq!(first.api.instance(&id).await.expect("exists")["status"], "BUILD");
     first.kill9();
 
@@ -67,14 +68,12 @@ async fn sigkill_between_healthy_and_active_then_restart(backend: Backend) {
         .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
         .await;
     assert_eq!(restart.0, 202, "{}", restart.1);
-    eventually(Duration::from_secs(30), "the restart done", || async {
-        let flows = second.api.flows(&id).await;
-        match flows.iter().any(|f| f.0 == "restart" && f.2 == "done") {
-            true => Ok(()),
-            false => Err(flows),
-        }
-    })
-    .await;
+    second
+        .api
+        .wait_flow(&id, Duration::from_secs(30), "the restart done", |kind, _, status| {
+            kind == "restart" && status == "done"
+        })
+        .await;
     second.api.wait_active(&id).await;
 }
 both_backends!(sigkill_between_healthy_and_active_then_restart);
@@ -92,19 +91,15 @@ async fn sigkill_during_delete_then_restart(backend: Backend) {
     first.api.wait_active(&id).await;
     let (status, _) = first.api.send("DELETE", &format!("/instances/{id}"), None).await;
     assert_eq!(status, 202);
-    eventually(
-        Duration::from_secs(10),
-        "the delete flow fails once at step 1",
-        || async {
-            let flows = first.api.flows(&id).await;
-            if flows.iter().any(|f| f.0 == "delete" && f.1 == 1) {
-                Ok(())
-            } else {
-                Err(flows)
-            }
-        },
-    )
-    .await;
+    first
+        .api
+        .wait_flow(
+            &id,
+            Duration::from_secs(10),
+            "the delete flow fails once at step 1",
+            |kind, step, _| kind == "delete" && step == 1,
+        )
+        .await;
     let deleting = first.api.instance(&id).await.expect("still there while DELETING");
     assert_eq!(
         deleting["status"], "SHUTDOWN",

@@ -292,6 +292,18 @@ impl Api {
         .await
     }
 
+    /// Waits until one flow of the instance, as (kind, step, status), satisfies `check`.
+    pub async fn wait_flow(&self, id: &str, within: Duration, what: &str, check: impl Fn(&str, i64, &str) -> bool) {
+        eventually(within, what, || async {
+            let flows = self.flows(id).await;
+            match flows.iter().any(|(kind, step, status)| check(kind, *step, status)) {
+                true => Ok(()),
+                false => Err(flows),
+            }
+        })
+        .await
+    }
+
     /// The flows of an instance as (kind, step, status).
     pub async fn flows(&self, id: &str) -> Vec<(String, i64, String)> {
         let (status, body) = self.get(&format!("/mgmt/flows?instance_id={id}")).await;

@@ -1,10 +1,10 @@
 //! `instances`: one row per database instance, with Trove's task code and description and the
 //! compute server's status. Listing joins what the views need in one query per page.
 
-use super::backup::Backup;
+use super::backup::{Backup, RUNNING};
 use super::catalog::{Catalog, Datastore, DatastoreVersion};
 use super::service_status::ServiceStatusRow;
-use crate::db::schema::{datastore_versions, datastores, instances, service_statuses};
+use crate::db::schema::{backups, datastore_versions, datastores, instances, service_statuses};
 use crate::db::{now_ms, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
@@ -165,33 +165,58 @@ impl Instance {
         let more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
         let mut items = Vec::with_capacity(rows.len());
-        for (instance, service) in rows {
+        let mut sources = Vec::new();
+        for (instance, service, backup_running, has_replicas) in rows {
             let (version, datastore) = match catalog.version(&instance.datastore_version_id) {
                 Some((v, ds)) => (v.clone(), ds.clone()),
                 None => Self::version_and_datastore(conn, &instance.datastore_version_id)?,
             };
-            items.push(InstanceRecord::from((instance, service, version, datastore)));
+            if has_replicas {
+                sources.push(instance.id.clone());
+            }
+            let mut record = InstanceRecord::from((instance, service, version, datastore));
+            record.backup_running = backup_running;
+            items.push(record);
         }
-        let ids: Vec<String> = items.iter().map(|r| r.instance.id.clone()).collect();
-        let busy = Backup::instances_backing_up(conn, &ids)?;
-        let mut replicas = Self::replicas_of(conn, &ids)?;
-        for r in &mut items {
-            r.backup_running = busy.contains(&r.instance.id);
-            r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
+        // Replicas are read only for the page's replication sources: most pages have none.
+        if !sources.is_empty() {
+            let mut replicas = Self::replicas_of(conn, &sources)?;
+            for r in &mut items {
+                r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
+            }
         }
         Ok(Page { items, more })
     }
 
-    /// The rows of any page: of a project or of all, after a marker or not.
+    /// The rows of any page: of a project or of all, after a marker or not, each with whether
+    /// a backup of it runs and whether it has live replicas. One statement, whose text depends
+    /// only on which of `tenant` and `marker` are given, so its prepared form is reused.
     fn page_rows(
         conn: &mut DbConn,
         tenant: Option<&str>,
         limit: i64,
         marker: Option<&str>,
-    ) -> Result<Vec<(Instance, ServiceStatusRow)>, DbError> {
+    ) -> Result<Vec<(Instance, ServiceStatusRow, bool, bool)>, DbError> {
+        let replica = diesel::alias!(instances as replica);
+        let backup_running = diesel::dsl::exists(
+            backups::table
+                .filter(backups::instance_id.eq(instances::id))
+                .filter(backups::deleted.eq(false))
+                .filter(backups::state.eq(RUNNING[0]).or(backups::state.eq(RUNNING[1]))),
+        );
+        let has_replicas = diesel::dsl::exists(
+            replica
+                .filter(replica.field(instances::slave_of_id).eq(instances::id.nullable()))
+                .filter(replica.field(instances::deleted).eq(false)),
+        );
         let mut query = instances::table
             .inner_join(service_statuses::table)
-            .select((Instance::as_select(), ServiceStatusRow::as_select()))
+            .select((
+                Instance::as_select(),
+                ServiceStatusRow::as_select(),
+                backup_running,
+                has_replicas,
+            ))
             .filter(instances::deleted.eq(false))
             .order((instances::created.desc(), instances::id.desc()))
             .limit(limit + 1)

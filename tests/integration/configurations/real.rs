@@ -181,19 +181,11 @@ async fn groups_on_real_servers(backend: Backend) {
             200
         );
         let api = &coffer.api;
-        eventually(
+        api.wait_flow(
+            id,
             Duration::from_secs(30),
             "the configure flow fails its step once",
-            || async {
-                let flows = api.flows(id).await;
-                match flows
-                    .iter()
-                    .any(|(k, step, s)| k == "configure" && *step == 1 && s == "running")
-                {
-                    true => Ok(()),
-                    false => Err(format!("{flows:?}")),
-                }
-            },
+            |k, step, s| k == "configure" && step == 1 && s == "running",
         )
         .await;
         coffer.kill9();
@@ -212,12 +204,8 @@ async fn groups_on_real_servers(backend: Backend) {
                     .0,
                 200
             );
-            eventually(Duration::from_secs(60), "the configure flow fails", || async {
-                let flows = api.flows(id).await;
-                match flows.iter().any(|(k, _, s)| k == "configure" && s == "failed") {
-                    true => Ok(()),
-                    false => Err(format!("{flows:?}")),
-                }
+            api.wait_flow(id, Duration::from_secs(60), "the configure flow fails", |k, _, s| {
+                k == "configure" && s == "failed"
             })
             .await;
             let view = api.instance(id).await.expect("view");
