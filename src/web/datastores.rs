@@ -1,40 +1,64 @@
 //! `/datastores` and their versions, found by id or by name as troveclient sends either,
 //! answered from the catalog the API keeps in memory ([`super::caches`]).
 
+use super::views::{Keyed, LinkPair};
 use super::{links, AppState};
 use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
 use crate::error::ApiError;
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde::Serialize;
 use std::sync::Arc;
 
-fn version_view(base: &str, tenant: &str, v: &DatastoreVersion) -> Value {
-    json!({
-        "id": v.id,
-        "name": v.name,
-        "version": v.version,
-        "datastore": v.datastore_id,
-        "active": v.active,
-        "links": links::resource(base, tenant, "datastore_versions", &v.id),
-    })
+/// A datastore version as Trove shows it, serialized straight from the catalog.
+#[derive(Serialize)]
+struct VersionView<'a> {
+    active: bool,
+    datastore: &'a str,
+    id: &'a str,
+    links: LinkPair,
+    name: &'a str,
+    version: &'a str,
 }
 
-fn datastore_view(base: &str, tenant: &str, ds: &Datastore, versions: &[DatastoreVersion]) -> Value {
-    let mut view = json!({
-        "id": ds.id,
-        "name": ds.name,
-        "links": links::resource(base, tenant, "datastores", &ds.id),
-        "versions": versions.iter().map(|v| version_view(base, tenant, v)).collect::<Vec<_>>(),
-    });
-    // default_version must name one of the listed versions, or troveclient fails.
-    if let Some(default) = ds
-        .default_version_id
-        .as_ref()
-        .filter(|d| versions.iter().any(|v| &v.id == *d))
-    {
-        view["default_version"] = json!(default);
+fn version_view<'a>(base: &str, tenant: &str, v: &'a DatastoreVersion) -> VersionView<'a> {
+    VersionView {
+        active: v.active,
+        datastore: &v.datastore_id,
+        id: &v.id,
+        links: LinkPair::of(base, tenant, "datastore_versions", &v.id),
+        name: &v.name,
+        version: &v.version,
     }
-    view
+}
+
+/// A datastore with its versions as Trove shows it.
+#[derive(Serialize)]
+struct DatastoreView<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    default_version: Option<&'a str>,
+    id: &'a str,
+    links: LinkPair,
+    name: &'a str,
+    versions: Vec<VersionView<'a>>,
+}
+
+fn datastore_view<'a>(
+    base: &str,
+    tenant: &str,
+    ds: &'a Datastore,
+    versions: &'a [DatastoreVersion],
+) -> DatastoreView<'a> {
+    DatastoreView {
+        // default_version must name one of the listed versions, or troveclient fails.
+        default_version: ds
+            .default_version_id
+            .as_deref()
+            .filter(|d| versions.iter().any(|v| v.id == *d)),
+        id: &ds.id,
+        links: LinkPair::of(base, tenant, "datastores", &ds.id),
+        name: &ds.name,
+        versions: versions.iter().map(|v| version_view(base, tenant, v)).collect(),
+    }
 }
 
 /// The datastore `key` names (id or name) and its versions, from the catalog.
@@ -54,12 +78,12 @@ pub async fn list_datastores(
     let tenant = path.into_inner();
     let catalog = state.caches.catalog(&state.db).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = catalog
+    let list: Vec<DatastoreView> = catalog
         .datastores
         .iter()
         .map(|(ds, vs)| datastore_view(&base, &tenant, ds, vs))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "datastores": list })))
+    Ok(HttpResponse::Ok().json(Keyed("datastores", list)))
 }
 
 pub async fn show_datastore(
@@ -71,7 +95,7 @@ pub async fn show_datastore(
     let (catalog, at) = find_datastore(&state, &key).await?;
     let (ds, versions) = &catalog.datastores[at];
     let view = datastore_view(&links::base(&req), &tenant, ds, versions);
-    Ok(HttpResponse::Ok().json(json!({ "datastore": view })))
+    Ok(HttpResponse::Ok().json(Keyed("datastore", view)))
 }
 
 pub async fn list_versions(
@@ -82,12 +106,12 @@ pub async fn list_versions(
     let (tenant, key) = path.into_inner();
     let (catalog, at) = find_datastore(&state, &key).await?;
     let base = links::base(&req);
-    let list: Vec<Value> = catalog.datastores[at]
+    let list: Vec<VersionView> = catalog.datastores[at]
         .1
         .iter()
         .map(|v| version_view(&base, &tenant, v))
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "versions": list })))
+    Ok(HttpResponse::Ok().json(Keyed("versions", list)))
 }
 
 pub async fn show_version(
@@ -99,5 +123,5 @@ pub async fn show_version(
     let (catalog, at) = find_datastore(&state, &key).await?;
     let v = Catalog::version_in(&catalog.datastores[at].1, &version)
         .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{version}' cannot be found.")))?;
-    Ok(HttpResponse::Ok().json(json!({ "version": version_view(&links::base(&req), &tenant, v) })))
+    Ok(HttpResponse::Ok().json(Keyed("version", version_view(&links::base(&req), &tenant, v))))
 }

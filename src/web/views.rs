@@ -14,6 +14,18 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A body of one key, `{key: value}`, serialized straight from `value` (no `Value` between).
+pub struct Keyed<T>(pub &'static str, pub T);
+
+impl<T: Serialize> Serialize for Keyed<T> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = serializer.serialize_map(Some(1))?;
+        map.serialize_entry(self.0, &self.1)?;
+        map.end()
+    }
+}
+
 /// Trove's `links` pair of one resource (self, bookmark); [`links::resource`] is its map form.
 #[derive(Serialize)]
 pub struct LinkPair([Link; 2]);

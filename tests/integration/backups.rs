@@ -141,6 +141,13 @@ async fn backup_lifecycle_and_restore(backend: Backend) {
     // While it runs: the instance shows BACKUP and refuses actions; the backup cannot be deleted.
     let view = api.instance(&id).await.expect("instance");
     assert_eq!(view["status"], "BACKUP", "{view}");
+    let (_, list) = api.get("/instances").await;
+    let listed = list["instances"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["id"] == id.as_str());
+    assert_eq!(listed.map(|i| i["status"].clone()), Some(json!("BACKUP")), "{list}");
     let (status, body) = api
         .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
         .await;

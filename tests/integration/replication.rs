@@ -37,17 +37,24 @@ pub async fn replicas(api: &Api, source: &str, count: usize) -> Vec<String> {
     assert_eq!(created["instance"]["replica_of"]["id"], source, "{created}");
     let ids = eventually(Duration::from_secs(10), "the replicas are listed", || async {
         let (_, list) = api.get("/instances").await;
-        let ids: Vec<String> = list["instances"]
-            .as_array()
-            .into_iter()
-            .flatten()
+        let listed = list["instances"].as_array().cloned().unwrap_or_default();
+        let ids: Vec<String> = listed
+            .iter()
             .filter(|i| i["replica_of"]["id"] == source)
             .filter_map(|i| i["id"].as_str().map(String::from))
             .collect();
-        if ids.len() == count {
+        // The source's own entry in the list names the same replicas.
+        let of_source: Vec<String> = listed
+            .iter()
+            .filter(|i| i["id"] == source)
+            .flat_map(|i| i["replicas"].as_array().cloned().unwrap_or_default())
+            .filter_map(|r| r["id"].as_str().map(String::from))
+            .collect();
+        let same = of_source.len() == ids.len() && ids.iter().all(|id| of_source.contains(id));
+        if ids.len() == count && same {
             Ok(ids)
         } else {
-            Err(ids)
+            Err(format!("replicas {ids:?}, listed on the source {of_source:?}"))
         }
     })
     .await;
