@@ -23,10 +23,27 @@ pub mod guest_watch;
 pub mod service_reporter;
 pub mod task_manager;
 
-/// Runs `work` as a task of its own on this thread and waits for it. actix polls every pending
-/// item of an actor each time the actor wakes: work that waits (for a database connection, with
-/// hundreds of creates in flight) inside an actor shared by them all is polled at every wake,
-/// where a task's handle costs an atomic read.
-pub(crate) async fn apart<F: std::future::Future + 'static>(work: F) -> Result<F::Output, tokio::task::JoinError> {
-    actix::spawn(work).await
+/// The rest of a handler's work, run on its actor once what it waited for is there: a task of
+/// its own does the waiting and then sends this. actix polls every pending item of an actor's
+/// context each time the actor wakes, so work that waits (for a database connection, with
+/// thousands of creates in flight) inside an actor they all share made each wake cost
+/// thousands of polls; this way the shared actor's context holds nothing pending.
+pub(crate) struct Resume<A: actix::Actor, R>(Box<RestOf<A, R>>);
+
+/// What runs on the actor: it, its context, and the handler's answer.
+type RestOf<A, R> = dyn FnOnce(&mut A, &mut <A as actix::Actor>::Context) -> R + Send;
+
+impl<A: actix::Actor, R: 'static> actix::Message for Resume<A, R> {
+    type Result = R;
+}
+
+impl<A: actix::Actor, R> Resume<A, R> {
+    pub(crate) fn new(rest: impl FnOnce(&mut A, &mut A::Context) -> R + Send + 'static) -> Self {
+        Resume(Box::new(rest))
+    }
+
+    /// Runs the rest on `actor` (from its `Handler<Resume<..>>`).
+    pub(crate) fn run(self, actor: &mut A, ctx: &mut A::Context) -> R {
+        (self.0)(actor, ctx)
+    }
 }

@@ -6,6 +6,7 @@
 //! re-adopted real server that is not running (a host reboot) is started again.
 
 use super::guest_session::{Destroy, GuestEnv, GuestSession};
+use super::Resume;
 use crate::bus;
 use crate::bus::signing::GuestKey;
 use crate::compute::error::ComputeError;
@@ -21,9 +22,12 @@ use crate::services::Services;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+
+mod remote_guests;
+use remote_guests::destroy_remote;
+pub(crate) use remote_guests::host_in_pool;
 
 const KIND: &str = "compute";
 
@@ -120,32 +124,6 @@ impl Compute {
     }
 }
 
-/// Hands a simulated instance's guest to a `coffer guest --simulated` pool (idempotent there).
-pub(crate) async fn host_in_pool(
-    services: &Services,
-    instance_id: &str,
-    key: &GuestKey,
-    prepared: bool,
-) -> Result<(), ComputeError> {
-    let args = crate::guest::messages::encode(&crate::guest::messages::HostGuest {
-        instance_id: InstanceId::new(instance_id),
-        sealed_key: services.secrets.seal(&key.to_base64()),
-        prepared,
-    });
-    // The guest's queue is made here, by the side that hands the guest out; a pool's session
-    // that comes back after a lost connection only consumes a queue that still exists.
-    services
-        .bus
-        .ensure_topic(&bus::guest_topic(instance_id))
-        .await
-        .map_err(ComputeError::bus("declaring the guest's queue"))?;
-    services
-        .bus
-        .cast(bus::GUEST_POOL, crate::bus::Envelope::new("host_guest", args))
-        .await
-        .map_err(ComputeError::bus("handing the guest to a pool"))
-}
-
 /// The handle flows ask this compute through.
 impl From<&Addr<Compute>> for ComputeHandle {
     fn from(compute: &Addr<Compute>) -> ComputeHandle {
@@ -172,9 +150,11 @@ impl Actor for Compute {
 }
 
 impl Handler<CreateServer> for Compute {
-    type Result = ResponseActFuture<Self, Result<ServerInfo, ServerError>>;
+    type Result = ResponseFuture<Result<ServerInfo, ServerError>>;
 
-    fn handle(&mut self, msg: CreateServer, _ctx: &mut Context<Self>) -> Self::Result {
+    fn handle(&mut self, msg: CreateServer, ctx: &mut Context<Self>) -> Self::Result {
+        // The waiting runs as a task of its own; only the boot comes back to this actor.
+        let me = ctx.address();
         let span = crate::telemetry::request::message_span(KIND, "create_server", msg.request_id.as_deref());
         let _entered = span.enter();
         tracing::info!(instance.id = %msg.instance_id, datastore = %msg.manager, "provisioning the server");
@@ -187,7 +167,7 @@ impl Handler<CreateServer> for Compute {
         let (services, id) = (self.services.clone(), msg.instance_id.clone());
         let to_pool = self.remote() && msg.manager.is_simulated() && !self.guests.contains_key(&id);
         let real = !msg.manager.is_simulated();
-        let key = super::apart(async move {
+        let key = async move {
             if real {
                 // The instance's own OS account, made here off the actor's thread (`useradd`
                 // takes a while); booting the server then only looks it up.
@@ -209,16 +189,18 @@ impl Handler<CreateServer> for Compute {
                     .map_err(ServerError::unavailable)?;
             }
             Ok::<_, ServerError>(key)
-        });
-        let key = async move { key.await.map_err(ServerError::unavailable)? };
+        };
         if msg.manager.is_simulated() || known.is_some() || self.guests.contains_key(&msg.instance_id) {
             let span = span.clone();
-            return Box::pin(key.into_actor(self).map(move |key, act, _ctx| {
-                let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
-                let key = key?;
-                span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, false, key))
-                    .map_err(ServerError::refused)
-            }));
+            return Box::pin(async move {
+                let key = key.await?;
+                let boot = Resume::new(move |act: &mut Compute, _ctx| {
+                    let address = known.or_else(|| act.guests.get(&msg.instance_id).and_then(|g| g.address));
+                    span.in_scope(|| act.boot(&msg.instance_id, msg.manager, address, false, false, key))
+                        .map_err(ServerError::refused)
+                });
+                me.send(boot).await.map_err(ServerError::unavailable)?
+            });
         }
         let db = self.services.db.clone();
         let dir = self.services.config.instances_dir();
@@ -236,17 +218,28 @@ impl Handler<CreateServer> for Compute {
             Ok::<_, ServerError>((used, key))
         };
         let span = span.clone();
-        Box::pin(used.into_actor(self).map(move |found, act, _ctx| {
-            let (used, key) = found?;
-            let address = act.allocate(msg.manager, used).map_err(ServerError::refused)?;
-            span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, false, key))
-                .map_err(ServerError::refused)
-        }))
+        Box::pin(async move {
+            let (used, key) = used.await?;
+            let boot = Resume::new(move |act: &mut Compute, _ctx| {
+                let address = act.allocate(msg.manager, used).map_err(ServerError::refused)?;
+                span.in_scope(|| act.boot(&msg.instance_id, msg.manager, Some(address), false, false, key))
+                    .map_err(ServerError::refused)
+            });
+            me.send(boot).await.map_err(ServerError::unavailable)?
+        })
+    }
+}
+
+impl<R: Send + 'static> Handler<Resume<Compute, R>> for Compute {
+    type Result = MessageResult<Resume<Compute, R>>;
+
+    fn handle(&mut self, rest: Resume<Compute, R>, ctx: &mut Context<Self>) -> Self::Result {
+        MessageResult(rest.run(self, ctx))
     }
 }
 
 impl Handler<DeleteServer> for Compute {
-    type Result = ResponseActFuture<Self, Result<(), ComputeError>>;
+    type Result = ResponseFuture<Result<(), ComputeError>>;
 
     fn handle(&mut self, msg: DeleteServer, _ctx: &mut Context<Self>) -> Self::Result {
         // Dropping our address lets the session end for good once its queue closes.
@@ -254,27 +247,25 @@ impl Handler<DeleteServer> for Compute {
         let bus = self.services.bus.clone();
         let dir = self.volume(&msg.instance_id);
         let remote = self.remote().then(|| (self.services.clone(), dir.clone()));
-        Box::pin(
-            async move {
-                if let Some((services, volume)) = remote {
-                    destroy_remote(&services, &msg.instance_id, &volume).await?;
-                } else if let Some(addr) = guest.and_then(|g| g.addr) {
-                    match addr.send(Destroy).await {
-                        Ok(Ok(())) => {}
-                        Ok(Err(e)) => tracing::warn!(instance.id = %msg.instance_id, "destroying the server: {e}"),
-                        Err(e) => tracing::warn!(instance.id = %msg.instance_id, "guest session gone: {e}"),
-                    }
+        // A task of its own: nothing of the delete waits in this shared actor (see `Resume`).
+        Box::pin(async move {
+            if let Some((services, volume)) = remote {
+                destroy_remote(&services, &msg.instance_id, &volume).await?;
+            } else if let Some(addr) = guest.and_then(|g| g.addr) {
+                match addr.send(Destroy).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(e)) => tracing::warn!(instance.id = %msg.instance_id, "destroying the server: {e}"),
+                    Err(e) => tracing::warn!(instance.id = %msg.instance_id, "guest session gone: {e}"),
                 }
-                bus.remove_topic(&bus::guest_topic(&msg.instance_id))
-                    .await
-                    .map_err(ComputeError::bus("removing the guest's queue"))?;
-                // Whatever still runs in the volume (a server whose guest never came back after
-                // a crash, a tool of an interrupted prepare) goes first.
-                crate::guest::server::remove_volume(&dir).await?;
-                Ok(crate::guest::account::remove(&msg.instance_id).await?)
             }
-            .into_actor(self),
-        )
+            bus.remove_topic(&bus::guest_topic(&msg.instance_id))
+                .await
+                .map_err(ComputeError::bus("removing the guest's queue"))?;
+            // Whatever still runs in the volume (a server whose guest never came back after
+            // a crash, a tool of an interrupted prepare) goes first.
+            crate::guest::server::remove_volume(&dir).await?;
+            Ok(crate::guest::account::remove(&msg.instance_id).await?)
+        })
     }
 }
 
@@ -341,51 +332,4 @@ impl Handler<AdoptServers> for Compute {
             Ok(count)
         }))
     }
-}
-
-/// Destroys a server whose guest runs elsewhere: the guest is asked to (and then exits); a
-/// guest that does not answer is killed and its datastore destroyed from here. An error: the
-/// broker cannot be reached, and the guest may still run (the delete asks again).
-async fn destroy_remote(services: &Services, instance_id: &str, volume: &Path) -> Result<(), ComputeError> {
-    let asked = services
-        .guests
-        .call(instance_id, "destroy", serde_json::json!({}), Duration::from_secs(60))
-        .await;
-    match asked {
-        Ok(_) => return Ok(()),
-        Err(e @ (crate::bus::BusError::Unavailable(_) | crate::bus::BusError::Closed)) => {
-            return Err(ComputeError::Refused(format!(
-                "asking the guest to destroy its server: {e}"
-            )))
-        }
-        // No guest runs (a create that failed before it had one, a pool that died): nothing
-        // waits for an answer that cannot come.
-        Err(e @ crate::bus::BusError::NoConsumer { .. }) => {
-            tracing::info!(instance.id = %instance_id, "no guest to ask ({e}); destroying what is left here")
-        }
-        Err(e) => {
-            tracing::warn!(instance.id = %instance_id, "the guest did not destroy its server ({e}); doing it here")
-        }
-    }
-    if let Some(pid) = guest_process::running(volume, instance_id) {
-        crate::guest::server::kill(pid, Duration::from_secs(5)).await;
-    }
-    let Some(spec) = guest_process::read_spec(volume) else {
-        return Ok(());
-    };
-    let key = match services.guests.keys().find(&services.db, instance_id).await {
-        Ok(Some(key)) => key,
-        _ => return Ok(()),
-    };
-    let address = spec.address.and_then(|a| a.parse().ok());
-    let driver = crate::compute::datastore_for(&services.config, instance_id, spec.manager, address, true, &key);
-    match driver {
-        Ok(mut datastore) => {
-            if let Err(e) = datastore.destroy().await {
-                tracing::warn!(instance.id = %instance_id, "destroying the server: {e}");
-            }
-        }
-        Err(e) => tracing::warn!(instance.id = %instance_id, "{e}"),
-    }
-    Ok(())
 }

@@ -7,6 +7,7 @@
 //! and never loses it.
 
 use super::flow_actor::{FlowActor, FlowsDrained};
+use super::Resume;
 use crate::bus::{self, Delivery};
 use crate::compute::messages::ComputeHandle;
 use crate::db::models::flow::Flow;
@@ -63,23 +64,36 @@ impl TaskManager {
     fn claim_and_run(&mut self, target: TargetId, delivery: Option<Delivery>, ctx: &mut Context<Self>) {
         let (db, node, lease) = (self.services.db.clone(), self.services.node_id.clone(), self.lease_ms());
         let id = target.to_string();
-        // Apart from this actor, which every create's cast reaches (see `super::apart`).
-        let claim = super::apart(async move { db.run(move |c| Flow::claim_target(c, &id, &node, lease)).await });
-        ctx.spawn(claim.into_actor(self).map(move |claimed, act, ctx| {
-            let claimed = claimed.unwrap_or_else(|e| Err(crate::db::DbError::Task(e.to_string())));
-            match claimed {
-                Ok(true) => act.ensure_child(target, ctx),
-                Ok(false) => {}
-                Err(e) => {
-                    // Not acknowledged: the message comes back, and the scan finds the flow anyway.
-                    tracing::warn!(target.id = %target, "cannot claim flows: {e}");
-                    return;
-                }
+        // Claimed apart from this actor, which every create's cast reaches (see `super::Resume`).
+        let me = ctx.address();
+        actix::spawn(async move {
+            let claimed = db.run(move |c| Flow::claim_target(c, &id, &node, lease)).await;
+            me.do_send(Resume::new(move |act: &mut TaskManager, ctx| {
+                act.claimed(target, delivery, claimed, ctx)
+            }));
+        });
+    }
+
+    /// Runs the target's flows here if the claim made them ours; acknowledges the cast that asked.
+    fn claimed(
+        &mut self,
+        target: TargetId,
+        delivery: Option<Delivery>,
+        claimed: Result<bool, crate::db::DbError>,
+        ctx: &mut Context<Self>,
+    ) {
+        match claimed {
+            Ok(true) => self.ensure_child(target, ctx),
+            Ok(false) => {}
+            Err(e) => {
+                // Not acknowledged: the message comes back, and the scan finds the flow anyway.
+                tracing::warn!(target.id = %target, "cannot claim flows: {e}");
+                return;
             }
-            if let Some(d) = delivery {
-                d.ack();
-            }
-        }));
+        }
+        if let Some(d) = delivery {
+            d.ack();
+        }
     }
 }
 
@@ -98,6 +112,14 @@ impl Actor for TaskManager {
         self.services
             .supervision
             .stopped(KIND, &self.services.node_id, "system stopping", false);
+    }
+}
+
+impl Handler<Resume<TaskManager, ()>> for TaskManager {
+    type Result = ();
+
+    fn handle(&mut self, rest: Resume<TaskManager, ()>, ctx: &mut Context<Self>) {
+        rest.run(self, ctx)
     }
 }
 
@@ -137,7 +159,7 @@ impl Handler<Scan> for TaskManager {
 impl TaskManager {
     /// `guest_wanted`: whether the instance still wants a guest (a pool asks before it hosts
     /// one, so that a `host_guest` that waited out a delete hosts nothing).
-    fn answer_guest_wanted(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
+    fn answer_guest_wanted(&mut self, delivery: Delivery) {
         let id = match delivery.envelope.args::<crate::guest::messages::GuestWanted>() {
             Ok(asked) => asked.instance_id,
             Err(e) => return delivery.reply(Err(e)),
@@ -148,10 +170,13 @@ impl TaskManager {
                 .await
                 .map(|found| found.is_some_and(|i| i.task() != Some(crate::status::Task::Deleting)))
         };
-        ctx.spawn(asked.into_actor(self).map(|wanted, _, _| match wanted {
-            Ok(wanted) => delivery.reply(Ok(serde_json::json!(wanted))),
-            Err(e) => delivery.reply(Err(format!("cannot tell now: {e}"))),
-        }));
+        // A task of its own, as every create hosted in a pool asks (see `super::Resume`).
+        actix::spawn(async move {
+            match asked.await {
+                Ok(wanted) => delivery.reply(Ok(serde_json::json!(wanted))),
+                Err(e) => delivery.reply(Err(format!("cannot tell now: {e}"))),
+            }
+        });
     }
 }
 
@@ -159,7 +184,7 @@ impl StreamHandler<Delivery> for TaskManager {
     fn handle(&mut self, delivery: Delivery, ctx: &mut Context<Self>) {
         let method = delivery.envelope.method.clone();
         if method == "guest_wanted" {
-            return self.answer_guest_wanted(delivery, ctx);
+            return self.answer_guest_wanted(delivery);
         }
         let Some(kind) = FlowKind::from_method(&method) else {
             tracing::warn!(method = %method, "task manager: unknown method {method}");

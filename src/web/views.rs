@@ -1,5 +1,6 @@
 //! The instance view (Trove's `InstanceView` / `InstanceDetailView`): what list, show and create
-//! return, with `status` and `operating_status` derived by Trove's rules.
+//! return, with `status` and `operating_status` derived by Trove's rules; and the pieces other
+//! typed views share ([`LinkPair`], [`Keyed`] for a body of one key).
 
 use super::links;
 use crate::db::models::fault::InstanceFault;

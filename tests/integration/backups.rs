@@ -141,13 +141,20 @@ async fn backup_lifecycle_and_restore(backend: Backend) {
     // While it runs: the instance shows BACKUP and refuses actions; the backup cannot be deleted.
     let view = api.instance(&id).await.expect("instance");
     assert_eq!(view["status"], "BACKUP", "{view}");
-    let (_, list) = api.get("/instances").await;
-    let listed = list["instances"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .find(|i| i["id"] == id.as_str());
-    assert_eq!(listed.map(|i| i["status"].clone()), Some(json!("BACKUP")), "{list}");
+    // Listed so too, in the project's list and in the admin's list of every project.
+    for path in ["/instances", "/mgmt/instances"] {
+        let (_, list) = api.get(path).await;
+        let listed = list["instances"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|i| i["id"] == id.as_str());
+        assert_eq!(
+            listed.map(|i| i["status"].clone()),
+            Some(json!("BACKUP")),
+            "{path}: {list}"
+        );
+    }
     let (status, body) = api
         .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))
         .await;

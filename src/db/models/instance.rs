@@ -197,6 +197,8 @@ impl Instance {
         limit: i64,
         marker: Option<&str>,
     ) -> Result<Vec<(Instance, ServiceStatusRow, bool, bool)>, DbError> {
+        // Both running states, spelled out: `eq_any` would make the statement uncacheable.
+        const _: () = assert!(RUNNING.len() == 2);
         let replica = diesel::alias!(instances as replica);
         let backup_running = diesel::dsl::exists(
             backups::table

@@ -1,0 +1,1 @@
+DROP INDEX instances_admin_listing;
