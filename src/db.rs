@@ -27,6 +27,21 @@ pub enum DbConn {
     Pg(PgConnection),
 }
 
+/// Evaluates `$body` with `$c` bound to the backend's own connection (`SqliteConnection` or
+/// `PgConnection`), for statements on hot paths. Through [`DbConn`], diesel's `MultiConnection`
+/// renders a statement's whole SQL text at each of its passes (three per execution, cached or
+/// not); on the backend's own connection a statement of fixed type is rendered once per
+/// connection and found again by its type. `$body` must type-check on both connections.
+macro_rules! on_backend {
+    ($conn:expr, |$c:ident| $body:expr) => {
+        match $conn {
+            $crate::db::DbConn::Sqlite($c) => $body,
+            $crate::db::DbConn::Pg($c) => $body,
+        }
+    };
+}
+pub(crate) use on_backend;
+
 /// A database failure, as seen by the rest of coffer.
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {

@@ -180,7 +180,7 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
         None => None,
     };
     let (datastore, version) = match (&restore, source) {
-        (_, Some(s)) => (s.datastore.clone(), s.version.clone()),
+        (_, Some(s)) => ((*s.datastore).clone(), (*s.version).clone()),
         (Some(plan), None) if req.datastore_type.is_none() => plan.version(conn)?,
         _ => resolve_version(conn, req)?,
     };

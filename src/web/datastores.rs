@@ -15,12 +15,12 @@ struct VersionView<'a> {
     active: bool,
     datastore: &'a str,
     id: &'a str,
-    links: LinkPair,
+    links: LinkPair<'a>,
     name: &'a str,
     version: &'a str,
 }
 
-fn version_view<'a>(base: &str, tenant: &str, v: &'a DatastoreVersion) -> VersionView<'a> {
+fn version_view<'a>(base: &'a str, tenant: &'a str, v: &'a DatastoreVersion) -> VersionView<'a> {
     VersionView {
         active: v.active,
         datastore: &v.datastore_id,
@@ -37,14 +37,14 @@ struct DatastoreView<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     default_version: Option<&'a str>,
     id: &'a str,
-    links: LinkPair,
+    links: LinkPair<'a>,
     name: &'a str,
     versions: Vec<VersionView<'a>>,
 }
 
 fn datastore_view<'a>(
-    base: &str,
-    tenant: &str,
+    base: &'a str,
+    tenant: &'a str,
     ds: &'a Datastore,
     versions: &'a [DatastoreVersion],
 ) -> DatastoreView<'a> {
@@ -94,7 +94,8 @@ pub async fn show_datastore(
     let (tenant, key) = path.into_inner();
     let (catalog, at) = find_datastore(&state, &key).await?;
     let (ds, versions) = &catalog.datastores[at];
-    let view = datastore_view(&links::base(&req), &tenant, ds, versions);
+    let base = links::base(&req);
+    let view = datastore_view(&base, &tenant, ds, versions);
     Ok(HttpResponse::Ok().json(Keyed("datastore", view)))
 }
 

@@ -27,44 +27,78 @@ impl<T: Serialize> Serialize for Keyed<T> {
     }
 }
 
-/// Trove's `links` pair of one resource (self, bookmark); [`links::resource`] is its map form.
-#[derive(Serialize)]
-pub struct LinkPair([Link; 2]);
+/// Trove's `links` pair of one resource (self, bookmark), written straight into the body (no
+/// string built per link); [`links::resource`] is its map form.
+pub struct LinkPair<'a> {
+    base: &'a str,
+    tenant: &'a str,
+    collection: &'a str,
+    id: &'a str,
+}
+
+/// One of a pair's `href`s, formatted as it is serialized.
+struct Href<'a> {
+    pair: &'a LinkPair<'a>,
+    bookmark: bool,
+}
+
+impl std::fmt::Display for Href<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let LinkPair {
+            base,
+            tenant,
+            collection,
+            id,
+        } = self.pair;
+        match self.bookmark {
+            true => write!(f, "{base}/{collection}/{id}"),
+            false => write!(f, "{base}/v1.0/{tenant}/{collection}/{id}"),
+        }
+    }
+}
+
+impl Serialize for Href<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
 
 #[derive(Serialize)]
-struct Link {
-    href: String,
+struct Link<'a> {
+    href: Href<'a>,
     rel: &'static str,
 }
 
-impl LinkPair {
+impl Serialize for LinkPair<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let link = |bookmark, rel| Link {
+            href: Href { pair: self, bookmark },
+            rel,
+        };
+        [link(false, "self"), link(true, "bookmark")].serialize(serializer)
+    }
+}
+
+impl<'a> LinkPair<'a> {
     /// The pair as a [`Value`] (for views still built as maps).
     pub fn to_value(&self) -> Value {
-        let [own, bookmark] = &self.0;
-        json!([
-            {"href": own.href, "rel": own.rel},
-            {"href": bookmark.href, "rel": bookmark.rel},
-        ])
+        serde_json::to_value(self).unwrap_or(Value::Null)
     }
 
-    pub fn of(base: &str, tenant: &str, collection: &str, id: &str) -> LinkPair {
-        LinkPair([
-            Link {
-                href: format!("{base}/v1.0/{tenant}/{collection}/{id}"),
-                rel: "self",
-            },
-            Link {
-                href: format!("{base}/{collection}/{id}"),
-                rel: "bookmark",
-            },
-        ])
+    pub fn of(base: &'a str, tenant: &'a str, collection: &'a str, id: &'a str) -> LinkPair<'a> {
+        LinkPair {
+            base,
+            tenant,
+            collection,
+            id,
+        }
     }
 }
 
 #[derive(Serialize)]
 pub struct Reference<'a> {
     id: &'a str,
-    links: LinkPair,
+    links: LinkPair<'a>,
 }
 
 #[derive(Serialize)]
@@ -102,7 +136,7 @@ pub struct InstanceView<'a> {
     flavor: Reference<'a>,
     id: &'a str,
     ip: Vec<&'a str>,
-    links: LinkPair,
+    links: LinkPair<'a>,
     name: &'a str,
     operating_status: &'static str,
     region: &'static str,
@@ -125,7 +159,7 @@ pub struct InstanceView<'a> {
 
 /// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
 pub fn instance_view<'a>(
-    base: &str,
+    base: &'a str,
     record: &'a InstanceRecord,
     expiry_ms: i64,
     detail: bool,
@@ -134,7 +168,7 @@ pub fn instance_view<'a>(
     let inst = &record.instance;
     let tenant = inst.tenant_id.as_str();
     let status = record.status_inputs(expiry_ms);
-    let reference = |id: &'a str, collection: &str| Reference {
+    let reference = |id: &'a str, collection: &'static str| Reference {
         id,
         links: LinkPair::of(base, tenant, collection, id),
     };

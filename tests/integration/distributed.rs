@@ -275,8 +275,21 @@ async fn a_source_ejected_while_its_guest_was_gone_never_serves_again() {
     assert!(promoted.writable().await, "the new source takes writes");
 
     // Started again on purpose, it still refuses writes; a detach makes it a copy of its own.
-    let (status, body) = crate::replication::action(api, &src, json!({"restart": {}})).await;
-    assert_eq!(status, 202, "{body}");
+    // The restart is taken once the returned guest's first heartbeat is in (until then its
+    // last one, from before the kill, has expired).
+    eventually(
+        BUILD_BOUND,
+        "the restart is taken once the returned guest heartbeats",
+        || async {
+            let (status, body) = crate::replication::action(api, &src, json!({"restart": {}})).await;
+            if status == 202 {
+                Ok(())
+            } else {
+                Err(body)
+            }
+        },
+    )
+    .await;
     api.wait_active_within(&src, BUILD_BOUND).await;
     assert!(primary.has(1).await.expect("read the fenced source"));
     assert!(!primary.writable().await, "a restart made the old source writable");

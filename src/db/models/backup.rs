@@ -188,17 +188,6 @@ impl Backup {
             .load(conn)?)
     }
 
-    /// The instances among `ids` with a backup running.
-    pub fn instances_backing_up(conn: &mut DbConn, ids: &[String]) -> Result<Vec<String>, DbError> {
-        Ok(backups::table
-            .filter(backups::instance_id.eq_any(ids))
-            .filter(backups::deleted.eq(false))
-            .filter(backups::state.eq_any(RUNNING))
-            .select(backups::instance_id)
-            .distinct()
-            .load(conn)?)
-    }
-
     /// The newest COMPLETED backup of an instance (the parent `incremental: 1` chains on).
     pub fn last_completed(conn: &mut DbConn, instance_id: &str) -> Result<Option<Backup>, DbError> {
         Ok(backups::table

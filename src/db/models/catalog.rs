@@ -4,6 +4,8 @@ use crate::db::schema::{datastore_versions, datastores, flavors};
 use crate::db::{DbConn, DbError};
 use crate::manager::Manager;
 use diesel::prelude::*;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 #[derive(Debug, Clone, Queryable, Selectable)]
 #[diesel(table_name = datastores)]
@@ -181,13 +183,24 @@ pub struct Catalog {
     pub datastores: Vec<(Datastore, Vec<DatastoreVersion>)>,
     /// By RAM.
     pub flavors: Vec<Flavor>,
+    /// Each version by id, with its datastore, shared with the records that show them.
+    versions: HashMap<String, (Arc<DatastoreVersion>, Arc<Datastore>)>,
 }
 
 impl Catalog {
     pub fn load(conn: &mut DbConn) -> Result<Catalog, DbError> {
+        let datastores = Datastore::all_with_versions(conn)?;
+        let mut versions = HashMap::new();
+        for (ds, of_ds) in &datastores {
+            let ds = Arc::new(ds.clone());
+            for v in of_ds {
+                versions.insert(v.id.clone(), (Arc::new(v.clone()), ds.clone()));
+            }
+        }
         Ok(Catalog {
-            datastores: Datastore::all_with_versions(conn)?,
+            datastores,
             flavors: Flavor::all(conn)?,
+            versions,
         })
     }
 
@@ -205,9 +218,12 @@ impl Catalog {
 
     /// A version by id, with its datastore.
     pub fn version(&self, id: &str) -> Option<(&DatastoreVersion, &Datastore)> {
-        self.datastores
-            .iter()
-            .find_map(|(ds, versions)| versions.iter().find(|v| v.id == id).map(|v| (v, ds)))
+        self.versions.get(id).map(|(v, ds)| (&**v, &**ds))
+    }
+
+    /// [`Catalog::version`], shared (no copy of either).
+    pub fn shared_version(&self, id: &str) -> Option<(Arc<DatastoreVersion>, Arc<Datastore>)> {
+        self.versions.get(id).cloned()
     }
 
     /// A flavor by id.

@@ -1,17 +1,17 @@
 //! `instances`: one row per database instance, with Trove's task code and description and the
 //! compute server's status. Listing joins what the views need in one query per page.
 
-use super::backup::{Backup, RUNNING};
-use super::catalog::{Catalog, Datastore, DatastoreVersion};
-use super::service_status::ServiceStatusRow;
-use crate::db::schema::{backups, datastore_versions, datastores, instances, service_statuses};
+use crate::db::schema::instances;
 use crate::db::{now_ms, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
 
 mod adoption;
+mod listing;
 mod replication;
 mod tasks;
+
+pub use listing::{InstanceRecord, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = instances)]
@@ -51,68 +51,6 @@ pub struct Instance {
     pub replication_secret: Option<String>,
 }
 
-/// An instance with everything its API view shows.
-#[derive(Debug, Clone)]
-pub struct InstanceRecord {
-    pub instance: Instance,
-    pub service: ServiceStatusRow,
-    pub datastore: Datastore,
-    pub version: DatastoreVersion,
-    /// A backup of the instance is running (its status shows BACKUP).
-    pub backup_running: bool,
-    /// Its live replicas (ids), when it is a replication source.
-    pub replicas: Vec<String>,
-}
-
-impl InstanceRecord {
-    /// What the status rules read of this instance, with the configured heartbeat expiry.
-    pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> crate::status::StatusInputs<'_> {
-        crate::status::StatusInputs {
-            task: Task::from_code(self.instance.task_id),
-            server_status: self.instance.server_status.as_deref(),
-            service: self.service.status(),
-            heartbeat_age_ms: crate::db::now_ms() - self.service.updated_at,
-            heartbeat_expiry_ms,
-            backup_running: self.backup_running,
-        }
-    }
-}
-
-type RecordRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore);
-
-impl From<RecordRow> for InstanceRecord {
-    fn from((instance, service, version, datastore): RecordRow) -> Self {
-        InstanceRecord {
-            instance,
-            service,
-            datastore,
-            version,
-            backup_running: false,
-            replicas: Vec::new(),
-        }
-    }
-}
-
-/// A page of a listing, and whether another page follows.
-pub struct Page<T> {
-    pub items: Vec<T>,
-    pub more: bool,
-}
-
-macro_rules! record_query {
-    () => {
-        instances::table
-            .inner_join(service_statuses::table)
-            .inner_join(datastore_versions::table.inner_join(datastores::table))
-            .select((
-                Instance::as_select(),
-                ServiceStatusRow::as_select(),
-                DatastoreVersion::as_select(),
-                Datastore::as_select(),
-            ))
-    };
-}
-
 impl Instance {
     pub fn task(&self) -> Option<Task> {
         Task::from_code(self.task_id)
@@ -131,125 +69,6 @@ impl Instance {
     /// A live instance of `tenant` (another project's is "not found"), without its view's joins.
     pub fn find_owned(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<Instance>, DbError> {
         Ok(Self::find(conn, id)?.filter(|i| i.tenant_id == tenant))
-    }
-
-    /// A live instance of `tenant`; another project's instance is "not found".
-    pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
-        let row: Option<RecordRow> = record_query!()
-            .filter(instances::id.eq(id))
-            .filter(instances::tenant_id.eq(tenant))
-            .filter(instances::deleted.eq(false))
-            .first(conn)
-            .optional()?;
-        let mut record = row.map(InstanceRecord::from);
-        if let Some(r) = record.as_mut() {
-            let ids = std::slice::from_ref(&r.instance.id);
-            r.backup_running = !Backup::instances_backing_up(conn, ids)?.is_empty();
-            r.replicas = Self::replicas_of(conn, ids)?.remove(&r.instance.id).unwrap_or_default();
-        }
-        Ok(record)
-    }
-
-    /// One page of live instances, newest first — of `tenant`, or of every project (the admin
-    /// list) when `tenant` is None; `marker` is the last id of the previous page.
-    /// Each record's datastore and version come from `catalog` (a version it lacks is read),
-    /// so the rows read are the instance's and its status's only.
-    pub fn list_page(
-        conn: &mut DbConn,
-        catalog: &Catalog,
-        tenant: Option<&str>,
-        limit: i64,
-        marker: Option<&str>,
-    ) -> Result<Page<InstanceRecord>, DbError> {
-        let mut rows = Self::page_rows(conn, tenant, limit, marker)?;
-        let more = rows.len() as i64 > limit;
-        rows.truncate(limit.max(0) as usize);
-        let mut items = Vec::with_capacity(rows.len());
-        let mut sources = Vec::new();
-        for (instance, service, backup_running, has_replicas) in rows {
-            let (version, datastore) = match catalog.version(&instance.datastore_version_id) {
-                Some((v, ds)) => (v.clone(), ds.clone()),
-                None => Self::version_and_datastore(conn, &instance.datastore_version_id)?,
-            };
-            if has_replicas {
-                sources.push(instance.id.clone());
-            }
-            let mut record = InstanceRecord::from((instance, service, version, datastore));
-            record.backup_running = backup_running;
-            items.push(record);
-        }
-        // Replicas are read only for the page's replication sources: most pages have none.
-        if !sources.is_empty() {
-            let mut replicas = Self::replicas_of(conn, &sources)?;
-            for r in &mut items {
-                r.replicas = replicas.remove(&r.instance.id).unwrap_or_default();
-            }
-        }
-        Ok(Page { items, more })
-    }
-
-    /// The rows of any page: of a project or of all, after a marker or not, each with whether
-    /// a backup of it runs and whether it has live replicas. One statement, whose text depends
-    /// only on which of `tenant` and `marker` are given, so its prepared form is reused.
-    fn page_rows(
-        conn: &mut DbConn,
-        tenant: Option<&str>,
-        limit: i64,
-        marker: Option<&str>,
-    ) -> Result<Vec<(Instance, ServiceStatusRow, bool, bool)>, DbError> {
-        // Both running states, spelled out: `eq_any` would make the statement uncacheable.
-        const _: () = assert!(RUNNING.len() == 2);
-        let replica = diesel::alias!(instances as replica);
-        let backup_running = diesel::dsl::exists(
-            backups::table
-                .filter(backups::instance_id.eq(instances::id))
-                .filter(backups::deleted.eq(false))
-                .filter(backups::state.eq(RUNNING[0]).or(backups::state.eq(RUNNING[1]))),
-        );
-        let has_replicas = diesel::dsl::exists(
-            replica
-                .filter(replica.field(instances::slave_of_id).eq(instances::id.nullable()))
-                .filter(replica.field(instances::deleted).eq(false)),
-        );
-        let mut query = instances::table
-            .inner_join(service_statuses::table)
-            .select((
-                Instance::as_select(),
-                ServiceStatusRow::as_select(),
-                backup_running,
-                has_replicas,
-            ))
-            .filter(instances::deleted.eq(false))
-            .order((instances::created.desc(), instances::id.desc()))
-            .limit(limit + 1)
-            .into_boxed();
-        if let Some(tenant) = tenant {
-            query = query.filter(instances::tenant_id.eq(tenant.to_string()));
-        }
-        if let Some(marker) = marker {
-            let mut of_marker = instances::table.find(marker).select(instances::created).into_boxed();
-            if let Some(tenant) = tenant {
-                of_marker = of_marker.filter(instances::tenant_id.eq(tenant.to_string()));
-            }
-            let created: i64 = of_marker.first(conn)?;
-            query = query.filter(
-                instances::created
-                    .lt(created)
-                    .or(instances::created.eq(created).and(instances::id.lt(marker.to_string()))),
-            );
-        }
-        Ok(query.load(conn)?)
-    }
-
-    /// A version and its datastore, read (one the catalog in memory does not have yet).
-    fn version_and_datastore(conn: &mut DbConn, version_id: &str) -> Result<(DatastoreVersion, Datastore), DbError> {
-        datastore_versions::table
-            .inner_join(datastores::table)
-            .filter(datastore_versions::id.eq(version_id))
-            .select((DatastoreVersion::as_select(), Datastore::as_select()))
-            .first(conn)
-            .optional()?
-            .ok_or_else(|| DbError::Invalid(format!("datastore version {version_id} does not exist")))
     }
 
     /// Takes the instance's row for the rest of the transaction (on PostgreSQL a row lock; on
