@@ -87,6 +87,9 @@ macro_rules! view_flags {
     }};
 }
 
+/// The row of one instance's view: the instance, its status, version, datastore and flags.
+type ShowRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore, (bool, bool));
+
 /// A row of a page: the instance, its status and its [`view_flags`].
 type PageRow = (Instance, ServiceStatusRow, (bool, bool));
 
@@ -118,22 +121,21 @@ macro_rules! after {
 impl Instance {
     /// A live instance of `tenant`; another project's instance is "not found".
     pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
-        let row: Option<(Instance, ServiceStatusRow, DatastoreVersion, Datastore, (bool, bool))> =
-            on_backend!(conn, |c| instances::table
-                .inner_join(service_statuses::table)
-                .inner_join(datastore_versions::table.inner_join(datastores::table))
-                .select((
-                    Instance::as_select(),
-                    ServiceStatusRow::as_select(),
-                    DatastoreVersion::as_select(),
-                    Datastore::as_select(),
-                    view_flags!(),
-                ))
-                .filter(instances::id.eq(id))
-                .filter(instances::tenant_id.eq(tenant))
-                .filter(instances::deleted.eq(false))
-                .first(c)
-                .optional())?;
+        let row: Option<ShowRow> = on_backend!(conn, |c| instances::table
+            .inner_join(service_statuses::table)
+            .inner_join(datastore_versions::table.inner_join(datastores::table))
+            .select((
+                Instance::as_select(),
+                ServiceStatusRow::as_select(),
+                DatastoreVersion::as_select(),
+                Datastore::as_select(),
+                view_flags!(),
+            ))
+            .filter(instances::id.eq(id))
+            .filter(instances::tenant_id.eq(tenant))
+            .filter(instances::deleted.eq(false))
+            .first(c)
+            .optional())?;
         let Some((instance, service, version, datastore, (backup_running, has_replicas))) = row else {
             return Ok(None);
         };
