@@ -80,7 +80,8 @@ impl Serialize for LinkPair<'_> {
 }
 
 impl<'a> LinkPair<'a> {
-    /// The pair as a [`Value`] (for views still built as maps).
+    /// The pair as a [`Value`] (for views still built as maps). Its fields are strings, so
+    /// serializing cannot fail and `Null` is never the answer.
     pub fn to_value(&self) -> Value {
         serde_json::to_value(self).unwrap_or(Value::Null)
     }

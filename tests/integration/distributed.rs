@@ -275,21 +275,14 @@ async fn a_source_ejected_while_its_guest_was_gone_never_serves_again() {
     assert!(promoted.writable().await, "the new source takes writes");
 
     // Started again on purpose, it still refuses writes; a detach makes it a copy of its own.
-    // The restart is taken once the returned guest's first heartbeat is in (until then its
-    // last one, from before the kill, has expired).
-    eventually(
-        BUILD_BOUND,
-        "the restart is taken once the returned guest heartbeats",
-        || async {
-            let (status, body) = crate::replication::action(api, &src, json!({"restart": {}})).await;
-            if status == 202 {
-                Ok(())
-            } else {
-                Err(body)
-            }
-        },
-    )
+    // Actions are refused (422) until the returned guest's first heartbeat is in: its last one,
+    // from before the kill, has expired.
+    api.wait_for(&src, BUILD_BOUND, "heard from again", |v| {
+        v.is_some_and(|v| v["operating_status"] != "ERROR")
+    })
     .await;
+    let (status, body) = crate::replication::action(api, &src, json!({"restart": {}})).await;
+    assert_eq!(status, 202, "{body}");
     api.wait_active_within(&src, BUILD_BOUND).await;
     assert!(primary.has(1).await.expect("read the fenced source"));
     assert!(!primary.writable().await, "a restart made the old source writable");

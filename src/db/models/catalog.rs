@@ -217,12 +217,7 @@ impl Catalog {
     }
 
     /// A version by id, with its datastore.
-    pub fn version(&self, id: &str) -> Option<(&DatastoreVersion, &Datastore)> {
-        self.versions.get(id).map(|(v, ds)| (&**v, &**ds))
-    }
-
-    /// [`Catalog::version`], shared (no copy of either).
-    pub fn shared_version(&self, id: &str) -> Option<(Arc<DatastoreVersion>, Arc<Datastore>)> {
+    pub fn version(&self, id: &str) -> Option<(Arc<DatastoreVersion>, Arc<Datastore>)> {
         self.versions.get(id).cloned()
     }
 

@@ -106,6 +106,25 @@ macro_rules! page_statement {
     }};
 }
 
+/// The statement of one live instance of `tenant` with everything its view shows.
+macro_rules! show_statement {
+    ($tenant:expr, $id:expr) => {
+        instances::table
+            .inner_join(service_statuses::table)
+            .inner_join(datastore_versions::table.inner_join(datastores::table))
+            .select((
+                Instance::as_select(),
+                ServiceStatusRow::as_select(),
+                DatastoreVersion::as_select(),
+                Datastore::as_select(),
+                view_flags!(),
+            ))
+            .filter(instances::id.eq($id))
+            .filter(instances::tenant_id.eq($tenant))
+            .filter(instances::deleted.eq(false))
+    };
+}
+
 /// Rows after `(created, id)` in the listing's order. The plain `created <=` bound lets the
 /// page start at the marker in its index instead of scanning the pages before it.
 macro_rules! after {
@@ -121,21 +140,7 @@ macro_rules! after {
 impl Instance {
     /// A live instance of `tenant`; another project's instance is "not found".
     pub fn find_record(conn: &mut DbConn, tenant: &str, id: &str) -> Result<Option<InstanceRecord>, DbError> {
-        let row: Option<ShowRow> = on_backend!(conn, |c| instances::table
-            .inner_join(service_statuses::table)
-            .inner_join(datastore_versions::table.inner_join(datastores::table))
-            .select((
-                Instance::as_select(),
-                ServiceStatusRow::as_select(),
-                DatastoreVersion::as_select(),
-                Datastore::as_select(),
-                view_flags!(),
-            ))
-            .filter(instances::id.eq(id))
-            .filter(instances::tenant_id.eq(tenant))
-            .filter(instances::deleted.eq(false))
-            .first(c)
-            .optional())?;
+        let row: Option<ShowRow> = on_backend!(conn, |c| show_statement!(tenant, id).first(c).optional())?;
         let Some((instance, service, version, datastore, (backup_running, has_replicas))) = row else {
             return Ok(None);
         };
@@ -172,7 +177,7 @@ impl Instance {
         let mut items = Vec::with_capacity(rows.len());
         let mut sources = Vec::new();
         for (instance, service, (backup_running, has_replicas)) in rows {
-            let (version, datastore) = match catalog.shared_version(&instance.datastore_version_id) {
+            let (version, datastore) = match catalog.version(&instance.datastore_version_id) {
                 Some(shared) => shared,
                 None => {
                     let (v, ds) = Self::version_and_datastore(conn, &instance.datastore_version_id)?;
@@ -201,12 +206,12 @@ impl Instance {
         Ok(Page { items, more })
     }
 
-    /// The rows of any page: of a project or of all, after a marker or not. Four statements,
-    /// one per case, each cached by its type.
+    /// Up to `rows` rows of any page: of a project or of all, after a marker or not. Four
+    /// statements, one per case, each cached by its type.
     fn page_rows(
         conn: &mut DbConn,
         tenant: Option<&str>,
-        limit: i64,
+        rows: i64,
         marker: Option<&str>,
     ) -> Result<Vec<PageRow>, DbError> {
         let after = match marker {
@@ -214,15 +219,15 @@ impl Instance {
             None => None,
         };
         Ok(match (tenant, after) {
-            (Some(t), None) => on_backend!(conn, |c| page_statement!(limit, instances::tenant_id.eq(t)).load(c)),
-            (None, None) => on_backend!(conn, |c| page_statement!(limit).load(c)),
+            (Some(t), None) => on_backend!(conn, |c| page_statement!(rows, instances::tenant_id.eq(t)).load(c)),
+            (None, None) => on_backend!(conn, |c| page_statement!(rows).load(c)),
             (Some(t), Some((at, m))) => on_backend!(conn, |c| page_statement!(
-                limit,
+                rows,
                 instances::tenant_id.eq(t),
                 after!(at, m)
             )
             .load(c)),
-            (None, Some((at, m))) => on_backend!(conn, |c| page_statement!(limit, after!(at, m)).load(c)),
+            (None, Some((at, m))) => on_backend!(conn, |c| page_statement!(rows, after!(at, m)).load(c)),
         }?)
     }
 
@@ -272,12 +277,37 @@ mod tests {
             after!(c, m)
         )));
         assert!(cached_by_type(&page_statement!(21_i64, after!(c, m))));
+        assert!(cached_by_type(&show_statement!(t, m).limit(1)));
+        let of_marker = instances::table.find(m).select(instances::created);
+        assert!(cached_by_type(&of_marker.filter(instances::tenant_id.eq(t)).limit(1)));
+    }
+
+    #[test]
+    fn a_shown_instance_reads_one_row_by_its_key() {
+        let plan = {
+            let dir = tempfile::tempdir().expect("a temp dir");
+            let mut conn = migrated(dir.path());
+            plan_of(&mut conn, &show_statement!("tenant", "id"))
+        };
+        assert!(
+            plan.contains("instances USING INDEX sqlite_autoindex_instances_1 (id=?)"),
+            "{plan}"
+        );
+        assert!(!plan.contains("SCAN"), "{plan}");
     }
 
     #[derive(QueryableByName)]
     struct PlanLine {
         #[diesel(sql_type = diesel::sql_types::Text)]
         detail: String,
+    }
+
+    /// A freshly migrated SQLite database in `dir`.
+    fn migrated(dir: &std::path::Path) -> SqliteConnection {
+        let path = dir.join("plan.db");
+        let url = format!("sqlite://{}", path.display());
+        drop(crate::db::Db::connect(&url, 1, std::time::Duration::from_secs(10)).expect("migrated"));
+        SqliteConnection::establish(&path.to_string_lossy()).expect("opened")
     }
 
     /// The query plan of `statement`'s SQL on a freshly migrated SQLite database.
@@ -296,10 +326,7 @@ mod tests {
     #[test]
     fn pages_read_their_listing_index_in_order() {
         let dir = tempfile::tempdir().expect("a temp dir");
-        let path = dir.path().join("plan.db");
-        let url = format!("sqlite://{}", path.display());
-        drop(crate::db::Db::connect(&url, 1, std::time::Duration::from_secs(10)).expect("migrated"));
-        let mut conn = SqliteConnection::establish(&path.to_string_lossy()).expect("opened");
+        let mut conn = migrated(dir.path());
         let (t, c, m) = ("tenant", 7_i64, "marker");
         let tenant = "instances USING INDEX instances_tenant_listing (tenant_id=? AND deleted=?";
         let admin = "instances USING INDEX instances_admin_listing (deleted=?";
