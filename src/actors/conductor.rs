@@ -104,13 +104,33 @@ pub async fn consume(services: Services, topic: &str) -> String {
     let (mut subscription, held_at_most): (Subscription, usize) = services.bus.subscribe_holding(topic, HOLD_AT_LEAST);
     let batch_max = services.config.conductor.batch_max.clamp(1, held_at_most);
     let linger = Duration::from_micros(services.config.conductor.batch_linger_ms.as_micros() as u64);
+    // The batch being written: its transaction runs on a blocking thread while the next batch is
+    // gathered and checked here. One at a time, so batches commit in the order they came.
+    let mut writing: Option<tokio::task::JoinHandle<Result<(), BatchError>>> = None;
     loop {
-        let Some(first) = subscription.next().await else {
+        let next = match writing.as_mut() {
+            None => subscription.next().await,
+            Some(write) => tokio::select! {
+                written = write => {
+                    writing = None;
+                    match outcome(written) {
+                        Ok(()) => continue,
+                        Err(reason) => return reason,
+                    }
+                }
+                next = subscription.next() => next,
+            },
+        };
+        let Some(first) = next else {
+            if let Some(write) = writing.take() {
+                let _ = write.await;
+            }
             return "the bus closed".into();
         };
         // What is there now, and what comes within the linger, up to what the transport lets
         // one consumer hold unacknowledged.
-        let mut batch = vec![first];
+        let mut batch = Vec::with_capacity(batch_max);
+        batch.push(first);
         let until = Instant::now() + linger;
         while batch.len() < batch_max {
             match subscription.next().now_or_never() {
@@ -128,9 +148,25 @@ pub async fn consume(services: Services, topic: &str) -> String {
                 }
             }
         }
-        if let Err(e) = apply_batch(&services, batch).await {
-            return format!("applying guest messages: {e}");
+        let checked = match check_batch(&services, batch).await {
+            Ok(checked) => checked,
+            Err(e) => return format!("applying guest messages: {e}"),
+        };
+        if let Some(write) = writing.take() {
+            if let Err(reason) = outcome(write.await) {
+                return reason;
+            }
         }
+        writing = Some(tokio::task::spawn_local(write_heartbeats(services.clone(), checked)));
+    }
+}
+
+/// Why a batch's write stopped the consumer, if it did.
+fn outcome(written: Result<Result<(), BatchError>, tokio::task::JoinError>) -> Result<(), String> {
+    match written {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(format!("applying guest messages: {e}")),
+        Err(e) => Err(format!("writing guest messages: {e}")),
     }
 }
 
@@ -155,9 +191,15 @@ enum BatchError {
     Db(#[from] DbError),
 }
 
-/// Applies one batch; the deliveries are acknowledged only after the commit. On an error none
-/// of the batch's unapplied messages is acknowledged: they are delivered again.
-async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), BatchError> {
+/// A batch's heartbeats that passed their checks, with their deliveries.
+struct CheckedHeartbeats {
+    heartbeats: Vec<Heartbeat>,
+    deliveries: Vec<Delivery>,
+}
+
+/// Checks one batch's messages and applies the ones that are not heartbeats; returns the
+/// heartbeats to write. A rejected message is answered and dropped.
+async fn check_batch(services: &Services, batch: Vec<Delivery>) -> Result<CheckedHeartbeats, BatchError> {
     let mut heartbeats = Vec::with_capacity(batch.len());
     let mut keep = Vec::with_capacity(batch.len());
     for mut delivery in batch {
@@ -232,6 +274,16 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Ba
             }
         }
     }
+    Ok(CheckedHeartbeats {
+        heartbeats,
+        deliveries: keep,
+    })
+}
+
+/// Writes a batch's heartbeats in one transaction; their deliveries are acknowledged only after
+/// the commit. On an error none of them is acknowledged: they are delivered again.
+async fn write_heartbeats(services: Services, checked: CheckedHeartbeats) -> Result<(), BatchError> {
+    let CheckedHeartbeats { heartbeats, deliveries } = checked;
     if heartbeats.is_empty() {
         return Ok(());
     }
@@ -242,7 +294,7 @@ async fn apply_batch(services: &Services, batch: Vec<Delivery>) -> Result<(), Ba
         .db
         .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
         .await?;
-    for d in keep {
+    for d in deliveries {
         d.ack();
     }
     for instance_id in &changed {
@@ -281,8 +333,7 @@ fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
     newest
 }
 
-/// Applies (coalesced) heartbeats in one transaction, two statements whatever their number;
-/// returns (applied, stale, max lag in ms, the instances whose status was written).
+/// Applies (coalesced) heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances whose status was written).
 fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
     let timed: Vec<(&str, f64)> = heartbeats

@@ -46,6 +46,8 @@ pub enum SignError {
 pub struct GuestKey {
     bytes: [u8; 32],
     passwords: MasterKey,
+    /// HMAC keyed with `bytes`, its pads hashed once: each message's MAC starts from a copy.
+    keyed: Hmac<Sha256>,
 }
 
 impl GuestKey {
@@ -56,6 +58,8 @@ impl GuestKey {
     fn from_bytes(bytes: [u8; 32]) -> GuestKey {
         GuestKey {
             passwords: MasterKey::from_bytes(&derive(&bytes, "coffer message passwords")),
+            // HMAC takes a key of any length.
+            keyed: <Hmac<Sha256> as Mac>::new_from_slice(&bytes).expect("HMAC accepts any key length"),
             bytes,
         }
     }
@@ -90,7 +94,7 @@ impl GuestKey {
         push_json_str(instance_id, &mut text);
         text.push_str(",\"issued\":");
         match envelope.context.issued {
-            Some(t) => text.push_str(&Value::from(t).to_string()),
+            Some(t) => canonical(&Value::from(t), &mut text),
             None => text.push_str("null"),
         }
         text.push_str(",\"method\":");
@@ -102,8 +106,7 @@ impl GuestKey {
         } else {
             ",\"sealed\":false}"
         });
-        // HMAC takes a key of any length.
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.bytes).expect("HMAC accepts any key length");
+        let mut mac = self.keyed.clone();
         mac.update(text.as_bytes());
         mac
     }
@@ -216,20 +219,25 @@ fn push_json_str(text: &str, out: &mut String) {
     }
 }
 
-/// JSON with object keys sorted and no whitespace, whatever order the map keeps.
+/// JSON with object keys sorted and no whitespace, whatever order the map keeps; scalars as
+/// serde_json writes them.
 fn canonical(value: &Value, out: &mut String) {
+    use std::fmt::Write as _;
     match value {
         Value::Object(map) => {
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
+            // Usually in order already (serde_json's default map is sorted): one pass to check.
+            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
+            if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+                entries.sort_by(|a, b| a.0.cmp(b.0));
+            }
             out.push('{');
-            for (i, k) in keys.into_iter().enumerate() {
+            for (i, (k, v)) in entries.into_iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
                 push_json_str(k, out);
                 out.push(':');
-                canonical(&map[k], out);
+                canonical(v, out);
             }
             out.push('}');
         }
@@ -243,7 +251,13 @@ fn canonical(value: &Value, out: &mut String) {
             }
             out.push(']');
         }
-        scalar => out.push_str(&scalar.to_string()),
+        Value::String(text) => push_json_str(text, out),
+        Value::Null => out.push_str("null"),
+        Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        // serde_json displays a number exactly as it serializes it.
+        Value::Number(n) => {
+            let _ = write!(out, "{n}");
+        }
     }
 }
 
@@ -257,6 +271,24 @@ mod tests {
             "prepare",
             json!({"users": [{"name": "app", "password": "s3cret"}], "root_password": "r00t", "sent": 1.25}),
         )
+    }
+
+    /// The canonical form is what the signatures cover: it must stay byte for byte what
+    /// serde_json writes for a sorted map, whatever the values.
+    #[test]
+    fn canonical_json_is_serde_jsons_sorted_compact_form() {
+        let value = json!({
+            "z": [1, -2, 18446744073709551615u64, -9223372036854775808i64, 0.1, 1.0e9, 1776000000.001,
+                  1.0e21, 5e-324, -0.0, 2.5e-7, true, false, null],
+            "a": {"b\"q": "tab\there", "é": "snow ☃ \u{1}", "": {}},
+            "m": [[], [{}], "\\"],
+        });
+        let mut out = String::new();
+        canonical(&value, &mut out);
+        assert_eq!(out, serde_json::to_string(&value).expect("serializable"));
+        let mut issued = String::new();
+        canonical(&Value::from(1776000123.456_f64), &mut issued);
+        assert_eq!(issued, Value::from(1776000123.456_f64).to_string());
     }
 
     #[test]

@@ -3,9 +3,17 @@
 //! status never claims a dead guest is healthy.
 
 use crate::db::schema::{instances, service_statuses};
+use crate::db::sqlite_cached::{Bind, CachedSqlite, SqliteText};
 use crate::db::{now_ms, DbConn, DbError};
 use crate::status::{ServiceStatus, Task};
 use diesel::prelude::*;
+
+/// One heartbeat's status and time on SQLite, unless the stored status is sticky.
+struct WriteHeartbeat;
+impl SqliteText for WriteHeartbeat {
+    const SQL: &'static str = "UPDATE service_statuses SET status_id = ?, status_description = ?, updated_at = ? \
+                               WHERE instance_id = ? AND status_id != ?";
+}
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = service_statuses)]
@@ -53,48 +61,63 @@ impl ServiceStatusRow {
         Ok(())
     }
 
-    /// Writes the heartbeats' statuses and time for many instances in one statement (each at most
-    /// once), except over RESTART_REQUIRED (sticky until a restart clears it, as in Trove); returns
+    /// Writes the heartbeats' statuses and time for many instances (each at most once; on SQLite a
+    /// cached UPDATE each, on PostgreSQL one statement), except over RESTART_REQUIRED (sticky until a restart clears it, as in Trove); returns
     /// the instances whose status was written.
     pub fn apply_heartbeats(
         conn: &mut DbConn,
         statuses: &[(&str, ServiceStatus)],
         at_ms: i64,
     ) -> Result<Vec<String>, DbError> {
-        use crate::db::models::lastseen::InstanceIdRow;
-        use diesel::sql_types::{BigInt, Integer, Text};
         if statuses.is_empty() {
             return Ok(Vec::new());
         }
+        let keep = ServiceStatus::RestartRequired.code();
+        match conn {
+            DbConn::Sqlite(c) => {
+                let mut written = Vec::with_capacity(statuses.len());
+                for &(id, status) in statuses {
+                    let n = CachedSqlite::<WriteHeartbeat>::new(&[
+                        Bind::Integer(status.code()),
+                        Bind::Text(status.description()),
+                        Bind::BigInt(at_ms),
+                        Bind::Text(id),
+                        Bind::Integer(keep),
+                    ])
+                    .execute(c)?;
+                    if n == 1 {
+                        written.push(id.to_string());
+                    }
+                }
+                Ok(written)
+            }
+            DbConn::Pg(c) => Self::apply_heartbeats_pg(c, statuses, at_ms, keep),
+        }
+    }
+
+    fn apply_heartbeats_pg(
+        c: &mut PgConnection,
+        statuses: &[(&str, ServiceStatus)],
+        at_ms: i64,
+        keep: i32,
+    ) -> Result<Vec<String>, DbError> {
+        use crate::db::models::lastseen::InstanceIdRow;
+        use diesel::sql_types::{BigInt, Integer, Text};
         let rows: Vec<serde_json::Value> = statuses
             .iter()
             .map(|(id, s)| serde_json::json!({"id": id, "code": s.code(), "descr": s.description()}))
             .collect();
         let rows = serde_json::Value::Array(rows).to_string();
-        let keep = ServiceStatus::RestartRequired.code();
-        let written: Vec<InstanceIdRow> = match conn {
-            DbConn::Sqlite(c) => diesel::sql_query(
-                "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = ? \
-                 FROM (SELECT json_extract(value, '$.id') AS id, json_extract(value, '$.code') AS code, \
-                              json_extract(value, '$.descr') AS descr FROM json_each(?)) AS j \
-                 WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != ? \
-                 RETURNING service_statuses.instance_id",
-            )
-            .bind::<BigInt, _>(at_ms)
-            .bind::<Text, _>(rows)
-            .bind::<Integer, _>(keep)
-            .load(c)?,
-            DbConn::Pg(c) => diesel::sql_query(
-                "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = $1 \
-                 FROM json_to_recordset($2::json) AS j(id text, code int, descr text) \
-                 WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != $3 \
-                 RETURNING service_statuses.instance_id",
-            )
-            .bind::<BigInt, _>(at_ms)
-            .bind::<Text, _>(rows)
-            .bind::<Integer, _>(keep)
-            .load(c)?,
-        };
+        let written: Vec<InstanceIdRow> = diesel::sql_query(
+            "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = $1 \
+             FROM json_to_recordset($2::json) AS j(id text, code int, descr text) \
+             WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != $3 \
+             RETURNING service_statuses.instance_id",
+        )
+        .bind::<BigInt, _>(at_ms)
+        .bind::<Text, _>(rows)
+        .bind::<Integer, _>(keep)
+        .load(c)?;
         Ok(written.into_iter().map(|r| r.instance_id).collect())
     }
 
