@@ -4,7 +4,8 @@
 //! Every message is first checked: signed under the key of the instance it reports on (unless
 //! `[bus] sign_guest_messages` is off); a rejected one is logged, counted and dropped.
 //! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
-//! messages) and acknowledged only after the commit. A batch is coalesced — of one instance's
+//! messages) and acknowledged only after the commit; the next batch is gathered and checked
+//! while one is written. A batch is coalesced — of one instance's
 //! heartbeats only the newest is written — and that one goes through the stale check, one
 //! conditional write on `conductor_lastseen`, so a message whose `sent` is older than or equal to
 //! the last applied one for that instance changes nothing, whichever conductor holds it. A periodic sweep
@@ -123,7 +124,9 @@ pub async fn consume(services: Services, topic: &str) -> String {
         };
         let Some(first) = next else {
             if let Some(write) = writing.take() {
-                let _ = write.await;
+                if let Err(reason) = outcome(write.await) {
+                    tracing::warn!("conductor: {reason}");
+                }
             }
             return "the bus closed".into();
         };
@@ -333,7 +336,8 @@ fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
     newest
 }
 
-/// Applies (coalesced) heartbeats in one transaction; returns (applied, stale, max lag in ms, the instances whose status was written).
+/// Applies (coalesced) heartbeats in one transaction; returns (applied, stale, max lag in ms,
+/// the instances whose status was written).
 fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
     let timed: Vec<(&str, f64)> = heartbeats
