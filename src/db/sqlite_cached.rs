@@ -47,26 +47,26 @@ impl<S: SqliteText> QueryId for CachedSqlite<'_, S> {
 
 impl<S: SqliteText> QueryFragment<Sqlite> for CachedSqlite<'_, S> {
     fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Sqlite>) -> QueryResult<()> {
-        let placeholders = S::SQL.matches('?').count();
-        if placeholders != self.binds.len() {
-            return Err(diesel::result::Error::QueryBuilderError(
-                format!(
-                    "{} values bound to a statement with {placeholders} placeholders",
-                    self.binds.len()
-                )
-                .into(),
-            ));
-        }
+        // One pass over the text: each `?` takes the next value; too few or too many is an error.
+        let mismatch = || {
+            diesel::result::Error::QueryBuilderError(
+                format!("{} values bound to {:?}", self.binds.len(), S::SQL).into(),
+            )
+        };
         let mut parts = S::SQL.split('?');
         out.push_sql(parts.next().unwrap_or_default());
-        for (bind, part) in self.binds.iter().zip(parts) {
-            match bind {
+        let mut binds = self.binds.iter();
+        for part in parts {
+            match binds.next().ok_or_else(mismatch)? {
                 Bind::Text(text) => out.push_bind_param::<Text, str>(text)?,
                 Bind::Double(value) => out.push_bind_param::<Double, f64>(value)?,
                 Bind::BigInt(value) => out.push_bind_param::<BigInt, i64>(value)?,
                 Bind::Integer(value) => out.push_bind_param::<Integer, i32>(value)?,
             }
             out.push_sql(part);
+        }
+        if binds.next().is_some() {
+            return Err(mismatch());
         }
         Ok(())
     }
