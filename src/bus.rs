@@ -178,7 +178,8 @@ impl Bus {
     }
 
     /// As [`Bus::subscribe`], for a consumer that takes what it holds in batches and settles
-    /// every delivery of a batch before it takes the next: over RabbitMQ it may hold up to
+    /// every delivery of a batch soon (the conductor: before it takes the batch after next, one
+    /// batch being written while the next is gathered): over RabbitMQ it may hold up to
     /// `at_least` deliveries unacknowledged (`[bus] prefetch` when that is more), and their acks
     /// are coalesced (one `multiple` ack per run). Also returns how many it holds at most, the
     /// largest batch it can take.

@@ -6,7 +6,7 @@
 
 pub mod models;
 pub mod schema;
-pub mod sqlite_cached;
+mod sqlite_cached;
 mod tx;
 
 pub use tx::{exclusive, write_tx};

@@ -5,35 +5,35 @@
 //! `[bus] sign_guest_messages` is off); a rejected one is logged, counted and dropped.
 //! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
 //! messages) and acknowledged only after the commit; the next batch is gathered and checked
-//! while one is written. A batch is coalesced — of one instance's
-//! heartbeats only the newest is written — and that one goes through the stale check, one
-//! conditional write on `conductor_lastseen`, so a message whose `sent` is older than or equal to
-//! the last applied one for that instance changes nothing, whichever conductor holds it. A periodic sweep
-//! stores heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT. Backup reports (`update_backup`) go
-//! through the same kind of check on the backup row (attempt, `sent`, not ended) and wake the
-//! backup's flow.
+//! while one is written. A batch is coalesced — of one instance's heartbeats only the newest is
+//! written — and that one goes through the stale check, one conditional write on
+//! `conductor_lastseen`, so a message whose `sent` is older than or equal to the last applied
+//! one for that instance changes nothing, whichever conductor holds it. A periodic sweep stores
+//! heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT. Backup reports (`update_backup`) go through
+//! the same kind of check on the backup row (attempt, `sent`, not ended) and wake the backup's
+//! flow.
+
+mod heartbeat_batch;
 
 use super::service_reporter;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
 use crate::db::models::fault::InstanceFault;
-use crate::db::models::lastseen::LastSeen;
 use crate::db::models::service_status::ServiceStatusRow;
-use crate::db::{now_ms, write_tx, DbConn, DbError};
+use crate::db::DbError;
 use crate::guest::messages::{FaultReport, Heartbeat};
 use crate::guest_link::CheckError;
 use crate::services::Services;
-use crate::status::ServiceStatus;
 use actix::prelude::*;
 use futures::{FutureExt, StreamExt};
-use std::collections::HashSet;
+use heartbeat_batch::{write_heartbeats, CheckedHeartbeats};
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const KIND: &str = "conductor";
-/// How many heartbeats the conductor's consumer holds unacknowledged at least: its batches (a
-/// transaction each) can only be as large as that. With `[bus] prefetch` (64) they held 57 on
-/// average over RabbitMQ.
+/// How many heartbeats the conductor's consumer holds unacknowledged at least: a batch (a
+/// transaction) is at most half of that, so that the next one can be gathered while it is
+/// written. With `[bus] prefetch` (64) they held 57 on average over RabbitMQ.
 const HOLD_AT_LEAST: u16 = 1024;
 
 pub struct Conductor {
@@ -103,11 +103,11 @@ impl Supervised for Conductor {
 /// Consumes `topic` until the bus closes or a batch cannot be committed; returns why it stopped.
 pub async fn consume(services: Services, topic: &str) -> String {
     let (mut subscription, held_at_most): (Subscription, usize) = services.bus.subscribe_holding(topic, HOLD_AT_LEAST);
-    let batch_max = services.config.conductor.batch_max.clamp(1, held_at_most);
+    let batch_max = services.config.conductor.batch_max.clamp(1, (held_at_most / 2).max(1));
     let linger = Duration::from_micros(services.config.conductor.batch_linger_ms.as_micros() as u64);
     // The batch being written: its transaction runs on a blocking thread while the next batch is
     // gathered and checked here. One at a time, so batches commit in the order they came.
-    let mut writing: Option<tokio::task::JoinHandle<Result<(), BatchError>>> = None;
+    let mut writing: Option<Write> = None;
     loop {
         let next = match writing.as_mut() {
             None => subscription.next().await,
@@ -123,44 +123,59 @@ pub async fn consume(services: Services, topic: &str) -> String {
             },
         };
         let Some(first) = next else {
-            if let Some(write) = writing.take() {
-                if let Err(reason) = outcome(write.await) {
-                    tracing::warn!("conductor: {reason}");
-                }
-            }
-            return "the bus closed".into();
+            return match finish_write(&mut writing).await {
+                Ok(()) => "the bus closed".into(),
+                Err(reason) => format!("the bus closed; {reason}"),
+            };
         };
-        // What is there now, and what comes within the linger, up to what the transport lets
-        // one consumer hold unacknowledged.
-        let mut batch = Vec::with_capacity(batch_max);
-        batch.push(first);
-        let until = Instant::now() + linger;
-        while batch.len() < batch_max {
-            match subscription.next().now_or_never() {
-                Some(Some(d)) => batch.push(d),
-                Some(None) => break,
-                None => {
-                    let left = until.saturating_duration_since(Instant::now());
-                    if left.is_zero() {
-                        break;
-                    }
-                    match tokio::time::timeout(left, subscription.next()).await {
-                        Ok(Some(d)) => batch.push(d),
-                        _ => break,
-                    }
-                }
-            }
-        }
+        let batch = gather(&mut subscription, first, batch_max, linger).await;
         let checked = match check_batch(&services, batch).await {
             Ok(checked) => checked,
-            Err(e) => return format!("applying guest messages: {e}"),
-        };
-        if let Some(write) = writing.take() {
-            if let Err(reason) = outcome(write.await) {
-                return reason;
+            Err(e) => {
+                // Never two writes at once, even across a restart of this consumer.
+                let _ = finish_write(&mut writing).await;
+                return format!("applying guest messages: {e}");
             }
+        };
+        if let Err(reason) = finish_write(&mut writing).await {
+            return reason;
         }
         writing = Some(tokio::task::spawn_local(write_heartbeats(services.clone(), checked)));
+    }
+}
+
+/// A batch: `first`, what is there now, and what comes within `linger`, up to `batch_max`.
+async fn gather(subscription: &mut Subscription, first: Delivery, batch_max: usize, linger: Duration) -> Vec<Delivery> {
+    let mut batch = Vec::with_capacity(batch_max.min(256));
+    batch.push(first);
+    let until = Instant::now() + linger;
+    while batch.len() < batch_max {
+        match subscription.next().now_or_never() {
+            Some(Some(d)) => batch.push(d),
+            Some(None) => break,
+            None => {
+                let left = until.saturating_duration_since(Instant::now());
+                if left.is_zero() {
+                    break;
+                }
+                match tokio::time::timeout(left, subscription.next()).await {
+                    Ok(Some(d)) => batch.push(d),
+                    _ => break,
+                }
+            }
+        }
+    }
+    batch
+}
+
+/// A batch being written, on a task of its own.
+type Write = tokio::task::JoinHandle<Result<(), BatchError>>;
+
+/// Waits for the batch being written, if any.
+async fn finish_write(writing: &mut Option<Write>) -> Result<(), String> {
+    match writing.take() {
+        Some(write) => outcome(write.await),
+        None => Ok(()),
     }
 }
 
@@ -192,12 +207,6 @@ enum BatchError {
     Keys(String),
     #[error(transparent)]
     Db(#[from] DbError),
-}
-
-/// A batch's heartbeats that passed their checks, with their deliveries.
-struct CheckedHeartbeats {
-    heartbeats: Vec<Heartbeat>,
-    deliveries: Vec<Delivery>,
 }
 
 /// Checks one batch's messages and applies the ones that are not heartbeats; returns the
@@ -281,129 +290,4 @@ async fn check_batch(services: &Services, batch: Vec<Delivery>) -> Result<Checke
         heartbeats,
         deliveries: keep,
     })
-}
-
-/// Writes a batch's heartbeats in one transaction; their deliveries are acknowledged only after
-/// the commit. On an error none of them is acknowledged: they are delivered again.
-async fn write_heartbeats(services: Services, checked: CheckedHeartbeats) -> Result<(), BatchError> {
-    let CheckedHeartbeats { heartbeats, deliveries } = checked;
-    if heartbeats.is_empty() {
-        return Ok(());
-    }
-    let received = heartbeats.len() as i64;
-    let heartbeats = coalesce(heartbeats);
-    let coalesced = received - heartbeats.len() as i64;
-    let (applied, stale, lag, changed) = services
-        .db
-        .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
-        .await?;
-    for d in deliveries {
-        d.ack();
-    }
-    for instance_id in &changed {
-        services.wakeups.wake(instance_id);
-    }
-    let m = &services.metrics;
-    m.heartbeats_applied.fetch_add(applied, Ordering::Relaxed);
-    m.heartbeats_stale.fetch_add(stale, Ordering::Relaxed);
-    m.heartbeats_coalesced.fetch_add(coalesced, Ordering::Relaxed);
-    m.heartbeat_batches.fetch_add(1, Ordering::Relaxed);
-    m.heartbeat_lag_ms.store(lag, Ordering::Relaxed);
-    Ok(())
-}
-
-/// Of each instance's heartbeats, the newest (by `sent`; the later of equals), sorted by
-/// instance so that concurrent conductors on PostgreSQL take row locks in one order.
-fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
-    // Stable: equal instances keep their arrival order, and the last of the newest wins.
-    heartbeats.sort_by(|a, b| a.instance_id.cmp(&b.instance_id));
-    let mut newest: Vec<Heartbeat> = Vec::with_capacity(heartbeats.len());
-    for hb in heartbeats {
-        match newest.last_mut() {
-            Some(last) if last.instance_id == hb.instance_id => {
-                let newer = match (hb.sent, last.sent) {
-                    (Some(a), Some(b)) => a >= b,
-                    (Some(_), None) => true,
-                    (None, _) => false,
-                };
-                if newer {
-                    *last = hb;
-                }
-            }
-            _ => newest.push(hb),
-        }
-    }
-    newest
-}
-
-/// Applies (coalesced) heartbeats in one transaction; returns (applied, stale, max lag in ms,
-/// the instances whose status was written).
-fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
-    let now = now_ms();
-    let timed: Vec<(&str, f64)> = heartbeats
-        .iter()
-        .filter_map(|hb| hb.sent.map(|sent| (hb.instance_id.as_str(), sent)))
-        .collect();
-    let fresh: HashSet<String> = LastSeen::accept_many(conn, "heartbeat", &timed)?.into_iter().collect();
-    let (mut stale, mut lag) = (0, 0);
-    let mut statuses = Vec::with_capacity(heartbeats.len());
-    for hb in heartbeats {
-        match hb.sent {
-            Some(sent) if fresh.contains(hb.instance_id.as_str()) => lag = lag.max(now - (sent * 1000.0) as i64),
-            Some(_) => {
-                stale += 1;
-                continue;
-            }
-            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied"),
-        }
-        let status = hb
-            .payload
-            .service_status
-            .as_deref()
-            .and_then(ServiceStatus::from_description);
-        match status {
-            Some(status) => statuses.push((hb.instance_id.as_str(), status)),
-            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status"),
-        }
-    }
-    let changed = ServiceStatusRow::apply_heartbeats(conn, &statuses, now)?;
-    Ok((changed.len() as i64, stale, lag, changed))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::guest::messages::HeartbeatPayload;
-
-    fn hb(instance_id: &str, sent: Option<f64>, status: &str) -> Heartbeat {
-        Heartbeat {
-            instance_id: instance_id.into(),
-            payload: HeartbeatPayload {
-                service_status: Some(status.into()),
-            },
-            sent,
-        }
-    }
-
-    #[test]
-    fn a_batch_keeps_each_instances_newest_heartbeat() {
-        let batch = vec![
-            hb("b", Some(2.0), "b2"),
-            hb("a", Some(3.0), "a3"),
-            hb("b", Some(1.0), "b1"),
-            hb("a", Some(5.0), "a5"),
-            hb("a", Some(4.0), "a4"),
-            hb("c", None, "c-unsent"),
-            hb("c", Some(1.0), "c1"),
-            hb("b", Some(2.0), "b2-again"),
-        ];
-        let kept: Vec<(String, Option<String>)> = coalesce(batch)
-            .into_iter()
-            .map(|h| (h.instance_id.into_string(), h.payload.service_status))
-            .collect();
-        let want = [("a", "a5"), ("b", "b2-again"), ("c", "c1")];
-        let want: Vec<(String, Option<String>)> =
-            want.iter().map(|(i, s)| (i.to_string(), Some(s.to_string()))).collect();
-        assert_eq!(kept, want);
-    }
 }

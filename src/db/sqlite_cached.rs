@@ -10,7 +10,8 @@ use diesel::sqlite::{Sqlite, SqliteConnection};
 use diesel::{QueryResult, RunQueryDsl};
 use std::marker::PhantomData;
 
-/// One statement's text, with a `?` for each bound value; a type per statement (the cache key).
+/// One statement's text, with a `?` for each bound value and no other `?` (not even in a
+/// literal); a type per statement (the cache key).
 pub trait SqliteText: 'static {
     const SQL: &'static str;
 }
@@ -27,14 +28,14 @@ pub enum Bind<'a> {
 /// `S`'s text with `binds`, in order; run it with diesel's `execute`/`load` on a
 /// `SqliteConnection`.
 pub struct CachedSqlite<'a, S> {
-    binds: Vec<Bind<'a>>,
+    binds: &'a [Bind<'a>],
     text: PhantomData<S>,
 }
 
 impl<'a, S: SqliteText> CachedSqlite<'a, S> {
-    pub fn new(binds: &[Bind<'a>]) -> Self {
+    pub fn new(binds: &'a [Bind<'a>]) -> Self {
         CachedSqlite {
-            binds: binds.to_vec(),
+            binds,
             text: PhantomData,
         }
     }

@@ -7,7 +7,8 @@
 //! consumer goes out through one task, in the order decided here: a requeue or a reject is on
 //! the wire before the ack that passes over its tag, and no tag is ever settled twice (that
 //! would close the channel). A delivery left unsettled holds back the acks of later ones, so
-//! only a consumer that settles each delivery of a batch before taking the next uses this.
+//! only a consumer that settles each delivery of a batch soon uses this (the conductor settles
+//! a batch before it takes the batch after next).
 
 use lapin::options::{BasicAckOptions, BasicNackOptions, BasicRejectOptions};
 use lapin::Acker;

@@ -124,8 +124,7 @@ impl AmqpBus {
     /// Deliveries of `topic`, across reconnects; a malformed message is rejected (not requeued)
     /// and logged, and the stream goes on.
     /// Its consumer holds up to `prefetch` deliveries unacknowledged; with `coalesce_acks` (a
-    /// consumer on a channel of its own that settles each batch before taking the next, see
-    /// [`AckLedger`]) their acks go out as `multiple` acks.
+    /// consumer on a channel of its own that settles each batch soon, see [`AckLedger`]) their acks go out as `multiple` acks.
     pub fn subscribe(self: &Arc<Self>, topic: &str, prefetch: u16, coalesce_acks: bool) -> Subscription {
         let (bus, topic) = (Arc::clone(self), topic.to_string());
         let (tx, rx) = async_channel::bounded::<Delivery>(usize::from(prefetch));

@@ -11,7 +11,8 @@ use diesel::prelude::*;
 /// One heartbeat's status and time on SQLite, unless the stored status is sticky.
 struct WriteHeartbeat;
 impl SqliteText for WriteHeartbeat {
-    const SQL: &'static str = "UPDATE service_statuses SET status_id = ?, status_description = ?, updated_at = ? \
+    const SQL: &'static str = "UPDATE service_statuses \
+                               SET status_id = ?, status_description = ?, updated_at = ? \
                                WHERE instance_id = ? AND status_id != ?";
 }
 
@@ -61,9 +62,9 @@ impl ServiceStatusRow {
         Ok(())
     }
 
-    /// Writes the heartbeats' statuses and time for many instances (each at most once; on SQLite a
-    /// cached UPDATE each, on PostgreSQL one statement), except over RESTART_REQUIRED (sticky until a restart clears it, as in Trove); returns
-    /// the instances whose status was written.
+    /// Writes the heartbeats' statuses and time for many instances (each at most once; on SQLite
+    /// a cached UPDATE each, on PostgreSQL one statement), except over RESTART_REQUIRED (sticky
+    /// until a restart clears it, as in Trove); returns the instances whose status was written.
     pub fn apply_heartbeats(
         conn: &mut DbConn,
         statuses: &[(&str, ServiceStatus)],
