@@ -4,9 +4,9 @@
 //! diesel is synchronous: [`Db::run`] moves the work to tokio's blocking pool, so no async
 //! thread ever waits on the database. Backend-specific SQL lives only in this module.
 
+mod cached;
 pub mod models;
 pub mod schema;
-mod sqlite_cached;
 mod tx;
 
 pub use tx::{exclusive, write_tx};

@@ -35,6 +35,9 @@ pub struct Metrics {
     pub heartbeats_coalesced: std::sync::atomic::AtomicI64,
     /// Heartbeat batches the conductor wrote.
     pub heartbeat_batches: std::sync::atomic::AtomicI64,
+    /// Time (µs) the heartbeat batches' transactions took on the database's thread: one
+    /// writer at a time, so this bounds the rate the conductors can apply.
+    pub heartbeat_write_us: std::sync::atomic::AtomicI64,
     /// Guest messages dropped because their signature did not verify (or was missing).
     pub messages_rejected: std::sync::atomic::AtomicI64,
     /// Lag (ms) between a heartbeat's `sent` and its application, last batch's maximum.

@@ -107,7 +107,7 @@ pub async fn consume(services: Services, topic: &str) -> String {
     let linger = Duration::from_micros(services.config.conductor.batch_linger_ms.as_micros() as u64);
     // The batch being written: its transaction runs on a blocking thread while the next batch is
     // gathered and checked here. One at a time, so batches commit in the order they came.
-    let mut writing: Option<Write> = None;
+    let mut writing: Option<BatchWrite> = None;
     loop {
         let next = match writing.as_mut() {
             None => subscription.next().await,
@@ -169,10 +169,10 @@ async fn gather(subscription: &mut Subscription, first: Delivery, batch_max: usi
 }
 
 /// A batch being written, on a task of its own.
-type Write = tokio::task::JoinHandle<Result<(), BatchError>>;
+type BatchWrite = tokio::task::JoinHandle<Result<(), BatchError>>;
 
 /// Waits for the batch being written, if any.
-async fn finish_write(writing: &mut Option<Write>) -> Result<(), String> {
+async fn finish_write(writing: &mut Option<BatchWrite>) -> Result<(), String> {
     match writing.take() {
         Some(write) => outcome(write.await),
         None => Ok(()),

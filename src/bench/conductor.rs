@@ -37,6 +37,8 @@ struct Figures {
     coalesced: i64,
     stale: i64,
     out_of_order: usize,
+    /// Microseconds the batches' transactions held the database's one write lock.
+    writing_us: i64,
 }
 
 impl Figures {
@@ -47,7 +49,8 @@ impl Figures {
     fn print(&self) {
         println!(
             "  {:<8} {} conductor{}  {:>9.0} heartbeats/s  {:>7.3} s  CPU {:.3} s/1000 ({:.1} µs each)  \
-             batches of {:.1} · written {} · coalesced {} · stale {} · applied out of order {}",
+             batches of {:.1} · written {} · coalesced {} · stale {} · applied out of order {}\n  \
+             {:<8} the write lock held {:.1} µs per heartbeat (one writer: at most {:.0} heartbeats/s)",
             self.transport,
             self.conductors,
             if self.conductors == 1 { " " } else { "s" },
@@ -60,6 +63,9 @@ impl Figures {
             self.coalesced,
             self.stale,
             self.out_of_order,
+            "",
+            self.writing_us as f64 / self.count as f64,
+            self.count as f64 * 1e6 / self.writing_us.max(1) as f64,
         );
     }
 }
@@ -186,6 +192,7 @@ async fn ingest(
             m.heartbeats_coalesced.load(Ordering::Relaxed),
             m.heartbeats_stale.load(Ordering::Relaxed),
             m.heartbeat_batches.load(Ordering::Relaxed),
+            m.heartbeat_write_us.load(Ordering::Relaxed),
         )
     };
     let before = counters();
@@ -215,6 +222,7 @@ async fn ingest(
         stale: after.2 - before.2,
         batches: after.3 - before.3,
         out_of_order,
+        writing_us: after.4 - before.4,
     })
 }
 

@@ -122,6 +122,11 @@ fn counters(out: &mut String, m: &Metrics) {
         "# HELP coffer_amqp_batch_settle_frames_total Frames that settled the deliveries of batch consumers (the conductor) on RabbitMQ: one ack per run of a batch.\n# TYPE coffer_amqp_batch_settle_frames_total counter\ncoffer_amqp_batch_settle_frames_total {}",
         crate::bus::coalesced_settle_frames()
     );
+    let _ = writeln!(
+        out,
+        "# HELP coffer_heartbeat_write_seconds_total Time the heartbeat batches' transactions took.\n# TYPE coffer_heartbeat_write_seconds_total counter\ncoffer_heartbeat_write_seconds_total {}",
+        m.heartbeat_write_us.load(Ordering::Relaxed) as f64 / 1e6
+    );
     let _ = writeln!(out, "# HELP coffer_heartbeat_lag_seconds Lag of the last applied heartbeat batch.\n# TYPE coffer_heartbeat_lag_seconds gauge");
     let _ = writeln!(
         out,

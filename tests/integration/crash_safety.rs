@@ -120,3 +120,93 @@ async fn lost_cast_is_found_by_the_scan(backend: Backend) {
     );
 }
 both_backends!(lost_cast_is_found_by_the_scan);
+
+/// The flow row's guards, on the statements the runner uses (kept prepared, written by hand for
+/// both backends): a flow moves only from the step and owner it expects, a claim takes only
+/// what is free or expired, and an ended flow stays ended.
+async fn flow_rows_move_only_from_where_they_are(backend: Backend) {
+    use coffer::db::models::flow::{self, Flow};
+    let test_db = crate::support::TestDb::new(backend);
+    let db = coffer::db::Db::connect(&test_db.url, 2, Duration::from_secs(5)).expect("database");
+    let mut conn = db.get_connection().expect("connection");
+    let c = &mut *conn;
+    let row = |id: &str, target: &str| Flow {
+        id: id.into(),
+        kind: "create".into(),
+        target_id: target.into(),
+        step: 0,
+        state: "{}".into(),
+        status: flow::RUNNING.into(),
+        owner: None,
+        lease_until: 0,
+        deadline: i64::MAX,
+        attempts: 0,
+        last_error: None,
+        created: 1,
+        updated: 1,
+        request_id: None,
+    };
+    row("f1", "t1").insert(c).expect("insert f1");
+    row("f2", "t2").insert(c).expect("insert f2");
+    let found = |c: &mut coffer::db::DbConn, id: &str| Flow::find(c, id).expect("read").expect("row");
+
+    assert!(
+        Flow::claim_target(c, "t1", "node-a", 60_000).expect("claim"),
+        "unowned: claimed"
+    );
+    assert!(
+        !Flow::claim_target(c, "t1", "node-b", 60_000).expect("claim"),
+        "held: refused"
+    );
+    assert_eq!(found(c, "f1").owner.as_deref(), Some("node-a"));
+    assert!(
+        !Flow::claim_target(c, "t9", "node-a", 60_000).expect("claim"),
+        "nothing to claim"
+    );
+
+    assert!(
+        !Flow::advance(c, "f1", "node-b", 0, 1, "{\"b\":1}").expect("advance"),
+        "not its owner"
+    );
+    assert!(
+        !Flow::advance(c, "f1", "node-a", 1, 2, "{\"a\":0}").expect("advance"),
+        "not at that step"
+    );
+    assert!(Flow::advance(c, "f1", "node-a", 0, 1, "{\"a\":1}").expect("advance"));
+    let f1 = found(c, "f1");
+    assert_eq!((f1.step, f1.state.as_str(), f1.attempts), (1, "{\"a\":1}", 0));
+    assert_eq!(f1.last_error, None);
+
+    // An expired lease is taken over by another node; the first one can no longer move it.
+    assert!(
+        Flow::claim_target(c, "t2", "node-a", -1).expect("claim"),
+        "claimed, already expired"
+    );
+    assert!(
+        Flow::claim_target(c, "t2", "node-b", 60_000).expect("claim"),
+        "expired: taken over"
+    );
+    assert!(
+        !Flow::finish(c, "f2", "node-a", flow::DONE, None).expect("finish"),
+        "taken over"
+    );
+    assert!(Flow::finish(c, "f2", "node-b", flow::FAILED, Some("it broke")).expect("finish"));
+    let f2 = found(c, "f2");
+    assert_eq!(
+        (f2.status.as_str(), f2.last_error.as_deref()),
+        (flow::FAILED, Some("it broke"))
+    );
+
+    assert!(Flow::finish(c, "f1", "node-a", flow::DONE, None).expect("finish"));
+    assert!(
+        !Flow::finish(c, "f1", "node-a", flow::FAILED, Some("late")).expect("finish"),
+        "ended"
+    );
+    assert!(
+        !Flow::advance(c, "f1", "node-a", 1, 2, "{}").expect("advance"),
+        "ended: stays"
+    );
+    let f1 = found(c, "f1");
+    assert_eq!((f1.status.as_str(), f1.step, f1.last_error), (flow::DONE, 1, None));
+}
+both_backends!(flow_rows_move_only_from_where_they_are);

@@ -29,9 +29,17 @@ pub(super) async fn write_heartbeats(services: Services, checked: CheckedHeartbe
     let received = heartbeats.len() as i64;
     let heartbeats = coalesce(heartbeats);
     let coalesced = received - heartbeats.len() as i64;
-    let (applied, stale, lag, changed) = services
+    let ((applied, stale, lag, changed), took) = services
         .db
-        .run(move |c| write_tx(c, |c| apply_heartbeats(c, &heartbeats)))
+        .run(move |c| {
+            // From the write lock taken (so another writer's turn is not counted) to the commit.
+            let mut began = None;
+            let written = write_tx(c, |c| {
+                began = Some(std::time::Instant::now());
+                apply_heartbeats(c, &heartbeats)
+            })?;
+            Ok::<_, DbError>((written, began.map(|b| b.elapsed()).unwrap_or_default()))
+        })
         .await?;
     for d in deliveries {
         d.ack();
@@ -44,6 +52,8 @@ pub(super) async fn write_heartbeats(services: Services, checked: CheckedHeartbe
     m.heartbeats_stale.fetch_add(stale, Ordering::Relaxed);
     m.heartbeats_coalesced.fetch_add(coalesced, Ordering::Relaxed);
     m.heartbeat_batches.fetch_add(1, Ordering::Relaxed);
+    m.heartbeat_write_us
+        .fetch_add(took.as_micros() as i64, Ordering::Relaxed);
     m.heartbeat_lag_ms.store(lag, Ordering::Relaxed);
     Ok(())
 }

@@ -4,8 +4,9 @@
 //! (`lease_until`), and the operation's deadline. Every write that moves a flow is conditional on
 //! the step and owner it expects, so a stale actor or another node can never move it backwards.
 
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::flows;
-use crate::db::{now_ms, DbConn, DbError};
+use crate::db::{now_ms, on_backend, DbConn, DbError};
 use diesel::prelude::*;
 
 pub const RUNNING: &str = "running";
@@ -99,20 +100,21 @@ impl Flow {
 
     /// Claims the running flows of one target (on a cast); false when another node holds them.
     pub fn claim_target(conn: &mut DbConn, target: &str, node: &str, lease_ms: i64) -> Result<bool, DbError> {
+        struct ClaimTarget;
+        impl StatementText for ClaimTarget {
+            const SQL: &'static str = "UPDATE flows SET owner = ?, lease_until = ? \
+                WHERE target_id = ? AND status = ? AND (owner IS NULL OR owner = ? OR lease_until < ?)";
+        }
         let now = now_ms();
-        let n = diesel::update(
-            flows::table
-                .filter(flows::target_id.eq(target))
-                .filter(flows::status.eq(RUNNING))
-                .filter(
-                    flows::owner
-                        .is_null()
-                        .or(flows::owner.eq(node))
-                        .or(flows::lease_until.lt(now)),
-                ),
-        )
-        .set((flows::owner.eq(node), flows::lease_until.eq(now + lease_ms)))
-        .execute(conn)?;
+        let binds = [
+            Bind::Text(node),
+            Bind::BigInt(now + lease_ms),
+            Bind::Text(target),
+            Bind::Text(RUNNING),
+            Bind::Text(node),
+            Bind::BigInt(now),
+        ];
+        let n = on_backend!(conn, |c| Cached::<ClaimTarget>::new(&binds).execute(c))?;
         // The rows already ours match the filter too (their lease renewed): what was updated is
         // what we own.
         Ok(n > 0)
@@ -144,21 +146,22 @@ impl Flow {
     /// Moves the flow from `from` to `to` with its new state; false if the row moved on without
     /// us (cancelled, finished, or taken over), in which case the caller must stop.
     pub fn advance(conn: &mut DbConn, id: &str, node: &str, from: i32, to: i32, state: &str) -> Result<bool, DbError> {
-        let n = diesel::update(
-            flows::table
-                .find(id)
-                .filter(flows::step.eq(from))
-                .filter(flows::status.eq(RUNNING))
-                .filter(flows::owner.eq(node)),
-        )
-        .set((
-            flows::step.eq(to),
-            flows::state.eq(state),
-            flows::attempts.eq(0),
-            flows::last_error.eq(None::<String>),
-            flows::updated.eq(now_ms()),
-        ))
-        .execute(conn)?;
+        struct Advance;
+        impl StatementText for Advance {
+            const SQL: &'static str = "UPDATE flows \
+                SET step = ?, state = ?, attempts = 0, last_error = NULL, updated = ? \
+                WHERE id = ? AND step = ? AND status = ? AND owner = ?";
+        }
+        let binds = [
+            Bind::Integer(to),
+            Bind::Text(state),
+            Bind::BigInt(now_ms()),
+            Bind::Text(id),
+            Bind::Integer(from),
+            Bind::Text(RUNNING),
+            Bind::Text(node),
+        ];
+        let n = on_backend!(conn, |c| Cached::<Advance>::new(&binds).execute(c))?;
         Ok(n == 1)
     }
 
@@ -177,18 +180,20 @@ impl Flow {
 
     /// Ends the flow with `status` (done, failed); false if it was no longer ours to end.
     pub fn finish(conn: &mut DbConn, id: &str, node: &str, status: &str, error: Option<&str>) -> Result<bool, DbError> {
-        let n = diesel::update(
-            flows::table
-                .find(id)
-                .filter(flows::status.eq(RUNNING))
-                .filter(flows::owner.eq(node)),
-        )
-        .set((
-            flows::status.eq(status),
-            flows::last_error.eq(error),
-            flows::updated.eq(now_ms()),
-        ))
-        .execute(conn)?;
+        struct Finish;
+        impl StatementText for Finish {
+            const SQL: &'static str = "UPDATE flows SET status = ?, last_error = ?, updated = ? \
+                WHERE id = ? AND status = ? AND owner = ?";
+        }
+        let binds = [
+            Bind::Text(status),
+            Bind::OptText(error),
+            Bind::BigInt(now_ms()),
+            Bind::Text(id),
+            Bind::Text(RUNNING),
+            Bind::Text(node),
+        ];
+        let n = on_backend!(conn, |c| Cached::<Finish>::new(&binds).execute(c))?;
         Ok(n == 1)
     }
 

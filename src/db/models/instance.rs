@@ -1,8 +1,9 @@
 //! `instances`: one row per database instance, with Trove's task code and description and the
 //! compute server's status. Listing joins what the views need in one query per page.
 
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::instances;
-use crate::db::{now_ms, DbConn, DbError};
+use crate::db::{now_ms, on_backend, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
 
@@ -114,14 +115,19 @@ impl Instance {
         compute_instance_id: Option<&str>,
         address: Option<&str>,
     ) -> Result<(), DbError> {
-        diesel::update(instances::table.find(id))
-            .set((
-                instances::server_status.eq(server_status),
-                instances::compute_instance_id.eq(compute_instance_id),
-                instances::address.eq(address),
-                instances::updated.eq(now_ms()),
-            ))
-            .execute(conn)?;
+        struct SetServer;
+        impl StatementText for SetServer {
+            const SQL: &'static str = "UPDATE instances \
+                SET server_status = ?, compute_instance_id = ?, address = ?, updated = ? WHERE id = ?";
+        }
+        let binds = [
+            Bind::OptText(server_status),
+            Bind::OptText(compute_instance_id),
+            Bind::OptText(address),
+            Bind::BigInt(now_ms()),
+            Bind::Text(id),
+        ];
+        on_backend!(conn, |c| Cached::<SetServer>::new(&binds).execute(c))?;
         Ok(())
     }
 

@@ -2,8 +2,8 @@
 //! equal message is dropped. The check is one conditional write, never read-then-write, so any
 //! number of conductors apply messages in order.
 
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::conductor_lastseen;
-use crate::db::sqlite_cached::{Bind, CachedSqlite, SqliteText};
 use crate::db::{DbConn, DbError};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
@@ -17,7 +17,7 @@ pub struct InstanceIdRow {
 
 /// The stale check of one message on SQLite: `sent` becomes the last applied one if newer.
 struct AcceptNewer;
-impl SqliteText for AcceptNewer {
+impl StatementText for AcceptNewer {
     const SQL: &'static str = "UPDATE conductor_lastseen SET sent = ? \
                                WHERE instance_id = ? AND method_name = ? AND sent < ?";
 }
@@ -55,7 +55,7 @@ impl LastSeen {
             DbConn::Sqlite(c) => {
                 let mut fresh = Vec::with_capacity(sent.len());
                 for &(id, at) in sent {
-                    let newer = CachedSqlite::<AcceptNewer>::new(&[
+                    let newer = Cached::<AcceptNewer>::new(&[
                         Bind::Double(at),
                         Bind::Text(id),
                         Bind::Text(method),

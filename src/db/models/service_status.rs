@@ -2,15 +2,15 @@
 //! heartbeat. Unlike Trove, heartbeat expiry is also written here by a sweep, so the stored
 //! status never claims a dead guest is healthy.
 
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::{instances, service_statuses};
-use crate::db::sqlite_cached::{Bind, CachedSqlite, SqliteText};
 use crate::db::{now_ms, DbConn, DbError};
 use crate::status::{ServiceStatus, Task};
 use diesel::prelude::*;
 
 /// One heartbeat's status and time on SQLite, unless the stored status is sticky.
 struct WriteHeartbeat;
-impl SqliteText for WriteHeartbeat {
+impl StatementText for WriteHeartbeat {
     const SQL: &'static str = "UPDATE service_statuses \
                                SET status_id = ?, status_description = ?, updated_at = ? \
                                WHERE instance_id = ? AND status_id != ?";
@@ -78,7 +78,7 @@ impl ServiceStatusRow {
             DbConn::Sqlite(c) => {
                 let mut written = Vec::with_capacity(statuses.len());
                 for &(id, status) in statuses {
-                    let n = CachedSqlite::<WriteHeartbeat>::new(&[
+                    let n = Cached::<WriteHeartbeat>::new(&[
                         Bind::Integer(status.code()),
                         Bind::Text(status.description()),
                         Bind::BigInt(at_ms),

@@ -3,8 +3,9 @@
 //! its configuration.
 
 use super::Instance;
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::instances;
-use crate::db::{now_ms, DbConn, DbError};
+use crate::db::{now_ms, on_backend, DbConn, DbError};
 use crate::status::Task;
 use diesel::prelude::*;
 
@@ -83,13 +84,19 @@ impl Instance {
             Task::None => Self::idle_task(conn, id)?,
             other => other,
         };
-        let n = diesel::update(instances::table.find(id).filter(instances::task_id.eq(from.code())))
-            .set((
-                instances::task_id.eq(to.code()),
-                instances::task_description.eq(to.description()),
-                instances::updated.eq(now_ms()),
-            ))
-            .execute(conn)?;
+        struct ReplaceTask;
+        impl StatementText for ReplaceTask {
+            const SQL: &'static str = "UPDATE instances SET task_id = ?, task_description = ?, updated = ? \
+                WHERE id = ? AND task_id = ?";
+        }
+        let binds = [
+            Bind::Integer(to.code()),
+            Bind::Text(to.description()),
+            Bind::BigInt(now_ms()),
+            Bind::Text(id),
+            Bind::Integer(from.code()),
+        ];
+        let n = on_backend!(conn, |c| Cached::<ReplaceTask>::new(&binds).execute(c))?;
         Ok(n == 1)
     }
 }
