@@ -35,8 +35,9 @@ pub struct Metrics {
     pub heartbeats_coalesced: std::sync::atomic::AtomicI64,
     /// Heartbeat batches the conductor wrote.
     pub heartbeat_batches: std::sync::atomic::AtomicI64,
-    /// Time (µs) the heartbeat batches' transactions took on the database's thread: one
-    /// writer at a time, so this bounds the rate the conductors can apply.
+    /// Time (µs) the heartbeat batches' transactions held the write lock, from `BEGIN` taken to
+    /// the commit. On SQLite there is one writer at a time, so this bounds the rate the
+    /// conductors can apply; on PostgreSQL transactions overlap and this is only their sum.
     pub heartbeat_write_us: std::sync::atomic::AtomicI64,
     /// Guest messages dropped because their signature did not verify (or was missing).
     pub messages_rejected: std::sync::atomic::AtomicI64,

@@ -50,7 +50,7 @@ impl Figures {
         println!(
             "  {:<8} {} conductor{}  {:>9.0} heartbeats/s  {:>7.3} s  CPU {:.3} s/1000 ({:.1} µs each)  \
              batches of {:.1} · written {} · coalesced {} · stale {} · applied out of order {}\n  \
-             {:<8} the write lock held {:.1} µs per heartbeat (one writer: at most {:.0} heartbeats/s)",
+             {:<8} the write lock held {:.1} µs per heartbeat sent (one writer: at most {:.0} heartbeats/s)",
             self.transport,
             self.conductors,
             if self.conductors == 1 { " " } else { "s" },

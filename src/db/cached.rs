@@ -16,6 +16,9 @@ use std::marker::PhantomData;
 
 /// One statement's text, with a `?` for each bound value and no other `?` (not even in a
 /// literal); a type per statement (the cache key). PostgreSQL gets `$1`, `$2`… in their place.
+///
+/// Each `?` must always get the same [`Bind`] variant: the cache key is the type alone, and
+/// PostgreSQL fixes the parameters' types when it first prepares the statement.
 pub trait StatementText: 'static {
     const SQL: &'static str;
 }
@@ -89,7 +92,10 @@ where
     }
 }
 
-impl<S, Conn> RunQueryDsl<Conn> for Cached<'_, S> {}
+// On the backends' own connections only: through `DbConn` the text would be rendered again at
+// each pass (see `on_backend!`).
+impl<S> RunQueryDsl<diesel::SqliteConnection> for Cached<'_, S> {}
+impl<S> RunQueryDsl<diesel::PgConnection> for Cached<'_, S> {}
 
 #[cfg(test)]
 mod tests {

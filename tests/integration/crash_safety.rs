@@ -158,11 +158,19 @@ async fn flow_rows_move_only_from_where_they_are(backend: Backend) {
         !Flow::claim_target(c, "t1", "node-b", 60_000).expect("claim"),
         "held: refused"
     );
+    assert!(
+        Flow::claim_target(c, "t1", "node-a", 60_000).expect("claim"),
+        "its own: renewed"
+    );
     assert_eq!(found(c, "f1").owner.as_deref(), Some("node-a"));
+    assert_eq!(found(c, "f2").owner, None, "another target's flow is not claimed");
     assert!(
         !Flow::claim_target(c, "t9", "node-a", 60_000).expect("claim"),
         "nothing to claim"
     );
+
+    // A failed attempt leaves its count and error, which a step forward clears.
+    Flow::record_failure(c, "f1", "boom").expect("a failed attempt");
 
     assert!(
         !Flow::advance(c, "f1", "node-b", 0, 1, "{\"b\":1}").expect("advance"),
@@ -197,6 +205,13 @@ async fn flow_rows_move_only_from_where_they_are(backend: Backend) {
         (flow::FAILED, Some("it broke"))
     );
 
+    assert!(
+        !Flow::claim_target(c, "t2", "node-b", 60_000).expect("claim"),
+        "ended: not claimed again"
+    );
+
+    // Ended without an error: the error of its last failed attempt does not stay.
+    Flow::record_failure(c, "f1", "boom again").expect("a failed attempt");
     assert!(Flow::finish(c, "f1", "node-a", flow::DONE, None).expect("finish"));
     assert!(
         !Flow::finish(c, "f1", "node-a", flow::FAILED, Some("late")).expect("finish"),
