@@ -200,10 +200,16 @@ impl GuestLink {
         })
     }
 
-    /// Checks a message a guest sent about `instance_id` (a conductor's input).
-    pub async fn check_from_guest(&self, instance_id: &str, envelope: &mut Envelope) -> Result<(), CheckError> {
+    /// The key a message a guest sent about `instance_id` (a conductor's input) must be signed
+    /// under; `None` when guest messages are not signed. Check it with [`verify_from_guest`],
+    /// which is CPU work and may run on another thread.
+    pub async fn key_to_check(
+        &self,
+        instance_id: &str,
+        envelope: &Envelope,
+    ) -> Result<Option<Arc<GuestKey>>, CheckError> {
         if !self.sign {
-            return Ok(());
+            return Ok(None);
         }
         if envelope.context.signature.is_none() {
             return Err(CheckError::Rejected(SignError::Unsigned.to_string()));
@@ -214,6 +220,12 @@ impl GuestLink {
             .await
             .map_err(|e| CheckError::Unavailable(e.to_string()))?
             .ok_or_else(|| CheckError::Rejected(format!("instance {instance_id} has no guest key")))?;
-        signing::verify(envelope, instance_id, &key).map_err(|e| CheckError::Rejected(e.to_string()))
+        Ok(Some(key))
     }
+}
+
+/// Checks a guest's message about `instance_id` under the key [`GuestLink::key_to_check`] gave,
+/// and opens its sealed passwords.
+pub fn verify_from_guest(instance_id: &str, envelope: &mut Envelope, key: &GuestKey) -> Result<(), String> {
+    signing::verify(envelope, instance_id, key).map_err(|e| e.to_string())
 }

@@ -1,8 +1,9 @@
 //! The conductor: consumes `trove-conductor` and applies what guests report to the database, so
 //! guests never touch it.
 //!
-//! Every message is first checked: signed under the key of the instance it reports on (unless
-//! `[bus] sign_guest_messages` is off); a rejected one is logged, counted and dropped.
+//! Every message about an instance is first checked: signed under the key of the instance it
+//! reports on, unless `[bus] sign_guest_messages` is off. The signatures are verified on a
+//! blocking thread (see `checks`); a rejected message is logged, counted and dropped.
 //! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
 //! messages) and acknowledged only after the commit; the next batch is gathered and checked
 //! while one is written. A batch is coalesced — of one instance's heartbeats only the newest is
@@ -13,18 +14,18 @@
 //! the same kind of check on the backup row (attempt, `sent`, not ended) and wake the backup's
 //! flow.
 
+mod checks;
 mod heartbeat_batch;
 
-use super::service_reporter;
 use crate::bus::{self, Delivery, Subscription};
 use crate::db::models::backup::{Backup, BackupReport};
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::DbError;
-use crate::guest::messages::{FaultReport, Heartbeat};
-use crate::guest_link::CheckError;
+use crate::guest::messages::FaultReport;
 use crate::services::Services;
 use actix::prelude::*;
+use checks::Checked;
 use futures::{FutureExt, StreamExt};
 use heartbeat_batch::{write_heartbeats, CheckedHeartbeats};
 use std::sync::atomic::Ordering;
@@ -188,23 +189,13 @@ fn outcome(written: Result<Result<(), BatchError>, tokio::task::JoinError>) -> R
     }
 }
 
-/// Checks the signature of a guest's message about the instance its args name.
-async fn check_signed(services: &Services, delivery: &mut Delivery) -> Result<(), CheckError> {
-    let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
-    let Some(subject) = subject.map(str::to_string) else {
-        return Err(CheckError::Rejected(format!(
-            "{} names no instance_id",
-            delivery.envelope.method
-        )));
-    };
-    services.guests.check_from_guest(&subject, &mut delivery.envelope).await
-}
-
 /// Why a batch was not applied (its unacknowledged messages come again).
 #[derive(Debug, thiserror::Error)]
 enum BatchError {
     #[error("reading guest keys: {0}")]
     Keys(String),
+    #[error("checking signatures: {0}")]
+    Check(String),
     #[error(transparent)]
     Db(#[from] DbError),
 }
@@ -212,16 +203,17 @@ enum BatchError {
 /// Checks one batch's messages and applies the ones that are not heartbeats; returns the
 /// heartbeats to write. A rejected message is answered and dropped.
 async fn check_batch(services: &Services, batch: Vec<Delivery>) -> Result<CheckedHeartbeats, BatchError> {
-    let mut heartbeats = Vec::with_capacity(batch.len());
-    let mut keep = Vec::with_capacity(batch.len());
-    for mut delivery in batch {
-        if delivery.envelope.method == "report_service" {
-            service_reporter::store_pool_report(services, delivery).await;
-            continue;
-        }
-        match check_signed(services, &mut delivery).await {
-            Ok(()) => {}
-            Err(CheckError::Rejected(e)) => {
+    let checked = checks::check(services, batch).await?;
+    let mut heartbeats = Vec::with_capacity(checked.len());
+    let mut keep = Vec::with_capacity(checked.len());
+    for (delivery, checked) in checked {
+        match checked {
+            Checked::Heartbeat(heartbeat) => {
+                heartbeats.push(heartbeat);
+                keep.push(delivery);
+            }
+            Checked::Other => apply_other(services, delivery).await,
+            Checked::Rejected(e) => {
                 services.metrics.messages_rejected.fetch_add(1, Ordering::Relaxed);
                 let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
                 crate::telemetry::warn_limited(
@@ -233,56 +225,10 @@ async fn check_batch(services: &Services, batch: Vec<Delivery>) -> Result<Checke
                     ),
                 );
                 delivery.reply(Err(format!("rejected: {e}")));
-                continue;
             }
-            Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
-        }
-        let method = delivery.envelope.method.clone();
-        match method.as_str() {
-            "heartbeat" => match delivery.envelope.args::<Heartbeat>() {
-                Ok(hb) => {
-                    heartbeats.push(hb);
-                    keep.push(delivery);
-                }
-                Err(e) => {
-                    tracing::warn!("conductor: {e}");
-                    delivery.reply(Err(e));
-                }
-            },
-            "report_fault" => match delivery.envelope.args::<FaultReport>() {
-                Ok(report) => {
-                    let id = report.instance_id.clone();
-                    let stored = services
-                        .db
-                        .run(move |c| InstanceFault::record(c, &report.instance_id, &report.message, ""))
-                        .await;
-                    match stored {
-                        Ok(()) => delivery.ack(),
-                        Err(e) => tracing::warn!(instance.id = %id, "fault not stored: {e}"),
-                    }
-                }
-                Err(e) => delivery.reply(Err(e)),
-            },
-            "update_backup" => match delivery.envelope.args::<BackupReport>() {
-                Ok(report) => {
-                    let id = report.backup_id.clone();
-                    let applied = services.db.run(move |c| Backup::apply_report(c, &report)).await;
-                    match applied {
-                        Ok(fresh) => {
-                            delivery.ack();
-                            if fresh {
-                                services.wakeups.wake(&id);
-                            }
-                        }
-                        // Not acknowledged: the report comes back.
-                        Err(e) => tracing::warn!(backup.id = %id, "backup update not stored: {e}"),
-                    }
-                }
-                Err(e) => delivery.reply(Err(e)),
-            },
-            other => {
-                tracing::warn!(method = other, "conductor: unknown method {other}");
-                delivery.reply(Err(format!("unknown method {other}")));
+            Checked::Malformed(e) => {
+                tracing::warn!("conductor: {e}");
+                delivery.reply(Err(e));
             }
         }
     }
@@ -290,4 +236,46 @@ async fn check_batch(services: &Services, batch: Vec<Delivery>) -> Result<Checke
         heartbeats,
         deliveries: keep,
     })
+}
+
+/// Applies a checked message that is not a heartbeat (a fault, a backup's progress).
+async fn apply_other(services: &Services, delivery: Delivery) {
+    let method = delivery.envelope.method.clone();
+    match method.as_str() {
+        "report_fault" => match delivery.envelope.args::<FaultReport>() {
+            Ok(report) => {
+                let id = report.instance_id.clone();
+                let stored = services
+                    .db
+                    .run(move |c| InstanceFault::record(c, &report.instance_id, &report.message, ""))
+                    .await;
+                match stored {
+                    Ok(()) => delivery.ack(),
+                    Err(e) => tracing::warn!(instance.id = %id, "fault not stored: {e}"),
+                }
+            }
+            Err(e) => delivery.reply(Err(e)),
+        },
+        "update_backup" => match delivery.envelope.args::<BackupReport>() {
+            Ok(report) => {
+                let id = report.backup_id.clone();
+                let applied = services.db.run(move |c| Backup::apply_report(c, &report)).await;
+                match applied {
+                    Ok(fresh) => {
+                        delivery.ack();
+                        if fresh {
+                            services.wakeups.wake(&id);
+                        }
+                    }
+                    // Not acknowledged: the report comes back.
+                    Err(e) => tracing::warn!(backup.id = %id, "backup update not stored: {e}"),
+                }
+            }
+            Err(e) => delivery.reply(Err(e)),
+        },
+        other => {
+            tracing::warn!(method = other, "conductor: unknown method {other}");
+            delivery.reply(Err(format!("unknown method {other}")));
+        }
+    }
 }

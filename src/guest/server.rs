@@ -22,21 +22,28 @@ pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), 
     Ok(())
 }
 
-/// Writes `path` with `mode`, owned by `user` when given.
+/// Writes `path` with `mode`, owned by `user` when given, whole or not at all: the contents go to
+/// a new file beside it, which then replaces `path` (a rename). A server reading its
+/// configuration meanwhile, or a coffer killed mid-write, finds the old file or the new one,
+/// never an empty or half-written one.
 /// The mode and owner are set before a byte is written, so the contents are never readable by
 /// anyone else, even for a moment.
 pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
     use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(mode)
-        .open(path)
-        .map_err(DriverError::at(path))?;
-    write_mode_owner(path, mode, user)?;
-    file.write_all(contents.as_bytes()).map_err(DriverError::at(path))
+    let dir = path
+        .parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let mut file = tempfile::Builder::new()
+        .prefix(".coffer-write-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(dir)
+        .map_err(DriverError::at(dir))?;
+    write_mode_owner(file.path(), mode, user)?;
+    file.write_all(contents.as_bytes()).map_err(DriverError::at(path))?;
+    file.as_file().sync_all().map_err(DriverError::at(path))?;
+    file.persist(path).map_err(|e| DriverError::at(path)(e.error))?;
+    Ok(())
 }
 
 /// Sets an existing file's mode, and its owner to `user` when given.
@@ -301,4 +308,51 @@ pub fn dir_usage_bytes(dir: &Path) -> u64 {
         }
     }
     total
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader (a server reloading its configuration) never sees a file half-written, and the
+    /// file keeps its mode; no temporary file stays behind. With an in-place rewrite (truncate,
+    /// then write) the reader finds it empty within a few hundred rewrites.
+    #[test]
+    fn a_rewritten_file_is_read_whole_or_not_at_all() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let path = dir.path().join("pg_ident.conf");
+        let line = "coffer root os_admin\n".repeat(64);
+        write_file(&path, &line, 0o600, None).expect("first write");
+        let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let reader = {
+            let (path, line, done) = (path.clone(), line.clone(), done.clone());
+            std::thread::spawn(move || {
+                let mut reads = 0;
+                while !done.load(std::sync::atomic::Ordering::Relaxed) {
+                    let text = std::fs::read_to_string(&path).expect("the file is always there");
+                    assert_eq!(text, line, "read after {reads} whole reads");
+                    reads += 1;
+                }
+                reads
+            })
+        };
+        for _ in 0..2_000 {
+            write_file(&path, &line, 0o600, None).expect("rewrite");
+        }
+        done.store(true, std::sync::atomic::Ordering::Relaxed);
+        let reads = reader.join().expect("the reader saw only whole files");
+        assert!(reads > 0, "the reader read while the file was rewritten");
+        let mode = std::fs::metadata(&path).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .expect("list")
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            left,
+            vec![std::ffi::OsString::from("pg_ident.conf")],
+            "no temporary file left"
+        );
+    }
 }
