@@ -3,7 +3,7 @@
 //! one way the task manager and the API cast and call a guest — signed, with its passwords sealed,
 //! unless `[bus] sign_guest_messages` is off.
 
-use crate::bus::signing::{self, GuestKey, SignError};
+use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, Bus, BusError, Envelope};
 use crate::db::models::guest_key::GuestKeyRow;
 use crate::db::Db;
@@ -200,27 +200,20 @@ impl GuestLink {
         })
     }
 
+    /// Whether guests' messages must be signed (and so checked with [`GuestLink::key_to_check`]).
+    pub fn checks_signatures(&self) -> bool {
+        self.sign
+    }
+
     /// The key a message a guest sent about `instance_id` (a conductor's input) must be signed
-    /// under; `None` when guest messages are not signed. Check it with [`verify_from_guest`],
-    /// which is CPU work and may run on another thread.
-    pub async fn key_to_check(
-        &self,
-        instance_id: &str,
-        envelope: &Envelope,
-    ) -> Result<Option<Arc<GuestKey>>, CheckError> {
-        if !self.sign {
-            return Ok(None);
-        }
-        if envelope.context.signature.is_none() {
-            return Err(CheckError::Rejected(SignError::Unsigned.to_string()));
-        }
-        let key = self
-            .keys
+    /// under. Check it with [`verify_from_guest`], which is CPU work and may run on another
+    /// thread.
+    pub async fn key_to_check(&self, instance_id: &str) -> Result<Arc<GuestKey>, CheckError> {
+        self.keys
             .find(&self.db, instance_id)
             .await
             .map_err(|e| CheckError::Unavailable(e.to_string()))?
-            .ok_or_else(|| CheckError::Rejected(format!("instance {instance_id} has no guest key")))?;
-        Ok(Some(key))
+            .ok_or_else(|| CheckError::Rejected(format!("instance {instance_id} has no guest key")))
     }
 }
 

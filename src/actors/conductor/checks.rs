@@ -1,15 +1,17 @@
-//! A batch's guest messages checked before they are applied: each one's key is looked up on the
-//! conductor's thread (cached; the database only for an instance not seen yet), then the
-//! signatures are verified and the heartbeats decoded on a blocking thread. That is most of a
-//! heartbeat's CPU, and so the conductor's thread only gathers, applies and acknowledges; the
-//! API and the other actors sharing it are not held up by a flood of guest messages.
+//! A batch's guest messages checked before they are applied: each instance's key is looked up
+//! once per batch on the conductor's thread (cached; the database only for an instance not seen
+//! yet), then the signatures are verified and the heartbeats decoded on a blocking thread. That
+//! is most of a heartbeat's CPU, and so the conductor's thread only gathers, applies and
+//! acknowledges; the API and the other actors sharing it are not held up by a flood of guest
+//! messages.
 
 use super::BatchError;
-use crate::bus::signing::GuestKey;
+use crate::bus::signing::{GuestKey, SignError};
 use crate::bus::Delivery;
 use crate::guest::messages::Heartbeat;
 use crate::guest_link::{verify_from_guest, CheckError};
 use crate::services::Services;
+use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What the check made of one message.
@@ -26,38 +28,35 @@ pub(super) enum Checked {
     Malformed(String),
 }
 
-/// A message, the instance it names (if any), and the key to check it with (`None`: guest
-/// messages are not signed) or why it is rejected before any check.
-type Keyed = (Delivery, Option<String>, Result<Option<Arc<GuestKey>>, String>);
+/// What a message is to be checked with, decided on the conductor's thread.
+enum ToCheck {
+    /// Rejected before any check, and why.
+    Rejected(String),
+    /// Guest messages are not signed here: nothing to verify.
+    NotSigned,
+    /// Verify its signature for `subject` (the instance it names) under `key`.
+    Signed { subject: String, key: Arc<GuestKey> },
+}
 
 /// Checks the batch's messages (pool reports are stored at once and not returned). Fails when
 /// keys cannot be read now, or the check's thread failed; then none of the batch's other
 /// messages is applied or acknowledged, and they come again.
 pub(super) async fn check(services: &Services, batch: Vec<Delivery>) -> Result<Vec<(Delivery, Checked)>, BatchError> {
-    let mut keyed: Vec<Keyed> = Vec::with_capacity(batch.len());
+    let mut to_check: Vec<(Delivery, ToCheck)> = Vec::with_capacity(batch.len());
+    let mut batch_keys: HashMap<String, Result<Arc<GuestKey>, String>> = HashMap::new();
     for delivery in batch {
         if delivery.envelope.method == "report_service" {
             crate::actors::service_reporter::store_pool_report(services, delivery).await;
             continue;
         }
-        let subject = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str());
-        let Some(subject) = subject.map(str::to_string) else {
-            let why = format!("{} names no instance_id", delivery.envelope.method);
-            keyed.push((delivery, None, Err(why)));
-            continue;
-        };
-        let key = match services.guests.key_to_check(&subject, &delivery.envelope).await {
-            Ok(key) => Ok(key),
-            Err(CheckError::Rejected(why)) => Err(why),
-            Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
-        };
-        keyed.push((delivery, Some(subject), key));
+        let what = what_to_check(services, &delivery, &mut batch_keys).await?;
+        to_check.push((delivery, what));
     }
     let verify = move || {
-        keyed
+        to_check
             .into_iter()
-            .map(|(mut delivery, subject, key)| {
-                let checked = verify_and_decode(&mut delivery, subject.as_deref(), key);
+            .map(|(mut delivery, what)| {
+                let checked = verify_and_decode(&mut delivery, what);
                 (delivery, checked)
             })
             .collect()
@@ -67,17 +66,51 @@ pub(super) async fn check(services: &Services, batch: Vec<Delivery>) -> Result<V
         .map_err(|e| BatchError::Check(e.to_string()))
 }
 
+/// Decides how one message is checked; an instance's key is looked up once per batch.
+async fn what_to_check(
+    services: &Services,
+    delivery: &Delivery,
+    batch_keys: &mut HashMap<String, Result<Arc<GuestKey>, String>>,
+) -> Result<ToCheck, BatchError> {
+    let Some(subject) = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str()) else {
+        return Ok(ToCheck::Rejected(format!(
+            "{} names no instance_id",
+            delivery.envelope.method
+        )));
+    };
+    if !services.guests.checks_signatures() {
+        return Ok(ToCheck::NotSigned);
+    }
+    if delivery.envelope.context.signature.is_none() {
+        return Ok(ToCheck::Rejected(SignError::Unsigned.to_string()));
+    }
+    let key = match batch_keys.get(subject) {
+        Some(known) => known.clone(),
+        None => {
+            let found = match services.guests.key_to_check(subject).await {
+                Ok(key) => Ok(key),
+                Err(CheckError::Rejected(why)) => Err(why),
+                Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
+            };
+            batch_keys.insert(subject.to_string(), found.clone());
+            found
+        }
+    };
+    Ok(match key {
+        Ok(key) => ToCheck::Signed {
+            subject: subject.to_string(),
+            key,
+        },
+        Err(why) => ToCheck::Rejected(why),
+    })
+}
+
 /// Verifies one message (when signed messages are required) and decodes it if a heartbeat.
-fn verify_and_decode(
-    delivery: &mut Delivery,
-    subject: Option<&str>,
-    key: Result<Option<Arc<GuestKey>>, String>,
-) -> Checked {
-    let verified = match (subject, key) {
-        (_, Err(why)) => Err(why),
-        (Some(subject), Ok(Some(key))) => verify_from_guest(subject, &mut delivery.envelope, &key),
-        (_, Ok(None)) => Ok(()),
-        (None, Ok(Some(_))) => Err("names no instance_id".to_string()),
+fn verify_and_decode(delivery: &mut Delivery, what: ToCheck) -> Checked {
+    let verified = match what {
+        ToCheck::Rejected(why) => Err(why),
+        ToCheck::NotSigned => Ok(()),
+        ToCheck::Signed { subject, key } => verify_from_guest(&subject, &mut delivery.envelope, &key),
     };
     if let Err(why) = verified {
         return Checked::Rejected(why);
