@@ -96,7 +96,7 @@ pub async fn create_instance(
         None => None,
     };
     let base = links::base(&req);
-    let mut view = views::instance(&base, &record, expiry_ms(&state), true, auth::is_admin(&req));
+    let mut view = views::instance(&base, &record, expiry_ms(&state), auth::is_admin(&req));
     view = views::with_configuration(view, &base, &tenant, group.map(|g| (g.id, g.name)));
     if let Some(password) = password {
         view["password"] = json!(password);
@@ -159,12 +159,13 @@ async fn list_page(
         #[serde(skip_serializing_if = "Option::is_none")]
         links: Option<Value>,
     }
+    let sources: Vec<_> = page
+        .items
+        .iter()
+        .map(|r| views::ViewSource::listed(r, expiry))
+        .collect();
     let body = ListBody {
-        instances: page
-            .items
-            .iter()
-            .map(|r| views::instance_view(&base, r, expiry, false, admin))
-            .collect(),
+        instances: sources.iter().map(|s| views::instance_view(&base, s, admin)).collect(),
         links: match (page.more, page.items.last()) {
             (true, Some(last)) => Some(links::next_page(req, limit, &last.instance.id)),
             _ => None,
@@ -226,7 +227,7 @@ pub(super) async fn show(
     let (record, fault, group) =
         found.ok_or_else(|| ApiError::NotFound(format!("Instance {id} could not be found.")))?;
     let base = links::base(req);
-    let mut view = views::instance(&base, &record, expiry_ms(state), true, auth::is_admin(req));
+    let mut view = views::instance(&base, &record, expiry_ms(state), auth::is_admin(req));
     view = views::with_fault(view, fault.as_ref());
     view = views::with_configuration(view, &base, &record.instance.tenant_id, group);
     if view["status"] == "ACTIVE" && view.get("volume").is_some() {

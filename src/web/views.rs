@@ -4,7 +4,8 @@
 
 use super::links;
 use crate::db::models::fault::InstanceFault;
-use crate::db::models::instance::InstanceRecord;
+use crate::db::models::instance::{InstanceRecord, ListedRecord};
+use crate::status::StatusInputs;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -158,65 +159,137 @@ pub struct InstanceView<'a> {
     volume: Option<VolumeSize>,
 }
 
-/// The list view; `detail` adds the show-only keys, `admin` the keys only admins see.
-pub fn instance_view<'a>(
-    base: &'a str,
-    record: &'a InstanceRecord,
-    expiry_ms: i64,
-    detail: bool,
-    admin: bool,
-) -> InstanceView<'a> {
-    let inst = &record.instance;
-    let tenant = inst.tenant_id.as_str();
-    let status = record.status_inputs(expiry_ms);
+/// What an instance view shows, borrowed from a whole record (show, create) or a listed one.
+pub struct ViewSource<'a> {
+    pub id: &'a str,
+    pub tenant_id: &'a str,
+    pub name: &'a str,
+    pub flavor_id: &'a str,
+    pub volume_size: Option<i32>,
+    pub access: Option<&'a str>,
+    pub address: Option<&'a str>,
+    pub network_id: &'a Option<String>,
+    pub slave_of_id: Option<&'a str>,
+    pub compute_instance_id: &'a Option<String>,
+    pub datastore: &'a str,
+    pub version: &'a str,
+    pub replicas: &'a [String],
+    pub status: StatusInputs<'a>,
+    /// The show view's extra keys; a list has none.
+    pub detail: Option<DetailSource<'a>>,
+}
+
+/// What only the show view shows: the times, and the server's full version.
+pub struct DetailSource<'a> {
+    created: i64,
+    updated: i64,
+    heartbeat_at: i64,
+    version_number: &'a str,
+}
+
+impl<'a> ViewSource<'a> {
+    /// The show view's source: everything of the record.
+    pub fn detailed(record: &'a InstanceRecord, expiry_ms: i64) -> ViewSource<'a> {
+        let inst = &record.instance;
+        ViewSource {
+            id: &inst.id,
+            tenant_id: &inst.tenant_id,
+            name: &inst.name,
+            flavor_id: &inst.flavor_id,
+            volume_size: inst.volume_size,
+            access: inst.access.as_deref(),
+            address: inst.address.as_deref(),
+            network_id: &inst.network_id,
+            slave_of_id: inst.slave_of_id.as_deref(),
+            compute_instance_id: &inst.compute_instance_id,
+            datastore: &record.datastore.name,
+            version: &record.version.name,
+            replicas: &record.replicas,
+            status: record.status_inputs(expiry_ms),
+            detail: Some(DetailSource {
+                created: inst.created,
+                updated: inst.updated,
+                heartbeat_at: record.service.updated_at,
+                // The server's own full version once it reported it, else the catalog's.
+                version_number: inst.server_version.as_deref().unwrap_or(&record.version.version),
+            }),
+        }
+    }
+
+    /// A list entry's source.
+    pub fn listed(record: &'a ListedRecord, expiry_ms: i64) -> ViewSource<'a> {
+        let inst = &record.instance;
+        ViewSource {
+            id: &inst.id,
+            tenant_id: &inst.tenant_id,
+            name: &inst.name,
+            flavor_id: &inst.flavor_id,
+            volume_size: inst.volume_size,
+            access: inst.access.as_deref(),
+            address: inst.address.as_deref(),
+            network_id: &inst.network_id,
+            slave_of_id: inst.slave_of_id.as_deref(),
+            compute_instance_id: &inst.compute_instance_id,
+            datastore: &record.datastore.name,
+            version: &record.version.name,
+            replicas: &record.replicas,
+            status: record.status_inputs(expiry_ms),
+            detail: None,
+        }
+    }
+}
+
+/// An instance's view: the list's keys, the show view's when `source` has them, and the keys
+/// only admins see when `admin`.
+pub fn instance_view<'a>(base: &'a str, source: &ViewSource<'a>, admin: bool) -> InstanceView<'a> {
+    let tenant = source.tenant_id;
     let reference = |id: &'a str, collection: &'static str| Reference {
         id,
         links: LinkPair::of(base, tenant, collection, id),
     };
-    let access = inst
+    let access = source
         .access
-        .as_deref()
         .and_then(|a| serde_json::from_str::<Value>(a).ok())
         .unwrap_or_else(|| json!({"is_public": false, "allowed_cidrs": []}));
+    let detail = source.detail.as_ref();
     InstanceView {
         access,
-        addresses: inst
+        addresses: source
             .address
             .iter()
-            .map(|a| Address {
+            .map(|&a| Address {
                 address: a,
-                network: &inst.network_id,
+                network: source.network_id,
                 kind: "private",
             })
             .collect(),
-        created: detail.then(|| iso(inst.created)),
+        created: detail.map(|d| iso(d.created)),
         datastore: DatastoreRef {
-            kind: &record.datastore.name,
-            version: &record.version.name,
-            // The server's own full version once it reported it, else the catalog's.
-            version_number: detail.then(|| inst.server_version.as_deref().unwrap_or(&record.version.version)),
+            kind: source.datastore,
+            version: source.version,
+            version_number: detail.map(|d| d.version_number),
         },
-        flavor: reference(&inst.flavor_id, "flavors"),
-        id: &inst.id,
-        ip: inst.address.iter().map(String::as_str).collect(),
-        links: LinkPair::of(base, tenant, "instances", &inst.id),
-        name: &inst.name,
-        operating_status: status.operating_status(),
+        flavor: reference(source.flavor_id, "flavors"),
+        id: source.id,
+        ip: source.address.into_iter().collect(),
+        links: LinkPair::of(base, tenant, "instances", source.id),
+        name: source.name,
+        operating_status: source.status.operating_status(),
         region: "RegionOne",
-        replica_of: inst.slave_of_id.as_deref().map(|s| reference(s, "instances")),
-        replicas: record.replicas.iter().map(|id| reference(id, "instances")).collect(),
-        server_id: admin.then_some(&inst.compute_instance_id),
-        service_status_updated: detail.then(|| iso(record.service.updated_at)),
-        status: status.api_status(),
+        replica_of: source.slave_of_id.map(|s| reference(s, "instances")),
+        replicas: source.replicas.iter().map(|id| reference(id, "instances")).collect(),
+        server_id: admin.then_some(source.compute_instance_id),
+        service_status_updated: detail.map(|d| iso(d.heartbeat_at)),
+        status: source.status.api_status(),
         tenant_id: admin.then_some(tenant),
-        updated: detail.then(|| iso(inst.updated)),
-        volume: inst.volume_size.map(|size| VolumeSize { size }),
+        updated: detail.map(|d| iso(d.updated)),
+        volume: source.volume_size.map(|size| VolumeSize { size }),
     }
 }
 
 /// [`instance_view`] as a [`Value`], for the views that add to it.
-pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, detail: bool, admin: bool) -> Value {
-    serde_json::to_value(instance_view(base, record, expiry_ms, detail, admin)).unwrap_or(Value::Null)
+pub fn instance(base: &str, record: &InstanceRecord, expiry_ms: i64, admin: bool) -> Value {
+    serde_json::to_value(instance_view(base, &ViewSource::detailed(record, expiry_ms), admin)).unwrap_or(Value::Null)
 }
 
 /// Adds the instance's configuration group `(id, name)` to a detail view (no key without one:

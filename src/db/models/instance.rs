@@ -8,10 +8,12 @@ use crate::status::Task;
 use diesel::prelude::*;
 
 mod adoption;
+mod listed;
 mod listing;
 mod replication;
 mod tasks;
 
+pub use listed::{ListedInstance, ListedRecord, ListedStatus};
 pub use listing::{InstanceRecord, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

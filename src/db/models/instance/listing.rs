@@ -4,6 +4,7 @@
 //! type (never boxed): diesel then keys its prepared form by that type, and never renders its
 //! SQL again after the first use on a connection.
 
+use super::listed::{ListedInstance, ListedRecord, ListedStatus};
 use super::Instance;
 use crate::db::models::backup::RUNNING;
 use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
@@ -90,8 +91,8 @@ macro_rules! view_flags {
 /// The row of one instance's view: the instance, its status, version, datastore and flags.
 type ShowRow = (Instance, ServiceStatusRow, DatastoreVersion, Datastore, (bool, bool));
 
-/// A row of a page: the instance, its status and its [`view_flags`].
-type PageRow = (Instance, ServiceStatusRow, (bool, bool));
+/// A row of a page: the instance and its status as the list shows them, and its [`view_flags`].
+type PageRow = (ListedInstance, ListedStatus, (bool, bool));
 
 /// The statement of a page: live instances newest first, with `filter`s (each its own type, so
 /// each combination is its own cached statement).
@@ -99,7 +100,7 @@ macro_rules! page_statement {
     ($limit:expr $(, $filter:expr)*) => {{
         let query = instances::table
             .inner_join(service_statuses::table)
-            .select((Instance::as_select(), ServiceStatusRow::as_select(), view_flags!()))
+            .select((ListedInstance::as_select(), ListedStatus::as_select(), view_flags!()))
             .filter(instances::deleted.eq(false));
         $(let query = query.filter($filter);)*
         query.order((instances::created.desc(), instances::id.desc())).limit($limit)
@@ -163,14 +164,15 @@ impl Instance {
     /// One page of live instances, newest first — of `tenant`, or of every project (the admin
     /// list) when `tenant` is None; `marker` is the last id of the previous page.
     /// Each record's datastore and version come from `catalog` (a version it lacks is read),
-    /// so the rows read are the instance's and its status's only.
+    /// so the rows read are the instance's and its status's only, and of those only the
+    /// columns the list view shows.
     pub fn list_page(
         conn: &mut DbConn,
         catalog: &Catalog,
         tenant: Option<&str>,
         limit: i64,
         marker: Option<&str>,
-    ) -> Result<Page<InstanceRecord>, DbError> {
+    ) -> Result<Page<ListedRecord>, DbError> {
         let mut rows = Self::page_rows(conn, tenant, limit.max(0) + 1, marker)?;
         let more = rows.len() as i64 > limit;
         rows.truncate(limit.max(0) as usize);
@@ -187,7 +189,7 @@ impl Instance {
             if has_replicas {
                 sources.push(instance.id.clone());
             }
-            items.push(InstanceRecord {
+            items.push(ListedRecord {
                 instance,
                 service,
                 datastore,
