@@ -187,55 +187,48 @@ pub struct DetailSource<'a> {
     version_number: &'a str,
 }
 
+/// The [`ViewSource`] of a record (`InstanceRecord` or `ListedRecord`: the same field names),
+/// with `detail` its show-only part or `None`.
+macro_rules! view_source {
+    ($record:expr, $expiry_ms:expr, $detail:expr) => {{
+        let (record, inst) = ($record, &$record.instance);
+        ViewSource {
+            id: &inst.id,
+            tenant_id: &inst.tenant_id,
+            name: &inst.name,
+            flavor_id: &inst.flavor_id,
+            volume_size: inst.volume_size,
+            access: inst.access.as_deref(),
+            address: inst.address.as_deref(),
+            network_id: &inst.network_id,
+            slave_of_id: inst.slave_of_id.as_deref(),
+            compute_instance_id: &inst.compute_instance_id,
+            datastore: &record.datastore.name,
+            version: &record.version.name,
+            replicas: &record.replicas,
+            status: record.status_inputs($expiry_ms),
+            detail: $detail,
+        }
+    }};
+}
+
 impl<'a> ViewSource<'a> {
     /// The show view's source: everything of the record.
     pub fn detailed(record: &'a InstanceRecord, expiry_ms: i64) -> ViewSource<'a> {
         let inst = &record.instance;
-        ViewSource {
-            id: &inst.id,
-            tenant_id: &inst.tenant_id,
-            name: &inst.name,
-            flavor_id: &inst.flavor_id,
-            volume_size: inst.volume_size,
-            access: inst.access.as_deref(),
-            address: inst.address.as_deref(),
-            network_id: &inst.network_id,
-            slave_of_id: inst.slave_of_id.as_deref(),
-            compute_instance_id: &inst.compute_instance_id,
-            datastore: &record.datastore.name,
-            version: &record.version.name,
-            replicas: &record.replicas,
-            status: record.status_inputs(expiry_ms),
-            detail: Some(DetailSource {
-                created: inst.created,
-                updated: inst.updated,
-                heartbeat_at: record.service.updated_at,
-                // The server's own full version once it reported it, else the catalog's.
-                version_number: inst.server_version.as_deref().unwrap_or(&record.version.version),
-            }),
-        }
+        let detail = DetailSource {
+            created: inst.created,
+            updated: inst.updated,
+            heartbeat_at: record.service.updated_at,
+            // The server's own full version once it reported it, else the catalog's.
+            version_number: inst.server_version.as_deref().unwrap_or(&record.version.version),
+        };
+        view_source!(record, expiry_ms, Some(detail))
     }
 
     /// A list entry's source.
     pub fn listed(record: &'a ListedRecord, expiry_ms: i64) -> ViewSource<'a> {
-        let inst = &record.instance;
-        ViewSource {
-            id: &inst.id,
-            tenant_id: &inst.tenant_id,
-            name: &inst.name,
-            flavor_id: &inst.flavor_id,
-            volume_size: inst.volume_size,
-            access: inst.access.as_deref(),
-            address: inst.address.as_deref(),
-            network_id: &inst.network_id,
-            slave_of_id: inst.slave_of_id.as_deref(),
-            compute_instance_id: &inst.compute_instance_id,
-            datastore: &record.datastore.name,
-            version: &record.version.name,
-            replicas: &record.replicas,
-            status: record.status_inputs(expiry_ms),
-            detail: None,
-        }
+        view_source!(record, expiry_ms, None)
     }
 }
 

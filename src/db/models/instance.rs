@@ -13,8 +13,8 @@ mod listing;
 mod replication;
 mod tasks;
 
-pub use listed::{ListedInstance, ListedRecord, ListedStatus};
-pub use listing::{InstanceRecord, Page};
+pub use listed::{ListedInstance, ListedStatus};
+pub use listing::{InstanceRecord, ListedRecord, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
 #[diesel(table_name = instances)]

@@ -3,11 +3,9 @@
 //! secret stay in the table). A page reads 21 rows; every column not read is one less value
 //! decoded and one less string allocated per row.
 
-use crate::db::models::catalog::{Datastore, DatastoreVersion};
 use crate::db::schema::{instances, service_statuses};
 use crate::status::{ServiceStatus, StatusInputs, Task};
 use diesel::prelude::*;
-use std::sync::Arc;
 
 /// The columns of `instances` the list view shows (see [`super::Instance`] for each).
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -36,30 +34,36 @@ pub struct ListedStatus {
     pub updated_at: i64,
 }
 
-/// A listed instance with everything its list view shows.
-#[derive(Debug, Clone)]
-pub struct ListedRecord {
-    pub instance: ListedInstance,
-    pub service: ListedStatus,
-    /// Shared with the API's catalog in memory when it came from there.
-    pub datastore: Arc<Datastore>,
-    pub version: Arc<DatastoreVersion>,
-    /// A backup of the instance is running (its status shows BACKUP).
-    pub backup_running: bool,
-    /// Its live replicas (ids), when it is a replication source.
-    pub replicas: Vec<String>,
-}
-
-impl ListedRecord {
+impl super::ListedRecord {
     /// What the status rules read of this instance, with the configured heartbeat expiry.
     pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> StatusInputs<'_> {
-        StatusInputs {
-            task: Task::from_code(self.instance.task_id),
-            server_status: self.instance.server_status.as_deref(),
-            service: ServiceStatus::from_code(self.service.status_id),
-            heartbeat_age_ms: crate::db::now_ms() - self.service.updated_at,
+        status_inputs(
+            self.instance.task_id,
+            self.instance.server_status.as_deref(),
+            self.service.status_id,
+            self.service.updated_at,
             heartbeat_expiry_ms,
-            backup_running: self.backup_running,
-        }
+            self.backup_running,
+        )
+    }
+}
+
+/// The status rules' inputs from an instance's stored columns (its task code, server status,
+/// service status code and last heartbeat's time), as of now; either record's.
+pub(super) fn status_inputs(
+    task_id: i32,
+    server_status: Option<&str>,
+    status_id: i32,
+    heartbeat_at_ms: i64,
+    heartbeat_expiry_ms: i64,
+    backup_running: bool,
+) -> StatusInputs<'_> {
+    StatusInputs {
+        task: Task::from_code(task_id),
+        server_status,
+        service: ServiceStatus::from_code(status_id),
+        heartbeat_age_ms: crate::db::now_ms() - heartbeat_at_ms,
+        heartbeat_expiry_ms,
+        backup_running,
     }
 }

@@ -4,22 +4,22 @@
 //! type (never boxed): diesel then keys its prepared form by that type, and never renders its
 //! SQL again after the first use on a connection.
 
-use super::listed::{ListedInstance, ListedRecord, ListedStatus};
+use super::listed::{status_inputs, ListedInstance, ListedStatus};
 use super::Instance;
 use crate::db::models::backup::RUNNING;
 use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::schema::{backups, datastore_versions, datastores, instances, service_statuses};
 use crate::db::{on_backend, DbConn, DbError};
-use crate::status::Task;
 use diesel::prelude::*;
 use std::sync::Arc;
 
-/// An instance with everything its API view shows.
+/// An instance with everything its API view shows: its whole row and status row (show,
+/// create, actions), or only what a list shows ([`ListedRecord`]).
 #[derive(Debug, Clone)]
-pub struct InstanceRecord {
-    pub instance: Instance,
-    pub service: ServiceStatusRow,
+pub struct InstanceRecord<I = Instance, S = ServiceStatusRow> {
+    pub instance: I,
+    pub service: S,
     /// Shared with the API's catalog in memory when it came from there.
     pub datastore: Arc<Datastore>,
     pub version: Arc<DatastoreVersion>,
@@ -32,14 +32,14 @@ pub struct InstanceRecord {
 impl InstanceRecord {
     /// What the status rules read of this instance, with the configured heartbeat expiry.
     pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> crate::status::StatusInputs<'_> {
-        crate::status::StatusInputs {
-            task: Task::from_code(self.instance.task_id),
-            server_status: self.instance.server_status.as_deref(),
-            service: self.service.status(),
-            heartbeat_age_ms: crate::db::now_ms() - self.service.updated_at,
+        status_inputs(
+            self.instance.task_id,
+            self.instance.server_status.as_deref(),
+            self.service.status_id,
+            self.service.updated_at,
             heartbeat_expiry_ms,
-            backup_running: self.backup_running,
-        }
+            self.backup_running,
+        )
     }
 }
 
@@ -58,6 +58,9 @@ impl From<(Instance, ServiceStatusRow, DatastoreVersion, Datastore)> for Instanc
         }
     }
 }
+
+/// A listed instance: only the columns its list view shows, of its row and its status row.
+pub type ListedRecord = InstanceRecord<ListedInstance, ListedStatus>;
 
 /// A page of a listing, and whether another page follows.
 pub struct Page<T> {
