@@ -124,7 +124,7 @@ impl GuestKeys {
 /// Why a guest's message was not taken.
 #[derive(Debug)]
 pub enum CheckError {
-    /// Unsigned, or not signed under the key of the instance it names: dropped for good.
+    /// The instance it names has no guest key: dropped for good.
     Rejected(String),
     /// The key could not be read now (the database): the message must come back later.
     Unavailable(String),

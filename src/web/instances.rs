@@ -159,13 +159,12 @@ async fn list_page(
         #[serde(skip_serializing_if = "Option::is_none")]
         links: Option<Value>,
     }
-    let sources: Vec<_> = page
-        .items
-        .iter()
-        .map(|r| views::ViewSource::listed(r, expiry))
-        .collect();
     let body = ListBody {
-        instances: sources.iter().map(|s| views::instance_view(&base, s, admin)).collect(),
+        instances: page
+            .items
+            .iter()
+            .map(|r| views::instance_view(&base, &views::ViewSource::listed(r, expiry), admin))
+            .collect(),
         links: match (page.more, page.items.last()) {
             (true, Some(last)) => Some(links::next_page(req, limit, &last.instance.id)),
             _ => None,

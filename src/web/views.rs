@@ -161,26 +161,27 @@ pub struct InstanceView<'a> {
 
 /// What an instance view shows, borrowed from a whole record (show, create) or a listed one.
 pub struct ViewSource<'a> {
-    pub id: &'a str,
-    pub tenant_id: &'a str,
-    pub name: &'a str,
-    pub flavor_id: &'a str,
-    pub volume_size: Option<i32>,
-    pub access: Option<&'a str>,
-    pub address: Option<&'a str>,
-    pub network_id: &'a Option<String>,
-    pub slave_of_id: Option<&'a str>,
-    pub compute_instance_id: &'a Option<String>,
-    pub datastore: &'a str,
-    pub version: &'a str,
-    pub replicas: &'a [String],
-    pub status: StatusInputs<'a>,
+    id: &'a str,
+    tenant_id: &'a str,
+    name: &'a str,
+    flavor_id: &'a str,
+    volume_size: Option<i32>,
+    access: Option<&'a str>,
+    address: Option<&'a str>,
+    /// As the address's `network` and the admin's `server_id` show them (null when unset).
+    network_id: &'a Option<String>,
+    slave_of_id: Option<&'a str>,
+    compute_instance_id: &'a Option<String>,
+    datastore: &'a str,
+    version: &'a str,
+    replicas: &'a [String],
+    status: StatusInputs<'a>,
     /// The show view's extra keys; a list has none.
-    pub detail: Option<DetailSource<'a>>,
+    detail: Option<DetailSource<'a>>,
 }
 
 /// What only the show view shows: the times, and the server's full version.
-pub struct DetailSource<'a> {
+struct DetailSource<'a> {
     created: i64,
     updated: i64,
     heartbeat_at: i64,

@@ -43,6 +43,9 @@ enum ToCheck {
 /// messages is applied or acknowledged, and they come again.
 pub(super) async fn check(services: &Services, batch: Vec<Delivery>) -> Result<Vec<(Delivery, Checked)>, BatchError> {
     let mut to_check: Vec<(Delivery, ToCheck)> = Vec::with_capacity(batch.len());
+    // The keys met in this batch, found or not: the node's key cache takes a lock per lookup,
+    // and a batch names each instance many times; a miss is remembered too, so a flood naming
+    // keyless instances costs one lookup each per batch.
     let mut batch_keys: HashMap<String, Result<Arc<GuestKey>, String>> = HashMap::new();
     for delivery in batch {
         if delivery.envelope.method == "report_service" {

@@ -13,7 +13,6 @@ mod listing;
 mod replication;
 mod tasks;
 
-pub use listed::{ListedInstance, ListedStatus};
 pub use listing::{InstanceRecord, ListedRecord, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -1,8 +1,11 @@
 //! What a page of a listing reads of each instance: only the columns its list view shows (the
 //! show view's extra keys, the task's description, the configuration and the replication
-//! secret stay in the table). A page reads 21 rows; every column not read is one less value
-//! decoded and one less string allocated per row.
+//! secret stay in the table). A page reads `limit + 1` rows; every column not read is one less
+//! value decoded and one less string allocated per row. Also the status rules' inputs of
+//! either kind of record, from the columns both have.
 
+use super::{Instance, InstanceRecord};
+use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::schema::{instances, service_statuses};
 use crate::status::{ServiceStatus, StatusInputs, Task};
 use diesel::prelude::*;
@@ -34,36 +37,57 @@ pub struct ListedStatus {
     pub updated_at: i64,
 }
 
-impl super::ListedRecord {
-    /// What the status rules read of this instance, with the configured heartbeat expiry.
-    pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> StatusInputs<'_> {
-        status_inputs(
-            self.instance.task_id,
-            self.instance.server_status.as_deref(),
-            self.service.status_id,
-            self.service.updated_at,
-            heartbeat_expiry_ms,
-            self.backup_running,
-        )
-    }
+/// What the status rules read of an instance's own row, whole or listed.
+pub trait TaskColumns {
+    fn task_id(&self) -> i32;
+    fn server_status(&self) -> Option<&str>;
 }
 
-/// The status rules' inputs from an instance's stored columns (its task code, server status,
-/// service status code and last heartbeat's time), as of now; either record's.
-pub(super) fn status_inputs(
-    task_id: i32,
-    server_status: Option<&str>,
-    status_id: i32,
-    heartbeat_at_ms: i64,
-    heartbeat_expiry_ms: i64,
-    backup_running: bool,
-) -> StatusInputs<'_> {
-    StatusInputs {
-        task: Task::from_code(task_id),
-        server_status,
-        service: ServiceStatus::from_code(status_id),
-        heartbeat_age_ms: crate::db::now_ms() - heartbeat_at_ms,
-        heartbeat_expiry_ms,
-        backup_running,
+/// What the status rules read of an instance's status row, whole or listed.
+pub trait HeartbeatColumns {
+    fn status_id(&self) -> i32;
+    /// When the last heartbeat (or status decision) was written, in ms.
+    fn heartbeat_at_ms(&self) -> i64;
+}
+
+macro_rules! task_columns {
+    ($($row:ty),*) => {$(
+        impl TaskColumns for $row {
+            fn task_id(&self) -> i32 {
+                self.task_id
+            }
+            fn server_status(&self) -> Option<&str> {
+                self.server_status.as_deref()
+            }
+        }
+    )*};
+}
+task_columns!(Instance, ListedInstance);
+
+macro_rules! heartbeat_columns {
+    ($($row:ty),*) => {$(
+        impl HeartbeatColumns for $row {
+            fn status_id(&self) -> i32 {
+                self.status_id
+            }
+            fn heartbeat_at_ms(&self) -> i64 {
+                self.updated_at
+            }
+        }
+    )*};
+}
+heartbeat_columns!(ServiceStatusRow, ListedStatus);
+
+impl<I: TaskColumns, S: HeartbeatColumns> InstanceRecord<I, S> {
+    /// What the status rules read of this instance, with the configured heartbeat expiry.
+    pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> StatusInputs<'_> {
+        StatusInputs {
+            task: Task::from_code(self.instance.task_id()),
+            server_status: self.instance.server_status(),
+            service: ServiceStatus::from_code(self.service.status_id()),
+            heartbeat_age_ms: crate::db::now_ms() - self.service.heartbeat_at_ms(),
+            heartbeat_expiry_ms,
+            backup_running: self.backup_running,
+        }
     }
 }

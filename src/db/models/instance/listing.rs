@@ -4,7 +4,7 @@
 //! type (never boxed): diesel then keys its prepared form by that type, and never renders its
 //! SQL again after the first use on a connection.
 
-use super::listed::{status_inputs, ListedInstance, ListedStatus};
+use super::listed::{ListedInstance, ListedStatus};
 use super::Instance;
 use crate::db::models::backup::RUNNING;
 use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
@@ -27,20 +27,6 @@ pub struct InstanceRecord<I = Instance, S = ServiceStatusRow> {
     pub backup_running: bool,
     /// Its live replicas (ids), when it is a replication source.
     pub replicas: Vec<String>,
-}
-
-impl InstanceRecord {
-    /// What the status rules read of this instance, with the configured heartbeat expiry.
-    pub fn status_inputs(&self, heartbeat_expiry_ms: i64) -> crate::status::StatusInputs<'_> {
-        status_inputs(
-            self.instance.task_id,
-            self.instance.server_status.as_deref(),
-            self.service.status_id,
-            self.service.updated_at,
-            heartbeat_expiry_ms,
-            self.backup_running,
-        )
-    }
 }
 
 impl From<(Instance, ServiceStatusRow, DatastoreVersion, Datastore)> for InstanceRecord {
