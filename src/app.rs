@@ -303,20 +303,12 @@ async fn bootstrap_identity(services: &Services) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Writes a file only its owner can read, in a directory only its owner can enter.
+/// Writes a file only its owner can read, whole, in a directory only its owner can enter.
 fn write_private(path: &std::path::Path, contents: &str) -> anyhow::Result<()> {
-    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
-        std::fs::create_dir_all(dir)?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    if let Some(dir) = path.parent() {
+        crate::files::create_dirs(dir, 0o700)?;
     }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)?;
-    std::io::Write::write_all(&mut file, format!("{contents}\n").as_bytes())?;
+    crate::files::write_whole(path, format!("{contents}\n").as_bytes(), 0o600, None)?;
     Ok(())
 }
 

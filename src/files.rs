@@ -82,6 +82,59 @@ pub fn create_dirs(dir: &Path, mode: u32) -> std::io::Result<()> {
     Ok(())
 }
 
+/// Who owns a file coffer writes: `(uid, gid)`, or coffer's own account when `None`.
+pub type Owner = Option<(u32, u32)>;
+
+/// Writes `path` with `mode` (and `owner`), whole or not at all: the contents go to a new file
+/// beside it, flushed to disk, which then replaces `path`. A reader meanwhile, or a coffer
+/// killed mid-write, finds the old file or the new one, never an empty or half-written one; the
+/// mode and owner are set before a byte is written, so nobody else can read it even for a moment.
+pub fn write_whole(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std::io::Result<()> {
+    let staged = stage(path, contents, mode, owner)?;
+    staged.persist(path).map_err(|e| e.error)?;
+    sync_parent(path)
+}
+
+/// Like [`write_whole`], but only when `path` does not exist yet: `Ok(false)` when it does (a
+/// process starting beside this one wrote it first), and then `path` is left as it was.
+pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<bool> {
+    let staged = stage(path, contents, mode, None)?;
+    match staged.persist_noclobber(path) {
+        Ok(_) => sync_parent(path).map(|()| true),
+        Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        Err(e) => Err(e.error),
+    }
+}
+
+/// The directory `path` is in ("." for a bare name).
+fn parent_of(path: &Path) -> &Path {
+    path.parent()
+        .filter(|d| !d.as_os_str().is_empty())
+        .unwrap_or(Path::new("."))
+}
+
+/// A new file beside `path` holding `contents` on disk, with its mode and owner already set.
+fn stage(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std::io::Result<tempfile::NamedTempFile> {
+    use std::io::Write;
+    let mut file = tempfile::Builder::new()
+        .prefix(".coffer-write-")
+        .permissions(std::fs::Permissions::from_mode(mode))
+        .tempfile_in(parent_of(path))?;
+    // The umask may have narrowed the mode the file was created with.
+    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::chown(file.path(), Some(uid), Some(gid))?;
+    }
+    file.write_all(contents)?;
+    file.as_file().sync_all()?;
+    Ok(file)
+}
+
+/// Makes a rename in `path`'s directory survive a power cut.
+fn sync_parent(path: &Path) -> std::io::Result<()> {
+    std::fs::File::open(parent_of(path))?.sync_all()
+}
+
 /// Fixes what an earlier start left readable: the database files, the key and password files,
 /// and the trees of the backup and instance directories; `coffer-data/` itself when it is the
 /// default location.
@@ -136,5 +189,19 @@ mod tests {
         make_tree_private(dir.path());
         let mode = std::fs::metadata(&file).expect("meta").mode() & 0o777;
         assert_eq!(mode, 0o600);
+    }
+
+    #[test]
+    fn whole_writes_replace_and_new_writes_never_do() {
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("key");
+        assert!(write_new(&path, b"first", 0o600).expect("new"));
+        assert!(!write_new(&path, b"second", 0o600).expect("new again"));
+        assert_eq!(std::fs::read(&path).expect("read"), b"first");
+        write_whole(&path, b"third", 0o640, None).expect("whole");
+        assert_eq!(std::fs::read(&path).expect("read"), b"third");
+        assert_eq!(std::fs::metadata(&path).expect("meta").mode() & 0o777, 0o640);
+        let left: Vec<_> = std::fs::read_dir(dir.path()).expect("list").flatten().collect();
+        assert_eq!(left.len(), 1, "no staged file is left beside it");
     }
 }

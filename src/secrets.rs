@@ -8,8 +8,6 @@ use base64::engine::general_purpose::STANDARD as B64;
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};
-use std::io::Write;
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 
 /// Why a secret could not be loaded or opened.
@@ -46,8 +44,8 @@ pub fn random_bytes<const N: usize>() -> [u8; N] {
 
 impl MasterKey {
     /// Reads the key file, creating it (0600) with a fresh random key when it does not exist.
-    /// Processes starting together on one host agree on one key: it is written whole to a
-    /// file of its own and then linked into place, which only the first one manages.
+    /// Processes starting together on one host agree on one key: only the first one's is
+    /// put in place (see [`crate::files::write_new`]).
     pub fn load_or_create(path: &Path) -> Result<MasterKey, SecretError> {
         let fail = |reason: String| SecretError::KeyFile {
             path: path.display().to_string(),
@@ -58,24 +56,12 @@ impl MasterKey {
                 crate::files::create_dirs(dir, 0o700).map_err(|e| fail(e.to_string()))?;
             }
             let key: [u8; 32] = random_bytes();
-            let fresh = path.with_extension(format!("new-{}", std::process::id()));
-            let written = std::fs::OpenOptions::new()
-                .write(true)
-                .create(true)
-                .truncate(true)
-                .mode(0o600)
-                .open(&fresh)
-                .and_then(|mut file| {
-                    writeln!(file, "{}", B64.encode(key))?;
-                    file.sync_all()
-                });
-            let linked = written.and_then(|()| std::fs::hard_link(&fresh, path));
-            let _ = std::fs::remove_file(&fresh);
-            match linked {
-                Ok(()) => {
+            let text = format!("{}\n", B64.encode(key));
+            match crate::files::write_new(path, text.as_bytes(), 0o600) {
+                Ok(true) => {
                     tracing::info!(secrets.master_key_file = %path.display(), "created a new master key")
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {} // another process's
+                Ok(false) => {} // another process's
                 Err(e) => return Err(fail(e.to_string())),
             }
         }

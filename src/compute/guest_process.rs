@@ -77,22 +77,9 @@ pub fn start(config: &Config, volume: &Path, spec: &GuestSpec, key: &GuestKey) -
     Ok(())
 }
 
-/// Writes the key readable by its owner only, from the first byte, and whole: a fresh 0600 file
-/// renamed over the old one.
+/// Writes the key readable by its owner only, from the first byte, and whole.
 fn write_key(path: &Path, key: &GuestKey) -> Result<(), ComputeError> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let partial = path.with_extension(format!("key.{}", std::process::id()));
-    let _ = std::fs::remove_file(&partial);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&partial)
-        .map_err(ComputeError::at(path))?;
-    file.write_all(key.to_base64().as_bytes())
-        .map_err(ComputeError::at(path))?;
-    std::fs::rename(&partial, path).map_err(ComputeError::at(path))
+    crate::files::write_whole(path, key.to_base64().as_bytes(), 0o600, None).map_err(ComputeError::at(path))
 }
 
 /// Reads what the task manager left for the guest of `volume`, and takes the guest's lock:

@@ -22,28 +22,12 @@ pub fn make_dir(dir: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), 
     Ok(())
 }
 
-/// Writes `path` with `mode`, owned by `user` when given, whole or not at all: the contents go to
-/// a new file beside it, which then replaces `path` (a rename). A server reading its
-/// configuration meanwhile, or a coffer killed mid-write, finds the old file or the new one,
-/// never an empty or half-written one.
-/// The mode and owner are set before a byte is written, so the contents are never readable by
-/// anyone else, even for a moment.
+/// Writes `path` with `mode`, owned by `user` when given, whole or not at all (see
+/// [`crate::files::write_whole`]): a server reading its configuration meanwhile finds the old
+/// file or the new one.
 pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
-    use std::io::Write;
-    let dir = path
-        .parent()
-        .filter(|d| !d.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let mut file = tempfile::Builder::new()
-        .prefix(".coffer-write-")
-        .permissions(std::fs::Permissions::from_mode(mode))
-        .tempfile_in(dir)
-        .map_err(DriverError::at(dir))?;
-    write_mode_owner(file.path(), mode, user)?;
-    file.write_all(contents.as_bytes()).map_err(DriverError::at(path))?;
-    file.as_file().sync_all().map_err(DriverError::at(path))?;
-    file.persist(path).map_err(|e| DriverError::at(path)(e.error))?;
-    Ok(())
+    let owner = user.map(|u| (u.uid, u.gid));
+    crate::files::write_whole(path, contents.as_bytes(), mode, owner).map_err(DriverError::at(path))
 }
 
 /// Sets an existing file's mode, and its owner to `user` when given.
