@@ -8,10 +8,10 @@ use crate::bus::{self, Bus, BusError, Envelope};
 use crate::db::models::guest_key::GuestKeyRow;
 use crate::db::Db;
 use crate::secrets::MasterKey;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Why an instance's guest key cannot be had.
 #[derive(Debug, thiserror::Error)]
@@ -28,22 +28,50 @@ pub enum GuestKeyError {
 /// Keys cached at most; past it the cache starts again (a key is one row away).
 const CACHE_MAX: usize = 200_000;
 
-/// The guest keys of all instances, read through a cache.
+/// Instances found without a key that are remembered at most; past it that list starts again,
+/// so a flood of made-up ids never pushes real keys out.
+const ABSENT_MAX: usize = 10_000;
+
+/// How long an instance found without a key is taken to have none: a flood of messages naming
+/// it costs one database read per this long, and a key another node stores meanwhile (a server
+/// being provisioned there) is seen at most this late.
+const ABSENT_FOR: Duration = Duration::from_secs(2);
+
+/// The guest keys of all instances, read through a cache that also remembers, briefly, the
+/// instances that have none. Reads take a shared lock only.
 pub struct GuestKeys {
     master: Arc<MasterKey>,
-    cache: Mutex<HashMap<String, Arc<GuestKey>>>,
+    cache: RwLock<HashMap<String, Arc<GuestKey>>>,
+    absent: Mutex<HashMap<String, Instant>>,
 }
 
 impl GuestKeys {
     pub fn new(master: Arc<MasterKey>) -> GuestKeys {
         GuestKeys {
             master,
-            cache: Mutex::default(),
+            cache: RwLock::default(),
+            absent: Mutex::default(),
         }
     }
 
     fn cached(&self, instance_id: &str) -> Option<Arc<GuestKey>> {
-        self.cache.lock().get(instance_id).cloned()
+        self.cache.read().get(instance_id).cloned()
+    }
+
+    /// Whether `instance_id` was found without a key within [`ABSENT_FOR`].
+    fn known_absent(&self, instance_id: &str) -> bool {
+        self.absent
+            .lock()
+            .get(instance_id)
+            .is_some_and(|since| since.elapsed() < ABSENT_FOR)
+    }
+
+    fn remember_absent(&self, instance_id: &str) {
+        let mut absent = self.absent.lock();
+        if absent.len() >= ABSENT_MAX {
+            absent.clear();
+        }
+        absent.insert(instance_id.to_string(), Instant::now());
     }
 
     fn remember(&self, instance_id: &str, sealed: &str) -> Result<Arc<GuestKey>, GuestKeyError> {
@@ -56,7 +84,8 @@ impl GuestKeys {
             reason: e.to_string(),
         })?;
         let key = Arc::new(key);
-        let mut cache = self.cache.lock();
+        self.absent.lock().remove(instance_id);
+        let mut cache = self.cache.write();
         if cache.len() >= CACHE_MAX {
             cache.clear();
         }
@@ -69,9 +98,18 @@ impl GuestKeys {
         if let Some(key) = self.cached(instance_id) {
             return Ok(Some(key));
         }
+        if self.known_absent(instance_id) {
+            return Ok(None);
+        }
         let id = instance_id.to_string();
         let sealed = db.run(move |c| GuestKeyRow::find(c, &id)).await?;
-        sealed.map(|s| self.remember(instance_id, &s)).transpose()
+        match sealed {
+            Some(sealed) => self.remember(instance_id, &sealed).map(Some),
+            None => {
+                self.remember_absent(instance_id);
+                Ok(None)
+            }
+        }
     }
 
     /// The instance's key, made and stored now if it has none (at provisioning).
@@ -117,7 +155,7 @@ impl GuestKeys {
     }
 
     pub fn forget(&self, instance_id: &str) {
-        self.cache.lock().remove(instance_id);
+        self.cache.write().remove(instance_id);
     }
 }
 
@@ -221,4 +259,40 @@ impl GuestLink {
 /// and opens its sealed passwords.
 pub fn verify_from_guest(instance_id: &str, envelope: &mut Envelope, key: &GuestKey) -> Result<(), String> {
     signing::verify(envelope, instance_id, key).map_err(|e| e.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An instance found without a key is taken to have none for a moment only: a key another
+    /// node stores meanwhile is seen once that moment has passed, and one stored through this
+    /// cache at once.
+    #[tokio::test]
+    async fn a_missing_key_is_remembered_briefly() {
+        let dir = tempfile::tempdir().expect("a temp dir");
+        let url = format!("sqlite://{}", dir.path().join("keys.db").display());
+        let db = Db::connect(&url, 2, Duration::from_secs(10)).expect("migrated");
+        let master = Arc::new(MasterKey::from_bytes(&[7; 32]));
+        let keys = GuestKeys::new(Arc::clone(&master));
+        assert!(keys.find(&db, "elsewhere").await.expect("read").is_none());
+        let sealed = master.seal(&GuestKey::generate().to_base64());
+        db.run(move |c| GuestKeyRow::ensure(c, "elsewhere", &sealed))
+            .await
+            .expect("stored by another node");
+        assert!(
+            keys.find(&db, "elsewhere").await.expect("read").is_none(),
+            "the miss is remembered"
+        );
+        tokio::time::sleep(ABSENT_FOR).await;
+        assert!(
+            keys.find(&db, "elsewhere").await.expect("read").is_some(),
+            "and then forgotten"
+        );
+
+        assert!(keys.find(&db, "here").await.expect("read").is_none());
+        let made = keys.ensure(&db, "here").await.expect("made");
+        let found = keys.find(&db, "here").await.expect("read").expect("found at once");
+        assert_eq!(found.to_base64(), made.to_base64());
+    }
 }

@@ -1,6 +1,6 @@
-//! A batch's guest messages checked before they are applied: each instance's key is looked up
-//! once per batch on the conductor's thread (cached; the database only for an instance not seen
-//! yet), then the signatures are verified and the heartbeats decoded on a blocking thread. That
+//! A batch's guest messages checked before they are applied: each message's key is looked up
+//! on the conductor's thread (from the node's key cache, which also remembers briefly the
+//! instances that have none; the database only for an instance not seen yet), then the signatures are verified and the heartbeats decoded on a blocking thread. That
 //! is most of a heartbeat's CPU, and so the conductor's thread only gathers, applies and
 //! acknowledges; the API and the other actors sharing it are not held up by a flood of guest
 //! messages.
@@ -11,7 +11,6 @@ use crate::bus::Delivery;
 use crate::guest::messages::Heartbeat;
 use crate::guest_link::{verify_from_guest, CheckError};
 use crate::services::Services;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// What the check made of one message.
@@ -43,16 +42,12 @@ enum ToCheck {
 /// messages is applied or acknowledged, and they come again.
 pub(super) async fn check(services: &Services, batch: Vec<Delivery>) -> Result<Vec<(Delivery, Checked)>, BatchError> {
     let mut to_check: Vec<(Delivery, ToCheck)> = Vec::with_capacity(batch.len());
-    // The keys met in this batch, found or not: the node's key cache takes a lock per lookup,
-    // and a batch names each instance many times; a miss is remembered too, so a flood naming
-    // keyless instances costs one lookup each per batch.
-    let mut batch_keys: HashMap<String, Result<Arc<GuestKey>, String>> = HashMap::new();
     for delivery in batch {
         if delivery.envelope.method == "report_service" {
             crate::actors::service_reporter::store_pool_report(services, delivery).await;
             continue;
         }
-        let what = what_to_check(services, &delivery, &mut batch_keys).await?;
+        let what = what_to_check(services, &delivery).await?;
         to_check.push((delivery, what));
     }
     let verify = move || {
@@ -69,12 +64,8 @@ pub(super) async fn check(services: &Services, batch: Vec<Delivery>) -> Result<V
         .map_err(|e| BatchError::Check(e.to_string()))
 }
 
-/// Decides how one message is checked; an instance's key is looked up once per batch.
-async fn what_to_check(
-    services: &Services,
-    delivery: &Delivery,
-    batch_keys: &mut HashMap<String, Result<Arc<GuestKey>, String>>,
-) -> Result<ToCheck, BatchError> {
+/// Decides how one message is checked.
+async fn what_to_check(services: &Services, delivery: &Delivery) -> Result<ToCheck, BatchError> {
     let Some(subject) = delivery.envelope.args.get("instance_id").and_then(|v| v.as_str()) else {
         return Ok(ToCheck::Rejected(format!(
             "{} names no instance_id",
@@ -87,24 +78,13 @@ async fn what_to_check(
     if delivery.envelope.context.signature.is_none() {
         return Ok(ToCheck::Rejected(SignError::Unsigned.to_string()));
     }
-    let key = match batch_keys.get(subject) {
-        Some(known) => known.clone(),
-        None => {
-            let found = match services.guests.key_to_check(subject).await {
-                Ok(key) => Ok(key),
-                Err(CheckError::Rejected(why)) => Err(why),
-                Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
-            };
-            batch_keys.insert(subject.to_string(), found.clone());
-            found
-        }
-    };
-    Ok(match key {
+    Ok(match services.guests.key_to_check(subject).await {
         Ok(key) => ToCheck::Signed {
             subject: subject.to_string(),
             key,
         },
-        Err(why) => ToCheck::Rejected(why),
+        Err(CheckError::Rejected(why)) => ToCheck::Rejected(why),
+        Err(CheckError::Unavailable(e)) => return Err(BatchError::Keys(e)),
     })
 }
 
