@@ -2,40 +2,107 @@
 //! routed by correlation id. A delivery dropped without an acknowledgement is queued again,
 //! which gives the same at-least-once contract as RabbitMQ with manual acks.
 //!
-//! Queues allocate as they fill (an idle guest's queue costs a few hundred bytes, so thousands
-//! of guests fit); the bound is a semaphore of `capacity` permits: a cast takes one, a consumer
-//! taking the message gives it back, and a cast to a full queue waits (back-pressure).
+//! A queue is a locked `VecDeque` with a wake-up for its consumers: an idle guest's queue costs
+//! under 200 bytes (a channel with lock-free blocks cost ~1.3 KiB once it had held a message), so
+//! a hundred thousand guests fit. The bound is a semaphore of `capacity` permits: a cast takes
+//! one, a consumer taking the message gives it back, and a cast to a full queue waits
+//! (back-pressure).
 
 use super::replies::{PendingReplies, Reply};
 use super::{BusError, Delivery, Envelope, Subscription};
-use futures::StreamExt;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{Notify, Semaphore};
 
-/// Boxed: a queue's channel keeps a block of 31 slots allocated once it has held a message, and
-/// an envelope inline would make that block kilobytes for every idle guest.
-type Item = Box<(Envelope, bool)>;
+/// An envelope, and whether it is being delivered again.
+type Item = (Envelope, bool);
 
-#[derive(Clone)]
+/// One topic's queue, shared by its senders and its competing consumers.
 struct Queue {
-    tx: async_channel::Sender<Item>,
-    rx: async_channel::Receiver<Item>,
-    space: Arc<Semaphore>,
+    items: Mutex<Pending>,
+    /// Wakes one waiting consumer per message queued, or all of them when the queue closes.
+    arrived: Notify,
+    space: Semaphore,
+}
+
+#[derive(Default)]
+struct Pending {
+    /// Boxed, so that a burst's buffer holds pointers, not envelopes (and a queue drained
+    /// empty gives its buffer back).
+    items: VecDeque<Box<Item>>,
+    closed: bool,
+}
+
+impl Queue {
+    fn new(capacity: usize) -> Queue {
+        Queue {
+            items: Mutex::default(),
+            arrived: Notify::new(),
+            space: Semaphore::new(capacity),
+        }
+    }
+
+    /// Queues `item` unless the queue was closed (its topic deleted).
+    fn push(&self, item: Item) -> Result<(), BusError> {
+        {
+            let mut pending = self.items.lock();
+            if pending.closed {
+                return Err(BusError::Closed);
+            }
+            pending.items.push_back(Box::new(item));
+        }
+        self.arrived.notify_one();
+        Ok(())
+    }
+
+    /// The next message, waiting for one; `None` once the queue is closed.
+    async fn next(&self) -> Option<Item> {
+        loop {
+            let arrived = self.arrived.notified();
+            tokio::pin!(arrived);
+            // Registered before looking, so a message queued in between still wakes it.
+            arrived.as_mut().enable();
+            {
+                let mut pending = self.items.lock();
+                if let Some(item) = pending.items.pop_front() {
+                    if pending.items.is_empty() {
+                        // A burst's buffer is not kept by an idle queue.
+                        pending.items.shrink_to(0);
+                    }
+                    return Some(*item);
+                }
+                if pending.closed {
+                    return None;
+                }
+            }
+            arrived.await;
+        }
+    }
+
+    /// Closes the queue and drops what it holds, as a broker deleting a queue does.
+    fn close(&self) {
+        {
+            let mut pending = self.items.lock();
+            pending.closed = true;
+            pending.items = VecDeque::new();
+        }
+        self.space.close();
+        self.arrived.notify_waiters();
+    }
 }
 
 pub struct MemoryBus {
     capacity: usize,
-    queues: Mutex<HashMap<String, Queue>>,
+    queues: Mutex<HashMap<String, Arc<Queue>>>,
     replies: PendingReplies,
 }
 
 /// Lets a delivery acknowledge, reply, or put itself back.
 pub(super) struct AckHandle {
     bus: Arc<MemoryBus>,
-    requeue: async_channel::Sender<Item>,
+    queue: Arc<Queue>,
 }
 
 impl AckHandle {
@@ -47,7 +114,7 @@ impl AckHandle {
 
     pub(super) fn requeue(self, envelope: Envelope) {
         // A redelivery may briefly exceed the bound; a closed queue means the topic was deleted.
-        let _ = self.requeue.try_send(Box::new((envelope, true)));
+        let _ = self.queue.push((envelope, true));
     }
 }
 
@@ -62,30 +129,21 @@ impl MemoryBus {
 
     /// The topic's queue, created on first use (so a guest's queue holds messages sent before
     /// the guest subscribed, as Trove pre-creates it).
-    fn queue(&self, topic: &str) -> Queue {
+    fn queue(&self, topic: &str) -> Arc<Queue> {
         let mut queues = self.queues.lock();
-        queues
-            .entry(topic.to_string())
-            .or_insert_with(|| {
-                let (tx, rx) = async_channel::unbounded();
-                Queue {
-                    tx,
-                    rx,
-                    space: Arc::new(Semaphore::new(self.capacity)),
-                }
-            })
-            .clone()
+        if let Some(queue) = queues.get(topic) {
+            return Arc::clone(queue);
+        }
+        let queue = Arc::new(Queue::new(self.capacity));
+        queues.insert(topic.to_string(), Arc::clone(&queue));
+        queue
     }
 
     pub async fn cast(&self, topic: &str, envelope: Envelope) -> Result<(), BusError> {
         let queue = self.queue(topic);
         let permit = queue.space.acquire().await.map_err(|_| BusError::Closed)?;
         permit.forget();
-        queue
-            .tx
-            .send(Box::new((envelope, false)))
-            .await
-            .map_err(|_| BusError::Closed)
+        queue.push((envelope, false))
     }
 
     pub async fn call(
@@ -99,31 +157,73 @@ impl MemoryBus {
     }
 
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
-        let queue = self.queue(topic);
-        let bus = Arc::clone(self);
-        let requeue = queue.tx.clone();
-        let space = queue.space.clone();
-        Box::pin(queue.rx.map(move |item| {
-            let (envelope, redelivered) = *item;
+        let consumer = (Arc::clone(self), self.queue(topic));
+        Box::pin(futures::stream::unfold(consumer, |(bus, queue)| async move {
+            let (envelope, redelivered) = queue.next().await?;
             if !redelivered {
-                space.add_permits(1);
+                queue.space.add_permits(1);
             }
             let handle = AckHandle {
                 bus: Arc::clone(&bus),
-                requeue: requeue.clone(),
+                queue: Arc::clone(&queue),
             };
-            Delivery::from_memory(envelope, redelivered, handle)
+            Some((Delivery::from_memory(envelope, redelivered, handle), (bus, queue)))
         }))
     }
 
     pub fn delete_topic(&self, topic: &str) {
         if let Some(queue) = self.queues.lock().remove(topic) {
-            queue.tx.close();
-            queue.space.close();
+            queue.close();
         }
     }
 
     pub fn depth(&self, topic: &str) -> usize {
-        self.queues.lock().get(topic).map(|q| q.rx.len()).unwrap_or(0)
+        self.queues
+            .lock()
+            .get(topic)
+            .map(|q| q.items.lock().items.len())
+            .unwrap_or(0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::StreamExt;
+
+    fn numbered(n: i64) -> Envelope {
+        Envelope::new("n", serde_json::json!(n))
+    }
+
+    /// Consumers compete (each message goes to one), an unacknowledged delivery comes again
+    /// marked as such, a full queue holds its sender back until a consumer takes a message, and
+    /// deleting the topic ends its consumers.
+    #[tokio::test]
+    async fn queues_hand_out_requeue_bound_and_close() {
+        let bus = Arc::new(MemoryBus::new(2));
+        let (mut first, mut second) = (bus.subscribe("t"), bus.subscribe("t"));
+        bus.cast("t", numbered(1)).await.expect("cast");
+        bus.cast("t", numbered(2)).await.expect("cast");
+        let full = tokio::time::timeout(Duration::from_millis(100), bus.cast("t", numbered(3))).await;
+        assert!(full.is_err(), "a third message waits for room");
+        let a = first.next().await.expect("one");
+        let b = second.next().await.expect("another");
+        assert_eq!(
+            (a.envelope.args.clone(), b.envelope.args.clone()),
+            (serde_json::json!(1), serde_json::json!(2))
+        );
+        assert_eq!(bus.depth("t"), 0);
+        a.ack();
+        drop(b); // not acknowledged: queued again
+        let again = first.next().await.expect("redelivered");
+        assert!(again.redelivered);
+        assert_eq!(again.envelope.args, serde_json::json!(2));
+        again.ack();
+        bus.cast("t", numbered(3)).await.expect("room again");
+        assert_eq!(bus.depth("t"), 1);
+        bus.delete_topic("t");
+        let waiting = tokio::spawn(async move { second.next().await.is_none() });
+        assert!(first.next().await.is_none(), "a deleted topic ends its consumers");
+        assert!(waiting.await.expect("joined"));
     }
 }
