@@ -33,9 +33,18 @@ pub struct SupervisionEvent {
     pub reason: String,
 }
 
+/// What is kept of one live actor: a hundred thousand guest sessions are listed here, so
+/// neither its kind (a constant) nor its start time (as text) is stored with it.
+#[derive(Clone, Copy)]
+struct Alive {
+    started_ms: i64,
+    restarts: u64,
+}
+
 #[derive(Default)]
 struct Inner {
-    alive: HashMap<(String, String), ActorEntry>,
+    /// Live actors by kind, then id.
+    alive: HashMap<&'static str, HashMap<Box<str>, Alive>>,
     /// Events not yet taken for the database (kept only once a reporter takes them).
     unsent: VecDeque<SupervisionEvent>,
     forwarding: bool,
@@ -48,8 +57,16 @@ pub struct SupervisionLog {
     inner: Mutex<Inner>,
 }
 
-fn now_iso() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+fn iso(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
+impl Inner {
+    fn alive_mut(&mut self, kind: &str, id: &str) -> Option<&mut Alive> {
+        self.alive.get_mut(kind)?.get_mut(id)
+    }
 }
 
 impl SupervisionLog {
@@ -89,7 +106,7 @@ impl SupervisionLog {
     }
 
     /// An actor started (first time) — or started again after a restart, which keeps its count.
-    pub fn started(&self, kind: &str, id: &str) {
+    pub fn started(&self, kind: &'static str, id: &str) {
         tracing::debug!(
             actor.kind = kind,
             actor.id = id,
@@ -97,15 +114,17 @@ impl SupervisionLog {
             "{kind} {id} started"
         );
         let mut inner = self.inner.lock();
-        inner
-            .alive
-            .entry((kind.to_string(), id.to_string()))
-            .or_insert_with(|| ActorEntry {
-                kind: kind.to_string(),
-                id: id.to_string(),
-                started_at: now_iso(),
-                restarts: 0,
-            });
+        let of_kind = inner.alive.entry(kind).or_default();
+        if !of_kind.contains_key(id) {
+            let started_ms = chrono::Utc::now().timestamp_millis();
+            of_kind.insert(
+                id.into(),
+                Alive {
+                    started_ms,
+                    restarts: 0,
+                },
+            );
+        }
         Self::push(&mut inner, kind, id, "started", "");
     }
 
@@ -137,7 +156,7 @@ impl SupervisionLog {
         );
         let mut inner = self.inner.lock();
         inner.restarts_total += 1;
-        if let Some(entry) = inner.alive.get_mut(&(kind.to_string(), id.to_string())) {
+        if let Some(entry) = inner.alive_mut(kind, id) {
             entry.restarts += 1;
         }
         Self::push(&mut inner, kind, id, "restarting", reason);
@@ -155,7 +174,12 @@ impl SupervisionLog {
         );
         let mut inner = self.inner.lock();
         if !will_restart {
-            inner.alive.remove(&(kind.to_string(), id.to_string()));
+            if let Some(of_kind) = inner.alive.get_mut(kind) {
+                of_kind.remove(id);
+                if of_kind.is_empty() {
+                    of_kind.shrink_to_fit();
+                }
+            }
         }
         Self::push(&mut inner, kind, id, "stopped", reason);
     }
@@ -165,9 +189,16 @@ impl SupervisionLog {
         let inner = self.inner.lock();
         let mut list: Vec<ActorEntry> = inner
             .alive
-            .values()
-            .filter(|a| kind.is_none_or(|k| a.kind == k))
-            .cloned()
+            .iter()
+            .filter(|(k, _)| kind.is_none_or(|wanted| **k == wanted))
+            .flat_map(|(k, of_kind)| {
+                of_kind.iter().map(|(id, alive)| ActorEntry {
+                    kind: k.to_string(),
+                    id: id.to_string(),
+                    started_at: iso(alive.started_ms),
+                    restarts: alive.restarts,
+                })
+            })
             .collect();
         list.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
         list
@@ -175,21 +206,23 @@ impl SupervisionLog {
 
     /// The restart count of one live actor.
     pub fn restarts_of(&self, kind: &str, id: &str) -> Option<u64> {
-        self.inner
-            .lock()
+        let inner = self.inner.lock();
+        inner
             .alive
-            .get(&(kind.to_string(), id.to_string()))
+            .get(kind)
+            .and_then(|of_kind| of_kind.get(id))
             .map(|a| a.restarts)
     }
 
     /// (alive per kind, restarts total, failures total) for `/metrics`.
     pub fn counters(&self) -> (Vec<(String, usize)>, u64, u64) {
         let inner = self.inner.lock();
-        let mut per_kind: HashMap<String, usize> = HashMap::new();
-        for entry in inner.alive.values() {
-            *per_kind.entry(entry.kind.clone()).or_default() += 1;
-        }
-        let mut per_kind: Vec<_> = per_kind.into_iter().collect();
+        let mut per_kind: Vec<(String, usize)> = inner
+            .alive
+            .iter()
+            .filter(|(_, of_kind)| !of_kind.is_empty())
+            .map(|(kind, of_kind)| (kind.to_string(), of_kind.len()))
+            .collect();
         per_kind.sort();
         (per_kind, inner.restarts_total, inner.failures_total)
     }
