@@ -1,26 +1,29 @@
 //! The ids that travel between components — an instance's, a backup's, a project's — as types
 //! of their own, so that one is never passed where another is meant. On the wire and in the
 //! database each is its plain text (a UUID for instances and backups; Keystone's project id).
+//! An id is shared text: the many holders of one instance's id (its guest session, its bus
+//! link, the maps that find them) hold one copy.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
+use std::sync::Arc;
 
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
         #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
         #[serde(transparent)]
-        pub struct $name(String);
+        pub struct $name(Arc<str>);
 
         impl $name {
             pub fn new(id: impl Into<String>) -> $name {
-                $name(id.into())
+                $name(id.into().into())
             }
 
             /// A new random id (a UUID).
             pub fn generate() -> $name {
-                $name(uuid::Uuid::new_v4().to_string())
+                $name(uuid::Uuid::new_v4().to_string().into())
             }
 
             pub fn as_str(&self) -> &str {
@@ -28,7 +31,7 @@ macro_rules! id_type {
             }
 
             pub fn into_string(self) -> String {
-                self.0
+                self.0.to_string()
             }
         }
 
@@ -62,19 +65,19 @@ macro_rules! id_type {
 
         impl From<String> for $name {
             fn from(id: String) -> $name {
-                $name(id)
+                $name(id.into())
             }
         }
 
         impl From<&str> for $name {
             fn from(id: &str) -> $name {
-                $name(id.to_string())
+                $name(id.into())
             }
         }
 
         impl PartialEq<str> for $name {
             fn eq(&self, other: &str) -> bool {
-                self.0 == other
+                &*self.0 == other
             }
         }
     };

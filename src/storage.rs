@@ -21,10 +21,11 @@ const UPLOAD_CONCURRENCY: usize = 4;
 #[derive(Clone)]
 pub struct BackupStore {
     inner: Arc<dyn ObjectStore>,
-    /// The store's URL prefix, for `locationRef` (`file:///…/` or `s3://bucket/`).
-    base_url: String,
+    /// The store's URL prefix, for `locationRef` (`file:///…/` or `s3://bucket/`). Shared, as
+    /// the local root is: every guest session holds a clone of the store.
+    base_url: Arc<str>,
     /// The local store's directory (its emptied backup directories are removed too).
-    local_root: Option<std::path::PathBuf>,
+    local_root: Option<Arc<std::path::Path>>,
 }
 
 impl std::fmt::Debug for BackupStore {
@@ -73,8 +74,8 @@ impl BackupStore {
                     .map_err(|e| StorageError::Setup(format!("backup directory {}: {e}", dir.display())))?;
                 Ok(BackupStore {
                     inner: Arc::new(fs),
-                    base_url: format!("file://{}/", dir.display()),
-                    local_root: Some(dir),
+                    base_url: format!("file://{}/", dir.display()).into(),
+                    local_root: Some(dir.into()),
                 })
             }
             "s3" => {
@@ -90,7 +91,7 @@ impl BackupStore {
                     .map_err(|e| StorageError::Setup(format!("S3 backup store: {e}")))?;
                 Ok(BackupStore {
                     inner: Arc::new(s3),
-                    base_url: format!("s3://{}/", cfg.s3_bucket),
+                    base_url: format!("s3://{}/", cfg.s3_bucket).into(),
                     local_root: None,
                 })
             }

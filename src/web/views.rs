@@ -7,6 +7,7 @@ use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::{InstanceRecord, ListedRecord};
 use crate::status::StatusInputs;
 use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -125,12 +126,27 @@ pub struct VolumeSize {
     size: i32,
 }
 
+/// An instance's `access`: as stored, or (none stored) private to its network.
+enum Access<'a> {
+    Stored(&'a RawValue),
+    Private,
+}
+
+impl Serialize for Access<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Access::Stored(raw) => raw.serialize(serializer),
+            Access::Private => json!({"is_public": false, "allowed_cidrs": []}).serialize(serializer),
+        }
+    }
+}
+
 /// An instance as Trove shows it, serialized straight from the record (keys in the order the
 /// map-built view had them). Show and create turn it into a [`Value`] to add to it; a list
 /// serializes it as it is.
 #[derive(Serialize)]
 pub struct InstanceView<'a> {
-    access: Value,
+    access: Access<'a>,
     addresses: Vec<Address<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<String>,
@@ -241,10 +257,11 @@ pub fn instance_view<'a>(base: &'a str, source: &ViewSource<'a>, admin: bool) ->
         id,
         links: LinkPair::of(base, tenant, collection, id),
     };
-    let access = source
-        .access
-        .and_then(|a| serde_json::from_str::<Value>(a).ok())
-        .unwrap_or_else(|| json!({"is_public": false, "allowed_cidrs": []}));
+    // Checked as JSON and written as stored: no tree of values for each row of a list.
+    let access = match source.access.and_then(|a| serde_json::from_str::<&RawValue>(a).ok()) {
+        Some(stored) => Access::Stored(stored),
+        None => Access::Private,
+    };
     let detail = source.detail.as_ref();
     InstanceView {
         access,
