@@ -2,6 +2,8 @@
 //! 0700 (0711 where a datastore's service user must pass through to an instance's volume) and
 //! its files 0600 — the SQLite database with its WAL, the master key, the admin password,
 //! backup objects, instance volumes. Files an earlier version left readable are fixed at start.
+//! Every file coffer writes whole goes through [`write_whole`] (or [`write_new`] when only the
+//! first writer may put it in place): staged beside it with its mode and owner, then renamed.
 
 use crate::config::Config;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
@@ -92,7 +94,8 @@ pub type Owner = Option<(u32, u32)>;
 pub fn write_whole(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std::io::Result<()> {
     let staged = stage(path, contents, mode, owner)?;
     staged.persist(path).map_err(|e| e.error)?;
-    sync_parent(path)
+    sync_parent(path);
+    Ok(())
 }
 
 /// Like [`write_whole`], but only when `path` does not exist yet: `Ok(false)` when it does (a
@@ -100,7 +103,10 @@ pub fn write_whole(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std
 pub fn write_new(path: &Path, contents: &[u8], mode: u32) -> std::io::Result<bool> {
     let staged = stage(path, contents, mode, None)?;
     match staged.persist_noclobber(path) {
-        Ok(_) => sync_parent(path).map(|()| true),
+        Ok(_) => {
+            sync_parent(path);
+            Ok(true)
+        }
         Err(e) if e.error.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
         Err(e) => Err(e.error),
     }
@@ -120,19 +126,24 @@ fn stage(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std::io::Resu
         .prefix(".coffer-write-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(parent_of(path))?;
-    // The umask may have narrowed the mode the file was created with.
-    std::fs::set_permissions(file.path(), std::fs::Permissions::from_mode(mode))?;
+    // Through the open file, never its path: the directory may be a service account's, which
+    // could swap the name for a symlink to a file of root's. The umask may have narrowed the
+    // mode the file was created with.
+    file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
     if let Some((uid, gid)) = owner {
-        std::os::unix::fs::chown(file.path(), Some(uid), Some(gid))?;
+        std::os::unix::fs::fchown(file.as_file(), Some(uid), Some(gid))?;
     }
     file.write_all(contents)?;
     file.as_file().sync_all()?;
     Ok(file)
 }
 
-/// Makes a rename in `path`'s directory survive a power cut.
-fn sync_parent(path: &Path) -> std::io::Result<()> {
-    std::fs::File::open(parent_of(path))?.sync_all()
+/// Makes a rename in `path`'s directory survive a power cut. The file is in place by then, so
+/// a failure here is told, not returned.
+fn sync_parent(path: &Path) {
+    if let Err(e) = std::fs::File::open(parent_of(path)).and_then(|dir| dir.sync_all()) {
+        tracing::warn!(path = %path.display(), "written, but its directory was not flushed to disk: {e}");
+    }
 }
 
 /// Fixes what an earlier start left readable: the database files, the key and password files,

@@ -1,8 +1,8 @@
 //! The ids that travel between components — an instance's, a backup's, a project's — as types
 //! of their own, so that one is never passed where another is meant. On the wire and in the
 //! database each is its plain text (a UUID for instances and backups; Keystone's project id).
-//! An id is shared text: the many holders of one instance's id (its guest session, its bus
-//! link, the maps that find them) hold one copy.
+//! An id is shared text: clones of one (an instance's guest session, its bus link, the maps
+//! that find them) share one copy of it.
 
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;

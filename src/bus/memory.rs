@@ -3,30 +3,35 @@
 //! which gives the same at-least-once contract as RabbitMQ with manual acks.
 //!
 //! A queue is a locked `VecDeque` with a wake-up for its consumers: an idle guest's queue costs
-//! under 200 bytes (a channel with lock-free blocks cost ~1.3 KiB once it had held a message), so
+//! about 200 bytes (a channel with lock-free blocks cost ~1.3 KiB once it had held a message), so
 //! a hundred thousand guests fit. The bound is a semaphore of `capacity` permits: a cast takes
 //! one, a consumer taking the message gives it back, and a cast to a full queue waits
 //! (back-pressure).
 
 use super::replies::{PendingReplies, Reply};
 use super::{BusError, Delivery, Envelope, Subscription};
+use futures::StreamExt;
 use parking_lot::Mutex;
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
+/// The slots an idle queue keeps of the buffer a burst grew (its pointers only).
+const IDLE_SLOTS: usize = 4;
+
 /// An envelope, and whether it is being delivered again.
 type Item = (Envelope, bool);
 
 /// One topic's queue, shared by its senders and its competing consumers.
 struct Queue {
-    items: Mutex<Pending>,
+    pending: Mutex<Pending>,
     /// Wakes one waiting consumer per message queued, or all of them when the queue closes.
     arrived: Notify,
     space: Semaphore,
 }
 
+/// What a queue holds, and whether its topic was deleted.
 #[derive(Default)]
 struct Pending {
     /// Boxed, so that a burst's buffer holds pointers, not envelopes (and a queue drained
@@ -38,7 +43,7 @@ struct Pending {
 impl Queue {
     fn new(capacity: usize) -> Queue {
         Queue {
-            items: Mutex::default(),
+            pending: Mutex::default(),
             arrived: Notify::new(),
             space: Semaphore::new(capacity),
         }
@@ -47,7 +52,7 @@ impl Queue {
     /// Queues `item` unless the queue was closed (its topic deleted).
     fn push(&self, item: Item) -> Result<(), BusError> {
         {
-            let mut pending = self.items.lock();
+            let mut pending = self.pending.lock();
             if pending.closed {
                 return Err(BusError::Closed);
             }
@@ -65,11 +70,11 @@ impl Queue {
             // Registered before looking, so a message queued in between still wakes it.
             arrived.as_mut().enable();
             {
-                let mut pending = self.items.lock();
+                let mut pending = self.pending.lock();
                 if let Some(item) = pending.items.pop_front() {
-                    if pending.items.is_empty() {
+                    if pending.items.is_empty() && pending.items.capacity() > IDLE_SLOTS {
                         // A burst's buffer is not kept by an idle queue.
-                        pending.items.shrink_to(0);
+                        pending.items.shrink_to(IDLE_SLOTS);
                     }
                     return Some(*item);
                 }
@@ -82,14 +87,16 @@ impl Queue {
     }
 
     /// Closes the queue and drops what it holds, as a broker deleting a queue does.
-    fn close(&self) {
-        {
-            let mut pending = self.items.lock();
+    /// Its messages are returned, to be dropped once no lock is held.
+    fn close(&self) -> VecDeque<Box<Item>> {
+        let dropped = {
+            let mut pending = self.pending.lock();
             pending.closed = true;
-            pending.items = VecDeque::new();
-        }
+            std::mem::take(&mut pending.items)
+        };
         self.space.close();
         self.arrived.notify_waiters();
+        dropped
     }
 }
 
@@ -158,7 +165,7 @@ impl MemoryBus {
 
     pub fn subscribe(self: &Arc<Self>, topic: &str) -> Subscription {
         let consumer = (Arc::clone(self), self.queue(topic));
-        Box::pin(futures::stream::unfold(consumer, |(bus, queue)| async move {
+        let deliveries = futures::stream::unfold(consumer, |(bus, queue)| async move {
             let (envelope, redelivered) = queue.next().await?;
             if !redelivered {
                 queue.space.add_permits(1);
@@ -168,12 +175,15 @@ impl MemoryBus {
                 queue: Arc::clone(&queue),
             };
             Some((Delivery::from_memory(envelope, redelivered, handle), (bus, queue)))
-        }))
+        });
+        // Fused: a consumer may ask again after the end (a deleted topic), as of any stream.
+        Box::pin(deliveries.fuse())
     }
 
     pub fn delete_topic(&self, topic: &str) {
-        if let Some(queue) = self.queues.lock().remove(topic) {
-            queue.close();
+        let removed = self.queues.lock().remove(topic);
+        if let Some(queue) = removed {
+            drop(queue.close());
         }
     }
 
@@ -181,7 +191,7 @@ impl MemoryBus {
         self.queues
             .lock()
             .get(topic)
-            .map(|q| q.items.lock().items.len())
+            .map(|q| q.pending.lock().items.len())
             .unwrap_or(0)
     }
 }

@@ -30,11 +30,21 @@ pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUs
     crate::files::write_whole(path, contents.as_bytes(), mode, owner).map_err(DriverError::at(path))
 }
 
-/// Sets an existing file's mode, and its owner to `user` when given.
+/// Sets an existing file's (or directory's) mode, and its owner to `user` when given: through
+/// a descriptor opened without following a symlink, so a service account that put a symlink
+/// at `path` cannot have coffer change another file.
 pub fn write_mode_owner(path: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(DriverError::at(path))?;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        // Nor wait on a FIFO put there.
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+        .open(path)
+        .map_err(DriverError::at(path))?;
+    file.set_permissions(std::fs::Permissions::from_mode(mode))
+        .map_err(DriverError::at(path))?;
     if let Some(u) = user {
-        std::os::unix::fs::chown(path, Some(u.uid), Some(u.gid))
+        std::os::unix::fs::fchown(&file, Some(u.uid), Some(u.gid))
             .map_err(|e| DriverError::Failed(format!("chown {}: {e}", path.display())))?;
     }
     Ok(())

@@ -184,20 +184,25 @@ impl SupervisionLog {
         Self::push(&mut inner, kind, id, "stopped", reason);
     }
 
-    /// Live actors, optionally of one kind, ordered by kind and id.
+    /// Live actors, optionally of one kind, ordered by kind and id. Copied out under the lock
+    /// and described after it, so that actors starting and stopping meanwhile do not wait.
     pub fn actors(&self, kind: Option<&str>) -> Vec<ActorEntry> {
-        let inner = self.inner.lock();
-        let mut list: Vec<ActorEntry> = inner
-            .alive
-            .iter()
-            .filter(|(k, _)| kind.is_none_or(|wanted| **k == wanted))
-            .flat_map(|(k, of_kind)| {
-                of_kind.iter().map(|(id, alive)| ActorEntry {
-                    kind: k.to_string(),
-                    id: id.to_string(),
-                    started_at: iso(alive.started_ms),
-                    restarts: alive.restarts,
-                })
+        let alive: Vec<(&'static str, Box<str>, Alive)> = {
+            let inner = self.inner.lock();
+            inner
+                .alive
+                .iter()
+                .filter(|(k, _)| kind.is_none_or(|wanted| **k == wanted))
+                .flat_map(|(k, of_kind)| of_kind.iter().map(|(id, alive)| (*k, id.clone(), *alive)))
+                .collect()
+        };
+        let mut list: Vec<ActorEntry> = alive
+            .into_iter()
+            .map(|(kind, id, alive)| ActorEntry {
+                kind: kind.to_string(),
+                id: id.into_string(),
+                started_at: iso(alive.started_ms),
+                restarts: alive.restarts,
             })
             .collect();
         list.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));

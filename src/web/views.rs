@@ -6,8 +6,7 @@ use super::links;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::{InstanceRecord, ListedRecord};
 use crate::status::StatusInputs;
-use serde::Serialize;
-use serde_json::value::RawValue;
+use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -126,19 +125,15 @@ pub struct VolumeSize {
     size: i32,
 }
 
-/// An instance's `access`: as stored, or (none stored) private to its network.
-enum Access<'a> {
-    Stored(&'a RawValue),
-    Private,
-}
-
-impl Serialize for Access<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Access::Stored(raw) => raw.serialize(serializer),
-            Access::Private => json!({"is_public": false, "allowed_cidrs": []}).serialize(serializer),
-        }
-    }
+/// An instance's `access`, read from its stored JSON into its two fields (no tree of values
+/// for each row of a list): private to its network when none is stored or it does not read.
+/// Its keys are in the order Trove's view has them.
+#[derive(Default, Deserialize, Serialize)]
+struct Access {
+    #[serde(default)]
+    allowed_cidrs: Vec<String>,
+    #[serde(default)]
+    is_public: bool,
 }
 
 /// An instance as Trove shows it, serialized straight from the record (keys in the order the
@@ -146,7 +141,7 @@ impl Serialize for Access<'_> {
 /// serializes it as it is.
 #[derive(Serialize)]
 pub struct InstanceView<'a> {
-    access: Access<'a>,
+    access: Access,
     addresses: Vec<Address<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<String>,
@@ -257,11 +252,10 @@ pub fn instance_view<'a>(base: &'a str, source: &ViewSource<'a>, admin: bool) ->
         id,
         links: LinkPair::of(base, tenant, collection, id),
     };
-    // Checked as JSON and written as stored: no tree of values for each row of a list.
-    let access = match source.access.and_then(|a| serde_json::from_str::<&RawValue>(a).ok()) {
-        Some(stored) => Access::Stored(stored),
-        None => Access::Private,
-    };
+    let access = source
+        .access
+        .and_then(|a| serde_json::from_str::<Access>(a).ok())
+        .unwrap_or_default();
     let detail = source.detail.as_ref();
     InstanceView {
         access,

@@ -1,9 +1,9 @@
 //! A batch's guest messages checked before they are applied: each message's key is looked up
-//! on the conductor's thread (from the node's key cache, which also remembers briefly the
-//! instances that have none; the database only for an instance not seen yet), then the signatures are verified and the heartbeats decoded on a blocking thread. That
-//! is most of a heartbeat's CPU, and so the conductor's thread only gathers, applies and
-//! acknowledges; the API and the other actors sharing it are not held up by a flood of guest
-//! messages.
+//! on the conductor's thread (from the node's key cache, which also remembers for 2 s the
+//! instances that have none; the database only for an instance not seen yet), then the
+//! signatures are verified and the heartbeats decoded on a blocking thread. That is most of a
+//! heartbeat's CPU, and so the conductor's thread only gathers, applies and acknowledges; the
+//! API and the other actors sharing it are not held up by a flood of guest messages.
 
 use super::BatchError;
 use crate::bus::signing::{GuestKey, SignError};
