@@ -35,7 +35,7 @@ struct Queue {
 #[derive(Default)]
 struct Pending {
     /// Boxed, so that a burst's buffer holds pointers, not envelopes (and a queue drained
-    /// empty gives its buffer back).
+    /// empty shrinks back to `IDLE_SLOTS` slots).
     items: VecDeque<Box<Item>>,
     closed: bool,
 }

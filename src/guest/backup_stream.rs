@@ -225,10 +225,20 @@ pub async fn unpack(compressed: &Path, into: Unpack) -> Result<(), DriverError> 
             zstd::stream::read::Decoder::new(file).map_err(|e| DriverError::failed(format!("unpacking: {e}")))?;
         match into {
             Unpack::File { path, user } => {
-                let mut out = std::fs::File::create(&path).map_err(DriverError::at(&path))?;
+                // In a directory of the service account's: a symlink or FIFO it put at `path`
+                // is refused, not followed; mode and owner are set before a byte is written.
+                use std::os::unix::fs::OpenOptionsExt;
+                let mut out = std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
+                    .open(&path)
+                    .map_err(DriverError::at(&path))?;
+                super::server::set_mode_owner(&out, &path, 0o600, user)?;
                 std::io::copy(&mut decoder, &mut out).map_err(|e| DriverError::Failed(format!("unpacking: {e}")))?;
-                out.sync_all().map_err(DriverError::at(&path))?;
-                super::server::write_mode_owner(&path, 0o600, user)
+                out.sync_all().map_err(DriverError::at(&path))
             }
             Unpack::Command { mut cmd, name, log } => {
                 cmd.stdin(Stdio::piped());

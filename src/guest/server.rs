@@ -31,20 +31,29 @@ pub fn write_file(path: &Path, contents: &str, mode: u32, user: Option<ServiceUs
 }
 
 /// Sets an existing file's (or directory's) mode, and its owner to `user` when given: through
-/// a descriptor opened without following a symlink, so a service account that put a symlink
-/// at `path` cannot have coffer change another file.
+/// a descriptor opened without following a symlink (nor waiting on a FIFO), so a service
+/// account that put either at `path` cannot have coffer change another file.
 pub fn write_mode_owner(path: &Path, mode: u32, user: Option<ServiceUser>) -> Result<(), DriverError> {
     use std::os::unix::fs::OpenOptionsExt;
     let file = std::fs::OpenOptions::new()
         .read(true)
-        // Nor wait on a FIFO put there.
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
         .map_err(DriverError::at(path))?;
+    set_mode_owner(&file, path, mode, user)
+}
+
+/// Sets an open file's mode, and its owner to `user` when given (`path` names it in errors).
+pub fn set_mode_owner(
+    file: &std::fs::File,
+    path: &Path,
+    mode: u32,
+    user: Option<ServiceUser>,
+) -> Result<(), DriverError> {
     file.set_permissions(std::fs::Permissions::from_mode(mode))
         .map_err(DriverError::at(path))?;
     if let Some(u) = user {
-        std::os::unix::fs::fchown(&file, Some(u.uid), Some(u.gid))
+        std::os::unix::fs::fchown(file, Some(u.uid), Some(u.gid))
             .map_err(|e| DriverError::Failed(format!("chown {}: {e}", path.display())))?;
     }
     Ok(())

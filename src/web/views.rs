@@ -6,7 +6,7 @@ use super::links;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::instance::{InstanceRecord, ListedRecord};
 use crate::status::StatusInputs;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 /// A timestamp as Trove shows it (UTC, seconds).
@@ -125,23 +125,12 @@ pub struct VolumeSize {
     size: i32,
 }
 
-/// An instance's `access`, read from its stored JSON into its two fields (no tree of values
-/// for each row of a list): private to its network when none is stored or it does not read.
-/// Its keys are in the order Trove's view has them.
-#[derive(Default, Deserialize, Serialize)]
-struct Access {
-    #[serde(default)]
-    allowed_cidrs: Vec<String>,
-    #[serde(default)]
-    is_public: bool,
-}
-
 /// An instance as Trove shows it, serialized straight from the record (keys in the order the
 /// map-built view had them). Show and create turn it into a [`Value`] to add to it; a list
 /// serializes it as it is.
 #[derive(Serialize)]
 pub struct InstanceView<'a> {
-    access: Access,
+    access: Value,
     addresses: Vec<Address<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     created: Option<String>,
@@ -252,10 +241,12 @@ pub fn instance_view<'a>(base: &'a str, source: &ViewSource<'a>, admin: bool) ->
         id,
         links: LinkPair::of(base, tenant, collection, id),
     };
+    // As stored (a create stores the request's object as it came): a tree of values per row,
+    // which a typed struct would save only by showing some stored objects differently.
     let access = source
         .access
-        .and_then(|a| serde_json::from_str::<Access>(a).ok())
-        .unwrap_or_default();
+        .and_then(|a| serde_json::from_str::<Value>(a).ok())
+        .unwrap_or_else(|| json!({"is_public": false, "allowed_cidrs": []}));
     let detail = source.detail.as_ref();
     InstanceView {
         access,
