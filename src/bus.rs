@@ -68,7 +68,9 @@ impl BusError {
 
 /// A message handed to a consumer; acknowledge it once its effect is durable.
 pub struct Delivery {
-    pub envelope: Envelope,
+    /// Boxed: a delivery is moved through a consumer's stages (gathered, checked, kept until its
+    /// batch commits) as a pointer, not a few hundred bytes.
+    pub envelope: Box<Envelope>,
     /// True when this message was handed out before and not acknowledged.
     pub redelivered: bool,
     ack: Option<AckHandle>,
@@ -81,7 +83,7 @@ enum AckHandle {
 }
 
 impl Delivery {
-    fn from_memory(envelope: Envelope, redelivered: bool, handle: memory::AckHandle) -> Delivery {
+    fn from_memory(envelope: Box<Envelope>, redelivered: bool, handle: memory::AckHandle) -> Delivery {
         Delivery {
             envelope,
             redelivered,
@@ -91,7 +93,7 @@ impl Delivery {
 
     fn from_amqp(envelope: Envelope, redelivered: bool, handle: amqp::AckHandle) -> Delivery {
         Delivery {
-            envelope,
+            envelope: Box::new(envelope),
             redelivered,
             ack: Some(AckHandle::Amqp(handle)),
         }

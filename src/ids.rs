@@ -4,6 +4,7 @@
 //! An id is shared text: clones of one (an instance's guest session, its bus link, the maps
 //! that find them) share one copy of it.
 
+use serde::de::{self, Deserializer, Visitor};
 use serde::{Deserialize, Serialize};
 use std::borrow::Borrow;
 use std::fmt;
@@ -12,9 +13,17 @@ use std::sync::Arc;
 macro_rules! id_type {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
         #[serde(transparent)]
         pub struct $name(Arc<str>);
+
+        /// Read straight into the shared text: one allocation, where serde's own `Arc<str>`
+        /// goes through a `Box<str>` and copies it (every heartbeat carries an instance id).
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<$name, D::Error> {
+                deserializer.deserialize_str(SharedTextVisitor).map($name)
+            }
+        }
 
         impl $name {
             pub fn new(id: impl Into<String>) -> $name {
@@ -83,6 +92,21 @@ macro_rules! id_type {
     };
 }
 
+/// Reads a string as `Arc<str>`, copying it once from whatever the deserializer holds.
+struct SharedTextVisitor;
+
+impl Visitor<'_> for SharedTextVisitor {
+    type Value = Arc<str>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an id as a string")
+    }
+
+    fn visit_str<E: de::Error>(self, text: &str) -> Result<Arc<str>, E> {
+        Ok(Arc::from(text))
+    }
+}
+
 id_type!(
     /// A database instance's id.
     InstanceId
@@ -106,6 +130,12 @@ mod tests {
         assert_eq!(serde_json::to_string(&id).unwrap(), "\"3f0c\"");
         let back: BackupId = serde_json::from_str("\"b1\"").unwrap();
         assert_eq!(back.as_str(), "b1");
+        let escaped: ProjectId = serde_json::from_str(r#""p\u0031""#).unwrap();
+        assert_eq!(escaped.as_str(), "p1", "an escaped string is read too");
+        assert!(
+            serde_json::from_str::<InstanceId>("7").is_err(),
+            "a number is not an id"
+        );
         let mut seen = std::collections::HashMap::new();
         seen.insert(id.clone(), 1);
         assert_eq!(seen.get("3f0c"), Some(&1), "looked up by &str");

@@ -20,8 +20,9 @@ use tokio::sync::{Notify, Semaphore};
 /// The slots an idle queue keeps of the buffer a burst grew (its pointers only).
 const IDLE_SLOTS: usize = 4;
 
-/// An envelope, and whether it is being delivered again.
-type Item = (Envelope, bool);
+/// An envelope (boxed once at the cast, so that it moves as a pointer from the sender to the
+/// consumer's delivery), and whether it is being delivered again.
+type Item = (Box<Envelope>, bool);
 
 /// One topic's queue, shared by its senders and its competing consumers.
 struct Queue {
@@ -34,9 +35,9 @@ struct Queue {
 /// What a queue holds, and whether its topic was deleted.
 #[derive(Default)]
 struct Pending {
-    /// Boxed, so that a burst's buffer holds pointers, not envelopes (and a queue drained
-    /// empty shrinks back to `IDLE_SLOTS` slots).
-    items: VecDeque<Box<Item>>,
+    /// A burst's buffer holds pointers, not envelopes (and a queue drained empty shrinks back
+    /// to `IDLE_SLOTS` slots).
+    items: VecDeque<Item>,
     closed: bool,
 }
 
@@ -56,7 +57,7 @@ impl Queue {
             if pending.closed {
                 return Err(BusError::Closed);
             }
-            pending.items.push_back(Box::new(item));
+            pending.items.push_back(item);
         }
         self.arrived.notify_one();
         Ok(())
@@ -76,7 +77,7 @@ impl Queue {
                         // A burst's buffer is not kept by an idle queue.
                         pending.items.shrink_to(IDLE_SLOTS);
                     }
-                    return Some(*item);
+                    return Some(item);
                 }
                 if pending.closed {
                     return None;
@@ -88,7 +89,7 @@ impl Queue {
 
     /// Closes the queue and drops what it holds, as a broker deleting a queue does.
     /// Its messages are returned, to be dropped once no lock is held.
-    fn close(&self) -> VecDeque<Box<Item>> {
+    fn close(&self) -> VecDeque<Item> {
         let dropped = {
             let mut pending = self.pending.lock();
             pending.closed = true;
@@ -119,7 +120,7 @@ impl AckHandle {
         }
     }
 
-    pub(super) fn requeue(self, envelope: Envelope) {
+    pub(super) fn requeue(self, envelope: Box<Envelope>) {
         // A redelivery may briefly exceed the bound; a closed queue means the topic was deleted.
         let _ = self.queue.push((envelope, true));
     }
@@ -150,7 +151,7 @@ impl MemoryBus {
         let queue = self.queue(topic);
         let permit = queue.space.acquire().await.map_err(|_| BusError::Closed)?;
         permit.forget();
-        queue.push((envelope, false))
+        queue.push((Box::new(envelope), false))
     }
 
     pub async fn call(

@@ -267,3 +267,44 @@ async fn instances_are_updated_as_trove_updates_them(backend: Backend) {
     }
 }
 both_backends!(instances_are_updated_as_trove_updates_them);
+
+/// A create's `access` is shown as it was given, partial or with `null` values, in the show view
+/// and in the list alike; without one an instance is private with no rules.
+async fn access_is_shown_as_created(backend: Backend) {
+    let app = crate::support::TestApp::start(backend, |_| {}).await;
+    let api = &app.api;
+    let given = [
+        Some(json!({"allowed_cidrs": null, "is_public": true})),
+        Some(json!({"is_public": true})),
+        Some(json!({"allowed_cidrs": ["10.2.0.0/16"]})),
+        Some(json!({"is_public": null, "allowed_cidrs": []})),
+        None,
+    ];
+    let mut created = Vec::new();
+    for (n, access) in given.iter().enumerate() {
+        let mut body = json!({"instance": {"name": format!("access-{n}"), "flavorRef": "1",
+            "volume": {"size": 1}, "datastore": {"type": "simulated", "version": "1"}}});
+        if let Some(access) = access {
+            body["instance"]["access"] = access.clone();
+        }
+        let (status, answer) = api.send("POST", "/instances", Some(&body.to_string())).await;
+        assert_eq!(status, 200, "{body}: {answer}");
+        let id = answer["instance"]["id"].as_str().expect("id").to_string();
+        let shown = access
+            .clone()
+            .unwrap_or(json!({"is_public": false, "allowed_cidrs": []}));
+        created.push((id, shown));
+    }
+    let (status, list) = api.get("/instances").await;
+    assert_eq!(status, 200, "{list}");
+    for (id, shown) in &created {
+        let view = api.instance(id).await.expect("view");
+        assert_eq!(&view["access"], shown, "show view of {id}");
+        let listed = list["instances"]
+            .as_array()
+            .and_then(|all| all.iter().find(|i| i["id"] == id.as_str()))
+            .expect("listed");
+        assert_eq!(&listed["access"], shown, "list view of {id}");
+    }
+}
+both_backends!(access_is_shown_as_created);
