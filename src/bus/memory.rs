@@ -3,7 +3,7 @@
 //! which gives the same at-least-once contract as RabbitMQ with manual acks.
 //!
 //! A queue is a locked `VecDeque` with a wake-up for its consumers: an idle guest's queue costs
-//! about 200 bytes (a channel with lock-free blocks cost ~1.3 KiB once it had held a message), so
+//! about 230 bytes (a channel with lock-free blocks cost ~1.3 KiB once it had held a message), so
 //! a hundred thousand guests fit. The bound is a semaphore of `capacity` permits: a cast takes
 //! one, a consumer taking the message gives it back, and a cast to a full queue waits
 //! (back-pressure).
@@ -17,11 +17,11 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Notify, Semaphore};
 
-/// The slots an idle queue keeps of the buffer a burst grew (its pointers only).
+/// The slots an idle queue keeps of the buffer a burst grew (16 bytes each: a pointer and a flag).
 const IDLE_SLOTS: usize = 4;
 
-/// An envelope (boxed once at the cast, so that it moves as a pointer from the sender to the
-/// consumer's delivery), and whether it is being delivered again.
+/// An envelope (boxed at the cast, or when a delivery is put back, so that it moves as a pointer
+/// from the sender to the consumer's delivery), and whether it is being delivered again.
 type Item = (Box<Envelope>, bool);
 
 /// One topic's queue, shared by its senders and its competing consumers.
@@ -35,8 +35,8 @@ struct Queue {
 /// What a queue holds, and whether its topic was deleted.
 #[derive(Default)]
 struct Pending {
-    /// A burst's buffer holds pointers, not envelopes (and a queue drained empty shrinks back
-    /// to `IDLE_SLOTS` slots).
+    /// A burst's buffer holds pointers and flags, not envelopes (and a queue drained empty
+    /// shrinks back to `IDLE_SLOTS` slots).
     items: VecDeque<Item>,
     closed: bool,
 }
