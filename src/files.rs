@@ -126,16 +126,22 @@ fn stage(path: &Path, contents: &[u8], mode: u32, owner: Owner) -> std::io::Resu
         .prefix(".coffer-write-")
         .permissions(std::fs::Permissions::from_mode(mode))
         .tempfile_in(parent_of(path))?;
-    // Through the open file, never its path: the directory may be a service account's, which
-    // could swap the name for a symlink to a file of root's. The umask may have narrowed the
-    // mode the file was created with.
-    file.as_file().set_permissions(std::fs::Permissions::from_mode(mode))?;
-    if let Some((uid, gid)) = owner {
-        std::os::unix::fs::fchown(file.as_file(), Some(uid), Some(gid))?;
-    }
+    // The umask may have narrowed the mode the file was created with.
+    set_mode_owner(file.as_file(), mode, owner)?;
     file.write_all(contents)?;
     file.as_file().sync_all()?;
     Ok(file)
+}
+
+/// Sets an open file's mode, and its owner when given. Through the file, never its path: the
+/// directory may be a service account's, which could swap the name for a symlink to a file of
+/// root's.
+pub fn set_mode_owner(file: &std::fs::File, mode: u32, owner: Owner) -> std::io::Result<()> {
+    file.set_permissions(std::fs::Permissions::from_mode(mode))?;
+    if let Some((uid, gid)) = owner {
+        std::os::unix::fs::fchown(file, Some(uid), Some(gid))?;
+    }
+    Ok(())
 }
 
 /// Makes a rename in `path`'s directory survive a power cut. The file is in place by then, so

@@ -50,13 +50,7 @@ pub fn set_mode_owner(
     mode: u32,
     user: Option<ServiceUser>,
 ) -> Result<(), DriverError> {
-    file.set_permissions(std::fs::Permissions::from_mode(mode))
-        .map_err(DriverError::at(path))?;
-    if let Some(u) = user {
-        std::os::unix::fs::fchown(file, Some(u.uid), Some(u.gid))
-            .map_err(|e| DriverError::Failed(format!("chown {}: {e}", path.display())))?;
-    }
-    Ok(())
+    crate::files::set_mode_owner(file, mode, user.map(|u| (u.uid, u.gid))).map_err(DriverError::at(path))
 }
 
 /// Writes `secret` sealed under the master key (mode 0600): a volume holds no password in clear.
