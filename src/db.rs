@@ -9,7 +9,7 @@ pub mod models;
 pub mod schema;
 mod tx;
 
-pub use tx::{exclusive, write_tx};
+pub use tx::{exclusive, write_alone, write_tx};
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection};

@@ -270,7 +270,8 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
         allowed_cidrs: cidrs,
         root_password_sealed: password.as_deref().map(|p| secrets.seal_secret(p)),
         restore: restore.as_ref().map(|plan| plan.pieces.clone()).unwrap_or_default(),
-        memory_mb: None,
+        memory_mb: Some(i64::from(flavor.ram)),
+        manager: Some(version.manager.clone()),
         replica_of: source.map(|s| s.instance.id.clone()),
         without_configuration: instance.configuration_id.is_none(),
     };

@@ -15,7 +15,7 @@ use crate::db::models::instance::Instance;
 use crate::flows::{FlowKind, TargetId, WakeUp};
 use crate::services::Services;
 use actix::prelude::*;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 const KIND: &str = "task_manager";
 
@@ -23,6 +23,10 @@ pub struct TaskManager {
     services: Services,
     compute: ComputeHandle,
     children: HashMap<TargetId, Addr<FlowActor>>,
+    /// Targets whose actor was running when a claim found flows for them: such an actor may
+    /// have looked for its next flow before the claimed one was written, so when it drains the
+    /// target is claimed again. An actor that drains unpoked ends its target's work here.
+    poked: HashSet<TargetId>,
 }
 
 /// Claims and runs every flow this node may own now.
@@ -41,6 +45,7 @@ impl TaskManager {
             services,
             compute,
             children: HashMap::new(),
+            poked: HashSet::new(),
         }
     }
 
@@ -48,9 +53,10 @@ impl TaskManager {
         self.services.config.taskmanager.lease_s.as_millis() as i64
     }
 
-    /// Starts the target's actor unless it runs already.
+    /// Starts the target's actor unless it runs already (then it is poked: see `poked`).
     fn ensure_child(&mut self, target: TargetId, ctx: &mut Context<Self>) {
         if self.children.contains_key(&target) {
+            self.poked.insert(target);
             return;
         }
         let (services, compute) = (self.services.clone(), self.compute.clone());
@@ -207,9 +213,11 @@ impl Handler<FlowsDrained> for TaskManager {
     type Result = ();
 
     fn handle(&mut self, msg: FlowsDrained, ctx: &mut Context<Self>) {
-        // Dropping the address ends the idle actor; a flow that arrived meanwhile is picked up.
+        // Dropping the address ends the idle actor; a flow claimed while it ran is picked up.
         self.children.remove(&msg.target);
-        self.claim_and_run(msg.target, None, ctx);
+        if self.poked.remove(&msg.target) {
+            self.claim_and_run(msg.target, None, ctx);
+        }
     }
 }
 

@@ -1,13 +1,21 @@
 //! Write transactions that never fail with SQLITE_BUSY on a read-then-write upgrade.
 //!
 //! On SQLite a write transaction starts with `BEGIN IMMEDIATE` (it takes the write lock first and
-//! waits on `busy_timeout`); on PostgreSQL it is an ordinary transaction. Either way diesel's
+//! waits on `busy_timeout`); on PostgreSQL it is an ordinary transaction. SQLite has one writer
+//! at a time, and a connection that finds the lock taken sleeps in its busy handler (1 ms, 2 ms,
+//! 5 ms … however soon the lock is free): this process's writers queue on [`SQLITE_WRITER`]
+//! instead, each woken the moment the one before commits (other processes sharing the file
+//! still meet on `busy_timeout`). Either way diesel's
 //! transaction manager knows about it, so a connection whose closure panicked is discarded by
 //! the pool instead of being reused mid-transaction.
 
 use super::{DbConn, DbError};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
+
+/// Taken around every write transaction (and [`write_alone`]) on SQLite in this process;
+/// re-entrant, so a write inside a write transaction runs on (as it would without it).
+static SQLITE_WRITER: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
 
 /// Runs `f` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
 pub fn write_tx<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
@@ -18,6 +26,7 @@ where
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
+            let _writer = SQLITE_WRITER.lock();
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let DbConn::Sqlite(inner) = conn else {
@@ -35,6 +44,16 @@ where
             }
         }
     }
+}
+
+/// Runs `f`, one statement that writes on its own (its own transaction), as a write transaction
+/// would: after this process's other writers on SQLite.
+pub fn write_alone<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
+where
+    F: FnOnce(&mut DbConn) -> Result<T, E>,
+{
+    let _writer = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock());
+    f(conn)
 }
 
 /// Makes the rest of the transaction the only one holding `key` (PostgreSQL's transaction-level

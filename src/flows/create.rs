@@ -48,23 +48,30 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
 
 async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
-    let lookup = id.clone();
-    let (manager, ram, address) = ctx
-        .db(move |c| {
-            let inst = Instance::find(c, &lookup)?.ok_or(diesel::result::Error::NotFound)?;
-            let version =
-                DatastoreVersion::find(c, &inst.datastore_version_id)?.ok_or(diesel::result::Error::NotFound)?;
-            let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
-            Ok((version.manager, ram, inst.address))
-        })
-        .await?;
+    let mut state = ctx.state::<CreateState>()?;
+    let (manager, ram) = match (state.manager.clone(), state.memory_mb) {
+        (Some(manager), Some(ram)) => (manager, ram),
+        // A flow recorded before the create kept them: from the instance's version and flavor.
+        _ => {
+            let lookup = id.clone();
+            ctx.db(move |c| {
+                let inst = Instance::find(c, &lookup)?.ok_or(diesel::result::Error::NotFound)?;
+                let version =
+                    DatastoreVersion::find(c, &inst.datastore_version_id)?.ok_or(diesel::result::Error::NotFound)?;
+                let ram = Flavor::find(c, &inst.flavor_id)?.map(|f| f.ram).unwrap_or(0);
+                Ok((version.manager, i64::from(ram)))
+            })
+            .await?
+        }
+    };
     let manager = crate::manager::Manager::parse(&manager)
         .ok_or_else(|| FlowError::Other(format!("datastore {manager} is not one coffer runs")))?;
     let server = ctx
         .ask_compute(CreateServer {
             instance_id: InstanceId::new(id.clone()),
             manager,
-            address,
+            // Only this step records an address, in the transaction that ends it.
+            address: None,
             request_id: crate::telemetry::request::current(),
         })
         .await?;
@@ -78,8 +85,8 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
             return Ok(StepOutcome::Fail(message));
         }
     };
-    let mut state = ctx.state::<CreateState>()?;
-    state.memory_mb = Some(i64::from(ram));
+    state.memory_mb = Some(ram);
+    state.manager = Some(manager.as_str().to_string());
     StepOutcome::next_recording(&state, move |c| {
         Instance::set_server(
             c,
@@ -95,16 +102,7 @@ async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
         Ok(_) => {
             let id = ctx.instance_id().to_string();
-            Ok(ctx.keep_recording(move |c| {
-                let inst = Instance::find(c, &id)?.ok_or(diesel::result::Error::NotFound)?;
-                Instance::set_server(
-                    c,
-                    &id,
-                    Some("ACTIVE"),
-                    inst.compute_instance_id.as_deref(),
-                    inst.address.as_deref(),
-                )
-            }))
+            Ok(ctx.keep_recording(move |c| Instance::set_server_status(c, &id, "ACTIVE")))
         }
         Err(e) if e.is_no_answer() => Ok(ctx.poll()),
         Err(e) => Err(FlowError::bus("rpc_ping", e)),

@@ -36,9 +36,14 @@ pub struct CreateState {
     /// The backup chain to restore, full backup first.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub restore: Vec<RestorePiece>,
-    /// The flavor's memory, found when the server is created.
+    /// The flavor's memory: recorded at create (flows recorded before that find it when the
+    /// server is created).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory_mb: Option<i64>,
+    /// The datastore manager the server runs, recorded at create (absent in flows recorded
+    /// before that: read from the instance's version then).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub manager: Option<String>,
     /// The source a replica is made from and follows.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replica_of: Option<String>,

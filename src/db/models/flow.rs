@@ -6,7 +6,7 @@
 
 use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::flows;
-use crate::db::{now_ms, on_backend, DbConn, DbError};
+use crate::db::{now_ms, on_backend, write_alone, DbConn, DbError};
 use diesel::prelude::*;
 
 pub const RUNNING: &str = "running";
@@ -114,7 +114,9 @@ impl Flow {
             Bind::Text(node),
             Bind::BigInt(now),
         ];
-        let n = on_backend!(conn, |c| Cached::<ClaimTarget>::new(&binds).execute(c))?;
+        let n = write_alone(conn, |conn| {
+            on_backend!(conn, |c| Cached::<ClaimTarget>::new(&binds).execute(c))
+        })?;
         // The rows already ours match the filter too (their lease renewed): what was updated is
         // what we own.
         Ok(n > 0)
@@ -161,7 +163,9 @@ impl Flow {
             Bind::Text(RUNNING),
             Bind::Text(node),
         ];
-        let n = on_backend!(conn, |c| Cached::<Advance>::new(&binds).execute(c))?;
+        let n = write_alone(conn, |conn| {
+            on_backend!(conn, |c| Cached::<Advance>::new(&binds).execute(c))
+        })?;
         Ok(n == 1)
     }
 
@@ -193,7 +197,9 @@ impl Flow {
             Bind::Text(RUNNING),
             Bind::Text(node),
         ];
-        let n = on_backend!(conn, |c| Cached::<Finish>::new(&binds).execute(c))?;
+        let n = write_alone(conn, |conn| {
+            on_backend!(conn, |c| Cached::<Finish>::new(&binds).execute(c))
+        })?;
         Ok(n == 1)
     }
 

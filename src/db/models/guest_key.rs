@@ -23,7 +23,8 @@ impl GuestKeyRow {
             .optional()?)
     }
 
-    /// Stores `sealed` as the instance's key unless it has one; returns the key it has.
+    /// Stores `sealed` as the instance's key unless it has one; returns the key it has (read
+    /// only when another was there first).
     pub fn ensure(conn: &mut DbConn, instance_id: &str, sealed: &str) -> Result<String, DbError> {
         let row = GuestKeyRow {
             instance_id: instance_id.to_string(),
@@ -31,7 +32,7 @@ impl GuestKeyRow {
             created: now_ms(),
         };
         // ON CONFLICT DO NOTHING is offered per backend, not through the multi-backend connection.
-        match conn {
+        let stored = match conn {
             DbConn::Sqlite(c) => diesel::insert_into(guest_keys::table)
                 .values(&row)
                 .on_conflict_do_nothing()
@@ -41,6 +42,9 @@ impl GuestKeyRow {
                 .on_conflict_do_nothing()
                 .execute(c)?,
         };
+        if stored == 1 {
+            return Ok(row.sealed_key);
+        }
         Ok(guest_keys::table
             .find(instance_id)
             .select(guest_keys::sealed_key)

@@ -132,6 +132,17 @@ impl Instance {
         Ok(())
     }
 
+    /// Records the server's status as compute reports it, its id and address unchanged.
+    pub fn set_server_status(conn: &mut DbConn, id: &str, server_status: &str) -> Result<(), DbError> {
+        struct SetServerStatus;
+        impl StatementText for SetServerStatus {
+            const SQL: &'static str = "UPDATE instances SET server_status = ?, updated = ? WHERE id = ?";
+        }
+        let binds = [Bind::Text(server_status), Bind::BigInt(now_ms()), Bind::Text(id)];
+        on_backend!(conn, |c| Cached::<SetServerStatus>::new(&binds).execute(c))?;
+        Ok(())
+    }
+
     /// Soft-deletes the row (Trove keeps deleted instances with `deleted = 1`).
     pub fn mark_deleted(conn: &mut DbConn, id: &str) -> Result<(), DbError> {
         let now = now_ms();
@@ -168,7 +179,13 @@ impl Instance {
     ) -> Result<(), DbError> {
         let row = instances::table.find(id);
         if let Some(v) = server_version.filter(|v| !v.is_empty()) {
-            diesel::update(row).set(instances::server_version.eq(v)).execute(conn)?;
+            // Every create ends here: a statement prepared once.
+            struct SetServerVersion;
+            impl StatementText for SetServerVersion {
+                const SQL: &'static str = "UPDATE instances SET server_version = ? WHERE id = ?";
+            }
+            let binds = [Bind::Text(v), Bind::Text(id)];
+            on_backend!(conn, |c| Cached::<SetServerVersion>::new(&binds).execute(c))?;
         }
         if let Some(v) = datastore_version_id {
             diesel::update(row)

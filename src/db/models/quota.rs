@@ -3,8 +3,9 @@
 //! decides, inside the transaction that creates or removes what is counted — so concurrent
 //! requests can never overrun a limit, and usage cannot drift from the rows it counts.
 
+use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::{quota_usages, quotas};
-use crate::db::{DbConn, DbError};
+use crate::db::{on_backend, DbConn, DbError};
 use diesel::prelude::*;
 
 /// Trove's quota resources, in Trove's order.
@@ -110,10 +111,9 @@ pub fn consume(
     if wanted.is_empty() {
         return Ok(Vec::new());
     }
-    let names: Vec<&str> = wanted.iter().map(|(r, _)| *r).collect();
+    // All the tenant's own limits (a handful of rows): one statement prepared once.
     let set: Vec<(String, i32)> = quotas::table
         .filter(quotas::tenant_id.eq(tenant))
-        .filter(quotas::resource.eq_any(&names))
         .select((quotas::resource, quotas::hard_limit))
         .load(conn)?;
     let mut over = Vec::new();
@@ -138,16 +138,19 @@ pub fn consume(
 /// Adds `delta` to the usage row if `limit` (-1: none) allows it; false when it does not, or
 /// when the row is missing.
 fn add_within(conn: &mut DbConn, tenant: &str, resource: &str, delta: i32, limit: i32) -> Result<bool, DbError> {
-    let target = quota_usages::table.find((tenant, resource));
-    let n = if limit < 0 {
-        diesel::update(target)
-            .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
-            .execute(conn)?
-    } else {
-        diesel::update(target.filter(quota_usages::in_use.le(limit - delta)))
-            .set(quota_usages::in_use.eq(quota_usages::in_use + delta))
-            .execute(conn)?
-    };
+    struct AddWithin;
+    impl StatementText for AddWithin {
+        const SQL: &'static str = "UPDATE quota_usages SET in_use = in_use + ? \
+            WHERE tenant_id = ? AND resource = ? AND (? < 0 OR in_use <= ?)";
+    }
+    let binds = [
+        Bind::Integer(delta),
+        Bind::Text(tenant),
+        Bind::Text(resource),
+        Bind::Integer(limit),
+        Bind::Integer(limit.saturating_sub(delta)),
+    ];
+    let n = on_backend!(conn, |c| Cached::<AddWithin>::new(&binds).execute(c))?;
     Ok(n > 0)
 }
 

@@ -79,24 +79,47 @@ impl Instance {
     }
 
     /// Moves the task from `from` to `to`; false (and nothing written) if it is no longer `from`.
+    /// To NONE it is one statement that rests on RESTART_REQUIRED instead while the server owes
+    /// a restart, as `idle_task` says.
     pub fn replace_task(conn: &mut DbConn, id: &str, from: Task, to: Task) -> Result<bool, DbError> {
-        let to = match to {
-            Task::None => Self::idle_task(conn, id)?,
-            other => other,
+        let now = Bind::BigInt(now_ms());
+        let n = match to {
+            Task::None => {
+                struct EndTask;
+                impl StatementText for EndTask {
+                    const SQL: &'static str = "UPDATE instances SET \
+                        task_id = CASE WHEN restart_pending THEN ? ELSE ? END, \
+                        task_description = CASE WHEN restart_pending THEN ? ELSE ? END, \
+                        updated = ? WHERE id = ? AND task_id = ?";
+                }
+                let (pending, idle) = (Task::RestartRequired, Task::None);
+                let binds = [
+                    Bind::Integer(pending.code()),
+                    Bind::Integer(idle.code()),
+                    Bind::Text(pending.description()),
+                    Bind::Text(idle.description()),
+                    now,
+                    Bind::Text(id),
+                    Bind::Integer(from.code()),
+                ];
+                on_backend!(conn, |c| Cached::<EndTask>::new(&binds).execute(c))?
+            }
+            to => {
+                struct ReplaceTask;
+                impl StatementText for ReplaceTask {
+                    const SQL: &'static str = "UPDATE instances SET task_id = ?, task_description = ?, \
+                        updated = ? WHERE id = ? AND task_id = ?";
+                }
+                let binds = [
+                    Bind::Integer(to.code()),
+                    Bind::Text(to.description()),
+                    now,
+                    Bind::Text(id),
+                    Bind::Integer(from.code()),
+                ];
+                on_backend!(conn, |c| Cached::<ReplaceTask>::new(&binds).execute(c))?
+            }
         };
-        struct ReplaceTask;
-        impl StatementText for ReplaceTask {
-            const SQL: &'static str = "UPDATE instances SET task_id = ?, task_description = ?, updated = ? \
-                WHERE id = ? AND task_id = ?";
-        }
-        let binds = [
-            Bind::Integer(to.code()),
-            Bind::Text(to.description()),
-            Bind::BigInt(now_ms()),
-            Bind::Text(id),
-            Bind::Integer(from.code()),
-        ];
-        let n = on_backend!(conn, |c| Cached::<ReplaceTask>::new(&binds).execute(c))?;
         Ok(n == 1)
     }
 }
