@@ -121,6 +121,60 @@ async fn lost_cast_is_found_by_the_scan(backend: Backend) {
 }
 both_backends!(lost_cast_is_found_by_the_scan);
 
+/// A create recorded by a coffer that did not yet keep the datastore's manager and the
+/// flavor's memory in the flow's state still completes: step 0 reads them from the instance,
+/// and records them in the state it goes on with.
+async fn a_create_recorded_without_manager_and_memory_completes(backend: Backend) {
+    use coffer::db::models::flow::Flow;
+    use coffer::db::schema::flows;
+    use diesel::prelude::*;
+    let app = TestApp::start(backend, |c| {
+        c.testing.enabled = true;
+        // Holds step 0 back (a panic, then a back-off) while the state is rewritten.
+        c.testing.fail_at = "create:0:panic".into();
+        c.taskmanager.retry_backoff_ms = Duration::from_secs(2);
+    })
+    .await;
+    let api = &app.api;
+    let id = api.create("older").await;
+    let db = &app.node.services.db;
+    let target = id.clone();
+    let rewritten = db
+        .run(move |c| {
+            let flow = Flow::running_of_kind(c, &target, "create")?.expect("the create flow");
+            assert_eq!(flow.step, 0, "step 0 has not run");
+            let mut state: serde_json::Value = serde_json::from_str(&flow.state).expect("state JSON");
+            assert_eq!(state["manager"], "simulated", "a create keeps its manager: {state}");
+            assert!(
+                state["memory_mb"].as_i64().is_some_and(|m| m > 0),
+                "and its memory: {state}"
+            );
+            let fields = state.as_object_mut().expect("an object");
+            fields.remove("manager");
+            fields.remove("memory_mb");
+            diesel::update(flows::table.find(&flow.id))
+                .set(flows::state.eq(state.to_string()))
+                .execute(c)?;
+            Ok(flow.id)
+        })
+        .await
+        .expect("state rewritten");
+    api.wait_active(&id).await;
+    let state = db
+        .run(move |c| Flow::find(c, &rewritten))
+        .await
+        .expect("db")
+        .expect("the flow")
+        .state;
+    let state: serde_json::Value = serde_json::from_str(&state).expect("state JSON");
+    assert_eq!(state["manager"], "simulated", "step 0 found the manager: {state}");
+    assert!(
+        state["memory_mb"].as_i64().is_some_and(|m| m > 0),
+        "and the flavor's memory: {state}"
+    );
+}
+both_backends!(a_create_recorded_without_manager_and_memory_completes);
+
 /// The flow row's guards, on the statements the runner uses (kept prepared, written by hand for
 /// both backends): a flow moves only from the step and owner it expects, a claim takes only
 /// what is free or expired, and an ended flow stays ended.
