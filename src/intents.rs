@@ -240,13 +240,15 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
         slave_of_id: source.map(|s| s.instance.id.clone()),
         replication_secret,
     };
-    diesel::insert_into(crate::db::schema::instances::table)
-        .values(&instance)
-        .execute(conn)?;
     let service = ServiceStatusRow::new(&instance.id, ServiceStatus::New);
-    diesel::insert_into(crate::db::schema::service_statuses::table)
-        .values(&service)
-        .execute(conn)?;
+    crate::db::on_backend!(conn, |c| {
+        diesel::insert_into(crate::db::schema::instances::table)
+            .values(&instance)
+            .execute(c)?;
+        diesel::insert_into(crate::db::schema::service_statuses::table)
+            .values(&service)
+            .execute(c)
+    })?;
     LastSeen::start(conn, &instance.id, "heartbeat")?;
     let users = req
         .users

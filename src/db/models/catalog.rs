@@ -1,7 +1,7 @@
 //! The read-mostly catalog: datastores, their versions, and flavors.
 
 use crate::db::schema::{datastore_versions, datastores, flavors};
-use crate::db::{DbConn, DbError};
+use crate::db::{on_backend, DbConn, DbError};
 use crate::manager::Manager;
 use diesel::prelude::*;
 use std::collections::HashMap;
@@ -62,11 +62,11 @@ impl Datastore {
 
     /// Looks a datastore up by id or by name, as Trove does.
     pub fn find_by_id_or_name(conn: &mut DbConn, key: &str) -> Result<Option<Datastore>, DbError> {
-        Ok(datastores::table
-            .filter(datastores::id.eq(key).or(datastores::name.eq(key)))
+        let found = datastores::table.filter(datastores::id.eq(key).or(datastores::name.eq(key)));
+        Ok(on_backend!(conn, |c| found
             .select(Datastore::as_select())
-            .first(conn)
-            .optional()?)
+            .first(c)
+            .optional())?)
     }
 }
 
@@ -80,11 +80,11 @@ impl DatastoreVersion {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<DatastoreVersion>, DbError> {
-        Ok(datastore_versions::table
-            .find(id)
+        let found = datastore_versions::table.find(id);
+        Ok(on_backend!(conn, |c| found
             .select(DatastoreVersion::as_select())
-            .first(conn)
-            .optional()?)
+            .first(c)
+            .optional())?)
     }
 
     /// A version of `datastore_id` by id or name.
@@ -154,11 +154,11 @@ impl Flavor {
     }
 
     pub fn find(conn: &mut DbConn, id: &str) -> Result<Option<Flavor>, DbError> {
-        Ok(flavors::table
-            .find(id)
+        let found = flavors::table.find(id);
+        Ok(on_backend!(conn, |c| found
             .select(Flavor::as_select())
-            .first(conn)
-            .optional()?)
+            .first(c)
+            .optional())?)
     }
 
     /// A flavor by id, else by name (a `flavorRef` may be either).

@@ -50,7 +50,7 @@ impl Flow {
     }
 
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
-        diesel::insert_into(flows::table).values(self).execute(conn)?;
+        on_backend!(conn, |c| diesel::insert_into(flows::table).values(self).execute(c))?;
         Ok(())
     }
 
@@ -124,14 +124,17 @@ impl Flow {
 
     /// The oldest running flow of `target` that `node` owns.
     pub fn next_for_target(conn: &mut DbConn, target: &str, node: &str) -> Result<Option<Flow>, DbError> {
-        Ok(flows::table
+        // Read at least three times by every create: on the backend's own connection, its text
+        // is rendered once per connection (see `on_backend`).
+        let next = flows::table
             .filter(flows::target_id.eq(target))
             .filter(flows::status.eq(RUNNING))
             .filter(flows::owner.eq(node))
-            .order((flows::created.asc(), flows::id.asc()))
+            .order((flows::created.asc(), flows::id.asc()));
+        Ok(on_backend!(conn, |c| next
             .select(Flow::as_select())
-            .first(conn)
-            .optional()?)
+            .first(c)
+            .optional())?)
     }
 
     /// The running flow of `kind` for `target`, if any.

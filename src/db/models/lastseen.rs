@@ -4,7 +4,7 @@
 
 use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::conductor_lastseen;
-use crate::db::{DbConn, DbError};
+use crate::db::{on_backend, DbConn, DbError};
 use diesel::prelude::*;
 use diesel::sql_types::Text;
 
@@ -33,13 +33,14 @@ pub struct LastSeen {
 impl LastSeen {
     /// Creates the row at instance create, so that the hot path is a single UPDATE.
     pub fn start(conn: &mut DbConn, instance_id: &str, method: &str) -> Result<(), DbError> {
-        diesel::insert_into(conductor_lastseen::table)
-            .values(LastSeen {
-                instance_id: instance_id.to_string(),
-                method_name: method.to_string(),
-                sent: 0.0,
-            })
-            .execute(conn)?;
+        let row = LastSeen {
+            instance_id: instance_id.to_string(),
+            method_name: method.to_string(),
+            sent: 0.0,
+        };
+        on_backend!(conn, |c| diesel::insert_into(conductor_lastseen::table)
+            .values(&row)
+            .execute(c))?;
         Ok(())
     }
 

@@ -112,10 +112,8 @@ pub fn consume(
         return Ok(Vec::new());
     }
     // All the tenant's own limits (a handful of rows): one statement prepared once.
-    let set: Vec<(String, i32)> = quotas::table
-        .filter(quotas::tenant_id.eq(tenant))
-        .select((quotas::resource, quotas::hard_limit))
-        .load(conn)?;
+    let own = quotas::table.filter(quotas::tenant_id.eq(tenant));
+    let set: Vec<(String, i32)> = on_backend!(conn, |c| own.select((quotas::resource, quotas::hard_limit)).load(c))?;
     let mut over = Vec::new();
     for (resource, delta) in wanted {
         let limit = set

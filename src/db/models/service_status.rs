@@ -4,7 +4,7 @@
 
 use crate::db::cached::{Bind, Cached, StatementText};
 use crate::db::schema::{instances, service_statuses};
-use crate::db::{now_ms, DbConn, DbError};
+use crate::db::{now_ms, on_backend, DbConn, DbError};
 use crate::status::{ServiceStatus, Task};
 use diesel::prelude::*;
 
@@ -42,11 +42,11 @@ impl ServiceStatusRow {
     }
 
     pub fn find(conn: &mut DbConn, instance_id: &str) -> Result<Option<ServiceStatusRow>, DbError> {
-        Ok(service_statuses::table
-            .filter(service_statuses::instance_id.eq(instance_id))
+        let row = service_statuses::table.filter(service_statuses::instance_id.eq(instance_id));
+        Ok(on_backend!(conn, |c| row
             .select(ServiceStatusRow::as_select())
-            .first(conn)
-            .optional()?)
+            .first(c)
+            .optional())?)
     }
 
     /// Sets the status (a control-plane decision, e.g. RESTARTING); like Trove's `save()` it
