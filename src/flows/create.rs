@@ -66,12 +66,21 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     };
     let manager = crate::manager::Manager::parse(&manager)
         .ok_or_else(|| FlowError::Other(format!("datastore {manager} is not one coffer runs")))?;
+    // A real server keeps the address an earlier attempt recorded (its record stands even when
+    // a takeover stopped its advance); a simulated one has none.
+    let address = match manager.is_simulated() {
+        true => None,
+        false => {
+            let lookup = id.clone();
+            ctx.db(move |c| Instance::find(c, &lookup).map(|found| found.and_then(|i| i.address)))
+                .await?
+        }
+    };
     let server = ctx
         .ask_compute(CreateServer {
             instance_id: InstanceId::new(id.clone()),
             manager,
-            // Only this step records an address, in the transaction that ends it.
-            address: None,
+            address,
             request_id: crate::telemetry::request::current(),
         })
         .await?;

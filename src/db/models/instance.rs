@@ -132,7 +132,7 @@ impl Instance {
         Ok(())
     }
 
-    /// Records the server's status as compute reports it, its id and address unchanged.
+    /// Records the server's status (ACTIVE once its guest answers), its id and address unchanged.
     pub fn set_server_status(conn: &mut DbConn, id: &str, server_status: &str) -> Result<(), DbError> {
         struct SetServerStatus;
         impl StatementText for SetServerStatus {
