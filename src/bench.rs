@@ -3,7 +3,8 @@
 //!
 //! - `api`: the read routes under load with a Keystone token (see [`api`]).
 //! - `create`: `count` simulated instances created with `concurrency` requests in flight, timed
-//!   until every one is ACTIVE; prints the time, the create rate and the peak RSS.
+//!   until every one is ACTIVE; prints the time, the create rate, the CPU per create (the
+//!   process's, and coffer's own without the load client's thread) and the peak RSS.
 //! - `datastores`: five real instances of each installed datastore created one after another
 //!   (median create-to-ACTIVE time each), then coffer's RSS while it runs 20 real instances.
 //! - `backup`: backup and restore throughput of a PostgreSQL instance of `count` MB (see
@@ -18,6 +19,7 @@ mod api;
 mod backup;
 mod conductor;
 mod guests;
+mod load_thread;
 
 use crate::app::{self, Role};
 use crate::config::Config;
@@ -112,8 +114,15 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, &base).await?;
     let (began, cpu_before, statements_before) = (Instant::now(), cpu_seconds(), crate::db::statements_sent());
-    let created = create_simulated(&client, &base, "bench", count, concurrency).await;
-    let accepted = began.elapsed();
+    let load_base = base.clone();
+    let (created, load_cpu) = load_thread::run(move || async move {
+        let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
+        let created = create_simulated(&client, &load_base, "bench", count, concurrency).await;
+        (created, Instant::now())
+    })
+    .await?;
+    let (created, accepted_at) = created;
+    let accepted = accepted_at.duration_since(began);
     let failed = created.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(
         failed == 0,
@@ -133,6 +142,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let total = began.elapsed();
     // Every create's whole way: API, flow, compute, guest, conductor (and a count of the ACTIVE ones every 100 ms).
     let cpu_each_ms = (cpu_seconds() - cpu_before) * 1000.0 / count.max(1) as f64;
+    let load_each_ms = load_cpu * 1000.0 / count.max(1) as f64;
     let statements_each = (crate::db::statements_sent() - statements_before) as f64 / count.max(1) as f64;
     println!("bench create: {count} simulated instances, {concurrency} concurrent requests, SQLite");
     println!(
@@ -142,6 +152,10 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     );
     println!("  all ACTIVE after     {:.2} s", total.as_secs_f64());
     println!("  CPU per create       {cpu_each_ms:.2} ms (the whole process, until all ACTIVE)");
+    println!(
+        "    of which coffer    {:.2} ms (less the load client's thread, {load_each_ms:.2} ms)",
+        cpu_each_ms - load_each_ms
+    );
     println!("  SQL per create       {statements_each:.1} statements (heartbeats and the ACTIVE counts included)");
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
