@@ -115,13 +115,13 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     unlimited(&client, &base).await?;
     let (began, cpu_before, statements_before) = (Instant::now(), cpu_seconds(), crate::db::statements_sent());
     let load_base = base.clone();
-    let (created, load_cpu) = load_thread::run(move || async move {
+    // The load client's own thread returns when the last create is answered.
+    let ((created, accepted_at), load_cpu) = load_thread::run(move || async move {
         let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
         let created = create_simulated(&client, &load_base, "bench", count, concurrency).await;
         (created, Instant::now())
     })
     .await?;
-    let (created, accepted_at) = created;
     let accepted = accepted_at.duration_since(began);
     let failed = created.iter().filter(|r| r.is_err()).count();
     anyhow::ensure!(
