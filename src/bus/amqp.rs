@@ -9,6 +9,7 @@
 
 pub(super) mod acks;
 mod consume;
+mod liveness;
 mod oslo;
 
 pub(super) use consume::AckHandle;
@@ -22,6 +23,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
+use liveness::{answered, uri_with_liveness, ANSWER_WITHIN};
 use oslo::{encode, unwrap};
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -95,28 +97,37 @@ impl AmqpBus {
         self.link.lock().take();
         self.declared.lock().clear();
         let runtime = async_rs::Runtime::tokio_with_handle(self.runtime.clone());
-        let conn = Connection::connect_with_runtime(&self.url, ConnectionProperties::default(), runtime)
-            .await
-            .map(Arc::new)
-            .map_err(|e| BusError::Unavailable(format!("RabbitMQ at {}: {e}", redact(&self.url))))?;
-        let channel = conn.create_channel().await.map_err(unavailable)?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .map_err(unavailable)?;
+        let uri = uri_with_liveness(&self.url)?;
+        let connect = Connection::connect_uri_with_runtime(uri, ConnectionProperties::default(), runtime);
+        // The URL's connect timeout bounds the TCP connect; this bounds the handshake too.
+        let conn = match tokio::time::timeout(ANSWER_WITHIN * 2, connect).await {
+            Ok(Ok(conn)) => Arc::new(conn),
+            Ok(Err(e)) => return Err(BusError::Unavailable(format!("RabbitMQ at {}: {e}", redact(&self.url)))),
+            Err(_) => {
+                return Err(BusError::Unavailable(format!(
+                    "RabbitMQ at {} did not complete a connection",
+                    redact(&self.url)
+                )))
+            }
+        };
+        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
+        answered(
+            "confirm.select",
+            ANSWER_WITHIN,
+            channel.confirm_select(ConfirmSelectOptions::default()),
+        )
+        .await?;
         let durable = ExchangeDeclareOptions {
             durable: true,
             ..ExchangeDeclareOptions::default()
         };
-        channel
-            .exchange_declare(
-                self.exchange.as_str().into(),
-                ExchangeKind::Topic,
-                durable,
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
+        let declare = channel.exchange_declare(
+            self.exchange.as_str().into(),
+            ExchangeKind::Topic,
+            durable,
+            FieldTable::default(),
+        );
+        answered("the exchange's declare", ANSWER_WITHIN, declare).await?;
         *self.link.lock() = Some((Arc::clone(&conn), channel.clone()));
         Ok((conn, channel))
     }
@@ -130,20 +141,16 @@ impl AmqpBus {
             durable: true,
             ..QueueDeclareOptions::default()
         };
-        channel
-            .queue_declare(topic.into(), durable, FieldTable::default())
-            .await
-            .map_err(unavailable)?;
-        channel
-            .queue_bind(
-                topic.into(),
-                self.exchange.as_str().into(),
-                topic.into(),
-                QueueBindOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
+        let declare = channel.queue_declare(topic.into(), durable, FieldTable::default());
+        answered("a queue's declare", ANSWER_WITHIN, declare).await?;
+        let bind = channel.queue_bind(
+            topic.into(),
+            self.exchange.as_str().into(),
+            topic.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        );
+        answered("a queue's bind", ANSWER_WITHIN, bind).await?;
         self.declared.lock().insert(topic.to_string());
         Ok(())
     }
@@ -162,22 +169,18 @@ impl AmqpBus {
             let props = BasicProperties::default()
                 .with_delivery_mode(2)
                 .with_content_type("application/json".into());
-            let sent = channel
-                .basic_publish(
-                    exchange.into(),
-                    routing_key.into(),
-                    BasicPublishOptions::default(),
-                    body,
-                    props,
-                )
-                .await;
-            match sent {
-                Ok(confirm) => match confirm.await {
-                    Ok(c) if c.is_nack() => last = Some(BusError::Unavailable("RabbitMQ refused the message".into())),
-                    Ok(_) => return Ok(()),
-                    Err(e) => last = Some(unavailable(e)),
-                },
-                Err(e) => last = Some(unavailable(e)),
+            let publish = channel.basic_publish(
+                exchange.into(),
+                routing_key.into(),
+                BasicPublishOptions::default(),
+                body,
+                props,
+            );
+            let confirmed = async { publish.await?.await };
+            match answered("a publish", ANSWER_WITHIN, confirmed).await {
+                Ok(c) if c.is_nack() => last = Some(BusError::Unavailable("RabbitMQ refused the message".into())),
+                Ok(_) => return Ok(()),
+                Err(e) => last = Some(e),
             }
             self.link.lock().take();
         }
@@ -200,7 +203,7 @@ impl AmqpBus {
         let channel = match probe.as_ref().filter(|c| c.status().connected()) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = conn.create_channel().await.map_err(unavailable)?;
+                let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
                 *probe = Some(channel.clone());
                 channel
             }
@@ -209,18 +212,22 @@ impl AmqpBus {
             passive: true,
             ..QueueDeclareOptions::default()
         };
-        match channel
-            .queue_declare(topic.into(), passive, FieldTable::default())
-            .await
-        {
-            Ok(queue) => Ok(Some(queue.consumer_count())),
-            Err(e) if is_not_found(&e) => {
+        let asked = channel.queue_declare(topic.into(), passive, FieldTable::default());
+        match tokio::time::timeout(ANSWER_WITHIN, asked).await {
+            Ok(Ok(queue)) => Ok(Some(queue.consumer_count())),
+            Ok(Err(e)) if is_not_found(&e) => {
                 probe.take();
                 Ok(None)
             }
-            Err(e) => {
+            Ok(Err(e)) => {
                 probe.take();
                 Err(unavailable(e))
+            }
+            Err(_) => {
+                probe.take();
+                Err(BusError::Unavailable(format!(
+                    "RabbitMQ did not answer about {topic}'s queue"
+                )))
             }
         }
     }
@@ -300,25 +307,21 @@ impl AmqpBus {
 
     async fn reply_stream(&self) -> Result<lapin::Consumer, BusError> {
         let (conn, _) = self.link().await?;
-        let channel = conn.create_channel().await.map_err(unavailable)?;
+        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
         let exclusive = QueueDeclareOptions {
             exclusive: true,
             auto_delete: true,
             ..QueueDeclareOptions::default()
         };
-        channel
-            .queue_declare(self.reply_queue.as_str().into(), exclusive, FieldTable::default())
-            .await
-            .map_err(unavailable)?;
-        channel
-            .basic_consume(
-                self.reply_queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)
+        let declare = channel.queue_declare(self.reply_queue.as_str().into(), exclusive, FieldTable::default());
+        answered("the reply queue's declare", ANSWER_WITHIN, declare).await?;
+        let consume = channel.basic_consume(
+            self.reply_queue.as_str().into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        answered("the reply queue's consume", ANSWER_WITHIN, consume).await
     }
 
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {

@@ -3,8 +3,9 @@
 //! rejected or answered.
 
 use super::acks::AckLedger;
+use super::liveness::{answered, ANSWER_WITHIN};
 use super::oslo::{decode, wrap};
-use super::{unavailable, AmqpBus};
+use super::AmqpBus;
 use crate::bus::replies::Reply;
 use crate::bus::{BusError, Delivery, Envelope, Subscription};
 use futures::StreamExt;
@@ -90,7 +91,7 @@ impl AmqpBus {
         if let Some(channel) = shared.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
         }
-        let channel = conn.create_channel().await.map_err(unavailable)?;
+        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
         *shared = Some(channel.clone());
         Ok(channel)
     }
@@ -101,23 +102,19 @@ impl AmqpBus {
         let (conn, _) = self.link().await?;
         let channel = match topic.starts_with("guestagent.") {
             true => self.guest_channel(&conn).await?,
-            false => conn.create_channel().await.map_err(unavailable)?,
+            false => answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?,
         };
-        channel
-            .basic_qos(prefetch, BasicQosOptions::default())
-            .await
-            .map_err(unavailable)?;
+        let qos = channel.basic_qos(prefetch, BasicQosOptions::default());
+        answered("basic.qos", ANSWER_WITHIN, qos).await?;
         self.declared.lock().remove(topic);
         self.declare(&channel, topic).await?;
-        let consumer = channel
-            .basic_consume(
-                topic.into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-            .map_err(unavailable)?;
+        let consume = channel.basic_consume(
+            topic.into(),
+            "".into(),
+            BasicConsumeOptions::default(),
+            FieldTable::default(),
+        );
+        let consumer = answered("a consume", ANSWER_WITHIN, consume).await?;
         Ok((channel, consumer))
     }
 
