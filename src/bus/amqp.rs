@@ -23,7 +23,7 @@ use lapin::options::{
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties, ExchangeKind};
-use liveness::{answered, uri_with_liveness, ANSWER_WITHIN};
+use liveness::{answered, new_channel, uri_with_liveness, ANSWER_WITHIN};
 use oslo::{encode, unwrap};
 use parking_lot::Mutex;
 use serde_json::Value;
@@ -110,10 +110,9 @@ impl AmqpBus {
                 )))
             }
         };
-        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
+        let channel = new_channel(&conn).await?;
         answered(
             "confirm.select",
-            ANSWER_WITHIN,
             channel.confirm_select(ConfirmSelectOptions::default()),
         )
         .await?;
@@ -127,7 +126,7 @@ impl AmqpBus {
             durable,
             FieldTable::default(),
         );
-        answered("the exchange's declare", ANSWER_WITHIN, declare).await?;
+        answered("the exchange's declare", declare).await?;
         *self.link.lock() = Some((Arc::clone(&conn), channel.clone()));
         Ok((conn, channel))
     }
@@ -142,7 +141,7 @@ impl AmqpBus {
             ..QueueDeclareOptions::default()
         };
         let declare = channel.queue_declare(topic.into(), durable, FieldTable::default());
-        answered("a queue's declare", ANSWER_WITHIN, declare).await?;
+        answered("a queue's declare", declare).await?;
         let bind = channel.queue_bind(
             topic.into(),
             self.exchange.as_str().into(),
@@ -150,7 +149,7 @@ impl AmqpBus {
             QueueBindOptions::default(),
             FieldTable::default(),
         );
-        answered("a queue's bind", ANSWER_WITHIN, bind).await?;
+        answered("a queue's bind", bind).await?;
         self.declared.lock().insert(topic.to_string());
         Ok(())
     }
@@ -177,7 +176,7 @@ impl AmqpBus {
                 props,
             );
             let confirmed = async { publish.await?.await };
-            match answered("a publish", ANSWER_WITHIN, confirmed).await {
+            match answered("a publish", confirmed).await {
                 Ok(c) if c.is_nack() => last = Some(BusError::Unavailable("RabbitMQ refused the message".into())),
                 Ok(_) => return Ok(()),
                 Err(e) => last = Some(e),
@@ -203,7 +202,7 @@ impl AmqpBus {
         let channel = match probe.as_ref().filter(|c| c.status().connected()) {
             Some(channel) => channel.clone(),
             None => {
-                let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
+                let channel = new_channel(&conn).await?;
                 *probe = Some(channel.clone());
                 channel
             }
@@ -307,21 +306,21 @@ impl AmqpBus {
 
     async fn reply_stream(&self) -> Result<lapin::Consumer, BusError> {
         let (conn, _) = self.link().await?;
-        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
+        let channel = new_channel(&conn).await?;
         let exclusive = QueueDeclareOptions {
             exclusive: true,
             auto_delete: true,
             ..QueueDeclareOptions::default()
         };
         let declare = channel.queue_declare(self.reply_queue.as_str().into(), exclusive, FieldTable::default());
-        answered("the reply queue's declare", ANSWER_WITHIN, declare).await?;
+        answered("the reply queue's declare", declare).await?;
         let consume = channel.basic_consume(
             self.reply_queue.as_str().into(),
             "".into(),
             BasicConsumeOptions::default(),
             FieldTable::default(),
         );
-        answered("the reply queue's consume", ANSWER_WITHIN, consume).await
+        answered("the reply queue's consume", consume).await
     }
 
     pub fn delete_topic(self: &Arc<Self>, topic: &str) {

@@ -3,7 +3,7 @@
 //! rejected or answered.
 
 use super::acks::AckLedger;
-use super::liveness::{answered, ANSWER_WITHIN};
+use super::liveness::{answered, new_channel};
 use super::oslo::{decode, wrap};
 use super::AmqpBus;
 use crate::bus::replies::Reply;
@@ -91,7 +91,7 @@ impl AmqpBus {
         if let Some(channel) = shared.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
         }
-        let channel = answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?;
+        let channel = new_channel(conn).await?;
         *shared = Some(channel.clone());
         Ok(channel)
     }
@@ -102,10 +102,10 @@ impl AmqpBus {
         let (conn, _) = self.link().await?;
         let channel = match topic.starts_with("guestagent.") {
             true => self.guest_channel(&conn).await?,
-            false => answered("a new channel", ANSWER_WITHIN, conn.create_channel()).await?,
+            false => new_channel(&conn).await?,
         };
         let qos = channel.basic_qos(prefetch, BasicQosOptions::default());
-        answered("basic.qos", ANSWER_WITHIN, qos).await?;
+        answered("basic.qos", qos).await?;
         self.declared.lock().remove(topic);
         self.declare(&channel, topic).await?;
         let consume = channel.basic_consume(
@@ -114,7 +114,7 @@ impl AmqpBus {
             BasicConsumeOptions::default(),
             FieldTable::default(),
         );
-        let consumer = answered("a consume", ANSWER_WITHIN, consume).await?;
+        let consumer = answered("a consume", consume).await?;
         Ok((channel, consumer))
     }
 

@@ -8,6 +8,7 @@
 use super::unavailable;
 use crate::bus::BusError;
 use lapin::uri::AMQPUri;
+use lapin::{Channel, Connection};
 use std::future::Future;
 use std::time::Duration;
 
@@ -31,8 +32,20 @@ pub(super) fn uri_with_liveness(url: &str) -> Result<AMQPUri, BusError> {
 }
 
 /// `request` (named `what` in the error), failing as unavailable when the broker has not
-/// answered within `within`.
+/// answered within [`ANSWER_WITHIN`].
 pub(super) async fn answered<T>(
+    what: &str,
+    request: impl Future<Output = Result<T, lapin::Error>>,
+) -> Result<T, BusError> {
+    answered_within(what, ANSWER_WITHIN, request).await
+}
+
+/// A new channel on `conn`, within the broker's answer time.
+pub(super) async fn new_channel(conn: &Connection) -> Result<Channel, BusError> {
+    answered("a new channel", conn.create_channel()).await
+}
+
+async fn answered_within<T>(
     what: &str,
     within: Duration,
     request: impl Future<Output = Result<T, lapin::Error>>,
@@ -64,7 +77,7 @@ mod tests {
     #[tokio::test]
     async fn a_request_the_broker_never_answers_fails_as_unavailable() {
         let never = std::future::pending::<Result<(), lapin::Error>>();
-        let failed = answered("a declare", Duration::from_millis(20), never).await;
+        let failed = answered_within("a declare", Duration::from_millis(20), never).await;
         assert!(matches!(failed, Err(BusError::Unavailable(m)) if m.contains("a declare")));
     }
 }
