@@ -3,11 +3,12 @@
 # data, log and cookie directory, bound to 127.0.0.1 on free ports, started and stopped by PID,
 # whether or not a system RabbitMQ runs.
 #
-# Usage: scripts/rabbitmq-test-server.sh start|stop|restart
+# Usage: scripts/rabbitmq-test-server.sh start|stop|restart|queues|close-connections
 #   start   start it (or reuse the running one); prints exactly one line on stdout: its amqp:// URL
 #   stop    stop it (rabbitmqctl stop, then signals by PID), `epmd -kill`, delete its directory
 #   restart stop the node and start it again on the same ports and data (tests of reconnection)
 #   queues  prints one line per queue: name, consumers, messages (tests of queue clean-up)
+#   close-connections  closes every client connection, as a network cut would (tests of redelivery)
 #
 # Layout, base = ${COFFERTEST_DIR:-/tmp/coffer-test}/rabbitmq: $base/mnesia, $base/log, $base/home
 # (the Erlang cookie), $base/pid, $base/port, $base/dist_port, $base/epmd_port.
@@ -118,10 +119,17 @@ queues() {
     "$BIN/rabbitmqctl" -q list_queues --no-table-headers name consumers messages >&3
 }
 
+close_connections() {
+    running_pid > /dev/null || die "not running"
+    node_env
+    "$BIN/rabbitmqctl" -q close_all_connections "closed by the test" > /dev/null
+}
+
 case "${1:-}" in
     start) start ;;
     stop) stop ;;
     restart) restart ;;
     queues) queues ;;
-    *) die "usage: $0 start|stop|restart|queues" ;;
+    close-connections) close_connections ;;
+    *) die "usage: $0 start|stop|restart|queues|close-connections" ;;
 esac

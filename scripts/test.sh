@@ -148,16 +148,39 @@ if ((${#CARGO_ARGS[@]} > 0)); then
     # A filtered run: one phase.
     phase tests cargo test --all-targets "${CARGO_ARGS[@]}" -- "${TEST_BIN_ARGS[@]}"
 else
-    # The whole suite, one timed phase per group; every group runs even if one fails.
+    # The whole suite, one timed phase per group; every group runs even if one fails. Each
+    # group's output is also kept, so that the failures are repeated, short, at the very end.
+    GROUP_LOGS="$(mktemp -d)"
+    logged() {
+        local log="$GROUP_LOGS/$1"; shift
+        "$@" 2>&1 | tee "$log"
+    }
     rc=0
-    phase "tests:unit" cargo test --lib --bins -- "${TEST_BIN_ARGS[@]}" || rc=1
+    phase "tests:unit" logged unit cargo test --lib --bins -- "${TEST_BIN_ARGS[@]}" || rc=1
     # Each module of tests/integration/ (but main and support) is one group.
     for file in tests/integration/*.rs; do
         group="$(basename "$file" .rs)"
         [[ "$group" == main || "$group" == support ]] && continue
-        phase "tests:$group" cargo test --test integration -- "$group::" "${TEST_BIN_ARGS[@]}" || rc=1
+        phase "tests:$group" logged "$group" cargo test --test integration -- "$group::" "${TEST_BIN_ARGS[@]}" || rc=1
     done
     # Trove's own clients (python-openstackclient, python-troveclient) against a running coffer.
-    phase "tests:clients" bash tests/clients/run.sh || rc=1
+    phase "tests:clients" logged clients bash tests/clients/run.sh || rc=1
+    if ((rc != 0)); then
+        echo "== failures (each failed test and its panic message; the full output is above)"
+        for log in "$GROUP_LOGS"/*; do
+            awk -v group="$(basename "$log")" '
+                /^---- .* stdout ----$/ { print "[" group "] " $2; next }
+                /panicked at/ { left = 3 }
+                left > 0 { print "    " substr($0, 1, 600); left--; next }
+                /^FAIL: |^not ok / { print "[" group "] " $0 }
+            ' "$log"
+        done
+        # What the test PostgreSQL refused meanwhile (deadlocks, serialization failures, …).
+        if [[ -f "$COFFERTEST_DIR/pg/log" ]]; then
+            echo "== the test PostgreSQL's last errors"
+            grep -E "ERROR|FATAL|DETAIL" "$COFFERTEST_DIR/pg/log" | tail -20 || true
+        fi
+    fi
+    rm -rf "$GROUP_LOGS"
     exit "$rc"
 fi

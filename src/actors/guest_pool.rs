@@ -174,8 +174,17 @@ impl StreamHandler<Delivery> for GuestPool {
                 return delivery.reply(Err(e));
             }
         };
-        if self.guests.contains_key(&request.instance_id) || self.checking.contains(&request.instance_id) {
+        if self.guests.contains_key(&request.instance_id) {
             return delivery.ack();
+        }
+        if self.checking.contains(&request.instance_id) {
+            // The same request again while it is being checked: the broker gave it back (the
+            // connection that brought it first was lost). The check in flight may still fail,
+            // and its delivery, on the lost channel, can hand nothing back: this copy is the
+            // request now. Handed back after a pause, it is hosted, or acknowledged as hosted,
+            // once the check ends.
+            ctx.run_later(Duration::from_secs(1), move |_, _| drop(delivery));
+            return;
         }
         if self.master.open(&request.sealed_key).is_err() {
             // Not this deployment's key (a key file not copied here): handed back after a

@@ -124,18 +124,20 @@ pub async fn wait_all_active(api: &Api, ids: &[String], within: Duration) {
     let waiting = std::cell::Cell::new(ids.to_vec());
     eventually(within, "every instance ACTIVE/HEALTHY", || async {
         let mut still = Vec::new();
+        let mut seen = Vec::new();
         for id in waiting.take() {
             let view = api.instance(&id).await.expect("the instance exists");
             assert_ne!(view["status"], "ERROR", "an instance failed: {view}");
             if view["status"] != "ACTIVE" || view["operating_status"] != "HEALTHY" {
+                seen.push(format!("{id}: {} / {}", view["status"], view["operating_status"]));
                 still.push(id);
             }
         }
-        waiting.set(still.clone());
-        if still.is_empty() {
+        waiting.set(still);
+        if seen.is_empty() {
             Ok(())
         } else {
-            Err(still)
+            Err(seen)
         }
     })
     .await

@@ -79,6 +79,62 @@ async fn creates_made_through_a_broker_restart_all_become_active() {
     );
 }
 
+/// The private broker's queue `name` as (consumers, messages), if it exists.
+fn queue(name: &str) -> Option<(u64, u64)> {
+    queues().into_iter().find(|q| q.0 == name).map(|q| (q.1, q.2))
+}
+
+/// Cuts every connection to the broker (the processes reconnect; unacknowledged messages are
+/// given back to their queues).
+fn close_connections() {
+    let status = std::process::Command::new("bash")
+        .args(["scripts/rabbitmq-test-server.sh", "close-connections"])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("run the script");
+    assert!(status.success(), "the connections closed");
+}
+
+#[actix_web::test]
+async fn a_host_request_given_back_while_it_is_checked_is_not_lost() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = cluster_env(&db, 200);
+    let api = start(&db, "api", &env).await;
+    let _conductor = start(&db, "conductor", &env).await;
+    let task_manager = start(&db, "taskmanager", &with(&env, "COFFER_TASKMANAGER_NODE_ID", "tm-a")).await;
+    let api = &api.api;
+    // No pool yet: the create's host_guest waits in the pools' queue.
+    let id = api.create("given-back").await;
+    let waiting = |name: &'static str| async move {
+        eventually(Duration::from_secs(30), name, || async {
+            match tokio::task::spawn_blocking(move || queue(name)).await.expect("queues") {
+                Some((_, messages)) if messages > 0 => Ok(()),
+                seen => Err(seen),
+            }
+        })
+        .await
+    };
+    waiting("guestpool").await;
+    // The task manager stops answering: the pool that takes the request asks it whether the
+    // guest is still wanted and waits (10 s) for the answer.
+    task_manager.signal(libc::SIGSTOP);
+    let _pool = start(&db, "guest --simulated 10", &env).await;
+    waiting("taskmanager").await;
+    let asked = Instant::now();
+    // The pool's connection is cut while it waits: the broker gives the request back, and the
+    // reconnected pool receives it again while the first check is still in flight.
+    tokio::task::spawn_blocking(close_connections).await.expect("close");
+    // The task manager answers again once the first check has timed out for good.
+    tokio::time::sleep(Duration::from_secs(11).saturating_sub(asked.elapsed())).await;
+    task_manager.signal(libc::SIGCONT);
+    wait_all_active(api, std::slice::from_ref(&id), Duration::from_secs(40)).await;
+    let hosts = tokio::task::spawn_blocking(move || queue(&format!("guestagent.{id}")))
+        .await
+        .expect("queues");
+    assert_eq!(hosts.map(|q| q.0), Some(1), "the guest has one host");
+}
+
 #[actix_web::test]
 async fn a_killed_pools_guests_are_hosted_again_by_a_live_pool() {
     let _turn = BROKER.lock().await;
