@@ -7,14 +7,25 @@ use crate::amqp::BROKER;
 use crate::support::{Backend, TestDb};
 use serde_json::json;
 
-/// Restarts the private broker (same ports, same durable queues).
-fn restart_broker() {
+/// Runs `scripts/rabbitmq-test-server.sh <command>` on the private broker.
+fn broker_script(command: &str) {
     let status = std::process::Command::new("bash")
-        .args(["scripts/rabbitmq-test-server.sh", "restart"])
+        .args(["scripts/rabbitmq-test-server.sh", command])
         .stdout(std::process::Stdio::null())
         .status()
-        .expect("run the restart script");
-    assert!(status.success(), "the broker restarted");
+        .expect("run the broker script");
+    assert!(status.success(), "rabbitmq-test-server.sh {command} failed");
+}
+
+/// Restarts the private broker (same ports, same durable queues).
+fn restart_broker() {
+    broker_script("restart")
+}
+
+/// Cuts every connection to the broker (the processes reconnect; unacknowledged messages are
+/// given back to their queues).
+fn close_connections() {
+    broker_script("close-connections")
 }
 
 #[actix_web::test]
@@ -82,17 +93,6 @@ async fn creates_made_through_a_broker_restart_all_become_active() {
 /// The private broker's queue `name` as (consumers, messages), if it exists.
 fn queue(name: &str) -> Option<(u64, u64)> {
     queues().into_iter().find(|q| q.0 == name).map(|q| (q.1, q.2))
-}
-
-/// Cuts every connection to the broker (the processes reconnect; unacknowledged messages are
-/// given back to their queues).
-fn close_connections() {
-    let status = std::process::Command::new("bash")
-        .args(["scripts/rabbitmq-test-server.sh", "close-connections"])
-        .stdout(std::process::Stdio::null())
-        .status()
-        .expect("run the script");
-    assert!(status.success(), "the connections closed");
 }
 
 #[actix_web::test]
