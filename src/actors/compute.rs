@@ -45,11 +45,14 @@ struct Guest {
 pub struct Compute {
     services: Services,
     guests: HashMap<InstanceId, Guest>,
+    /// What the guest sessions in this process share.
+    guest_env: Arc<GuestEnv>,
 }
 
 impl Compute {
     pub fn new(services: Services) -> Compute {
         Compute {
+            guest_env: Arc::new(GuestEnv::of_node(&services)),
             services,
             guests: HashMap::new(),
         }
@@ -95,7 +98,7 @@ impl Compute {
                     if recorded_replica {
                         datastore.expect_replica();
                     }
-                    let (env, id) = (GuestEnv::of_node(&self.services), instance_id.clone());
+                    let (env, id) = (Arc::clone(&self.guest_env), instance_id.clone());
                     Some(Supervisor::start(move |_| GuestSession::new(id, env, key, datastore)))
                 }
             };

@@ -30,6 +30,8 @@ struct Released(InstanceId, Ending);
 
 pub struct GuestPool {
     env: GuestEnv,
+    /// What its sessions share: `env`, telling this pool when one ends (made at the first).
+    sessions_env: Option<Arc<GuestEnv>>,
     master: Arc<MasterKey>,
     capacity: usize,
     name: String,
@@ -50,6 +52,7 @@ impl GuestPool {
     ) -> GuestPool {
         GuestPool {
             env,
+            sessions_env: None,
             master,
             capacity,
             name,
@@ -61,6 +64,18 @@ impl GuestPool {
 
     fn count(&self) {
         self.hosted.store(self.guests.len() as i64, Ordering::Relaxed);
+    }
+
+    fn sessions_env(&mut self, ctx: &mut Context<Self>) -> Arc<GuestEnv> {
+        let env = self.sessions_env.get_or_insert_with(|| {
+            let pool = ctx.address();
+            let mut env = self.env.clone();
+            env.on_destroyed = Some(Arc::new(move |id: &str, ending| {
+                pool.do_send(Released(InstanceId::new(id), ending))
+            }));
+            Arc::new(env)
+        });
+        Arc::clone(env)
     }
 
     fn host(&mut self, request: HostGuest, ctx: &mut Context<Self>) -> Result<(), GuestKeyError> {
@@ -75,11 +90,7 @@ impl GuestPool {
         let key = Arc::new(GuestKey::from_base64(&text).map_err(|e| unreadable(e.to_string()))?);
         let prepare = self.env.config.compute.simulated_prepare_ms;
         let datastore = crate::compute::simulated::datastore_for(prepare, request.prepared);
-        let pool = ctx.address();
-        let mut env = self.env.clone();
-        env.on_destroyed = Some(Arc::new(move |id: &str, ending| {
-            pool.do_send(Released(InstanceId::new(id), ending))
-        }));
+        let env = self.sessions_env(ctx);
         let id = request.instance_id.clone();
         let session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
         tracing::info!(pool = %self.name, instance.id = %request.instance_id, "guest pool: hosting");

@@ -7,6 +7,7 @@
 //! An unknown method or malformed arguments are answered with an error, never a crash.
 
 mod backup;
+mod replay;
 mod to_conductor;
 
 pub use to_conductor::ConductorLink;
@@ -22,8 +23,8 @@ use crate::telemetry::supervision::SupervisionLog;
 use actix::prelude::*;
 use backup::RunningBackup;
 use futures::FutureExt;
+use replay::SeenRequests;
 use serde_json::json;
-use std::collections::HashMap;
 use std::sync::Arc;
 use to_conductor::sent_now;
 use tracing::Instrument;
@@ -60,7 +61,7 @@ pub struct GuestEnv {
 }
 
 impl GuestEnv {
-    /// What an in-process guest session gets of this node.
+    /// What the in-process guest sessions of this node share.
     pub fn of_node(services: &crate::services::Services) -> GuestEnv {
         GuestEnv {
             bus: services.bus.clone(),
@@ -74,39 +75,49 @@ impl GuestEnv {
 
 pub struct GuestSession {
     instance_id: InstanceId,
-    env: GuestEnv,
+    /// Shared by every session of its host.
+    env: Arc<GuestEnv>,
     /// Signs what it sends, checks what it receives.
     key: Arc<GuestKey>,
-    conductor: ConductorLink,
     datastore: Box<dyn Datastore>,
-    /// The backup attempt running here, if any.
-    backup: Option<RunningBackup>,
-    /// Request ids of the signed requests taken, with when they were issued (within the TTL).
-    seen: HashMap<String, f64>,
+    /// The backup attempt running here, if any (boxed: most sessions never run one, and every
+    /// byte of a session is paid a hundred thousand times).
+    backup: Option<Box<RunningBackup>>,
+    /// The signed requests taken (no replays); those past the TTL are let go at each heartbeat.
+    seen: SeenRequests,
 }
 
 impl GuestSession {
     pub fn new(
         instance_id: InstanceId,
-        env: GuestEnv,
+        env: Arc<GuestEnv>,
         key: Arc<GuestKey>,
         datastore: Box<dyn Datastore>,
     ) -> GuestSession {
-        let conductor = ConductorLink {
-            bus: env.bus.clone(),
-            instance_id: instance_id.clone(),
-            key: Arc::clone(&key),
-            sign: env.config.bus.sign_guest_messages,
-        };
         GuestSession {
             instance_id,
             env,
             key,
-            conductor,
             datastore,
             backup: None,
-            seen: HashMap::new(),
+            seen: SeenRequests::default(),
         }
+    }
+
+    /// Its channel to the conductor, made when something is sent (not kept: it would repeat
+    /// the session's own id, key and bus in every session).
+    fn conductor(&self) -> ConductorLink {
+        ConductorLink {
+            bus: self.env.bus.clone(),
+            instance_id: self.instance_id.clone(),
+            key: Arc::clone(&self.key),
+            sign: self.env.config.bus.sign_guest_messages,
+        }
+    }
+
+    fn forget_expired_requests(&mut self) {
+        let ttl = self.env.config.guest.message_ttl_s.as_secs_f64();
+        self.seen.forget_expired(sent_now(), ttl);
     }
 
     /// Casts the datastore's current status to the conductor (Trove's `set_status`).
@@ -115,7 +126,7 @@ impl GuestSession {
             return; // Trove suppresses periodic heartbeats until prepare has ended.
         }
         let status = self.datastore.status();
-        let link = self.conductor.clone();
+        let link = self.conductor();
         ctx.spawn(
             async move {
                 let status = match forced {
@@ -134,7 +145,7 @@ impl GuestSession {
             return;
         }
         let check = self.datastore.check_volume();
-        let link = self.conductor.clone();
+        let link = self.conductor();
         ctx.spawn(
             async move {
                 let Some(message) = check.await else { return };
@@ -172,7 +183,7 @@ impl GuestSession {
                 delivery.ack();
                 tracing::warn!(instance.id = %act.instance_id, error = %e, "prepare failed: {e}");
                 // The reason first, so the create that sees FAILED can tell why.
-                let report = act.conductor.clone().report_fault(e.to_string());
+                let report = act.conductor().report_fault(e.to_string());
                 ctx.spawn(report.into_actor(act).map(|(), act, ctx| {
                     act.heartbeat(ctx, Some(ServiceStatus::Failed));
                 }));
@@ -183,20 +194,7 @@ impl GuestSession {
     /// Checks a verified request's age and that it was not taken before (no replays).
     fn take_once(&mut self, envelope: &crate::bus::Envelope) -> Result<(), SignError> {
         let ttl = self.env.config.guest.message_ttl_s.as_secs_f64();
-        let now = sent_now();
-        let issued = envelope.context.issued.ok_or(SignError::NoIssueTime)?;
-        if now - issued > ttl {
-            return Err(SignError::Expired { age_s: now - issued });
-        }
-        let id = &envelope.context.request_id;
-        if self.seen.contains_key(id) {
-            return Err(SignError::Replayed(id.clone()));
-        }
-        if self.seen.len() >= 4096 {
-            self.seen.retain(|_, at| now - *at <= ttl);
-        }
-        self.seen.insert(id.clone(), issued);
-        Ok(())
+        self.seen.take_once(envelope, sent_now(), ttl)
     }
 
     /// Answers a call: a result signed under this instance's key (errors carry no secrets).
@@ -239,6 +237,7 @@ impl Actor for GuestSession {
         ctx.run_interval(interval, |act, ctx| {
             act.heartbeat(ctx, None);
             act.enforce_volume(ctx);
+            act.forget_expired_requests();
         });
         if self.datastore.is_prepared() {
             // A re-adopted server: start it if it is down (a host reboot), then report at once
@@ -278,7 +277,7 @@ impl Handler<Destroy> for GuestSession {
 
 impl StreamHandler<Delivery> for GuestSession {
     fn handle(&mut self, mut delivery: Delivery, ctx: &mut Context<Self>) {
-        if delivery.redelivered && self.seen.contains_key(&delivery.envelope.context.request_id) {
+        if delivery.redelivered && self.seen.contains(&delivery.envelope.context.request_id) {
             // Handed back by the broker after a reconnect, already taken here (a prepare still
             // running): nothing to do again.
             return delivery.ack();

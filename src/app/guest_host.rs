@@ -73,6 +73,7 @@ pub async fn run_instance_guest(config: Config, instance_id: &str) -> anyhow::Re
     }
     tracing::info!(instance.id = %instance_id, datastore = %spec.manager, "guest agent serving");
     let (id, key) = (crate::ids::InstanceId::new(instance_id), Arc::new(key));
+    let env = Arc::new(env);
     let _session = Supervisor::start(move |_| GuestSession::new(id, env, key, datastore));
     until_stopped(done).await
 }

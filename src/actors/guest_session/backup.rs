@@ -44,7 +44,7 @@ impl GuestSession {
         let stored = Arc::new(AtomicU64::new(0));
         let store = self.env.backup_store.clone();
         let report = BackupReporter {
-            link: self.conductor.clone(),
+            link: self.conductor(),
             store: store.clone(),
             backup_id: job.backup_id.clone(),
             attempt: job.attempt,
@@ -99,12 +99,12 @@ impl GuestSession {
             };
             ctx.spawn(report.send(args).into_actor(act));
         }));
-        self.backup = Some(RunningBackup {
+        self.backup = Some(Box::new(RunningBackup {
             backup_id,
             attempt,
             task,
             ticker,
-        });
+        }));
     }
 }
 
