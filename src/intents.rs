@@ -5,7 +5,6 @@
 use crate::db::models::catalog::{Datastore, DatastoreVersion, Flavor};
 use crate::db::models::flow::Flow;
 use crate::db::models::instance::{Instance, InstanceRecord};
-use crate::db::models::lastseen::LastSeen;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::{unique_now_ms, write_tx, DbConn};
@@ -249,7 +248,6 @@ fn create_one(conn: &mut DbConn, req: &CreateInstance, ctx: NewInstance<'_>) -> 
             .values(&service)
             .execute(c)
     })?;
-    LastSeen::start(conn, &instance.id, "heartbeat")?;
     let users = req
         .users
         .iter()

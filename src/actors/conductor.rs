@@ -7,9 +7,10 @@
 //! Heartbeats are applied in batches (one transaction for up to `[conductor] batch_max`
 //! messages) and acknowledged only after the commit; the next batch is gathered and checked
 //! while one is written. A batch is coalesced — of one instance's heartbeats only the newest is
-//! written — and that one goes through the stale check, one conditional write on
-//! `conductor_lastseen`, so a message whose `sent` is older than or equal to the last applied
-//! one for that instance changes nothing, whichever conductor holds it. A periodic sweep stores
+//! written — and that one is applied by one conditional write of the instance's
+//! `service_statuses` row, which is also the stale check: a message whose `sent` is older than
+//! or equal to the last applied one for that instance changes nothing, whichever conductor
+//! holds it. A periodic sweep stores
 //! heartbeat expiry as FAILED_TIMEOUT_GUESTAGENT. Backup reports (`update_backup`) go through
 //! the same kind of check on the backup row (attempt, `sent`, not ended) and wake the backup's
 //! flow.

@@ -13,7 +13,7 @@ use crate::actors::conductor::Conductor;
 use crate::app::{self, Role};
 use crate::bus::signing::{self, GuestKey};
 use crate::bus::{self, AmqpBus, Envelope};
-use crate::db::models::lastseen::LastSeen;
+use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::Db;
 use actix::prelude::*;
 use anyhow::Context as _;
@@ -234,7 +234,7 @@ async fn make_instances(db: &Db, base: &str, instances: usize) -> anyhow::Result
     created.into_iter().collect::<anyhow::Result<Vec<()>>>()?;
     let deadline = Instant::now() + Duration::from_secs(300);
     loop {
-        let seen = db.run(|c| LastSeen::all_for_method(c, "heartbeat")).await?;
+        let seen = db.run(ServiceStatusRow::heartbeats_sent).await?;
         if seen.len() == instances && seen.iter().all(|(_, sent)| *sent > 0.0) {
             return Ok(seen.into_iter().map(|(id, _)| id).collect());
         }
@@ -250,7 +250,7 @@ async fn watch_applied(db: Db, newest: HashMap<String, f64>) -> anyhow::Result<u
     let mut last: HashMap<String, f64> = HashMap::new();
     let mut out_of_order = 0;
     loop {
-        let seen = db.run(|c| LastSeen::all_for_method(c, "heartbeat")).await?;
+        let seen = db.run(ServiceStatusRow::heartbeats_sent).await?;
         let mut done = 0;
         for (id, sent) in seen {
             let Some(want) = newest.get(&id) else { continue };

@@ -11,6 +11,5 @@ pub mod flow;
 pub mod guest_key;
 pub mod identity;
 pub mod instance;
-pub mod lastseen;
 pub mod quota;
 pub mod service_status;

@@ -69,6 +69,7 @@ diesel::table! {
         status_id -> Integer,
         status_description -> Text,
         updated_at -> BigInt,
+        heartbeat_sent -> Double,
     }
 }
 
@@ -88,14 +89,6 @@ diesel::table! {
         instance_id -> Text,
         sealed_key -> Text,
         created -> BigInt,
-    }
-}
-
-diesel::table! {
-    conductor_lastseen (instance_id, method_name) {
-        instance_id -> Text,
-        method_name -> Text,
-        sent -> Double,
     }
 }
 
@@ -221,7 +214,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     instances,
     service_statuses,
     instance_faults,
-    conductor_lastseen,
     guest_keys,
     flows,
     backups,

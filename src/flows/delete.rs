@@ -11,7 +11,6 @@ use crate::db::models::catalog::Flavor;
 use crate::db::models::fault::InstanceFault;
 use crate::db::models::guest_key::GuestKeyRow;
 use crate::db::models::instance::Instance;
-use crate::db::models::lastseen::LastSeen;
 use crate::db::models::quota;
 use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::write_tx;
@@ -75,7 +74,6 @@ async fn forget(ctx: &FlowCtx) -> Result<(), FlowError> {
             }
             Instance::mark_deleted(c, &id)?;
             ServiceStatusRow::set(c, &id, ServiceStatus::Deleted)?;
-            LastSeen::delete_for(c, &id)?;
             GuestKeyRow::delete_for(c, &id)?;
             InstanceFault::soft_delete_all(c, &id)
         })

@@ -91,6 +91,75 @@ async fn stale_heartbeats_change_nothing(backend: Backend) {
 }
 both_backends!(stale_heartbeats_change_nothing);
 
+/// The stored status of `id`.
+async fn stored_status(app: &TestApp, id: &str) -> Option<ServiceStatus> {
+    let id = id.to_string();
+    let row = app.node.services.db.run(move |c| ServiceStatusRow::find(c, &id)).await;
+    row.expect("db").expect("a status row").status()
+}
+
+/// Waits until the newest applied heartbeat of `id` is the one sent at `sent`.
+async fn wait_applied(app: &TestApp, id: &str, sent: f64) {
+    eventually(Duration::from_secs(10), "the heartbeat is applied", || async {
+        match app.last_heartbeat_sent(id).await {
+            Some(applied) if applied == sent => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await
+}
+
+async fn heartbeats_keep_trove_rules_for_sticky_unknown_and_unsent(backend: Backend) {
+    let app = TestApp::start(backend, |c| {
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(3600.0)
+    })
+    .await;
+    let id = app.api.create("sticky").await;
+    app.api.wait_active(&id).await;
+    let set = |status: ServiceStatus| {
+        let id = id.clone();
+        app.node.services.db.run(move |c| ServiceStatusRow::set(c, &id, status))
+    };
+    let future = chrono::Utc::now().timestamp() as f64 + 10_000.0;
+
+    // RESTART_REQUIRED stays until a restart clears it; the heartbeat still counts as the
+    // newest seen, so an older one after it is stale.
+    set(ServiceStatus::RestartRequired).await.expect("db");
+    cast_heartbeat(&app, &id, "healthy", future).await;
+    wait_applied(&app, &id, future).await;
+    assert_eq!(stored_status(&app, &id).await, Some(ServiceStatus::RestartRequired));
+
+    // A status this conductor does not know changes nothing but the newest `sent`.
+    set(ServiceStatus::Shutdown).await.expect("db");
+    cast_heartbeat(&app, &id, "no such status", future + 1.0).await;
+    wait_applied(&app, &id, future + 1.0).await;
+    assert_eq!(stored_status(&app, &id).await, Some(ServiceStatus::Shutdown));
+
+    // One without `sent` cannot be checked: it is applied (Trove logs it), and moves no `sent`.
+    let mut unsent = Envelope::new(
+        "heartbeat",
+        json!({"instance_id": id, "payload": {"service_status": "healthy"}}),
+    );
+    let key = app.guest_key(&id).await;
+    signing::sign(&mut unsent, &id, &key);
+    app.node.services.bus.cast(bus::CONDUCTOR, unsent).await.expect("cast");
+    eventually(Duration::from_secs(10), "the unsent heartbeat's status", || async {
+        match stored_status(&app, &id).await {
+            Some(ServiceStatus::Healthy) => Ok(()),
+            other => Err(other),
+        }
+    })
+    .await;
+    assert_eq!(app.last_heartbeat_sent(&id).await, Some(future + 1.0));
+
+    // And an older one than the newest applied is still dropped.
+    let stale = dropped(&app);
+    cast_heartbeat(&app, &id, "shutdown", future + 0.5).await;
+    wait_stale(&app, stale, 1).await;
+    assert_eq!(stored_status(&app, &id).await, Some(ServiceStatus::Healthy));
+}
+both_backends!(heartbeats_keep_trove_rules_for_sticky_unknown_and_unsent);
+
 async fn silent_guest_expires(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(0.5);

@@ -70,7 +70,7 @@ impl TestApp {
         self.node
             .services
             .db
-            .run(move |c| coffer::db::models::lastseen::LastSeen::last_sent(c, &id, "heartbeat"))
+            .run(move |c| coffer::db::models::service_status::ServiceStatusRow::heartbeat_sent(c, &id))
             .await
             .expect("db")
     }

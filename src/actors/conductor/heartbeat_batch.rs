@@ -4,13 +4,11 @@
 
 use super::BatchError;
 use crate::bus::Delivery;
-use crate::db::models::lastseen::LastSeen;
-use crate::db::models::service_status::ServiceStatusRow;
+use crate::db::models::service_status::{HeartbeatWrite, ServiceStatusRow};
 use crate::db::{now_ms, write_tx, DbConn, DbError};
 use crate::guest::messages::Heartbeat;
 use crate::services::Services;
 use crate::status::ServiceStatus;
-use std::collections::HashSet;
 use std::sync::atomic::Ordering;
 
 /// A batch's heartbeats that passed their checks, with their deliveries.
@@ -86,34 +84,41 @@ fn coalesce(mut heartbeats: Vec<Heartbeat>) -> Vec<Heartbeat> {
 /// the instances whose status was written).
 fn apply_heartbeats(conn: &mut DbConn, heartbeats: &[Heartbeat]) -> Result<(i64, i64, i64, Vec<String>), DbError> {
     let now = now_ms();
-    let timed: Vec<(&str, f64)> = heartbeats
+    let writes: Vec<HeartbeatWrite<'_>> = heartbeats
         .iter()
-        .filter_map(|hb| hb.sent.map(|sent| (hb.instance_id.as_str(), sent)))
-        .collect();
-    let fresh: HashSet<String> = LastSeen::accept_many(conn, "heartbeat", &timed)?.into_iter().collect();
-    let (mut stale, mut lag) = (0, 0);
-    let mut statuses = Vec::with_capacity(heartbeats.len());
-    for hb in heartbeats {
-        match hb.sent {
-            Some(sent) if fresh.contains(hb.instance_id.as_str()) => lag = lag.max(now - (sent * 1000.0) as i64),
-            Some(_) => {
-                stale += 1;
-                continue;
+        .map(|hb| {
+            let status = hb
+                .payload
+                .service_status
+                .as_deref()
+                .and_then(ServiceStatus::from_description);
+            if status.is_none() {
+                tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status");
             }
-            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied"),
+            if hb.sent.is_none() {
+                tracing::warn!(instance.id = %hb.instance_id, "heartbeat without sent; applied");
+            }
+            HeartbeatWrite {
+                instance_id: hb.instance_id.as_str(),
+                sent: hb.sent,
+                status,
+            }
+        })
+        .collect();
+    let passed = ServiceStatusRow::apply_heartbeats(conn, &writes, now)?;
+    let (mut stale, mut lag) = (0, 0);
+    let mut written = Vec::with_capacity(writes.len());
+    for (hb, passed) in writes.iter().zip(passed) {
+        match (passed, hb.sent) {
+            (true, Some(sent)) => lag = lag.max(now - (sent * 1000.0) as i64),
+            (false, Some(_)) => stale += 1,
+            _ => {}
         }
-        let status = hb
-            .payload
-            .service_status
-            .as_deref()
-            .and_then(ServiceStatus::from_description);
-        match status {
-            Some(status) => statuses.push((hb.instance_id.as_str(), status)),
-            None => tracing::warn!(instance.id = %hb.instance_id, "heartbeat with unknown service status"),
+        if passed && hb.status.is_some() {
+            written.push(hb.instance_id.to_string());
         }
     }
-    let changed = ServiceStatusRow::apply_heartbeats(conn, &statuses, now)?;
-    Ok((changed.len() as i64, stale, lag, changed))
+    Ok((written.len() as i64, stale, lag, written))
 }
 
 #[cfg(test)]

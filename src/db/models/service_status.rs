@@ -8,12 +8,48 @@ use crate::db::{now_ms, on_backend, DbConn, DbError};
 use crate::status::{ServiceStatus, Task};
 use diesel::prelude::*;
 
-/// One heartbeat's status and time on SQLite, unless the stored status is sticky.
-struct WriteHeartbeat;
-impl StatementText for WriteHeartbeat {
+/// A heartbeat newer than the last applied one, on SQLite: its `sent` becomes the last applied
+/// one and its status is written, unless the stored status is sticky (the `?` of each CASE).
+/// The stale check and the write are one statement (Trove writes two rows per heartbeat).
+struct WriteNewerHeartbeat;
+impl StatementText for WriteNewerHeartbeat {
+    const SQL: &'static str = "UPDATE service_statuses SET heartbeat_sent = ?, \
+                               status_id = CASE status_id WHEN ? THEN status_id ELSE ? END, \
+                               status_description = CASE status_id WHEN ? THEN status_description ELSE ? END, \
+                               updated_at = CASE status_id WHEN ? THEN updated_at ELSE ? END \
+                               WHERE instance_id = ? AND heartbeat_sent < ?";
+}
+
+/// A heartbeat newer than the last applied one whose status is not known here: only its
+/// `sent` is taken.
+struct TakeNewerSent;
+impl StatementText for TakeNewerSent {
+    const SQL: &'static str = "UPDATE service_statuses SET heartbeat_sent = ? \
+                               WHERE instance_id = ? AND heartbeat_sent < ?";
+}
+
+/// A heartbeat without `sent` (no stale check possible): its status is written unless sticky.
+struct WriteUnsentHeartbeat;
+impl StatementText for WriteUnsentHeartbeat {
     const SQL: &'static str = "UPDATE service_statuses \
                                SET status_id = ?, status_description = ?, updated_at = ? \
                                WHERE instance_id = ? AND status_id != ?";
+}
+
+/// One heartbeat to apply: its instance, its `sent` (the guest's clock) and the status it
+/// reports, if known.
+#[derive(Debug, Clone, Copy)]
+pub struct HeartbeatWrite<'a> {
+    pub instance_id: &'a str,
+    pub sent: Option<f64>,
+    pub status: Option<ServiceStatus>,
+}
+
+/// An instance id a statement returns.
+#[derive(QueryableByName)]
+struct InstanceIdRow {
+    #[diesel(sql_type = diesel::sql_types::Text)]
+    instance_id: String,
 }
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -24,6 +60,8 @@ pub struct ServiceStatusRow {
     pub status_id: i32,
     pub status_description: String,
     pub updated_at: i64,
+    /// The `sent` of the newest heartbeat applied (0 before the first).
+    pub heartbeat_sent: f64,
 }
 
 impl ServiceStatusRow {
@@ -34,6 +72,7 @@ impl ServiceStatusRow {
             status_id: status.code(),
             status_description: status.description().to_string(),
             updated_at: now_ms(),
+            heartbeat_sent: 0.0,
         }
     }
 
@@ -62,64 +101,128 @@ impl ServiceStatusRow {
         Ok(())
     }
 
-    /// Writes the heartbeats' statuses and time for many instances (each at most once; on SQLite
-    /// a cached UPDATE each, on PostgreSQL one statement), except over RESTART_REQUIRED (sticky
-    /// until a restart clears it, as in Trove); returns the instances whose status was written.
+    /// Applies heartbeats of many instances (each at most once), at `at_ms`: a heartbeat
+    /// whose `sent` is not newer than the last applied one changes nothing (Trove's stale
+    /// check: older or equal is dropped); one without `sent` is not checked. An applied one
+    /// writes its status and time, except over RESTART_REQUIRED (sticky until a restart clears
+    /// it, as in Trove). Returns, in order, whether each passed. On SQLite a cached UPDATE each;
+    /// on PostgreSQL one statement for the batch, after its rows are locked in instance order
+    /// (so concurrent conductors cannot deadlock).
     pub fn apply_heartbeats(
         conn: &mut DbConn,
-        statuses: &[(&str, ServiceStatus)],
+        heartbeats: &[HeartbeatWrite<'_>],
         at_ms: i64,
-    ) -> Result<Vec<String>, DbError> {
-        if statuses.is_empty() {
+    ) -> Result<Vec<bool>, DbError> {
+        if heartbeats.is_empty() {
             return Ok(Vec::new());
         }
         let keep = ServiceStatus::RestartRequired.code();
         match conn {
-            DbConn::Sqlite(c) => {
-                let mut written = Vec::with_capacity(statuses.len());
-                for &(id, status) in statuses {
-                    let n = Cached::<WriteHeartbeat>::new(&[
-                        Bind::Integer(status.code()),
-                        Bind::Text(status.description()),
-                        Bind::BigInt(at_ms),
-                        Bind::Text(id),
-                        Bind::Integer(keep),
-                    ])
-                    .execute(c)?;
-                    if n == 1 {
-                        written.push(id.to_string());
-                    }
-                }
-                Ok(written)
-            }
-            DbConn::Pg(c) => Self::apply_heartbeats_pg(c, statuses, at_ms, keep),
+            DbConn::Sqlite(c) => heartbeats
+                .iter()
+                .map(|hb| Ok(Self::apply_heartbeat_sqlite(c, hb, at_ms, keep)? == 1))
+                .collect(),
+            DbConn::Pg(c) => Self::apply_heartbeats_pg(c, heartbeats, at_ms, keep),
         }
+    }
+
+    fn apply_heartbeat_sqlite(
+        c: &mut SqliteConnection,
+        hb: &HeartbeatWrite<'_>,
+        at_ms: i64,
+        keep: i32,
+    ) -> Result<usize, DbError> {
+        let id = hb.instance_id;
+        Ok(match (hb.sent, hb.status) {
+            (Some(sent), Some(status)) => Cached::<WriteNewerHeartbeat>::new(&[
+                Bind::Double(sent),
+                Bind::Integer(keep),
+                Bind::Integer(status.code()),
+                Bind::Integer(keep),
+                Bind::Text(status.description()),
+                Bind::Integer(keep),
+                Bind::BigInt(at_ms),
+                Bind::Text(id),
+                Bind::Double(sent),
+            ])
+            .execute(c)?,
+            (Some(sent), None) => {
+                Cached::<TakeNewerSent>::new(&[Bind::Double(sent), Bind::Text(id), Bind::Double(sent)]).execute(c)?
+            }
+            (None, Some(status)) => Cached::<WriteUnsentHeartbeat>::new(&[
+                Bind::Integer(status.code()),
+                Bind::Text(status.description()),
+                Bind::BigInt(at_ms),
+                Bind::Text(id),
+                Bind::Integer(keep),
+            ])
+            .execute(c)?,
+            (None, None) => 0,
+        })
     }
 
     fn apply_heartbeats_pg(
         c: &mut PgConnection,
-        statuses: &[(&str, ServiceStatus)],
+        heartbeats: &[HeartbeatWrite<'_>],
         at_ms: i64,
         keep: i32,
-    ) -> Result<Vec<String>, DbError> {
-        use crate::db::models::lastseen::InstanceIdRow;
+    ) -> Result<Vec<bool>, DbError> {
         use diesel::sql_types::{BigInt, Integer, Text};
-        let rows: Vec<serde_json::Value> = statuses
+        let rows: Vec<serde_json::Value> = heartbeats
             .iter()
-            .map(|(id, s)| serde_json::json!({"id": id, "code": s.code(), "descr": s.description()}))
+            .map(|hb| {
+                serde_json::json!({
+                    "id": hb.instance_id,
+                    "sent": hb.sent,
+                    "code": hb.status.map(|s| s.code()),
+                    "descr": hb.status.map(|s| s.description()),
+                })
+            })
             .collect();
         let rows = serde_json::Value::Array(rows).to_string();
-        let written: Vec<InstanceIdRow> = diesel::sql_query(
-            "UPDATE service_statuses SET status_id = j.code, status_description = j.descr, updated_at = $1 \
-             FROM json_to_recordset($2::json) AS j(id text, code int, descr text) \
-             WHERE service_statuses.instance_id = j.id AND service_statuses.status_id != $3 \
-             RETURNING service_statuses.instance_id",
+        diesel::sql_query(
+            "SELECT instance_id FROM service_statuses \
+             WHERE instance_id IN (SELECT j.id FROM json_to_recordset($1::json) AS j(id text)) \
+             ORDER BY instance_id FOR UPDATE",
         )
-        .bind::<BigInt, _>(at_ms)
+        .bind::<Text, _>(&rows)
+        .load::<InstanceIdRow>(c)?;
+        // In SET, `s.` is the row as it was; a status unknown here (`code` null) or a sticky one
+        // is left as it is, and so is its time.
+        let passed: Vec<InstanceIdRow> = diesel::sql_query(
+            "UPDATE service_statuses AS s SET \
+               heartbeat_sent = COALESCE(j.sent, s.heartbeat_sent), \
+               status_id = CASE WHEN j.code IS NULL OR s.status_id = $2 THEN s.status_id ELSE j.code END, \
+               status_description = CASE WHEN j.code IS NULL OR s.status_id = $2 \
+                 THEN s.status_description ELSE j.descr END, \
+               updated_at = CASE WHEN j.code IS NULL OR s.status_id = $2 THEN s.updated_at ELSE $3 END \
+             FROM json_to_recordset($1::json) AS j(id text, sent float8, code int, descr text) \
+             WHERE s.instance_id = j.id AND (j.sent IS NULL OR s.heartbeat_sent < j.sent) \
+               AND (j.sent IS NOT NULL OR (j.code IS NOT NULL AND s.status_id != $2)) \
+             RETURNING s.instance_id",
+        )
         .bind::<Text, _>(rows)
         .bind::<Integer, _>(keep)
+        .bind::<BigInt, _>(at_ms)
         .load(c)?;
-        Ok(written.into_iter().map(|r| r.instance_id).collect())
+        let passed: std::collections::HashSet<String> = passed.into_iter().map(|r| r.instance_id).collect();
+        Ok(heartbeats.iter().map(|hb| passed.contains(hb.instance_id)).collect())
+    }
+
+    /// The `sent` of the newest heartbeat of `instance_id` applied (0 before the first).
+    pub fn heartbeat_sent(conn: &mut DbConn, instance_id: &str) -> Result<Option<f64>, DbError> {
+        Ok(service_statuses::table
+            .filter(service_statuses::instance_id.eq(instance_id))
+            .select(service_statuses::heartbeat_sent)
+            .first(conn)
+            .optional()?)
+    }
+
+    /// Every instance's newest applied heartbeat `sent` (for the conductor benchmark).
+    pub fn heartbeats_sent(conn: &mut DbConn) -> Result<Vec<(String, f64)>, DbError> {
+        Ok(service_statuses::table
+            .select((service_statuses::instance_id, service_statuses::heartbeat_sent))
+            .load(conn)?)
     }
 
     /// Stores expiry: services of idle instances whose last heartbeat is older than `expiry_ms`
