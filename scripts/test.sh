@@ -56,6 +56,10 @@ finish() {
     if command -v epmd >/dev/null 2>&1; then
         epmd -kill >/dev/null 2>&1 || true
     fi
+    # The groups' kept output, on any exit (an interrupted run too).
+    if [[ -n "${GROUP_LOGS:-}" ]]; then
+        rm -rf "$GROUP_LOGS"
+    fi
     # Remove our per-run dir (only if we chose it).
     if [[ -n "${OWN_TEST_DIR:-}" ]]; then
         rm -rf "$COFFERTEST_DIR"
@@ -181,6 +185,5 @@ else
             grep -E "ERROR|FATAL|DETAIL" "$COFFERTEST_DIR/pg/log" | tail -20 || true
         fi
     fi
-    rm -rf "$GROUP_LOGS"
     exit "$rc"
 fi
