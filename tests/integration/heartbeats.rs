@@ -160,6 +160,42 @@ async fn heartbeats_keep_trove_rules_for_sticky_unknown_and_unsent(backend: Back
 }
 both_backends!(heartbeats_keep_trove_rules_for_sticky_unknown_and_unsent);
 
+async fn a_deleted_instance_takes_no_heartbeat(backend: Backend) {
+    // Unsigned guest messages, so that a late heartbeat reaches the write (signed, it would be
+    // refused sooner: a deleted instance's key verifies nothing).
+    let app = TestApp::start(backend, |c| {
+        c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(3600.0);
+        c.bus.sign_guest_messages = false;
+    })
+    .await;
+    let id = app.api.create("late").await;
+    app.api.wait_active(&id).await;
+    let (status, body) = app.api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202, "{body}");
+    app.api.wait_gone(&id).await;
+    assert_eq!(stored_status(&app, &id).await, Some(ServiceStatus::Deleted));
+
+    let future = chrono::Utc::now().timestamp() as f64 + 10_000.0;
+    let stale = dropped(&app);
+    let late = heartbeat(&id, "healthy", future);
+    app.node.services.bus.cast(bus::CONDUCTOR, late).await.expect("cast");
+    wait_stale(&app, stale, 1).await;
+    let unsent = Envelope::new(
+        "heartbeat",
+        json!({"instance_id": id, "payload": {"service_status": "healthy"}}),
+    );
+    app.node.services.bus.cast(bus::CONDUCTOR, unsent).await.expect("cast");
+    let applied = app.node.services.metrics.heartbeats_applied.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        app.node.services.metrics.heartbeats_applied.load(Ordering::Relaxed),
+        applied,
+        "a heartbeat without sent was applied to a deleted instance"
+    );
+    assert_eq!(stored_status(&app, &id).await, Some(ServiceStatus::Deleted));
+}
+both_backends!(a_deleted_instance_takes_no_heartbeat);
+
 async fn silent_guest_expires(backend: Backend) {
     let app = TestApp::start(backend, |c| {
         c.guest.heartbeat_interval_s = std::time::Duration::from_secs_f64(0.5);

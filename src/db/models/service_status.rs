@@ -10,14 +10,15 @@ use diesel::prelude::*;
 
 /// A heartbeat newer than the last applied one, on SQLite: its `sent` becomes the last applied
 /// one and its status is written, unless the stored status is sticky (the `?` of each CASE).
-/// The stale check and the write are one statement (Trove writes two rows per heartbeat).
+/// The stale check and the write are one statement (Trove writes two rows per heartbeat). A
+/// deleted instance's row takes none (the last `?`): a late heartbeat is stale.
 struct WriteNewerHeartbeat;
 impl StatementText for WriteNewerHeartbeat {
     const SQL: &'static str = "UPDATE service_statuses SET heartbeat_sent = ?, \
                                status_id = CASE status_id WHEN ? THEN status_id ELSE ? END, \
                                status_description = CASE status_id WHEN ? THEN status_description ELSE ? END, \
                                updated_at = CASE status_id WHEN ? THEN updated_at ELSE ? END \
-                               WHERE instance_id = ? AND heartbeat_sent < ?";
+                               WHERE instance_id = ? AND heartbeat_sent < ? AND status_id != ?";
 }
 
 /// A heartbeat newer than the last applied one whose status is not known here: only its
@@ -25,15 +26,16 @@ impl StatementText for WriteNewerHeartbeat {
 struct TakeNewerSent;
 impl StatementText for TakeNewerSent {
     const SQL: &'static str = "UPDATE service_statuses SET heartbeat_sent = ? \
-                               WHERE instance_id = ? AND heartbeat_sent < ?";
+                               WHERE instance_id = ? AND heartbeat_sent < ? AND status_id != ?";
 }
 
-/// A heartbeat without `sent` (no stale check possible): its status is written unless sticky.
+/// A heartbeat without `sent` (no stale check possible): its status is written unless sticky
+/// or the instance is deleted.
 struct WriteUnsentHeartbeat;
 impl StatementText for WriteUnsentHeartbeat {
     const SQL: &'static str = "UPDATE service_statuses \
                                SET status_id = ?, status_description = ?, updated_at = ? \
-                               WHERE instance_id = ? AND status_id != ?";
+                               WHERE instance_id = ? AND status_id != ? AND status_id != ?";
 }
 
 /// One heartbeat to apply: its instance, its `sent` (the guest's clock) and the status it
@@ -105,7 +107,8 @@ impl ServiceStatusRow {
     /// whose `sent` is not newer than the last applied one changes nothing (Trove's stale
     /// check: older or equal is dropped); one without `sent` is not checked. An applied one
     /// writes its status and time, except over RESTART_REQUIRED (sticky until a restart clears
-    /// it, as in Trove). Returns, in order, whether each passed. On SQLite a cached UPDATE each;
+    /// it, as in Trove). A deleted instance takes no heartbeat (one still in flight when it was
+    /// deleted, or from a guest that outlived it), so DELETED stays. Returns, in order, whether each passed. On SQLite a cached UPDATE each;
     /// on PostgreSQL one statement for the batch, after its rows are locked in instance order
     /// (so concurrent conductors cannot deadlock).
     pub fn apply_heartbeats(
@@ -117,12 +120,13 @@ impl ServiceStatusRow {
             return Ok(Vec::new());
         }
         let keep = ServiceStatus::RestartRequired.code();
+        let deleted = ServiceStatus::Deleted.code();
         match conn {
             DbConn::Sqlite(c) => heartbeats
                 .iter()
-                .map(|hb| Ok(Self::apply_heartbeat_sqlite(c, hb, at_ms, keep)? == 1))
+                .map(|hb| Ok(Self::apply_heartbeat_sqlite(c, hb, at_ms, keep, deleted)? == 1))
                 .collect(),
-            DbConn::Pg(c) => Self::apply_heartbeats_pg(c, heartbeats, at_ms, keep),
+            DbConn::Pg(c) => Self::apply_heartbeats_pg(c, heartbeats, at_ms, keep, deleted),
         }
     }
 
@@ -131,6 +135,7 @@ impl ServiceStatusRow {
         hb: &HeartbeatWrite<'_>,
         at_ms: i64,
         keep: i32,
+        deleted: i32,
     ) -> Result<usize, DbError> {
         let id = hb.instance_id;
         Ok(match (hb.sent, hb.status) {
@@ -144,17 +149,23 @@ impl ServiceStatusRow {
                 Bind::BigInt(at_ms),
                 Bind::Text(id),
                 Bind::Double(sent),
+                Bind::Integer(deleted),
             ])
             .execute(c)?,
-            (Some(sent), None) => {
-                Cached::<TakeNewerSent>::new(&[Bind::Double(sent), Bind::Text(id), Bind::Double(sent)]).execute(c)?
-            }
+            (Some(sent), None) => Cached::<TakeNewerSent>::new(&[
+                Bind::Double(sent),
+                Bind::Text(id),
+                Bind::Double(sent),
+                Bind::Integer(deleted),
+            ])
+            .execute(c)?,
             (None, Some(status)) => Cached::<WriteUnsentHeartbeat>::new(&[
                 Bind::Integer(status.code()),
                 Bind::Text(status.description()),
                 Bind::BigInt(at_ms),
                 Bind::Text(id),
                 Bind::Integer(keep),
+                Bind::Integer(deleted),
             ])
             .execute(c)?,
             (None, None) => 0,
@@ -166,6 +177,7 @@ impl ServiceStatusRow {
         heartbeats: &[HeartbeatWrite<'_>],
         at_ms: i64,
         keep: i32,
+        deleted: i32,
     ) -> Result<Vec<bool>, DbError> {
         use diesel::sql_types::{BigInt, Integer, Text};
         let rows: Vec<serde_json::Value> = heartbeats
@@ -197,13 +209,15 @@ impl ServiceStatusRow {
                  THEN s.status_description ELSE j.descr END, \
                updated_at = CASE WHEN j.code IS NULL OR s.status_id = $2 THEN s.updated_at ELSE $3 END \
              FROM json_to_recordset($1::json) AS j(id text, sent float8, code int, descr text) \
-             WHERE s.instance_id = j.id AND (j.sent IS NULL OR s.heartbeat_sent < j.sent) \
+             WHERE s.instance_id = j.id AND s.status_id != $4 \
+               AND (j.sent IS NULL OR s.heartbeat_sent < j.sent) \
                AND (j.sent IS NOT NULL OR (j.code IS NOT NULL AND s.status_id != $2)) \
              RETURNING s.instance_id",
         )
         .bind::<Text, _>(rows)
         .bind::<Integer, _>(keep)
         .bind::<BigInt, _>(at_ms)
+        .bind::<Integer, _>(deleted)
         .load(c)?;
         let passed: std::collections::HashSet<String> = passed.into_iter().map(|r| r.instance_id).collect();
         Ok(heartbeats.iter().map(|hb| passed.contains(hb.instance_id)).collect())
