@@ -108,9 +108,9 @@ impl ServiceStatusRow {
     /// check: older or equal is dropped); one without `sent` is not checked. An applied one
     /// writes its status and time, except over RESTART_REQUIRED (sticky until a restart clears
     /// it, as in Trove). A deleted instance takes no heartbeat (one still in flight when it was
-    /// deleted, or from a guest that outlived it), so DELETED stays. Returns, in order, whether each passed. On SQLite a cached UPDATE each;
-    /// on PostgreSQL one statement for the batch, after its rows are locked in instance order
-    /// (so concurrent conductors cannot deadlock).
+    /// deleted, or from a guest that outlived it), so DELETED stays. Returns, in order, whether
+    /// each passed. On SQLite a cached UPDATE each; on PostgreSQL one statement for the batch,
+    /// after its rows are locked in instance order (so concurrent conductors cannot deadlock).
     pub fn apply_heartbeats(
         conn: &mut DbConn,
         heartbeats: &[HeartbeatWrite<'_>],
