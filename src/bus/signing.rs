@@ -225,21 +225,15 @@ fn canonical(value: &Value, out: &mut String) {
     use std::fmt::Write as _;
     match value {
         Value::Object(map) => {
-            // Usually in order already (serde_json's default map is sorted): one pass to check.
-            let mut entries: Vec<(&String, &Value)> = map.iter().collect();
-            if !entries.windows(2).all(|w| w[0].0 < w[1].0) {
+            // In order already unless serde_json keeps insertion order (its `preserve_order`
+            // feature): one pass checks, and only a map out of order is collected and sorted.
+            if map.keys().zip(map.keys().skip(1)).all(|(a, b)| a < b) {
+                canonical_entries(map.iter(), out);
+            } else {
+                let mut entries: Vec<(&String, &Value)> = map.iter().collect();
                 entries.sort_by(|a, b| a.0.cmp(b.0));
+                canonical_entries(entries.into_iter(), out);
             }
-            out.push('{');
-            for (i, (k, v)) in entries.into_iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                push_json_str(k, out);
-                out.push(':');
-                canonical(v, out);
-            }
-            out.push('}');
         }
         Value::Array(items) => {
             out.push('[');
@@ -259,6 +253,20 @@ fn canonical(value: &Value, out: &mut String) {
             let _ = write!(out, "{n}");
         }
     }
+}
+
+/// An object's entries, given in key order, as canonical JSON.
+fn canonical_entries<'a>(entries: impl Iterator<Item = (&'a String, &'a Value)>, out: &mut String) {
+    out.push('{');
+    for (i, (k, v)) in entries.enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        push_json_str(k, out);
+        out.push(':');
+        canonical(v, out);
+    }
+    out.push('}');
 }
 
 #[cfg(test)]
