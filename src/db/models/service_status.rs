@@ -38,6 +38,15 @@ impl StatementText for WriteUnsentHeartbeat {
                                WHERE instance_id = ? AND status_id != ? AND status_id != ?";
 }
 
+/// One heartbeat as a row of the batch's `json_to_recordset` (PostgreSQL), serialized as it is.
+#[derive(serde::Serialize)]
+struct HeartbeatRecord<'a> {
+    id: &'a str,
+    sent: Option<f64>,
+    code: Option<i32>,
+    descr: Option<&'static str>,
+}
+
 /// One heartbeat to apply: its instance, its `sent` (the guest's clock) and the status it
 /// reports, if known.
 #[derive(Debug, Clone, Copy)]
@@ -180,18 +189,16 @@ impl ServiceStatusRow {
         deleted: i32,
     ) -> Result<Vec<bool>, DbError> {
         use diesel::sql_types::{BigInt, Integer, Text};
-        let rows: Vec<serde_json::Value> = heartbeats
+        let rows: Vec<HeartbeatRecord<'_>> = heartbeats
             .iter()
-            .map(|hb| {
-                serde_json::json!({
-                    "id": hb.instance_id,
-                    "sent": hb.sent,
-                    "code": hb.status.map(|s| s.code()),
-                    "descr": hb.status.map(|s| s.description()),
-                })
+            .map(|hb| HeartbeatRecord {
+                id: hb.instance_id,
+                sent: hb.sent,
+                code: hb.status.map(|s| s.code()),
+                descr: hb.status.map(|s| s.description()),
             })
             .collect();
-        let rows = serde_json::Value::Array(rows).to_string();
+        let rows = serde_json::to_string(&rows).map_err(|e| diesel::result::Error::SerializationError(Box::new(e)))?;
         diesel::sql_query(
             "SELECT instance_id FROM service_statuses \
              WHERE instance_id IN (SELECT j.id FROM json_to_recordset($1::json) AS j(id text)) \
