@@ -106,8 +106,11 @@ async fn failover_of_a_killed_source(backend: Backend, datastore: &str) {
     let pid = server_pid(&volume(&app, &ids[0])).expect("source pid");
     // SAFETY: kill(2) on the server this test created.
     unsafe { libc::kill(pid, libc::SIGKILL) };
-    api.wait_for(&ids[0], Duration::from_secs(20), "not HEALTHY", |v| {
-        v.is_some_and(|v| v["operating_status"] != "HEALTHY")
+    // Down, as its guest reports it: not HEALTHY, and not ACTIVE either (a server killed but
+    // not yet reaped still runs, unhealthy, for a heartbeat or so: Trove's RUNNING, which an
+    // eject must refuse).
+    api.wait_for(&ids[0], Duration::from_secs(20), "reported down", |v| {
+        v.is_some_and(|v| !["HEALTHY", "ACTIVE", ""].contains(&v["operating_status"].as_str().unwrap_or("")))
     })
     .await;
     let (status, body) = action(api, &ids[1], json!({"eject_replica_source": {}})).await;
