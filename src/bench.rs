@@ -114,6 +114,7 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     let client = awc::Client::builder().timeout(Duration::from_secs(60)).finish();
     unlimited(&client, &base).await?;
     let (began, cpu_before, statements_before) = (Instant::now(), cpu_seconds(), crate::db::statements_sent());
+    let (writes_before, commits_before) = crate::db::writes_and_commits();
     let load_base = base.clone();
     // The load client's own thread returns when the last create is answered.
     let ((created, accepted_at), load_cpu) = load_thread::run(move || async move {
@@ -157,6 +158,17 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
         cpu_each_ms - load_each_ms
     );
     println!("  SQL per create       {statements_each:.1} statements (heartbeats and the ACTIVE counts included)");
+    let (writes, commits) = crate::db::writes_and_commits();
+    let (writes, commits) = (
+        (writes - writes_before) as f64,
+        (commits - commits_before).max(1) as f64,
+    );
+    let per = |n: f64| n / count.max(1) as f64;
+    println!(
+        "  write transactions   {:.1} per create, sharing {:.1} commits",
+        per(writes),
+        per(commits)
+    );
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
     Ok(())

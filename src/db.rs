@@ -8,8 +8,10 @@ mod cached;
 pub mod models;
 pub mod schema;
 mod tx;
+mod writer;
 
 pub use tx::{exclusive, write_alone, write_tx};
+pub use writer::writes_and_commits;
 
 use diesel::connection::SimpleConnection;
 use diesel::r2d2::{self, ManageConnection};
@@ -157,6 +159,8 @@ pub struct Db {
     /// One permit per connection, taken (asynchronously) before the work goes to a blocking
     /// thread: callers beyond the pool's size wait here, not each on a thread of their own.
     permits: Arc<tokio::sync::Semaphore>,
+    /// SQLite: this process's writing connection to the file (see [`writer`]).
+    writer: Option<Arc<writer::Writer>>,
     pub backend: &'static str,
 }
 
@@ -187,6 +191,7 @@ impl Db {
             .map_err(|e| DbError::Connect(e.to_string()))?;
         Ok(Db {
             pool,
+            writer: writer::Writer::of(&url, metered),
             url,
             acquire_timeout,
             permits: Arc::new(tokio::sync::Semaphore::new(pool_size.max(1) as usize)),
@@ -238,6 +243,7 @@ impl Db {
         };
         // The request this work belongs to goes along (a flow recorded here keeps its id).
         let request = crate::telemetry::request::current();
+        let writer = self.writer.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             crate::telemetry::request::on_this_thread(request, || {
@@ -247,7 +253,7 @@ impl Db {
                     false => pool.get_timeout(left).ok(),
                 };
                 let mut conn = conn.ok_or_else(|| E::from(DbError::none_free(timeout)))?;
-                f(&mut conn)
+                writer::Writer::bound_during(writer.as_ref(), || f(&mut conn))
             })
         })
         .await

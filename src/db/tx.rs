@@ -2,19 +2,21 @@
 //!
 //! On SQLite a write transaction starts with `BEGIN IMMEDIATE` (it takes the write lock first and
 //! waits on `busy_timeout`); on PostgreSQL it is an ordinary transaction. SQLite has one writer
-//! at a time, and a connection that finds the lock taken sleeps in its busy handler (1 ms, 2 ms,
-//! 5 ms … however soon the lock is free): this process's writers queue on [`SQLITE_WRITER`]
-//! instead, each woken the moment the one before commits (other processes sharing the file
-//! still meet on `busy_timeout`). Either way diesel's
-//! transaction manager knows about it, so a connection whose closure panicked is discarded by
-//! the pool instead of being reused mid-transaction.
+//! at a time: work that [`Db::run`](super::Db::run) runs writes on the file's writing connection
+//! (see [`super::writer`]: one per file in this process, its writes sharing commits), and a write
+//! inside such a write is a savepoint of it. Elsewhere (the command-line tools) a write runs on
+//! the connection it is given, after this process's other such writers ([`SQLITE_WRITER`]);
+//! other processes sharing the file still meet on `busy_timeout`. Either way diesel's
+//! transaction manager knows about it, so a connection whose closure panicked is discarded
+//! instead of being reused mid-transaction.
 
+use super::writer::Writer;
 use super::{DbConn, DbError};
 use diesel::connection::{AnsiTransactionManager, TransactionManager};
 use diesel::Connection;
 
-/// Taken around every write transaction (and [`write_alone`]) on SQLite in this process;
-/// re-entrant, so a write inside a write transaction runs on (as it would without it).
+/// Taken around every write transaction (and [`write_alone`]) on SQLite in this process that
+/// runs on the connection it is given; re-entrant, so a write inside a write transaction runs on.
 static SQLITE_WRITER: parking_lot::ReentrantMutex<()> = parking_lot::ReentrantMutex::new(());
 
 /// Runs `f` in one write transaction: committed if it returns `Ok`, rolled back otherwise.
@@ -23,6 +25,15 @@ where
     E: From<diesel::result::Error> + From<DbError>,
     F: FnOnce(&mut DbConn) -> Result<T, E>,
 {
+    if matches!(conn, DbConn::Sqlite(_)) {
+        // Inside a write on the writing connection: a savepoint of it.
+        if Writer::writing() {
+            return conn.transaction(f);
+        }
+        if let Some(writer) = Writer::bound() {
+            return writer.run(f);
+        }
+    }
     match conn {
         DbConn::Pg(_) => conn.transaction(f),
         DbConn::Sqlite(inner) => {
@@ -50,8 +61,14 @@ where
 /// would: after this process's other writers on SQLite.
 pub fn write_alone<T, E, F>(conn: &mut DbConn, f: F) -> Result<T, E>
 where
+    E: From<diesel::result::Error> + From<DbError>,
     F: FnOnce(&mut DbConn) -> Result<T, E>,
 {
+    if matches!(conn, DbConn::Sqlite(_)) && !Writer::writing() {
+        if let Some(writer) = Writer::bound() {
+            return writer.run(f);
+        }
+    }
     let _writer = matches!(conn, DbConn::Sqlite(_)).then(|| SQLITE_WRITER.lock());
     f(conn)
 }

@@ -117,6 +117,11 @@ fn counters(out: &mut String, m: &Metrics) {
         "# HELP coffer_db_statements_total Statements this process sent to its database.\n# TYPE coffer_db_statements_total counter\ncoffer_db_statements_total {}",
         crate::db::statements_sent()
     );
+    let (writes, commits) = crate::db::writes_and_commits();
+    let _ = writeln!(
+        out,
+        "# HELP coffer_db_writes_total Write transactions run on this process's writing connection (SQLite).\n# TYPE coffer_db_writes_total counter\ncoffer_db_writes_total {writes}\n# HELP coffer_db_commits_total Commits those writes shared (group commit; SQLite).\n# TYPE coffer_db_commits_total counter\ncoffer_db_commits_total {commits}"
+    );
     let _ = writeln!(
         out,
         "# HELP coffer_amqp_batch_settle_frames_total Frames that settled the deliveries of batch consumers (the conductor) on RabbitMQ: one ack per run of a batch.\n# TYPE coffer_amqp_batch_settle_frames_total counter\ncoffer_amqp_batch_settle_frames_total {}",

@@ -115,7 +115,7 @@ impl Flow {
             Bind::BigInt(now),
         ];
         let n = write_alone(conn, |conn| {
-            on_backend!(conn, |c| Cached::<ClaimTarget>::new(&binds).execute(c))
+            on_backend!(conn, |c| Cached::<ClaimTarget>::new(&binds).execute(c)).map_err(DbError::from)
         })?;
         // The rows already ours match the filter too (their lease renewed): what was updated is
         // what we own.
@@ -167,7 +167,7 @@ impl Flow {
             Bind::Text(node),
         ];
         let n = write_alone(conn, |conn| {
-            on_backend!(conn, |c| Cached::<Advance>::new(&binds).execute(c))
+            on_backend!(conn, |c| Cached::<Advance>::new(&binds).execute(c)).map_err(DbError::from)
         })?;
         Ok(n == 1)
     }
@@ -201,7 +201,7 @@ impl Flow {
             Bind::Text(node),
         ];
         let n = write_alone(conn, |conn| {
-            on_backend!(conn, |c| Cached::<Finish>::new(&binds).execute(c))
+            on_backend!(conn, |c| Cached::<Finish>::new(&binds).execute(c)).map_err(DbError::from)
         })?;
         Ok(n == 1)
     }

@@ -2,7 +2,7 @@
 //! instance's server is provisioned (concurrent provisioners agree on the first one stored).
 
 use crate::db::schema::guest_keys;
-use crate::db::{now_ms, DbConn, DbError};
+use crate::db::{now_ms, on_backend, write_alone, DbConn, DbError};
 use diesel::prelude::*;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -32,16 +32,13 @@ impl GuestKeyRow {
             created: now_ms(),
         };
         // ON CONFLICT DO NOTHING is offered per backend, not through the multi-backend connection.
-        let stored = match conn {
-            DbConn::Sqlite(c) => diesel::insert_into(guest_keys::table)
+        let stored = write_alone(conn, |conn| {
+            on_backend!(conn, |c| diesel::insert_into(guest_keys::table)
                 .values(&row)
                 .on_conflict_do_nothing()
-                .execute(c)?,
-            DbConn::Pg(c) => diesel::insert_into(guest_keys::table)
-                .values(&row)
-                .on_conflict_do_nothing()
-                .execute(c)?,
-        };
+                .execute(c))
+            .map_err(DbError::from)
+        })?;
         if stored == 1 {
             return Ok(row.sealed_key);
         }
