@@ -166,14 +166,16 @@ impl Writer {
         };
         let group = slot.open.take();
         let joined = group.is_some();
-        let began = match &mut conn {
-            DbConn::Sqlite(inner) if joined => AnsiTransactionManager::begin_transaction(inner),
-            DbConn::Sqlite(inner) => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE"),
-            DbConn::Pg(_) => return Err(DbError::Task("the writing connection is not SQLite".into()).into()),
+        let DbConn::Sqlite(inner) = &mut conn else {
+            return Err(fail_group(group, "the writing connection is not SQLite").into());
+        };
+        let began = match joined {
+            true => AnsiTransactionManager::begin_transaction(inner),
+            false => AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE"),
         };
         if let Err(e) = began {
             // Not begun: the group (if any) is committed as it stands, for those waiting on it.
-            if let (Some(group), DbConn::Sqlite(inner)) = (group, &mut conn) {
+            if let Some(group) = group {
                 let committed = AnsiTransactionManager::commit_transaction(inner).map_err(|e| e.to_string());
                 group.ended.tell(committed);
             }
@@ -184,21 +186,17 @@ impl Writer {
             catch_unwind(AssertUnwindSafe(|| f(&mut conn)))
         };
         let DbConn::Sqlite(inner) = &mut conn else {
-            return Err(DbError::Task("the writing connection changed backend".into()).into());
+            return Err(fail_group(group, "the writing connection changed backend").into());
         };
         // The write must leave the transaction as deep as it found it; else the connection is
         // dropped, which rolls back the whole group.
         let result = match ran {
             Ok(result) if transaction_depth(inner) == Some(1 + u32::from(joined)) => result,
             unusable => {
-                if let Some(group) = group {
-                    group
-                        .ended
-                        .tell(Err("rolled back: a write of its group failed mid-way".into()));
-                }
+                let left_open = fail_group(group, "a write left a transaction open");
                 return match unusable {
                     Err(panic) => resume_unwind(panic),
-                    Ok(_) => Err(DbError::Task("a write left a transaction open".into()).into()),
+                    Ok(_) => Err(left_open.into()),
                 };
             }
         };
@@ -209,9 +207,7 @@ impl Writer {
             (false, true) => Ok(()),
         };
         if let Err(e) = own_part {
-            if let Some(group) = group {
-                group.ended.tell(Err(format!("rolled back: {e}")));
-            }
+            fail_group(group, &e.to_string());
             return Err(e.into());
         }
         let Some(mut group) = group.or_else(|| result.is_ok().then(Group::default)) else {
@@ -236,6 +232,17 @@ impl Writer {
         ended.tell(committed.clone());
         commit_outcome(result, committed)
     }
+}
+
+/// Tells the writes of `group` (if any) that it was rolled back, for `why` (the connection is
+/// being dropped); the error for the write that ends it.
+fn fail_group(group: Option<Group>, why: &str) -> DbError {
+    if let Some(group) = group {
+        group
+            .ended
+            .tell(Err(format!("rolled back: a write of its group failed: {why}")));
+    }
+    DbError::Task(why.to_string())
 }
 
 fn transaction_depth(conn: &mut SqliteConnection) -> Option<u32> {
