@@ -159,16 +159,9 @@ async fn create(count: usize, concurrency: usize) -> anyhow::Result<()> {
     );
     println!("  SQL per create       {statements_each:.1} statements (heartbeats and the ACTIVE counts included)");
     let (writes, commits) = crate::db::writes_and_commits();
-    let (writes, commits) = (
-        (writes - writes_before) as f64,
-        (commits - commits_before).max(1) as f64,
-    );
-    let per = |n: f64| n / count.max(1) as f64;
-    println!(
-        "  write transactions   {:.1} per create, sharing {:.1} commits",
-        per(writes),
-        per(commits)
-    );
+    let per = |n: u64| n as f64 / count.max(1) as f64;
+    let (writes, commits) = (per(writes - writes_before), per(commits - commits_before));
+    println!("  write transactions   {writes:.1} per create, sharing {commits:.1} commits");
     println!("  peak RSS             {:.1} MiB", peak_rss_mib());
     node.stop().await;
     Ok(())
