@@ -5,7 +5,8 @@
 //! - [`instance::FlowActor`] runs that instance's flows step by step from the database;
 //! - [`compute::Compute`] provisions servers and owns one [`guest_session::GuestSession`] each;
 //! - [`guest_session::GuestSession`] is the guest agent: consumes `guestagent.<id>`, drives a
-//!   datastore driver, heartbeats;
+//!   datastore driver, heartbeats when [`heartbeat_wheel::HeartbeatWheel`] (one timer for all
+//!   the sessions of a process) says;
 //! - [`conductor::Conductor`] consumes `trove-conductor` and applies heartbeats and backup
 //!   reports to the database;
 //! - [`backup_scheduler::BackupScheduler`] starts scheduled backups and applies retention;
@@ -20,6 +21,7 @@ pub mod flow_actor;
 pub mod guest_pool;
 pub mod guest_session;
 pub mod guest_watch;
+pub mod heartbeat_wheel;
 pub mod service_reporter;
 pub mod task_manager;
 

@@ -12,6 +12,7 @@ mod to_conductor;
 
 pub use to_conductor::ConductorLink;
 
+use super::heartbeat_wheel::{HeartbeatWheel, Join};
 use crate::bus::signing::{self, GuestKey, SignError};
 use crate::bus::{self, Bus, Delivery};
 use crate::config::Config;
@@ -36,6 +37,12 @@ const KIND: &str = "guest_session";
 #[rtype(result = "Result<(), GuestError>")]
 pub struct Destroy;
 
+/// The heartbeat interval came round ([`HeartbeatWheel`]): report the status, check the
+/// volume, let go of the request ids past their TTL.
+#[derive(Message)]
+#[rtype(result = "()")]
+pub struct Beat;
+
 /// Why a session ends for good.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Ending {
@@ -58,6 +65,8 @@ pub struct GuestEnv {
     pub backup_store: BackupStore,
     /// Told when the session ends for good (see [`Ending`]): its host lets go of it.
     pub on_destroyed: Option<OnDestroyed>,
+    /// Tells the sessions when to beat (one timer for all of them).
+    pub wheel: Addr<HeartbeatWheel>,
 }
 
 impl GuestEnv {
@@ -69,6 +78,7 @@ impl GuestEnv {
             supervision: Arc::clone(&services.supervision),
             backup_store: services.backup_store.clone(),
             on_destroyed: None,
+            wheel: HeartbeatWheel::start_for(&services.config, &services.node_id, &services.supervision),
         }
     }
 }
@@ -85,6 +95,8 @@ pub struct GuestSession {
     backup: Option<Box<RunningBackup>>,
     /// The signed requests taken (no replays); those past the TTL are let go at each heartbeat.
     seen: SeenRequests,
+    /// On the wheel already (it stays there across restarts).
+    on_wheel: bool,
 }
 
 impl GuestSession {
@@ -101,6 +113,7 @@ impl GuestSession {
             datastore,
             backup: None,
             seen: SeenRequests::default(),
+            on_wheel: false,
         }
     }
 
@@ -233,12 +246,10 @@ impl Actor for GuestSession {
     fn started(&mut self, ctx: &mut Context<Self>) {
         self.env.supervision.started(KIND, &self.instance_id);
         ctx.add_stream(self.env.bus.subscribe(&bus::guest_topic(&self.instance_id)));
-        let interval = self.env.config.guest.heartbeat_interval_s;
-        ctx.run_interval(interval, |act, ctx| {
-            act.heartbeat(ctx, None);
-            act.enforce_volume(ctx);
-            act.forget_expired_requests();
-        });
+        if !self.on_wheel {
+            self.env.wheel.do_send(Join(ctx.address().downgrade()));
+            self.on_wheel = true;
+        }
         if self.datastore.is_prepared() {
             // A re-adopted server: start it if it is down (a host reboot), then report at once
             // rather than an interval later.
@@ -272,6 +283,16 @@ impl Handler<Destroy> for GuestSession {
 
     fn handle(&mut self, _: Destroy, _ctx: &mut Context<Self>) -> Self::Result {
         Box::pin(self.datastore.destroy())
+    }
+}
+
+impl Handler<Beat> for GuestSession {
+    type Result = ();
+
+    fn handle(&mut self, _: Beat, ctx: &mut Context<Self>) {
+        self.heartbeat(ctx, None);
+        self.enforce_volume(ctx);
+        self.forget_expired_requests();
     }
 }
 

@@ -5,6 +5,7 @@
 
 use crate::actors::guest_pool::GuestPool;
 use crate::actors::guest_session::{GuestEnv, GuestSession};
+use crate::actors::heartbeat_wheel::HeartbeatWheel;
 use crate::actors::service_reporter::{ReportSink, ServiceReporter};
 use crate::bus::Bus;
 use crate::compute::guest_process;
@@ -25,12 +26,15 @@ fn guest_env(config: Config) -> anyhow::Result<GuestEnv> {
     );
     let bus = Bus::amqp(&config.bus.amqp_url, &config.bus.control_exchange, config.bus.prefetch);
     let backup_store = crate::storage::BackupStore::from_config(&config.backup).map_err(anyhow::Error::msg)?;
+    let supervision = Arc::new(SupervisionLog::default());
+    let wheel = HeartbeatWheel::start_for(&config, &format!("guest-{}", std::process::id()), &supervision);
     Ok(GuestEnv {
         bus,
         config: Arc::new(config),
-        supervision: Arc::new(SupervisionLog::default()),
+        supervision,
         backup_store,
         on_destroyed: None,
+        wheel,
     })
 }
 

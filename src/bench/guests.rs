@@ -1,8 +1,9 @@
 //! `coffer bench guests`: `count` simulated instances created through the API, each with its
 //! guest session in this process heartbeating every 30 s (the default interval), then held for
 //! `hold` while the figures are taken: coffer's CPU (% of one core, the whole process: API,
-//! task manager, conductor and the guests), RSS and what one guest costs of it, heartbeats
-//! applied per second, heartbeats dropped as stale, and instances whose heartbeat expired
+//! task manager, conductor and the guests), RSS and what one guest costs of it (and of the heap
+//! in use: RSS also holds what the allocator kept of the creates' peak), heartbeats applied per
+//! second, heartbeats dropped as stale, and instances whose heartbeat expired
 //! (there must be none).
 
 use super::{bench_config, census, cpu_seconds, create_simulated, peak_rss_mib, rss_mib, unlimited, Scratch};
@@ -13,6 +14,20 @@ use std::time::{Duration, Instant};
 
 /// Creates sent before the bench waits for them to be ACTIVE.
 const WAVE: usize = 10_000;
+
+/// What the allocator has handed out and not been given back (jemalloc's `stats.allocated`).
+#[cfg(feature = "jemalloc")]
+fn heap_in_use_mib() -> Option<f64> {
+    tikv_jemalloc_ctl::epoch::advance().ok()?;
+    let bytes = tikv_jemalloc_ctl::stats::allocated::read().ok()?;
+    Some(bytes as f64 / (1024.0 * 1024.0))
+}
+
+/// Not known on another allocator (a build for a heap profiler).
+#[cfg(not(feature = "jemalloc"))]
+fn heap_in_use_mib() -> Option<f64> {
+    None
+}
 
 pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Result<()> {
     let dir = std::env::temp_dir().join(format!("coffer-bench-{}", uuid::Uuid::new_v4()));
@@ -26,7 +41,7 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
     unlimited(&client, &base).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let idle_rss = rss_mib();
+    let (idle_rss, idle_heap) = (rss_mib(), heap_in_use_mib());
     // Created in waves of WAVE, each waited for until ACTIVE: accepted creates far ahead of the
     // flows that finish them would only have the flows queue for database connections.
     let (began, db) = (Instant::now(), node.services.db.clone());
@@ -71,7 +86,7 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     tokio::time::sleep(hold).await;
     // The allocator gave back what the creates freed by now (jemalloc purges what stays free
     // for 10 s, on its background thread).
-    let active_rss = rss_mib();
+    let (active_rss, active_heap) = (rss_mib(), heap_in_use_mib());
     let held = held_from.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu_before) / held * 100.0;
     let applied = metrics.heartbeats_applied.load(Ordering::Relaxed) - applied_before;
@@ -101,6 +116,14 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
         (active_rss - idle_rss) * 1024.0 / count.max(1) as f64,
         peak_rss_mib()
     );
+    if let (Some(idle), Some(active)) = (idle_heap, active_heap) {
+        // RSS also holds what the allocator keeps of the creates' peak (pages the guests'
+        // objects share with freed ones); this is what the guests hold.
+        println!(
+            "  heap in use idle {idle:.1} MiB; at the hold's end {active:.1} MiB ({:.2} KiB per guest)",
+            (active - idle) * 1024.0 / count.max(1) as f64
+        );
+    }
     node.stop().await;
     Ok(())
 }

@@ -368,3 +368,57 @@ async fn unsigned_and_foreign_guest_messages_are_rejected(backend: Backend) {
     }
 }
 both_backends!(unsigned_and_foreign_guest_messages_are_rejected);
+
+async fn guests_beat_every_interval(backend: Backend) {
+    // Past its expiry many times over, a live guest stays healthy: it beats every interval
+    // (its host's heartbeat wheel tells it to), with nothing cast by the test.
+    let app = TestApp::start(backend, |c| {
+        c.guest.heartbeat_interval_s = Duration::from_secs_f64(0.5);
+        c.guest.heartbeat_expiry_s = Duration::from_secs_f64(2.0);
+        c.conductor.expiry_sweep_interval_s = Duration::from_secs_f64(0.5);
+    })
+    .await;
+    let ids = [app.api.create("beating-a").await, app.api.create("beating-b").await];
+    for id in &ids {
+        app.api.wait_active(id).await;
+    }
+    let applied = || app.node.services.metrics.heartbeats_applied.load(Ordering::Relaxed);
+    let before = applied();
+    let mut beats_of = Vec::new();
+    for id in &ids {
+        let lookup = id.clone();
+        let first = app
+            .node
+            .services
+            .db
+            .run(move |c| ServiceStatusRow::find(c, &lookup))
+            .await
+            .expect("db")
+            .expect("status row")
+            .updated_at;
+        beats_of.push(first);
+    }
+    // Three expiry periods: a guest that did not beat on its own would be ERROR by now.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    for (id, first) in ids.iter().zip(beats_of) {
+        let view = app.api.instance(id).await.expect("exists");
+        assert_eq!(view["operating_status"], "HEALTHY", "{id} kept beating: {view}");
+        let lookup = id.clone();
+        let last = app
+            .node
+            .services
+            .db
+            .run(move |c| ServiceStatusRow::find(c, &lookup))
+            .await
+            .expect("db")
+            .expect("status row")
+            .updated_at;
+        assert!(last > first, "{id}'s heartbeats were applied: {first} -> {last}");
+    }
+    let beats = applied() - before;
+    assert!(
+        beats >= 8,
+        "two guests beating every 0.5 s for 6 s: {beats} heartbeats applied"
+    );
+}
+both_backends!(guests_beat_every_interval);
