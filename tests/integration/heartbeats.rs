@@ -92,10 +92,14 @@ async fn stale_heartbeats_change_nothing(backend: Backend) {
 both_backends!(stale_heartbeats_change_nothing);
 
 /// The stored status of `id`.
-async fn stored_status(app: &TestApp, id: &str) -> Option<ServiceStatus> {
+async fn status_row(app: &TestApp, id: &str) -> ServiceStatusRow {
     let id = id.to_string();
     let row = app.node.services.db.run(move |c| ServiceStatusRow::find(c, &id)).await;
-    row.expect("db").expect("a status row").status()
+    row.expect("db").expect("a status row")
+}
+
+async fn stored_status(app: &TestApp, id: &str) -> Option<ServiceStatus> {
+    status_row(app, id).await.status()
 }
 
 /// Waits until the newest applied heartbeat of `id` is the one sent at `sent`.
@@ -219,17 +223,7 @@ async fn silent_guest_expires(backend: Backend) {
         .await
         .expect("compute answers")
         .expect("server deleted");
-    let last_beat = {
-        let lookup = id.clone();
-        let row = app
-            .node
-            .services
-            .db
-            .run(move |c| ServiceStatusRow::find(c, &lookup))
-            .await
-            .expect("db");
-        row.expect("status row").updated_at
-    };
+    let last_beat = status_row(&app, &id).await.updated_at;
     let expired = app
         .api
         .wait_for(&id, Duration::from_secs(20), "operating_status ERROR", |v| {
@@ -242,15 +236,7 @@ async fn silent_guest_expires(backend: Backend) {
         "status stays ACTIVE while operating_status is ERROR"
     );
     let row = eventually(Duration::from_secs(10), "the expiry is stored", || async {
-        let lookup = id.clone();
-        let row = app
-            .node
-            .services
-            .db
-            .run(move |c| ServiceStatusRow::find(c, &lookup))
-            .await
-            .expect("db")
-            .expect("row");
+        let row = status_row(&app, &id).await;
         if row.status() == Some(ServiceStatus::FailedTimeoutGuestagent) {
             Ok(row)
         } else {
@@ -386,33 +372,14 @@ async fn guests_beat_every_interval(backend: Backend) {
     let before = applied();
     let mut beats_of = Vec::new();
     for id in &ids {
-        let lookup = id.clone();
-        let first = app
-            .node
-            .services
-            .db
-            .run(move |c| ServiceStatusRow::find(c, &lookup))
-            .await
-            .expect("db")
-            .expect("status row")
-            .updated_at;
-        beats_of.push(first);
+        beats_of.push(status_row(&app, id).await.updated_at);
     }
     // Three expiry periods: a guest that did not beat on its own would be ERROR by now.
     tokio::time::sleep(Duration::from_secs(6)).await;
     for (id, first) in ids.iter().zip(beats_of) {
         let view = app.api.instance(id).await.expect("exists");
         assert_eq!(view["operating_status"], "HEALTHY", "{id} kept beating: {view}");
-        let lookup = id.clone();
-        let last = app
-            .node
-            .services
-            .db
-            .run(move |c| ServiceStatusRow::find(c, &lookup))
-            .await
-            .expect("db")
-            .expect("status row")
-            .updated_at;
+        let last = status_row(&app, id).await.updated_at;
         assert!(last > first, "{id}'s heartbeats were applied: {first} -> {last}");
     }
     let beats = applied() - before;
