@@ -15,17 +15,33 @@ use std::time::{Duration, Instant};
 /// Creates sent before the bench waits for them to be ACTIVE.
 const WAVE: usize = 10_000;
 
-/// What the allocator has handed out and not been given back (jemalloc's `stats.allocated`).
+/// jemalloc's account of the heap, in MiB: what it handed out and was not given back
+/// (`allocated`), the pages those lie in (`active`: the rest of them is fragmentation), its own
+/// bookkeeping (`metadata`), and what of all it maps is resident (`resident`: beyond `active`
+/// and `metadata`, freed pages not yet given back to the kernel).
+struct Heap {
+    allocated: f64,
+    active: f64,
+    metadata: f64,
+    resident: f64,
+}
+
 #[cfg(feature = "jemalloc")]
-fn heap_in_use_mib() -> Option<f64> {
-    tikv_jemalloc_ctl::epoch::advance().ok()?;
-    let bytes = tikv_jemalloc_ctl::stats::allocated::read().ok()?;
-    Some(bytes as f64 / (1024.0 * 1024.0))
+fn heap_mib() -> Option<Heap> {
+    use tikv_jemalloc_ctl::{epoch, stats};
+    epoch::advance().ok()?;
+    let mib = |bytes: usize| bytes as f64 / (1024.0 * 1024.0);
+    Some(Heap {
+        allocated: mib(stats::allocated::read().ok()?),
+        active: mib(stats::active::read().ok()?),
+        metadata: mib(stats::metadata::read().ok()?),
+        resident: mib(stats::resident::read().ok()?),
+    })
 }
 
 /// Not known on another allocator (a build for a heap profiler).
 #[cfg(not(feature = "jemalloc"))]
-fn heap_in_use_mib() -> Option<f64> {
+fn heap_mib() -> Option<Heap> {
     None
 }
 
@@ -41,7 +57,7 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     let client = awc::Client::builder().timeout(Duration::from_secs(120)).finish();
     unlimited(&client, &base).await?;
     tokio::time::sleep(Duration::from_secs(1)).await;
-    let (idle_rss, idle_heap) = (rss_mib(), heap_in_use_mib());
+    let (idle_rss, idle_heap) = (rss_mib(), heap_mib());
     // Created in waves of WAVE, each waited for until ACTIVE: accepted creates far ahead of the
     // flows that finish them would only have the flows queue for database connections.
     let (began, db) = (Instant::now(), node.services.db.clone());
@@ -86,7 +102,7 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
     tokio::time::sleep(hold).await;
     // The allocator gave back what the creates freed by now (jemalloc purges what stays free
     // for 10 s, on its background thread).
-    let (active_rss, active_heap) = (rss_mib(), heap_in_use_mib());
+    let (active_rss, active_heap) = (rss_mib(), heap_mib());
     let held = held_from.elapsed().as_secs_f64();
     let cpu = (cpu_seconds() - cpu_before) / held * 100.0;
     let applied = metrics.heartbeats_applied.load(Ordering::Relaxed) - applied_before;
@@ -116,12 +132,22 @@ pub async fn run(count: usize, concurrency: usize, hold: Duration) -> anyhow::Re
         (active_rss - idle_rss) * 1024.0 / count.max(1) as f64,
         peak_rss_mib()
     );
-    if let (Some(idle), Some(active)) = (idle_heap, active_heap) {
-        // RSS also holds what the allocator keeps of the creates' peak (pages the guests'
-        // objects share with freed ones); this is what the guests hold.
+    if let (Some(idle), Some(held)) = (idle_heap, active_heap) {
+        // RSS also holds what the allocator keeps of the creates' peak; this is what the
+        // guests hold, and where the rest of the allocator's resident pages are.
         println!(
-            "  heap in use idle {idle:.1} MiB; at the hold's end {active:.1} MiB ({:.2} KiB per guest)",
-            (active - idle) * 1024.0 / count.max(1) as f64
+            "  heap in use idle {:.1} MiB; at the hold's end {:.1} MiB ({:.2} KiB per guest)",
+            idle.allocated,
+            held.allocated,
+            (held.allocated - idle.allocated) * 1024.0 / count.max(1) as f64
+        );
+        println!(
+            "  allocator at the hold's end: {:.1} MiB resident = {:.1} in use + {:.1} fragmentation (free space in used pages) + {:.1} metadata + {:.1} free pages not yet returned",
+            held.resident,
+            held.allocated,
+            held.active - held.allocated,
+            held.metadata,
+            held.resident - held.active - held.metadata
         );
     }
     node.stop().await;
