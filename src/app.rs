@@ -257,7 +257,13 @@ async fn start_workers(
 fn start_reporting(services: &Services, telemetry: Option<SocketAddr>) {
     let mut report = (*services.service).clone();
     report.telemetry_url = telemetry.map(|a| format!("http://{a}"));
-    let (sink, supervision) = (ReportSink::Db(services.db.clone()), Arc::clone(&services.supervision));
+    let (sink, supervision) = (
+        ReportSink::Db {
+            db: services.db.clone(),
+            events_kept: services.config.api.events_kept,
+        },
+        Arc::clone(&services.supervision),
+    );
     let every = services
         .config
         .cluster

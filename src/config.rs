@@ -72,6 +72,11 @@ pub struct ApiConfig {
     /// Addresses (IPs or CIDRs) of reverse proxies whose `X-Forwarded-Host`/`-Proto` (or
     /// `Forwarded`) headers are believed; from anyone else those headers are ignored.
     pub trusted_proxies: Vec<String>,
+    /// How often an API process with an event stream open reads the stored events.
+    #[serde(with = "crate::config::duration::millis")]
+    pub events_poll_ms: Duration,
+    /// How many stored events are kept for streams resuming with `Last-Event-ID`.
+    pub events_kept: i64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

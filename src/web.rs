@@ -13,6 +13,7 @@ mod compute_view;
 mod configurations;
 mod databases;
 mod datastores;
+mod events;
 pub mod fault_io;
 mod flavors;
 mod guest_calls;
@@ -31,6 +32,7 @@ mod quotas;
 mod replicas;
 pub mod request_id;
 mod routing;
+mod supervision_tree;
 mod users;
 pub(crate) mod validate;
 mod versions;
@@ -60,6 +62,8 @@ pub struct AppState {
     pub passwords: Arc<PasswordChecker>,
     /// Validated tokens and the catalog, answered from memory.
     pub caches: Arc<caches::ReadCaches>,
+    /// What this process's event streams follow.
+    pub events: Arc<events::EventHub>,
 }
 
 impl AppState {
@@ -78,6 +82,7 @@ impl AppState {
             login_brake: Arc::new(LoginBrake::new(auth.failed_login_window_s, MAX_BRAKE_KEYS)),
             passwords: Arc::new(PasswordChecker::new(auth.password_check_slots)),
             caches: caches::ReadCaches::start(&db)?,
+            events: events::EventHub::new(db.clone(), api.events_poll_ms),
             db,
             services,
         })
@@ -115,7 +120,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
 /// path string.
 fn tenant_routes(cfg: &mut web::ServiceConfig) {
     let instance = |rest: &str| format!("/instances/{{id}}{rest}");
-    cfg.service(endpoint("/flavors").get(flavors::list_flavors).done())
+    cfg.service(endpoint("/events").get(events::stream_events).done())
+        .service(endpoint("/flavors").get(flavors::list_flavors).done())
         .service(endpoint("/flavors/{flavor_id}").get(flavors::show_flavor).done())
         .service(endpoint("/datastores").get(datastores::list_datastores).done())
         .service(endpoint("/datastores/{ds}").get(datastores::show_datastore).done())

@@ -17,6 +17,7 @@ use crate::db::{now_ms, write_tx, DbConn, DbError};
 use crate::error::ApiError;
 use crate::intents::backups::{self as backup_intents, CreateBackup};
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 
 const KIND: &str = "backup_scheduler";
@@ -41,7 +42,9 @@ impl Actor for BackupScheduler {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id, Parent::ROOT);
         let every = self.services.config.backup.scheduler_tick_s;
         ctx.notify(Tick);
         ctx.run_interval(every, |_, ctx| ctx.notify(Tick));

@@ -19,6 +19,7 @@ use crate::db::models::instance::Instance;
 use crate::ids::InstanceId;
 use crate::manager::Manager;
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
@@ -142,7 +143,9 @@ impl Actor for Compute {
     type Context = Context<Self>;
 
     fn started(&mut self, _ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id, Parent::ROOT);
     }
 
     fn stopped(&mut self, _ctx: &mut Context<Self>) {

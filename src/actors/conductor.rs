@@ -25,6 +25,7 @@ use crate::db::models::service_status::ServiceStatusRow;
 use crate::db::DbError;
 use crate::guest::messages::FaultReport;
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 use checks::Checked;
 use futures::{FutureExt, StreamExt};
@@ -59,7 +60,9 @@ impl Actor for Conductor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id, Parent::ROOT);
         let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);
         let services = self.services.clone();
         let consume = async move {

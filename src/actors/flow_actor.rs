@@ -16,6 +16,7 @@ use crate::db::models::flow::{self, Flow};
 use crate::flows::TargetId;
 use crate::flows::{self, FlowCtx, StepOutcome};
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use crate::testing::Fault;
 use actix::prelude::*;
 use futures::FutureExt;
@@ -84,9 +85,12 @@ impl Actor for FlowActor {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services
-            .supervision
-            .started(self.target.actor_kind(), self.target.as_str());
+        // Its task manager (one per node) starts it, and drops it once its flows are done.
+        self.services.supervision.started(
+            self.target.actor_kind(),
+            self.target.as_str(),
+            Parent::actor("task_manager", &self.services.node_id),
+        );
         self.resumed = true;
         self.next = None;
         let delay = crate::bus::retry::backoff(self.services.config.taskmanager.retry_backoff_ms, self.failures);

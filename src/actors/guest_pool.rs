@@ -13,6 +13,7 @@ use crate::guest::messages::{encode, GuestWanted, HostGuest};
 use crate::guest_link::GuestKeyError;
 use crate::ids::InstanceId;
 use crate::secrets::MasterKey;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -70,6 +71,7 @@ impl GuestPool {
         let env = self.sessions_env.get_or_insert_with(|| {
             let pool = ctx.address();
             let mut env = self.env.clone();
+            env.supervisor = Some((KIND, Arc::from(self.name.as_str())));
             env.on_destroyed = Some(Arc::new(move |id: &str, ending| {
                 pool.do_send(Released(InstanceId::new(id), ending))
             }));
@@ -152,7 +154,7 @@ impl Actor for GuestPool {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.env.supervision.started(KIND, &self.name);
+        self.env.supervision.started(KIND, &self.name, Parent::ROOT);
         ctx.add_stream(self.env.bus.subscribe(bus::GUEST_POOL));
     }
 

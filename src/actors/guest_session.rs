@@ -20,7 +20,7 @@ use crate::guest::{protocol, Datastore, GuestError, PrepareRequest};
 use crate::ids::InstanceId;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
-use crate::telemetry::supervision::SupervisionLog;
+use crate::telemetry::supervision::{Parent, SupervisionLog};
 use actix::prelude::*;
 use backup::RunningBackup;
 use futures::FutureExt;
@@ -67,6 +67,9 @@ pub struct GuestEnv {
     pub on_destroyed: Option<OnDestroyed>,
     /// Tells the sessions when to beat (one timer for all of them).
     pub wheel: Addr<HeartbeatWheel>,
+    /// The actor its sessions are supervised under (kind, id): the node's compute, a guest
+    /// pool, or (None) the guest process's system.
+    pub supervisor: Option<(&'static str, Arc<str>)>,
 }
 
 impl GuestEnv {
@@ -79,6 +82,7 @@ impl GuestEnv {
             backup_store: services.backup_store.clone(),
             on_destroyed: None,
             wheel: HeartbeatWheel::start_for(&services.config, &services.node_id, &services.supervision),
+            supervisor: Some(("compute", Arc::from(services.node_id.as_str()))),
         }
     }
 }
@@ -244,7 +248,11 @@ impl Actor for GuestSession {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.env.supervision.started(KIND, &self.instance_id);
+        let parent = match &self.env.supervisor {
+            Some((kind, id)) => Parent::actor(kind, id),
+            None => Parent::ROOT,
+        };
+        self.env.supervision.started(KIND, &self.instance_id, parent);
         ctx.add_stream(self.env.bus.subscribe(&bus::guest_topic(&self.instance_id)));
         if !self.on_wheel {
             self.env.wheel.do_send(Join(ctx.address().downgrade()));

@@ -12,6 +12,7 @@ use crate::compute::error::ComputeError;
 use crate::db::models::cluster::hold_lease;
 use crate::db::models::instance::Instance;
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
@@ -138,7 +139,9 @@ impl Actor for GuestWatch {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id, Parent::ROOT);
         let config = &self.services.config;
         let every = config
             .taskmanager

@@ -11,7 +11,7 @@
 
 use super::guest_session::{Beat, GuestSession};
 use crate::config::Config;
-use crate::telemetry::supervision::SupervisionLog;
+use crate::telemetry::supervision::{Parent, SupervisionLog};
 use actix::prelude::*;
 use actix::WeakAddr;
 use std::sync::Arc;
@@ -94,7 +94,7 @@ impl Actor for HeartbeatWheel {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.supervision.started(KIND, &self.host);
+        self.supervision.started(KIND, &self.host, Parent::ROOT);
         ctx.run_interval(self.tick, |act, _| act.turn());
     }
 }

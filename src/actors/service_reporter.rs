@@ -7,10 +7,11 @@
 
 use crate::bus::{self, Bus, Delivery, Envelope};
 use crate::db::models::cluster::{EventRow, NewEvent, ServiceRow};
+use crate::db::models::event::StoredEvent;
 use crate::db::{Db, DbConn, DbError};
 use crate::secrets::MasterKey;
 use crate::services::Services;
-use crate::telemetry::supervision::{SupervisionEvent, SupervisionLog};
+use crate::telemetry::supervision::{Parent, SupervisionEvent, SupervisionLog};
 use actix::prelude::*;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicI64, Ordering};
@@ -27,7 +28,8 @@ const TRIM_EVERY: u64 = 300;
 
 /// Where reports go.
 pub enum ReportSink {
-    Db(Db),
+    /// Straight to the database, which keeps the newest `events_kept` stream events.
+    Db { db: Db, events_kept: i64 },
     /// To a conductor, sealed under the master key.
     Conductor(Bus, Arc<MasterKey>),
 }
@@ -164,12 +166,14 @@ impl ServiceReporter {
         let sink = Arc::clone(&self.sink);
         let sent = async move {
             let outcome = match &*sink {
-                ReportSink::Db(db) => {
+                ReportSink::Db { db, events_kept } => {
+                    let kept = *events_kept;
                     let (me, batch) = (me.clone(), events.clone());
                     db.run(move |c| {
                         store(c, &me, &batch)?;
                         if trim {
                             EventRow::trim(c)?;
+                            StoredEvent::trim(c, kept)?;
                             ServiceRow::forget_gone(c)?;
                         }
                         Ok(())
@@ -211,7 +215,7 @@ impl Actor for ServiceReporter {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.supervision.started(KIND, &self.me.node_id);
+        self.supervision.started(KIND, &self.me.node_id, Parent::ROOT);
         self.report(ctx);
         ctx.run_interval(self.every, |act, ctx| act.report(ctx));
     }

@@ -14,6 +14,7 @@ use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
 use crate::flows::{FlowKind, TargetId, WakeUp};
 use crate::services::Services;
+use crate::telemetry::supervision::Parent;
 use actix::prelude::*;
 use std::collections::{HashMap, HashSet};
 
@@ -107,7 +108,9 @@ impl Actor for TaskManager {
     type Context = Context<Self>;
 
     fn started(&mut self, ctx: &mut Context<Self>) {
-        self.services.supervision.started(KIND, &self.services.node_id);
+        self.services
+            .supervision
+            .started(KIND, &self.services.node_id, Parent::ROOT);
         ctx.add_stream(self.services.bus.subscribe(bus::TASKMANAGER));
         ctx.notify(Scan);
         let every = self.services.config.taskmanager.scan_interval_s;

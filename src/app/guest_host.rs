@@ -35,6 +35,7 @@ fn guest_env(config: Config) -> anyhow::Result<GuestEnv> {
         backup_store,
         on_destroyed: None,
         wheel,
+        supervisor: None,
     })
 }
 

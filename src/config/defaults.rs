@@ -14,6 +14,8 @@ impl Default for ApiConfig {
             shutdown_timeout_s: Duration::from_secs(5),
             public_url: String::new(),
             trusted_proxies: Vec::new(),
+            events_poll_ms: Duration::from_millis(250),
+            events_kept: 100_000,
         }
     }
 }

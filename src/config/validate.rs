@@ -20,6 +20,11 @@ impl Config {
                 "[testing] volume_unit_mb is for tests only; set [testing] enabled = true".into(),
             ));
         }
+        if self.api.events_kept < 1 {
+            return Err(ConfigError::Invalid(
+                "[api] events_kept must be at least 1 (the newest event keeps ids from being given twice)".into(),
+            ));
+        }
         if self.testing.volume_unit_mb < 1 {
             return Err(ConfigError::Invalid("[testing] volume_unit_mb must be positive".into()));
         }

@@ -330,3 +330,14 @@ diesel::table! {
         generation -> BigInt,
     }
 }
+
+diesel::table! {
+    events (id) {
+        id -> BigInt,
+        at -> BigInt,
+        project_id -> Nullable<Text>,
+        kind -> Text,
+        target_id -> Text,
+        facts -> Text,
+    }
+}

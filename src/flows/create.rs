@@ -1,4 +1,9 @@
-//! Create: server → guest reachable → prepare → healthy heartbeat → task NONE.
+//! Create: server → guest reachable, prepare cast → healthy heartbeat, task NONE.
+//!
+//! Three durable steps: the prepare is cast in the step that finds the guest reachable (its
+//! record, the server ACTIVE, follows the cast: a crash between them pings and casts again,
+//! and prepare is idempotent), and the step that sees the first healthy heartbeat clears the
+//! task in the same write.
 //!
 //! Past the deadline (Trove's usage_timeout) the instance gets task BUILDING_ERROR_TIMEOUT_GA,
 //! service FAILED_TIMEOUT_GUESTAGENT and a fault, and its server is released (unlike Trove,
@@ -20,28 +25,13 @@ use crate::status::{ServiceStatus, Task};
 use serde_json::json;
 use std::time::Duration;
 
-pub const STEPS: &[&str] = &[
-    "create_server",
-    "wait_for_guest",
-    "prepare",
-    "wait_until_healthy",
-    "clear_task",
-];
+pub const STEPS: &[&str] = &["create_server", "prepare", "wait_until_healthy"];
 
 pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => Box::pin(create_server(ctx)).await,
-        1 => Box::pin(wait_for_guest(ctx)).await,
-        2 => Box::pin(prepare(ctx)).await,
-        3 => Box::pin(wait_until_healthy(ctx)).await,
-        4 => {
-            let id = ctx.instance_id().to_string();
-            let version = super::server_version(&ctx).await;
-            Ok(StepOutcome::done_recording(move |c| {
-                Instance::set_provisioned(c, &id, version.as_deref(), None, None)?;
-                Instance::clear_task(c, &id, Task::Building).map(drop)
-            }))
-        }
+        1 => Box::pin(prepare(ctx)).await,
+        2 => Box::pin(wait_until_healthy(ctx)).await,
         n => Err(ctx.no_step(n)),
     }
 }
@@ -107,9 +97,11 @@ async fn create_server(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     })
 }
 
-async fn wait_for_guest(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
+/// Once the guest answers a ping: the prepare cast, and the server recorded ACTIVE.
+async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.call_guest("rpc_ping", json!({}), Duration::from_secs(1)).await {
         Ok(_) => {
+            ctx.cast_guest("prepare", prepare_args(&ctx).await?).await?;
             let id = ctx.instance_id().to_string();
             Ok(ctx.keep_recording(move |c| Instance::set_server_status(c, &id, "ACTIVE")))
         }
@@ -165,11 +157,6 @@ async fn prepare_args(ctx: &FlowCtx) -> Result<serde_json::Value, FlowError> {
     serde_json::to_value(&request).map_err(FlowError::encode("prepare arguments"))
 }
 
-async fn prepare(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
-    ctx.cast_guest("prepare", prepare_args(&ctx).await?).await?;
-    Ok(ctx.keep())
-}
-
 async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     if ctx.resumed {
         // The prepare cast may have been lost with a crash; prepare is idempotent.
@@ -178,7 +165,14 @@ async fn wait_until_healthy(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     let id = ctx.instance_id().to_string();
     let status = ctx.db(move |c| ServiceStatusRow::find(c, &id)).await?;
     match status.and_then(|s| s.status()) {
-        Some(s) if s.is_ready() => Ok(ctx.keep()),
+        Some(s) if s.is_ready() => {
+            let id = ctx.instance_id().to_string();
+            let version = super::server_version(&ctx).await;
+            Ok(StepOutcome::done_recording(move |c| {
+                Instance::set_provisioned(c, &id, version.as_deref(), None, None)?;
+                Instance::clear_task(c, &id, Task::Building).map(drop)
+            }))
+        }
         Some(ServiceStatus::Failed) => {
             let id = ctx.instance_id().to_string();
             let reported = ctx.db(move |c| InstanceFault::latest(c, &id)).await?;

@@ -20,6 +20,38 @@ pub struct ActorEntry {
     pub id: String,
     pub started_at: String,
     pub restarts: u64,
+    /// The actor that started it and answers for it (None: the process's system itself).
+    pub supervisor: Option<ActorRef>,
+    pub last_failure: Option<FailureEntry>,
+}
+
+/// An actor named by its kind and id.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ActorRef {
+    pub kind: String,
+    pub id: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct FailureEntry {
+    pub at: String,
+    pub reason: String,
+}
+
+/// Who supervises an actor: the process's system (`ROOT`), or another actor of this process.
+#[derive(Debug, Clone, Copy)]
+pub struct Parent<'a> {
+    kind: &'static str,
+    id: &'a str,
+}
+
+impl<'a> Parent<'a> {
+    /// The actix system of the process: its components.
+    pub const ROOT: Parent<'static> = Parent { kind: "", id: "" };
+
+    pub fn actor(kind: &'static str, id: &'a str) -> Parent<'a> {
+        Parent { kind, id }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, serde::Deserialize)]
@@ -35,16 +67,25 @@ pub struct SupervisionEvent {
 
 /// What is kept of one live actor: a hundred thousand guest sessions are listed here, so
 /// neither its kind (a constant) nor its start time (as text) is stored with it.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct Alive {
     started_ms: i64,
-    restarts: u64,
+    restarts: u32,
+    /// Index in [`Inner::parents`]; 0 is the system.
+    parent: u32,
+    /// Boxed: most actors never fail, and a guest session's every byte counts.
+    last_failure: Option<Box<(i64, Box<str>)>>,
 }
+
+/// One live actor, copied out of the lock: (kind, id, what is kept of it).
+type LiveCopy = (&'static str, Box<str>, Alive);
 
 #[derive(Default)]
 struct Inner {
     /// Live actors by kind, then id.
     alive: HashMap<&'static str, HashMap<Box<str>, Alive>>,
+    /// The supervisors named so far (a handful: the node's components), the system first.
+    parents: Vec<(&'static str, Box<str>)>,
     /// Events not yet taken for the database (kept only once a reporter takes them).
     unsent: VecDeque<SupervisionEvent>,
     forwarding: bool,
@@ -66,6 +107,31 @@ fn iso(ms: i64) -> String {
 impl Inner {
     fn alive_mut(&mut self, kind: &str, id: &str) -> Option<&mut Alive> {
         self.alive.get_mut(kind)?.get_mut(id)
+    }
+
+    fn parent_index(&mut self, parent: Parent<'_>) -> u32 {
+        if self.parents.is_empty() {
+            self.parents.push(("", "".into()));
+        }
+        if let Some(i) = self
+            .parents
+            .iter()
+            .position(|(k, id)| *k == parent.kind && &**id == parent.id)
+        {
+            return i as u32;
+        }
+        self.parents.push((parent.kind, parent.id.into()));
+        (self.parents.len() - 1) as u32
+    }
+
+    fn parent_ref(&self, index: u32) -> Option<ActorRef> {
+        match self.parents.get(index as usize) {
+            Some((kind, id)) if !kind.is_empty() => Some(ActorRef {
+                kind: kind.to_string(),
+                id: id.to_string(),
+            }),
+            _ => None,
+        }
     }
 }
 
@@ -105,8 +171,9 @@ impl SupervisionLog {
         Self::push(&mut self.inner.lock(), kind, id, event, reason);
     }
 
-    /// An actor started (first time) — or started again after a restart, which keeps its count.
-    pub fn started(&self, kind: &'static str, id: &str) {
+    /// An actor started (first time) under `parent` — or started again after a restart, which
+    /// keeps its count.
+    pub fn started(&self, kind: &'static str, id: &str, parent: Parent<'_>) {
         tracing::debug!(
             actor.kind = kind,
             actor.id = id,
@@ -114,6 +181,7 @@ impl SupervisionLog {
             "{kind} {id} started"
         );
         let mut inner = self.inner.lock();
+        let parent = inner.parent_index(parent);
         let of_kind = inner.alive.entry(kind).or_default();
         if !of_kind.contains_key(id) {
             let started_ms = chrono::Utc::now().timestamp_millis();
@@ -122,6 +190,8 @@ impl SupervisionLog {
                 Alive {
                     started_ms,
                     restarts: 0,
+                    parent,
+                    last_failure: None,
                 },
             );
         }
@@ -142,6 +212,9 @@ impl SupervisionLog {
         crate::telemetry::warn_limited("actor failed", &format!("{kind} {id} failed: {reason}"));
         let mut inner = self.inner.lock();
         inner.failures_total += 1;
+        if let Some(entry) = inner.alive_mut(kind, id) {
+            entry.last_failure = Some(Box::new((chrono::Utc::now().timestamp_millis(), reason.into())));
+        }
         Self::push(&mut inner, kind, id, "failed", reason);
     }
 
@@ -157,7 +230,7 @@ impl SupervisionLog {
         let mut inner = self.inner.lock();
         inner.restarts_total += 1;
         if let Some(entry) = inner.alive_mut(kind, id) {
-            entry.restarts += 1;
+            entry.restarts = entry.restarts.saturating_add(1);
         }
         Self::push(&mut inner, kind, id, "restarting", reason);
     }
@@ -187,14 +260,16 @@ impl SupervisionLog {
     /// Live actors, optionally of one kind, ordered by kind and id. Copied out under the lock
     /// and described after it, so that actors starting and stopping meanwhile do not wait.
     pub fn actors(&self, kind: Option<&str>) -> Vec<ActorEntry> {
-        let alive: Vec<(&'static str, Box<str>, Alive)> = {
+        let (alive, parents): (Vec<LiveCopy>, Vec<Option<ActorRef>>) = {
             let inner = self.inner.lock();
-            inner
+            let alive = inner
                 .alive
                 .iter()
                 .filter(|(k, _)| kind.is_none_or(|wanted| **k == wanted))
-                .flat_map(|(k, of_kind)| of_kind.iter().map(|(id, alive)| (*k, id.clone(), *alive)))
-                .collect()
+                .flat_map(|(k, of_kind)| of_kind.iter().map(|(id, alive)| (*k, id.clone(), alive.clone())))
+                .collect();
+            let parents = (0..inner.parents.len() as u32).map(|i| inner.parent_ref(i)).collect();
+            (alive, parents)
         };
         let mut list: Vec<ActorEntry> = alive
             .into_iter()
@@ -202,7 +277,12 @@ impl SupervisionLog {
                 kind: kind.to_string(),
                 id: id.into_string(),
                 started_at: iso(alive.started_ms),
-                restarts: alive.restarts,
+                restarts: u64::from(alive.restarts),
+                supervisor: parents.get(alive.parent as usize).cloned().flatten(),
+                last_failure: alive.last_failure.map(|f| FailureEntry {
+                    at: iso(f.0),
+                    reason: f.1.into_string(),
+                }),
             })
             .collect();
         list.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
@@ -216,7 +296,7 @@ impl SupervisionLog {
             .alive
             .get(kind)
             .and_then(|of_kind| of_kind.get(id))
-            .map(|a| a.restarts)
+            .map(|a| u64::from(a.restarts))
     }
 
     /// (alive per kind, restarts total, failures total) for `/metrics`.

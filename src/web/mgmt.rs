@@ -2,16 +2,14 @@
 //! supervision events of every process, the cluster's services (up or down), and flows with
 //! their lease owner and expiry.
 
-use super::{AppState, PageQuery};
+use super::{supervision_tree, AppState, PageQuery};
 use crate::actors::service_reporter::store_pending;
 use crate::db::models::cluster::{EventRow, ServiceRow};
-use crate::db::models::flow::Flow;
+use crate::db::models::flow_listing::{self, FlowFilter};
 use crate::db::now_ms;
-use crate::db::schema::flows;
 use crate::error::ApiError;
 use crate::flows::step_name;
 use actix_web::{web, HttpResponse};
-use diesel::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
 
@@ -20,9 +18,17 @@ pub struct ActorQuery {
     pub kind: Option<String>,
 }
 
+/// `GET /mgmt/actors`: this process's live actors (`kind` narrows them), each with its
+/// supervisor, restarts and last failure; and, unless narrowed, the same as a tree: the
+/// system, its components, and the actors each component supervises.
 pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuery>) -> HttpResponse {
     let actors = state.services.supervision.actors(query.kind.as_deref());
-    HttpResponse::Ok().json(json!({ "actors": actors }))
+    let mut body = json!({ "node_id": state.services.node_id });
+    if query.kind.is_none() {
+        body["tree"] = supervision_tree::of(&state.services.node_id, &actors);
+    }
+    body["actors"] = json!(actors);
+    HttpResponse::Ok().json(body)
 }
 
 fn iso(ms: i64) -> String {
@@ -82,48 +88,61 @@ pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, A
 
 #[derive(Debug, Deserialize)]
 pub struct FlowQuery {
+    /// An instance's or a backup's flows (`instance_id`, as before `target_id` existed).
     pub instance_id: Option<String>,
+    pub target_id: Option<String>,
     pub status: Option<String>,
+    pub kind: Option<String>,
+    pub owner: Option<String>,
+    pub project_id: Option<String>,
     pub limit: Option<String>,
+    pub marker: Option<String>,
 }
 
-/// `GET /mgmt/flows`: an instance's flows (`instance_id`), or every flow (`status` to narrow
-/// it, e.g. `running`), oldest first, with the lease owner and when the lease expires.
+/// `GET /mgmt/flows`: every flow, oldest first, a page at a time (`limit`, `marker`: the last
+/// flow id of the page before), narrowed by `target_id` (or `instance_id`), `status` (e.g.
+/// `running`), `kind`, `owner` (the node holding the lease) and `project_id`; each with its
+/// step, attempts, lease owner and when the lease expires.
 pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
     let page = PageQuery {
         limit: query.limit.clone(),
         marker: None,
     };
     let limit = page.limit(1000)?;
-    let (target, status) = (query.instance_id.clone(), query.status.clone());
-    let rows: Vec<Flow> = state
+    let filter = FlowFilter {
+        target_id: query.target_id.or(query.instance_id),
+        status: query.status,
+        kind: query.kind,
+        owner: query.owner,
+        project: query.project_id,
+    };
+    let marker = query.marker.clone();
+    let rows = state
         .db
-        .run(move |c| {
-            let mut select = flows::table.into_boxed();
-            if let Some(target) = target {
-                select = select.filter(flows::target_id.eq(target));
-            }
-            if let Some(status) = status {
-                select = select.filter(flows::status.eq(status));
-            }
-            Ok(select
-                .order(flows::created.asc())
-                .limit(limit)
-                .select(Flow::as_select())
-                .load(c)?)
-        })
-        .await?;
+        .run(move |c| flow_listing::page(c, &filter, limit, marker.as_deref()))
+        .await?
+        .ok_or_else(|| ApiError::BadRequest("marker names no flow".into()))?;
+    let more = rows.len() as i64 > limit;
     let now = now_ms();
     let list: Vec<_> = rows
         .iter()
+        .take(limit as usize)
         .map(|f| {
             json!({
                 "id": f.id, "kind": f.kind, "target_id": f.target_id, "step": f.step,
                 "step_name": step_name(&f.kind, f.step), "status": f.status, "owner": f.owner,
                 "lease_until": iso(f.lease_until), "lease_left_ms": (f.lease_until - now).max(0),
                 "deadline": iso(f.deadline), "attempts": f.attempts, "last_error": f.last_error,
+                "created": iso(f.created), "updated": iso(f.updated),
             })
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "flows": list })))
+    let mut body = json!({ "flows": list });
+    if let (true, Some(last)) = (more, rows.get(limit as usize - 1)) {
+        // The same filters, from the page's last flow.
+        body["links"] =
+            json!([{"rel": "next", "marker": last.id, "href": format!("?limit={limit}&marker={}", last.id)}]);
+    }
+    Ok(HttpResponse::Ok().json(body))
 }

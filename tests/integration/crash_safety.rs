@@ -2,10 +2,11 @@
 
 use crate::both_backends;
 use crate::support::{eventually, Backend, TestApp};
+use serde_json::Value;
 use std::time::Duration;
 
-/// The number of steps of the create flow (create_server … clear_task).
-const CREATE_STEPS: i64 = 5;
+/// The number of steps of the create flow (create_server, prepare, wait_until_healthy).
+const CREATE_STEPS: i64 = 3;
 
 async fn panic_at_every_create_step(backend: Backend) {
     for step in 0..CREATE_STEPS {
@@ -78,7 +79,7 @@ async fn restart_count_is_visible_while_the_actor_lives(backend: Backend) {
     // and restarting, and /mgmt/actors shows its restart count going up.
     let app = TestApp::start(backend, |c| {
         c.testing.enabled = true;
-        c.testing.fail_at = "create:3:error".into();
+        c.testing.fail_at = "create:2:error".into();
         c.compute.simulated_prepare_ms = std::time::Duration::from_millis(1_500);
         c.taskmanager.retry_backoff_ms = std::time::Duration::from_millis(300);
     })
@@ -99,6 +100,44 @@ async fn restart_count_is_visible_while_the_actor_lives(backend: Backend) {
         }
     })
     .await;
+    // The tree: the instance actor under its task manager, with its restart and the failure's
+    // reason; its guest session under compute.
+    let what = format!("instance actor {id} in the supervision tree");
+    let tree = eventually(Duration::from_secs(20), &what, || async {
+        let (_, body) = api.get("/mgmt/actors").await;
+        let tree = body["tree"].clone();
+        let under = |kind: &str| -> Vec<Value> {
+            let parent = tree["children"]
+                .as_array()
+                .and_then(|c| c.iter().find(|n| n["kind"] == kind));
+            parent
+                .and_then(|p| p["children"].as_array().cloned())
+                .unwrap_or_default()
+        };
+        let actor = under("task_manager")
+            .into_iter()
+            .find(|a| a["kind"] == "instance" && a["id"] == id.as_str());
+        let session = under("compute")
+            .into_iter()
+            .any(|a| a["kind"] == "guest_session" && a["id"] == id.as_str());
+        match actor {
+            Some(actor) if session && actor["restarts"].as_u64() >= Some(1) => Ok((tree.clone(), actor)),
+            _ => Err(body),
+        }
+    })
+    .await;
+    let (tree, actor) = tree;
+    assert_eq!(tree["kind"], "system", "{tree}");
+    assert!(
+        actor["last_failure"]["reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("injected error")),
+        "the last failure's reason: {actor}"
+    );
+    assert!(
+        actor["last_failure"]["at"].as_str().is_some_and(|at| !at.is_empty()),
+        "{actor}"
+    );
     api.wait_active(&id).await;
 }
 both_backends!(restart_count_is_visible_while_the_actor_lives);

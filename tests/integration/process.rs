@@ -2,7 +2,7 @@
 //! each followed by a start on the same database.
 
 use crate::both_backends;
-use crate::support::{eventually, Backend, CofferProcess, TestDb};
+use crate::support::{eventually, Backend, CofferProcess, EventStream, TestDb};
 use std::time::Duration;
 
 async fn sigkill_during_build_then_restart(backend: Backend) {
@@ -44,10 +44,11 @@ async fn sigkill_between_healthy_and_active_then_restart(backend: Backend) {
     // The create's last step fails once and backs off: BUILD, with the guest healthy.
     let faulty = [
         ("COFFER_TESTING_ENABLED", "true".to_string()),
-        ("COFFER_TESTING_FAIL_AT", "create:4:error".to_string()),
+        ("COFFER_TESTING_FAIL_AT", "create:2:error".to_string()),
         ("COFFER_TASKMANAGER_RETRY_BACKOFF_MS", "5000".to_string()),
     ];
     let first = CofferProcess::start(&db, &faulty).await;
+    let events = EventStream::connect(&first.api.root, "t1", None).await;
     let id = first.api.create("nearly").await;
     first
         .api
@@ -55,8 +56,14 @@ async fn sigkill_between_healthy_and_active_then_restart(backend: Backend) {
             &id,
             Duration::from_secs(30),
             "the create at its last step",
-            |kind, step, _| kind == "create" && step == 4,
+            |kind, step, _| kind == "create" && step == 2,
         )
+        .await;
+    events
+        .wait_for("the guest's healthy heartbeat, still in BUILD", |e| {
+            let instance = &e.data["instance"];
+            instance["id"] == id.as_str() && instance["service_status"] == "HEALTHY" && instance["status"] == "BUILD"
+        })
         .await;
     assert_eq!(first.api.instance(&id).await.expect("exists")["status"], "BUILD");
     first.kill9();

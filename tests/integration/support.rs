@@ -1,12 +1,14 @@
 //! Test fixtures: a coffer started in this process (`TestApp`) or as a child process
 //! (`CofferProcess`), on a fresh SQLite file or a fresh PostgreSQL database, reached over real HTTP.
 
+mod event_stream;
 mod process;
 mod reality;
 mod test_db;
 
 use coffer::app::{self, Node, Role};
 use coffer::config::Config;
+pub use event_stream::{instance_status, EventStream};
 pub use process::{free_port, CofferProcess};
 pub use reality::assert_usage_is_reality;
 use serde_json::{json, Value};

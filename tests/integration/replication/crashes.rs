@@ -11,7 +11,7 @@ use std::future::Future;
 use std::time::Duration;
 
 /// The create flow's steps; the switchover's and failover's; the detach's.
-const CREATE_STEPS: i64 = 5;
+const CREATE_STEPS: i64 = 3;
 const SWITCH_STEPS: i64 = 5;
 const DETACH_STEPS: i64 = 3;
 

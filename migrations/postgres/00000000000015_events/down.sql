@@ -1,0 +1,13 @@
+DROP TRIGGER supervision_events_insert_event ON supervision_events;
+DROP TRIGGER flows_update_event ON flows;
+DROP TRIGGER flows_insert_event ON flows;
+DROP TRIGGER backups_update_event ON backups;
+DROP TRIGGER backups_insert_event ON backups;
+DROP TRIGGER service_statuses_update_event ON service_statuses;
+DROP TRIGGER service_statuses_insert_event ON service_statuses;
+DROP TRIGGER instances_update_event ON instances;
+DROP TRIGGER instances_insert_event ON instances;
+DROP FUNCTION coffer_row_event();
+DROP FUNCTION coffer_instance_event(TEXT);
+DROP FUNCTION coffer_now_ms();
+DROP TABLE events;

@@ -1,0 +1,13 @@
+DROP TRIGGER supervision_events_insert_event;
+DROP TRIGGER flows_update_event;
+DROP TRIGGER flows_insert_event;
+DROP TRIGGER backups_update_event;
+DROP TRIGGER backups_insert_event;
+DROP TRIGGER service_statuses_update_event;
+DROP TRIGGER service_statuses_insert_event;
+DROP TRIGGER instances_update_event;
+DROP TRIGGER instances_insert_event;
+DROP VIEW flow_event_facts;
+DROP VIEW backup_event_facts;
+DROP VIEW instance_event_facts;
+DROP TABLE events;

@@ -1,0 +1,63 @@
+//! `events`: what the event stream serves, written by triggers in the transaction of every
+//! change it reports (see the migration `events`); read here in id order, and trimmed.
+
+use crate::db::schema::events;
+use crate::db::{DbConn, DbError};
+use diesel::prelude::*;
+
+/// One stored event: a change of `target_id` (an instance, a backup, a flow's target, an
+/// actor), with the stored facts the API renders it from.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = events)]
+pub struct StoredEvent {
+    pub id: i64,
+    /// Milliseconds since the epoch.
+    pub at: i64,
+    /// None: an operator's event (supervision), for admins only.
+    pub project_id: Option<String>,
+    /// instance | backup | flow | supervision
+    pub kind: String,
+    pub target_id: String,
+    /// A JSON object of the stored columns behind it.
+    pub facts: String,
+}
+
+impl StoredEvent {
+    /// Events after `after`, oldest first, at most `limit`; of `project` only when given.
+    pub fn after(
+        conn: &mut DbConn,
+        after: i64,
+        project: Option<&str>,
+        limit: i64,
+    ) -> Result<Vec<StoredEvent>, DbError> {
+        let later = events::table.filter(events::id.gt(after));
+        Ok(match project {
+            Some(project) => later
+                .filter(events::project_id.eq(project))
+                .order(events::id.asc())
+                .limit(limit)
+                .select(StoredEvent::as_select())
+                .load(conn)?,
+            None => later
+                .order(events::id.asc())
+                .limit(limit)
+                .select(StoredEvent::as_select())
+                .load(conn)?,
+        })
+    }
+
+    /// The newest event's id (0 when there is none).
+    pub fn newest_id(conn: &mut DbConn) -> Result<i64, DbError> {
+        let newest: Option<i64> = events::table.select(diesel::dsl::max(events::id)).first(conn)?;
+        Ok(newest.unwrap_or(0))
+    }
+
+    /// Drops all but the newest `kept` events; returns how many went.
+    pub fn trim(conn: &mut DbConn, kept: i64) -> Result<usize, DbError> {
+        let newest = Self::newest_id(conn)?;
+        if newest <= kept {
+            return Ok(0);
+        }
+        Ok(diesel::delete(events::table.filter(events::id.le(newest - kept))).execute(conn)?)
+    }
+}

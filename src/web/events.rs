@@ -1,0 +1,177 @@
+//! `GET /v1.0/{tenant_id}/events`: a Server-Sent Events stream of the project's instance and
+//! backup status changes and flow steps (and, for an admin asking `all_projects=true`, every
+//! project's and the supervision events), as they are stored. Each event's SSE `id` is its
+//! stored id: a client reconnecting with `Last-Event-ID` (or `?last_event_id=`) gets what it
+//! missed from the bounded history ([`hub`]), across a restart of coffer. Without one, the
+//! stream starts at the newest event.
+
+mod hub;
+mod render;
+
+pub use hub::EventHub;
+
+use super::auth;
+use super::AppState;
+use crate::db::models::event::StoredEvent;
+use crate::error::ApiError;
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use bytes::Bytes;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::broadcast::Receiver;
+
+/// Rows read from the history per trip.
+const REPLAY_PAGE: i64 = 500;
+/// A comment line this often keeps proxies and clients from timing the stream out.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+/// What the client is told to wait before it reconnects (ms).
+const RETRY_MS: u64 = 2000;
+
+#[derive(Debug, serde::Deserialize)]
+pub struct EventsQuery {
+    pub last_event_id: Option<String>,
+    pub all_projects: Option<String>,
+}
+
+pub async fn stream_events(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    query: web::Query<EventsQuery>,
+) -> Result<HttpResponse, ApiError> {
+    let caller = auth::caller(&req)?;
+    // As the backup list reads it.
+    let all = query.all_projects.as_deref().is_some_and(|v| v != "false" && v != "0");
+    if all && !auth::is_admin(&req) {
+        return Err(ApiError::Forbidden(
+            "Only an admin's token may stream every project's events.".into(),
+        ));
+    }
+    let resume = req
+        .headers()
+        .get("Last-Event-ID")
+        .map(|v| v.to_str().unwrap_or("?").to_string())
+        .or_else(|| query.last_event_id.clone());
+    let resume = match resume {
+        None => None,
+        Some(text) => Some(
+            text.trim()
+                .parse::<i64>()
+                .ok()
+                .filter(|id| *id >= 0)
+                .ok_or_else(|| ApiError::BadRequest(format!("Last-Event-ID must be an event id, not {text:?}")))?,
+        ),
+    };
+    let hub = Arc::clone(&state.events);
+    // Subscribed before the history is read: nothing falls between the two.
+    let live = hub.subscribe();
+    let start = match resume {
+        Some(id) => id,
+        None => hub.db().run(StoredEvent::newest_id).await?,
+    };
+    let stream = EventStream {
+        hub,
+        live,
+        project: (!all).then(|| caller.project_id.to_string()),
+        floor: start,
+        replay_after: Some(start),
+        last_sent: start,
+        replayed: HashSet::new(),
+        pending: VecDeque::new(),
+        greeted: false,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CONTENT_TYPE, "text/event-stream"))
+        .insert_header((header::CACHE_CONTROL, "no-cache"))
+        .insert_header(("X-Accel-Buffering", "no"))
+        .streaming(futures::stream::unfold(stream, |mut s| async move {
+            let chunk = s.next_chunk().await?;
+            Some((Ok::<Bytes, actix_web::Error>(chunk), s))
+        })))
+}
+
+/// One client's stream: the history after its start, then what the hub passes on.
+struct EventStream {
+    hub: Arc<EventHub>,
+    live: Receiver<Arc<StoredEvent>>,
+    /// None: every project's, and the operators' events.
+    project: Option<String>,
+    /// The id the stream started after: nothing at or below it is sent.
+    floor: i64,
+    /// Read the history after this id before following the hub (None: caught up).
+    replay_after: Option<i64>,
+    last_sent: i64,
+    /// Ids sent from the history, not to be sent again when the hub passes them on.
+    replayed: HashSet<i64>,
+    pending: VecDeque<StoredEvent>,
+    greeted: bool,
+}
+
+impl EventStream {
+    /// The next bytes to send; None ends the stream.
+    async fn next_chunk(&mut self) -> Option<Bytes> {
+        if !self.greeted {
+            self.greeted = true;
+            return Some(Bytes::from(format!("retry: {RETRY_MS}\n: coffer events\n\n")));
+        }
+        loop {
+            if let Some(event) = self.pending.pop_front() {
+                return Some(self.sent(&event));
+            }
+            if let Some(after) = self.replay_after {
+                let project = self.project.clone();
+                let rows = self
+                    .hub
+                    .db()
+                    .run(move |c| StoredEvent::after(c, after, project.as_deref(), REPLAY_PAGE))
+                    .await;
+                let rows = match rows {
+                    Ok(rows) => rows,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "event stream: reading the history failed");
+                        return None; // the client reconnects with its Last-Event-ID
+                    }
+                };
+                self.replay_after = match rows.last() {
+                    Some(last) if rows.len() as i64 == REPLAY_PAGE => Some(last.id),
+                    _ => None,
+                };
+                if self.replayed.len() > 100_000 {
+                    self.replayed.clear();
+                }
+                self.replayed.extend(rows.iter().map(|r| r.id));
+                self.pending.extend(rows);
+                continue;
+            }
+            let received = tokio::time::timeout(KEEP_ALIVE, self.live.recv()).await;
+            match received {
+                Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                Ok(Ok(event)) => {
+                    if self.wants(&event) {
+                        return Some(self.sent(&event));
+                    }
+                }
+                // Fell behind the hub: what it passed on meanwhile is read from the history.
+                Ok(Err(RecvError::Lagged(_))) => self.replay_after = Some(self.last_sent),
+                Ok(Err(RecvError::Closed)) => return None,
+            }
+        }
+    }
+
+    fn wants(&self, event: &StoredEvent) -> bool {
+        let mine = match &self.project {
+            None => true,
+            Some(project) => event.project_id.as_deref() == Some(project.as_str()),
+        };
+        mine && event.id > self.floor && !self.replayed.contains(&event.id)
+    }
+
+    fn sent(&mut self, event: &StoredEvent) -> Bytes {
+        self.last_sent = self.last_sent.max(event.id);
+        let body = render::render(event);
+        let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
+        Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", event.id, event.kind))
+    }
+}

@@ -1,0 +1,160 @@
+//! One API process's feed of stored events: while anyone listens, it reads `events` past what
+//! it has passed on, every `[api] events_poll_ms`, and hands each row to every stream of this
+//! process. It reads the table the triggers of every process write, so every API process
+//! serves every event; it does not poll while no stream is open.
+//!
+//! On PostgreSQL ids are taken at insert and become visible at commit, so a smaller id may
+//! appear after a larger one: the hub remembers what it passed on above the first missing id,
+//! and waits for that id up to [`GAP_WAIT`] (a rolled-back insert never fills it).
+
+use crate::db::models::event::StoredEvent;
+use crate::db::Db;
+use std::collections::BTreeSet;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::broadcast;
+
+/// How many events a stream may fall behind before it reads them from the database instead.
+const BACKLOG: usize = 4096;
+/// Rows read per poll at most (a full page is followed by another poll at once).
+const PAGE: i64 = 1000;
+/// How long a missing id is waited for before it is taken as never coming.
+const GAP_WAIT: Duration = Duration::from_secs(3);
+
+pub struct EventHub {
+    db: Db,
+    sender: broadcast::Sender<Arc<StoredEvent>>,
+    poll_every: Duration,
+    polling: AtomicBool,
+}
+
+impl EventHub {
+    pub fn new(db: Db, poll_every: Duration) -> Arc<EventHub> {
+        let (sender, _) = broadcast::channel(BACKLOG);
+        Arc::new(EventHub {
+            db,
+            sender,
+            poll_every: poll_every.max(Duration::from_millis(10)),
+            polling: AtomicBool::new(false),
+        })
+    }
+
+    /// What is passed on from now on; starts the poller when it is not running.
+    pub fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<Arc<StoredEvent>> {
+        let receiver = self.sender.subscribe();
+        if !self.polling.swap(true, Ordering::AcqRel) {
+            let hub = Arc::clone(self);
+            actix_web::rt::spawn(async move { hub.poll_while_listened().await });
+        }
+        receiver
+    }
+
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    async fn poll_while_listened(self: Arc<Self>) {
+        let mut cursor = match self.db.run(StoredEvent::newest_id).await {
+            Ok(newest) => Cursor::at(newest),
+            Err(e) => {
+                tracing::warn!(error = %e, "event stream: reading the newest event failed");
+                Cursor::at(0)
+            }
+        };
+        loop {
+            if self.sender.receiver_count() == 0 {
+                self.polling.store(false, Ordering::Release);
+                // A stream that subscribed meanwhile found `polling` still set: carry on for it.
+                if self.sender.receiver_count() == 0 || self.polling.swap(true, Ordering::AcqRel) {
+                    return;
+                }
+            }
+            let floor = cursor.floor;
+            match self.db.run(move |c| StoredEvent::after(c, floor, None, PAGE)).await {
+                Ok(rows) => {
+                    let full = rows.len() as i64 == PAGE;
+                    for row in rows {
+                        if cursor.take(row.id) {
+                            // No stream listening is not an error: the next poll stops.
+                            let _ = self.sender.send(Arc::new(row));
+                        }
+                    }
+                    cursor.settle(Instant::now());
+                    if full {
+                        continue;
+                    }
+                }
+                Err(e) => tracing::warn!(error = %e, "event stream: reading events failed"),
+            }
+            tokio::time::sleep(self.poll_every).await;
+        }
+    }
+}
+
+/// What the hub has passed on: every id up to `floor`, and `above` it.
+#[derive(Debug)]
+struct Cursor {
+    floor: i64,
+    above: BTreeSet<i64>,
+    /// Since when the id after `floor` has been missing while later ones came.
+    gap_since: Option<Instant>,
+}
+
+impl Cursor {
+    fn at(floor: i64) -> Cursor {
+        Cursor {
+            floor,
+            above: BTreeSet::new(),
+            gap_since: None,
+        }
+    }
+
+    /// True when `id` was not passed on yet.
+    fn take(&mut self, id: i64) -> bool {
+        id > self.floor && self.above.insert(id)
+    }
+
+    /// Moves the floor over what came without a gap, and over a gap older than [`GAP_WAIT`].
+    fn settle(&mut self, now: Instant) {
+        loop {
+            while self.above.remove(&(self.floor + 1)) {
+                self.floor += 1;
+            }
+            let Some(&next) = self.above.first() else {
+                self.gap_since = None;
+                return;
+            };
+            let since = *self.gap_since.get_or_insert(now);
+            if now.duration_since(since) < GAP_WAIT {
+                return;
+            }
+            self.floor = next - 1;
+            self.gap_since = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_late_id_is_passed_on_once_and_a_lasting_gap_is_stepped_over() {
+        let start = Instant::now();
+        let mut cursor = Cursor::at(10);
+        assert!(cursor.take(11) && cursor.take(13));
+        cursor.settle(start);
+        assert_eq!(cursor.floor, 11, "12 is missing: the floor waits below it");
+        assert!(!cursor.take(13), "13 was passed on already");
+        assert!(cursor.take(12), "12 came late, and is passed on");
+        cursor.settle(start);
+        assert_eq!((cursor.floor, cursor.above.len()), (13, 0));
+        assert!(cursor.take(15));
+        cursor.settle(start + Duration::from_secs(1));
+        assert_eq!(cursor.floor, 13);
+        cursor.settle(start + Duration::from_secs(1) + GAP_WAIT);
+        assert_eq!(cursor.floor, 15, "14 never came: stepped over");
+        assert!(!cursor.take(9), "below the floor");
+    }
+}

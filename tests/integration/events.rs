@@ -1,0 +1,93 @@
+//! The event stream (`GET /v1.0/{t}/events`): a create followed without polling, another
+//! project's stream kept apart, and a stream resumed with `Last-Event-ID` after coffer was
+//! killed and started again.
+
+use crate::both_backends;
+use crate::support::{instance_status, Api, Backend, CofferProcess, EventStream, TestDb};
+
+async fn a_stream_follows_a_create_and_resumes_after_a_restart(backend: Backend) {
+    let db = TestDb::new(backend);
+    let first = CofferProcess::start(&db, &[]).await;
+    let root = first.api.root.clone();
+    let mine = EventStream::connect(&root, "t1", None).await;
+    let theirs = EventStream::connect(&root, "t2", None).await;
+
+    // Connected before the create: BUILD, then ACTIVE, in the order stored.
+    let id = first.api.create("watched").await;
+    mine.wait_for("the create's ACTIVE", instance_status(&id, "ACTIVE"))
+        .await;
+    let statuses = mine.statuses_of(&id);
+    assert_eq!(statuses.first().map(String::as_str), Some("BUILD"), "{statuses:?}");
+    let first_active = statuses.iter().position(|s| s == "ACTIVE");
+    assert!(
+        statuses[..first_active.unwrap_or(0)].iter().all(|s| s == "BUILD"),
+        "BUILD until ACTIVE: {statuses:?}"
+    );
+    let ids: Vec<i64> = mine.received().iter().map(|e| e.id).collect();
+    assert!(ids.windows(2).all(|w| w[0] < w[1]), "ids in order: {ids:?}");
+    let steps: Vec<i64> = mine
+        .received()
+        .iter()
+        .filter(|e| e.kind == "flow" && e.data["flow"]["target_id"] == id.as_str())
+        .map(|e| e.data["flow"]["step"].as_i64().unwrap_or(-1))
+        .collect();
+    assert!(
+        steps.len() >= 2 && steps.windows(2).all(|w| w[0] <= w[1]),
+        "flow steps: {steps:?}"
+    );
+
+    // Another project's stream sees its own create, and nothing of the first.
+    let mut other_api = Api::new(&root);
+    other_api.base = format!("{root}/v1.0/t2");
+    let other = other_api.create("theirs").await;
+    theirs
+        .wait_for("t2's own ACTIVE", instance_status(&other, "ACTIVE"))
+        .await;
+    let leaked: Vec<_> = theirs
+        .received()
+        .into_iter()
+        .filter(|e| e.data["project_id"] != "t2" || e.data.to_string().contains(&id))
+        .collect();
+    assert!(
+        leaked.is_empty(),
+        "t2's stream got another project's events: {leaked:?}"
+    );
+    assert!(!mine.received().iter().any(|e| e.data.to_string().contains(&other)));
+
+    // Away: the instance is deleted, and coffer is killed and started again.
+    let last_seen = mine.received().last().map(|e| e.id).expect("events received");
+    drop(mine);
+    let (status, body) = first.api.send("DELETE", &format!("/instances/{id}"), None).await;
+    assert_eq!(status, 202, "{body}");
+    first.api.wait_gone(&id).await;
+    first.kill9();
+    let second = CofferProcess::start(&db, &[]).await;
+
+    // Back with Last-Event-ID: what was missed, and nothing sent before.
+    let resumed = EventStream::connect(&second.api.root, "t1", Some(last_seen)).await;
+    let missed = resumed
+        .wait_for("the delete missed while away", instance_status(&id, "DELETED"))
+        .await;
+    assert!(missed.iter().all(|e| e.id > last_seen), "{missed:?}");
+    assert!(
+        missed
+            .iter()
+            .any(|e| e.kind == "flow" && e.data["flow"]["flow_kind"] == "delete"),
+        "the delete's flow steps: {missed:?}"
+    );
+    let statuses = resumed.statuses_of(&id);
+    assert_eq!(statuses.last().map(String::as_str), Some("DELETED"), "{statuses:?}");
+}
+both_backends!(a_stream_follows_a_create_and_resumes_after_a_restart);
+
+async fn bad_resume_points_are_refused(backend: Backend) {
+    let db = TestDb::new(backend);
+    let coffer = CofferProcess::start(&db, &[]).await;
+    let url = format!("{}/events", coffer.api.base);
+    for bad in ["abc", "-1", "1e3", "99999999999999999999"] {
+        let (status, _, body) = coffer.api.send_raw("GET", &url, &[("Last-Event-ID", bad)], None).await;
+        assert_eq!(status, 400, "Last-Event-ID {bad:?}: {body}");
+        assert_eq!(body["badRequest"]["code"], 400, "{body}");
+    }
+}
+both_backends!(bad_resume_points_are_refused);
