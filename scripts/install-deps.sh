@@ -63,6 +63,9 @@ need_pkg /usr/sbin/useradd                    passwd
 need_pkg /usr/sbin/nft                        nftables
 # The amqp bus's tests run a private RabbitMQ (scripts/rabbitmq-test-server.sh).
 need_pkg /usr/lib/rabbitmq/bin/rabbitmq-server rabbitmq-server
+# The console's browser test (tests/console/run.sh): headless Chromium and its WebDriver.
+need_pkg /usr/bin/chromium                    chromium
+need_pkg /usr/bin/chromedriver                chromium-driver
 # ---------------------------------------------------------------------------
 
 if [[ ${#MISSING_PKGS[@]} -eq 0 ]]; then

@@ -11,6 +11,7 @@ mod backups;
 pub mod caches;
 mod compute_view;
 mod configurations;
+mod console;
 mod databases;
 mod datastores;
 mod events;
@@ -100,6 +101,9 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(endpoint("/").get(versions::list_versions).done())
         .service(endpoint("/metrics").get(metrics::get_metrics).done())
         .service(endpoint("/healthz").get(metrics::healthz).done())
+        .service(endpoint("/console").get(console::page).done())
+        .service(endpoint("/console/console.js").get(console::script).done())
+        .service(endpoint("/console/console.css").get(console::style).done())
         .configure(keystone::routes)
         .service(endpoint("/compute").get(compute_view::versions).done())
         .service(

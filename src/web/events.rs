@@ -3,7 +3,8 @@
 //! project's and the supervision events), as they are stored. Each event's SSE `id` is its
 //! stored id: a client reconnecting with `Last-Event-ID` (or `?last_event_id=`) gets what it
 //! missed from the bounded history ([`hub`]), across a restart of coffer. Without one, the
-//! stream starts at the newest event.
+//! stream starts at the newest event. `target_id` narrows it to one instance or backup: with
+//! `last_event_id=0`, that instance's whole stored history first.
 
 mod hub;
 mod render;
@@ -12,7 +13,7 @@ pub use hub::EventHub;
 
 use super::auth;
 use super::AppState;
-use crate::db::models::event::StoredEvent;
+use crate::db::models::event::{EventFilter, StoredEvent};
 use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -34,6 +35,8 @@ const RETRY_MS: u64 = 2000;
 pub struct EventsQuery {
     pub last_event_id: Option<String>,
     pub all_projects: Option<String>,
+    /// One instance's or backup's events only (with its flows' steps).
+    pub target_id: Option<String>,
 }
 
 pub async fn stream_events(
@@ -74,7 +77,10 @@ pub async fn stream_events(
     let stream = EventStream {
         hub,
         live,
-        project: (!all).then(|| caller.project_id.to_string()),
+        filter: EventFilter {
+            project: (!all).then(|| caller.project_id.to_string()),
+            target: query.target_id.clone(),
+        },
         floor: start,
         replay_after: Some(start),
         last_sent: start,
@@ -96,8 +102,8 @@ pub async fn stream_events(
 struct EventStream {
     hub: Arc<EventHub>,
     live: Receiver<Arc<StoredEvent>>,
-    /// None: every project's, and the operators' events.
-    project: Option<String>,
+    /// The project's (None: every project's, and the operators' events), or one target's.
+    filter: EventFilter,
     /// The id the stream started after: nothing at or below it is sent.
     floor: i64,
     /// Read the history after this id before following the hub (None: caught up).
@@ -121,11 +127,11 @@ impl EventStream {
                 return Some(self.sent(&event));
             }
             if let Some(after) = self.replay_after {
-                let project = self.project.clone();
+                let filter = self.filter.clone();
                 let rows = self
                     .hub
                     .db()
-                    .run(move |c| StoredEvent::after(c, after, project.as_deref(), REPLAY_PAGE))
+                    .run(move |c| StoredEvent::after(c, after, &filter, REPLAY_PAGE))
                     .await;
                 let rows = match rows {
                     Ok(rows) => rows,
@@ -161,11 +167,7 @@ impl EventStream {
     }
 
     fn wants(&self, event: &StoredEvent) -> bool {
-        let mine = match &self.project {
-            None => true,
-            Some(project) => event.project_id.as_deref() == Some(project.as_str()),
-        };
-        mine && event.id > self.floor && !self.replayed.contains(&event.id)
+        self.filter.passes(event) && event.id > self.floor && !self.replayed.contains(&event.id)
     }
 
     fn sent(&mut self, event: &StoredEvent) -> Bytes {

@@ -37,10 +37,29 @@ fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+#[derive(Debug, Deserialize)]
+pub struct SupervisionQuery {
+    pub limit: Option<String>,
+    pub marker: Option<String>,
+    /// The newest N events instead of a page from the oldest.
+    pub latest: Option<String>,
+}
+
+/// `GET /mgmt/supervision-events`: every process's stored supervision events, oldest first a
+/// page at a time (`limit`, `marker`), or the newest `latest` (at most 1000).
 pub async fn list_supervision_events(
     state: web::Data<AppState>,
-    query: web::Query<PageQuery>,
+    query: web::Query<SupervisionQuery>,
 ) -> Result<HttpResponse, ApiError> {
+    let query = query.into_inner();
+    let latest = PageQuery {
+        limit: query.latest.clone(),
+        marker: None,
+    };
+    let query = PageQuery {
+        limit: query.limit,
+        marker: query.marker,
+    };
     let limit = query.limit(100)?;
     let marker = match &query.marker {
         None => None,
@@ -51,9 +70,18 @@ pub async fn list_supervision_events(
     };
     // This process's own events are stored first, so that they are seen at once.
     store_pending(&state.db, &state.services.supervision, &state.services.service).await?;
-    let mut rows = state.db.run(move |c| EventRow::page(c, limit, marker)).await?;
-    let more = rows.len() as i64 > limit;
-    rows.truncate(limit as usize);
+    let (rows, more) = match latest.limit {
+        Some(_) => {
+            let count = latest.limit(20)?.min(1000);
+            (state.db.run(move |c| EventRow::latest(c, count)).await?, false)
+        }
+        None => {
+            let mut rows = state.db.run(move |c| EventRow::page(c, limit, marker)).await?;
+            let more = rows.len() as i64 > limit;
+            rows.truncate(limit as usize);
+            (rows, more)
+        }
+    };
     let events: Vec<_> = rows
         .iter()
         .map(|e| {

@@ -4,7 +4,7 @@
 
 use super::links;
 use crate::db::models::fault::InstanceFault;
-use crate::db::models::instance::{InstanceRecord, ListedRecord};
+use crate::db::models::instance::{HeartbeatColumns, InstanceRecord, ListedRecord};
 use crate::status::StatusInputs;
 use serde::Serialize;
 use serde_json::{json, Value};
@@ -176,6 +176,8 @@ pub struct ViewSource<'a> {
     version: &'a str,
     replicas: &'a [String],
     status: StatusInputs<'a>,
+    /// When the last heartbeat was applied (ms): the show view's, and an admin's list's.
+    heartbeat_at: i64,
     /// The show view's extra keys; a list has none.
     detail: Option<DetailSource<'a>>,
 }
@@ -184,7 +186,6 @@ pub struct ViewSource<'a> {
 struct DetailSource<'a> {
     created: i64,
     updated: i64,
-    heartbeat_at: i64,
     version_number: &'a str,
 }
 
@@ -208,6 +209,7 @@ macro_rules! view_source {
             version: &record.version.name,
             replicas: &record.replicas,
             status: record.status_inputs($expiry_ms),
+            heartbeat_at: record.service.heartbeat_at_ms(),
             detail: $detail,
         }
     }};
@@ -220,7 +222,6 @@ impl<'a> ViewSource<'a> {
         let detail = DetailSource {
             created: inst.created,
             updated: inst.updated,
-            heartbeat_at: record.service.updated_at,
             // The server's own full version once it reported it, else the catalog's.
             version_number: inst.server_version.as_deref().unwrap_or(&record.version.version),
         };
@@ -275,7 +276,8 @@ pub fn instance_view<'a>(base: &'a str, source: &ViewSource<'a>, admin: bool) ->
         replica_of: source.slave_of_id.map(|s| reference(s, "instances")),
         replicas: source.replicas.iter().map(|id| reference(id, "instances")).collect(),
         server_id: admin.then_some(source.compute_instance_id),
-        service_status_updated: detail.map(|d| iso(d.heartbeat_at)),
+        // An admin's list shows it too: the console's heartbeat ages.
+        service_status_updated: (detail.is_some() || admin).then(|| iso(source.heartbeat_at)),
         status: source.status.api_status(),
         tenant_id: admin.then_some(tenant),
         updated: detail.map(|d| iso(d.updated)),

@@ -18,36 +18,17 @@ if [[ ! -x "$VENV/bin/openstack" ]]; then
 fi
 OS="$VENV/bin/openstack"
 
-WORK="$(mktemp -d /tmp/cc-XXXXXX)"
-chmod 755 "$WORK"
-PORT="$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
-export COFFER_API_BIND="127.0.0.1:$PORT"
-export COFFER_DATABASE_URL="sqlite://$WORK/coffer.db"
-export COFFER_COMPUTE_DATA_DIR="$WORK/i"
-export COFFER_COMPUTE_ADDRESS_POOL="127.77.$((200 + RANDOM % 50)).0/24"
-export COFFER_SECRETS_MASTER_KEY_FILE="$WORK/master.key"
-export COFFER_AUTH_ADMIN_PASSWORD_FILE="$WORK/admin-password"
-export COFFER_GUEST_HEARTBEAT_INTERVAL_S=2
-export COFFER_BACKUP_LOCAL_DIR="$WORK/backups"
-export COFFER_LOG_FILTER=info
+source "$ROOT/tests/private-coffer.sh"
+private_coffer_env 77
 COFFER="$ROOT/target/debug/coffer"
 
 cleanup() {
-    [[ -n "${COFFER_PID:-}" ]] && kill "$COFFER_PID" 2>/dev/null && wait "$COFFER_PID" 2>/dev/null || true
-    # The datastore servers, by the pids in their volumes.
-    for f in "$WORK"/i/*/data/postmaster.pid "$WORK"/i/*/run/mysqld.pid "$WORK"/i/*/run/redis.pid; do
-        [[ -f "$f" ]] && kill -9 "$(head -1 "$f")" 2>/dev/null || true
-    done
+    private_coffer_stop
     rm -rf "$WORK"
 }
 trap cleanup EXIT
 
-"$COFFER" > "$WORK/coffer.log" 2>&1 &
-COFFER_PID=$!
-for _ in $(seq 1 100); do
-    curl -sf "http://127.0.0.1:$PORT/" > /dev/null && break
-    sleep 0.1
-done
+private_coffer_start
 echo "sh0p-pass" | "$COFFER" user create alice --project shop --role member --password-stdin
 
 PASSED=0

@@ -77,6 +77,39 @@ async fn a_stream_follows_a_create_and_resumes_after_a_restart(backend: Backend)
     );
     let statuses = resumed.statuses_of(&id);
     assert_eq!(statuses.last().map(String::as_str), Some("DELETED"), "{statuses:?}");
+
+    // One instance's whole stored history: its events only, from its BUILD to its DELETED.
+    let url = format!("{}/events?target_id={id}&last_event_id=0", second.api.base);
+    let history = EventStream::connect_to(&url, None).await;
+    let all = history
+        .wait_for("the instance's history", instance_status(&id, "DELETED"))
+        .await;
+    assert!(all.iter().all(|e| e.data.to_string().contains(&id)), "{all:?}");
+    let statuses = history.statuses_of(&id);
+    assert_eq!(statuses.first().map(String::as_str), Some("BUILD"), "{statuses:?}");
+    assert!(statuses.iter().any(|s| s == "ACTIVE"), "{statuses:?}");
+
+    // The operators' newest supervision events, oldest of them first.
+    let (status, page) = second.api.get("/mgmt/supervision-events?limit=1000").await;
+    assert_eq!(status, 200, "{page}");
+    let (status, newest) = second.api.get("/mgmt/supervision-events?latest=3").await;
+    assert_eq!(status, 200, "{newest}");
+    let ids = |body: &serde_json::Value| -> Vec<i64> {
+        body["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["id"].as_i64())
+            .collect()
+    };
+    let (all_ids, newest_ids) = (ids(&page), ids(&newest));
+    assert!(all_ids.len() >= 3, "{page}");
+    assert!(
+        newest_ids.len() == 3
+            && newest_ids.windows(2).all(|w| w[0] < w[1])
+            && newest_ids[0] >= all_ids[all_ids.len() - 3],
+        "the newest three, in order: {newest_ids:?} of {all_ids:?}"
+    );
 }
 both_backends!(a_stream_follows_a_create_and_resumes_after_a_restart);
 

@@ -11,6 +11,7 @@ mod bus;
 mod chaos;
 mod cluster;
 mod configurations;
+mod console;
 mod crash_safety;
 pub mod datastores;
 mod distributed;

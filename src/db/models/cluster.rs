@@ -150,6 +150,17 @@ impl EventRow {
             .load(conn)?)
     }
 
+    /// The newest `count` events, oldest first.
+    pub fn latest(conn: &mut DbConn, count: i64) -> Result<Vec<EventRow>, DbError> {
+        let mut rows: Vec<EventRow> = supervision_events::table
+            .order(supervision_events::id.desc())
+            .limit(count)
+            .select(EventRow::as_select())
+            .load(conn)?;
+        rows.reverse();
+        Ok(rows)
+    }
+
     /// Drops all but the newest [`EVENTS_KEPT`] events.
     pub fn trim(conn: &mut DbConn) -> Result<usize, DbError> {
         let newest: Option<i64> = supervision_events::table

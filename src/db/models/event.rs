@@ -22,28 +22,39 @@ pub struct StoredEvent {
     pub facts: String,
 }
 
+/// Which events a reader wants; `None` everywhere: all of them.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    /// One project's (operators' events have none, so they never pass).
+    pub project: Option<String>,
+    /// One instance's, backup's or actor's (a flow's target is its instance or backup).
+    pub target: Option<String>,
+}
+
+impl EventFilter {
+    pub fn passes(&self, event: &StoredEvent) -> bool {
+        self.project
+            .as_ref()
+            .is_none_or(|p| event.project_id.as_deref() == Some(p.as_str()))
+            && self.target.as_ref().is_none_or(|t| &event.target_id == t)
+    }
+}
+
 impl StoredEvent {
-    /// Events after `after`, oldest first, at most `limit`; of `project` only when given.
-    pub fn after(
-        conn: &mut DbConn,
-        after: i64,
-        project: Option<&str>,
-        limit: i64,
-    ) -> Result<Vec<StoredEvent>, DbError> {
-        let later = events::table.filter(events::id.gt(after));
-        Ok(match project {
-            Some(project) => later
-                .filter(events::project_id.eq(project))
-                .order(events::id.asc())
-                .limit(limit)
-                .select(StoredEvent::as_select())
-                .load(conn)?,
-            None => later
-                .order(events::id.asc())
-                .limit(limit)
-                .select(StoredEvent::as_select())
-                .load(conn)?,
-        })
+    /// Events after `after`, oldest first, at most `limit`, that `filter` lets through.
+    pub fn after(conn: &mut DbConn, after: i64, filter: &EventFilter, limit: i64) -> Result<Vec<StoredEvent>, DbError> {
+        let mut query = events::table.filter(events::id.gt(after)).into_boxed();
+        if let Some(project) = &filter.project {
+            query = query.filter(events::project_id.eq(project.clone()));
+        }
+        if let Some(target) = &filter.target {
+            query = query.filter(events::target_id.eq(target.clone()));
+        }
+        Ok(query
+            .order(events::id.asc())
+            .limit(limit)
+            .select(StoredEvent::as_select())
+            .load(conn)?)
     }
 
     /// The newest event's id (0 when there is none).

@@ -13,6 +13,7 @@ mod listing;
 mod replication;
 mod tasks;
 
+pub use listed::HeartbeatColumns;
 pub use listing::{InstanceRecord, ListedRecord, Page};
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]

@@ -7,7 +7,7 @@
 //! appear after a larger one: the hub remembers what it passed on above the first missing id,
 //! and waits for that id up to [`GAP_WAIT`] (a rolled-back insert never fills it).
 
-use crate::db::models::event::StoredEvent;
+use crate::db::models::event::{EventFilter, StoredEvent};
 use crate::db::Db;
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -71,7 +71,11 @@ impl EventHub {
                 }
             }
             let floor = cursor.floor;
-            match self.db.run(move |c| StoredEvent::after(c, floor, None, PAGE)).await {
+            match self
+                .db
+                .run(move |c| StoredEvent::after(c, floor, &EventFilter::default(), PAGE))
+                .await
+            {
                 Ok(rows) => {
                     let full = rows.len() as i64 == PAGE;
                     for row in rows {

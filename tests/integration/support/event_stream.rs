@@ -24,8 +24,13 @@ impl EventStream {
     /// Connects as `project` (noauth), resuming after `last_event_id` when given; returns once
     /// the stream's headers are in.
     pub async fn connect(root: &str, project: &str, last_event_id: Option<i64>) -> EventStream {
+        Self::connect_to(&format!("{root}/v1.0/{project}/events"), last_event_id).await
+    }
+
+    /// Connects to the stream at `url` (with its query).
+    pub async fn connect_to(url: &str, last_event_id: Option<i64>) -> EventStream {
         let client = awc::Client::builder().disable_timeout().finish();
-        let mut request = client.get(format!("{root}/v1.0/{project}/events"));
+        let mut request = client.get(url);
         if let Some(id) = last_event_id {
             request = request.insert_header(("Last-Event-ID", id.to_string()));
         }
