@@ -170,7 +170,7 @@ else
     # Trove's own clients (python-openstackclient, python-troveclient) against a running coffer.
     phase "tests:clients" logged clients bash tests/clients/run.sh || rc=1
     # The operator console in headless Chromium (selenium); screenshots in target/console-artifacts.
-    phase "tests:console" logged console bash tests/console/run.sh || rc=1
+    phase "tests:browser" logged browser bash tests/console/run.sh || rc=1
     if ((rc != 0)); then
         echo "== failures (each failed test and its panic message; the full output is above)"
         for log in "$GROUP_LOGS"/*; do

@@ -77,6 +77,10 @@ pub struct ApiConfig {
     pub events_poll_ms: Duration,
     /// How many stored events are kept for streams resuming with `Last-Event-ID`.
     pub events_kept: i64,
+    /// Event streams one API process keeps open at most (more get 429 with Retry-After).
+    pub events_max_streams: usize,
+    /// Of those, at most this many for one project.
+    pub events_max_streams_per_project: usize,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -83,7 +83,14 @@ impl AppState {
             login_brake: Arc::new(LoginBrake::new(auth.failed_login_window_s, MAX_BRAKE_KEYS)),
             passwords: Arc::new(PasswordChecker::new(auth.password_check_slots)),
             caches: caches::ReadCaches::start(&db)?,
-            events: events::EventHub::new(db.clone(), api.events_poll_ms),
+            events: events::EventHub::new(
+                db.clone(),
+                api.events_poll_ms,
+                events::StreamLimits {
+                    total: api.events_max_streams,
+                    per_project: api.events_max_streams_per_project,
+                },
+            ),
             db,
             services,
         })

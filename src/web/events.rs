@@ -9,7 +9,7 @@
 mod hub;
 mod render;
 
-pub use hub::EventHub;
+pub use hub::{EventHub, StreamLimits};
 
 use super::auth;
 use super::AppState;
@@ -68,6 +68,13 @@ pub async fn stream_events(
         ),
     };
     let hub = Arc::clone(&state.events);
+    let project = (!all).then(|| caller.project_id.to_string());
+    let slot = hub
+        .open_slot(project.as_deref())
+        .ok_or_else(|| ApiError::TooManyRequests {
+            message: "Too many event streams are open; close one or try again later.".into(),
+            retry_after_s: 5,
+        })?;
     // Subscribed before the history is read: nothing falls between the two.
     let live = hub.subscribe();
     let start = match resume {
@@ -77,8 +84,9 @@ pub async fn stream_events(
     let stream = EventStream {
         hub,
         live,
+        _slot: slot,
         filter: EventFilter {
-            project: (!all).then(|| caller.project_id.to_string()),
+            project,
             target: query.target_id.clone(),
         },
         floor: start,
@@ -101,6 +109,8 @@ pub async fn stream_events(
 /// One client's stream: the history after its start, then what the hub passes on.
 struct EventStream {
     hub: Arc<EventHub>,
+    /// Its place among the process's open streams, given back when it is dropped.
+    _slot: hub::StreamSlot,
     live: Receiver<Arc<StoredEvent>>,
     /// The project's (None: every project's, and the operators' events), or one target's.
     filter: EventFilter,

@@ -1,9 +1,10 @@
 //! The event stream (`GET /v1.0/{t}/events`): a create followed without polling, another
-//! project's stream kept apart, and a stream resumed with `Last-Event-ID` after coffer was
-//! killed and started again.
+//! project's stream kept apart, a stream resumed with `Last-Event-ID` after coffer was killed
+//! and started again, and a flood of streams refused.
 
 use crate::both_backends;
-use crate::support::{instance_status, Api, Backend, CofferProcess, EventStream, TestDb};
+use crate::support::{eventually, instance_status, Api, Backend, CofferProcess, EventStream, TestApp, TestDb};
+use std::time::Duration;
 
 async fn a_stream_follows_a_create_and_resumes_after_a_restart(backend: Backend) {
     let db = TestDb::new(backend);
@@ -124,3 +125,46 @@ async fn bad_resume_points_are_refused(backend: Backend) {
     }
 }
 both_backends!(bad_resume_points_are_refused);
+
+async fn a_flood_of_streams_is_refused_per_project(backend: Backend) {
+    let app = TestApp::start(backend, |c| {
+        c.api.events_max_streams_per_project = 2;
+        c.api.events_max_streams = 3;
+    })
+    .await;
+    let root = app.api.root.clone();
+    let first = EventStream::connect(&root, "t1", None).await;
+    let _second = EventStream::connect(&root, "t1", None).await;
+    let url = format!("{root}/v1.0/t1/events");
+    let (status, headers, body) = app.api.send_raw("GET", &url, &[], None).await;
+    assert_eq!(status, 429, "a third stream of t1: {body}");
+    assert!(headers.contains_key("retry-after"), "{headers:?}");
+    assert!(
+        body.as_object().is_some_and(|o| o.len() == 1),
+        "Trove's fault body: {body}"
+    );
+    // Another project still gets one; then the process is full.
+    let _other = EventStream::connect(&root, "t2", None).await;
+    let (status, _, body) = app
+        .api
+        .send_raw("GET", &format!("{root}/v1.0/t3/events"), &[], None)
+        .await;
+    assert_eq!(status, 429, "past the process's limit: {body}");
+    // A stream whose client went away gives its place back.
+    drop(first);
+    eventually(Duration::from_secs(40), "t1's place given back", || async {
+        let mut response = awc::Client::builder()
+            .disable_timeout()
+            .finish()
+            .get(&url)
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        match response.status().as_u16() {
+            200 => Ok(()),
+            other => Err(format!("{other}: {:?}", response.body().await)),
+        }
+    })
+    .await;
+}
+both_backends!(a_flood_of_streams_is_refused_per_project);

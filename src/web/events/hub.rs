@@ -9,7 +9,8 @@
 
 use crate::db::models::event::{EventFilter, StoredEvent};
 use crate::db::Db;
-use std::collections::BTreeSet;
+use parking_lot::Mutex;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,16 +28,65 @@ pub struct EventHub {
     sender: broadcast::Sender<Arc<StoredEvent>>,
     poll_every: Duration,
     polling: AtomicBool,
+    limits: StreamLimits,
+    /// Open streams: in all, and per project ("" for an admin's every-project stream).
+    open: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// How many streams one API process keeps open at most: in all, and for one project (so that
+/// one tenant's flood cannot take every stream).
+#[derive(Debug, Clone, Copy)]
+pub struct StreamLimits {
+    pub total: usize,
+    pub per_project: usize,
+}
+
+/// One open stream's place; given back when the stream is dropped (the client went away).
+pub struct StreamSlot {
+    hub: Arc<EventHub>,
+    project: String,
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        let mut open = self.hub.open.lock();
+        open.0 = open.0.saturating_sub(1);
+        if let Some(n) = open.1.get_mut(&self.project) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                open.1.remove(&self.project);
+            }
+        }
+    }
 }
 
 impl EventHub {
-    pub fn new(db: Db, poll_every: Duration) -> Arc<EventHub> {
+    pub fn new(db: Db, poll_every: Duration, limits: StreamLimits) -> Arc<EventHub> {
         let (sender, _) = broadcast::channel(BACKLOG);
         Arc::new(EventHub {
             db,
             sender,
             poll_every: poll_every.max(Duration::from_millis(10)),
             polling: AtomicBool::new(false),
+            limits,
+            open: Mutex::new((0, HashMap::new())),
+        })
+    }
+
+    /// A place for one more stream of `project` (None: every project's), unless this process
+    /// has as many open as it allows.
+    pub fn open_slot(self: &Arc<Self>, project: Option<&str>) -> Option<StreamSlot> {
+        let project = project.unwrap_or_default().to_string();
+        let mut open = self.open.lock();
+        let of_project = open.1.get(&project).copied().unwrap_or(0);
+        if open.0 >= self.limits.total || of_project >= self.limits.per_project {
+            return None;
+        }
+        open.0 += 1;
+        *open.1.entry(project.clone()).or_insert(0) += 1;
+        Some(StreamSlot {
+            hub: Arc::clone(self),
+            project,
         })
     }
 

@@ -5,7 +5,7 @@
 
 use super::*;
 use crate::amqp::BROKER;
-use crate::support::{Backend, TestDb};
+use crate::support::{instance_status, Backend, EventStream, TestDb};
 
 async fn get_text(url: &str) -> (u16, String) {
     let mut resp = awc::Client::default().get(url).send().await.expect("GET");
@@ -149,4 +149,35 @@ async fn the_test_broker_listens_on_loopback_only() {
             "the broker listens beyond loopback: {line}"
         );
     }
+}
+
+/// Every API process serves every event: a stream on one API process follows a create made
+/// through another, from the shared database.
+#[actix_web::test]
+async fn every_api_process_streams_every_event() {
+    let _turn = BROKER.lock().await;
+    let db = TestDb::new(Backend::Postgres);
+    let env = cluster_env(&db, 200);
+    let first = start(&db, "api", &env).await;
+    let second = start(&db, "api", &env).await;
+    let _conductor = start(&db, "conductor", &env).await;
+    let _tm = start(&db, "taskmanager", &with(&env, "COFFER_TASKMANAGER_NODE_ID", "tm-e")).await;
+    let _pool = start(&db, "guest --simulated 5", &env).await;
+    let watching = EventStream::connect(&second.api.root, "t1", None).await;
+    let id = first.api.create("seen-everywhere").await;
+    watching
+        .wait_for("ACTIVE, on the other API process", instance_status(&id, "ACTIVE"))
+        .await;
+    let statuses = watching.statuses_of(&id);
+    assert_eq!(statuses.first().map(String::as_str), Some("BUILD"), "{statuses:?}");
+    let owners: Vec<_> = watching
+        .received()
+        .iter()
+        .filter(|e| e.kind == "flow")
+        .filter_map(|e| e.data["flow"]["owner"].as_str().map(str::to_string))
+        .collect();
+    assert!(
+        owners.iter().any(|o| o == "tm-e"),
+        "the task manager's steps: {owners:?}"
+    );
 }
