@@ -153,6 +153,7 @@ impl ServiceReporter {
 
     fn report(&mut self, ctx: &mut Context<Self>) {
         let mut me = self.me.clone();
+        me.actors = Some(self.supervision.summary());
         if let Some(hosted) = &self.hosted {
             me.hosted = Some(hosted.load(Ordering::Relaxed));
         }

@@ -293,6 +293,7 @@ diesel::table! {
         telemetry_url -> Nullable<Text>,
         capacity -> Nullable<BigInt>,
         hosted -> Nullable<BigInt>,
+        actors -> Nullable<Text>,
     }
 }
 

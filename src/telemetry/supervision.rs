@@ -9,7 +9,7 @@
 
 use parking_lot::Mutex;
 use serde::Serialize;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 /// How many events wait for the database at most (oldest dropped first).
 const UNSENT_KEPT: usize = 20_000;
@@ -132,6 +132,24 @@ impl Inner {
             }),
             _ => None,
         }
+    }
+}
+
+/// How many restarted or failed actors a process's summary names at most.
+const NOTABLE_KEPT: usize = 200;
+
+/// The listing of one live actor.
+fn entry(kind: &'static str, id: Box<str>, alive: Alive, parents: &[Option<ActorRef>]) -> ActorEntry {
+    ActorEntry {
+        kind: kind.to_string(),
+        id: id.into_string(),
+        started_at: iso(alive.started_ms),
+        restarts: u64::from(alive.restarts),
+        supervisor: parents.get(alive.parent as usize).cloned().flatten(),
+        last_failure: alive.last_failure.map(|f| FailureEntry {
+            at: iso(f.0),
+            reason: f.1.into_string(),
+        }),
     }
 }
 
@@ -273,20 +291,49 @@ impl SupervisionLog {
         };
         let mut list: Vec<ActorEntry> = alive
             .into_iter()
-            .map(|(kind, id, alive)| ActorEntry {
-                kind: kind.to_string(),
-                id: id.into_string(),
-                started_at: iso(alive.started_ms),
-                restarts: u64::from(alive.restarts),
-                supervisor: parents.get(alive.parent as usize).cloned().flatten(),
-                last_failure: alive.last_failure.map(|f| FailureEntry {
-                    at: iso(f.0),
-                    reason: f.1.into_string(),
-                }),
-            })
+            .map(|(kind, id, alive)| entry(kind, id, alive, &parents))
             .collect();
         list.sort_by(|a, b| (&a.kind, &a.id).cmp(&(&b.kind, &b.id)));
         list
+    }
+
+    /// What a process reports of its actors for the cluster's view (JSON): how many of each
+    /// kind are alive, and the entries of its components (those the system supervises) and of
+    /// every actor that was restarted or failed, at most [`NOTABLE_KEPT`] of those. One pass
+    /// under the lock, copying only what is reported.
+    pub fn summary(&self) -> String {
+        let (counts, mut notable, parents) = {
+            let inner = self.inner.lock();
+            let counts: BTreeMap<&'static str, usize> = inner
+                .alive
+                .iter()
+                .filter(|(_, of_kind)| !of_kind.is_empty())
+                .map(|(kind, of_kind)| (*kind, of_kind.len()))
+                .collect();
+            let every = || {
+                inner
+                    .alive
+                    .iter()
+                    .flat_map(|(k, of_kind)| of_kind.iter().map(move |(id, alive)| (*k, id, alive)))
+            };
+            // Every component (a handful), then at most NOTABLE_KEPT of the others that failed.
+            let components = every().filter(|(_, _, a)| a.parent == 0);
+            let failed = every()
+                .filter(|(_, _, a)| a.parent != 0 && (a.restarts > 0 || a.last_failure.is_some()))
+                .take(NOTABLE_KEPT);
+            let notable: Vec<LiveCopy> = components
+                .chain(failed)
+                .map(|(k, id, a)| (k, id.clone(), a.clone()))
+                .collect();
+            let parents: Vec<Option<ActorRef>> = (0..inner.parents.len() as u32).map(|i| inner.parent_ref(i)).collect();
+            (counts, notable, parents)
+        };
+        notable.sort_by(|a, b| (a.0, &a.1).cmp(&(b.0, &b.1)));
+        let actors: Vec<ActorEntry> = notable
+            .into_iter()
+            .map(|(kind, id, alive)| entry(kind, id, alive, &parents))
+            .collect();
+        serde_json::json!({ "counts": counts, "actors": actors }).to_string()
     }
 
     /// The restart count of one live actor.

@@ -4,7 +4,7 @@
 
 use super::{supervision_tree, AppState, PageQuery};
 use crate::actors::service_reporter::store_pending;
-use crate::db::models::cluster::{EventRow, ServiceRow};
+use crate::db::models::cluster::{self, EventRow, ServiceRow};
 use crate::db::models::flow_listing::{self, FlowFilter};
 use crate::db::now_ms;
 use crate::error::ApiError;
@@ -96,9 +96,14 @@ pub async fn list_supervision_events(
     Ok(HttpResponse::Ok().json(body))
 }
 
-/// `GET /mgmt/services`: every process seen in the last day, up or down.
+/// `GET /mgmt/services`: every process seen in the last day, up or down, each with what it
+/// last reported of its actors (counts by kind, components, restarted or failed actors); and
+/// the cluster-wide jobs' leases.
 pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let rows = state.db.run(ServiceRow::list).await?;
+    let (rows, leases) = state
+        .db
+        .run(|c| Ok((ServiceRow::list(c)?, cluster::leases(c)?)))
+        .await?;
     let down_after = state.services.config.cluster.down_after_s.as_millis() as i64;
     let now = now_ms();
     let services: Vec<_> = rows
@@ -108,10 +113,15 @@ pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, A
             json!({"id": s.id, "role": s.role, "node_id": s.node_id, "host": s.host, "pid": s.pid,
                    "version": s.version, "started": iso(s.started), "last_seen": iso(s.last_seen),
                    "state": if up { "up" } else { "down" }, "telemetry_url": s.telemetry_url,
-                   "capacity": s.capacity, "hosted": s.hosted})
+                   "capacity": s.capacity, "hosted": s.hosted,
+                   "actors": s.actors.as_deref().and_then(|a| serde_json::from_str::<serde_json::Value>(a).ok())})
         })
         .collect();
-    Ok(HttpResponse::Ok().json(json!({ "services": services })))
+    let leases: Vec<_> = leases
+        .iter()
+        .map(|(name, owner, until)| json!({"name": name, "owner": owner, "lease_until": iso(*until)}))
+        .collect();
+    Ok(HttpResponse::Ok().json(json!({ "services": services, "leases": leases })))
 }
 
 #[derive(Debug, Deserialize)]

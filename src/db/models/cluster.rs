@@ -26,6 +26,9 @@ pub struct ServiceRow {
     /// A guest pool's capacity and the guests it hosts.
     pub capacity: Option<i64>,
     pub hosted: Option<i64>,
+    /// Its actors as it last reported them ([`SupervisionLog::summary`](crate::telemetry::supervision::SupervisionLog::summary), JSON).
+    #[serde(default)]
+    pub actors: Option<String>,
 }
 
 /// How long rows of processes that are gone are kept (a day).
@@ -47,6 +50,7 @@ impl ServiceRow {
             telemetry_url: None,
             capacity: None,
             hosted: None,
+            actors: None,
         }
     }
 
@@ -174,6 +178,14 @@ impl EventRow {
                 .execute(conn)?,
         )
     }
+}
+
+/// A cluster-wide job's lease: (name, owner, until when, in ms).
+pub fn leases(conn: &mut DbConn) -> Result<Vec<(String, String, i64)>, DbError> {
+    Ok(cluster_leases::table
+        .select((cluster_leases::name, cluster_leases::owner, cluster_leases::lease_until))
+        .order(cluster_leases::name.asc())
+        .load(conn)?)
 }
 
 /// Takes or renews the lease `name` for `owner`; true when `owner` holds it now.

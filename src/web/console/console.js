@@ -209,11 +209,28 @@ function addSupervisionEvent(e) {
   while (list.children.length > 30) list.lastChild.remove();
 }
 
+// Every process of the cluster, each with the actors it last reported; the cluster's leases.
 async function loadServices() {
   const body = await api("/mgmt/services");
   const tbody = $("services").tBodies[0];
   tbody.replaceChildren();
-  for (const s of body.services) tbody.appendChild(row([s.role, s.node_id, s.host, s.pid, s.state, s.last_seen]));
+  for (const s of body.services) {
+    const actors = el("div");
+    if (s.actors) {
+      actors.appendChild(el("div", Object.entries(s.actors.counts || {}).map(([k, n]) => `${k} ${n}`).join(", ")));
+      const list = el("ul");
+      for (const a of s.actors.actors || []) {
+        if (!a.restarts && !a.last_failure) continue;
+        list.appendChild(el("li", `${a.kind} ${a.id}: restarts ${a.restarts}${a.last_failure ? ", last failure: " + a.last_failure.reason : ""}`));
+      }
+      if (list.children.length) actors.appendChild(list);
+    }
+    tbody.appendChild(row([s.role, s.node_id, s.host, s.pid, s.state, s.last_seen, actors], { "data-service-id": s.id, "data-role": s.role }));
+  }
+  const leases = $("leases");
+  leases.replaceChildren();
+  for (const l of body.leases || []) leases.appendChild(el("li", `${l.name}: held by ${l.owner} until ${l.lease_until}`));
+  if (!leases.children.length) leases.appendChild(el("li", "none"));
 }
 
 let treeSoon = null;

@@ -180,4 +180,32 @@ async fn every_api_process_streams_every_event() {
         owners.iter().any(|o| o == "tm-e"),
         "the task manager's steps: {owners:?}"
     );
+
+    // Any API process shows every process's actors: the task manager's components and the
+    // pool's guest session, as each last reported them; and the cluster's leases.
+    let list = wait_services(&second.api, Duration::from_secs(20), "every process's actors", |l| {
+        let counts = |role: &str| {
+            l.iter()
+                .filter(|s| s["role"] == role && s["state"] == "up")
+                .map(|s| s["actors"]["counts"].clone())
+                .collect::<Vec<_>>()
+        };
+        counts("taskmanager")
+            .iter()
+            .any(|c| c["task_manager"] == 1 && c["compute"] == 1)
+            && counts("guest_pool").iter().any(|c| c["guest_session"] == 1)
+            && counts("api").len() == 2
+    })
+    .await;
+    let pool = list.iter().find(|s| s["role"] == "guest_pool").expect("the pool's row");
+    let actors = pool["actors"]["actors"].as_array().cloned().unwrap_or_default();
+    assert!(
+        actors
+            .iter()
+            .any(|a| a["kind"] == "guest_pool" && a["supervisor"].is_null()),
+        "a component is listed with no supervisor but the system: {pool}"
+    );
+    let (status, body) = second.api.get("/mgmt/services").await;
+    assert_eq!(status, 200, "{body}");
+    assert!(body["leases"].is_array(), "{body}");
 }
