@@ -77,6 +77,10 @@ pub struct ApiConfig {
     pub events_poll_ms: Duration,
     /// How many stored events are kept for streams resuming with `Last-Event-ID`.
     pub events_kept: i64,
+    /// An idle event stream sends a keep-alive comment this often, and checks its token then
+    /// (a revoked token's stream ends).
+    #[serde(with = "crate::config::duration::millis")]
+    pub events_keepalive_ms: Duration,
     /// Event streams one API process keeps open at most (more get 429 with Retry-After).
     pub events_max_streams: usize,
     /// Of those, at most this many for one project.

@@ -16,6 +16,7 @@ impl Default for ApiConfig {
             trusted_proxies: Vec::new(),
             events_poll_ms: Duration::from_millis(250),
             events_kept: 100_000,
+            events_keepalive_ms: Duration::from_millis(15_000),
             events_max_streams: 2000,
             events_max_streams_per_project: 50,
         }

@@ -31,7 +31,9 @@ pub async fn step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     match ctx.flow.step {
         0 => Box::pin(create_server(ctx)).await,
         1 => Box::pin(prepare(ctx)).await,
-        2 => Box::pin(wait_until_healthy(ctx)).await,
+        // 3 and 4: a create recorded by a binary of five steps (wait_until_healthy, clear_task),
+        // running across the upgrade: waiting for the healthy heartbeat finishes either.
+        2..=4 => Box::pin(wait_until_healthy(ctx)).await,
         n => Err(ctx.no_step(n)),
     }
 }

@@ -26,8 +26,6 @@ use tokio::sync::broadcast::Receiver;
 
 /// Rows read from the history per trip.
 const REPLAY_PAGE: i64 = 500;
-/// A comment line this often keeps proxies and clients from timing the stream out.
-const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// What the client is told to wait before it reconnects (ms).
 const RETRY_MS: u64 = 2000;
 
@@ -76,12 +74,33 @@ pub async fn stream_events(
             retry_after_s: 5,
         })?;
     // Subscribed before the history is read: nothing falls between the two.
-    let live = hub.subscribe();
+    let live = hub.subscribe().await;
+    // A token's stream ends when the token does: at its expiry, or at the first keep-alive
+    // after it was revoked (or its user lost the project).
+    let token = caller.principal.as_ref().map(|principal| TokenCheck {
+        state: state.clone(),
+        headers: req
+            .headers()
+            .get("X-Auth-Token")
+            .map(|v| {
+                let mut only = header::HeaderMap::new();
+                only.insert(header::HeaderName::from_static("x-auth-token"), v.clone());
+                only
+            })
+            .unwrap_or_default(),
+        expires_at: principal.expires_at,
+    });
     let start = match resume {
         Some(id) => id,
         None => hub.db().run(StoredEvent::newest_id).await?,
     };
     let stream = EventStream {
+        keep_alive: state
+            .services
+            .config
+            .api
+            .events_keepalive_ms
+            .max(Duration::from_millis(100)),
         hub,
         live,
         _slot: slot,
@@ -89,10 +108,13 @@ pub async fn stream_events(
             project,
             target: query.target_id.clone(),
         },
+        operator: auth::is_admin(&req),
+        token,
         floor: start,
         replay_after: Some(start),
         last_sent: start,
         replayed: HashSet::new(),
+        replayed_up_to: start,
         pending: VecDeque::new(),
         greeted: false,
     };
@@ -106,21 +128,49 @@ pub async fn stream_events(
         })))
 }
 
+/// What a token's stream checks at each keep-alive.
+struct TokenCheck {
+    state: web::Data<AppState>,
+    headers: header::HeaderMap,
+    /// Milliseconds since the epoch.
+    expires_at: i64,
+}
+
+impl TokenCheck {
+    /// How long the stream may wait for an event before it looks at the token again.
+    fn wait(&self, keep_alive: Duration) -> Duration {
+        let left = (self.expires_at - crate::db::now_ms()).max(0) as u64;
+        keep_alive.min(Duration::from_millis(left))
+    }
+
+    async fn still_valid(&self) -> bool {
+        crate::db::now_ms() < self.expires_at && auth::principal_of(&self.state, &self.headers).await.is_ok()
+    }
+}
+
 /// One client's stream: the history after its start, then what the hub passes on.
 struct EventStream {
+    /// A comment line this often keeps proxies and clients from timing the stream out.
+    keep_alive: Duration,
     hub: Arc<EventHub>,
     /// Its place among the process's open streams, given back when it is dropped.
     _slot: hub::StreamSlot,
     live: Receiver<Arc<StoredEvent>>,
     /// The project's (None: every project's, and the operators' events), or one target's.
     filter: EventFilter,
+    /// An admin's stream: flow events name the node holding the lease.
+    operator: bool,
+    /// The token the stream was opened with (None in noauth mode).
+    token: Option<TokenCheck>,
     /// The id the stream started after: nothing at or below it is sent.
     floor: i64,
     /// Read the history after this id before following the hub (None: caught up).
     replay_after: Option<i64>,
     last_sent: i64,
-    /// Ids sent from the history, not to be sent again when the hub passes them on.
+    /// Ids sent from the history, not to be sent again when the hub passes them on; let go
+    /// once the hub passes on an id above them all.
     replayed: HashSet<i64>,
+    replayed_up_to: i64,
     pending: VecDeque<StoredEvent>,
     greeted: bool,
 }
@@ -158,14 +208,29 @@ impl EventStream {
                     self.replayed.clear();
                 }
                 self.replayed.extend(rows.iter().map(|r| r.id));
+                if let Some(last) = rows.last() {
+                    self.replayed_up_to = self.replayed_up_to.max(last.id);
+                }
                 self.pending.extend(rows);
                 continue;
             }
-            let received = tokio::time::timeout(KEEP_ALIVE, self.live.recv()).await;
+            let wait = self.token.as_ref().map_or(self.keep_alive, |t| t.wait(self.keep_alive));
+            let received = tokio::time::timeout(wait, self.live.recv()).await;
             match received {
-                Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
+                Err(_) => {
+                    if let Some(token) = &self.token {
+                        if !token.still_valid().await {
+                            return None;
+                        }
+                    }
+                    return Some(Bytes::from_static(b": keep-alive\n\n"));
+                }
                 Ok(Ok(event)) => {
-                    if self.wants(&event) {
+                    let wanted = self.wants(&event);
+                    if event.id > self.replayed_up_to && !self.replayed.is_empty() {
+                        self.replayed = HashSet::new();
+                    }
+                    if wanted {
                         return Some(self.sent(&event));
                     }
                 }
@@ -182,7 +247,7 @@ impl EventStream {
 
     fn sent(&mut self, event: &StoredEvent) -> Bytes {
         self.last_sent = self.last_sent.max(event.id);
-        let body = render::render(event);
+        let body = render::render(event, self.operator);
         let data = serde_json::to_string(&body).unwrap_or_else(|_| "{}".into());
         Bytes::from(format!("id: {}\nevent: {}\ndata: {data}\n\n", event.id, event.kind))
     }

@@ -31,6 +31,11 @@ pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuer
     HttpResponse::Ok().json(body)
 }
 
+/// `text` as a query value.
+fn encoded(text: &str) -> String {
+    percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
 fn iso(ms: i64) -> String {
     chrono::DateTime::from_timestamp_millis(ms)
         .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
@@ -155,6 +160,17 @@ pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>
         owner: query.owner,
         project: query.project_id,
     };
+    // The next page's link keeps the filters.
+    let kept: String = [
+        ("target_id", &filter.target_id),
+        ("status", &filter.status),
+        ("kind", &filter.kind),
+        ("owner", &filter.owner),
+        ("project_id", &filter.project),
+    ]
+    .iter()
+    .filter_map(|(name, value)| value.as_ref().map(|v| format!("&{name}={}", encoded(v))))
+    .collect();
     let marker = query.marker.clone();
     let rows = state
         .db
@@ -179,8 +195,8 @@ pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>
     let mut body = json!({ "flows": list });
     if let (true, Some(last)) = (more, rows.get(limit as usize - 1)) {
         // The same filters, from the page's last flow.
-        body["links"] =
-            json!([{"rel": "next", "marker": last.id, "href": format!("?limit={limit}&marker={}", last.id)}]);
+        let href = format!("?limit={limit}&marker={}{kept}", encoded(&last.id));
+        body["links"] = json!([{"rel": "next", "marker": last.id, "href": href}]);
     }
     Ok(HttpResponse::Ok().json(body))
 }

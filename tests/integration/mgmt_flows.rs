@@ -67,6 +67,18 @@ async fn flows_are_paged_and_narrowed(backend: Backend) {
         }
     }
     assert_eq!(ids(&paged), ids(&all), "pages of one give the whole list in order");
+    // The next link keeps the filters.
+    let (_, body) = api.get("/mgmt/flows?limit=1&project_id=t1&kind=create").await;
+    let href = body["links"][0]["href"].as_str().unwrap_or_default().to_string();
+    assert!(href.contains("project_id=t1") && href.contains("kind=create"), "{body}");
+    let (status, next) = api.get(&format!("/mgmt/flows{href}")).await;
+    assert_eq!(status, 200, "{next}");
+    let next = next["flows"].as_array().cloned().unwrap_or_default();
+    assert!(
+        next.iter()
+            .all(|f| f["kind"] == "create" && f["target_id"] != theirs.as_str()),
+        "{next:?}"
+    );
 
     let (status, body) = api.get("/mgmt/flows?marker=no-such-flow").await;
     assert_eq!(

@@ -66,6 +66,7 @@ async function login(event) {
 function logout(message) {
   for (const s of state.streams) s.abort();
   for (const t of state.timers) clearInterval(t);
+  historyStream = null;
   Object.assign(state, { token: null, project: null, streams: [], timers: [] });
   state.instances.clear(); state.flows.clear();
   $("overview").hidden = true; $("instance-page").hidden = true; $("nav").hidden = true;
@@ -144,7 +145,7 @@ function renderInstances() {
   const list = [...state.instances.values()].sort((a, b) => (a.status + a.name).localeCompare(b.status + b.name));
   for (const i of list) {
     counts[i.status] = (counts[i.status] || 0) + 1;
-    const link = el("a", i.name, { href: `#instance/${i.id}` });
+    const link = el("a", i.name, { href: `#instance/${encodeURIComponent(i.id)}` });
     tbody.appendChild(row([link, i.status, i.operating_status || "-", age(i.service_status_updated), i.tenant_id || "", i.id],
       { "data-instance-id": i.id, "data-status": i.status }));
     tbody.lastChild.cells[1].className = "status";
@@ -254,7 +255,9 @@ function onStreamEvent(e) {
     clearTimeout(treeSoon);
     treeSoon = setTimeout(() => loadTree().catch(() => {}), 200);
   }
-  if (location.hash === `#instance/${e.instance?.id || e.flow?.target_id}`) showInstance(location.hash.slice(10));
+  if (location.hash === `#instance/${encodeURIComponent(e.instance?.id || e.flow?.target_id || "")}`) {
+    showInstance(decodeURIComponent(location.hash.slice(10))).catch(() => {});
+  }
 }
 
 function start() {
@@ -274,7 +277,8 @@ async function showInstance(id) {
   $("overview").hidden = true;
   $("instance-page").hidden = false;
   $("instance-title").textContent = id;
-  const view = (await api(`/mgmt/instances/${id}`)).instance;
+  const path = encodeURIComponent(id);
+  const view = (await api(`/mgmt/instances/${path}`)).instance;
   const facts = $("instance-facts");
   facts.replaceChildren();
   for (const [k, v] of [["Name", view.name], ["Status", view.status], ["Operating status", view.operating_status || "-"],
@@ -290,7 +294,7 @@ async function showInstance(id) {
   const logs = $("instance-logs");
   logs.replaceChildren();
   try {
-    const body = await fetch(`/v1.0/${view.tenant_id}/instances/${id}/log`, { headers: { "X-Auth-Token": state.token } });
+    const body = await fetch(`/v1.0/${encodeURIComponent(view.tenant_id)}/instances/${path}/log`, { headers: { "X-Auth-Token": state.token } });
     const list = body.ok ? (await body.json()).logs : [];
     for (const log of list) logs.appendChild(el("li", `${log.name} (${log.type}, ${log.status}) — POST /v1.0/${view.tenant_id}/instances/${id}/log {"name": "${log.name}", "publish": 1}`));
     if (!list.length) logs.appendChild(el("li", "none offered"));

@@ -11,10 +11,9 @@ use crate::db::models::event::{EventFilter, StoredEvent};
 use crate::db::Db;
 use parking_lot::Mutex;
 use std::collections::{BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::broadcast;
+use tokio::sync::{broadcast, watch};
 
 /// How many events a stream may fall behind before it reads them from the database instead.
 const BACKLOG: usize = 4096;
@@ -27,10 +26,16 @@ pub struct EventHub {
     db: Db,
     sender: broadcast::Sender<Arc<StoredEvent>>,
     poll_every: Duration,
-    polling: AtomicBool,
+    poller: Mutex<Poller>,
     limits: StreamLimits,
     /// Open streams: in all, and per project ("" for an admin's every-project stream).
     open: Mutex<(usize, HashMap<String, usize>)>,
+}
+
+/// Whether a poller runs, and (set once it has read its starting point) when it is ready.
+struct Poller {
+    running: bool,
+    ready: watch::Receiver<bool>,
 }
 
 /// How many streams one API process keeps open at most: in all, and for one project (so that
@@ -67,7 +72,10 @@ impl EventHub {
             db,
             sender,
             poll_every: poll_every.max(Duration::from_millis(10)),
-            polling: AtomicBool::new(false),
+            poller: Mutex::new(Poller {
+                running: false,
+                ready: watch::channel(true).1,
+            }),
             limits,
             open: Mutex::new((0, HashMap::new())),
         })
@@ -90,13 +98,24 @@ impl EventHub {
         })
     }
 
-    /// What is passed on from now on; starts the poller when it is not running.
-    pub fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<Arc<StoredEvent>> {
+    /// What is passed on from now on; starts the poller when it is not running, and returns
+    /// once the poller has read its starting point. A stream reads its history after this:
+    /// whatever is committed meanwhile is in that history or passed on, never in neither.
+    pub async fn subscribe(self: &Arc<Self>) -> broadcast::Receiver<Arc<StoredEvent>> {
         let receiver = self.sender.subscribe();
-        if !self.polling.swap(true, Ordering::AcqRel) {
-            let hub = Arc::clone(self);
-            actix_web::rt::spawn(async move { hub.poll_while_listened().await });
-        }
+        let mut ready = {
+            let mut poller = self.poller.lock();
+            if !poller.running {
+                poller.running = true;
+                let (set, ready) = watch::channel(false);
+                poller.ready = ready;
+                let hub = Arc::clone(self);
+                actix_web::rt::spawn(async move { hub.poll_while_listened(set).await });
+            }
+            poller.ready.clone()
+        };
+        // A poller that died before it was ready drops its sender: go on without waiting.
+        let _ = ready.wait_for(|set| *set).await;
         receiver
     }
 
@@ -104,7 +123,7 @@ impl EventHub {
         &self.db
     }
 
-    async fn poll_while_listened(self: Arc<Self>) {
+    async fn poll_while_listened(self: Arc<Self>, ready: watch::Sender<bool>) {
         let mut cursor = match self.db.run(StoredEvent::newest_id).await {
             Ok(newest) => Cursor::at(newest),
             Err(e) => {
@@ -112,11 +131,14 @@ impl EventHub {
                 Cursor::at(0)
             }
         };
+        let _ = ready.send(true);
         loop {
             if self.sender.receiver_count() == 0 {
-                self.polling.store(false, Ordering::Release);
-                // A stream that subscribed meanwhile found `polling` still set: carry on for it.
-                if self.sender.receiver_count() == 0 || self.polling.swap(true, Ordering::AcqRel) {
+                // Under the lock a stream subscribes before it looks: it sees this poller
+                // running (and is counted), or stopped (and starts another).
+                let mut poller = self.poller.lock();
+                if self.sender.receiver_count() == 0 {
+                    poller.running = false;
                     return;
                 }
             }
@@ -128,14 +150,18 @@ impl EventHub {
             {
                 Ok(rows) => {
                     let full = rows.len() as i64 == PAGE;
+                    let mut taken = 0;
                     for row in rows {
                         if cursor.take(row.id) {
+                            taken += 1;
                             // No stream listening is not an error: the next poll stops.
                             let _ = self.sender.send(Arc::new(row));
                         }
                     }
                     cursor.settle(Instant::now());
-                    if full {
+                    // A full page of new rows: more follow at once. (A full page of rows passed
+                    // on already, above a missing id, waits like any poll.)
+                    if full && taken > 0 {
                         continue;
                     }
                 }

@@ -72,7 +72,9 @@ fn iso_ms(ms: i64) -> String {
         .unwrap_or_default()
 }
 
-pub fn render(event: &StoredEvent) -> EventBody {
+/// `event` as sent; `operator`: for an admin (a flow's lease owner, a node's name, is shown
+/// to admins only).
+pub fn render(event: &StoredEvent, operator: bool) -> EventBody {
     let facts: Value = serde_json::from_str(&event.facts).unwrap_or(Value::Null);
     let detail = match event.kind.as_str() {
         "instance" => match InstanceFacts::deserialize(&facts) {
@@ -80,7 +82,7 @@ pub fn render(event: &StoredEvent) -> EventBody {
             Err(_) => Detail::Other(facts),
         },
         "backup" => Detail::Backup(with_id(facts, "id", &event.target_id)),
-        "flow" => Detail::Flow(flow(facts, &event.target_id)),
+        "flow" => Detail::Flow(flow(facts, &event.target_id, operator)),
         "supervision" => Detail::Supervision(with_id(facts, "actor_id", &event.target_id)),
         _ => Detail::Other(facts),
     };
@@ -134,8 +136,11 @@ fn with_id(mut facts: Value, key: &str, id: &str) -> Value {
 }
 
 /// A flow step: its kind, step number and name, status, attempts and lease owner.
-fn flow(mut facts: Value, target: &str) -> Value {
+fn flow(mut facts: Value, target: &str, operator: bool) -> Value {
     if let Some(map) = facts.as_object_mut() {
+        if !operator {
+            map.remove("owner");
+        }
         let kind = map
             .get("flow_kind")
             .and_then(Value::as_str)

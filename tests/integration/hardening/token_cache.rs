@@ -6,7 +6,7 @@
 use crate::amqp::{amqp_url, BROKER};
 use crate::hardening::tokens::password_body;
 use crate::identity::{add_user, keystone_app, login, ADMIN_PASSWORD};
-use crate::support::{eventually, Api, Backend, CofferProcess, TestDb};
+use crate::support::{eventually, instance_status, Api, Backend, CofferProcess, EventStream, TestDb};
 use std::time::Duration;
 
 /// `DELETE /v3/auth/tokens` of `token` by itself, on the API at `root`.
@@ -138,4 +138,51 @@ async fn a_token_revoked_through_one_api_process_is_refused_at_once_by_every_oth
             assert_eq!(status, 401, "API process {which}: /datastores");
         }
     }
+}
+
+/// A stream lives no longer than its token: revoked, it ends at the next keep-alive. A
+/// member's stream is its project's only, and names no node.
+#[actix_web::test]
+async fn an_event_stream_ends_when_its_token_is_revoked() {
+    let app = keystone_app(Backend::Sqlite, |c| {
+        c.api.events_keepalive_ms = Duration::from_millis(200);
+    })
+    .await;
+    add_user(&app, "alpha", "alice", "pw-a", "member").await;
+    let root = app.api.root.clone();
+    let (_, token, body) = login(&root, &password_body("alice", "pw-a", "alpha")).await;
+    let (token, alpha) = (
+        token.expect("token"),
+        body["token"]["project"]["id"].as_str().expect("alpha").to_string(),
+    );
+    let url = format!("{root}/v1.0/{alpha}/events");
+    let (status, _, body) = Api::new(&root)
+        .send_raw(
+            "GET",
+            &format!("{url}?all_projects=true"),
+            &[("X-Auth-Token", &token)],
+            None,
+        )
+        .await;
+    assert_eq!(status, 403, "a member asks for every project's events: {body}");
+    let stream = EventStream::connect_as(&url, Some(&token), None).await;
+    let id = app.api.as_project(&alpha, &token).create("streamed").await;
+    let seen = stream
+        .wait_for("the member's create, ACTIVE", instance_status(&id, "ACTIVE"))
+        .await;
+    let flows: Vec<_> = seen.iter().filter(|e| e.kind == "flow").collect();
+    assert!(
+        !flows.is_empty() && flows.iter().all(|e| e.data["flow"].get("owner").is_none()),
+        "{flows:?}"
+    );
+    assert!(!stream.ended());
+    assert_eq!(revoke(&root, &token).await, 204);
+    eventually(Duration::from_secs(10), "the revoked token's stream ends", || async {
+        if stream.ended() {
+            Ok(())
+        } else {
+            Err("still open")
+        }
+    })
+    .await;
 }

@@ -29,8 +29,16 @@ impl EventStream {
 
     /// Connects to the stream at `url` (with its query).
     pub async fn connect_to(url: &str, last_event_id: Option<i64>) -> EventStream {
+        Self::connect_as(url, None, last_event_id).await
+    }
+
+    /// Connects to the stream at `url` with `token` (as `X-Auth-Token`).
+    pub async fn connect_as(url: &str, token: Option<&str>, last_event_id: Option<i64>) -> EventStream {
         let client = awc::Client::builder().disable_timeout().finish();
         let mut request = client.get(url);
+        if let Some(token) = token {
+            request = request.insert_header(("X-Auth-Token", token));
+        }
         if let Some(id) = last_event_id {
             request = request.insert_header(("Last-Event-ID", id.to_string()));
         }
@@ -56,6 +64,11 @@ impl EventStream {
             }
         });
         EventStream { received, reader }
+    }
+
+    /// The server ended the stream (or the connection broke).
+    pub fn ended(&self) -> bool {
+        self.reader.is_finished()
     }
 
     pub fn received(&self) -> Vec<Received> {
