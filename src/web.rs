@@ -28,6 +28,7 @@ mod logs;
 pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
+mod mgmt_routes;
 mod parameters;
 mod quotas;
 mod replicas;
@@ -248,7 +249,7 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
         .service(
             web::scope("/mgmt")
                 .wrap(actix_web::middleware::from_fn(auth::require_admin))
-                .configure(mgmt_routes),
+                .configure(mgmt_routes::routes),
         );
 }
 
@@ -318,44 +319,6 @@ fn compute_routes(cfg: &mut web::ServiceConfig) {
                 .done(),
         )
         .service(endpoint("/flavors/{id}").get(compute_view::show_flavor).done());
-}
-
-/// `/mgmt`: admins only.
-fn mgmt_routes(cfg: &mut web::ServiceConfig) {
-    cfg.service(
-        endpoint("/quotas/{project}")
-            .get(quotas::show_quotas)
-            .put(quotas::update_quotas)
-            .done(),
-    )
-    .service(endpoint("/instances").get(instances::list_all_instances).done())
-    .service(endpoint("/instances/{id}").get(mgmt_instances::show_any).done())
-    .service(
-        endpoint("/instances/{id}/action")
-            .post(mgmt_instances::act_on_any)
-            .done(),
-    )
-    .service(endpoint("/actors").get(mgmt::list_actors).done())
-    .service(
-        endpoint("/supervision-events")
-            .get(mgmt::list_supervision_events)
-            .done(),
-    )
-    .service(endpoint("/flows").get(mgmt::list_flows).done())
-    .service(endpoint("/services").get(mgmt::list_services).done())
-    .service(
-        endpoint("/datastores/versions/{version}/parameters")
-            .get(parameters::mgmt_list)
-            .post(parameters::mgmt_create)
-            .done(),
-    )
-    .service(
-        endpoint("/datastores/versions/{version}/parameters/{name}")
-            .get(parameters::mgmt_show)
-            .put(parameters::mgmt_update)
-            .delete(parameters::mgmt_delete)
-            .done(),
-    );
 }
 
 /// Request bodies: at most [`MAX_BODY_BYTES`] of JSON; a larger one is 413 `overLimit`.

@@ -2,6 +2,7 @@
 //! supervision events of every process, the cluster's services (up or down), and flows with
 //! their lease owner and expiry.
 
+use super::views::iso_ms as iso;
 use super::{supervision_tree, AppState, PageQuery};
 use crate::actors::service_reporter::store_pending;
 use crate::db::models::cluster::{self, EventRow, ServiceRow};
@@ -34,12 +35,6 @@ pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuer
 /// `text` as a query value.
 fn encoded(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
-fn iso(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 #[derive(Debug, Deserialize)]

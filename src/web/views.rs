@@ -16,6 +16,13 @@ pub fn iso(ms: i64) -> String {
         .unwrap_or_default()
 }
 
+/// A time as `/mgmt` and the event stream show it (RFC 3339, milliseconds, UTC).
+pub fn iso_ms(ms: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(ms)
+        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_default()
+}
+
 /// A body of one key, `{key: value}`, serialized straight from `value` (no `Value` between).
 pub struct Keyed<T>(pub &'static str, pub T);
 

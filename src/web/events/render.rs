@@ -4,6 +4,7 @@
 
 use crate::db::models::event::StoredEvent;
 use crate::status::{ServiceStatus, StatusInputs, Task};
+use crate::web::views::iso_ms;
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::Value;
 
@@ -64,12 +65,6 @@ fn flag<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
         Value::Number(n) => n.as_i64().is_some_and(|n| n != 0),
         _ => false,
     })
-}
-
-fn iso_ms(ms: i64) -> String {
-    chrono::DateTime::from_timestamp_millis(ms)
-        .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
-        .unwrap_or_default()
 }
 
 /// `event` as sent; `operator`: for an admin (a flow's lease owner, a node's name, is shown
