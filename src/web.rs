@@ -29,6 +29,7 @@ pub(crate) mod metrics;
 mod mgmt;
 mod mgmt_instances;
 mod mgmt_routes;
+mod openapi;
 mod parameters;
 mod quotas;
 mod replicas;
@@ -109,6 +110,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .service(endpoint("/").get(versions::list_versions).done())
         .service(endpoint("/metrics").get(metrics::get_metrics).done())
         .service(endpoint("/healthz").get(metrics::healthz).done())
+        .service(endpoint("/openapi.json").get(openapi::document).done())
         .service(endpoint("/console").get(console::page).done())
         .service(endpoint("/console/console.js").get(console::script).done())
         .service(endpoint("/console/console.css").get(console::style).done())
@@ -154,12 +156,16 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
                 .post(instances::create_instance)
                 .done(),
         )
-        .service(endpoint("/instances/detail").get(instances::list_instances).done())
+        .service(
+            endpoint("/instances/detail")
+                .get(instances::list_instances_detail)
+                .done(),
+        )
         .service(
             endpoint(&instance(""))
                 .get(instances::show_instance)
                 .put(instance_update::update_instance)
-                .patch(instance_update::update_instance)
+                .patch(instance_update::edit_instance)
                 .delete(instances::delete_instance)
                 .done(),
         )
@@ -237,7 +243,13 @@ fn tenant_routes(cfg: &mut web::ServiceConfig) {
                 .delete(backups::delete_backup)
                 .done(),
         )
-        .route("/backup_strategies", web::route().to(backups::backup_strategies))
+        .service(
+            endpoint("/backup_strategies")
+                .get(backups::list_backup_strategies)
+                .post(backups::create_backup_strategy)
+                .delete(backups::delete_backup_strategies)
+                .done(),
+        )
         .service(endpoint("/limits").get(quotas::list_limits).done())
         // A project reads its own quotas without the admin role (the handler checks it is its own).
         .service(
@@ -354,9 +366,12 @@ async fn not_found(req: HttpRequest) -> Result<actix_web::HttpResponse, ApiError
 }
 
 /// `limit` and `marker` query parameters of a list.
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PageQuery {
+    /// At most this many items (a positive integer; larger pages are cut to the maximum).
     pub limit: Option<String>,
+    /// The last id of the previous page.
     pub marker: Option<String>,
 }
 

@@ -263,9 +263,18 @@ pub async fn delete_backup(
 }
 
 /// Trove's `/backup_strategies` pick a swift container per project or instance; coffer's backup
-/// store is one, configured in `[backup]`, so they answer 501 rather than pretend.
-pub async fn backup_strategies() -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotImplemented(
+/// store is one, configured in `[backup]`, so there are never any: the list is empty, a new one
+/// cannot be carried out (422), and deleting them deletes nothing (202, as Trove answers).
+pub async fn list_backup_strategies() -> HttpResponse {
+    HttpResponse::Ok().json(json!({"backup_strategies": []}))
+}
+
+pub async fn create_backup_strategy() -> Result<HttpResponse, ApiError> {
+    Err(ApiError::Unprocessable(
         "Backup strategies (swift containers) do not apply: the backup store is configured in [backup].".into(),
     ))
+}
+
+pub async fn delete_backup_strategies() -> HttpResponse {
+    HttpResponse::Accepted().finish()
 }

@@ -1,5 +1,7 @@
 //! `/flavors`: the sizes an instance can have (Nova's flavors in Trove).
 
+use super::openapi::params::Tenant;
+use super::openapi::schemas::catalog::{FlavorBody, FlavorList};
 use super::{links, AppState};
 use crate::db::models::catalog::Flavor;
 use crate::error::ApiError;
@@ -20,6 +22,12 @@ fn flavor_view(base: &str, tenant: &str, f: &Flavor) -> Value {
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/flavors",
+    params(Tenant),
+    responses((status = 200, description = "Every flavor.", body = FlavorList)),
+)]
 pub async fn list_flavors(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -32,6 +40,12 @@ pub async fn list_flavors(
     Ok(HttpResponse::Ok().json(json!({ "flavors": list })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/flavors/{flavor_id}",
+    params(Tenant, ("flavor_id" = String, Path, description = "The flavor's id or name.")),
+    responses((status = 200, description = "The flavor.", body = FlavorBody)),
+)]
 pub async fn show_flavor(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

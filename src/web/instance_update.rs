@@ -17,6 +17,17 @@ use serde_json::Value;
 /// The attributes besides `name` an update may carry (one at a time).
 const ONE_OF: [&str; 5] = ["replica_of", "slave_of", "configuration", "datastore_version", "access"];
 
+/// `PATCH`: Trove's edit, the same attributes as `PUT`.
+pub async fn edit_instance(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    body: Body,
+    acting: Acting,
+) -> Result<HttpResponse, ApiError> {
+    update_instance(req, state, path, body, acting).await
+}
+
 pub async fn update_instance(
     req: HttpRequest,
     state: web::Data<AppState>,

@@ -182,6 +182,16 @@ pub async fn list_instances(
     list_page(&state, Some(path.into_inner()), &query, &req).await
 }
 
+/// `GET /instances/detail`: the same view as the list (Trove's detail list).
+pub async fn list_instances_detail(
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    query: web::Query<PageQuery>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    list_page(&state, Some(path.into_inner()), &query, &req).await
+}
+
 /// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
 pub async fn list_all_instances(
     state: web::Data<AppState>,

@@ -300,9 +300,14 @@ async fn bad_backup_requests(backend: Backend) {
     assert_eq!(t2.get(&format!("/backups/{theirs}")).await.0, 404);
     assert_eq!(t2.send("DELETE", &format!("/backups/{theirs}"), None).await.0, 404);
     assert_eq!(api.get("/backups?marker=x").await.0, 400);
+    // Backup strategies (per-project swift containers) do not apply: none exist, none can be made.
     let (status, body) = api.get("/backup_strategies").await;
-    assert_eq!(status, 501, "{body}");
-    assert!(body["notImplemented"]["message"].is_string(), "{body}");
+    assert_eq!((status, body.clone()), (200, json!({"backup_strategies": []})), "{body}");
+    let strategy = json!({"backup_strategy": {"swift_container": "c"}}).to_string();
+    let (status, body) = api.send("POST", "/backup_strategies", Some(&strategy)).await;
+    assert_eq!(status, 422, "{body}");
+    assert!(body["unprocessableEntity"]["message"].is_string(), "{body}");
+    assert_eq!(api.send("DELETE", "/backup_strategies", None).await.0, 202);
 }
 crate::both_backends!(bad_backup_requests);
 

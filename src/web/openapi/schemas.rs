@@ -1,0 +1,13 @@
+//! The bodies of requests and responses whose views are built as maps, as schema types (one
+//! file a resource); views that are typed structs derive `ToSchema` where they are.
+
+pub mod accounts;
+pub mod backups;
+pub mod catalog;
+pub mod common;
+pub mod configurations;
+pub mod identity;
+pub mod instances;
+pub mod mgmt;
+pub mod operations;
+pub mod quotas;

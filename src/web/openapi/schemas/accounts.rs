@@ -1,0 +1,6 @@
+//! Databases, users, their access, and root.
+
+#[allow(unused_imports)]
+use super::common::{Link, Reference};
+#[allow(unused_imports)]
+use utoipa::ToSchema;

@@ -1,0 +1,36 @@
+//! Flavors, datastores and their versions: what an instance can be made of.
+
+use super::common::Link;
+use utoipa::ToSchema;
+
+/// Trove's flavor view.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct Flavor {
+    /// The id as an integer, or null when it is not one.
+    id: Option<i64>,
+    /// The id as a string, always.
+    str_id: String,
+    name: String,
+    /// Memory, MiB.
+    ram: i64,
+    vcpus: i64,
+    /// Root disk, GiB.
+    disk: i64,
+    ephemeral: i64,
+    links: Vec<Link>,
+}
+
+/// `{"flavors": [...]}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FlavorList {
+    flavors: Vec<Flavor>,
+}
+
+/// `{"flavor": {...}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct FlavorBody {
+    flavor: Flavor,
+}

@@ -1,0 +1,96 @@
+//! The document against the router: every routed path and method is documented, and the
+//! document is what OpenAPI 3.1 asks for.
+
+use super::ApiDoc;
+use std::collections::{BTreeMap, BTreeSet};
+use utoipa::OpenApi as _;
+
+/// The route tables' sources, each with the prefix of the scope its relative paths are in.
+const ROUTE_TABLES: [(&str, &str); 3] = [
+    ("src/web.rs", include_str!("../../web.rs")),
+    ("src/web/mgmt_routes.rs", include_str!("../mgmt_routes.rs")),
+    ("src/web/keystone.rs", include_str!("../keystone.rs")),
+];
+
+/// `(relative path, methods)` of every `endpoint(...)...done()` chain in `source`; `instance(x)`
+/// is `/instances/{id}x` as in `tenant_routes`.
+fn routed(source: &str) -> Vec<(String, BTreeSet<&'static str>)> {
+    let mut found = Vec::new();
+    let mut rest = source;
+    while let Some(start) = rest.find("endpoint(") {
+        let chain = &rest[start + "endpoint(".len()..];
+        let Some(end) = chain.find(".done()") else { break };
+        let chain = &chain[..end];
+        let path = if let Some(arg) = chain.strip_prefix("&instance(\"") {
+            format!("/instances/{{id}}{}", &arg[..arg.find('"').unwrap_or(0)])
+        } else if let Some(arg) = chain.strip_prefix('"') {
+            arg[..arg.find('"').unwrap_or(0)].to_string()
+        } else {
+            rest = &rest[start + 1..];
+            continue;
+        };
+        let methods = [("get", "get"), ("post", "post"), ("put", "put"), ("patch", "patch"), ("delete", "delete")]
+            .into_iter()
+            .filter(|(m, _)| chain.contains(&format!(".{m}(")))
+            .map(|(_, m)| m)
+            .collect();
+        found.push((path, methods));
+        rest = &rest[start + 1..];
+    }
+    found
+}
+
+/// `path -> methods` of the document.
+fn documented() -> BTreeMap<String, BTreeSet<&'static str>> {
+    let value = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    let mut paths = BTreeMap::new();
+    for (path, item) in value["paths"].as_object().expect("paths") {
+        let methods = ["get", "post", "put", "patch", "delete"]
+            .into_iter()
+            .filter(|m| item.get(*m).is_some())
+            .collect();
+        paths.insert(path.clone(), methods);
+    }
+    paths
+}
+
+#[test]
+fn every_routed_path_is_documented() {
+    let documented = documented();
+    let mut missing = Vec::new();
+    for (file, source) in ROUTE_TABLES {
+        for (relative, methods) in routed(source) {
+            // A scope's root ("" or "/") is documented without the trailing slash.
+            let relative = relative.trim_end_matches('/');
+            let found = documented.iter().find(|(path, documented_methods)| {
+                path.trim_end_matches('/').ends_with(relative) && methods.is_subset(documented_methods)
+            });
+            if found.is_none() {
+                missing.push(format!("{file}: {relative} {methods:?}"));
+            }
+        }
+    }
+    assert!(missing.is_empty(), "routed but not documented:\n{}", missing.join("\n"));
+}
+
+#[test]
+fn the_document_is_openapi_3_1_with_unique_operation_ids() {
+    let value = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
+    assert!(value["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+    let mut ids = BTreeSet::new();
+    for item in value["paths"].as_object().expect("paths").values() {
+        for operation in item.as_object().expect("path item").values() {
+            let id = operation["operationId"].as_str().expect("operationId").to_string();
+            assert!(ids.insert(id.clone()), "operationId {id} is used twice");
+            assert!(operation["responses"].get("200").is_some()
+                || operation["responses"].as_object().expect("responses").keys().any(|k| k.starts_with('2')),
+                "{id} documents no success");
+        }
+    }
+}
+
+#[test]
+#[ignore = "prints the document"]
+fn print_document() {
+    println!("{}", super::rendered());
+}
