@@ -8,14 +8,8 @@ cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 REQS="$ROOT/tests/clients/requirements.txt"
 
-# The venv is reused across runs while the pinned requirements are the same.
-VENV="${COFFERTEST_VENV:-/tmp/coffer-clients-venv-$(sha256sum "$REQS" | cut -c1-12)}"
-if [[ ! -x "$VENV/bin/openstack" ]]; then
-    echo "clients: creating $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
-fi
+source "$ROOT/tests/pinned-venv.sh"
+VENV="$(pinned_venv clients "$REQS" "${COFFERTEST_VENV:-}")"
 OS="$VENV/bin/openstack"
 
 source "$ROOT/tests/private-coffer.sh"

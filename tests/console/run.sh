@@ -8,13 +8,8 @@ cd "$(dirname "$0")/../.."
 ROOT="$PWD"
 REQS="$ROOT/tests/console/requirements.txt"
 
-VENV="${COFFERTEST_CONSOLE_VENV:-/tmp/coffer-console-venv-$(sha256sum "$REQS" | cut -c1-12)}"
-if [[ ! -x "$VENV/bin/python" ]] || ! "$VENV/bin/python" -c 'import selenium' 2>/dev/null; then
-    echo "console: creating $VENV"
-    rm -rf "$VENV"
-    python3 -m venv "$VENV"
-    "$VENV/bin/pip" install -q --disable-pip-version-check -r "$REQS"
-fi
+source "$ROOT/tests/pinned-venv.sh"
+VENV="$(pinned_venv console "$REQS" "${COFFERTEST_CONSOLE_VENV:-}")"
 
 source "$ROOT/tests/private-coffer.sh"
 private_coffer_env 78
