@@ -171,6 +171,8 @@ else
     phase "tests:clients" logged clients bash tests/clients/run.sh || rc=1
     # The operator console in headless Chromium (selenium); screenshots in target/console-artifacts.
     phase "tests:browser" logged browser bash tests/console/run.sh || rc=1
+    # Contract fuzzing: schemathesis against /openapi.json; reports in target/contract-artifacts.
+    phase "tests:contract" logged contract bash tests/contract/run.sh || rc=1
     if ((rc != 0)); then
         echo "== failures (each failed test and its panic message; the full output is above)"
         for log in "$GROUP_LOGS"/*; do
@@ -179,6 +181,7 @@ else
                 /panicked at/ { left = 3 }
                 left > 0 { print "    " substr($0, 1, 600); left--; next }
                 /^FAIL: |^not ok / { print "[" group "] " $0 }
+                /^  ❌ ST[0-9]+ |^contract: .* exit status [1-9]/ { print "[" group "] " $0 }
             ' "$log"
         done
         # What the test PostgreSQL refused meanwhile (deadlocks, serialization failures, …).

@@ -232,12 +232,18 @@ impl Bus {
         }
     }
 
-    /// Messages waiting on `topic` (for metrics and tests).
+    /// Messages waiting on `topic` (for metrics and tests; 0 where not counted here).
     pub fn depth(&self, topic: &str) -> usize {
+        self.queued(topic).unwrap_or(0)
+    }
+
+    /// Messages waiting on `topic` for its consumer, where this process can count them: the
+    /// in-process transport's queue. `None` on RabbitMQ, which keeps its own count
+    /// (`rabbitmqctl list_queues`).
+    pub fn queued(&self, topic: &str) -> Option<usize> {
         match self {
-            Bus::Memory(m) => m.depth(topic),
-            // RabbitMQ keeps its own count (rabbitmqctl list_queues).
-            Bus::Amqp(_) => 0,
+            Bus::Memory(m) => Some(m.depth(topic)),
+            Bus::Amqp(_) => None,
         }
     }
 }

@@ -17,6 +17,7 @@ mod datastores;
 mod events;
 pub mod fault_io;
 mod flavors;
+mod flow_casts;
 mod guest_calls;
 pub mod input;
 mod instance_update;

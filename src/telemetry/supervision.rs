@@ -14,7 +14,8 @@ use std::collections::{BTreeMap, HashMap, VecDeque};
 /// How many events wait for the database at most (oldest dropped first).
 const UNSENT_KEPT: usize = 20_000;
 
-#[derive(Debug, Clone, Serialize)]
+/// A live actor as `/mgmt/actors` shows it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct ActorEntry {
     pub kind: String,
     pub id: String,
@@ -26,13 +27,14 @@ pub struct ActorEntry {
 }
 
 /// An actor named by its kind and id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 pub struct ActorRef {
     pub kind: String,
     pub id: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// An actor's last failure: when (RFC 3339) and why.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct FailureEntry {
     pub at: String,
     pub reason: String,

@@ -7,6 +7,9 @@
 
 use super::acting::Acting;
 use super::input::Body;
+use super::openapi::fault::Fault;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::backups::{BackupScheduleBody, BackupScheduleRequest};
 use super::validate::{bad, object};
 use super::views::iso;
 use super::AppState;
@@ -114,6 +117,17 @@ fn instance_not_found(id: &str) -> ApiError {
     ApiError::NotFound(format!("Instance {id} could not be found."))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/instances/{id}/backup_schedule",
+    operation_id = "set_backup_schedule",
+    params(TenantInstance),
+    request_body = BackupScheduleRequest,
+    responses(
+        (status = 200, description = "The instance's schedule, as set.", body = BackupScheduleBody),
+        (status = 501, description = "Incrementals asked of a datastore without them.", body = Fault),
+    ),
+)]
 pub async fn set_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -157,6 +171,13 @@ pub async fn set_schedule(
     Ok(HttpResponse::Ok().json(view(&saved)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/backup_schedule",
+    operation_id = "show_backup_schedule",
+    params(TenantInstance),
+    responses((status = 200, description = "The instance's schedule (404 without one).", body = BackupScheduleBody)),
+)]
 pub async fn show_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -178,6 +199,13 @@ pub async fn show_schedule(
     Ok(HttpResponse::Ok().json(view(&schedule)))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}/backup_schedule",
+    operation_id = "delete_backup_schedule",
+    params(TenantInstance),
+    responses((status = 202, description = "The schedule is removed; its backups stay.")),
+)]
 pub async fn delete_schedule(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

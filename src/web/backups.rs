@@ -4,9 +4,14 @@
 
 use super::acting::Acting;
 use super::input::Body;
+use super::openapi::fault::Fault;
+use super::openapi::params::{Tenant, TenantInstance, TenantResource};
+use super::openapi::schemas::backups::{
+    BackupBody, BackupCreateRequest, BackupFilters, BackupList, BackupPage, BackupStrategyList, BackupStrategyRequest,
+};
 use super::validate::{bad, name_field, object, string_field};
 use super::views::iso;
-use super::{auth, instances::cast_flow, links, AppState, PageQuery};
+use super::{auth, flow_casts::cast_flow, links, AppState, PageQuery};
 use crate::db::models::backup::{Backup, BackupFilter};
 use crate::db::models::catalog::{Datastore, DatastoreVersion};
 use crate::db::models::instance::Instance;
@@ -86,6 +91,17 @@ fn backup_deadline_ms(state: &AppState) -> i64 {
     state.services.config.backup.timeout_s.as_millis() as i64
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/backups",
+    operation_id = "create_backup",
+    params(Tenant),
+    request_body = BackupCreateRequest,
+    responses(
+        (status = 202, description = "The backup, NEW; it is taken in the background.", body = BackupBody),
+        (status = 501, description = "`restore_from`, or an incremental the datastore cannot take.", body = Fault),
+    ),
+)]
 pub async fn create_backup(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -179,6 +195,13 @@ async fn list(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/backups",
+    operation_id = "list_backups",
+    params(Tenant, BackupFilters, BackupPage),
+    responses((status = 200, description = "One page of the project's backups.", body = BackupList)),
+)]
 pub async fn list_backups(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -198,6 +221,13 @@ pub async fn list_backups(
     list(&state, &req, filter, query.datastore, &query.page).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/backups",
+    operation_id = "list_instance_backups",
+    params(TenantInstance, BackupPage),
+    responses((status = 200, description = "One page of the instance's backups.", body = BackupList)),
+)]
 pub async fn list_instance_backups(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -220,6 +250,13 @@ pub async fn list_instance_backups(
     list(&state, &req, filter, None, &query).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/backups/{id}",
+    operation_id = "show_backup",
+    params(TenantResource),
+    responses((status = 200, description = "The backup.", body = BackupBody)),
+)]
 pub async fn show_backup(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -243,6 +280,13 @@ pub async fn show_backup(
     Ok(HttpResponse::Ok().json(json!({"backup": view(&b, &ds)})))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/backups/{id}",
+    operation_id = "delete_backup",
+    params(TenantResource),
+    responses((status = 202, description = "The backup, and those chained on it, are being deleted.")),
+)]
 pub async fn delete_backup(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -265,16 +309,38 @@ pub async fn delete_backup(
 /// Trove's `/backup_strategies` pick a swift container per project or instance; coffer's backup
 /// store is one, configured in `[backup]`, so there are never any: the list is empty, a new one
 /// cannot be carried out (422), and deleting them deletes nothing (202, as Trove answers).
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/backup_strategies",
+    operation_id = "list_backup_strategies",
+    params(Tenant),
+    responses((status = 200, description = "Always an empty list.", body = BackupStrategyList)),
+)]
 pub async fn list_backup_strategies() -> HttpResponse {
     HttpResponse::Ok().json(json!({"backup_strategies": []}))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/backup_strategies",
+    operation_id = "create_backup_strategy",
+    params(Tenant),
+    request_body = BackupStrategyRequest,
+    responses((status = 202, description = "Never: every one is refused with 422 (the backup store is configured).")),
+)]
 pub async fn create_backup_strategy() -> Result<HttpResponse, ApiError> {
     Err(ApiError::Unprocessable(
         "Backup strategies (swift containers) do not apply: the backup store is configured in [backup].".into(),
     ))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/backup_strategies",
+    operation_id = "delete_backup_strategies",
+    params(Tenant),
+    responses((status = 202, description = "Nothing to delete: there are never any strategies.")),
+)]
 pub async fn delete_backup_strategies() -> HttpResponse {
     HttpResponse::Accepted().finish()
 }

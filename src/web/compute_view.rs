@@ -48,11 +48,23 @@ fn version(req: &HttpRequest) -> Value {
 }
 
 /// `GET /compute` and `/compute/`: the versions.
+#[utoipa::path(
+    get,
+    path = "/compute",
+    operation_id = "list_compute_versions",
+    responses((status = 200, description = "Nova's versions.", body = super::openapi::schemas::compute::ComputeVersionList)),
+)]
 pub async fn versions(req: HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "versions": [version(&req)] }))
 }
 
 /// `GET /compute/v2.1/`: this version.
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1",
+    operation_id = "show_compute_version",
+    responses((status = 200, description = "Nova's v2.1 version document.", body = super::openapi::schemas::compute::ComputeVersionBody)),
+)]
 pub async fn show_version(req: HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(json!({ "version": version(&req) }))
 }
@@ -124,9 +136,12 @@ fn server_view(req: &HttpRequest, inst: &Instance, detail: bool) -> Value {
 /// `GET /servers` filters Nova's clients send (others are ignored, as Nova ignores unknown ones
 /// for admins): `name` (Nova matches it as a regular expression searched in the name; here a
 /// plain substring), `status`.
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ServerQuery {
+    /// Servers whose name contains this.
     name: Option<String>,
+    /// Servers with this Nova status (`ACTIVE`, `SHUTOFF`, `BUILD`, `ERROR`).
     status: Option<String>,
 }
 
@@ -149,6 +164,13 @@ async fn servers(
     Ok(HttpResponse::Ok().json(json!({ "servers": list })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/servers",
+    operation_id = "list_compute_servers",
+    params(ServerQuery),
+    responses((status = 200, description = "Every instance's server: id, name, links.", body = super::openapi::schemas::compute::ServerList)),
+)]
 pub async fn list_servers(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -157,6 +179,13 @@ pub async fn list_servers(
     servers(&state, &req, query.into_inner(), false).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/servers/detail",
+    operation_id = "list_compute_servers_detail",
+    params(ServerQuery),
+    responses((status = 200, description = "Every instance's server, in detail.", body = super::openapi::schemas::compute::ServerList)),
+)]
 pub async fn list_servers_detail(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -165,6 +194,13 @@ pub async fn list_servers_detail(
     servers(&state, &req, query.into_inner(), true).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/servers/{id}",
+    operation_id = "show_compute_server",
+    params(("id" = String, Path, description = "The server's id (an instance's `server_id`).")),
+    responses((status = 200, description = "The server.", body = super::openapi::schemas::compute::ServerBody)),
+)]
 pub async fn show_server(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -183,14 +219,33 @@ async fn flavors(state: &AppState, req: &HttpRequest, detail: bool) -> Result<Ht
     Ok(HttpResponse::Ok().json(json!({ "flavors": list })))
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/flavors",
+    operation_id = "list_compute_flavors",
+    responses((status = 200, description = "Every flavor: id, name, links.", body = super::openapi::schemas::compute::ComputeFlavorList)),
+)]
 pub async fn list_flavors(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     flavors(&state, &req, false).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/flavors/detail",
+    operation_id = "list_compute_flavors_detail",
+    responses((status = 200, description = "Every flavor, in detail.", body = super::openapi::schemas::compute::ComputeFlavorList)),
+)]
 pub async fn list_flavors_detail(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     flavors(&state, &req, true).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/compute/v2.1/flavors/{id}",
+    operation_id = "show_compute_flavor",
+    params(("id" = String, Path, description = "The flavor's id.")),
+    responses((status = 200, description = "The flavor, in detail.", body = super::openapi::schemas::compute::ComputeFlavorBody)),
+)]
 pub async fn show_flavor(
     state: web::Data<AppState>,
     path: web::Path<String>,

@@ -5,9 +5,14 @@
 
 use super::acting::Acting;
 use super::input::Body;
+use super::openapi::params::{Tenant, TenantInstance, TenantResource};
+use super::openapi::schemas::configurations::{
+    ConfigurationBody, ConfigurationCreateBody, ConfigurationInstanceList, ConfigurationList, ConfigurationMergeBody,
+    ConfigurationReplaceBody, RunningConfigurationBody,
+};
 use super::validate::{bad, object, string_field};
 use super::views::iso;
-use super::{instances::cast_flow, links, AppState, PageQuery};
+use super::{flow_casts::cast_flow, links, AppState, PageQuery};
 use crate::db::models::configuration::Configuration;
 use crate::error::ApiError;
 use crate::intents::configurations::{self as intents, ConfigurationChange, ConfigurationRecord, NewConfiguration};
@@ -18,7 +23,7 @@ use serde_json::{json, Map, Value};
 /// instance's other flows (a resize, a restart) before its own steps run.
 pub fn deadline_ms(state: &AppState) -> i64 {
     let tm = &state.services.config.taskmanager;
-    super::instances::ms(tm.resize_timeout_s + tm.restart_timeout_s)
+    super::flow_casts::ms(tm.resize_timeout_s + tm.restart_timeout_s)
 }
 
 /// Trove's list view of a group.
@@ -107,6 +112,13 @@ fn change_request(body: &Value, replace: bool) -> Result<ConfigurationChange, Ap
     })
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/configurations",
+    operation_id = "list_configurations",
+    params(Tenant, PageQuery),
+    responses((status = 200, description = "The project's groups, a page at a time.", body = ConfigurationList)),
+)]
 pub async fn list(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -133,6 +145,14 @@ pub async fn list(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/configurations",
+    operation_id = "create_configuration",
+    params(Tenant),
+    request_body = ConfigurationCreateBody,
+    responses((status = 200, description = "The new group.", body = ConfigurationBody)),
+)]
 pub async fn create(state: web::Data<AppState>, body: Body, acting: Acting) -> Result<HttpResponse, ApiError> {
     let request = create_request(&body)?;
     let tenant = acting.project();
@@ -156,6 +176,13 @@ async fn load(state: &AppState, tenant: String, id: &str) -> Result<Configuratio
         .await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/configurations/{id}",
+    operation_id = "show_configuration",
+    params(TenantResource),
+    responses((status = 200, description = "The group, with its values.", body = ConfigurationBody)),
+)]
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -181,6 +208,14 @@ async fn change(state: &AppState, tenant: String, id: &str, body: &Value, replac
     Ok(())
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/configurations/{id}",
+    operation_id = "replace_configuration",
+    params(TenantResource),
+    request_body = ConfigurationReplaceBody,
+    responses((status = 202, description = "The values are replaced; the instances using the group follow.")),
+)]
 pub async fn replace(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -191,6 +226,14 @@ pub async fn replace(
     Ok(HttpResponse::Accepted().finish())
 }
 
+#[utoipa::path(
+    patch,
+    path = "/v1.0/{tenant_id}/configurations/{id}",
+    operation_id = "merge_configuration",
+    params(TenantResource),
+    request_body = ConfigurationMergeBody,
+    responses((status = 200, description = "The values are merged; the instances using the group follow.")),
+)]
 pub async fn merge(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -201,6 +244,13 @@ pub async fn merge(
     Ok(HttpResponse::Ok().finish())
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/configurations/{id}",
+    operation_id = "delete_configuration",
+    params(TenantResource),
+    responses((status = 202, description = "The group is deleted.")),
+)]
 pub async fn delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -214,6 +264,16 @@ pub async fn delete(
     Ok(HttpResponse::Accepted().finish())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/configurations/{id}/instances",
+    operation_id = "list_configuration_instances",
+    params(TenantResource, PageQuery),
+    responses((
+        status = 200, description = "The instances using the group, a page at a time.",
+        body = ConfigurationInstanceList,
+    )),
+)]
 pub async fn instances(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -240,6 +300,16 @@ pub async fn instances(
 
 /// `GET /instances/{id}/configuration`: the values the server runs with, of every parameter its
 /// version's catalog offers (read from the server, so they can be pasted into a group).
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/configuration",
+    operation_id = "show_instance_configuration",
+    params(TenantInstance),
+    responses((
+        status = 200, description = "The values the instance's server runs with.",
+        body = RunningConfigurationBody,
+    )),
+)]
 pub async fn instance_values(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -25,14 +25,29 @@ fn asset(content_type: &'static str, body: &'static str) -> HttpResponse {
         .body(body)
 }
 
+#[utoipa::path(
+    get,
+    path = "/console",
+    responses((status = 200, description = "The operator console's page.", body = String, content_type = "text/html")),
+)]
 pub async fn page() -> HttpResponse {
     asset("text/html; charset=utf-8", PAGE)
 }
 
+#[utoipa::path(
+    get,
+    path = "/console/console.js",
+    responses((status = 200, description = "The console's script.", body = String, content_type = "text/javascript")),
+)]
 pub async fn script() -> HttpResponse {
     asset("text/javascript; charset=utf-8", SCRIPT)
 }
 
+#[utoipa::path(
+    get,
+    path = "/console/console.css",
+    responses((status = 200, description = "The console's style sheet.", body = String, content_type = "text/css")),
+)]
 pub async fn style() -> HttpResponse {
     asset("text/css; charset=utf-8", STYLE)
 }

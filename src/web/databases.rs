@@ -4,6 +4,8 @@
 use super::acting::Acting;
 use super::guest_calls::{self, Timeout};
 use super::input::Body;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::accounts::{DatabaseCreateRequest, DatabaseList};
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
 use crate::guest::messages::{encode, Databases};
@@ -34,6 +36,13 @@ pub fn page<T>(
     Ok((rest, more))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/databases",
+    operation_id = "list_databases",
+    params(TenantInstance, PageQuery),
+    responses((status = 200, description = "One page of the instance's databases, by name.", body = DatabaseList)),
+)]
 pub async fn list_databases(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -72,6 +81,14 @@ pub async fn list_databases(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances/{id}/databases",
+    operation_id = "create_databases",
+    params(TenantInstance),
+    request_body = DatabaseCreateRequest,
+    responses((status = 202, description = "The guest created the databases.")),
+)]
 pub async fn create_databases(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -103,6 +120,13 @@ pub async fn create_databases(
     guest_calls::accepted(&state, &id, "create_database", encode(&Databases { databases: wanted })).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}/databases/{name}",
+    operation_id = "delete_database",
+    params(TenantInstance, ("name" = String, Path, description = "The database's name.")),
+    responses((status = 202, description = "The guest dropped the database.")),
+)]
 pub async fn delete_database(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,

@@ -1,6 +1,8 @@
 //! `/datastores` and their versions, found by id or by name as troveclient sends either,
 //! answered from the catalog the API keeps in memory ([`super::caches`]).
 
+use super::openapi::params::Tenant;
+use super::openapi::schemas::catalog::{DatastoreBody, DatastoreList, DatastoreVersionBody, DatastoreVersionList};
 use super::views::{Keyed, LinkPair};
 use super::{links, AppState};
 use crate::db::models::catalog::{Catalog, Datastore, DatastoreVersion};
@@ -10,13 +12,18 @@ use serde::Serialize;
 use std::sync::Arc;
 
 /// A datastore version as Trove shows it, serialized straight from the catalog.
-#[derive(Serialize)]
-struct VersionView<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(as = DatastoreVersionView)]
+pub(super) struct VersionView<'a> {
+    /// Whether instances may be created with it or upgraded to it.
     active: bool,
+    /// The datastore's id.
     datastore: &'a str,
     id: &'a str,
+    #[schema(value_type = Vec<crate::web::openapi::schemas::common::Link>)]
     links: LinkPair<'a>,
     name: &'a str,
+    /// The datastore's own version number (`8.0.36`).
     version: &'a str,
 }
 
@@ -32,11 +39,13 @@ fn version_view<'a>(base: &'a str, tenant: &'a str, v: &'a DatastoreVersion) -> 
 }
 
 /// A datastore with its versions as Trove shows it.
-#[derive(Serialize)]
-struct DatastoreView<'a> {
+#[derive(Serialize, utoipa::ToSchema)]
+pub(super) struct DatastoreView<'a> {
+    /// The id of the version used when none is named; absent when there is none.
     #[serde(skip_serializing_if = "Option::is_none")]
     default_version: Option<&'a str>,
     id: &'a str,
+    #[schema(value_type = Vec<crate::web::openapi::schemas::common::Link>)]
     links: LinkPair<'a>,
     name: &'a str,
     versions: Vec<VersionView<'a>>,
@@ -70,6 +79,12 @@ async fn find_datastore(state: &AppState, key: &str) -> Result<(Arc<Catalog>, us
     Ok((catalog, at))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores",
+    params(Tenant),
+    responses((status = 200, description = "Every datastore, with its versions.", body = DatastoreList)),
+)]
 pub async fn list_datastores(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -86,6 +101,12 @@ pub async fn list_datastores(
     Ok(HttpResponse::Ok().json(Keyed("datastores", list)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/{ds}",
+    params(Tenant, ("ds" = String, Path, description = "The datastore's id or name.")),
+    responses((status = 200, description = "The datastore, with its versions.", body = DatastoreBody)),
+)]
 pub async fn show_datastore(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -99,6 +120,13 @@ pub async fn show_datastore(
     Ok(HttpResponse::Ok().json(Keyed("datastore", view)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/{ds}/versions",
+    operation_id = "list_datastore_versions",
+    params(Tenant, ("ds" = String, Path, description = "The datastore's id or name.")),
+    responses((status = 200, description = "The datastore's versions.", body = DatastoreVersionList)),
+)]
 pub async fn list_versions(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -115,6 +143,17 @@ pub async fn list_versions(
     Ok(HttpResponse::Ok().json(Keyed("versions", list)))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/{ds}/versions/{version}",
+    operation_id = "show_datastore_version",
+    params(
+        Tenant,
+        ("ds" = String, Path, description = "The datastore's id or name."),
+        ("version" = String, Path, description = "The version's id or name."),
+    ),
+    responses((status = 200, description = "The version.", body = DatastoreVersionBody)),
+)]
 pub async fn show_version(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,

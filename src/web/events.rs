@@ -29,14 +29,32 @@ const REPLAY_PAGE: i64 = 500;
 /// What the client is told to wait before it reconnects (ms).
 const RETRY_MS: u64 = 2000;
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
+    /// Resume after this event id (as the `Last-Event-ID` header; the header wins).
     pub last_event_id: Option<String>,
+    /// `true`: every project's events and the supervision events (admins only).
     pub all_projects: Option<String>,
     /// One instance's or backup's events only (with its flows' steps).
     pub target_id: Option<String>,
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/events",
+    params(
+        super::openapi::params::Tenant,
+        EventsQuery,
+        ("Last-Event-ID" = Option<String>, Header, description = "Resume after this event id."),
+    ),
+    responses((
+        status = 200,
+        description = "An endless Server-Sent Events stream (a comment line keeps it alive; it ends when the token expires or is revoked).",
+        body = super::openapi::schemas::operations::StreamedEvent,
+        content_type = "text/event-stream",
+    )),
+)]
 pub async fn stream_events(
     req: HttpRequest,
     state: web::Data<AppState>,

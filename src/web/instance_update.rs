@@ -5,8 +5,11 @@
 //! (see [`super::replicas`]).
 
 use super::acting::Acting;
+use super::flow_casts::{cast_flow, expiry_ms, ms};
 use super::input::Body;
-use super::instances::{cast_flow, expiry_ms, ms};
+use super::openapi::fault::Fault;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::instances::InstanceUpdateRequest;
 use super::{validate, AppState};
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
@@ -18,6 +21,16 @@ use serde_json::Value;
 const ONE_OF: [&str; 5] = ["replica_of", "slave_of", "configuration", "datastore_version", "access"];
 
 /// `PATCH`: Trove's edit, the same attributes as `PUT`.
+#[utoipa::path(
+    patch,
+    path = "/v1.0/{tenant_id}/instances/{id}",
+    params(TenantInstance),
+    request_body = InstanceUpdateRequest,
+    responses(
+        (status = 202, description = "Renamed, and the change (if any) is under way."),
+        (status = 501, description = "The host cannot enforce the `allowed_cidrs` asked for.", body = Fault),
+    ),
+)]
 pub async fn edit_instance(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -28,6 +41,18 @@ pub async fn edit_instance(
     update_instance(req, state, path, body, acting).await
 }
 
+/// Renames, detaches from its source, attaches or detaches a configuration group, upgrades, or
+/// changes the access rules.
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/instances/{id}",
+    params(TenantInstance),
+    request_body = InstanceUpdateRequest,
+    responses(
+        (status = 202, description = "Renamed, and the change (if any) is under way."),
+        (status = 501, description = "The host cannot enforce the `allowed_cidrs` asked for.", body = Fault),
+    ),
+)]
 pub async fn update_instance(
     req: HttpRequest,
     state: web::Data<AppState>,

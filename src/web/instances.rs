@@ -4,55 +4,32 @@
 //! task manager; `show` asks the guest for its volume usage with a short timeout.
 
 use super::acting::Acting;
+use super::flow_casts::{cast_flow, expiry_ms, ms};
 use super::input::Body;
+use super::openapi::fault::Fault as FaultBody;
+use super::openapi::params::{Tenant, TenantInstance};
+use super::openapi::schemas::instances::{InstanceActionRequest, InstanceBody, InstanceCreateRequest, InstanceList};
 use super::{auth, links, validate, views, AppState, PageQuery};
-use crate::bus;
 use crate::db::models::backup::Backup;
 use crate::db::models::configuration::Configuration;
 use crate::db::models::fault::InstanceFault;
-use crate::db::models::flow::Flow;
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
 use crate::intents;
-use crate::testing::Fault;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-pub(super) fn ms(duration: std::time::Duration) -> i64 {
-    duration.as_millis() as i64
-}
-
-pub(super) fn expiry_ms(state: &AppState) -> i64 {
-    ms(state.services.config.guest.heartbeat_expiry_s)
-}
-
-/// Wakes the task manager for a recorded flow. A failed (or test-dropped) cast only delays the
-/// work: the task manager's scan finds the flow.
-pub(super) async fn cast_flow(state: &AppState, flow: &Flow) {
-    let services = &state.services;
-    let Some(kind) = flow.flow_kind() else { return };
-    let method = kind.method();
-    if services
-        .faults
-        .take(&flow.kind, &flow.id, 0, &[Fault::DropCast])
-        .is_some()
-    {
-        tracing::warn!(flow.id = %flow.id, "test fault: dropping the {method} cast");
-        return;
-    }
-    let mut envelope = crate::flows::WakeUp::envelope(kind, &flow.target_id);
-    envelope.context.global_request_id = flow.request_id.clone();
-    if let Err(e) = services.bus.cast(bus::TASKMANAGER, envelope).await {
-        crate::telemetry::warn_limited(
-            "task manager cast",
-            &format!(
-                "cast {method} of flow {} failed, the scan will find the flow: {e}",
-                flow.id
-            ),
-        );
-    }
-}
-
+/// Creates an instance (or `replica_count` replicas of `replica_of`, answering with the first).
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances",
+    params(Tenant),
+    request_body = InstanceCreateRequest,
+    responses(
+        (status = 200, description = "The new instance, with a generated root password if any.", body = InstanceBody),
+        (status = 501, description = "`cluster_config` is not supported.", body = FaultBody),
+    ),
+)]
 pub async fn create_instance(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -173,6 +150,13 @@ async fn list_page(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// The project's instances, a page at a time.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances",
+    params(Tenant, PageQuery),
+    responses((status = 200, description = "A page of the project's instances.", body = InstanceList)),
+)]
 pub async fn list_instances(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -183,6 +167,12 @@ pub async fn list_instances(
 }
 
 /// `GET /instances/detail`: the same view as the list (Trove's detail list).
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/detail",
+    params(Tenant, PageQuery),
+    responses((status = 200, description = "A page of the project's instances.", body = InstanceList)),
+)]
 pub async fn list_instances_detail(
     state: web::Data<AppState>,
     path: web::Path<String>,
@@ -193,6 +183,12 @@ pub async fn list_instances_detail(
 }
 
 /// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/instances",
+    params(Tenant, PageQuery),
+    responses((status = 200, description = "A page of every project's instances.", body = InstanceList)),
+)]
 pub async fn list_all_instances(
     state: web::Data<AppState>,
     query: web::Query<PageQuery>,
@@ -201,6 +197,13 @@ pub async fn list_all_instances(
     list_page(&state, None, &query, &req).await
 }
 
+/// An instance, with its volume usage when its guest answers in time.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}",
+    params(TenantInstance),
+    responses((status = 200, description = "The instance.", body = InstanceBody)),
+)]
 pub async fn show_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -261,6 +264,13 @@ pub(super) async fn show(
     Ok(HttpResponse::Ok().json(json!({ "instance": view })))
 }
 
+/// Deletes an instance (a flow: the answer comes before the server is gone).
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}",
+    params(TenantInstance),
+    responses((status = 202, description = "The delete is under way.")),
+)]
 pub async fn delete_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -280,6 +290,14 @@ pub async fn delete_instance(
     Ok(HttpResponse::Accepted().finish())
 }
 
+/// Restarts, resizes, resets, or promotes/ejects in a replication group.
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances/{id}/action",
+    params(TenantInstance),
+    request_body = InstanceActionRequest,
+    responses((status = 202, description = "The action is under way.")),
+)]
 pub async fn act_on_instance(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -6,7 +6,9 @@
 //! refused before any work.
 
 mod login;
+mod request;
 
+use super::openapi::schemas::identity::{IdentityVersionBody, KeystoneError, TokenBody};
 use super::routing::endpoint;
 use super::{links, AppState};
 use crate::error::ApiError;
@@ -15,6 +17,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use chrono::SecondsFormat;
 use futures::StreamExt;
+use request::{domain_of, TokenRequest};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -34,99 +37,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-#[derive(Deserialize)]
-struct TokenRequest {
-    auth: Auth,
-}
-#[derive(Deserialize)]
-struct Auth {
-    identity: Identity,
-    #[serde(default)]
-    scope: Option<Scope>,
-}
-#[derive(Deserialize)]
-struct Identity {
-    methods: Vec<String>,
-    #[serde(default)]
-    password: Option<PasswordMethod>,
-    #[serde(default)]
-    token: Option<TokenMethod>,
-}
-#[derive(Deserialize)]
-struct PasswordMethod {
-    user: NamedUser,
-}
-#[derive(Deserialize)]
-struct NamedUser {
-    id: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    domain: Option<Domain>,
-    password: String,
-}
-#[derive(Deserialize)]
-struct TokenMethod {
-    id: String,
-}
-#[derive(Deserialize)]
-struct Scope {
-    project: Option<ProjectRef>,
-}
-#[derive(Deserialize)]
-struct ProjectRef {
-    id: Option<String>,
-    name: Option<String>,
-    #[serde(default)]
-    domain: Option<Domain>,
-}
-#[derive(Deserialize)]
-struct Domain {
-    id: Option<String>,
-    name: Option<String>,
-}
-
-impl TokenRequest {
-    /// The first identity field longer than Keystone allows, if any.
-    fn overlong_field(&self) -> Option<&'static str> {
-        let too_long = |v: &Option<String>| v.as_ref().is_some_and(|s| s.len() > MAX_FIELD_LEN);
-        let domain_too_long = |d: &Option<Domain>| d.as_ref().is_some_and(|d| too_long(&d.id) || too_long(&d.name));
-        let identity = &self.auth.identity;
-        if identity.methods.len() > 4 || identity.methods.iter().any(|m| m.len() > MAX_FIELD_LEN) {
-            return Some("methods");
-        }
-        if let Some(pw) = &identity.password {
-            let u = &pw.user;
-            if too_long(&u.id) || too_long(&u.name) || domain_too_long(&u.domain) {
-                return Some("user");
-            }
-            // Keystone's max_password_length.
-            if u.password.len() > 4096 {
-                return Some("password");
-            }
-        }
-        if identity.token.as_ref().is_some_and(|t| t.id.len() > MAX_FIELD_LEN) {
-            return Some("token");
-        }
-        let project = self.auth.scope.as_ref().and_then(|s| s.project.as_ref());
-        if project.is_some_and(|p| too_long(&p.id) || too_long(&p.name) || domain_too_long(&p.domain)) {
-            return Some("scope");
-        }
-        None
-    }
-}
-
-/// The domain a reference names: coffer has one, `default` (name `Default`).
-fn domain_of(domain: &Option<Domain>) -> Option<&'static str> {
-    match domain {
-        None => Some(DEFAULT_DOMAIN),
-        Some(d) => {
-            let by_id = d.id.as_deref().is_none_or(|id| id == DEFAULT_DOMAIN);
-            let by_name = d.name.as_deref().is_none_or(|n| n.eq_ignore_ascii_case("default"));
-            (by_id && by_name).then_some(DEFAULT_DOMAIN)
-        }
-    }
-}
-
 /// Keystone's error body.
 pub(super) fn keystone_error(status: StatusCode, message: &str) -> HttpResponse {
     let title = status.canonical_reason().unwrap_or("Error");
@@ -141,7 +51,7 @@ fn unauthorized() -> HttpResponse {
 }
 
 /// An API error in Keystone's shape (with `Retry-After` when it has one).
-fn from_api_error(e: &ApiError) -> HttpResponse {
+pub(super) fn from_api_error(e: &ApiError) -> HttpResponse {
     if matches!(e, ApiError::Internal(_)) {
         // Logged once, with its cause.
         let _ = e.error_response();
@@ -155,6 +65,12 @@ fn from_api_error(e: &ApiError) -> HttpResponse {
     response
 }
 
+#[utoipa::path(
+    get,
+    path = "/v3",
+    operation_id = "show_identity_version",
+    responses((status = 200, description = "Keystone's v3 version document.", body = IdentityVersionBody)),
+)]
 pub async fn show_version(req: HttpRequest) -> HttpResponse {
     HttpResponse::Ok().json(json!({"version": {
         "id": "v3.14", "status": "stable", "updated": "2020-04-07T00:00:00Z",
@@ -221,6 +137,20 @@ async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, HttpRespo
 }
 
 /// `POST /v3/auth/tokens`.
+#[utoipa::path(
+    post,
+    path = "/v3/auth/tokens",
+    request_body = TokenRequest,
+    responses(
+        (
+            status = 201,
+            description = "A token: the X-Subject-Token header, and its body.",
+            body = TokenBody,
+            headers(("X-Subject-Token" = String, description = "The token.")),
+        ),
+        (status = 401, description = "The credentials are not valid.", body = KeystoneError),
+    ),
+)]
 pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
     let body = match read_body(payload).await {
         Ok(b) => b,
@@ -312,12 +242,31 @@ async fn caller_and_subject(state: &AppState, req: &HttpRequest) -> Result<(Stri
     Ok((subject, subject_principal))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ValidateQuery {
+    /// Present: the body without the catalog.
     nocatalog: Option<String>,
 }
 
+/// The token a validation or revocation is about.
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+#[allow(dead_code)]
+struct SubjectToken {
+    /// The token to validate or revoke (the caller's own, or any for an admin).
+    #[param(rename = "X-Subject-Token")]
+    subject: String,
+}
+
 /// `GET`/`HEAD /v3/auth/tokens`: the subject token's body, if it is valid.
+#[utoipa::path(
+    get,
+    path = "/v3/auth/tokens",
+    operation_id = "validate_token",
+    params(SubjectToken, ValidateQuery),
+    responses((status = 200, description = "The subject token is valid: its body.", body = TokenBody)),
+)]
 pub async fn validate_token(
     state: web::Data<AppState>,
     req: HttpRequest,
@@ -341,6 +290,12 @@ pub async fn validate_token(
 }
 
 /// `DELETE /v3/auth/tokens`: revokes the subject token (204).
+#[utoipa::path(
+    delete,
+    path = "/v3/auth/tokens",
+    params(SubjectToken),
+    responses((status = 204, description = "The subject token is revoked.")),
+)]
 pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
     let token = match caller_and_subject(&state, &req).await {
         Ok((token, _)) => token,

@@ -6,11 +6,24 @@
 use super::acting::Acting;
 use super::guest_calls::{self, Timeout};
 use super::input::Body;
+use super::openapi::fault::Fault;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::guest_logs::{GuestLogActionRequest, GuestLogBody, GuestLogList};
 use super::AppState;
 use crate::error::ApiError;
 use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
+/// The datastore's logs (the instance must be ACTIVE).
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/log",
+    params(TenantInstance),
+    responses(
+        (status = 200, description = "The instance's logs.", body = GuestLogList),
+        (status = 422, description = "The instance is not ready for an action (not ACTIVE).", body = Fault),
+    ),
+)]
 pub async fn list_logs(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -34,6 +47,17 @@ fn flag(body: &serde_json::Map<String, Value>, key: &str) -> Result<bool, ApiErr
     }
 }
 
+/// Switches a log on or off, publishes it, or discards what was published.
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances/{id}/log",
+    params(TenantInstance),
+    request_body = GuestLogActionRequest,
+    responses(
+        (status = 200, description = "The log after the action.", body = GuestLogBody),
+        (status = 501, description = "The datastore's guest does not act on logs.", body = Fault),
+    ),
+)]
 pub async fn act_on_log(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -11,6 +11,11 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 /// `GET /healthz`: the API process answers (liveness, for load balancers and probes).
+#[utoipa::path(
+    get,
+    path = "/healthz",
+    responses((status = 200, description = "The process lives.", body = super::openapi::schemas::operations::Health)),
+)]
 pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
     // The public API says no more than that it lives (no host names).
     HttpResponse::Ok().json(serde_json::json!({"status": "ok", "role": state.services.service.role}))
@@ -19,6 +24,12 @@ pub async fn healthz(state: web::Data<AppState>) -> HttpResponse {
 /// A figure beyond the shared ones: (name, help, type, value).
 pub type Extra = (&'static str, &'static str, &'static str, f64);
 
+/// `GET /metrics`: Prometheus text.
+#[utoipa::path(
+    get,
+    path = "/metrics",
+    responses((status = 200, description = "Prometheus text exposition (0.0.4).", body = String, content_type = "text/plain")),
+)]
 pub async fn get_metrics(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let flows = state.db.run(Flow::count_by_status).await?;
     let extra = [(

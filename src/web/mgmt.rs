@@ -14,19 +14,27 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct ActorQuery {
+    /// Only actors of this kind (no tree then).
     pub kind: Option<String>,
 }
 
 /// `GET /mgmt/actors`: this process's live actors (`kind` narrows them), each with its
 /// supervisor, restarts and last failure; and, unless narrowed, the same as a tree: the
 /// system, its components, and the actors each component supervises.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/actors",
+    params(super::openapi::params::Tenant, ActorQuery),
+    responses((status = 200, description = "This process's live actors, and their supervision tree.", body = super::openapi::schemas::mgmt::ActorList)),
+)]
 pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuery>) -> HttpResponse {
     let actors = state.services.supervision.actors(query.kind.as_deref());
     let mut body = json!({ "node_id": state.services.node_id });
     if query.kind.is_none() {
-        body["tree"] = supervision_tree::of(&state.services.node_id, &actors);
+        body["tree"] = supervision_tree::of(&state.services.node_id, &actors, &state.services.bus);
     }
     body["actors"] = json!(actors);
     HttpResponse::Ok().json(body)
@@ -37,9 +45,12 @@ fn encoded(text: &str) -> String {
     percent_encoding::utf8_percent_encode(text, percent_encoding::NON_ALPHANUMERIC).to_string()
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct SupervisionQuery {
+    /// At most this many events (a positive integer).
     pub limit: Option<String>,
+    /// The last event id of the page before.
     pub marker: Option<String>,
     /// The newest N events instead of a page from the oldest.
     pub latest: Option<String>,
@@ -47,6 +58,12 @@ pub struct SupervisionQuery {
 
 /// `GET /mgmt/supervision-events`: every process's stored supervision events, oldest first a
 /// page at a time (`limit`, `marker`), or the newest `latest` (at most 1000).
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/supervision-events",
+    params(super::openapi::params::Tenant, SupervisionQuery),
+    responses((status = 200, description = "Every process's supervision events.", body = super::openapi::schemas::mgmt::SupervisionEventList)),
+)]
 pub async fn list_supervision_events(
     state: web::Data<AppState>,
     query: web::Query<SupervisionQuery>,
@@ -99,6 +116,12 @@ pub async fn list_supervision_events(
 /// `GET /mgmt/services`: every process seen in the last day, up or down, each with what it
 /// last reported of its actors (counts by kind, components, restarted or failed actors); and
 /// the cluster-wide jobs' leases.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/services",
+    params(super::openapi::params::Tenant),
+    responses((status = 200, description = "Every process seen in the last day, and the cluster's leases.", body = super::openapi::schemas::mgmt::ServiceList)),
+)]
 pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let (rows, leases) = state
         .db
@@ -124,16 +147,24 @@ pub async fn list_services(state: web::Data<AppState>) -> Result<HttpResponse, A
     Ok(HttpResponse::Ok().json(json!({ "services": services, "leases": leases })))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct FlowQuery {
     /// An instance's or a backup's flows (`instance_id`, as before `target_id` existed).
     pub instance_id: Option<String>,
+    /// One instance's or backup's flows.
     pub target_id: Option<String>,
+    /// `running`, `done`, `failed`, …
     pub status: Option<String>,
+    /// `create`, `delete`, `resize`, `backup`, …
     pub kind: Option<String>,
+    /// The node holding the lease.
     pub owner: Option<String>,
+    /// The target's project.
     pub project_id: Option<String>,
+    /// At most this many flows (a positive integer).
     pub limit: Option<String>,
+    /// The last flow id of the page before.
     pub marker: Option<String>,
 }
 
@@ -141,6 +172,12 @@ pub struct FlowQuery {
 /// flow id of the page before), narrowed by `target_id` (or `instance_id`), `status` (e.g.
 /// `running`), `kind`, `owner` (the node holding the lease) and `project_id`; each with its
 /// step, attempts, lease owner and when the lease expires.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/flows",
+    params(super::openapi::params::Tenant, FlowQuery),
+    responses((status = 200, description = "Flows, oldest first, a page at a time.", body = super::openapi::schemas::mgmt::FlowList)),
+)]
 pub async fn list_flows(state: web::Data<AppState>, query: web::Query<FlowQuery>) -> Result<HttpResponse, ApiError> {
     let query = query.into_inner();
     let page = PageQuery {

@@ -1,8 +1,12 @@
 //! `/mgmt/instances/{id}` (admin): any project's instance by id — its view with the admin's
 //! fields, and Trove's mgmt actions `reset-task-status` and `rebuild`.
 
+use super::flow_casts::{cast_flow, expiry_ms, ms};
 use super::input::Body;
-use super::instances::{cast_flow, expiry_ms, ms, show};
+use super::instances::show;
+use super::openapi::fault::Fault;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::instances::{InstanceBody, MgmtInstanceActionRequest};
 use super::AppState;
 use crate::db::models::instance::Instance;
 use crate::error::ApiError;
@@ -19,6 +23,13 @@ async fn owner_of(state: &AppState, id: &str) -> Result<String, ApiError> {
 }
 
 /// `GET /mgmt/instances/{id}`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/instances/{id}",
+    operation_id = "show_any_instance",
+    params(TenantInstance),
+    responses((status = 200, description = "Any project's instance, with the admin's keys.", body = InstanceBody)),
+)]
 pub async fn show_any(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -30,6 +41,17 @@ pub async fn show_any(
 }
 
 /// `POST /mgmt/instances/{id}/action` with exactly one of Trove's mgmt actions.
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/mgmt/instances/{id}/action",
+    operation_id = "act_on_any_instance",
+    params(TenantInstance),
+    request_body = MgmtInstanceActionRequest,
+    responses(
+        (status = 202, description = "The task is reset, or the rebuild is under way."),
+        (status = 501, description = "`stop`, `reboot` and `migrate` are not implemented.", body = Fault),
+    ),
+)]
 pub async fn act_on_any(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -10,8 +10,8 @@ pub mod params;
 pub mod schemas;
 
 use actix_web::http::header;
-use conventions::Conventions;
 use actix_web::HttpResponse;
+use conventions::Conventions;
 use std::sync::OnceLock;
 use utoipa::OpenApi;
 
@@ -125,6 +125,7 @@ use utoipa::OpenApi;
         super::parameters::mgmt_update,
         super::parameters::mgmt_delete,
     ),
+    components(schemas(schemas::identity::KeystoneError)),
     modifiers(&Conventions),
 )]
 pub struct ApiDoc;
@@ -132,7 +133,11 @@ pub struct ApiDoc;
 /// The document, rendered once.
 fn rendered() -> &'static str {
     static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| ApiDoc::openapi().to_json().unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")))
+    DOCUMENT.get_or_init(|| {
+        ApiDoc::openapi()
+            .to_json()
+            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+    })
 }
 
 /// `GET /openapi.json`: this document.

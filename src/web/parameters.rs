@@ -4,6 +4,11 @@
 //! and never accepted.
 
 use super::input::Body;
+use super::openapi::params::Tenant;
+use super::openapi::schemas::configurations::{
+    ConfigurationParameter, ConfigurationParameterList, MgmtConfigurationParameter, MgmtConfigurationParameterList,
+    MgmtParameterCreateBody, MgmtParameterUpdateBody,
+};
 use super::validate::{bad, object, string_field};
 use super::AppState;
 use crate::db::models::catalog::{Datastore, DatastoreVersion};
@@ -88,6 +93,17 @@ async fn one_of(
 }
 
 /// `GET /datastores/{ds}/versions/{v}/parameters`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/{ds}/versions/{version}/parameters",
+    operation_id = "list_parameters",
+    params(
+        Tenant,
+        ("ds" = String, Path, description = "The datastore's id or name."),
+        ("version" = String, Path, description = "The version's id or name."),
+    ),
+    responses((status = 200, description = "The version's parameters.", body = ConfigurationParameterList)),
+)]
 pub async fn list(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -97,6 +113,18 @@ pub async fn list(
 }
 
 /// `GET /datastores/{ds}/versions/{v}/parameters/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/{ds}/versions/{version}/parameters/{name}",
+    operation_id = "show_parameter",
+    params(
+        Tenant,
+        ("ds" = String, Path, description = "The datastore's id or name."),
+        ("version" = String, Path, description = "The version's id or name."),
+        ("name" = String, Path, description = "The parameter's name."),
+    ),
+    responses((status = 200, description = "The parameter.", body = ConfigurationParameter)),
+)]
 pub async fn show(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
@@ -106,6 +134,13 @@ pub async fn show(
 }
 
 /// `GET /datastores/versions/{id}/parameters`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/versions/{version}/parameters",
+    operation_id = "list_parameters_by_version",
+    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    responses((status = 200, description = "The version's parameters.", body = ConfigurationParameterList)),
+)]
 pub async fn list_by_version(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -115,6 +150,17 @@ pub async fn list_by_version(
 }
 
 /// `GET /datastores/versions/{id}/parameters/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/datastores/versions/{version}/parameters/{name}",
+    operation_id = "show_parameter_by_version",
+    params(
+        Tenant,
+        ("version" = String, Path, description = "The version's id."),
+        ("name" = String, Path, description = "The parameter's name."),
+    ),
+    responses((status = 200, description = "The parameter.", body = ConfigurationParameter)),
+)]
 pub async fn show_by_version(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -124,6 +170,16 @@ pub async fn show_by_version(
 }
 
 /// `GET /mgmt/datastores/versions/{id}/parameters`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters",
+    operation_id = "list_mgmt_parameters",
+    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    responses((
+        status = 200, description = "The version's parameters, as admins see them.",
+        body = MgmtConfigurationParameterList,
+    )),
+)]
 pub async fn mgmt_list(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -133,6 +189,17 @@ pub async fn mgmt_list(
 }
 
 /// `GET /mgmt/datastores/versions/{id}/parameters/{name}`.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
+    operation_id = "show_mgmt_parameter",
+    params(
+        Tenant,
+        ("version" = String, Path, description = "The version's id."),
+        ("name" = String, Path, description = "The parameter's name."),
+    ),
+    responses((status = 200, description = "The parameter, as admins see it.", body = MgmtConfigurationParameter)),
+)]
 pub async fn mgmt_show(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -224,6 +291,17 @@ async fn put(state: &AppState, v: String, body: Value, path_name: Option<String>
     Ok(HttpResponse::Ok().json(view(&row, true)))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters",
+    operation_id = "create_mgmt_parameter",
+    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    request_body = MgmtParameterCreateBody,
+    responses((
+        status = 200, description = "The parameter as stored (it replaces any of that name).",
+        body = MgmtConfigurationParameter,
+    )),
+)]
 pub async fn mgmt_create(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -233,6 +311,21 @@ pub async fn mgmt_create(
     put(&state, v, body.0, None).await
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
+    operation_id = "update_mgmt_parameter",
+    params(
+        Tenant,
+        ("version" = String, Path, description = "The version's id."),
+        ("name" = String, Path, description = "The parameter's name."),
+    ),
+    request_body = MgmtParameterUpdateBody,
+    responses((
+        status = 200, description = "The parameter as stored (added if the version had none of that name).",
+        body = MgmtConfigurationParameter,
+    )),
+)]
 pub async fn mgmt_update(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -242,6 +335,17 @@ pub async fn mgmt_update(
     put(&state, v, body.0, Some(name)).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
+    operation_id = "delete_mgmt_parameter",
+    params(
+        Tenant,
+        ("version" = String, Path, description = "The version's id."),
+        ("name" = String, Path, description = "The parameter's name."),
+    ),
+    responses((status = 204, description = "The parameter is no longer offered.")),
+)]
 pub async fn mgmt_delete(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,

@@ -2,6 +2,8 @@
 
 use super::auth;
 use super::input::Body;
+use super::openapi::params::Tenant;
+use super::openapi::schemas::quotas::{LimitList, QuotaList, QuotaUpdateBody};
 use super::AppState;
 use crate::db::models::identity::Project;
 use crate::db::models::quota::{self, RESOURCES};
@@ -16,6 +18,12 @@ fn caller_project(req: &HttpRequest) -> Result<String, ApiError> {
     auth::caller(req).map(|c| c.project_id.into_string())
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/limits",
+    params(Tenant),
+    responses((status = 200, description = "The project's absolute limits.", body = LimitList)),
+)]
 pub async fn list_limits(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
     let project = caller_project(&req)?;
     let defaults = crate::db::models::quota::Defaults::from(&state.services.config.quota);
@@ -70,6 +78,16 @@ pub async fn show_own_quotas(
     Ok(HttpResponse::Ok().json(body))
 }
 
+/// A project's quotas: each resource's limit and what is in use.
+///
+/// An admin reads any project's (an unknown one is 404). A caller without the admin role reads
+/// its own project's only (the token's project); another project's is 403.
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/mgmt/quotas/{project}",
+    params(Tenant, ("project" = String, Path, description = "The project's id.")),
+    responses((status = 200, description = "The project's quotas.", body = QuotaList)),
+)]
 pub async fn show_quotas(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -99,6 +117,13 @@ fn unknown_project(e: crate::db::DbError, project: &str) -> ApiError {
 }
 
 /// `{"quotas": {"instances": 5, …}}`; -1 is unlimited, below -1 is refused.
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/mgmt/quotas/{project}",
+    params(Tenant, ("project" = String, Path, description = "The project's id.")),
+    request_body = QuotaUpdateBody,
+    responses((status = 200, description = "The project's quotas, as changed.", body = QuotaList)),
+)]
 pub async fn update_quotas(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

@@ -3,7 +3,7 @@
 //! `eject_replica_source` actions. The work is a flow each (see [`crate::flows::replication`]).
 //! Admins see each member's replication state in its view, and `/metrics` the replicas' lag.
 
-use super::instances::{cast_flow, expiry_ms, ms};
+use super::flow_casts::{cast_flow, expiry_ms, ms};
 use super::validate::bad;
 use super::AppState;
 use crate::error::ApiError;

@@ -6,6 +6,11 @@ use super::acting::Acting;
 use super::databases::{self, page};
 use super::guest_calls::{self, split_user, Ready, Timeout};
 use super::input::Body;
+use super::openapi::params::TenantInstance;
+use super::openapi::schemas::accounts::{
+    PasswordChangeRequest, RootCredentialsBody, RootStatus, UserAccessList, UserAccessRequest, UserBody,
+    UserCreateRequest, UserList, UserUpdateRequest,
+};
 use super::{validate, AppState, PageQuery};
 use crate::error::ApiError;
 use crate::guest::messages::{encode, Grant, OneUser, Revoke, UpdateAttributes, Users};
@@ -42,6 +47,13 @@ fn body_object(body: &Value) -> Result<&Map<String, Value>, ApiError> {
         .ok_or_else(|| ApiError::BadRequest("The body must be an object.".into()))
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/users",
+    operation_id = "list_users",
+    params(TenantInstance, PageQuery),
+    responses((status = 200, description = "One page of the instance's users, by name.", body = UserList)),
+)]
 pub async fn list_users(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -61,6 +73,14 @@ pub async fn list_users(
     Ok(HttpResponse::Ok().json(body))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances/{id}/users",
+    operation_id = "create_users",
+    params(TenantInstance),
+    request_body = UserCreateRequest,
+    responses((status = 202, description = "The guest created the users.")),
+)]
 pub async fn create_users(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -95,6 +115,14 @@ pub async fn create_users(
 }
 
 /// `PUT /users`: `{"users": [{"name", "password"}]}` changes passwords.
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/instances/{id}/users",
+    operation_id = "change_passwords",
+    params(TenantInstance),
+    request_body = PasswordChangeRequest,
+    responses((status = 202, description = "The guest changed the passwords.")),
+)]
 pub async fn change_passwords(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -115,6 +143,13 @@ pub async fn change_passwords(
     guest_calls::accepted(&state, &id, "change_passwords", encode(&Users { users })).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}",
+    operation_id = "show_user",
+    params(TenantInstance, ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted).")),
+    responses((status = 200, description = "The user.", body = UserBody)),
+)]
 pub async fn show_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -130,6 +165,14 @@ pub async fn show_user(
 /// `PUT /users/{user}`: `{"user": {"name"?, "host"?, "password"?}}` renames the user, moves it
 /// to another host and/or sets its password in one call, keeping its grants (Trove's
 /// `update_attributes`); 404 for an unknown user, 400 when the new name is taken.
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}",
+    operation_id = "update_user",
+    params(TenantInstance, ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted).")),
+    request_body = UserUpdateRequest,
+    responses((status = 202, description = "The guest changed the user.")),
+)]
 pub async fn update_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -155,6 +198,13 @@ pub async fn update_user(
     guest_calls::accepted(&state, &id, "update_attributes", args).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}",
+    operation_id = "delete_user",
+    params(TenantInstance, ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted).")),
+    responses((status = 202, description = "The guest dropped the user.")),
+)]
 pub async fn delete_user(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -173,6 +223,13 @@ pub async fn delete_user(
     guest_calls::accepted(&state, &id, "delete_user", args).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}/databases",
+    operation_id = "list_user_access",
+    params(TenantInstance, ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted).")),
+    responses((status = 200, description = "The databases the user may use.", body = UserAccessList)),
+)]
 pub async fn list_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -186,6 +243,14 @@ pub async fn list_user_access(
     Ok(HttpResponse::Ok().json(json!({ "databases": dbs })))
 }
 
+#[utoipa::path(
+    put,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}/databases",
+    operation_id = "grant_user_access",
+    params(TenantInstance, ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted).")),
+    request_body = UserAccessRequest,
+    responses((status = 202, description = "The guest granted the access.")),
+)]
 pub async fn grant_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
@@ -213,6 +278,17 @@ pub async fn grant_user_access(
     guest_calls::accepted(&state, &id, "grant_access", args).await
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}/users/{user}/databases/{db}",
+    operation_id = "revoke_user_access",
+    params(
+        TenantInstance,
+        ("user" = String, Path, description = "The user's name or `name@host` (URL-quoted)."),
+        ("db" = String, Path, description = "The database's name.")
+    ),
+    responses((status = 202, description = "The guest revoked the access.")),
+)]
 pub async fn revoke_user_access(
     state: web::Data<AppState>,
     path: web::Path<(String, String, String, String)>,
@@ -236,6 +312,13 @@ pub async fn revoke_user_access(
     guest_calls::accepted(&state, &id, "revoke_access", args).await
 }
 
+#[utoipa::path(
+    get,
+    path = "/v1.0/{tenant_id}/instances/{id}/root",
+    operation_id = "show_root",
+    params(TenantInstance),
+    responses((status = 200, description = "Whether root was ever enabled.", body = RootStatus)),
+)]
 pub async fn show_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -252,6 +335,13 @@ pub async fn show_root(
     Ok(HttpResponse::Ok().json(json!({ "rootEnabled": enabled.as_bool().unwrap_or(false) })))
 }
 
+#[utoipa::path(
+    post,
+    path = "/v1.0/{tenant_id}/instances/{id}/root",
+    operation_id = "enable_root",
+    params(TenantInstance),
+    responses((status = 200, description = "Root is enabled with a new password.", body = RootCredentialsBody)),
+)]
 pub async fn enable_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
@@ -264,6 +354,13 @@ pub async fn enable_root(
     Ok(HttpResponse::Ok().json(json!({ "user": {"name": "root", "password": password} })))
 }
 
+#[utoipa::path(
+    delete,
+    path = "/v1.0/{tenant_id}/instances/{id}/root",
+    operation_id = "disable_root",
+    params(TenantInstance),
+    responses((status = 204, description = "Root is disabled.")),
+)]
 pub async fn disable_root(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,

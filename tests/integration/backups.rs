@@ -302,7 +302,11 @@ async fn bad_backup_requests(backend: Backend) {
     assert_eq!(api.get("/backups?marker=x").await.0, 400);
     // Backup strategies (per-project swift containers) do not apply: none exist, none can be made.
     let (status, body) = api.get("/backup_strategies").await;
-    assert_eq!((status, body.clone()), (200, json!({"backup_strategies": []})), "{body}");
+    assert_eq!(
+        (status, body.clone()),
+        (200, json!({"backup_strategies": []})),
+        "{body}"
+    );
     let strategy = json!({"backup_strategy": {"swift_container": "c"}}).to_string();
     let (status, body) = api.send("POST", "/backup_strategies", Some(&strategy)).await;
     assert_eq!(status, 422, "{body}");

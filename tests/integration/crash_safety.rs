@@ -128,6 +128,31 @@ async fn restart_count_is_visible_while_the_actor_lives(backend: Backend) {
     .await;
     let (tree, actor) = tree;
     assert_eq!(tree["kind"], "system", "{tree}");
+    // Actors fed by a bus topic show how many messages wait on it (the in-process bus counts
+    // them); others show null.
+    let component = |kind: &str| {
+        tree["children"]
+            .as_array()
+            .and_then(|c| c.iter().find(|n| n["kind"] == kind).cloned())
+            .unwrap_or_default()
+    };
+    assert!(component("task_manager")["mailbox_depth"].is_u64(), "{tree}");
+    let session = component("compute")["children"]
+        .as_array()
+        .and_then(|c| {
+            c.iter()
+                .find(|a| a["kind"] == "guest_session" && a["id"] == id.as_str())
+                .cloned()
+        })
+        .unwrap_or_default();
+    assert!(
+        session["mailbox_depth"].is_u64(),
+        "a guest session's mailbox: {session}"
+    );
+    assert!(
+        actor["mailbox_depth"].is_null(),
+        "an instance actor has no topic: {actor}"
+    );
     assert!(
         actor["last_failure"]["reason"]
             .as_str()

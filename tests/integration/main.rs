@@ -22,6 +22,7 @@ pub mod identity;
 mod layers;
 mod lifecycle;
 mod mgmt_flows;
+mod openapi;
 mod parity;
 mod process;
 mod quotas;

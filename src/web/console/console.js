@@ -185,6 +185,7 @@ function treeNode(node) {
   item.appendChild(el("span", `${node.kind} `));
   item.appendChild(el("span", node.id, { class: "id" }));
   if (node.kind !== "system") item.appendChild(el("span", ` restarts: ${node.restarts}`, { class: "restarts" }));
+  if (typeof node.mailbox_depth === "number") item.appendChild(el("span", ` mailbox: ${node.mailbox_depth}`, { class: "mailbox" }));
   if (node.last_failure) item.appendChild(el("span", ` last failure: ${node.last_failure.reason} (${node.last_failure.at})`, { class: "failure" }));
   const children = node.children || [];
   if (children.length) {

@@ -62,6 +62,12 @@ fn needs_token(path: &str, method: &HttpMethod) -> bool {
         || (path == "/v3/auth/tokens" && !matches!(method, HttpMethod::Post))
 }
 
+/// Whether reading `path` asks an instance's guest, which needs the instance ready (Trove's
+/// `validate_can_perform_action`).
+fn reads_through_guest(path: &str) -> bool {
+    path.contains("/instances/{id}/")
+}
+
 /// The operation's group in the document: the path's first resource name.
 pub fn tag_of(path: &str) -> &str {
     let mut segments = path.split('/').filter(|s| !s.is_empty() && !s.starts_with('{'));
@@ -93,26 +99,48 @@ fn apply(path: &str, method: &HttpMethod, operation: &mut Operation) {
         (403, "The token's project or roles do not allow this.", secured),
         (404, "No such resource (or not the project's).", true),
         (409, "The resource's state does not allow this now.", writes),
-        (413, "The request body, or what it asks for, is over a limit or quota.", writes),
+        (
+            413,
+            "The request body, or what it asks for, is over a limit or quota.",
+            writes,
+        ),
         (415, "The request body is not JSON.", has_body),
-        (422, "The request is well formed but cannot be carried out.", writes),
+        (
+            422,
+            "The request is well formed but cannot be carried out now (for one, the instance is not ready for it).",
+            writes || reads_through_guest(path),
+        ),
         (429, "Too many requests at once; retry after Retry-After seconds.", true),
-        (503, "A part of the service is unavailable; the request can be retried.", true),
+        (
+            503,
+            "A part of the service is unavailable; the request can be retried.",
+            true,
+        ),
     ];
+    // `/v3` answers in Keystone's error shape, everything else in Trove's (Nova's is the same).
+    let body = match path.starts_with("/v3") {
+        true => "KeystoneError",
+        false => "Fault",
+    };
     for (status, description, applies) in faults {
         let key = status.to_string();
         if *applies && !operation.responses.responses.contains_key(&key) {
-            operation.responses.responses.insert(key, fault_response(description));
+            operation
+                .responses
+                .responses
+                .insert(key, fault_response(description, body));
         }
     }
 }
 
-fn fault_response(description: &str) -> RefOr<Response> {
+fn fault_response(description: &str, body: &str) -> RefOr<Response> {
     ResponseBuilder::new()
         .description(description)
         .content(
             "application/json",
-            ContentBuilder::new().schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name("Fault")))).build(),
+            ContentBuilder::new()
+                .schema(Some(RefOr::Ref(utoipa::openapi::Ref::from_schema_name(body))))
+                .build(),
         )
         .build()
         .into()

@@ -29,11 +29,17 @@ fn routed(source: &str) -> Vec<(String, BTreeSet<&'static str>)> {
             rest = &rest[start + 1..];
             continue;
         };
-        let methods = [("get", "get"), ("post", "post"), ("put", "put"), ("patch", "patch"), ("delete", "delete")]
-            .into_iter()
-            .filter(|(m, _)| chain.contains(&format!(".{m}(")))
-            .map(|(_, m)| m)
-            .collect();
+        let methods = [
+            ("get", "get"),
+            ("post", "post"),
+            ("put", "put"),
+            ("patch", "patch"),
+            ("delete", "delete"),
+        ]
+        .into_iter()
+        .filter(|(m, _)| chain.contains(&format!(".{m}(")))
+        .map(|(_, m)| m)
+        .collect();
         found.push((path, methods));
         rest = &rest[start + 1..];
     }
@@ -82,9 +88,15 @@ fn the_document_is_openapi_3_1_with_unique_operation_ids() {
         for operation in item.as_object().expect("path item").values() {
             let id = operation["operationId"].as_str().expect("operationId").to_string();
             assert!(ids.insert(id.clone()), "operationId {id} is used twice");
-            assert!(operation["responses"].get("200").is_some()
-                || operation["responses"].as_object().expect("responses").keys().any(|k| k.starts_with('2')),
-                "{id} documents no success");
+            assert!(
+                operation["responses"].get("200").is_some()
+                    || operation["responses"]
+                        .as_object()
+                        .expect("responses")
+                        .keys()
+                        .any(|k| k.starts_with('2')),
+                "{id} documents no success"
+            );
         }
     }
 }

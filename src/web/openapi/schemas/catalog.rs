@@ -1,6 +1,7 @@
 //! Flavors, datastores and their versions: what an instance can be made of.
 
 use super::common::Link;
+use crate::web::datastores::{DatastoreView, VersionView};
 use utoipa::ToSchema;
 
 /// Trove's flavor view.
@@ -33,4 +34,35 @@ pub struct FlavorList {
 #[allow(dead_code)]
 pub struct FlavorBody {
     flavor: Flavor,
+}
+
+// Datastores and versions: their schemas are derived on the views that render them
+// (`DatastoreView`, and `VersionView` as `DatastoreVersionView`, in `web::datastores`).
+
+/// `{"datastores": [...]}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DatastoreList {
+    datastores: Vec<DatastoreView<'static>>,
+}
+
+/// `{"datastore": {...}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DatastoreBody {
+    datastore: DatastoreView<'static>,
+}
+
+/// `{"versions": [...]}`: a datastore's versions.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DatastoreVersionList {
+    versions: Vec<VersionView<'static>>,
+}
+
+/// `{"version": {...}}`.
+#[derive(ToSchema)]
+#[allow(dead_code)]
+pub struct DatastoreVersionBody {
+    version: VersionView<'static>,
 }
