@@ -232,18 +232,22 @@ impl Bus {
         }
     }
 
-    /// Messages waiting on `topic` (for metrics and tests; 0 where not counted here).
+    /// Messages waiting on `topic` in this process's in-process queue (for metrics and tests;
+    /// 0 on RabbitMQ, see [`Bus::queued`]).
     pub fn depth(&self, topic: &str) -> usize {
-        self.queued(topic).unwrap_or(0)
+        match self {
+            Bus::Memory(m) => m.depth(topic),
+            Bus::Amqp(_) => 0,
+        }
     }
 
-    /// Messages waiting on `topic` for its consumer, where this process can count them: the
-    /// in-process transport's queue. `None` on RabbitMQ, which keeps its own count
-    /// (`rabbitmqctl list_queues`).
-    pub fn queued(&self, topic: &str) -> Option<usize> {
+    /// Messages waiting on `topic` for its consumer: the in-process queue's length, or the
+    /// broker's count of the queue's ready messages. None when RabbitMQ has no such queue or
+    /// does not answer.
+    pub async fn queued(&self, topic: &str) -> Option<usize> {
         match self {
             Bus::Memory(m) => Some(m.depth(topic)),
-            Bus::Amqp(_) => None,
+            Bus::Amqp(a) => a.waiting(topic).await.ok().flatten().map(|n| n as usize),
         }
     }
 }

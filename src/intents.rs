@@ -340,22 +340,14 @@ pub(crate) fn ready_for_action(
     Ok(record)
 }
 
-/// The readiness rule ([`StatusInputs::allows_actions`]) as Trove answers it: 422 with the
-/// status the instance is in.
+/// The readiness rule ([`StatusInputs::allows_actions`]) as Trove answers it: 422 naming the
+/// status that stands in the way.
 pub fn check_ready(id: &str, record: &InstanceRecord, expiry_ms: i64) -> Result<(), ApiError> {
     let status = record.status_inputs(expiry_ms);
     if status.allows_actions() {
         return Ok(());
     }
-    // As Trove, the message names the status that stands in the way: the instance's, or
-    // (the instance idle and its server up) its datastore's.
-    let instance_is_idle =
-        status.task.is_some_and(Task::is_idle) && status.server_status == Some("ACTIVE") && !status.backup_running;
-    let (kind, shown) = match status.effective_service() {
-        Some(service) if instance_is_idle => ("datastore", service.api_status()),
-        None if instance_is_idle => ("datastore", "UNKNOWN"),
-        _ => ("instance", status.api_status()),
-    };
+    let (kind, shown) = status.blocking_status();
     Err(ApiError::Unprocessable(format!(
         "Instance {id} is not currently available for an action to be performed ({kind} status was {shown})."
     )))

@@ -250,10 +250,25 @@ impl<'a> StatusInputs<'a> {
     /// call: no task, the server ACTIVE, no backup running, and the datastore in a state that
     /// allows actions.
     pub fn allows_actions(&self) -> bool {
-        self.task.is_some_and(Task::is_idle)
-            && self.server_status == Some("ACTIVE")
-            && !self.backup_running
-            && self.effective_service().is_some_and(|s| s.allows_actions())
+        self.instance_is_idle() && self.effective_service().is_some_and(|s| s.allows_actions())
+    }
+
+    /// No task, no backup, and the server up: what is left to allow an action is the datastore.
+    fn instance_is_idle(&self) -> bool {
+        self.task.is_some_and(Task::is_idle) && self.server_status == Some("ACTIVE") && !self.backup_running
+    }
+
+    /// The status that stands in the way of an action, as Trove names it in its 422: the
+    /// datastore's (`("datastore", "SHUTDOWN")`) when the instance is otherwise idle, else the
+    /// instance's.
+    pub fn blocking_status(&self) -> (&'static str, &'static str) {
+        if !self.instance_is_idle() {
+            return ("instance", self.api_status());
+        }
+        match self.effective_service() {
+            Some(service) => ("datastore", service.api_status()),
+            None => ("datastore", "UNKNOWN"),
+        }
     }
 }
 
@@ -318,81 +333,4 @@ impl StatusInputs<'_> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn inputs(task: Task, server: &str, service: ServiceStatus, age: i64) -> StatusInputs<'_> {
-        StatusInputs {
-            task: Some(task),
-            server_status: Some(server),
-            service: Some(service),
-            heartbeat_age_ms: age,
-            heartbeat_expiry_ms: 90_000,
-            backup_running: false,
-        }
-    }
-
-    #[test]
-    fn trove_status_rules() {
-        assert_eq!(
-            inputs(Task::Building, "BUILD", ServiceStatus::New, 0).api_status(),
-            "BUILD"
-        );
-        assert_eq!(
-            inputs(Task::Building, "ERROR", ServiceStatus::New, 0).api_status(),
-            "ERROR"
-        );
-        assert_eq!(
-            inputs(Task::BuildingErrorTimeoutGa, "ACTIVE", ServiceStatus::New, 0).api_status(),
-            "ERROR"
-        );
-        assert_eq!(
-            inputs(Task::Rebooting, "ACTIVE", ServiceStatus::Restarting, 0).api_status(),
-            "REBOOT"
-        );
-        assert_eq!(
-            inputs(Task::Deleting, "ACTIVE", ServiceStatus::Healthy, 0).api_status(),
-            "SHUTDOWN"
-        );
-        assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).api_status(),
-            "ACTIVE"
-        );
-        assert_eq!(
-            inputs(Task::None, "SHUTOFF", ServiceStatus::Healthy, 0).api_status(),
-            "UNKNOWN"
-        );
-        assert_eq!(
-            inputs(Task::Building, "BUILD", ServiceStatus::New, 0).operating_status(),
-            ""
-        );
-        assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 0).operating_status(),
-            "HEALTHY"
-        );
-    }
-
-    #[test]
-    fn expired_heartbeat_reads_as_error_but_restart_required_is_sticky() {
-        assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).operating_status(),
-            "ERROR"
-        );
-        assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::RestartRequired, 900_000).operating_status(),
-            "RESTART_REQUIRED"
-        );
-        assert_eq!(
-            inputs(Task::None, "ACTIVE", ServiceStatus::Healthy, 90_000).api_status(),
-            "ACTIVE"
-        );
-    }
-
-    #[test]
-    fn codes_round_trip_and_are_unique() {
-        for s in ALL_SERVICE_STATUSES {
-            assert_eq!(ServiceStatus::from_code(s.code()), Some(s));
-            assert_eq!(ServiceStatus::from_description(s.description()), Some(s));
-        }
-    }
-}
+mod tests;

@@ -23,6 +23,7 @@ pub mod input;
 mod instance_update;
 mod instances;
 mod keystone;
+pub use keystone::fault_shape::in_keystone_shape as keystone_faults;
 pub mod linger;
 pub mod links;
 mod logs;

@@ -34,6 +34,8 @@ pub fn start(services: &Services, api_db: Db) -> anyhow::Result<(ServerHandle, S
             let app = actix_web::App::new()
                 .app_data(state.clone())
                 .wrap(actix_web::middleware::from_fn(web::input::check_request_line))
+                // Every refusal under /v3 in Keystone's shape, the request line's too.
+                .wrap(actix_web::middleware::from_fn(web::keystone_faults))
                 .wrap(access_log())
                 // Outermost: the access log and everything below carry the request's id.
                 .wrap(actix_web::middleware::from_fn(web::request_id::tag))

@@ -192,11 +192,22 @@ impl AmqpBus {
         self.prefetch.max(at_least)
     }
 
-    /// How many consumers `topic`'s queue has, or None when it has no queue. Asked with a
+    /// How many consumers `topic`'s queue has, or None when it has no queue.
+    pub async fn probe(&self, topic: &str) -> Result<Option<u32>, BusError> {
+        Ok(self.queue_counts(topic).await?.map(|q| q.consumer_count()))
+    }
+
+    /// How many messages wait on `topic`'s queue (ready, not yet delivered to a consumer), or
+    /// None when it has no queue.
+    pub async fn waiting(&self, topic: &str) -> Result<Option<u32>, BusError> {
+        Ok(self.queue_counts(topic).await?.map(|q| q.message_count()))
+    }
+
+    /// `topic`'s queue as the broker counts it, or None when it has no queue. Asked with a
     /// passive declare on a channel of its own (a missing queue closes that channel, which is
     /// made again at the next question): asking never makes a queue, so asking about a deleted
     /// instance's guest cannot bring its queue back.
-    pub async fn probe(&self, topic: &str) -> Result<Option<u32>, BusError> {
+    async fn queue_counts(&self, topic: &str) -> Result<Option<lapin::Queue>, BusError> {
         let (conn, _) = self.link().await?;
         let mut probe = self.probe_channel.lock().await;
         let channel = match probe.as_ref().filter(|c| c.status().connected()) {
@@ -213,7 +224,7 @@ impl AmqpBus {
         };
         let asked = channel.queue_declare(topic.into(), passive, FieldTable::default());
         match tokio::time::timeout(ANSWER_WITHIN, asked).await {
-            Ok(Ok(queue)) => Ok(Some(queue.consumer_count())),
+            Ok(Ok(queue)) => Ok(Some(queue)),
             Ok(Err(e)) if is_not_found(&e) => {
                 probe.take();
                 Ok(None)

@@ -27,7 +27,7 @@ pub struct ActorEntry {
 }
 
 /// An actor named by its kind and id.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 pub struct ActorRef {
     pub kind: String,
     pub id: String,

@@ -326,7 +326,7 @@ pub async fn list_backup_strategies() -> HttpResponse {
     operation_id = "create_backup_strategy",
     params(Tenant),
     request_body = BackupStrategyRequest,
-    responses((status = 202, description = "Never: every one is refused with 422 (the backup store is configured).")),
+    responses((status = 422, description = "Always: the backup store is configured in `[backup]`, not per project.", body = Fault)),
 )]
 pub async fn create_backup_strategy() -> Result<HttpResponse, ApiError> {
     Err(ApiError::Unprocessable(

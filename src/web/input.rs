@@ -55,11 +55,6 @@ pub async fn check_request_line(
         None
     };
     match refusal {
-        // The identity routes answer in Keystone's error shape, as their handlers do.
-        Some(refusal) if uri.path().starts_with("/v3") => {
-            let response = super::keystone::from_api_error(&refusal);
-            Err(actix_web::error::InternalError::from_response(refusal, response).into())
-        }
         Some(refusal) => Err(refusal.into()),
         None => next.call(req).await,
     }

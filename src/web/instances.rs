@@ -111,12 +111,15 @@ async fn check_backup_objects(state: &AppState, tenant: &str, backup_id: &str) -
     Ok(())
 }
 
-/// One page of instances (of `tenant`, or of all projects) as Trove's list body.
+/// One page of instances (of `tenant`, or of all projects) as Trove's list body; `in_detail`
+/// adds the show view's times and version number (Trove's detail list, without the guest's
+/// volume usage).
 async fn list_page(
     state: &AppState,
     tenant: Option<String>,
     query: &PageQuery,
     req: &HttpRequest,
+    in_detail: bool,
 ) -> Result<HttpResponse, ApiError> {
     let limit = query.limit(state.services.config.api.page_size)?;
     let marker = query.marker.clone();
@@ -140,7 +143,7 @@ async fn list_page(
         instances: page
             .items
             .iter()
-            .map(|r| views::instance_view(&base, &views::ViewSource::listed(r, expiry), admin))
+            .map(|r| views::instance_view(&base, &views::ViewSource::listed(r, expiry, in_detail), admin))
             .collect(),
         links: match (page.more, page.items.last()) {
             (true, Some(last)) => Some(links::next_page(req, limit, &last.instance.id)),
@@ -163,10 +166,11 @@ pub async fn list_instances(
     query: web::Query<PageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    list_page(&state, Some(path.into_inner()), &query, &req).await
+    list_page(&state, Some(path.into_inner()), &query, &req, false).await
 }
 
-/// `GET /instances/detail`: the same view as the list (Trove's detail list).
+/// `GET /instances/detail`: Trove's detail list, the list with the show view's `created`,
+/// `updated`, `service_status_updated` and `datastore.version_number`.
 #[utoipa::path(
     get,
     path = "/v1.0/{tenant_id}/instances/detail",
@@ -179,7 +183,7 @@ pub async fn list_instances_detail(
     query: web::Query<PageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    list_page(&state, Some(path.into_inner()), &query, &req).await
+    list_page(&state, Some(path.into_inner()), &query, &req, true).await
 }
 
 /// `GET /mgmt/instances`: every project's instances (admin), with tenant and server ids.
@@ -194,7 +198,7 @@ pub async fn list_all_instances(
     query: web::Query<PageQuery>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    list_page(&state, None, &query, &req).await
+    list_page(&state, None, &query, &req, false).await
 }
 
 /// An instance, with its volume usage when its guest answers in time.

@@ -5,6 +5,7 @@
 //! `{"error": {...}}` shape; a body over 64 KiB or an identity field over 255 characters is
 //! refused before any work.
 
+pub mod fault_shape;
 mod login;
 mod request;
 
@@ -51,7 +52,7 @@ fn unauthorized() -> HttpResponse {
 }
 
 /// An API error in Keystone's shape (with `Retry-After` when it has one).
-pub(super) fn from_api_error(e: &ApiError) -> HttpResponse {
+fn from_api_error(e: &ApiError) -> HttpResponse {
     if matches!(e, ApiError::Internal(_)) {
         // Logged once, with its cause.
         let _ = e.error_response();

@@ -34,7 +34,10 @@ pub async fn list_actors(state: web::Data<AppState>, query: web::Query<ActorQuer
     let actors = state.services.supervision.actors(query.kind.as_deref());
     let mut body = json!({ "node_id": state.services.node_id });
     if query.kind.is_none() {
-        body["tree"] = supervision_tree::of(&state.services.node_id, &actors, &state.services.bus);
+        body["tree"] = {
+            let depths = supervision_tree::mailbox_depths(&state.services.bus, &actors).await;
+            supervision_tree::of(&state.services.node_id, &actors, &depths)
+        };
     }
     body["actors"] = json!(actors);
     HttpResponse::Ok().json(body)

@@ -9,6 +9,7 @@ pub mod fault;
 pub mod params;
 pub mod schemas;
 
+use crate::error::ApiError;
 use actix_web::http::header;
 use actix_web::HttpResponse;
 use conventions::Conventions;
@@ -130,14 +131,18 @@ use utoipa::OpenApi;
 )]
 pub struct ApiDoc;
 
-/// The document, rendered once.
-fn rendered() -> &'static str {
-    static DOCUMENT: OnceLock<String> = OnceLock::new();
-    DOCUMENT.get_or_init(|| {
-        ApiDoc::openapi()
-            .to_json()
-            .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
-    })
+/// The document, rendered once (None if it cannot be: a defect the unit tests catch).
+fn rendered() -> Option<&'static str> {
+    static DOCUMENT: OnceLock<Option<String>> = OnceLock::new();
+    DOCUMENT
+        .get_or_init(|| match ApiDoc::openapi().to_json() {
+            Ok(json) => Some(json),
+            Err(e) => {
+                tracing::error!(error = %e, "the OpenAPI document does not serialize");
+                None
+            }
+        })
+        .as_deref()
 }
 
 /// `GET /openapi.json`: this document.
@@ -146,11 +151,12 @@ fn rendered() -> &'static str {
     path = "/openapi.json",
     responses((status = 200, description = "This OpenAPI 3.1 document.", content_type = "application/json")),
 )]
-pub async fn document() -> HttpResponse {
-    HttpResponse::Ok()
+pub async fn document() -> Result<HttpResponse, ApiError> {
+    let document = rendered().ok_or_else(|| ApiError::Internal("the OpenAPI document does not serialize".into()))?;
+    Ok(HttpResponse::Ok()
         .insert_header((header::CONTENT_TYPE, "application/json"))
         .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-        .body(rendered())
+        .body(document))
 }
 
 #[cfg(test)]

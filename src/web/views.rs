@@ -235,9 +235,16 @@ impl<'a> ViewSource<'a> {
         view_source!(record, expiry_ms, Some(detail))
     }
 
-    /// A list entry's source.
-    pub fn listed(record: &'a ListedRecord, expiry_ms: i64) -> ViewSource<'a> {
-        view_source!(record, expiry_ms, None)
+    /// A list entry's source: the list's keys, and with `in_detail` (Trove's detail list) the
+    /// show view's `created`, `updated` and `version_number` too.
+    pub fn listed(record: &'a ListedRecord, expiry_ms: i64, in_detail: bool) -> ViewSource<'a> {
+        let inst = &record.instance;
+        let detail = in_detail.then(|| DetailSource {
+            created: inst.created,
+            updated: inst.updated,
+            version_number: inst.server_version.as_deref().unwrap_or(&record.version.version),
+        });
+        view_source!(record, expiry_ms, detail)
     }
 }
 

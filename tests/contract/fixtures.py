@@ -78,7 +78,8 @@ version = call("GET", f"{base}/datastores/simulated/versions", token=token)[1]["
 parameters = call("GET", f"{base}/datastores/versions/{version}/parameters",
                   token=token)[1]["configuration-parameters"]
 parameter = parameters[0]["name"] if parameters else "none"
-server = call("GET", "/compute/v2.1/servers", token=token)[1]["servers"][0]["id"]
+# The reads' instance's server (an admin's view names it).
+server = call("GET", f"{base}/instances/{instance}", token=token)[1]["instance"]["server_id"]
 
 for name, value in [("COFFER_TOKEN", token), ("PROJECT_ID", project), ("INSTANCE_ID", instance),
                     ("BACKUP_ID", backup), ("CONFIGURATION_ID", configuration),

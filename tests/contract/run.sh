@@ -34,7 +34,7 @@ trap cleanup EXIT
 private_coffer_start
 URL="http://127.0.0.1:$PORT"
 "$VENV/bin/python" "$ROOT/tests/contract/fixtures.py" "$URL" "$(cat "$WORK/admin-password")" > "$WORK/fixtures.env"
-# COFFER_TOKEN, PROJECT_ID, INSTANCE_ID, BACKUP_ID, CONFIGURATION_ID
+# COFFER_TOKEN, PROJECT_ID, and the fixtures' ids (INSTANCE_ID, DOOMED_INSTANCE_ID, …)
 set -a
 source "$WORK/fixtures.env"
 set +a

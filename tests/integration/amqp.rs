@@ -43,6 +43,23 @@ async fn the_lifecycle_runs_over_rabbitmq() {
     // A call to the guest (the show's filesystem stats) and a user write round-trip the broker.
     let view = api.instance(&id).await.expect("view");
     assert!(view["volume"]["used"].is_number(), "the guest answered a call: {view}");
+    // The supervision tree's mailbox depths are the broker's counts of the topics' queues.
+    let (status, actors) = api.get("/mgmt/actors").await;
+    assert_eq!(status, 200, "{actors}");
+    let nodes = actors["tree"]["children"].as_array().cloned().unwrap_or_default();
+    let task_manager = nodes.iter().find(|n| n["kind"] == "task_manager");
+    assert!(
+        task_manager.is_some_and(|n| n["mailbox_depth"].is_u64()),
+        "the task manager's queue is counted: {actors}"
+    );
+    let session = nodes
+        .iter()
+        .flat_map(|n| n["children"].as_array().cloned().unwrap_or_default())
+        .find(|n| n["kind"] == "guest_session" && n["id"] == id.as_str());
+    assert!(
+        session.is_some_and(|n| n["mailbox_depth"].is_u64()),
+        "the guest's queue is counted: {actors}"
+    );
     let (status, body) = api
         .send(
             "POST",

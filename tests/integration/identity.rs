@@ -296,3 +296,36 @@ async fn admin_views_and_reset_status() {
         "the stuck flow was cancelled: {flows:?}"
     );
 }
+
+/// Every refusal under `/v3` is in Keystone's error shape, whoever makes it: the request-line
+/// checks, the router's 404 and 405, a query that does not parse.
+#[actix_web::test]
+async fn identity_refusals_are_in_keystones_shape() {
+    let app = TestApp::start(Backend::Sqlite, |_| {}).await;
+    let root = app.api.root.clone();
+    for (method, path, status) in [
+        ("GET", "/v3/auth/tokens?nocatalog=%01", 400),
+        ("GET", "/v3/auth/tokens?nocatalog=yes&nocatalog=no", 400),
+        ("PUT", "/v3/auth/tokens", 405),
+        ("GET", "/v3/no-such-thing", 404),
+    ] {
+        let (got, headers, body) = app.api.send_raw(method, &format!("{root}{path}"), &[], None).await;
+        assert_eq!(got, status, "{method} {path}: {body}");
+        assert_eq!(body["error"]["code"], status, "{method} {path}: {body}");
+        assert!(
+            body["error"]["message"].is_string() && body["error"]["title"].is_string(),
+            "{body}"
+        );
+        assert_eq!(body.as_object().map(|o| o.len()), Some(1), "{body}");
+        if status == 405 {
+            assert!(headers.get("allow").is_some(), "the Allow header is kept");
+        }
+    }
+    // Elsewhere, Trove's shape.
+    let (got, _, body) = app
+        .api
+        .send_raw("GET", &format!("{root}/no-such-thing"), &[], None)
+        .await;
+    assert_eq!(got, 404);
+    assert_eq!(body["itemNotFound"]["code"], 404, "{body}");
+}

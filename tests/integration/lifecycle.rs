@@ -39,6 +39,23 @@ async fn create_restart_delete(backend: Backend) {
     assert_eq!(list_status, 200);
     assert_eq!(list["instances"][0]["id"], id.as_str());
     assert_eq!(list["instances"][0]["status"], "ACTIVE");
+    assert!(
+        list["instances"][0].get("created").is_none(),
+        "the list has the list's keys: {list}"
+    );
+    // Trove's detail list: the list's entries with the show view's times and version number
+    // (but not the guest's volume usage).
+    let (detail_status, detail) = api.get("/instances/detail").await;
+    assert_eq!(detail_status, 200, "{detail}");
+    let entry = &detail["instances"][0];
+    assert_eq!(entry["id"], id.as_str());
+    assert_eq!(entry["created"], active["created"], "{entry}");
+    assert_eq!(
+        entry["datastore"]["version_number"],
+        active["datastore"]["version_number"]
+    );
+    assert!(entry["service_status_updated"].is_string(), "{entry}");
+    assert!(entry["volume"].get("used").is_none(), "no guest call: {entry}");
 
     let (status, _) = api
         .send("POST", &format!("/instances/{id}/action"), Some(r#"{"restart": {}}"#))

@@ -12,12 +12,14 @@ pub(super) struct TokenRequest {
     pub(super) auth: Auth,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneAuth)]
 pub(super) struct Auth {
     pub(super) identity: Identity,
     #[serde(default)]
     pub(super) scope: Option<Scope>,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneIdentity)]
 pub(super) struct Identity {
     /// `["password"]` or `["token"]`.
     pub(super) methods: Vec<String>,
@@ -27,10 +29,12 @@ pub(super) struct Identity {
     pub(super) token: Option<TokenMethod>,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystonePasswordMethod)]
 pub(super) struct PasswordMethod {
     pub(super) user: NamedUser,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneNamedUser)]
 pub(super) struct NamedUser {
     pub(super) id: Option<String>,
     pub(super) name: Option<String>,
@@ -39,14 +43,17 @@ pub(super) struct NamedUser {
     pub(super) password: String,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneTokenMethod)]
 pub(super) struct TokenMethod {
     pub(super) id: String,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneScope)]
 pub(super) struct Scope {
     pub(super) project: Option<ProjectRef>,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneProjectRef)]
 pub(super) struct ProjectRef {
     pub(super) id: Option<String>,
     pub(super) name: Option<String>,
@@ -54,6 +61,7 @@ pub(super) struct ProjectRef {
     pub(super) domain: Option<Domain>,
 }
 #[derive(Deserialize, ToSchema)]
+#[schema(as = KeystoneDomain)]
 pub(super) struct Domain {
     pub(super) id: Option<String>,
     pub(super) name: Option<String>,

@@ -62,8 +62,9 @@ fn needs_token(path: &str, method: &HttpMethod) -> bool {
         || (path == "/v3/auth/tokens" && !matches!(method, HttpMethod::Post))
 }
 
-/// Whether reading `path` asks an instance's guest, which needs the instance ready (Trove's
-/// `validate_can_perform_action`).
+/// Whether `path` is below one instance: its reads ask the instance's guest too, which needs
+/// the instance ready (422, Trove's `validate_can_perform_action`) and a datastore that
+/// supports the operation (501).
 fn reads_through_guest(path: &str) -> bool {
     path.contains("/instances/{id}/")
 }
@@ -104,6 +105,7 @@ fn apply(path: &str, method: &HttpMethod, operation: &mut Operation) {
             "The request body, or what it asks for, is over a limit or quota.",
             writes,
         ),
+        (414, "The request URI is over 8 KiB.", true),
         (415, "The request body is not JSON.", has_body),
         (
             422,
@@ -111,6 +113,11 @@ fn apply(path: &str, method: &HttpMethod, operation: &mut Operation) {
             writes || reads_through_guest(path),
         ),
         (429, "Too many requests at once; retry after Retry-After seconds.", true),
+        (
+            501,
+            "The instance's datastore does not support this.",
+            reads_through_guest(path),
+        ),
         (
             503,
             "A part of the service is unavailable; the request can be retried.",

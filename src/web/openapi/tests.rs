@@ -79,6 +79,9 @@ fn every_routed_path_is_documented() {
     assert!(missing.is_empty(), "routed but not documented:\n{}", missing.join("\n"));
 }
 
+/// The operations Trove has that coffer always refuses (documented with that refusal only).
+const ALWAYS_REFUSED: [&str; 1] = ["create_backup_strategy"];
+
 #[test]
 fn the_document_is_openapi_3_1_with_unique_operation_ids() {
     let value = serde_json::to_value(ApiDoc::openapi()).expect("the document serializes");
@@ -89,7 +92,7 @@ fn the_document_is_openapi_3_1_with_unique_operation_ids() {
             let id = operation["operationId"].as_str().expect("operationId").to_string();
             assert!(ids.insert(id.clone()), "operationId {id} is used twice");
             assert!(
-                operation["responses"].get("200").is_some()
+                ALWAYS_REFUSED.contains(&id.as_str())
                     || operation["responses"]
                         .as_object()
                         .expect("responses")
@@ -104,5 +107,5 @@ fn the_document_is_openapi_3_1_with_unique_operation_ids() {
 #[test]
 #[ignore = "prints the document"]
 fn print_document() {
-    println!("{}", super::rendered());
+    println!("{}", super::rendered().expect("the document serializes"));
 }

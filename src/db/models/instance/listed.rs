@@ -1,6 +1,6 @@
-//! What a page of a listing reads of each instance: only the columns its list view shows (the
-//! show view's extra keys, the task's description, the configuration and the replication
-//! secret stay in the table). A page reads `limit + 1` rows; every column not read is one less
+//! What a page of a listing reads of each instance: only the columns its list views show (the
+//! detail list's `created`, `updated` and server version among them; the task's description,
+//! the configuration and the replication secret stay in the table). A page reads `limit + 1` rows; every column not read is one less
 //! value decoded and one less string allocated per row. Also the status rules' inputs of
 //! either kind of record, from the columns both have.
 
@@ -27,6 +27,9 @@ pub struct ListedInstance {
     pub access: Option<String>,
     pub network_id: Option<String>,
     pub slave_of_id: Option<String>,
+    pub created: i64,
+    pub updated: i64,
+    pub server_version: Option<String>,
 }
 
 /// The columns of `service_statuses` the list view shows: the status and its heartbeat's time.

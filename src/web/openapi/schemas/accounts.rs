@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 /// An instance's database: its name, and its character set and collation where the datastore
 /// reports them.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Database {
     name: String,
     /// Absent when the datastore does not report it.
@@ -17,7 +16,6 @@ pub struct Database {
 
 /// `GET /instances/{id}/databases`: one page, by name.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatabaseList {
     databases: Vec<Database>,
     /// The `next` page (`?limit=…&marker=<last name>`), when there is one.
@@ -26,7 +24,6 @@ pub struct DatabaseList {
 
 /// A database to create.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct NewDatabase {
     /// Within the datastore's rules (length, reserved names); given once in a request.
     #[schema(min_length = 1)]
@@ -39,7 +36,6 @@ pub struct NewDatabase {
 
 /// `POST /instances/{id}/databases`: `{"databases": [{"name", "character_set"?, "collate"?}]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatabaseCreateRequest {
     /// At least one; none may exist already.
     #[schema(min_items = 1)]
@@ -48,14 +44,12 @@ pub struct DatabaseCreateRequest {
 
 /// A database, by name, as a user's access shows it.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatabaseName {
     name: String,
 }
 
 /// A database, by name, in a request (it must exist on the instance).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatabaseRef {
     #[schema(min_length = 1)]
     name: String,
@@ -63,7 +57,6 @@ pub struct DatabaseRef {
 
 /// An instance's user and the databases it may use.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct User {
     name: String,
     /// `%` (any host) or an IP address.
@@ -73,7 +66,6 @@ pub struct User {
 
 /// `GET /instances/{id}/users`: one page, by name.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserList {
     users: Vec<User>,
     /// The `next` page (`?limit=…&marker=<last name>`), when there is one.
@@ -82,14 +74,12 @@ pub struct UserList {
 
 /// `{"user": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserBody {
     user: User,
 }
 
 /// A user to create.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct NewUser {
     /// Within the datastore's rules (length, reserved names); given once in a request.
     #[schema(min_length = 1)]
@@ -104,7 +94,6 @@ pub struct NewUser {
 
 /// `POST /instances/{id}/users`: `{"users": [{"name", "password", "host"?, "databases"?}]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserCreateRequest {
     /// At least one; none may exist already.
     #[schema(min_items = 1)]
@@ -113,7 +102,6 @@ pub struct UserCreateRequest {
 
 /// A user's new password.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct PasswordChange {
     /// An existing user's name.
     #[schema(min_length = 1)]
@@ -126,7 +114,6 @@ pub struct PasswordChange {
 
 /// `PUT /instances/{id}/users`: `{"users": [{"name", "password"}]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct PasswordChangeRequest {
     /// The users whose passwords change (Trove requires the key; coffer takes its absence as
     /// none).
@@ -135,7 +122,6 @@ pub struct PasswordChangeRequest {
 
 /// What `PUT /users/{user}` changes: at least one of these, each 1 to 255 characters.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserUpdate {
     /// A new name, not another user's.
     #[schema(min_length = 1, max_length = 255)]
@@ -149,21 +135,18 @@ pub struct UserUpdate {
 
 /// `PUT /instances/{id}/users/{user}`: `{"user": {"name"?, "host"?, "password"?}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserUpdateRequest {
     user: UserUpdate,
 }
 
 /// `GET /users/{user}/databases`: the databases the user may use (all of them, unpaged).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserAccessList {
     databases: Vec<DatabaseName>,
 }
 
 /// `PUT /instances/{id}/users/{user}/databases`: `{"databases": [{"name"}]}` grants access.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct UserAccessRequest {
     /// Existing databases of the instance, each named once (Trove requires the key; coffer
     /// takes its absence as none).
@@ -172,7 +155,6 @@ pub struct UserAccessRequest {
 
 /// `GET /instances/{id}/root`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RootStatus {
     /// Whether root was ever enabled (always true for a datastore without users, whose
     /// password is set at create).
@@ -182,7 +164,6 @@ pub struct RootStatus {
 
 /// The datastore's superuser and its new password.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RootCredentials {
     /// `root`.
     name: String,
@@ -192,7 +173,6 @@ pub struct RootCredentials {
 
 /// `POST /instances/{id}/root`: `{"user": {"name": "root", "password": "…"}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RootCredentialsBody {
     user: RootCredentials,
 }

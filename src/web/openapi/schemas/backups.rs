@@ -8,7 +8,6 @@ use utoipa::{IntoParams, ToSchema};
 
 /// Trove's backup view, plus `checksum` and, for a failed backup, `fault`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupView {
     id: String,
     name: String,
@@ -46,7 +45,6 @@ pub struct BackupView {
 
 /// A backup's datastore.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupDatastore {
     /// The datastore's name.
     #[serde(rename = "type")]
@@ -58,7 +56,6 @@ pub struct BackupDatastore {
 
 /// Why a backup failed.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupFault {
     message: String,
     /// `YYYY-MM-DDTHH:MM:SS`, UTC.
@@ -67,7 +64,6 @@ pub struct BackupFault {
 
 /// `{"backups": [...]}`: one page, most recently updated first.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupList {
     backups: Vec<BackupView>,
     /// The `next` page (`?limit=…&marker=<offset>`), when there is one.
@@ -76,14 +72,12 @@ pub struct BackupList {
 
 /// `{"backup": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupBody {
     backup: BackupView,
 }
 
 /// What to back up.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupCreate {
     /// 1 to 255 characters, at least one a letter or digit, no control characters.
     #[schema(min_length = 1, max_length = 255, pattern = "[0-9a-zA-Z]")]
@@ -117,7 +111,6 @@ fn incremental_flag() -> RefOr<Schema> {
 
 /// `POST /backups`: `{"backup": {"name", "instance", "description"?, "parent_id"?, "incremental"?}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupCreateRequest {
     backup: BackupCreate,
 }
@@ -125,7 +118,6 @@ pub struct BackupCreateRequest {
 /// `GET /backups` filters.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct BackupFilters {
     /// Only this instance's backups.
     instance_id: Option<String>,
@@ -138,7 +130,6 @@ pub struct BackupFilters {
 /// A backup list's `limit` and `marker`.
 #[derive(IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)]
 pub struct BackupPage {
     /// At most this many backups (a positive integer; larger pages are cut to the maximum).
     limit: Option<String>,
@@ -148,7 +139,6 @@ pub struct BackupPage {
 
 /// Trove's backup strategy (a swift container per project or instance); coffer has none.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupStrategy {
     project_id: String,
     /// Blank for the project-wide strategy.
@@ -160,14 +150,12 @@ pub struct BackupStrategy {
 
 /// `GET /backup_strategies`: always empty.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupStrategyList {
     backup_strategies: Vec<BackupStrategy>,
 }
 
 /// A strategy to create (Trove's shape; coffer refuses every one).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct NewBackupStrategy {
     /// The instance it applies to; the whole project when absent.
     instance_id: Option<String>,
@@ -176,14 +164,12 @@ pub struct NewBackupStrategy {
 
 /// `POST /backup_strategies`: `{"backup_strategy": {"instance_id"?, "swift_container"}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupStrategyRequest {
     backup_strategy: NewBackupStrategy,
 }
 
 /// An instance's backup schedule.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupSchedule {
     instance_id: String,
     /// Seconds between full backups.
@@ -214,7 +200,6 @@ pub struct BackupSchedule {
 
 /// `{"backup_schedule": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupScheduleBody {
     backup_schedule: BackupSchedule,
 }
@@ -222,7 +207,6 @@ pub struct BackupScheduleBody {
 /// A schedule to set (replacing the instance's); intervals are at least `[backup]
 /// min_interval_s` (3600 by default) and at most 366 days.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupScheduleSettings {
     /// Seconds between full backups (a day, or the minimum if larger, when absent).
     #[schema(minimum = 0, maximum = 31622400)]
@@ -243,7 +227,6 @@ pub struct BackupScheduleSettings {
 
 /// `PUT /instances/{id}/backup_schedule`: `{"backup_schedule": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct BackupScheduleRequest {
     backup_schedule: BackupScheduleSettings,
 }

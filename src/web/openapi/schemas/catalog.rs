@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 
 /// Trove's flavor view.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Flavor {
     /// The id as an integer, or null when it is not one.
     id: Option<i64>,
@@ -24,14 +23,12 @@ pub struct Flavor {
 
 /// `{"flavors": [...]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct FlavorList {
     flavors: Vec<Flavor>,
 }
 
 /// `{"flavor": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct FlavorBody {
     flavor: Flavor,
 }
@@ -41,28 +38,24 @@ pub struct FlavorBody {
 
 /// `{"datastores": [...]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatastoreList {
     datastores: Vec<DatastoreView<'static>>,
 }
 
 /// `{"datastore": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatastoreBody {
     datastore: DatastoreView<'static>,
 }
 
 /// `{"versions": [...]}`: a datastore's versions.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatastoreVersionList {
     versions: Vec<VersionView<'static>>,
 }
 
 /// `{"version": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct DatastoreVersionBody {
     version: VersionView<'static>,
 }

@@ -4,7 +4,6 @@ use utoipa::ToSchema;
 
 /// One of a resource's links (`self` or `bookmark`).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Link {
     /// Where the resource is.
     href: String,
@@ -14,7 +13,6 @@ pub struct Link {
 
 /// A reference to another resource: its id and links.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Reference {
     id: String,
     links: Vec<Link>,

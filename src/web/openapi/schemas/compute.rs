@@ -5,7 +5,6 @@ use utoipa::ToSchema;
 
 /// A Nova link (`self`, `bookmark`).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct NovaLink {
     rel: String,
     href: String,
@@ -13,7 +12,6 @@ pub struct NovaLink {
 
 /// A media type a version speaks.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MediaType {
     base: String,
     #[serde(rename = "type")]
@@ -22,7 +20,6 @@ pub struct MediaType {
 
 /// Nova's v2.1 version document.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeVersion {
     id: String,
     status: String,
@@ -36,21 +33,18 @@ pub struct ComputeVersion {
 
 /// `GET /compute`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeVersionList {
     versions: Vec<ComputeVersion>,
 }
 
 /// `GET /compute/v2.1`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeVersionBody {
     version: ComputeVersion,
 }
 
 /// A server: its id, name and links; the detail view adds Nova's other keys.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Server {
     id: String,
     name: String,
@@ -72,21 +66,18 @@ pub struct Server {
 
 /// `GET /compute/v2.1/servers` and `/servers/detail`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ServerList {
     servers: Vec<Server>,
 }
 
 /// `GET /compute/v2.1/servers/{id}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ServerBody {
     server: Server,
 }
 
 /// A flavor: id, name and links; the detail view adds its sizes and Nova's extension keys.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeFlavor {
     id: String,
     name: String,
@@ -106,14 +97,12 @@ pub struct ComputeFlavor {
 
 /// `GET /compute/v2.1/flavors` and `/flavors/detail`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeFlavorList {
     flavors: Vec<ComputeFlavor>,
 }
 
 /// `GET /compute/v2.1/flavors/{id}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ComputeFlavorBody {
     flavor: ComputeFlavor,
 }

@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 /// A configuration group as lists show it.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationSummary {
     id: String,
     name: String,
@@ -24,7 +23,6 @@ pub struct ConfigurationSummary {
 
 /// A configuration group in full: the summary, its values, and how many instances use it.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationDetail {
     #[serde(flatten)]
     summary: ConfigurationSummary,
@@ -35,7 +33,6 @@ pub struct ConfigurationDetail {
 
 /// `{"configurations": [...]}`, a page at a time.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationList {
     configurations: Vec<ConfigurationSummary>,
     /// The next page, when there is one.
@@ -44,14 +41,12 @@ pub struct ConfigurationList {
 
 /// `{"configuration": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationBody {
     configuration: ConfigurationDetail,
 }
 
 /// The datastore and version a new group is for (each its id or name).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationDatastore {
     /// The datastore; the default one when absent.
     #[serde(rename = "type")]
@@ -62,7 +57,6 @@ pub struct ConfigurationDatastore {
 
 /// A new group.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationCreate {
     /// 1 to 255 printable characters, at least one a letter or a digit.
     #[schema(min_length = 1, max_length = 255)]
@@ -78,7 +72,6 @@ pub struct ConfigurationCreate {
 
 /// `POST /configurations`: `{"configuration": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationCreateBody {
     configuration: ConfigurationCreate,
 }
@@ -86,7 +79,6 @@ pub struct ConfigurationCreateBody {
 /// PUT: the group's values replaced by these (none given: all removed); its name and
 /// description changed when given.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationReplace {
     #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
@@ -98,14 +90,12 @@ pub struct ConfigurationReplace {
 
 /// `PUT /configurations/{id}`: `{"configuration": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationReplaceBody {
     configuration: ConfigurationReplace,
 }
 
 /// PATCH: these values merged into the group's; its name and description changed when given.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationMerge {
     #[schema(min_length = 1, max_length = 255)]
     name: Option<String>,
@@ -116,14 +106,12 @@ pub struct ConfigurationMerge {
 
 /// `PATCH /configurations/{id}`: `{"configuration": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationMergeBody {
     configuration: ConfigurationMerge,
 }
 
 /// An instance using a group.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationInstance {
     id: String,
     name: String,
@@ -131,7 +119,6 @@ pub struct ConfigurationInstance {
 
 /// `{"instances": [...]}`, a page at a time.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationInstanceList {
     instances: Vec<ConfigurationInstance>,
     /// The next page, when there is one.
@@ -140,7 +127,6 @@ pub struct ConfigurationInstanceList {
 
 /// The values an instance's server runs with.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RunningConfiguration {
     /// Every parameter its version offers, by name, as the server shows it.
     configuration: BTreeMap<String, String>,
@@ -148,14 +134,12 @@ pub struct RunningConfiguration {
 
 /// `GET /instances/{id}/configuration`: `{"instance": {"configuration": {...}}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RunningConfigurationBody {
     instance: RunningConfiguration,
 }
 
 /// A parameter a version offers to configuration groups.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationParameter {
     name: String,
     datastore_version_id: String,
@@ -172,7 +156,6 @@ pub struct ConfigurationParameter {
 
 /// `{"configuration-parameters": [...]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ConfigurationParameterList {
     #[serde(rename = "configuration-parameters")]
     parameters: Vec<ConfigurationParameter>,
@@ -180,7 +163,6 @@ pub struct ConfigurationParameterList {
 
 /// A parameter as admins see it: its bounds are `min_size` and `max_size`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtConfigurationParameter {
     name: String,
     datastore_version_id: String,
@@ -196,7 +178,6 @@ pub struct MgmtConfigurationParameter {
 
 /// `{"configuration-parameters": [...]}`, as admins see them.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtConfigurationParameterList {
     #[serde(rename = "configuration-parameters")]
     parameters: Vec<MgmtConfigurationParameter>,
@@ -204,7 +185,6 @@ pub struct MgmtConfigurationParameterList {
 
 /// A new parameter. A name coffer manages itself is refused (422).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtParameterCreate {
     /// Lower-case letters, digits, `_` and `-`, at most 128 (in the datastore's own spelling).
     name: String,
@@ -214,7 +194,6 @@ pub struct MgmtParameterCreate {
 
 /// What an admin says of a parameter.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtParameterFields {
     /// `integer`, `float`, `boolean` or `string` (any case).
     data_type: String,
@@ -228,7 +207,6 @@ pub struct MgmtParameterFields {
 
 /// `POST /mgmt/datastores/versions/{version}/parameters`: `{"configuration-parameter": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtParameterCreateBody {
     #[serde(rename = "configuration-parameter")]
     parameter: MgmtParameterCreate,
@@ -236,7 +214,6 @@ pub struct MgmtParameterCreateBody {
 
 /// `PUT …/parameters/{name}`: `{"configuration-parameter": {...}}` (the name is the path's).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MgmtParameterUpdateBody {
     #[serde(rename = "configuration-parameter")]
     parameter: MgmtParameterFields,

@@ -4,7 +4,6 @@ use utoipa::ToSchema;
 
 /// One of the datastore's logs.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct GuestLog {
     name: String,
     /// `USER` (switched on and off by the user) or `SYS` (always on).
@@ -25,14 +24,12 @@ pub struct GuestLog {
 
 /// `{"logs": [...]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct GuestLogList {
     logs: Vec<GuestLog>,
 }
 
 /// `{"log": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct GuestLogBody {
     log: GuestLog,
 }
@@ -40,7 +37,6 @@ pub struct GuestLogBody {
 /// A switch of a log action: a boolean, or 0 or 1 (what the clients send).
 #[derive(ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum LogFlag {
     Switch(bool),
     Number(i64),
@@ -48,7 +44,6 @@ pub enum LogFlag {
 
 /// `POST /instances/{id}/log`: what to do with one log (not both `enable` and `disable`).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct GuestLogActionRequest {
     /// The log's name (at most 64 bytes).
     #[schema(min_length = 1, max_length = 64)]

@@ -6,7 +6,6 @@ use utoipa::ToSchema;
 
 /// A Keystone link.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct KeystoneLink {
     rel: String,
     href: String,
@@ -14,7 +13,6 @@ pub struct KeystoneLink {
 
 /// Keystone's version document.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct IdentityVersion {
     id: String,
     status: String,
@@ -26,14 +24,12 @@ pub struct IdentityVersion {
 
 /// `GET /v3`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct IdentityVersionBody {
     version: IdentityVersion,
 }
 
 /// An id and a name (a domain, a role).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Named {
     id: String,
     name: String,
@@ -41,7 +37,6 @@ pub struct Named {
 
 /// The token's user.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct TokenUser {
     id: String,
     name: String,
@@ -52,7 +47,6 @@ pub struct TokenUser {
 
 /// The project the token is scoped to.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct TokenProject {
     id: String,
     name: String,
@@ -61,7 +55,6 @@ pub struct TokenProject {
 
 /// One endpoint of a catalog service.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CatalogEndpoint {
     id: String,
     /// `public`, `internal` or `admin`.
@@ -73,7 +66,6 @@ pub struct CatalogEndpoint {
 
 /// A service of the catalog: `database` (this API), `compute`, `identity`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct CatalogService {
     #[serde(rename = "type")]
     kind: String,
@@ -84,7 +76,6 @@ pub struct CatalogService {
 
 /// A token as Keystone shows it; the token itself is the `X-Subject-Token` header.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Token {
     methods: Vec<String>,
     user: TokenUser,
@@ -101,20 +92,17 @@ pub struct Token {
 
 /// `{"token": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct TokenBody {
     token: Token,
 }
 
 /// Keystone's error body (the `/v3` routes answer with it instead of Trove's fault).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct KeystoneError {
     error: KeystoneErrorDetail,
 }
 
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct KeystoneErrorDetail {
     code: u16,
     title: String,

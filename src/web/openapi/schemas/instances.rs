@@ -11,7 +11,6 @@ use utoipa::ToSchema;
 /// `service_status_updated` and `datastore.version_number`; show adds `fault`, `volume.used` and (admins, replication
 /// group members) `replication`; an admin also sees `server_id` and `tenant_id`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceView {
     /// The access rules as stored: `{"is_public": bool, "allowed_cidrs": [..]}` by default.
     #[schema(value_type = Object)]
@@ -59,7 +58,6 @@ pub struct InstanceView {
 
 /// One of an instance's addresses.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceAddress {
     address: String,
     /// The network's id (null when the instance names none).
@@ -72,7 +70,6 @@ pub struct InstanceAddress {
 
 /// An instance's datastore.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceDatastore {
     /// The datastore's name.
     #[serde(rename = "type")]
@@ -85,7 +82,6 @@ pub struct InstanceDatastore {
 
 /// An instance's volume.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceVolume {
     /// GiB.
     size: i64,
@@ -95,7 +91,6 @@ pub struct InstanceVolume {
 
 /// The configuration group attached to an instance.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceConfiguration {
     id: String,
     name: String,
@@ -104,7 +99,6 @@ pub struct InstanceConfiguration {
 
 /// An instance's latest fault.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceFault {
     message: String,
     /// When it happened (`YYYY-MM-DDTHH:MM:SS`, UTC).
@@ -116,7 +110,6 @@ pub struct InstanceFault {
 
 /// A replication group member's state, as its guest reports it (each key null when the guest did not say).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceReplication {
     /// `source`, `replica` or `standalone`.
     role: Option<String>,
@@ -134,14 +127,12 @@ pub struct InstanceReplication {
 
 /// `{"instance": {...}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceBody {
     instance: InstanceView,
 }
 
 /// A page of instances.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceList {
     instances: Vec<InstanceView>,
     /// The `next` page's link, when there is one.
@@ -151,7 +142,6 @@ pub struct InstanceList {
 /// An integer, or a string (of digits, where a number is meant).
 #[derive(ToSchema)]
 #[serde(untagged)]
-#[allow(dead_code)]
 pub enum IntegerOrString {
     Number(i64),
     Text(String),
@@ -159,14 +149,12 @@ pub enum IntegerOrString {
 
 /// `POST /instances`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceCreateRequest {
     instance: InstanceCreate,
 }
 
 /// What a create may name (Trove's create schema); only `name`, and `flavorRef` unless a replica, are required.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceCreate {
     /// 1 to 255 characters, at least one a letter or digit, no control characters.
     #[schema(min_length = 1, max_length = 255, pattern = "[0-9a-zA-Z]")]
@@ -204,7 +192,6 @@ pub struct InstanceCreate {
 
 /// A volume's size.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceVolumeRequest {
     /// GiB, at least 1: an integer or a string of digits.
     size: IntegerOrString,
@@ -215,7 +202,6 @@ pub struct InstanceVolumeRequest {
 
 /// A create's datastore.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceDatastoreRequest {
     /// The datastore's name or id.
     #[serde(rename = "type")]
@@ -226,7 +212,6 @@ pub struct InstanceDatastoreRequest {
 
 /// A database to create with the instance.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InitialDatabase {
     #[schema(min_length = 1)]
     name: String,
@@ -236,7 +221,6 @@ pub struct InitialDatabase {
 
 /// A user to create with the instance.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InitialUser {
     #[schema(min_length = 1)]
     name: String,
@@ -250,7 +234,6 @@ pub struct InitialUser {
 
 /// A database a user is granted, by name.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InitialUserDatabase {
     #[schema(min_length = 1)]
     name: String,
@@ -258,7 +241,6 @@ pub struct InitialUserDatabase {
 
 /// Who may connect: the whole internet or only some IPv4 networks.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceAccess {
     is_public: Option<bool>,
     /// IPv4 addresses or CIDRs (`a.b.c.d[/nn]`).
@@ -267,7 +249,6 @@ pub struct InstanceAccess {
 
 /// A network the instance is attached to.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceNic {
     /// The network's id.
     #[serde(rename = "net-id")]
@@ -278,7 +259,6 @@ pub struct InstanceNic {
 
 /// The backup a create restores.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RestorePoint {
     /// The backup's id.
     #[serde(rename = "backupRef")]
@@ -287,14 +267,12 @@ pub struct RestorePoint {
 
 /// `PUT` or `PATCH /instances/{id}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceUpdateRequest {
     instance: InstanceUpdate,
 }
 
 /// `name`, and at most one of the other keys. A `PUT` of `{}` detaches the configuration group.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct InstanceUpdate {
     /// A new name (as a create's).
     #[schema(nullable = false, min_length = 1, max_length = 255, pattern = "[0-9a-zA-Z]")]
@@ -326,7 +304,6 @@ fn detach_only() -> RefOr<Schema> {
 /// `POST /instances/{id}/action`: exactly one of these keys.
 #[derive(ToSchema)]
 #[schema(min_properties = 1, max_properties = 1)]
-#[allow(dead_code)]
 pub struct InstanceActionRequest {
     /// `{}`: restart the datastore.
     #[schema(value_type = Option<Object>)]
@@ -348,7 +325,6 @@ pub struct InstanceActionRequest {
 /// Exactly one of `flavorRef` and `volume`.
 #[derive(ToSchema)]
 #[schema(min_properties = 1, max_properties = 1)]
-#[allow(dead_code)]
 pub struct ResizeRequest {
     /// The new flavor: its id or name, a link to it, or its id as an integer.
     #[serde(rename = "flavorRef")]
@@ -362,7 +338,6 @@ pub struct ResizeRequest {
 /// `POST /mgmt/instances/{id}/action`: exactly one of these keys (Trove's `stop`, `reboot` and `migrate` answer 501).
 #[derive(ToSchema)]
 #[schema(min_properties = 1, max_properties = 1)]
-#[allow(dead_code)]
 pub struct MgmtInstanceActionRequest {
     /// `{}`: clear the instance's task.
     #[serde(rename = "reset-task-status")]
@@ -375,7 +350,6 @@ pub struct MgmtInstanceActionRequest {
 
 /// A rebuild's image.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct RebuildRequest {
     /// The image's id, a UUID.
     #[schema(pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]

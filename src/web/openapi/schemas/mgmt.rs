@@ -7,7 +7,6 @@ use utoipa::ToSchema;
 
 /// `GET /mgmt/actors`: this process's live actors, and (unless narrowed by `kind`) their tree.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ActorList {
     /// The process's node.
     node_id: String,
@@ -18,7 +17,6 @@ pub struct ActorList {
 
 /// A node of the supervision tree: the system at the root, then actors.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ActorTreeNode {
     /// `system` at the root, else the actor's kind (`compute`, `instance_flow`, `guest_session`, …).
     kind: String,
@@ -27,7 +25,8 @@ pub struct ActorTreeNode {
     restarts: Option<u64>,
     last_failure: Option<FailureEntry>,
     /// Messages waiting on the bus topic that feeds it (task manager, conductor, guest pool,
-    /// guest session), counted on the in-process bus; null on RabbitMQ and for other actors.
+    /// guest session): the in-process queue's length, or RabbitMQ's count of ready messages;
+    /// null for other actors, and for a topic the broker did not count in time.
     mailbox_depth: Option<u64>,
     /// Who started it; absent at the root and for the components the system supervises.
     supervisor: Option<ActorRef>,
@@ -39,7 +38,6 @@ pub struct ActorTreeNode {
 
 /// One stored supervision event (an actor started, stopped, failed or restarted).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct SupervisionEvent {
     id: i64,
     /// RFC 3339, milliseconds, UTC.
@@ -56,7 +54,6 @@ pub struct SupervisionEvent {
 
 /// `GET /mgmt/supervision-events`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct SupervisionEventList {
     events: Vec<SupervisionEvent>,
     /// The next page, when there is one.
@@ -65,7 +62,6 @@ pub struct SupervisionEventList {
 
 /// A durable flow: what the task manager is doing (or did) for an instance or a backup.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct FlowView {
     id: String,
     /// `create`, `delete`, `resize`, `backup`, …
@@ -89,7 +85,6 @@ pub struct FlowView {
 
 /// A next-page link that also names its marker.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct MarkerLink {
     rel: String,
     marker: String,
@@ -98,7 +93,6 @@ pub struct MarkerLink {
 
 /// `GET /mgmt/flows`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct FlowList {
     flows: Vec<FlowView>,
     links: Option<Vec<MarkerLink>>,
@@ -106,7 +100,6 @@ pub struct FlowList {
 
 /// One coffer process (API, conductor, task manager, guest pool, or all in one).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ServiceView {
     id: String,
     /// `api`, `conductor`, `taskmanager`, `all` or `guest_pool`.
@@ -130,7 +123,6 @@ pub struct ServiceView {
 
 /// A cluster-wide job's lease.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct LeaseView {
     name: String,
     owner: String,
@@ -139,7 +131,6 @@ pub struct LeaseView {
 
 /// `GET /mgmt/services`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ServiceList {
     services: Vec<ServiceView>,
     leases: Vec<LeaseView>,

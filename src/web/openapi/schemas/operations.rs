@@ -5,7 +5,6 @@ use utoipa::ToSchema;
 
 /// One API version.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ApiVersion {
     id: String,
     status: String,
@@ -15,14 +14,12 @@ pub struct ApiVersion {
 
 /// `GET /`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct ApiVersionList {
     versions: Vec<ApiVersion>,
 }
 
 /// `GET /healthz`: the API process answers.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct Health {
     /// `ok`.
     status: String,
@@ -38,7 +35,6 @@ pub struct Health {
 /// `kind`, `target_id`, `step`, `step_name`, `status`, `attempts`, `last_error`; `owner` for
 /// admins) or `supervision` (admins' streams only).
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct StreamedEvent {
     /// The stored event's id.
     id: Option<String>,

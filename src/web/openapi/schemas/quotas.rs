@@ -4,7 +4,6 @@ use utoipa::ToSchema;
 
 /// The project's absolute limits (-1: unlimited). Trove's rate limits are not listed.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct AbsoluteLimits {
     /// `ABSOLUTE`.
     verb: String,
@@ -18,14 +17,12 @@ pub struct AbsoluteLimits {
 
 /// `GET /limits`: `{"limits": [{"verb": "ABSOLUTE", …}]}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct LimitList {
     limits: Vec<AbsoluteLimits>,
 }
 
 /// One resource's quota of a project.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct QuotaUsage {
     /// `instances`, `ram`, `volumes` or `backups`.
     resource: String,
@@ -38,14 +35,12 @@ pub struct QuotaUsage {
 
 /// `{"quotas": [...]}`: each resource's limit and use.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct QuotaList {
     quotas: Vec<QuotaUsage>,
 }
 
 /// New limits, by resource (-1: unlimited); a resource not named keeps its limit.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct QuotaLimits {
     #[schema(nullable = false, minimum = -1, maximum = 2147483647)]
     instances: Option<i64>,
@@ -61,7 +56,6 @@ pub struct QuotaLimits {
 
 /// `PUT /mgmt/quotas/{project}`: `{"quotas": {"instances": 10, …}}`.
 #[derive(ToSchema)]
-#[allow(dead_code)]
 pub struct QuotaUpdateBody {
     quotas: QuotaLimits,
 }
