@@ -42,22 +42,17 @@ pub async fn check_request_line(
 ) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
     let uri = req.uri();
     let length = uri.path().len() + uri.query().map_or(0, |q| q.len() + 1);
-    let refusal = if length > MAX_URI_BYTES {
-        Some(ApiError::Protocol {
+    if length > MAX_URI_BYTES {
+        return Err(ApiError::Protocol {
             status: 414,
             message: format!("The request URI is longer than {MAX_URI_BYTES} bytes."),
-        })
-    } else if decoded_has_control(uri.path()) || uri.query().is_some_and(decoded_has_control) {
-        Some(ApiError::BadRequest(
-            "The request path or query contains control characters.".into(),
-        ))
-    } else {
-        None
-    };
-    match refusal {
-        Some(refusal) => Err(refusal.into()),
-        None => next.call(req).await,
+        }
+        .into());
     }
+    if decoded_has_control(uri.path()) || uri.query().is_some_and(decoded_has_control) {
+        return Err(ApiError::BadRequest("The request path or query contains control characters.".into()).into());
+    }
+    next.call(req).await
 }
 
 /// Whether a NUL appears in any string (or key) of `value`.
