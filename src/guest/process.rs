@@ -108,6 +108,23 @@ impl<S: Server> ProcessDatastore<S> {
         }
         .boxed()
     }
+
+    /// Runs `one` on each item in turn, through the server's accounts; the first failure ends it.
+    fn each_account<I: Send + 'static>(
+        &self,
+        items: Vec<I>,
+        one: for<'a> fn(&'a dyn Accounts, I) -> BoxFuture<'a, Result<(), DriverError>>,
+    ) -> GuestFuture<()> {
+        self.with_accounts(move |a| {
+            async move {
+                for item in items {
+                    one(a, item).await?;
+                }
+                Ok(())
+            }
+            .boxed()
+        })
+    }
 }
 
 impl<S: Server> Datastore for ProcessDatastore<S> {
@@ -309,15 +326,7 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         self.with_accounts(|a| a.list_databases())
     }
     fn create_databases(&mut self, databases: Vec<DatabaseSpec>) -> GuestFuture<()> {
-        self.with_accounts(move |a| {
-            async move {
-                for db in databases {
-                    a.create_database(db).await?;
-                }
-                Ok(())
-            }
-            .boxed()
-        })
+        self.each_account(databases, |a, db| a.create_database(db))
     }
     fn delete_database(&mut self, name: String) -> GuestFuture<()> {
         self.with_accounts(move |a| a.delete_database(name))
@@ -326,29 +335,13 @@ impl<S: Server> Datastore for ProcessDatastore<S> {
         self.with_accounts(|a| a.list_users())
     }
     fn create_users(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
-        self.with_accounts(move |a| {
-            async move {
-                for user in users {
-                    a.create_user(user).await?;
-                }
-                Ok(())
-            }
-            .boxed()
-        })
+        self.each_account(users, |a, user| a.create_user(user))
     }
     fn delete_user(&mut self, name: String) -> GuestFuture<()> {
         self.with_accounts(move |a| a.delete_user(name))
     }
     fn change_passwords(&mut self, users: Vec<UserSpec>) -> GuestFuture<()> {
-        self.with_accounts(move |a| {
-            async move {
-                for user in users {
-                    a.set_password(user.name, user.password).await?;
-                }
-                Ok(())
-            }
-            .boxed()
-        })
+        self.each_account(users, |a, user| a.set_password(user.name, user.password))
     }
     fn update_user(&mut self, user: String, change: crate::guest::UserChange) -> GuestFuture<()> {
         self.with_accounts(move |a| a.update_user(user, change))
