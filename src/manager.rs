@@ -67,6 +67,25 @@ impl Manager {
         self != Manager::Redis
     }
 
+    /// The format of its backups' dumps, the object key's extension before `.zst` (of its full
+    /// backups: PostgreSQL's incrementals are WAL archives, `wal.tar`).
+    pub fn backup_format(self) -> &'static str {
+        match self {
+            Manager::Postgresql => "tar",
+            Manager::Mariadb => "xbstream",
+            Manager::Redis => "rdb",
+            Manager::Simulated => "json",
+        }
+    }
+
+    /// Whether an object key names a full backup of this datastore's: its format, and (for
+    /// PostgreSQL, whose incrementals are WAL archives) not an incremental's.
+    pub fn names_full_backup(self, key: &str) -> bool {
+        let file = key.rsplit('/').next().unwrap_or(key);
+        let suffix = format!(".{}.zst", self.backup_format());
+        file.ends_with(&suffix) && !(self == Manager::Postgresql && file.ends_with(".wal.tar.zst"))
+    }
+
     /// Whether its backups can be incremental (Redis snapshots cannot).
     pub fn has_incremental_backups(self) -> bool {
         self != Manager::Redis
@@ -101,5 +120,18 @@ mod tests {
             assert_eq!(serde_json::to_value(m).expect("json"), serde_json::json!(m.as_str()));
         }
         assert_eq!(Manager::parse("cassandra"), None);
+    }
+
+    #[test]
+    fn a_full_backup_is_named_by_its_datastores_format() {
+        assert!(Manager::Postgresql.names_full_backup("p/b/1.tar.zst"));
+        assert!(
+            !Manager::Postgresql.names_full_backup("p/b/1.wal.tar.zst"),
+            "an incremental"
+        );
+        assert!(!Manager::Postgresql.names_full_backup("p/b/1.rdb.zst"));
+        assert!(Manager::Redis.names_full_backup("p/b/2.rdb.zst"));
+        assert!(Manager::Mariadb.names_full_backup("p/b/1.xbstream.zst"));
+        assert!(!Manager::Simulated.names_full_backup("p/b/1.json"), "not compressed");
     }
 }

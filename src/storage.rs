@@ -5,6 +5,10 @@
 //! each other and deleting a backup deletes everything under its prefix. Uploads are multipart
 //! and fed chunk by chunk; downloads are streamed; nothing is held whole in memory.
 
+mod inspect;
+
+pub use inspect::{Inspected, LocationRefused};
+
 use crate::config::BackupConfig;
 use bytes::Bytes;
 use futures::StreamExt;

@@ -6,6 +6,7 @@
 
 mod acting;
 mod auth;
+mod backup_registration;
 mod backup_schedules;
 mod backups;
 pub mod caches;

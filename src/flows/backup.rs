@@ -7,7 +7,8 @@
 //! FAILED with the last reason. Past the flow's deadline it is FAILED too: never BUILDING forever.
 //!
 //! `delete_backup`: delete the objects of the backup and of every backup chained on it, then
-//! the rows, releasing their quota.
+//! the rows, releasing their quota. A registered backup's object (RESTORED) is left, as in
+//! Trove: coffer did not write it.
 
 use super::error::FlowError;
 use super::{FlowCtx, StepOutcome};
@@ -169,7 +170,9 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     // Children first, each row gone with its objects: a chain never keeps a member whose
     // objects are deleted, nor gets a hole in its middle.
     for b in all.into_iter().rev() {
-        ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;
+        if b.state != backup::RESTORED {
+            ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;
+        }
         ctx.db(move |c| {
             write_tx(c, |c| {
                 if Backup::mark_deleted(c, &b.id)? {

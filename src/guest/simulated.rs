@@ -8,6 +8,7 @@ use super::{
     PrepareRequest, RestorePiece, UserSpec,
 };
 use crate::guest::driver_error::DriverError;
+use crate::manager::Manager;
 use crate::status::ServiceStatus;
 use crate::storage::BackupStore;
 use futures::future::{ready, BoxFuture};
@@ -120,7 +121,7 @@ impl Datastore for SimulatedDatastore {
             // A simulated dump takes as long as a simulated prepare.
             tokio::time::sleep(delay).await;
             let bytes = serde_json::to_vec(&dump).map_err(|e| GuestError::Failed(e.to_string()))?;
-            let key = job.key("json");
+            let key = job.key(Manager::Simulated.backup_format());
             let done = backup_stream::upload(
                 &store,
                 &key,

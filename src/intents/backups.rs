@@ -1,8 +1,9 @@
 //! What the API writes for backups, in one transaction each: a backup (row, quota, flow), a
-//! backup's deletion (a flow), and the checks a restore makes before an instance is recorded.
+//! registered backup (row, quota), a backup's deletion (a flow), and the checks a restore makes
+//! before an instance is recorded.
 
 use super::{over_quota, ready_for_action};
-use crate::db::models::backup::{self, Backup};
+use crate::db::models::backup::{self, Backup, Registered};
 use crate::db::models::catalog::{Datastore, DatastoreVersion};
 use crate::db::models::flow::Flow;
 use crate::db::models::quota;
@@ -11,6 +12,7 @@ use crate::error::ApiError;
 use crate::flows;
 use crate::flows::state::{BackupState, NoState};
 use crate::guest::RestorePiece;
+use crate::manager::Manager;
 
 /// A checked `POST /backups`.
 #[derive(Debug, Clone)]
@@ -21,6 +23,52 @@ pub struct CreateBackup {
     pub parent_id: Option<String>,
     /// `incremental: 1`: chain on the instance's newest completed backup, if it has one.
     pub incremental: bool,
+}
+
+/// A checked `POST /backups` with `restore_from`: register a backup whose object is already in
+/// the store (Trove's "restore from another region").
+#[derive(Debug, Clone)]
+pub struct RegisterBackup {
+    pub name: String,
+    pub description: Option<String>,
+    pub location: String,
+    pub datastore_version_id: String,
+    /// GB, as Trove's view shows it.
+    pub size_gb: f64,
+    /// The SHA-256 the client expects (coffer's views show it), if it says.
+    pub checksum: Option<String>,
+}
+
+/// The datastore kind a registered backup is of (`local_datastore_version_id`'s).
+pub fn registration_manager(conn: &mut DbConn, req: &RegisterBackup) -> Result<Manager, ApiError> {
+    let id = &req.datastore_version_id;
+    let version = DatastoreVersion::find(conn, id)?
+        .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{id}' cannot be found.")))?;
+    Manager::parse(&version.manager)
+        .ok_or_else(|| ApiError::BadRequest(format!("Datastore version '{id}' has no datastore coffer runs.")))
+}
+
+/// Records a registered backup (RESTORED, no flow: its object is there) and its quota.
+pub fn register_backup(
+    conn: &mut DbConn,
+    tenant: &str,
+    req: &RegisterBackup,
+    object: Registered,
+    limits: &quota::Defaults,
+) -> Result<Backup, ApiError> {
+    write_tx(conn, |conn| {
+        registration_manager(conn, req)?;
+        over_quota(quota::consume(conn, limits, tenant, &[("backups", 1)])?)?;
+        let b = Backup::registered(
+            tenant,
+            &req.datastore_version_id,
+            &req.name,
+            req.description.clone(),
+            object.clone(),
+        );
+        b.insert(conn)?;
+        Ok(b)
+    })
 }
 
 fn not_found(id: &str) -> ApiError {
@@ -198,7 +246,7 @@ impl RestorePlan {
     }
 }
 
-/// Trove's restore checks: the caller's backup, COMPLETED (else 409), not larger than the new
+/// Trove's restore checks: the caller's backup, COMPLETED or RESTORED (else 409), not larger than the new
 /// volume (else 403); and its chain, full backup first.
 pub fn restore_plan(
     conn: &mut DbConn,
@@ -207,7 +255,7 @@ pub fn restore_plan(
     volume_gb: Option<i32>,
 ) -> Result<RestorePlan, ApiError> {
     let b = Backup::find_for(conn, Some(tenant), id)?.ok_or_else(|| not_found(id))?;
-    if b.state != backup::COMPLETED {
+    if !b.is_restorable() {
         return Err(ApiError::Conflict(format!(
             "Backup {id} is not completed (its state is {}).",
             b.state
@@ -229,7 +277,7 @@ pub fn restore_plan(
     }
     let mut pieces = Vec::with_capacity(chain.len());
     for c in &chain {
-        if c.state != backup::COMPLETED {
+        if !c.is_restorable() {
             return Err(ApiError::Conflict(format!(
                 "Backup {} of the chain is {}.",
                 c.id, c.state

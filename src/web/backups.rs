@@ -1,4 +1,5 @@
-//! `/backups` and `/instances/{id}/backups` in Trove's shapes: create (202), list (filters
+//! `/backups` and `/instances/{id}/backups` in Trove's shapes: create (202; registering with
+//! `restore_from` is in [`backup_registration`]), list (filters
 //! `instance_id`, `datastore`, admin `all_projects`; integer offset marker, most recently
 //! updated first), show, delete (202, with the backups chained on it).
 
@@ -11,13 +12,13 @@ use super::openapi::schemas::backups::{
 };
 use super::validate::{bad, name_field, object, string_field};
 use super::views::iso;
-use super::{auth, flow_casts::cast_flow, links, AppState, PageQuery};
+use super::{auth, backup_registration, flow_casts::cast_flow, links, AppState, PageQuery};
 use crate::db::models::backup::{Backup, BackupFilter};
 use crate::db::models::catalog::{Datastore, DatastoreVersion};
 use crate::db::models::instance::Instance;
 use crate::db::DbConn;
 use crate::error::ApiError;
-use crate::intents::backups::{self, CreateBackup};
+use crate::intents::backups::{self, CreateBackup, RegisterBackup};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 use std::collections::HashMap;
@@ -46,7 +47,7 @@ fn datastores_of(conn: &mut DbConn, list: &[Backup]) -> Result<HashMap<String, V
 fn view(b: &Backup, datastores: &HashMap<String, Value>) -> Value {
     let mut v = json!({
         "id": b.id, "name": b.name, "description": b.description,
-        "locationRef": b.location, "instance_id": b.instance_id,
+        "locationRef": b.location, "instance_id": b.taken_of(),
         "created": iso(b.created), "updated": iso(b.updated),
         "size": b.size_bytes.map(|s| s as f64 / GB),
         "status": b.state, "parent_id": b.parent_id, "project_id": b.tenant_id,
@@ -59,18 +60,24 @@ fn view(b: &Backup, datastores: &HashMap<String, Value>) -> Value {
     v
 }
 
+/// What a `POST /backups` asks for.
+enum Requested {
+    /// A backup of an instance.
+    Take(CreateBackup),
+    /// The registering of a backup already in the store (`restore_from`).
+    Register(RegisterBackup),
+}
+
 /// Checks `POST /backups`.
-fn create_request(body: &Value) -> Result<CreateBackup, ApiError> {
+fn create_request(body: &Value) -> Result<Requested, ApiError> {
     let top = object(body, "request body")?;
     let b = object(
         top.get("backup")
             .ok_or_else(|| bad("'backup' is a required property"))?,
         "backup",
     )?;
-    if b.get("restore_from").is_some_and(|v| !v.is_null()) {
-        return Err(ApiError::NotImplemented(
-            "restore_from (registering a remote backup) is not supported.".into(),
-        ));
+    if let Some(from) = b.get("restore_from").filter(|v| !v.is_null()) {
+        return backup_registration::register_request(b, from).map(Requested::Register);
     }
     let incremental = match b.get("incremental") {
         None | Some(Value::Null) => false,
@@ -78,13 +85,13 @@ fn create_request(body: &Value) -> Result<CreateBackup, ApiError> {
         Some(Value::Number(n)) if n.as_i64() == Some(0) || n.as_i64() == Some(1) => n.as_i64() == Some(1),
         Some(other) => return Err(bad(format!("{other} is not one of [0, 1] (incremental)"))),
     };
-    Ok(CreateBackup {
+    Ok(Requested::Take(CreateBackup {
         name: name_field(b)?,
         instance_id: string_field(b, "instance")?.ok_or_else(|| bad("'instance' is a required property"))?,
         description: string_field(b, "description")?,
         parent_id: string_field(b, "parent_id")?,
         incremental,
-    })
+    }))
 }
 
 fn backup_deadline_ms(state: &AppState) -> i64 {
@@ -98,8 +105,8 @@ fn backup_deadline_ms(state: &AppState) -> i64 {
     params(Tenant),
     request_body = BackupCreateRequest,
     responses(
-        (status = 202, description = "The backup, NEW; it is taken in the background.", body = BackupBody),
-        (status = 501, description = "`restore_from`, or an incremental the datastore cannot take.", body = Fault),
+        (status = 202, description = "The backup, NEW (it is taken in the background); or, with `restore_from`, the registered backup, RESTORED.", body = BackupBody),
+        (status = 501, description = "An incremental backup of a datastore that has none.", body = Fault),
     ),
 )]
 pub async fn create_backup(
@@ -108,7 +115,17 @@ pub async fn create_backup(
     body: Body,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let request = create_request(&body)?;
+    let request = match create_request(&body)? {
+        Requested::Take(request) => request,
+        Requested::Register(request) => {
+            let b = backup_registration::register(&state, path.into_inner(), request).await?;
+            let ds = state
+                .db
+                .run(move |c| Ok((datastores_of(c, std::slice::from_ref(&b))?, b)))
+                .await?;
+            return Ok(HttpResponse::Accepted().json(json!({"backup": view(&ds.1, &ds.0)})));
+        }
+    };
     // An admin backs up any project's instance; the backup is the instance's project's.
     let tenant = match super::auth::acts_across_projects(&req) {
         true => {
@@ -215,7 +232,8 @@ pub async fn list_backups(
     }
     let filter = BackupFilter {
         tenant: (!all).then(|| path.into_inner()),
-        instance_id: query.instance_id,
+        // Blank names no instance (registered backups have none).
+        instance_id: query.instance_id.filter(|i| !i.is_empty()),
         datastore_version_ids: None,
     };
     list(&state, &req, filter, query.datastore, &query.page).await

@@ -72,7 +72,7 @@ run "user create" $OS database user create pg1 u2 pw2 --databases db2 && run "us
 expect "user list" "u2" && expect "user list (initial)" "u1"
 run "limit list" $OS database limit list -f value && expect "limit list" "ABSOLUTE"
 
-# Backups: create, list, show by name, restore into a new instance, delete.
+# Backups: create, list, show by name, restore into a new instance, register a copy, delete.
 run "backup create" $OS database backup create bk1 -i pg1 --description hello -f value -c name -c status \
     && expect "backup create" "bk1"
 for _ in $(seq 1 240); do
@@ -85,6 +85,16 @@ run "restore create" $OS database instance create pg2 --flavor 1 --size 1 --back
     && expect "restore create" "^pg2$"
 if wait_status pg2 ACTIVE; then PASSED=$((PASSED + 1)); echo "ok: restored instance ACTIVE"; else FAILED=$((FAILED + 1)); echo "FAIL: pg2 not ACTIVE: $OUT"; fi
 run "restored db list" $OS database db list pg2 -f value && expect "restored databases" "db2"
+# Registering a backup already in the store (--restore-from): a copy of bk1's object, as an
+# operator would bring one from another region, registers RESTORED and is deleted again.
+LOC="$($OS database backup show bk1 -f value -c locationRef)"
+SIZE="$($OS database backup show bk1 -f value -c size)"
+VER="$($OS datastore version show 15 --datastore postgresql -f value -c id)"
+COPY="${LOC%/*/*}/copied/1.tar.zst"
+mkdir -p "$(dirname "${COPY#file://}")" && cp "${LOC#file://}" "${COPY#file://}"
+run "backup register" $OS database backup create bk2 --restore-from "$COPY" --restore-datastore-version "$VER" \
+    --restore-size "$SIZE" -f value -c status && expect "backup register" "^RESTORED$"
+run "registered backup delete" $OS database backup delete bk2
 run "backup delete" $OS database backup delete bk1
 for _ in $(seq 1 60); do
     OUT="$($OS database backup list -f value -c Name 2>&1)"; [[ -z "$OUT" ]] && break; sleep 0.5

@@ -1,8 +1,9 @@
 //! Backups and restore: the API in Trove's shapes and codes on the simulated datastore (both
 //! backends), a corrupt object, coffer killed mid-backup, schedules and retention; real
-//! datastores in `real`, the S3 store in `s3`.
+//! datastores in `real`, the S3 store in `s3`, registering with `restore_from` in `registered`.
 
 mod real;
+mod registered;
 mod s3;
 mod schedules;
 

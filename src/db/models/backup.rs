@@ -1,9 +1,11 @@
 //! `backups`: one row per backup (Trove's table, plus the attempt, progress and stale-check
 //! columns coffer's retries need).
 //!
-//! The guest's reports (`update_backup`) are applied by one conditional write each: for the
-//! backup's current attempt only, newer than the last applied one (`last_sent`), and never once
-//! the backup has ended — so a late or duplicated report cannot undo a result.
+//! How the guest's reports are applied is in [`report`].
+
+mod report;
+
+pub use report::BackupReport;
 
 use crate::db::schema::backups;
 use crate::db::{now_ms, DbConn, DbError};
@@ -14,6 +16,8 @@ pub const BUILDING: &str = "BUILDING";
 pub const COMPLETED: &str = "COMPLETED";
 pub const FAILED: &str = "FAILED";
 pub const DELETE_FAILED: &str = "DELETE_FAILED";
+/// A backup registered with `restore_from`: its object was already in the store.
+pub const RESTORED: &str = "RESTORED";
 /// The states in which a backup is running (the instance shows BACKUP and refuses actions).
 pub const RUNNING: [&str; 2] = [NEW, BUILDING];
 
@@ -27,6 +31,8 @@ pub struct Backup {
     pub name: String,
     pub description: Option<String>,
     pub tenant_id: String,
+    /// The instance it was taken of; blank for a registered backup (RESTORED), which no
+    /// instance of this deployment took.
     pub instance_id: String,
     pub datastore_version_id: String,
     pub parent_id: Option<String>,
@@ -50,32 +56,14 @@ pub struct Backup {
     pub deleted_at: Option<i64>,
 }
 
-/// What the guest reports of one attempt (`update_backup`, Trove's arguments plus coffer's).
-#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
-pub struct BackupReport {
-    pub instance_id: String,
-    pub backup_id: String,
-    /// The attempt reported on; a Trove guest sends none (the current attempt is meant).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub attempt: Option<i32>,
-    pub sent: f64,
-    pub state: String,
-    /// Bytes stored (coffer's guests).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size_bytes: Option<i64>,
-    /// GB stored, as a Trove guest reports it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub size: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub checksum: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub object_key: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub meta: Option<serde_json::Value>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+/// The object a registered backup names, as coffer measured it.
+#[derive(Debug, Clone)]
+pub struct Registered {
+    pub key: String,
+    pub location: String,
+    pub size_bytes: i64,
+    pub checksum: String,
+    pub raw_bytes: i64,
 }
 
 /// Filters of a backup listing.
@@ -124,6 +112,35 @@ impl Backup {
             deleted: false,
             deleted_at: None,
         }
+    }
+
+    /// A backup registered from an object already in the store (`restore_from`): RESTORED,
+    /// full, of no instance.
+    pub fn registered(
+        tenant: &str,
+        version_id: &str,
+        name: &str,
+        description: Option<String>,
+        object: Registered,
+    ) -> Backup {
+        let mut b = Backup::new(tenant, "", version_id, name, description, None);
+        b.state = RESTORED.to_string();
+        b.object_key = Some(object.key);
+        b.location = Some(object.location);
+        b.size_bytes = Some(object.size_bytes);
+        b.checksum = Some(object.checksum);
+        b.meta = Some(serde_json::json!({"raw_bytes": object.raw_bytes}).to_string());
+        b
+    }
+
+    /// Whether it can be restored (Trove's `is_done_successfuly`).
+    pub fn is_restorable(&self) -> bool {
+        self.state == COMPLETED || self.state == RESTORED
+    }
+
+    /// The instance it was taken of (None for a registered backup).
+    pub fn taken_of(&self) -> Option<&str> {
+        Some(self.instance_id.as_str()).filter(|i| !i.is_empty())
     }
 
     pub fn insert(&self, conn: &mut DbConn) -> Result<(), DbError> {
@@ -239,71 +256,6 @@ impl Backup {
             i += 1;
         }
         Ok(all)
-    }
-
-    /// Applies a guest report; false when it is stale, for another attempt, or the backup ended.
-    /// A failed attempt keeps the backup running (BUILDING): only its flow ends it.
-    pub fn apply_report(conn: &mut DbConn, r: &BackupReport) -> Result<bool, DbError> {
-        let now = now_ms();
-        let attempt = match r.attempt {
-            Some(a) => a,
-            None => match Self::find(conn, &r.backup_id)? {
-                Some(b) => b.attempt,
-                None => return Ok(false),
-            },
-        };
-        let size = r.size_bytes.or(r.size.map(|gb| (gb * 1024.0 * 1024.0 * 1024.0) as i64));
-        let target = backups::table
-            .find(&r.backup_id)
-            .filter(backups::instance_id.eq(&r.instance_id))
-            .filter(backups::attempt.eq(attempt))
-            .filter(backups::attempt_failed.eq(false))
-            .filter(backups::last_sent.lt(r.sent))
-            .filter(backups::state.eq_any(RUNNING))
-            .filter(backups::deleted.eq(false));
-        let meta = r.meta.as_ref().map(|m| m.to_string());
-        let failed = r.state == FAILED;
-        let state = if failed { BUILDING } else { r.state.as_str() };
-        let n = diesel::update(target)
-            .set((
-                backups::state.eq(state),
-                backups::attempt_failed.eq(failed),
-                backups::last_sent.eq(r.sent),
-                backups::progress_at.eq(now),
-                backups::updated.eq(now),
-                size.map(|s| backups::size_bytes.eq(s)),
-                r.checksum.as_ref().map(|c| backups::checksum.eq(c)),
-                r.object_key.as_ref().map(|k| backups::object_key.eq(k)),
-                r.location.as_ref().map(|l| backups::location.eq(l)),
-                meta.map(|m| backups::meta.eq(m)),
-                r.reason.as_ref().map(|m| backups::fail_reason.eq(m)),
-            ))
-            .execute(conn)?;
-        Ok(n == 1)
-    }
-
-    /// Starts attempt `attempt + 1` of a running backup whose attempt `attempt` failed or was
-    /// lost (a backup that ended meanwhile, e.g. by reset_status, stays ended).
-    pub fn next_attempt(conn: &mut DbConn, id: &str, attempt: i32, reason: &str) -> Result<bool, DbError> {
-        let now = now_ms();
-        let n = diesel::update(
-            backups::table
-                .find(id)
-                .filter(backups::attempt.eq(attempt))
-                .filter(backups::state.eq_any(RUNNING))
-                .filter(backups::deleted.eq(false)),
-        )
-        .set((
-            backups::attempt.eq(attempt + 1),
-            backups::attempt_failed.eq(false),
-            backups::state.eq(NEW),
-            backups::fail_reason.eq(Some(reason)),
-            backups::size_bytes.eq(None::<i64>),
-            backups::progress_at.eq(now),
-            backups::updated.eq(now),
-        ))
-        .execute(conn)?;
-        Ok(n == 1)
     }
 
     /// Ends a backup as FAILED with `reason` (unless it completed meanwhile).

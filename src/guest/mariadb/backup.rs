@@ -14,6 +14,7 @@ use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::sql::quote_mysql_literal as literal;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
+use crate::manager::Manager;
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -75,7 +76,7 @@ impl MariaServer {
                 .ok_or_else(|| DriverError::failed("the parent backup has no to_lsn to continue from"))?;
             cmd.arg(format!("--incremental-lsn={lsn}"));
         }
-        let key = job.key("xbstream");
+        let key = job.key(Manager::Mariadb.backup_format());
         let source = DumpSource::Command {
             cmd: Box::new(cmd),
             name: "mariadb-backup".into(),

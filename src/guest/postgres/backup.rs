@@ -11,6 +11,7 @@ use crate::guest::driver_error::DriverError;
 use crate::guest::process::Backups;
 use crate::guest::server;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
+use crate::manager::Manager;
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use serde_json::json;
@@ -128,7 +129,7 @@ impl PgServer {
                 "fetch",
             ])
             .args(["-c", "fast", "-v", "--no-password"]);
-        let key = job.key("tar");
+        let key = job.key(Manager::Postgresql.backup_format());
         let source = DumpSource::Command {
             cmd: Box::new(cmd),
             name: "pg_basebackup".into(),

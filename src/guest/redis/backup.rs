@@ -7,6 +7,7 @@ use crate::guest::backup_stream::{self, DumpSource, Unpack};
 use crate::guest::driver_error::DriverError;
 use crate::guest::process::Backups;
 use crate::guest::{BackupJob, BackupOutcome, PrepareRequest, ServerSettings};
+use crate::manager::Manager;
 use crate::storage::BackupStore;
 use futures::future::BoxFuture;
 use std::sync::atomic::AtomicU64;
@@ -92,7 +93,7 @@ impl RedisServer {
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let key = job.key("rdb");
+        let key = job.key(Manager::Redis.backup_format());
         let source = DumpSource::File(self.path("data/dump.rdb"));
         let done = backup_stream::upload(&store, &key, source, job.compression_level, stored).await?;
         Ok(BackupOutcome::new(key, done, serde_json::json!({})))

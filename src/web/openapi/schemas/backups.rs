@@ -17,8 +17,9 @@ pub struct BackupView {
     #[serde(rename = "locationRef")]
     #[schema(required = true)]
     location_ref: Option<String>,
-    /// The instance it was taken of.
-    instance_id: String,
+    /// The instance it was taken of; null for a registered backup (`restore_from`).
+    #[schema(required = true)]
+    instance_id: Option<String>,
     /// `YYYY-MM-DDTHH:MM:SS`, UTC.
     created: String,
     /// `YYYY-MM-DDTHH:MM:SS`, UTC.
@@ -26,7 +27,7 @@ pub struct BackupView {
     /// GB (fractional); null until the backup is stored.
     #[schema(required = true)]
     size: Option<f64>,
-    /// `NEW`, `BUILDING`, `SAVING`, `COMPLETED`, `FAILED`, `DELETE_FAILED`, …
+    /// `NEW`, `BUILDING`, `SAVING`, `COMPLETED`, `FAILED`, `DELETE_FAILED`, or `RESTORED` (registered).
     status: String,
     /// The backup an incremental one is based on; null for a full backup.
     #[schema(required = true)]
@@ -82,15 +83,35 @@ pub struct BackupCreate {
     /// 1 to 255 characters, at least one a letter or digit, no control characters.
     #[schema(min_length = 1, max_length = 255, pattern = "[0-9a-zA-Z]")]
     name: String,
-    /// The instance's id (ACTIVE, not already running a backup).
-    instance: String,
+    /// The instance's id (ACTIVE, not already running a backup); required unless
+    /// `restore_from` is given, which it excludes.
+    instance: Option<String>,
     description: Option<String>,
     /// A completed backup of the instance to base an incremental one on.
     parent_id: Option<String>,
     #[schema(schema_with = incremental_flag)]
     incremental: Option<Value>,
-    /// Registering a remote backup: not supported (any value but null answers 501).
-    restore_from: Option<Value>,
+    /// Register a backup whose data is already in this deployment's backup store instead of
+    /// taking one (excludes `instance`, `parent_id` and `incremental`).
+    restore_from: Option<RestoreFrom>,
+}
+
+/// Where a backup to register lies, and what it holds.
+#[derive(ToSchema)]
+pub struct RestoreFrom {
+    /// The object's URL in this deployment's backup store (a `locationRef`), under the
+    /// project's own prefix, of a full backup's dump.
+    #[schema(min_length = 1)]
+    remote_location: String,
+    /// The datastore version it is a backup of.
+    #[schema(min_length = 1)]
+    local_datastore_version_id: String,
+    /// Its size in GB, as a backup view shows it (within 1 % or 1 MiB).
+    #[schema(minimum = 0)]
+    size: f64,
+    /// Its SHA-256, hex (as coffer's backup views show it); checked when given.
+    #[schema(pattern = "^[0-9a-fA-F]{64}$")]
+    checksum: Option<String>,
 }
 
 /// `incremental`: a boolean or 0/1.
@@ -109,7 +130,8 @@ fn incremental_flag() -> RefOr<Schema> {
         .into()
 }
 
-/// `POST /backups`: `{"backup": {"name", "instance", "description"?, "parent_id"?, "incremental"?}}`.
+/// `POST /backups`: `{"backup": {"name", "instance", "description"?, "parent_id"?, "incremental"?}}`,
+/// or `{"backup": {"name", "description"?, "restore_from": {...}}}`.
 #[derive(ToSchema)]
 pub struct BackupCreateRequest {
     backup: BackupCreate,
