@@ -86,6 +86,15 @@ impl Manager {
         file.ends_with(&suffix) && !(self == Manager::Postgresql && file.ends_with(".wal.tar.zst"))
     }
 
+    /// Bytes only a full backup's dump holds, where its object's name cannot tell it from an
+    /// incremental's (MariaDB's, whose `xtrabackup_checkpoints` says which it is).
+    pub fn full_backup_mark(self) -> Option<&'static [u8]> {
+        match self {
+            Manager::Mariadb => Some(b"backup_type = full-backuped"),
+            _ => None,
+        }
+    }
+
     /// Whether its backups can be incremental (Redis snapshots cannot).
     pub fn has_incremental_backups(self) -> bool {
         self != Manager::Redis

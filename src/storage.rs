@@ -30,6 +30,8 @@ pub struct BackupStore {
     base_url: Arc<str>,
     /// The local store's directory (its emptied backup directories are removed too).
     local_root: Option<Arc<std::path::Path>>,
+    /// Whole-object reads ([`BackupStore::inspect`]) allowed at once.
+    inspections: Arc<tokio::sync::Semaphore>,
 }
 
 impl std::fmt::Debug for BackupStore {
@@ -52,6 +54,12 @@ pub enum StorageError {
     /// The side producing an upload, or consuming a download, failed or went away.
     #[error("{0}")]
     Stream(String),
+    /// Too many objects are being read whole already; try again shortly.
+    #[error("the backup store is busy reading other objects")]
+    Busy,
+    /// The task reading an object failed (a bug: it panicked).
+    #[error("{0}")]
+    Task(String),
 }
 
 impl StorageError {
@@ -80,6 +88,7 @@ impl BackupStore {
                     inner: Arc::new(fs),
                     base_url: format!("file://{}/", dir.display()).into(),
                     local_root: Some(dir.into()),
+                    inspections: Arc::new(tokio::sync::Semaphore::new(inspect::INSPECTIONS)),
                 })
             }
             "s3" => {
@@ -97,6 +106,7 @@ impl BackupStore {
                     inner: Arc::new(s3),
                     base_url: format!("s3://{}/", cfg.s3_bucket).into(),
                     local_root: None,
+                    inspections: Arc::new(tokio::sync::Semaphore::new(inspect::INSPECTIONS)),
                 })
             }
             other => Err(StorageError::Setup(format!(

@@ -7,8 +7,8 @@
 //! FAILED with the last reason. Past the flow's deadline it is FAILED too: never BUILDING forever.
 //!
 //! `delete_backup`: delete the objects of the backup and of every backup chained on it, then
-//! the rows, releasing their quota. A registered backup's object (RESTORED) is left, as in
-//! Trove: coffer did not write it.
+//! the rows, releasing their quota. A registered backup's object (of no instance) is left, as
+//! in Trove: coffer did not write it.
 
 use super::error::FlowError;
 use super::{FlowCtx, StepOutcome};
@@ -170,7 +170,7 @@ pub async fn delete_step(ctx: FlowCtx) -> Result<StepOutcome, FlowError> {
     // Children first, each row gone with its objects: a chain never keeps a member whose
     // objects are deleted, nor gets a hole in its middle.
     for b in all.into_iter().rev() {
-        if b.state != backup::RESTORED {
+        if b.taken_of().is_some() {
             ctx.services.backup_store.delete_backup(&b.tenant_id, &b.id).await?;
         }
         ctx.db(move |c| {

@@ -39,8 +39,35 @@ pub struct RegisterBackup {
     pub checksum: Option<String>,
 }
 
+/// The checks a registration passes before coffer reads its object: the datastore version
+/// exists (its kind is returned), the project has room for one more backup, and the object is
+/// not one of this deployment's own backups (`key`'s second segment is a backup id), which
+/// already restores by its id and whose deletion would take the object along.
+pub fn check_registration(
+    conn: &mut DbConn,
+    tenant: &str,
+    req: &RegisterBackup,
+    key: &str,
+    limits: &quota::Defaults,
+) -> Result<Manager, ApiError> {
+    let manager = registration_manager(conn, req)?;
+    let limit = quota::limit(conn, limits, tenant, "backups")?;
+    if limit >= 0 && quota::in_use(conn, tenant, "backups")? >= limit {
+        over_quota(vec!["backups".to_string()])?;
+    }
+    if let Some(id) = key.split('/').nth(1).filter(|id| uuid::Uuid::parse_str(id).is_ok()) {
+        if Backup::ever_recorded(conn, id)? {
+            return Err(ApiError::BadRequest(format!(
+                "The object at {} is backup {id}'s own: restore from that backup instead.",
+                req.location
+            )));
+        }
+    }
+    Ok(manager)
+}
+
 /// The datastore kind a registered backup is of (`local_datastore_version_id`'s).
-pub fn registration_manager(conn: &mut DbConn, req: &RegisterBackup) -> Result<Manager, ApiError> {
+fn registration_manager(conn: &mut DbConn, req: &RegisterBackup) -> Result<Manager, ApiError> {
     let id = &req.datastore_version_id;
     let version = DatastoreVersion::find(conn, id)?
         .ok_or_else(|| ApiError::NotFound(format!("Datastore version '{id}' cannot be found.")))?;

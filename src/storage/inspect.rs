@@ -1,13 +1,19 @@
 //! What coffer learns of an object it did not write itself (a backup registered with Trove's
 //! `restore_from`): the key a client's location names, checked to lie in this store under the
-//! client's own project; and the object's size, SHA-256 and uncompressed size, measured by
-//! streaming it once through SHA-256 and a zstd decoder — which also proves it is whole.
+//! client's own project; its size as the store lists it; and its size, SHA-256, uncompressed
+//! size and whether the uncompressed bytes hold a mark, measured by streaming it once through
+//! SHA-256 and a zstd decoder — which also proves it is one whole zstd stream (no truncation,
+//! nothing after it). At most [`INSPECTIONS`] objects are read at once per process; another
+//! request is told to come back ([`StorageError::Busy`]).
 
 use super::{BackupStore, StorageError};
 use bytes::Bytes;
 use sha2::{Digest, Sha256};
 use std::io::Read;
 use tokio::sync::mpsc;
+
+/// Objects read whole at once, per process (each holds a blocking thread while it is read).
+pub const INSPECTIONS: usize = 2;
 
 /// What reading a whole object found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +24,8 @@ pub struct Inspected {
     pub checksum: String,
     /// Bytes once decompressed.
     pub raw_size: u64,
+    /// Whether the decompressed bytes hold the mark asked for (true when none was).
+    pub holds_mark: bool,
 }
 
 /// Why a location cannot be registered.
@@ -60,6 +68,30 @@ impl Read for HashingReader {
     }
 }
 
+/// Looks for `mark` in the bytes written to it, across the writes' boundaries.
+struct MarkFinder {
+    mark: &'static [u8],
+    /// The last `mark.len() - 1` bytes seen, and the new ones while they are searched.
+    window: Vec<u8>,
+    found: bool,
+}
+
+impl std::io::Write for MarkFinder {
+    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
+        if !self.found && !self.mark.is_empty() {
+            self.window.extend_from_slice(data);
+            self.found = self.window.windows(self.mark.len()).any(|w| w == self.mark);
+            let keep = self.mark.len() - 1;
+            let cut = self.window.len().saturating_sub(keep);
+            self.window.drain(..cut);
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// A plain key segment: what coffer's own keys are made of, never `.` or `..`.
 fn plain_segment(segment: &str) -> bool {
     !segment.is_empty()
@@ -87,9 +119,19 @@ impl BackupStore {
         Ok(key.to_string())
     }
 
-    /// Reads the whole object `key`: its size and SHA-256, and its size decompressed; an
-    /// object that is not one whole zstd stream is refused.
-    pub async fn inspect(&self, key: &str) -> Result<Inspected, StorageError> {
+    /// The object's size as the store lists it (None: there is no such object).
+    pub async fn stored_size(&self, key: &str) -> Result<Option<u64>, StorageError> {
+        match self.inner.head(&object_store::path::Path::from(key)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(StorageError::store(format!("checking {}", self.location(key)), e)),
+        }
+    }
+
+    /// Reads the whole object `key`: its size and SHA-256, its size decompressed, and whether
+    /// that holds `mark`; an object that is not one whole zstd stream is refused.
+    pub async fn inspect(&self, key: &str, mark: Option<&'static [u8]>) -> Result<Inspected, StorageError> {
+        let _permit = self.inspections.try_acquire().map_err(|_| StorageError::Busy)?;
         let (tx, rx) = mpsc::channel::<Bytes>(QUEUED_CHUNKS);
         let location = self.location(key);
         let reader = tokio::task::spawn_blocking(move || {
@@ -99,25 +141,27 @@ impl BackupStore {
                 hasher: Sha256::new(),
                 size: 0,
             };
-            let raw_size = {
-                let decoder = zstd::stream::read::Decoder::new(&mut source);
-                let mut decoder = decoder.map_err(|e| StorageError::Stream(format!("{location}: {e}")))?;
-                std::io::copy(&mut decoder, &mut std::io::sink())
-                    .map_err(|e| StorageError::Stream(format!("{location} is not a whole zstd stream: {e}")))?
+            let mut finder = MarkFinder {
+                mark: mark.unwrap_or_default(),
+                window: Vec::new(),
+                found: mark.is_none(),
             };
-            // Whatever follows the last frame still counts (and is refused below if it is
-            // all there is).
-            std::io::copy(&mut source, &mut std::io::sink()).map_err(|e| StorageError::Stream(e.to_string()))?;
+            // zstd's reader ends only where its input does, and refuses what is truncated,
+            // empty, or followed by anything but another frame.
+            let raw_size = zstd::stream::read::Decoder::new(&mut source)
+                .and_then(|mut decoder| std::io::copy(&mut decoder, &mut finder))
+                .map_err(|e| StorageError::Stream(format!("{location} is not a whole zstd stream: {e}")))?;
             Ok::<Inspected, StorageError>(Inspected {
                 size: source.size,
                 checksum: hex::encode(source.hasher.finalize()),
                 raw_size,
+                holds_mark: finder.found,
             })
         });
         let downloaded = self.download(key, tx).await;
         let inspected = reader
             .await
-            .map_err(|e| StorageError::Stream(format!("inspecting {key}: {e}")))?;
+            .map_err(|e| StorageError::Task(format!("inspecting {key}: {e}")))?;
         match (downloaded, inspected) {
             // The download stopped because the reader did (a bad stream): the reader's reason.
             (Err(StorageError::Stream(_)), Err(e)) | (Ok(()), Err(e)) => Err(e),
@@ -184,22 +228,58 @@ mod tests {
         let raw = vec![7u8; 100_000];
         let packed = zstd::encode_all(&raw[..], 3).expect("compress");
         s.put("p/b/1.json.zst", Bytes::from(packed.clone())).await.expect("put");
-        let found = s.inspect("p/b/1.json.zst").await.expect("inspect");
+        let found = s.inspect("p/b/1.json.zst", None).await.expect("inspect");
         assert_eq!(found.size, packed.len() as u64);
         assert_eq!(found.raw_size, raw.len() as u64);
         assert_eq!(found.checksum, hex::encode(Sha256::digest(&packed)));
+        assert!(found.holds_mark, "no mark asked for");
+        assert_eq!(
+            s.stored_size("p/b/1.json.zst").await.expect("head"),
+            Some(packed.len() as u64)
+        );
+        assert_eq!(s.stored_size("p/b/none.json.zst").await.expect("head"), None);
+
+        // A mark across the decoder's buffers is found; one that is not there is not.
+        let mut marked = vec![0u8; 200_000];
+        marked[131_070..131_080].copy_from_slice(b"0123456789");
+        s.put(
+            "p/b/6.json.zst",
+            Bytes::from(zstd::encode_all(&marked[..], 3).expect("compress")),
+        )
+        .await
+        .expect("put");
+        assert!(
+            s.inspect("p/b/6.json.zst", Some(b"0123456789"))
+                .await
+                .expect("inspect")
+                .holds_mark
+        );
+        assert!(
+            !s.inspect("p/b/6.json.zst", Some(b"9876543210"))
+                .await
+                .expect("inspect")
+                .holds_mark
+        );
+
+        let mut trailed = packed.clone();
+        trailed.extend_from_slice(b"trailing garbage");
+        s.put("p/b/7.json.zst", Bytes::from(trailed)).await.expect("put");
+        assert!(
+            s.inspect("p/b/7.json.zst", None).await.is_err(),
+            "garbage after the frame"
+        );
 
         let cut = Bytes::from(packed[..packed.len() / 2].to_vec());
         s.put("p/b/2.json.zst", cut).await.expect("put");
-        assert!(s.inspect("p/b/2.json.zst").await.is_err(), "a truncated stream");
+        assert!(s.inspect("p/b/2.json.zst", None).await.is_err(), "a truncated stream");
         s.put("p/b/3.json.zst", Bytes::from_static(b"not zstd at all"))
             .await
             .expect("put");
-        assert!(s.inspect("p/b/3.json.zst").await.is_err(), "not zstd");
+        assert!(s.inspect("p/b/3.json.zst", None).await.is_err(), "not zstd");
         s.put("p/b/4.json.zst", Bytes::new()).await.expect("put");
-        assert!(s.inspect("p/b/4.json.zst").await.is_err(), "empty");
+        assert!(s.inspect("p/b/4.json.zst", None).await.is_err(), "empty");
         assert!(matches!(
-            s.inspect("p/b/5.json.zst").await,
+            s.inspect("p/b/5.json.zst", None).await,
             Err(StorageError::Missing(_))
         ));
     }

@@ -3,8 +3,10 @@
 //! backup's object of the named datastore version, in coffer's own store and under the
 //! project's own prefix (a project never registers a neighbour's data); coffer reads the object
 //! whole — it must be one complete zstd stream, of the size the client says and, if the client
-//! gives one, of its SHA-256 — and records it RESTORED, restorable like a completed backup. Its
-//! object stays when the registration is deleted, as in Trove.
+//! gives one, of its SHA-256 (MariaDB's must say it is a full backup) — and records it RESTORED,
+//! restorable like a completed backup. An object of one of this deployment's own backups is
+//! refused (it restores by its id, and goes with it). The registered object stays when the
+//! registration is deleted, as in Trove.
 
 use super::validate::{bad, name_field, object, string_field};
 use super::AppState;
@@ -22,9 +24,11 @@ fn size_tolerance(bytes: u64) -> f64 {
 }
 
 /// Checks the `backup` object of a request that carries `restore_from`.
-pub fn register_request(b: &Map<String, Value>, restore_from: &Value) -> Result<RegisterBackup, ApiError> {
+pub(super) fn register_request(b: &Map<String, Value>, restore_from: &Value) -> Result<RegisterBackup, ApiError> {
+    // Trove ignores them; a registration asking for them would not get what it asks.
+    let asked = |v: &Value| !matches!(v, Value::Null | Value::Bool(false)) && v.as_i64() != Some(0);
     for taken_only in ["instance", "parent_id", "incremental"] {
-        if b.get(taken_only).is_some_and(|v| !v.is_null()) {
+        if b.get(taken_only).is_some_and(asked) {
             return Err(bad(format!(
                 "'{taken_only}' and 'restore_from' exclude each other: restore_from registers a backup no instance takes."
             )));
@@ -62,20 +66,24 @@ fn refused(location: &str, why: impl std::fmt::Display) -> ApiError {
     ApiError::BadRequest(format!("Failed to register the backup at {location}: {why}."))
 }
 
-/// Whether what coffer read is what the client said it registers.
-fn check_declared(req: &RegisterBackup, found: &Inspected) -> Result<(), ApiError> {
+/// Whether the object is of the size the client declared.
+fn check_size(req: &RegisterBackup, bytes: u64) -> Result<(), ApiError> {
     let declared = req.size_gb * GB;
-    if (declared - found.size as f64).abs() > size_tolerance(found.size) {
+    if (declared - bytes as f64).abs() > size_tolerance(bytes) {
         return Err(refused(
             &req.location,
             format_args!(
-                "it holds {} bytes ({:.6} GB), not the {} GB declared",
-                found.size,
-                found.size as f64 / GB,
+                "it holds {bytes} bytes ({:.6} GB), not the {} GB declared",
+                bytes as f64 / GB,
                 req.size_gb
             ),
         ));
     }
+    Ok(())
+}
+
+/// Whether the object's SHA-256 is the one the client gave, if it gave one.
+fn check_checksum(req: &RegisterBackup, found: &Inspected) -> Result<(), ApiError> {
     match &req.checksum {
         Some(expected) if *expected != found.checksum => Err(refused(
             &req.location,
@@ -85,17 +93,35 @@ fn check_declared(req: &RegisterBackup, found: &Inspected) -> Result<(), ApiErro
     }
 }
 
+/// What a store failure tells the client (the cause is logged, not sent).
+fn store_failed(location: &str, e: StorageError) -> ApiError {
+    match e {
+        StorageError::Missing(_) => refused(location, "no such object"),
+        StorageError::Stream(why) => refused(location, why),
+        StorageError::Busy => ApiError::TooManyRequests {
+            message: "Other backups are being registered; try again shortly.".into(),
+            retry_after_s: 5,
+        },
+        StorageError::Task(why) => ApiError::Internal(why),
+        e @ (StorageError::Store { .. } | StorageError::Setup(_)) => {
+            tracing::warn!(location, "registering a backup: {e}");
+            ApiError::Unavailable("The backup store cannot be read now.".into())
+        }
+    }
+}
+
 /// Checks the object `req` names and records the backup of `tenant` that registers it.
-pub async fn register(state: &AppState, tenant: String, req: RegisterBackup) -> Result<Backup, ApiError> {
-    let checked = req.clone();
-    let manager = state
-        .db
-        .run(move |c| Ok(backups::registration_manager(c, &checked)))
-        .await??;
+pub(super) async fn register(state: &AppState, tenant: String, req: RegisterBackup) -> Result<Backup, ApiError> {
     let store = &state.services.backup_store;
     let key = store
         .key_in_project(&req.location, &tenant)
         .map_err(|why| refused(&req.location, why))?;
+    let limits = crate::db::models::quota::Defaults::from(&state.services.config.quota);
+    let (checked, project, of_key) = (req.clone(), tenant.clone(), key.clone());
+    let manager = state
+        .db
+        .run(move |c| Ok(backups::check_registration(c, &project, &checked, &of_key, &limits)))
+        .await??;
     if !manager.names_full_backup(&key) {
         return Err(refused(
             &req.location,
@@ -106,14 +132,26 @@ pub async fn register(state: &AppState, tenant: String, req: RegisterBackup) -> 
             ),
         ));
     }
-    let found = store.inspect(&key).await.map_err(|e| match e {
-        StorageError::Missing(_) => refused(&req.location, "no such object"),
-        StorageError::Stream(why) => refused(&req.location, why),
-        StorageError::Store { .. } | StorageError::Setup(_) => {
-            ApiError::Unavailable(format!("The backup store cannot be read now: {e}"))
-        }
-    })?;
-    check_declared(&req, &found)?;
+    // The listed size first: a wrong one is refused before anything is read.
+    let listed = store
+        .stored_size(&key)
+        .await
+        .map_err(|e| store_failed(&req.location, e))?;
+    let listed = listed.ok_or_else(|| refused(&req.location, "no such object"))?;
+    check_size(&req, listed)?;
+    let mark = manager.full_backup_mark();
+    let found = store
+        .inspect(&key, mark)
+        .await
+        .map_err(|e| store_failed(&req.location, e))?;
+    check_size(&req, found.size)?;
+    check_checksum(&req, &found)?;
+    if !found.holds_mark {
+        return Err(refused(
+            &req.location,
+            format_args!("it is not a full {} backup (an incremental's dump?)", manager.as_str()),
+        ));
+    }
     let object = Registered {
         location: store.location(&key),
         key,

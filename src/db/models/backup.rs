@@ -169,6 +169,12 @@ impl Backup {
             .optional()?)
     }
 
+    /// Whether a backup with this id was ever recorded (deleted ones too).
+    pub fn ever_recorded(conn: &mut DbConn, id: &str) -> Result<bool, DbError> {
+        let found: Option<String> = backups::table.find(id).select(backups::id).first(conn).optional()?;
+        Ok(found.is_some())
+    }
+
     /// A live backup of `tenant` (None: any project's).
     pub fn find_for(conn: &mut DbConn, tenant: Option<&str>, id: &str) -> Result<Option<Backup>, DbError> {
         Ok(Self::find(conn, id)?.filter(|b| tenant.is_none_or(|t| b.tenant_id == t)))

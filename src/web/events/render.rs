@@ -76,7 +76,7 @@ pub fn render(event: &StoredEvent, operator: bool) -> EventBody {
             Ok(f) => Detail::Instance(instance_change(&event.target_id, f)),
             Err(_) => Detail::Other(facts),
         },
-        "backup" => Detail::Backup(with_id(facts, "id", &event.target_id)),
+        "backup" => Detail::Backup(with_id(registered_of_no_instance(facts), "id", &event.target_id)),
         "flow" => Detail::Flow(flow(facts, &event.target_id, operator)),
         "supervision" => Detail::Supervision(with_id(facts, "actor_id", &event.target_id)),
         _ => Detail::Other(facts),
@@ -115,6 +115,14 @@ fn instance_change(id: &str, f: InstanceFacts) -> InstanceChange {
         server_status: f.server_status,
         service_status: service.map(ServiceStatus::api_status),
     }
+}
+
+/// A registered backup's blank `instance_id` as the REST view shows it: null.
+fn registered_of_no_instance(mut facts: Value) -> Value {
+    if facts["instance_id"] == "" {
+        facts["instance_id"] = Value::Null;
+    }
+    facts
 }
 
 fn with_id(mut facts: Value, key: &str, id: &str) -> Value {

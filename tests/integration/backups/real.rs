@@ -1,8 +1,10 @@
 //! Backups of real datastores: known data → full backup → more data → incremental backup →
 //! each restored into a new instance holds exactly what existed at its backup's time, read back
-//! as the restored instance's user. And a dump killed on every attempt ends FAILED with why.
+//! as the restored instance's user (a MariaDB full backup registered from a copy of its object
+//! too, and an incremental's copy refused). And a dump killed on every attempt ends FAILED with
+//! why.
 
-use super::{assert_completed, request_backup, restore, wait_backup};
+use super::{assert_completed, registered, request_backup, restore, wait_backup};
 use crate::datastores::{create, ip_of, maria, pg, redis_conn, BUILD_BOUND};
 use crate::support::{eventually, Backend, TestApp};
 use mysql_async::prelude::Queryable;
@@ -128,7 +130,38 @@ async fn mariadb_full_and_incremental_backups_restore_exactly() {
     conn.query_drop("INSERT INTO t VALUES (6)").await.expect("after");
     let _ = conn.disconnect().await;
 
-    for (backup, rows) in [(&full, 3), (&inc, 5)] {
+    // Copies of both objects, as if brought from another region: the full one registers, the
+    // incremental (named alike) is refused by what its dump says; the original object is
+    // refused as another backup's own.
+    let (_, full_view) = api.get(&format!("/backups/{full}")).await;
+    let (_, inc_view) = api.get(&format!("/backups/{inc}")).await;
+    let (full_loc, inc_loc) = (
+        full_view["backup"]["locationRef"].as_str().expect("location"),
+        inc_view["backup"]["locationRef"].as_str().expect("location"),
+    );
+    let root = registered::file_of(full_loc)
+        .ancestors()
+        .nth(3)
+        .expect("store root")
+        .to_path_buf();
+    let version = full_view["backup"]["datastore"]["version_id"]
+        .as_str()
+        .expect("version");
+    let full_copy = registered::copy_in_store(full_loc, &root, "t1/copied-full/1.xbstream.zst", None);
+    let inc_copy = registered::copy_in_store(inc_loc, &root, "t1/copied-inc/1.xbstream.zst", None);
+    for (location, why) in [(&inc_copy, "not a full mariadb backup"), (&inc_loc.to_string(), "own")] {
+        let body = registered::register_body(location, version, &inc_view["backup"]["size"], None);
+        let (status, reply) = api.send("POST", "/backups", Some(&body)).await;
+        assert_eq!(status, 400, "{location}: {reply}");
+        let message = reply["badRequest"]["message"].as_str().unwrap_or("");
+        assert!(message.contains(why), "{location}: {reply}");
+    }
+    let body = registered::register_body(&full_copy, version, &full_view["backup"]["size"], None);
+    let (status, reply) = api.send("POST", "/backups", Some(&body)).await;
+    assert_eq!(status, 202, "{reply}");
+    let imported = reply["backup"]["id"].as_str().expect("id").to_string();
+
+    for (backup, rows) in [(&full, 3), (&inc, 5), (&imported, 3)] {
         let (restored, _) = restore(api, backup, None).await;
         let rip = ip_of(&api.wait_active_within(&restored, BUILD_BOUND).await);
         assert_ne!(rip, ip);

@@ -1,7 +1,8 @@
 //! Registering a backup whose data is already in the store (Trove's `restore_from`): a copy of
 //! a completed backup's object registers as RESTORED, restores like a completed backup, and
-//! outlives its registration; locations outside the store or the project, objects that are not
-//! whole backups of the datastore, and wrong sizes or checksums are refused with nothing stored.
+//! outlives its registration; locations outside the store or the project, a backup's own
+//! object, objects that are not whole backups of the datastore, wrong sizes or checksums, and a
+//! project at its quota are refused with nothing stored.
 
 use super::{assert_completed, request_backup, restore, simulated_with_db, wait_backup, wait_backup_gone};
 use crate::support::{Backend, TestApp};
@@ -10,12 +11,12 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The file behind a local store's `file://` location.
-fn file_of(location: &str) -> PathBuf {
+pub fn file_of(location: &str) -> PathBuf {
     PathBuf::from(location.strip_prefix("file://").expect("a local store's location"))
 }
 
 /// Copies the object at `from` to `to_key` of the same store; returns the copy's location.
-fn copy_in_store(from: &str, store_root: &Path, to_key: &str, bytes: Option<&[u8]>) -> String {
+pub fn copy_in_store(from: &str, store_root: &Path, to_key: &str, bytes: Option<&[u8]>) -> String {
     let dest = store_root.join(to_key);
     std::fs::create_dir_all(dest.parent().expect("a parent")).expect("mkdir");
     match bytes {
@@ -27,7 +28,7 @@ fn copy_in_store(from: &str, store_root: &Path, to_key: &str, bytes: Option<&[u8
     format!("file://{}", dest.display())
 }
 
-fn register_body(location: &str, version: &str, size: &Value, checksum: Option<&Value>) -> String {
+pub fn register_body(location: &str, version: &str, size: &Value, checksum: Option<&Value>) -> String {
     let mut from = json!({"remote_location": location, "local_datastore_version_id": version, "size": size});
     if let Some(c) = checksum {
         from["checksum"] = c.clone();
@@ -148,6 +149,16 @@ async fn registers_restores_and_outlives_its_registration(backend: Backend) {
     }
     let after = api.get("/backups").await.1["backups"].as_array().map_or(0, Vec::len);
     assert_eq!(after, before, "a refused registration stores nothing");
+    // A project at its backups quota is refused before anything is read.
+    let at_quota = json!({"quotas": {"backups": before}}).to_string();
+    assert_eq!(api.send("PUT", "/mgmt/quotas/t1", Some(&at_quota)).await.0, 200);
+    let (status, reply) = api
+        .send("POST", "/backups", Some(&register_body(&copy, &version, size, None)))
+        .await;
+    assert_eq!(status, 413, "{reply}");
+    assert_eq!(reply["overLimit"]["code"], 413, "{reply}");
+    let unlimited = json!({"quotas": {"backups": -1}}).to_string();
+    assert_eq!(api.send("PUT", "/mgmt/quotas/t1", Some(&unlimited)).await.0, 200);
 
     let (status, reply) = api
         .send(
