@@ -1,9 +1,9 @@
 //! The Keystone v3 subset clients need (client-compat.md §1): `GET /v3`, and on
 //! `/v3/auth/tokens` — `POST` (password or token method; 201 with `X-Subject-Token` and a token
 //! whose catalog names this API for the token's project), `GET`/`HEAD` (validate the
-//! `X-Subject-Token`) and `DELETE` (revoke it). Every answer, errors included, uses Keystone's
-//! `{"error": {...}}` shape; a body over 64 KiB or an identity field over 255 characters is
-//! refused before any work.
+//! `X-Subject-Token`) and `DELETE` (revoke it). The handlers refuse with [`ApiError`] like every
+//! other; [`fault_shape`] gives every answer under `/v3` Keystone's `{"error": {...}}` shape. A
+//! body over 64 KiB or an identity field over 255 characters is refused before any work.
 
 pub mod fault_shape;
 mod login;
@@ -15,7 +15,7 @@ use super::{links, AppState};
 use crate::error::ApiError;
 use crate::identity::{self, Principal, DEFAULT_DOMAIN, MAX_FIELD_LEN};
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
+use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::SecondsFormat;
 use futures::StreamExt;
 use request::{domain_of, TokenRequest};
@@ -38,32 +38,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         );
 }
 
-/// Keystone's error body.
-pub(super) fn keystone_error(status: StatusCode, message: &str) -> HttpResponse {
-    let title = status.canonical_reason().unwrap_or("Error");
-    HttpResponse::build(status).json(json!({"error": {"code": status.as_u16(), "title": title, "message": message}}))
+fn unauthorized() -> ApiError {
+    ApiError::Unauthorized("The request you have made requires authentication.".into())
 }
 
-fn unauthorized() -> HttpResponse {
-    keystone_error(
-        StatusCode::UNAUTHORIZED,
-        "The request you have made requires authentication.",
-    )
-}
-
-/// An API error in Keystone's shape (with `Retry-After` when it has one).
-fn from_api_error(e: &ApiError) -> HttpResponse {
-    if matches!(e, ApiError::Internal(_)) {
-        // Logged once, with its cause.
-        let _ = e.error_response();
-    }
-    let mut response = keystone_error(e.status_code(), &e.client_message());
-    if let ApiError::TooManyRequests { retry_after_s, .. } = e {
-        if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&retry_after_s.to_string()) {
-            response.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
-        }
-    }
-    response
+fn token_not_found() -> ApiError {
+    ApiError::NotFound("Could not find the token.".into())
 }
 
 #[utoipa::path(
@@ -121,16 +101,15 @@ fn token_body(req: &HttpRequest, p: &Principal, method: &str, region: &str, with
 }
 
 /// Reads at most [`MAX_BODY_BYTES`]; a larger body is Keystone's 413.
-async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, HttpResponse> {
+async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, ApiError> {
     let mut body = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|e| keystone_error(StatusCode::BAD_REQUEST, &format!("Cannot read the request body: {e}")))?;
+        let chunk = chunk.map_err(|e| ApiError::BadRequest(format!("Cannot read the request body: {e}")))?;
         if body.len() + chunk.len() > MAX_BODY_BYTES {
-            return Err(keystone_error(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                &format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
-            ));
+            return Err(ApiError::Protocol {
+                status: StatusCode::PAYLOAD_TOO_LARGE.as_u16(),
+                message: format!("The request body is larger than {MAX_BODY_BYTES} bytes."),
+            });
         }
         body.extend_from_slice(&chunk);
     }
@@ -152,19 +131,18 @@ async fn read_body(mut payload: web::Payload) -> Result<web::BytesMut, HttpRespo
         (status = 401, description = "The credentials are not valid.", body = KeystoneError),
     ),
 )]
-pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: web::Payload) -> HttpResponse {
-    let body = match read_body(payload).await {
-        Ok(b) => b,
-        Err(refusal) => return refusal,
-    };
-    let Ok(parsed) = serde_json::from_slice::<TokenRequest>(&body) else {
-        return keystone_error(StatusCode::BAD_REQUEST, "Expecting an auth request body.");
-    };
+pub async fn issue_token(
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let body = read_body(payload).await?;
+    let parsed = serde_json::from_slice::<TokenRequest>(&body)
+        .map_err(|_| ApiError::BadRequest("Expecting an auth request body.".into()))?;
     if let Some(field) = parsed.overlong_field() {
-        return keystone_error(
-            StatusCode::BAD_REQUEST,
-            &format!("Invalid input for field '{field}': it is longer than Keystone allows."),
-        );
+        return Err(ApiError::BadRequest(format!(
+            "Invalid input for field '{field}': it is longer than Keystone allows."
+        )));
     }
     let auth = parsed.auth;
     let project = auth.scope.and_then(|s| s.project);
@@ -175,7 +153,7 @@ pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: 
                 name: p.name.clone(),
                 domain: d,
             },
-            None => return unauthorized(),
+            None => return Err(unauthorized()),
         },
         // coffer issues project-scoped tokens only; an unscoped request is refused later.
         None => login::ScopeRef {
@@ -188,9 +166,7 @@ pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: 
     let attempt = login::Attempt::new(&state, &req);
     let outcome = match (method.as_str(), auth.identity.password, auth.identity.token) {
         ("password", Some(pw), _) => {
-            let Some(domain) = domain_of(&pw.user.domain) else {
-                return unauthorized();
-            };
+            let domain = domain_of(&pw.user.domain).ok_or_else(unauthorized)?;
             let user = login::UserRef {
                 id: pw.user.id,
                 name: pw.user.name,
@@ -199,18 +175,13 @@ pub async fn issue_token(state: web::Data<AppState>, req: HttpRequest, payload: 
             attempt.with_password(user, pw.user.password, scope).await
         }
         ("token", _, Some(token)) => attempt.with_token(token.id, scope).await,
-        _ => return keystone_error(StatusCode::BAD_REQUEST, "Unsupported authentication method."),
+        _ => return Err(ApiError::BadRequest("Unsupported authentication method.".into())),
     };
-    match outcome {
-        Ok(Some((token, principal))) => {
-            let region = &state.services.config.auth.region;
-            HttpResponse::Created()
-                .insert_header(("X-Subject-Token", token))
-                .json(token_body(&req, &principal, &method, region, true))
-        }
-        Ok(None) => unauthorized(),
-        Err(e) => from_api_error(&e),
-    }
+    let (token, principal) = outcome?.ok_or_else(unauthorized)?;
+    let region = &state.services.config.auth.region;
+    Ok(HttpResponse::Created()
+        .insert_header(("X-Subject-Token", token))
+        .json(token_body(&req, &principal, &method, region, true)))
 }
 
 fn header(req: &HttpRequest, name: &str) -> Option<String> {
@@ -222,23 +193,21 @@ fn header(req: &HttpRequest, name: &str) -> Option<String> {
 }
 
 /// The principals of `X-Auth-Token` (the caller) and `X-Subject-Token`, if the caller may see
-/// the subject (an admin, or the subject's own user): Err is the answer to give.
-async fn caller_and_subject(state: &AppState, req: &HttpRequest) -> Result<(String, Principal), HttpResponse> {
+/// the subject (an admin, or the subject's own user).
+async fn caller_and_subject(state: &AppState, req: &HttpRequest) -> Result<(String, Principal), ApiError> {
     let caller = header(req, "X-Auth-Token").ok_or_else(unauthorized)?;
     let subject = header(req, "X-Subject-Token")
-        .ok_or_else(|| keystone_error(StatusCode::NOT_FOUND, "Could not find token: no X-Subject-Token given."))?;
+        .ok_or_else(|| ApiError::NotFound("Could not find token: no X-Subject-Token given.".into()))?;
     let (c, s) = (caller.clone(), subject.clone());
     let found = state
         .db
         .run(move |conn| Ok((identity::resolve(conn, &c)?, identity::resolve(conn, &s)?)))
-        .await
-        .map_err(|e| from_api_error(&ApiError::from(e)))?;
+        .await?;
     let caller = found.0.ok_or_else(unauthorized)?;
-    let not_found = || keystone_error(StatusCode::NOT_FOUND, "Could not find the token.");
-    let subject_principal = found.1.ok_or_else(not_found)?;
+    let subject_principal = found.1.ok_or_else(token_not_found)?;
     if !caller.is_admin() && caller.user.id != subject_principal.user.id {
         // Another user's token: as if it did not exist.
-        return Err(not_found());
+        return Err(token_not_found());
     }
     Ok((subject, subject_principal))
 }
@@ -272,22 +241,11 @@ pub async fn validate_token(
     state: web::Data<AppState>,
     req: HttpRequest,
     query: web::Query<ValidateQuery>,
-) -> HttpResponse {
-    match caller_and_subject(&state, &req).await {
-        Ok((token, principal)) => {
-            let region = &state.services.config.auth.region;
-            HttpResponse::Ok()
-                .insert_header(("X-Subject-Token", token))
-                .json(token_body(
-                    &req,
-                    &principal,
-                    "password",
-                    region,
-                    query.nocatalog.is_none(),
-                ))
-        }
-        Err(refusal) => refusal,
-    }
+) -> Result<HttpResponse, ApiError> {
+    let (token, principal) = caller_and_subject(&state, &req).await?;
+    let region = &state.services.config.auth.region;
+    let body = token_body(&req, &principal, "password", region, query.nocatalog.is_none());
+    Ok(HttpResponse::Ok().insert_header(("X-Subject-Token", token)).json(body))
 }
 
 /// `DELETE /v3/auth/tokens`: revokes the subject token (204).
@@ -297,11 +255,8 @@ pub async fn validate_token(
     params(SubjectToken),
     responses((status = 204, description = "The subject token is revoked.")),
 )]
-pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpResponse {
-    let token = match caller_and_subject(&state, &req).await {
-        Ok((token, _)) => token,
-        Err(refusal) => return refusal,
-    };
+pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    let (token, _) = caller_and_subject(&state, &req).await?;
     let revoked = state.db.run(move |c| identity::revoke(c, &token)).await;
     if revoked.is_ok() {
         // Out of this process's memory now, out of every other API process's once settled
@@ -312,9 +267,8 @@ pub async fn revoke_token(state: web::Data<AppState>, req: HttpRequest) -> HttpR
             tokio::time::sleep(settle).await;
         }
     }
-    match revoked {
-        Ok(true) => HttpResponse::NoContent().finish(),
-        Ok(false) => keystone_error(StatusCode::NOT_FOUND, "Could not find the token."),
-        Err(e) => from_api_error(&ApiError::from(e)),
+    match revoked? {
+        true => Ok(HttpResponse::NoContent().finish()),
+        false => Err(token_not_found()),
     }
 }

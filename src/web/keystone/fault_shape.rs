@@ -1,19 +1,25 @@
-//! Keystone's error shape for every refusal under `/v3`, whoever made it: the identity
-//! handlers answer in it already, and this turns the rest — the request-line checks, the
-//! router's 404 and 405, a query that does not parse, the rate brake — from Trove's
-//! `{"badRequest": {"code", "message"}}` into Keystone's `{"error": {"code", "title", "message"}}`,
-//! keeping the status and headers (`Allow`, `Retry-After`).
+//! Keystone's error shape for every refusal under `/v3`, whoever made it — the identity
+//! handlers' [`ApiError`](crate::error::ApiError)s, the request-line checks, the router's 404 and
+//! 405, a query that does not parse, the rate brake: Trove's `{"badRequest": {"code", "message"}}`
+//! becomes Keystone's `{"error": {"code", "title", "message"}}`, keeping the status and headers
+//! (`Allow`, `Retry-After`).
 
-use super::keystone_error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::middleware::Next;
 use actix_web::HttpResponse;
 use serde_json::Value;
 
 /// The largest error body reshaped (Trove's fault bodies are far smaller).
 const MAX_FAULT_BYTES: usize = 64 * 1024;
+
+/// Keystone's error body.
+fn keystone_error(status: StatusCode, message: &str) -> HttpResponse {
+    let title = status.canonical_reason().unwrap_or("Error");
+    HttpResponse::build(status)
+        .json(serde_json::json!({"error": {"code": status.as_u16(), "title": title, "message": message}}))
+}
 
 /// Whether `path` is one of the identity routes.
 fn is_identity(path: &str) -> bool {
