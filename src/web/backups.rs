@@ -119,11 +119,11 @@ pub async fn create_backup(
         Requested::Take(request) => request,
         Requested::Register(request) => {
             let b = backup_registration::register(&state, path.into_inner(), request).await?;
-            let ds = state
+            let (datastores, b) = state
                 .db
                 .run(move |c| Ok((datastores_of(c, std::slice::from_ref(&b))?, b)))
                 .await?;
-            return Ok(HttpResponse::Accepted().json(json!({"backup": view(&ds.1, &ds.0)})));
+            return Ok(HttpResponse::Accepted().json(json!({"backup": view(&b, &datastores)})));
         }
     };
     // An admin backs up any project's instance; the backup is the instance's project's.
