@@ -4,7 +4,7 @@
 //! and never accepted.
 
 use super::input::Body;
-use super::openapi::params::Tenant;
+use super::openapi::params::{Tenant, TenantVersion, VersionParameter};
 use super::openapi::schemas::configurations::{
     ConfigurationParameter, ConfigurationParameterList, MgmtConfigurationParameter, MgmtConfigurationParameterList,
     MgmtParameterCreateBody, MgmtParameterUpdateBody,
@@ -138,7 +138,7 @@ pub async fn show(
     get,
     path = "/v1.0/{tenant_id}/datastores/versions/{version}/parameters",
     operation_id = "list_parameters_by_version",
-    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    params(TenantVersion),
     responses((status = 200, description = "The version's parameters.", body = ConfigurationParameterList)),
 )]
 pub async fn list_by_version(
@@ -154,11 +154,7 @@ pub async fn list_by_version(
     get,
     path = "/v1.0/{tenant_id}/datastores/versions/{version}/parameters/{name}",
     operation_id = "show_parameter_by_version",
-    params(
-        Tenant,
-        ("version" = String, Path, description = "The version's id."),
-        ("name" = String, Path, description = "The parameter's name."),
-    ),
+    params(VersionParameter),
     responses((status = 200, description = "The parameter.", body = ConfigurationParameter)),
 )]
 pub async fn show_by_version(
@@ -174,7 +170,7 @@ pub async fn show_by_version(
     get,
     path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters",
     operation_id = "list_mgmt_parameters",
-    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    params(TenantVersion),
     responses((
         status = 200, description = "The version's parameters, as admins see them.",
         body = MgmtConfigurationParameterList,
@@ -193,11 +189,7 @@ pub async fn mgmt_list(
     get,
     path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
     operation_id = "show_mgmt_parameter",
-    params(
-        Tenant,
-        ("version" = String, Path, description = "The version's id."),
-        ("name" = String, Path, description = "The parameter's name."),
-    ),
+    params(VersionParameter),
     responses((status = 200, description = "The parameter, as admins see it.", body = MgmtConfigurationParameter)),
 )]
 pub async fn mgmt_show(
@@ -295,7 +287,7 @@ async fn put(state: &AppState, v: String, body: Value, path_name: Option<String>
     post,
     path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters",
     operation_id = "create_mgmt_parameter",
-    params(Tenant, ("version" = String, Path, description = "The version's id.")),
+    params(TenantVersion),
     request_body = MgmtParameterCreateBody,
     responses((
         status = 200, description = "The parameter as stored (it replaces any of that name).",
@@ -315,11 +307,7 @@ pub async fn mgmt_create(
     put,
     path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
     operation_id = "update_mgmt_parameter",
-    params(
-        Tenant,
-        ("version" = String, Path, description = "The version's id."),
-        ("name" = String, Path, description = "The parameter's name."),
-    ),
+    params(VersionParameter),
     request_body = MgmtParameterUpdateBody,
     responses((
         status = 200, description = "The parameter as stored (added if the version had none of that name).",
@@ -339,11 +327,7 @@ pub async fn mgmt_update(
     delete,
     path = "/v1.0/{tenant_id}/mgmt/datastores/versions/{version}/parameters/{name}",
     operation_id = "delete_mgmt_parameter",
-    params(
-        Tenant,
-        ("version" = String, Path, description = "The version's id."),
-        ("name" = String, Path, description = "The parameter's name."),
-    ),
+    params(VersionParameter),
     responses((status = 204, description = "The parameter is no longer offered.")),
 )]
 pub async fn mgmt_delete(
